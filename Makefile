@@ -1,0 +1,95 @@
+# s2s-proxy: build, test, demo.  `make test` on a fresh Debian 12 machine installs what is
+# missing (make deps), builds everything under build/ and runs every suite.
+
+BUILD    ?= build
+CXX      ?= g++
+FUZZ_CXX ?= clang++
+
+STD      := -std=c++17
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+OPT      ?= -O2
+DEBUG    ?= -g
+SAN      ?=
+FINAL_CXXFLAGS  = $(STD) $(WARN) $(OPT) $(DEBUG) $(SAN) -I. -MMD -MP $(CXXFLAGS)
+FINAL_LDFLAGS   = $(SAN) $(LDFLAGS)
+LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat
+
+# Debian packages the build and the tests need (make deps installs only the missing ones).
+DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
+                libexpat1-dev libcpptoml-dev doctest-dev openssl python3
+
+COMMON_SRC := $(wildcard common/*.cpp)
+PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))
+UNIT_SRC   := $(wildcard tests/unit/*.cpp)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.cpp)
+
+COMMON_OBJ := $(COMMON_SRC:%.cpp=$(BUILD)/obj/%.o)
+PROXY_OBJ  := $(PROXY_SRC:%.cpp=$(BUILD)/obj/%.o)
+UNIT_OBJ   := $(UNIT_SRC:%.cpp=$(BUILD)/obj/%.o)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)
+
+PROXY_BIN  := $(BUILD)/s2s-proxy
+UNIT_BIN   := $(BUILD)/unit-tests
+
+ifneq ($(V),1)
+Q := @
+endif
+
+.PHONY: all deps test unit demo asan fuzz clean
+
+all: $(PROXY_BIN) $(UNIT_BIN)
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all installed"; fi
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@echo "  CXX   $<"
+	$(Q)$(CXX) $(FINAL_CXXFLAGS) -c $< -o $@
+
+$(PROXY_BIN): $(BUILD)/obj/proxy/main.o $(PROXY_OBJ) $(COMMON_OBJ)
+	@echo "  LINK  $@"
+	$(Q)$(CXX) $(FINAL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(UNIT_BIN): $(UNIT_OBJ) $(PROXY_OBJ) $(COMMON_OBJ)
+	@echo "  LINK  $@"
+	$(Q)$(CXX) $(FINAL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Fuzz targets: clang's libFuzzer with ASan and UBSan, built from the sources directly.
+FUZZ_FLAGS := $(STD) -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ  $@"
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(LIBS)
+
+fuzz: $(FUZZ_BIN)
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory all fuzz
+	@BUILD=$(BUILD) tests/run-all.sh
+
+# Sanitizer build: everything under build/asan, then the unit and CLI suites.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
+	@BUILD=$(BUILD)/asan SKIP_FUZZ=1 tests/run-all.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
