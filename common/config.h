@@ -1,0 +1,135 @@
+// The effective configuration of s2s-proxy, as typed structs.
+//
+// Loaded from TOML in MongooseIM's layout (both the 6.x `s2s` keys and the newer `s2s.outgoing.*`
+// ones), with command-line overrides on top; see config_table.cpp for every option, its default,
+// bounds and help, and config_load.cpp for how a file becomes a Config.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace s2s {
+
+// A number that may also be "infinity" in the file (timeouts, sizes, counts).
+struct Limit {
+    int64_t value = 0;
+    bool infinite = false;
+    [[nodiscard]] bool allows(int64_t n) const { return infinite || n <= value; }
+};
+
+enum class Policy { Allow, Deny };
+enum class StartTls { False, Optional, Required, RequiredTrusted };      // s2s.use_starttls (6.x)
+enum class TlsMode { Tls, StartTls, StartTlsRequired };                  // tls.mode
+enum class VerifyMode { Peer, SelfsignedPeer, None };                    // tls.verify_mode
+enum class LocalMode { S2S, Component };                                 // local.mode
+// general.loglevel as MongooseIM spells it; main maps it onto the logger's levels.
+enum class LogSetting { None, Emergency, Alert, Critical, Error, Warning, Notice, Info, Debug, All };
+enum class LogFormatSetting { Text, Json };
+enum class SniProtocol { Default, Https };
+
+// TLS options shared by listeners (`listen.*.tls.*`) and outgoing links (`s2s.outgoing.tls.*`).
+struct TlsOptions {
+    std::optional<TlsMode> mode;          // unset: derived from s2s.use_starttls
+    VerifyMode verify_mode = VerifyMode::Peer;
+    std::string certfile, keyfile, cacertfile, dhfile, ciphers, password;
+    std::vector<std::string> versions;    // e.g. "tlsv1.2", "tlsv1.3"; empty: library default
+    std::vector<std::string> crl_files;
+    bool disconnect_on_failure = true;    // listeners only
+    std::vector<std::string> protocol_options;
+    bool sni_enabled = true;              // outgoing only: server_name_indication.*
+    std::string sni_host;                 // empty: the remote domain
+    SniProtocol sni_protocol = SniProtocol::Default;
+};
+
+// One `[[listen.s2s]]` or `[[listen.local]]` entry.
+struct Listener {
+    int port = 0;
+    std::string ip_address;
+    std::string access = "all";          // access rule name, or "all"
+    std::string shaper = "none";         // shaper name, or "none"
+    Limit max_connections{0, true};
+    Limit state_timeout{5000, false};    // ms
+    bool reuse_port = false;
+    int backlog = 1024;
+    Limit max_stanza_size{0, true};      // bytes
+    TlsOptions tls;
+};
+
+struct HostPolicy {
+    std::string host;
+    Policy policy = Policy::Allow;
+};
+
+// An `s2s.outgoing.address` entry: connect to this address instead of asking DNS.
+struct AddressOverride {
+    std::string host;
+    std::string ip_address;
+    std::optional<int> port;              // unset: s2s.outgoing.port
+};
+
+struct Shaper {
+    int64_t max_rate = 0;                 // bytes per second
+};
+
+// One clause of an `[access]` rule: `{acl = "all", value = "allow"}`.
+struct AccessClause {
+    std::string acl;
+    std::string value;                    // "allow", "deny", or a value the rule returns
+};
+
+// One pattern of an `[acl]` entry: `{match = "all"}` or `{server = "example.org"}`.
+struct AclPattern {
+    std::string match;                    // "all", "none" or "current_domain"; empty when server is set
+    std::string server;
+};
+
+struct Outgoing {
+    int port = 5269;
+    std::vector<int> ip_versions{4, 6};
+    Limit connection_timeout{10000, false};   // ms
+    Limit max_stanza_size{0, true};           // bytes
+    std::string shaper = "none";
+    Limit state_timeout{5000, false};         // ms
+    Limit stream_timeout{600000, false};      // ms
+    int64_t max_retry_delay = 300;            // s
+    int64_t dns_timeout = 10;                 // s
+    int dns_retries = 2;
+    std::vector<std::string> dns_nameservers; // "ip" or "ip:port"; empty: the system's
+    std::vector<AddressOverride> address;
+    TlsOptions tls;
+};
+
+struct Config {
+    // [general]
+    std::vector<std::string> hosts;
+    LogSetting loglevel = LogSetting::Warning;
+    LogFormatSetting log_format = LogFormatSetting::Text;
+
+    // [s2s]
+    Policy default_policy = Policy::Allow;
+    std::vector<HostPolicy> host_policy;
+    StartTls use_starttls = StartTls::False;
+    std::string certfile;
+    std::string shared;                        // dialback secret: never logged
+    std::string ciphers = "TLSv1.2:TLSv1.3";
+    bool secure_auth = false;
+    std::vector<std::string> secure_domains, insecure_domains;
+    Outgoing outgoing;
+
+    // [[listen.s2s]], [[listen.local]]
+    std::vector<Listener> listen_s2s, listen_local;
+
+    // [local]
+    std::string local_server;                  // "host:port"
+    LocalMode local_mode = LocalMode::S2S;
+    std::string local_password;                // component secret: never logged
+
+    std::map<std::string, Shaper> shapers;
+    std::map<std::string, std::vector<AccessClause>> access;
+    std::map<std::string, std::vector<AclPattern>> acl;
+};
+
+}  // namespace s2s

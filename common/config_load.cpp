@@ -1,0 +1,892 @@
+// Loading a config: TOML text -> flat dotted keys -> validated values -> Config.
+//
+// 1. cpptoml parses the file; the tree is flattened to dotted keys ("listen.s2s.0.port"), with the
+//    6.x keys renamed to the newer layout (config_table's aliases).
+// 2. Command-line overrides replace keys (and whole subtrees) through the same path.
+// 3. Each key is checked against the option table: unknown keys, types, bounds, choices, files.
+// 4. Defaults fill what is absent, required keys are checked, per list entry and named table.
+// 5. Cross-key checks: references to shapers, access rules and acls, certificates for TLS.
+// 6. Each value is applied to Config through its table entry.
+#include "common/config_load.h"
+
+#include <arpa/inet.h>
+#include <mbedtls/error.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cpptoml.h>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/config_lines.h"
+#include "common/config_table.h"
+#include "common/jid.h"
+#include "common/random.h"
+
+namespace s2s::config {
+
+std::string Diagnostic::str() const {
+    std::string out = where;
+    if (line > 0) out += ":" + std::to_string(line);
+    out += ": ";
+    if (!key.empty()) out += key + ": ";
+    return out + message;
+}
+
+namespace {
+
+using Node = std::shared_ptr<cpptoml::base>;
+
+enum class Source { File, Cli, Default };
+
+struct Entry {
+    Node node;
+    Source source = Source::File;
+    std::string written;   // the key as written, when an alias renamed it
+};
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string join_quoted(const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+    return out;
+}
+
+std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buf[8];
+                    snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string type_name(const Node& n) {
+    if (n->is_table()) return "a table";
+    if (n->is_table_array()) return "an array of tables";
+    if (n->is_array()) return "an array";
+    if (n->as<std::string>()) return "a string";
+    if (n->as<int64_t>()) return "an integer";
+    if (n->as<double>()) return "a float";
+    if (n->as<bool>()) return "a boolean";
+    return "a date";
+}
+
+// TOML text of a value (strings quoted, arrays and inline tables written out).
+std::string render(const Node& n) {
+    if (auto s = n->as<std::string>()) return quote(s->get());
+    if (auto i = n->as<int64_t>()) return std::to_string(i->get());
+    if (auto b = n->as<bool>()) return b->get() ? "true" : "false";
+    if (auto d = n->as<double>()) {
+        std::ostringstream os;
+        os << d->get();
+        return os.str();
+    }
+    if (n->is_array()) {
+        std::string out = "[";
+        auto items = n->as_array()->get();
+        for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + render(items[i]);
+        return out + "]";
+    }
+    if (n->is_table()) {
+        std::vector<std::string> parts;
+        for (auto& kv : *n->as_table()) parts.push_back(kv.first + " = " + render(kv.second));
+        std::sort(parts.begin(), parts.end());
+        return "{" + join_quoted(parts) + "}";
+    }
+    if (n->is_table_array()) {
+        std::string out = "[";
+        auto items = n->as_table_array()->get();
+        for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + render(items[i]);
+        return out + "]";
+    }
+    return "\"?\"";
+}
+
+// Parses one TOML value (`5270`, `"x"`, `[4, 6]`); nullptr when it is not valid TOML.
+Node parse_value(const std::string& text) {
+    std::istringstream in("v = " + text + "\n");
+    try {
+        cpptoml::parser p(in);
+        return p.parse()->get("v");
+    } catch (const std::exception&) {
+        return nullptr;
+    }
+}
+
+bool is_list_kind(Kind k) {
+    return k == Kind::DomainList || k == Kind::StringList || k == Kind::IntList || k == Kind::Nameservers;
+}
+
+bool parse_port(std::string_view s, int* port) {
+    if (s.empty() || s.size() > 5) return false;
+    int p = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        p = p * 10 + (c - '0');
+    }
+    if (p < 1 || p > 65535) return false;
+    *port = p;
+    return true;
+}
+
+bool is_ip(const std::string& s) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// "host:port", "[v6]:port"; host_ok decides what the host part may be.
+bool split_host_port(const std::string& s, std::string* host, int* port, bool port_optional) {
+    std::string h, p;
+    if (!s.empty() && s[0] == '[') {
+        size_t close = s.find(']');
+        if (close == std::string::npos) return false;
+        h = s.substr(1, close - 1);
+        if (close + 1 < s.size()) {
+            if (s[close + 1] != ':') return false;
+            p = s.substr(close + 2);
+        } else if (!port_optional) {
+            return false;
+        }
+    } else if (std::count(s.begin(), s.end(), ':') > 1) {  // a bare IPv6 address
+        if (!port_optional) return false;
+        h = s;
+    } else {
+        size_t colon = s.find(':');
+        h = s.substr(0, colon);
+        if (colon != std::string::npos)
+            p = s.substr(colon + 1);
+        else if (!port_optional)
+            return false;
+    }
+    if (h.empty()) return false;
+    *host = h;
+    if (p.empty()) return port_optional && s.back() != ':';
+    return parse_port(p, port);
+}
+
+std::string mbedtls_reason(int rc) {
+    char buf[160];
+    mbedtls_strerror(rc, buf, sizeof buf);
+    return buf;
+}
+
+class Loader {
+public:
+    Loader(std::string name, const std::string& text, const std::vector<Override>& cli)
+        : name_(std::move(name)), text_(text), cli_(cli) {}
+
+    LoadResult run() {
+        try {
+            if (!parse_file()) return std::move(r_);
+            apply_overrides();
+            check_aliases();
+            validate_all();
+            fill_defaults();
+            cross_checks();
+            if (r_.errors.empty()) build();
+        } catch (const std::exception& e) {
+            error("", 0, "", std::string("internal error while loading: ") + e.what());
+        }
+        std::stable_sort(r_.errors.begin(), r_.errors.end(),
+                         [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; });
+        return std::move(r_);
+    }
+
+private:
+    struct Checked {
+        const OptionSpec* spec;
+        Wild wild;
+        Value value;
+    };
+
+    // ---- diagnostics -------------------------------------------------------------------------
+    void error(const std::string& where, int line, const std::string& key, const std::string& msg) {
+        r_.errors.push_back({where.empty() ? name_ : where, line, key, msg});
+    }
+    void error_at(const std::string& key, const std::string& msg) {
+        auto it = entries_.find(key);
+        if (it != entries_.end() && it->second.source == Source::Cli) {
+            error("command line", 0, "--" + key, msg);
+            return;
+        }
+        std::string shown = key;
+        if (it != entries_.end() && !it->second.written.empty()) shown = it->second.written;
+        error(name_, line_of(lines_, shown), shown, msg);
+    }
+    void warn_at(const std::string& key, const std::string& msg) {
+        auto it = entries_.find(key);
+        bool cli = it != entries_.end() && it->second.source == Source::Cli;
+        r_.warnings.push_back({cli ? "command line" : name_, cli ? 0 : line_of(lines_, key), key, msg});
+    }
+
+    // ---- 1. the file ---------------------------------------------------------------------------
+    bool parse_file() {
+        lines_ = index_lines(text_);
+        std::istringstream in(text_);
+        std::shared_ptr<cpptoml::table> root;
+        try {
+            cpptoml::parser p(in);
+            root = p.parse();
+        } catch (const cpptoml::parse_exception& e) {
+            std::string msg = e.what();
+            int line = 0;
+            size_t at = msg.rfind(" at line ");
+            if (at != std::string::npos) {
+                line = std::atoi(msg.c_str() + at + 9);
+                msg.resize(at);
+            }
+            error(name_, line, "", "TOML syntax error: " + msg);
+            return false;
+        }
+        flatten(root, "", Source::File);
+        return true;
+    }
+
+    std::string canonical(const std::string& key) const {
+        for (auto& a : aliases()) {
+            std::string legacy = a.legacy;
+            if (key == legacy || key.compare(0, legacy.size() + 1, legacy + ".") == 0)
+                return a.canonical + key.substr(legacy.size());
+        }
+        return key;
+    }
+
+    void flatten(const Node& node, const std::string& key, Source source) {
+        if (node->is_table()) {
+            for (auto& kv : *node->as_table()) flatten(kv.second, key.empty() ? kv.first : key + "." + kv.first, source);
+            return;
+        }
+        if (node->is_table_array()) {
+            size_t i = 0;
+            for (auto& t : node->as_table_array()->get()) flatten(t, key + "." + std::to_string(i++), source);
+            return;
+        }
+        std::string canon = canonical(key);
+        if (canon != key) legacy_seen_.insert(key);
+        else canonical_seen_.insert(key);
+        entries_[canon] = Entry{node, source, canon != key ? key : std::string()};
+    }
+
+    // ---- 2. the command line ---------------------------------------------------------------------
+    void apply_overrides() {
+        for (auto& o : cli_) {
+            std::string key = canonical(o.key);
+            Node value = parse_value(o.value);
+            if (!value) {
+                const OptionSpec* spec = find_option(key);
+                if (spec && is_list_kind(spec->kind)) {
+                    auto arr = cpptoml::make_array();
+                    std::stringstream ss(o.value);
+                    std::string item;
+                    while (std::getline(ss, item, ','))
+                        if (!item.empty()) arr->push_back(item);
+                    value = arr;
+                } else {
+                    value = cpptoml::make_value<std::string>(std::string(o.value));
+                }
+            }
+            for (auto it = entries_.lower_bound(key); it != entries_.end() && (it->first == key || it->first.compare(0, key.size() + 1, key + ".") == 0);)
+                it = entries_.erase(it);
+            flatten(value, key, Source::Cli);
+        }
+    }
+
+    void check_aliases() {
+        for (auto& a : aliases()) {
+            auto under = [&](const std::set<std::string>& seen, const std::string& root) -> std::string {
+                for (auto& k : seen)
+                    if (k == root || k.compare(0, root.size() + 1, root + ".") == 0) return k;
+                return "";
+            };
+            std::string legacy = under(legacy_seen_, a.legacy), canon = under(canonical_seen_, a.canonical);
+            if (legacy.empty() || canon.empty()) continue;
+            error(name_, line_of(lines_, legacy), a.legacy,
+                  std::string("set twice: ") + a.legacy + " (6.x layout) and " + a.canonical + " (line " +
+                      std::to_string(line_of(lines_, canon)) + ") are the same option; keep only " + a.canonical);
+        }
+    }
+
+    // ---- 3. each key -----------------------------------------------------------------------------
+    void validate_all() {
+        for (auto& [key, entry] : entries_) {
+            Wild wild;
+            const OptionSpec* spec = find_option(key, &wild);
+            if (!spec) {
+                unknown_key(key);
+                continue;
+            }
+            if (!wild_ok(key, *spec, wild)) continue;
+            Value v;
+            if (convert(key, *spec, entry.node, &v)) checked_[key] = Checked{spec, wild, std::move(v)};
+        }
+    }
+
+    void unknown_key(const std::string& key) {
+        auto ks = key_segments(key);
+        for (auto& o : options()) {
+            auto ps = key_segments(o.key);
+            if (ps.size() <= ks.size()) continue;
+            std::string prefix;
+            for (size_t i = 0; i < ks.size(); ++i) prefix += (i ? "." : "") + std::string(ps[i]);
+            if (key_matches(prefix, key)) {
+                error_at(key, "expected a table (with keys such as " + std::string(ps[ks.size()]) + "), got " +
+                                  type_name(entries_[key].node));
+                return;
+            }
+        }
+        std::string hint = suggest_key(key);
+        error_at(key, "unknown key" + (hint.empty() ? std::string() : " (did you mean " + hint + "?)"));
+    }
+
+    // The closest known key, written with the same list indices and table names as the unknown one.
+    static std::string suggest_key(const std::string& key) {
+        auto ks = key_segments(key);
+        std::string best;
+        size_t best_d = std::string::npos;
+        auto consider = [&](const std::string& cand, size_t d) {
+            if (d < best_d) best_d = d, best = cand;
+        };
+        for (auto& o : options()) {
+            auto ps = key_segments(o.key);
+            std::string cand;
+            if (ps.size() == ks.size()) {
+                for (size_t i = 0; i < ps.size(); ++i)
+                    cand += (i ? "." : "") + std::string(ps[i] == "*" ? ks[i] : ps[i]);
+                consider(cand, edit_distance(key, cand));
+            } else if (ps.back() == ks.back() && ps.front() == ks.front()) {
+                for (size_t i = 0; i < ps.size(); ++i)
+                    cand += (i ? "." : "") + std::string(ps[i] == "*" ? (i < ks.size() ? ks[i] : "0") : ps[i]);
+                // the same key in another table: as close as one typo per table level moved
+                consider(cand, 1 + (ps.size() > ks.size() ? ps.size() - ks.size() : ks.size() - ps.size()));
+            }
+        }
+        for (auto& a : aliases()) consider(a.legacy, edit_distance(key, a.legacy));
+        if (best_d == std::string::npos || best_d > std::max<size_t>(2, ks.back().size() / 3)) return "";
+        return best;
+    }
+
+    bool wild_ok(const std::string& key, const OptionSpec& spec, const Wild& wild) {
+        // Keys under a list must name entries by number: listen.s2s.0.port.
+        auto ps = key_segments(spec.key);
+        size_t w = 0;
+        for (size_t i = 0; i < ps.size(); ++i) {
+            if (ps[i] != "*") continue;
+            bool numbered = !(spec.key.rfind("shaper.", 0) == 0 || spec.key.rfind("access.", 0) == 0 ||
+                              spec.key.rfind("acl.", 0) == 0) ||
+                            w == 1;
+            if (numbered && wild[w].find_first_not_of("0123456789") != std::string::npos) {
+                error_at(key, "\"" + wild[w] + "\" is not an entry number (write e.g. " +
+                                  spec.key.substr(0, spec.key.find('*')) + "0" + spec.key.substr(spec.key.find('*') + 1) +
+                                  ")");
+                return false;
+            }
+            ++w;
+        }
+        return true;
+    }
+
+    bool expect_string(const std::string& key, const Node& n, std::string* out, const char* what = "a string") {
+        auto s = n->as<std::string>();
+        if (!s) {
+            error_at(key, std::string("expected ") + what + ", got " + type_name(n));
+            return false;
+        }
+        *out = s->get();
+        if (out->empty()) {
+            error_at(key, "must not be empty");
+            return false;
+        }
+        return true;
+    }
+
+    bool expect_strings(const std::string& key, const Node& n, std::vector<std::string>* out) {
+        if (!n->is_array()) {
+            error_at(key, "expected an array of strings, got " + type_name(n));
+            return false;
+        }
+        for (auto& item : n->as_array()->get()) {
+            auto s = item->as<std::string>();
+            if (!s) {
+                error_at(key, "expected an array of strings, found " + type_name(item) + " " + render(item));
+                return false;
+            }
+            out->push_back(s->get());
+        }
+        return true;
+    }
+
+    bool check_int(const std::string& key, const OptionSpec& spec, int64_t i) {
+        if (i < spec.min || (spec.max > 0 && i > spec.max)) {
+            error_at(key, std::to_string(i) + " is out of range " + std::to_string(spec.min) + ".." +
+                              std::to_string(spec.max));
+            return false;
+        }
+        return true;
+    }
+
+    bool check_choice(const std::string& key, const OptionSpec& spec, const std::string& s, size_t* index) {
+        auto it = std::find(spec.choices.begin(), spec.choices.end(), s);
+        if (it != spec.choices.end()) {
+            *index = static_cast<size_t>(it - spec.choices.begin());
+            return true;
+        }
+        std::string hint;
+        size_t best = 3;
+        for (auto& c : spec.choices) {
+            size_t d = edit_distance(s, c);
+            if (d < best) best = d, hint = c;
+        }
+        error_at(key, quote(s) + " is not one of " + join_quoted(spec.choices) +
+                          (hint.empty() ? "" : " (did you mean " + quote(hint) + "?)"));
+        return false;
+    }
+
+    bool check_readable(const std::string& key, const std::string& path) {
+        if (access(path.c_str(), R_OK) != 0) {
+            error_at(key, "cannot read " + quote(path) + ": " + std::strerror(errno));
+            return false;
+        }
+        return true;
+    }
+
+    bool check_domain(const std::string& key, const std::string& s, std::string* out) {
+        JidError why = JidError::ok;
+        if (!is_valid_domain(s, &why)) {
+            error_at(key, quote(s) + " is not a valid domain name (" + jid_error_name(why) + ")");
+            return false;
+        }
+        *out = *normalize_domain(s);
+        return true;
+    }
+
+    bool convert(const std::string& key, const OptionSpec& spec, const Node& n, Value* v) {
+        switch (spec.kind) {
+            case Kind::Bool: {
+                auto b = n->as<bool>();
+                if (!b) {
+                    error_at(key, "expected true or false, got " + type_name(n));
+                    return false;
+                }
+                v->b = b->get();
+                return true;
+            }
+            case Kind::Int: {
+                auto i = n->as<int64_t>();
+                if (!i) {
+                    error_at(key, "expected an integer, got " + type_name(n));
+                    return false;
+                }
+                v->i = i->get();
+                return check_int(key, spec, v->i);
+            }
+            case Kind::Limit: {
+                if (auto s = n->as<std::string>(); s && s->get() == "infinity") {
+                    v->infinite = true;
+                    return true;
+                }
+                auto i = n->as<int64_t>();
+                if (!i) {
+                    error_at(key, "expected an integer or \"infinity\", got " + type_name(n) + " " + render(n));
+                    return false;
+                }
+                v->i = i->get();
+                return check_int(key, spec, v->i);
+            }
+            case Kind::String:
+            case Kind::Secret:
+            case Kind::ShaperRef:
+            case Kind::AccessRef:
+            case Kind::AclRef:
+                return expect_string(key, n, &v->s);
+            case Kind::Enum: {
+                std::string s;
+                if (!n->as<std::string>()) {
+                    error_at(key, "expected a string, one of " + join_quoted(spec.choices) + ", got " + type_name(n) +
+                                      " (write it in quotes)");
+                    return false;
+                }
+                return expect_string(key, n, &s) && check_choice(key, spec, s, &v->choice);
+            }
+            case Kind::Path:
+            case Kind::KeyFile:
+                return expect_string(key, n, &v->s, "a file path") && check_readable(key, v->s);
+            case Kind::CertFile: {
+                if (!expect_string(key, n, &v->s, "a file path") || !check_readable(key, v->s)) return false;
+                mbedtls_x509_crt crt;
+                mbedtls_x509_crt_init(&crt);
+                int rc = mbedtls_x509_crt_parse_file(&crt, v->s.c_str());
+                mbedtls_x509_crt_free(&crt);
+                if (rc != 0) {
+                    error_at(key, quote(v->s) + " holds no certificate that parses (" +
+                                      (rc > 0 ? std::to_string(rc) + " certificates failed" : mbedtls_reason(rc)) +
+                                      "); it must be PEM with -----BEGIN CERTIFICATE-----");
+                    return false;
+                }
+                return true;
+            }
+            case Kind::Domain: {
+                std::string s;
+                return expect_string(key, n, &s) && check_domain(key, s, &v->s);
+            }
+            case Kind::DomainList: {
+                std::vector<std::string> raw;
+                if (!expect_strings(key, n, &raw)) return false;
+                std::set<std::string> seen;
+                for (auto& s : raw) {
+                    std::string d;
+                    if (!check_domain(key, s, &d)) return false;
+                    if (!seen.insert(d).second) {
+                        error_at(key, quote(d) + " is listed twice");
+                        return false;
+                    }
+                    v->list.push_back(d);
+                }
+                if (spec.min > 0 && v->list.empty()) {
+                    error_at(key, "must list at least one domain");
+                    return false;
+                }
+                return true;
+            }
+            case Kind::StringList: {
+                if (!expect_strings(key, n, &v->list)) return false;
+                size_t ignored = 0;
+                if (!spec.choices.empty())
+                    for (auto& s : v->list)
+                        if (!check_choice(key, spec, s, &ignored)) return false;
+                return true;
+            }
+            case Kind::IntList: {
+                if (!n->is_array()) {
+                    error_at(key, "expected an array of integers, got " + type_name(n));
+                    return false;
+                }
+                for (auto& item : n->as_array()->get()) {
+                    auto i = item->as<int64_t>();
+                    if (!i) {
+                        error_at(key, "expected an array of integers, found " + type_name(item));
+                        return false;
+                    }
+                    std::string text = std::to_string(i->get());
+                    size_t ignored = 0;
+                    if (!check_choice(key, spec, text, &ignored)) return false;
+                    if (std::find(v->ints.begin(), v->ints.end(), i->get()) != v->ints.end()) {
+                        error_at(key, text + " is listed twice");
+                        return false;
+                    }
+                    v->ints.push_back(i->get());
+                }
+                if (spec.min > 0 && v->ints.empty()) {
+                    error_at(key, "must list at least one value");
+                    return false;
+                }
+                return true;
+            }
+            case Kind::IpAddress:
+                if (!expect_string(key, n, &v->s)) return false;
+                if (!is_ip(v->s)) {
+                    error_at(key, quote(v->s) + " is not an IPv4 or IPv6 address");
+                    return false;
+                }
+                return true;
+            case Kind::HostPort: {
+                std::string host;
+                int port = 0;
+                if (!expect_string(key, n, &v->s)) return false;
+                if (!split_host_port(v->s, &host, &port, false) || (!is_ip(host) && !is_valid_domain(host))) {
+                    error_at(key, quote(v->s) + " is not \"host:port\" (e.g. \"127.0.0.1:5269\" or \"[::1]:5269\")");
+                    return false;
+                }
+                return true;
+            }
+            case Kind::Nameservers: {
+                if (!expect_strings(key, n, &v->list)) return false;
+                for (auto& s : v->list) {
+                    std::string host;
+                    int port = 0;
+                    if (!split_host_port(s, &host, &port, true) || !is_ip(host)) {
+                        error_at(key, quote(s) + " is not \"ip\" or \"ip:port\" (e.g. \"127.0.0.53:5353\")");
+                        return false;
+                    }
+                }
+                return true;
+            }
+            case Kind::Ignored:
+                warn_at(key, std::string("ignored: ") + spec.help);
+                return true;
+        }
+        return false;
+    }
+
+    // ---- 4. defaults and required keys -----------------------------------------------------------
+    // Concrete prefixes ("listen.s2s.0", "shaper.fast") of the entries of one list or named table.
+    std::vector<std::string> instances(const std::string& pattern) const {
+        auto ps = key_segments(pattern);
+        std::set<std::string> out;
+        for (auto& [key, e] : entries_) {
+            auto ks = key_segments(key);
+            if (ks.size() <= ps.size()) continue;
+            std::string prefix;
+            for (size_t i = 0; i < ps.size(); ++i) prefix += (i ? "." : "") + std::string(ks[i]);
+            if (key_matches(pattern, prefix)) out.insert(prefix);
+        }
+        return {out.begin(), out.end()};
+    }
+
+    void check_numbering(const EntrySpec& es, const std::vector<std::string>& found) {
+        // Entries of a list are numbered 0..n-1 (a command line may add entry n, not leave a gap).
+        std::string pattern = es.prefix;
+        if (es.style == EntryStyle::NamedTable) return;
+        std::map<std::string, std::set<size_t>> by_parent;
+        for (auto& inst : found) {
+            size_t dot = inst.rfind('.');
+            std::string idx = inst.substr(dot + 1);
+            if (idx.find_first_not_of("0123456789") != std::string::npos || idx.size() > 6) continue;
+            by_parent[inst.substr(0, dot)].insert(std::stoul(idx));
+        }
+        for (auto& [parent, idx] : by_parent)
+            if (*idx.rbegin() + 1 != idx.size())
+                error("command line", 0, parent,
+                      "entries must be numbered 0.." + std::to_string(idx.size() - 1) + " without gaps; found " +
+                          std::to_string(*idx.rbegin()));
+    }
+
+    void fill(const OptionSpec& o, const std::string& key, int line_hint) {
+        if (entries_.count(key)) return;
+        if (o.flags & Generated) {
+            std::string secret = random_hex(10);
+            if (secret.empty()) {
+                error(name_, 0, key, "cannot generate a random secret: the system entropy source failed; set it");
+                return;
+            }
+            Value v;
+            v.s = secret;
+            Wild w;
+            (void)key_matches(o.key, key, &w);
+            checked_[key] = Checked{&o, w, v};
+            defaults_.insert(key);
+            return;
+        }
+        if (o.flags & Required) {
+            std::string table = key.substr(0, key.rfind('.'));
+            std::string last = key.substr(key.rfind('.') + 1);
+            error(name_, line_hint, key, "required key is missing (add " + last + " = ... under [" + table + "])");
+            return;
+        }
+        if (!o.def) {
+            unset_.insert(key);
+            return;
+        }
+        Node n = parse_value(o.def);
+        entries_[key] = Entry{n, Source::Default, ""};
+        Wild w;
+        (void)key_matches(o.key, key, &w);
+        Value v;
+        if (convert(key, o, n, &v)) checked_[key] = Checked{&o, w, std::move(v)};
+        defaults_.insert(key);
+    }
+
+    void fill_defaults() {
+        std::map<std::string, std::vector<std::string>> inst;
+        for (auto& es : entries()) {
+            inst[es.prefix] = instances(es.prefix);
+            check_numbering(es, inst[es.prefix]);
+        }
+        for (auto& o : options()) {
+            if (o.key.find('*') == std::string::npos) {
+                fill(o, o.key, line_of(lines_, o.key));
+                continue;
+            }
+            for (auto& es : entries()) {
+                std::string prefix = std::string(es.prefix) + ".";
+                if (o.key.compare(0, prefix.size(), prefix) != 0) continue;
+                std::string rest = o.key.substr(prefix.size());
+                if (rest.find('*') != std::string::npos) continue;
+                for (auto& i : inst[es.prefix]) fill(o, i + "." + rest, line_of(lines_, i));
+            }
+        }
+    }
+
+    // ---- 5. cross-key checks ---------------------------------------------------------------------
+    const Value* get(const std::string& key) const {
+        auto it = checked_.find(key);
+        return it == checked_.end() ? nullptr : &it->second.value;
+    }
+
+    void cross_checks() {
+        std::set<std::string> shapers, rules, acls;
+        for (auto& i : instances("shaper.*")) shapers.insert(i.substr(7));
+        for (auto& i : instances("access.*")) rules.insert(i.substr(7));
+        for (auto& i : instances("acl.*")) acls.insert(i.substr(4));
+        auto names = [](const std::set<std::string>& s, const char* builtin) {
+            std::vector<std::string> v{builtin};
+            v.insert(v.end(), s.begin(), s.end());
+            return join_quoted(v);
+        };
+        for (auto& [key, c] : checked_) {
+            const std::string& s = c.value.s;
+            if (c.spec->kind == Kind::ShaperRef && s != "none" && !shapers.count(s))
+                error_at(key, "no shaper " + quote(s) + " is defined (known: " + names(shapers, "none") +
+                                  "; define it as [shaper." + s + "] max_rate = ...)");
+            if (c.spec->kind == Kind::AccessRef && s != "all" && !rules.count(s))
+                error_at(key, "no access rule " + quote(s) + " is defined (known: " + names(rules, "all") +
+                                  "; define it under [access])");
+            if (c.spec->kind == Kind::AclRef && s != "all" && s != "none" && !acls.count(s))
+                error_at(key, "no acl " + quote(s) + " is defined (known: " + names(acls, "all\", \"none") +
+                                  "; define it under [acl])");
+            if (c.spec->kind == Kind::KeyFile) check_key(key, s, key.substr(0, key.rfind('.')) + ".password");
+        }
+        for (auto& i : instances("acl.*.*")) {
+            bool m = get(i + ".match") != nullptr, sv = get(i + ".server") != nullptr;
+            if (m == sv) error_at(i, "an acl pattern needs exactly one of match or server");
+        }
+        if (auto mode = get("local.mode"); mode && mode->choice == 1 && !get("local.password"))
+            error_at("local.mode", "component mode needs local.password (the XEP-0114 shared secret)");
+        if (auto cert = get("s2s.certfile")) check_key("s2s.certfile", cert->s, "");
+        check_tls_certificates();
+        check_duplicates("s2s.host_policy.*", "host");
+        check_duplicates("s2s.outgoing.address.*", "host");
+        check_listener_ports();
+    }
+
+    void check_key(const std::string& key, const std::string& path, const std::string& password_key) {
+        const Value* pw = password_key.empty() ? nullptr : get(password_key);
+        mbedtls_pk_context pk;
+        mbedtls_pk_init(&pk);
+#if MBEDTLS_VERSION_MAJOR >= 3
+        int rc = mbedtls_pk_parse_keyfile(&pk, path.c_str(), pw ? pw->s.c_str() : nullptr, nullptr, nullptr);
+#else
+        int rc = mbedtls_pk_parse_keyfile(&pk, path.c_str(), pw ? pw->s.c_str() : nullptr);
+#endif
+        mbedtls_pk_free(&pk);
+        if (rc == 0) return;
+        std::string why = mbedtls_reason(rc);
+        if (password_key.empty())
+            error_at(key, quote(path) + " holds no private key that parses (" + why +
+                              "); s2s.certfile must hold the certificate and its unencrypted key");
+        else
+            error_at(key, quote(path) + " holds no private key that parses (" + why + ")" +
+                              (pw ? "; check " + password_key : "; if it is encrypted, set " + password_key));
+    }
+
+    void check_tls_certificates() {
+        const Value* use = get("s2s.use_starttls");
+        bool global_cert = get("s2s.certfile") != nullptr;
+        auto listeners = instances("listen.s2s.*");
+        for (auto& l : listeners) {
+            const Value* mode = get(l + ".tls.mode");
+            bool tls = mode ? true : (use && use->choice != 0);
+            if (tls && !global_cert && !get(l + ".tls.certfile"))
+                error_at(mode ? l + ".tls.mode" : "s2s.use_starttls",
+                         "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile");
+        }
+        for (auto& l : instances("listen.local.*"))
+            if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
+                error_at(l + ".tls.mode", "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile");
+        if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
+            error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
+                                             "\" needs s2s.certfile (a PEM file with the certificate and its key)");
+    }
+
+    static const std::string& options_choice(const std::string& key, size_t i) {
+        return find_option(key)->choices[i];
+    }
+
+    void check_duplicates(const std::string& list, const std::string& field) {
+        std::map<std::string, std::string> seen;
+        for (auto& i : instances(list)) {
+            const Value* v = get(i + "." + field);
+            if (!v) continue;
+            auto [it, fresh] = seen.emplace(v->s, i);
+            if (!fresh) error_at(i + "." + field, quote(v->s) + " is already listed at " + it->second);
+        }
+    }
+
+    void check_listener_ports() {
+        std::map<std::string, std::string> seen;
+        for (const char* type : {"listen.s2s.*", "listen.local.*"})
+            for (auto& l : instances(type)) {
+                const Value* port = get(l + ".port");
+                const Value* ip = get(l + ".ip_address");
+                if (!port || !ip) continue;
+                std::string addr = ip->s + " port " + std::to_string(port->i);
+                auto [it, fresh] = seen.emplace(addr, l);
+                if (!fresh) error_at(l + ".port", addr + " is already used by " + it->second);
+            }
+    }
+
+    // ---- 6. the Config -------------------------------------------------------------------------
+    void build() {
+        for (auto& [key, c] : checked_)
+            if (c.spec->apply) c.spec->apply(r_.config, c.wild, c.value);
+        for (auto& [key, c] : checked_) {
+            bool secret = c.spec->kind == Kind::Secret;
+            auto it = entries_.find(key);
+            std::string text = it != entries_.end() ? render(it->second.node) : quote(c.value.s);
+            r_.settings.push_back({key, text, secret});
+        }
+        for (auto& key : unset_) r_.settings.push_back({key, "", false});
+        std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });
+    }
+
+    std::string name_;
+    const std::string& text_;
+    const std::vector<Override>& cli_;
+    LineIndex lines_;
+    std::map<std::string, Entry> entries_;
+    std::set<std::string> legacy_seen_, canonical_seen_;
+    std::map<std::string, Checked> checked_;
+    std::set<std::string> defaults_, unset_;
+    LoadResult r_;
+};
+
+}  // namespace
+
+LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli) {
+    return Loader(name, text, cli).run();
+}
+
+LoadResult load_file(const std::string& path, const std::vector<Override>& cli) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        LoadResult r;
+        r.errors.push_back({path, 0, "", std::string("cannot read the config file: ") + std::strerror(errno)});
+        return r;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return load(path, ss.str(), cli);
+}
+
+}  // namespace s2s::config

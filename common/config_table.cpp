@@ -1,0 +1,347 @@
+// Every configuration key of s2s-proxy. Keys, syntax and defaults follow MongooseIM's `s2s` and
+// listener documentation so that its `[s2s]` section can be pasted unchanged; Prosody's s2s options
+// map in under `s2s`; keys of our own are marked so in their help.
+#include "common/config_table.h"
+
+#include <limits>
+
+namespace s2s::config {
+namespace {
+
+constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxMs = 24LL * 3600 * 1000 * 365;  // a year
+
+using Choices = std::vector<std::string>;
+
+Limit to_limit(const Value& v) { return Limit{v.i, v.infinite}; }
+size_t index_of(const Wild& w) { return static_cast<size_t>(std::stoul(w[0])); }
+
+template <class T>
+T& at(std::vector<T>& list, size_t i) {
+    if (list.size() <= i) list.resize(i + 1);
+    return list[i];
+}
+
+// Options of one listener entry, relative to `listen.TYPE.*`.
+struct SubSpec {
+    std::string key;
+    Kind kind;
+    const char* def;
+    int64_t min, max;
+    Choices choices;
+    unsigned flags;
+    const char* help;
+    std::function<void(Listener&, const Value&)> apply;
+};
+
+// TLS options, relative to `listen.TYPE.*.tls` or `s2s.outgoing.tls`.
+enum Where : unsigned { InListener = 1, InOutgoing = 2, Both = 3 };
+struct TlsSpec {
+    std::string key;
+    Kind kind;
+    const char* def;
+    Choices choices;
+    unsigned where;
+    const char* help;
+    std::function<void(TlsOptions&, const Value&)> apply;
+};
+
+const Choices kTlsModes{"tls", "starttls", "starttls_required"};
+const Choices kVerifyModes{"peer", "selfsigned_peer", "none"};
+const Choices kTlsVersions{"tlsv1.2", "tlsv1.3"};
+
+std::vector<TlsSpec> tls_specs() {
+    return {
+        {"mode", Kind::Enum, nullptr, kTlsModes, Both,
+         "tls: direct TLS (XEP-0368); starttls: offered/used when offered; starttls_required: no plain "
+         "stream (unset: from s2s.use_starttls)",
+         [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
+        {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
+         "peer: the peer certificate must chain to cacertfile; selfsigned_peer: self-signed accepted; "
+         "none: not checked",
+         [](TlsOptions& t, const Value& v) { t.verify_mode = static_cast<VerifyMode>(v.choice); }},
+        {"certfile", Kind::CertFile, nullptr, {}, Both, "PEM certificate chain presented to peers",
+         [](TlsOptions& t, const Value& v) { t.certfile = v.s; }},
+        {"keyfile", Kind::KeyFile, nullptr, {}, Both, "PEM private key of certfile (unset: inside certfile)",
+         [](TlsOptions& t, const Value& v) { t.keyfile = v.s; }},
+        {"cacertfile", Kind::CertFile, nullptr, {}, Both,
+         "PEM CA certificates that peers must chain to (unset: the system store)",
+         [](TlsOptions& t, const Value& v) { t.cacertfile = v.s; }},
+        {"dhfile", Kind::Path, nullptr, {}, Both, "PEM Diffie-Hellman parameters for DHE suites",
+         [](TlsOptions& t, const Value& v) { t.dhfile = v.s; }},
+        {"ciphers", Kind::String, nullptr, {}, Both, "OpenSSL-style cipher list (unset: s2s.ciphers)",
+         [](TlsOptions& t, const Value& v) { t.ciphers = v.s; }},
+        {"password", Kind::Secret, nullptr, {}, Both, "password of an encrypted keyfile (never printed)",
+         [](TlsOptions& t, const Value& v) { t.password = v.s; }},
+        {"versions", Kind::StringList, nullptr, kTlsVersions, Both,
+         "TLS versions allowed, e.g. [\"tlsv1.2\", \"tlsv1.3\"] (unset: all the library has)",
+         [](TlsOptions& t, const Value& v) { t.versions = v.list; }},
+        {"crl_files", Kind::StringList, nullptr, {}, Both, "PEM certificate revocation lists",
+         [](TlsOptions& t, const Value& v) { t.crl_files = v.list; }},
+        {"disconnect_on_failure", Kind::Bool, "true", {}, InListener,
+         "close the connection when the peer certificate fails verification",
+         [](TlsOptions& t, const Value& v) { t.disconnect_on_failure = v.b; }},
+        {"protocol_options", Kind::StringList, nullptr, {}, InListener,
+         "TLS library options (accepted for compatibility; mbedTLS has no equivalent)",
+         [](TlsOptions& t, const Value& v) { t.protocol_options = v.list; }},
+        {"module", Kind::Ignored, nullptr, {}, InListener,
+         "TLS library choice (ignored: mbedTLS is the only TLS library)", nullptr},
+        {"server_name_indication.enabled", Kind::Bool, "true", {}, InOutgoing,
+         "send SNI naming the remote domain",
+         [](TlsOptions& t, const Value& v) { t.sni_enabled = v.b; }},
+        {"server_name_indication.host", Kind::Domain, nullptr, {}, InOutgoing,
+         "name sent in SNI (unset: the remote domain)",
+         [](TlsOptions& t, const Value& v) { t.sni_host = v.s; }},
+        {"server_name_indication.protocol", Kind::Enum, "\"default\"", {"default", "https"}, InOutgoing,
+         "default: SNI host checked against the certificate as RFC 6125 says; https: as browsers do",
+         [](TlsOptions& t, const Value& v) { t.sni_protocol = static_cast<SniProtocol>(v.choice); }},
+    };
+}
+
+std::vector<SubSpec> listener_specs(const char* default_ip) {
+    return {
+        {"port", Kind::Int, nullptr, 1, 65535, {}, Required, "TCP port to listen on",
+         [](Listener& l, const Value& v) { l.port = static_cast<int>(v.i); }},
+        {"ip_address", Kind::IpAddress, default_ip, 0, 0, {}, 0, "address to listen on",
+         [](Listener& l, const Value& v) { l.ip_address = v.s; }},
+        {"access", Kind::AccessRef, "\"all\"", 0, 0, {}, Reloadable,
+         "access rule a peer must pass, or \"all\"",
+         [](Listener& l, const Value& v) { l.access = v.s; }},
+        {"shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, Reloadable,
+         "shaper limiting the incoming byte rate of each connection, or \"none\"",
+         [](Listener& l, const Value& v) { l.shaper = v.s; }},
+        {"max_connections", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
+         "connections accepted at once (soft: new ones are refused past it)",
+         [](Listener& l, const Value& v) { l.max_connections = to_limit(v); }},
+        {"state_timeout", Kind::Limit, "5_000", 1, kMaxMs, {}, Reloadable,
+         "ms a stream may take to negotiate before it is closed",
+         [](Listener& l, const Value& v) { l.state_timeout = to_limit(v); }},
+        {"reuse_port", Kind::Bool, "false", 0, 0, {}, 0, "set SO_REUSEPORT so several processes share the port",
+         [](Listener& l, const Value& v) { l.reuse_port = v.b; }},
+        {"backlog", Kind::Int, "1024", 1, 65535, {}, 0, "TCP accept backlog",
+         [](Listener& l, const Value& v) { l.backlog = static_cast<int>(v.i); }},
+        {"max_stanza_size", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
+         "bytes one stanza may take; a larger one closes the stream with policy-violation",
+         [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
+    };
+}
+
+void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, const char* default_ip,
+                       std::vector<Listener> Config::*list) {
+    const std::string prefix = "listen." + type + ".*.";
+    for (auto& s : listener_specs(default_ip)) {
+        auto apply = s.apply;
+        out.push_back({prefix + s.key, s.kind, s.def, s.min, s.max, s.choices, s.flags, s.help,
+                       [apply, list](Config& c, const Wild& w, const Value& v) {
+                           apply(at(c.*list, index_of(w)), v);
+                       }});
+    }
+    for (auto& t : tls_specs()) {
+        if (!(t.where & InListener)) continue;
+        auto apply = t.apply;
+        Apply a = nullptr;
+        if (apply)
+            a = [apply, list](Config& c, const Wild& w, const Value& v) {
+                apply(at(c.*list, index_of(w)).tls, v);
+            };
+        out.push_back({prefix + "tls." + t.key, t.kind, t.def, 0, 0, t.choices, Reloadable, t.help, a});
+    }
+}
+
+std::vector<OptionSpec> build() {
+    const unsigned R = Reloadable;
+    std::vector<OptionSpec> o = {
+        // [general]
+        {"general.hosts", Kind::DomainList, nullptr, 1, 0, {}, Required,
+         "local domains this proxy fronts (ours: the domains of the server behind it)",
+         [](Config& c, const Wild&, const Value& v) { c.hosts = v.list; }},
+        {"general.loglevel", Kind::Enum, "\"warning\"",
+         0, 0, {"none", "emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "all"}, R,
+         "least severe level logged",
+         [](Config& c, const Wild&, const Value& v) { c.loglevel = static_cast<LogSetting>(v.choice); }},
+        {"general.log_format", Kind::Enum, "\"text\"", 0, 0, {"text", "json"}, R,
+         "text lines, or one JSON object per line (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.log_format = static_cast<LogFormatSetting>(v.choice); }},
+
+        // [s2s] general
+        {"s2s.default_policy", Kind::Enum, "\"allow\"", 0, 0, {"allow", "deny"}, R,
+         "policy for remote domains not in host_policy",
+         [](Config& c, const Wild&, const Value& v) { c.default_policy = static_cast<Policy>(v.choice); }},
+        {"s2s.host_policy.*.host", Kind::Domain, nullptr, 0, 0, {}, Required | R, "remote domain",
+         [](Config& c, const Wild& w, const Value& v) { at(c.host_policy, index_of(w)).host = v.s; }},
+        {"s2s.host_policy.*.policy", Kind::Enum, nullptr, 0, 0, {"allow", "deny"}, Required | R,
+         "policy for that domain",
+         [](Config& c, const Wild& w, const Value& v) {
+             at(c.host_policy, index_of(w)).policy = static_cast<Policy>(v.choice);
+         }},
+        {"s2s.use_starttls", Kind::Enum, "\"false\"", 0, 0, {"false", "optional", "required", "required_trusted"}, R,
+         "TLS when no tls.mode is set: false, optional, required, required_trusted (certificate verified)",
+         [](Config& c, const Wild&, const Value& v) { c.use_starttls = static_cast<StartTls>(v.choice); }},
+        {"s2s.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
+         "PEM file with the certificate and its private key, used when no tls.certfile is set",
+         [](Config& c, const Wild&, const Value& v) { c.certfile = v.s; }},
+        {"s2s.shared", Kind::Secret, nullptr, 0, 0, {}, Generated,
+         "dialback secret (default: 10 random bytes, hex; replicas must share one; never printed)",
+         [](Config& c, const Wild&, const Value& v) { c.shared = v.s; }},
+        {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R, "cipher list when no tls.ciphers is set",
+         [](Config& c, const Wild&, const Value& v) { c.ciphers = v.s; }},
+        {"s2s.secure_auth", Kind::Bool, "false", 0, 0, {}, R,
+         "Prosody's s2s_secure_auth: only certificate authentication, no dialback",
+         [](Config& c, const Wild&, const Value& v) { c.secure_auth = v.b; }},
+        {"s2s.secure_domains", Kind::DomainList, "[]", 0, 0, {}, R,
+         "Prosody's s2s_secure_domains: these always need a valid certificate",
+         [](Config& c, const Wild&, const Value& v) { c.secure_domains = v.list; }},
+        {"s2s.insecure_domains", Kind::DomainList, "[]", 0, 0, {}, R,
+         "Prosody's s2s_insecure_domains: these may use dialback even with secure_auth",
+         [](Config& c, const Wild&, const Value& v) { c.insecure_domains = v.list; }},
+
+        // [s2s.outgoing]
+        {"s2s.outgoing.port", Kind::Int, "5269", 1, 65535, {}, R, "port of remote servers when DNS names none",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.port = static_cast<int>(v.i); }},
+        {"s2s.outgoing.ip_versions", Kind::IntList, "[4, 6]", 1, 0, {"4", "6"}, R,
+         "IP versions tried, in order",
+         [](Config& c, const Wild&, const Value& v) {
+             c.outgoing.ip_versions.assign(v.ints.begin(), v.ints.end());
+         }},
+        {"s2s.outgoing.connection_timeout", Kind::Limit, "10_000", 1, kMaxMs, {}, R,
+         "ms one TCP connect may take",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.connection_timeout = to_limit(v); }},
+        {"s2s.outgoing.max_stanza_size", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, R,
+         "bytes one stanza from a remote server may take",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.max_stanza_size = to_limit(v); }},
+        {"s2s.outgoing.shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, R,
+         "shaper for the incoming traffic of outgoing links, or \"none\"",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.shaper = v.s; }},
+        {"s2s.outgoing.state_timeout", Kind::Limit, "5_000", 1, kMaxMs, {}, R,
+         "ms negotiation of an outgoing stream may take",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.state_timeout = to_limit(v); }},
+        {"s2s.outgoing.stream_timeout", Kind::Limit, "600_000", 1, kMaxMs, {}, R,
+         "ms an outgoing link may stay idle before it is closed",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.stream_timeout = to_limit(v); }},
+        {"s2s.outgoing.max_retry_delay", Kind::Int, "300", 1, kMaxInt, {}, R,
+         "s, the longest wait between attempts to reach a failing remote host",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.max_retry_delay = v.i; }},
+        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, R, "s one DNS attempt may take",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_timeout = v.i; }},
+        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, R, "DNS attempts before giving up",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_retries = static_cast<int>(v.i); }},
+        {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, 0, {}, 0,
+         "DNS servers as \"ip\" or \"ip:port\" (ours; empty: /etc/resolv.conf)",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_nameservers = v.list; }},
+        {"s2s.outgoing.address.*.host", Kind::Domain, nullptr, 0, 0, {}, Required | R,
+         "remote domain reached at this address instead of through DNS",
+         [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).host = v.s; }},
+        {"s2s.outgoing.address.*.ip_address", Kind::IpAddress, nullptr, 0, 0, {}, Required | R, "its IP address",
+         [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).ip_address = v.s; }},
+        {"s2s.outgoing.address.*.port", Kind::Int, nullptr, 1, 65535, {}, R, "its port (unset: outgoing.port)",
+         [](Config& c, const Wild& w, const Value& v) {
+             at(c.outgoing.address, index_of(w)).port = static_cast<int>(v.i);
+         }},
+
+        // [local]
+        {"local.server", Kind::HostPort, nullptr, 0, 0, {}, Required,
+         "\"host:port\" of the local server's loopback s2s (or component) listener",
+         [](Config& c, const Wild&, const Value& v) { c.local_server = v.s; }},
+        {"local.mode", Kind::Enum, "\"s2s\"", 0, 0, {"s2s", "component"}, 0,
+         "s2s: plain s2s stream with dialback; component: XEP-0114",
+         [](Config& c, const Wild&, const Value& v) { c.local_mode = static_cast<LocalMode>(v.choice); }},
+        {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0, "XEP-0114 secret for component mode (never printed)",
+         [](Config& c, const Wild&, const Value& v) { c.local_password = v.s; }},
+
+        // [shaper.NAME], [access], [acl]
+        {"shaper.*.max_rate", Kind::Int, nullptr, 1, std::numeric_limits<int64_t>::max() / 2, {}, Required | R,
+         "bytes per second",
+         [](Config& c, const Wild& w, const Value& v) { c.shapers[w[0]].max_rate = v.i; }},
+        {"access.*.*.acl", Kind::AclRef, nullptr, 0, 0, {}, Required | R, "acl this clause matches",
+         [](Config& c, const Wild& w, const Value& v) {
+             at(c.access[w[0]], std::stoul(w[1])).acl = v.s;
+         }},
+        {"access.*.*.value", Kind::String, nullptr, 0, 0, {}, Required | R,
+         "what the rule returns on a match: \"allow\", \"deny\", or another value",
+         [](Config& c, const Wild& w, const Value& v) {
+             at(c.access[w[0]], std::stoul(w[1])).value = v.s;
+         }},
+        {"acl.*.*.match", Kind::Enum, nullptr, 0, 0, {"all", "none", "current_domain"}, R,
+         "all, none, or current_domain (a domain in general.hosts)",
+         [](Config& c, const Wild& w, const Value& v) {
+             at(c.acl[w[0]], std::stoul(w[1])).match = Choices{"all", "none", "current_domain"}[v.choice];
+         }},
+        {"acl.*.*.server", Kind::Domain, nullptr, 0, 0, {}, R, "a remote server's domain",
+         [](Config& c, const Wild& w, const Value& v) { at(c.acl[w[0]], std::stoul(w[1])).server = v.s; }},
+    };
+    for (auto& t : tls_specs()) {
+        if (!(t.where & InOutgoing)) continue;
+        auto apply = t.apply;
+        Apply a = nullptr;
+        if (apply) a = [apply](Config& c, const Wild&, const Value& v) { apply(c.outgoing.tls, v); };
+        o.push_back({"s2s.outgoing.tls." + t.key, t.kind, t.def, 0, 0, t.choices, R, t.help, a});
+    }
+    add_listener_type(o, "s2s", "\"0.0.0.0\"", &Config::listen_s2s);
+    add_listener_type(o, "local", "\"127.0.0.1\"", &Config::listen_local);
+    return o;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& options() {
+    static const std::vector<OptionSpec> table = build();
+    return table;
+}
+
+const std::vector<Alias>& aliases() {
+    static const std::vector<Alias> table = {
+        {"s2s.address", "s2s.outgoing.address"},
+        {"s2s.max_retry_delay", "s2s.outgoing.max_retry_delay"},
+        {"s2s.dns.timeout", "s2s.outgoing.dns.timeout"},
+        {"s2s.dns.retries", "s2s.outgoing.dns.retries"},
+        {"s2s.dns.nameservers", "s2s.outgoing.dns.nameservers"},
+    };
+    return table;
+}
+
+const std::vector<EntrySpec>& entries() {
+    static const std::vector<EntrySpec> table = {
+        {"s2s.host_policy.*", EntryStyle::InlineArray},
+        {"s2s.outgoing.address.*", EntryStyle::InlineArray},
+        {"listen.s2s.*", EntryStyle::TableArray},
+        {"listen.local.*", EntryStyle::TableArray},
+        {"shaper.*", EntryStyle::NamedTable},
+        {"access.*.*", EntryStyle::NamedInlineArray},
+        {"acl.*.*", EntryStyle::NamedInlineArray},
+    };
+    return table;
+}
+
+std::vector<std::string_view> key_segments(std::string_view s) {
+    std::vector<std::string_view> out;
+    size_t start = 0;
+    for (size_t i = 0; i <= s.size(); ++i)
+        if (i == s.size() || s[i] == '.') {
+            out.push_back(s.substr(start, i - start));
+            start = i + 1;
+        }
+    return out;
+}
+
+bool key_matches(const std::string& pattern, const std::string& key, Wild* wild) {
+    auto ps = key_segments(pattern), ks = key_segments(key);
+    if (ps.size() != ks.size()) return false;
+    Wild w;
+    for (size_t i = 0; i < ps.size(); ++i) {
+        if (ks[i].empty()) return false;
+        if (ps[i] == "*")
+            w.emplace_back(ks[i]);
+        else if (ps[i] != ks[i])
+            return false;
+    }
+    if (wild) *wild = std::move(w);
+    return true;
+}
+
+const OptionSpec* find_option(const std::string& key, Wild* wild) {
+    for (auto& o : options())
+        if (key_matches(o.key, key, wild)) return &o;
+    return nullptr;
+}
+
+}  // namespace s2s::config

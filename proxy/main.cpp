@@ -1,0 +1,83 @@
+// s2s-proxy: an XMPP server-to-server federation proxy that runs beside an existing XMPP server.
+#include <cstdio>
+#include <cstdlib>
+
+#include "common/config_load.h"
+#include "common/config_print.h"
+#include "common/log.h"
+#include "proxy/cli.h"
+#include "proxy/server.h"
+
+#ifndef S2S_PROXY_VERSION
+#define S2S_PROXY_VERSION "0.1.0"
+#endif
+
+namespace {
+
+constexpr int kExitConfig = 2;
+
+void apply_logging(const s2s::Config& c) {
+    using s2s::LogLevel;
+    using L = s2s::LogSetting;
+    LogLevel level = LogLevel::warning;
+    switch (c.loglevel) {
+        case L::None: case L::Emergency: case L::Alert: case L::Critical: case L::Error: level = LogLevel::error; break;
+        case L::Warning: level = LogLevel::warning; break;
+        case L::Notice: level = LogLevel::notice; break;
+        case L::Info: level = LogLevel::info; break;
+        case L::Debug: case L::All: level = LogLevel::debug; break;
+    }
+    s2s::set_log_level(level);
+    s2s::set_log_format(c.log_format == s2s::LogFormatSetting::Json ? s2s::LogFormat::json : s2s::LogFormat::text);
+}
+
+int serve(const s2s::Config& config) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int rc = 0;
+    {
+        s2s::Server server(&loop, config);
+        std::string error;
+        if (!server.start(&error)) {
+            std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());
+            server.stop("startup failed");
+            rc = 1;
+        }
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    s2s::CommandLine cl = s2s::parse_command_line(argc, argv, std::getenv("S2S_PROXY_CONFIG"));
+    if (!cl.error.empty()) {
+        std::fprintf(stderr, "s2s-proxy: %s\n", cl.error.c_str());
+        return kExitConfig;
+    }
+    switch (cl.command) {
+        case s2s::Command::Version: std::printf("s2s-proxy %s\n", S2S_PROXY_VERSION); return 0;
+        case s2s::Command::Help: std::fputs(s2s::usage().c_str(), stdout); return 0;
+        default: break;
+    }
+    s2s::config::LoadResult r = s2s::config::load_file(cl.config_path, cl.overrides);
+    for (auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.str().c_str());
+    for (auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    if (!r.ok()) {
+        std::fprintf(stderr, "s2s-proxy: %zu error%s in the config; nothing started\n", r.errors.size(),
+                     r.errors.size() == 1 ? "" : "s");
+        return kExitConfig;
+    }
+    if (cl.command == s2s::Command::CheckConfig) {
+        std::printf("%s: config OK\n", cl.config_path.c_str());
+        return 0;
+    }
+    if (cl.command == s2s::Command::PrintConfig) {
+        std::fputs(s2s::config::print_config(r.settings).c_str(), stdout);
+        return 0;
+    }
+    apply_logging(r.config);
+    return serve(r.config);
+}

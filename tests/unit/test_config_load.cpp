@@ -1,0 +1,394 @@
+// Loading configs: defaults, every kind of error with its line and hint, layouts, overrides.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "common/config_load.h"
+#include "common/config_print.h"
+#include "tests/unit/test_support.h"
+
+using namespace s2s;
+using namespace s2s::config;
+
+namespace {
+
+const char* const kMinimal = R"(
+[general]
+  hosts = ["example.com"]
+
+[local]
+  server = "127.0.0.1:15269"
+
+[[listen.s2s]]
+  port = 5269
+
+[[listen.local]]
+  port = 15270
+)";
+
+LoadResult load_text(const std::string& text, const std::vector<Override>& cli = {}) {
+    return load("t.toml", text, cli);
+}
+
+std::string all_errors(const LoadResult& r) {
+    std::string out;
+    for (auto& e : r.errors) out += e.str() + "\n";
+    return out;
+}
+
+// The only error of a config; fails the test when there is not exactly one.
+Diagnostic only_error(const LoadResult& r) {
+    INFO(all_errors(r));
+    REQUIRE(r.errors.size() == 1);
+    return r.errors[0];
+}
+
+std::string with(const std::string& extra) { return std::string(kMinimal) + extra; }
+
+}  // namespace
+
+TEST_CASE("config: the minimal config loads with every seed default") {
+    LoadResult r = load_text(kMinimal);
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    const Config& c = r.config;
+    CHECK(c.hosts == std::vector<std::string>{"example.com"});
+    CHECK(c.loglevel == LogSetting::Warning);
+    CHECK(c.log_format == LogFormatSetting::Text);
+    CHECK(c.default_policy == Policy::Allow);
+    CHECK(c.host_policy.empty());
+    CHECK(c.use_starttls == StartTls::False);
+    CHECK(c.certfile.empty());
+    CHECK(c.ciphers == "TLSv1.2:TLSv1.3");
+    CHECK_FALSE(c.secure_auth);
+    CHECK(c.outgoing.port == 5269);
+    CHECK(c.outgoing.ip_versions == std::vector<int>{4, 6});
+    CHECK(c.outgoing.connection_timeout.value == 10000);
+    CHECK_FALSE(c.outgoing.connection_timeout.infinite);
+    CHECK(c.outgoing.max_stanza_size.infinite);
+    CHECK(c.outgoing.shaper == "none");
+    CHECK(c.outgoing.state_timeout.value == 5000);
+    CHECK(c.outgoing.stream_timeout.value == 600000);
+    CHECK(c.outgoing.max_retry_delay == 300);
+    CHECK(c.outgoing.dns_timeout == 10);
+    CHECK(c.outgoing.dns_retries == 2);
+    CHECK(c.outgoing.dns_nameservers.empty());
+    CHECK_FALSE(c.outgoing.tls.mode.has_value());
+    CHECK(c.outgoing.tls.verify_mode == VerifyMode::Peer);
+    CHECK(c.outgoing.tls.sni_enabled);
+    CHECK(c.local_server == "127.0.0.1:15269");
+    CHECK(c.local_mode == LocalMode::S2S);
+    REQUIRE(c.listen_s2s.size() == 1);
+    REQUIRE(c.listen_local.size() == 1);
+    const Listener& s = c.listen_s2s[0];
+    CHECK(s.port == 5269);
+    CHECK(s.ip_address == "0.0.0.0");
+    CHECK(s.access == "all");
+    CHECK(s.shaper == "none");
+    CHECK(s.max_connections.infinite);
+    CHECK(s.state_timeout.value == 5000);
+    CHECK_FALSE(s.reuse_port);
+    CHECK(s.max_stanza_size.infinite);
+    CHECK(s.tls.disconnect_on_failure);
+    CHECK(c.listen_local[0].ip_address == "127.0.0.1");
+}
+
+TEST_CASE("config: the dialback secret defaults to 10 random bytes, hex, different each start") {
+    LoadResult a = load_text(kMinimal), b = load_text(kMinimal);
+    REQUIRE(a.ok());
+    CHECK(a.config.shared.size() == 20);
+    CHECK(a.config.shared.find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(a.config.shared != b.config.shared);
+}
+
+TEST_CASE("config: a misspelt enum value names file, line, key and the suggestion") {
+    LoadResult r = load_text(with("\n[s2s]\n  outgoing.tls.mode = \"startls\"\n"));
+    CHECK(only_error(r).str() ==
+          "t.toml:15: s2s.outgoing.tls.mode: \"startls\" is not one of tls, starttls, starttls_required "
+          "(did you mean \"starttls\"?)");
+}
+
+TEST_CASE("config: an unknown key gets a did-you-mean") {
+    LoadResult r = load_text(with("\n[s2s]\n  defualt_policy = \"deny\"\n"));
+    Diagnostic d = only_error(r);
+    CHECK(d.line == 15);
+    CHECK(d.key == "s2s.defualt_policy");
+    CHECK(d.message == "unknown key (did you mean s2s.default_policy?)");
+}
+
+TEST_CASE("config: an unknown key in the wrong table suggests where it belongs") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  port = 5270\n")));
+    CHECK(d.message == "unknown key (did you mean s2s.outgoing.port?)");
+}
+
+TEST_CASE("config: an unknown key far from any known one gets no guess") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  completely_different = 1\n")));
+    CHECK(d.message == "unknown key");
+}
+
+TEST_CASE("config: wrong type") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  outgoing.port = \"5269\"\n")));
+    CHECK(d.key == "s2s.outgoing.port");
+    CHECK(d.message == "expected an integer, got a string");
+}
+
+TEST_CASE("config: out of range") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  outgoing.port = 70_000\n")));
+    CHECK(d.message == "70000 is out of range 1..65535");
+}
+
+TEST_CASE("config: a limit takes an integer or \"infinity\"") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  outgoing.state_timeout = \"infinit\"\n")));
+    CHECK(d.message == "expected an integer or \"infinity\", got a string \"infinit\"");
+    LoadResult ok = load_text(with("\n[s2s]\n  outgoing.connection_timeout = \"infinity\"\n"));
+    REQUIRE(ok.ok());
+    CHECK(ok.config.outgoing.connection_timeout.infinite);
+}
+
+TEST_CASE("config: an enum written without quotes says so") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  use_starttls = false\n")));
+    CHECK(d.message.find("write it in quotes") != std::string::npos);
+}
+
+TEST_CASE("config: a missing required key names the table to add it to") {
+    LoadResult r = load_text("[local]\n  server = \"127.0.0.1:1\"\n");
+    Diagnostic d = only_error(r);
+    CHECK(d.key == "general.hosts");
+    CHECK(d.message == "required key is missing (add hosts = ... under [general])");
+}
+
+TEST_CASE("config: a listener without a port is reported at its [[listen.s2s]] line") {
+    LoadResult r = load_text(with("\n[[listen.s2s]]\n  ip_address = \"127.0.0.1\"\n"));
+    Diagnostic d = only_error(r);
+    CHECK(d.key == "listen.s2s.1.port");
+    CHECK(d.line == 14);
+}
+
+TEST_CASE("config: references to undefined shapers, access rules and acls") {
+    LoadResult r = load_text(with(R"(
+[s2s]
+  outgoing.shaper = "fast"
+[access]
+  s2s_in = [{acl = "friends", value = "allow"}]
+[[listen.s2s]]
+  port = 5270
+  access = "nobody"
+)"));
+    INFO(all_errors(r));
+    REQUIRE(r.errors.size() == 3);
+    CHECK(r.errors[0].message.find("no shaper \"fast\" is defined") == 0);
+    CHECK(r.errors[1].message.find("no acl \"friends\" is defined") == 0);
+    CHECK(r.errors[2].message.find("no access rule \"nobody\" is defined (known: all, s2s_in;") == 0);
+}
+
+TEST_CASE("config: defined shapers, access rules and acls resolve") {
+    LoadResult r = load_text(with(R"(
+[s2s]
+  outgoing.shaper = "fast"
+[shaper.fast]
+  max_rate = 50_000
+[acl]
+  friends = [{server = "friend.example"}, {match = "current_domain"}]
+[access]
+  s2s_in = [{acl = "friends", value = "allow"}, {acl = "all", value = "deny"}]
+[[listen.s2s]]
+  port = 5270
+  access = "s2s_in"
+  shaper = "fast"
+)"));
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    CHECK(r.config.shapers.at("fast").max_rate == 50000);
+    REQUIRE(r.config.access.at("s2s_in").size() == 2);
+    CHECK(r.config.access.at("s2s_in")[1].value == "deny");
+    REQUIRE(r.config.acl.at("friends").size() == 2);
+    CHECK(r.config.acl.at("friends")[0].server == "friend.example");
+    CHECK(r.config.acl.at("friends")[1].match == "current_domain");
+    CHECK(r.config.listen_s2s[1].access == "s2s_in");
+}
+
+TEST_CASE("config: a certfile that does not exist or does not parse") {
+    test::TempDir dir;
+    std::string junk = dir.write("junk.pem", "not a certificate\n");
+    LoadResult missing = load_text(with("\n[s2s]\n  certfile = \"/nonexistent/cert.pem\"\n"));
+    CHECK(only_error(missing).message == "cannot read \"/nonexistent/cert.pem\": No such file or directory");
+    LoadResult bad = load_text(with("\n[s2s]\n  certfile = \"" + junk + "\"\n"));
+    CHECK(only_error(bad).message.find("holds no certificate that parses") != std::string::npos);
+}
+
+TEST_CASE("config: certificates and keys that parse are accepted, a wrong key password is not") {
+    test::TempDir dir;
+    std::string key, enc_key;
+    std::string cert = test::make_certificate(dir, "a.example", &key);
+    std::string cert2 = test::make_certificate(dir, "b.example", &enc_key, "s3cret");
+    REQUIRE(!cert.empty());
+    REQUIRE(!cert2.empty());
+    std::string tls = "\n[[listen.s2s]]\n  port = 5270\n  tls.mode = \"tls\"\n  tls.certfile = \"" + cert +
+                      "\"\n  tls.keyfile = \"" + key + "\"\n";
+    LoadResult ok = load_text(with(tls));
+    INFO(all_errors(ok));
+    CHECK(ok.ok());
+    std::string enc = "\n[s2s.outgoing.tls]\n  certfile = \"" + cert2 + "\"\n  keyfile = \"" + enc_key + "\"\n";
+    LoadResult with_pw = load_text(with(enc + "  password = \"s3cret\"\n"));
+    INFO(all_errors(with_pw));
+    CHECK(with_pw.ok());
+    LoadResult no_pw = load_text(with(enc));
+    CHECK(only_error(no_pw).message.find("if it is encrypted, set s2s.outgoing.tls.password") != std::string::npos);
+}
+
+TEST_CASE("config: TLS on a listener needs a certificate") {
+    LoadResult r = load_text(with("\n[s2s]\n  use_starttls = \"required\"\n"));
+    CHECK(only_error(r).message.find("TLS on listen.s2s.0 needs a certificate") == 0);
+}
+
+TEST_CASE("config: the same option in the 6.x and the newer layout is an error naming both") {
+    LoadResult r = load_text(with("\n[s2s]\n  max_retry_delay = 30\n  outgoing.max_retry_delay = 60\n"));
+    Diagnostic d = only_error(r);
+    CHECK(d.line == 15);
+    CHECK(d.message ==
+          "set twice: s2s.max_retry_delay (6.x layout) and s2s.outgoing.max_retry_delay (line 16) are the same "
+          "option; keep only s2s.outgoing.max_retry_delay");
+}
+
+TEST_CASE("config: the 6.x layout maps onto the outgoing options") {
+    LoadResult r = load_text(with(R"(
+[s2s]
+  max_retry_delay = 30
+  dns.timeout = 3
+  dns.retries = 5
+  dns.nameservers = ["127.0.0.53:25353"]
+  address = [
+    {host = "my.xmpp.org", ip_address = "127.0.0.2"},
+    {host = "your.xmpp.org", ip_address = "::1", port = 5271}
+  ]
+)"));
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    const Outgoing& o = r.config.outgoing;
+    CHECK(o.max_retry_delay == 30);
+    CHECK(o.dns_timeout == 3);
+    CHECK(o.dns_retries == 5);
+    CHECK(o.dns_nameservers == std::vector<std::string>{"127.0.0.53:25353"});
+    REQUIRE(o.address.size() == 2);
+    CHECK(o.address[0].host == "my.xmpp.org");
+    CHECK_FALSE(o.address[0].port.has_value());
+    CHECK(o.address[1].ip_address == "::1");
+    CHECK(*o.address[1].port == 5271);
+}
+
+TEST_CASE("config: inline-table entries report their own line") {
+    LoadResult r = load_text(with(R"(
+[s2s]
+  host_policy = [
+    {host = "good.xmpp.org", policy = "allow"},
+    {host = "bad.xmpp.org", policy = "dney"}
+  ]
+)"));
+    Diagnostic d = only_error(r);
+    CHECK(d.key == "s2s.host_policy.1.policy");
+    CHECK(d.line == 17);
+}
+
+TEST_CASE("config: every error of a file is reported, in line order") {
+    LoadResult r = load_text(R"(
+[general]
+  hosts = ["bad domain"]
+  loglevel = "loud"
+[local]
+  server = "nowhere"
+[s2s]
+  outgoing.ip_versions = [4, 5]
+  host_policy = [{host = "a.example", policy = "allow"}, {host = "a.example", policy = "deny"}]
+)");
+    INFO(all_errors(r));
+    REQUIRE(r.errors.size() == 5);
+    CHECK(r.errors[0].key == "general.hosts");
+    CHECK(r.errors[1].key == "general.loglevel");
+    CHECK(r.errors[2].key == "local.server");
+    CHECK(r.errors[3].key == "s2s.outgoing.ip_versions");
+    CHECK(r.errors[4].key == "s2s.host_policy.1.host");
+    for (size_t i = 1; i < r.errors.size(); ++i) CHECK(r.errors[i - 1].line <= r.errors[i].line);
+}
+
+TEST_CASE("config: values with their own syntax") {
+    CHECK(only_error(load_text(with("\n[s2s]\n  outgoing.ip_versions = [6, 6]\n"))).message == "6 is listed twice");
+    CHECK(only_error(load_text(with("\n[s2s]\n  outgoing.ip_versions = []\n"))).message ==
+          "must list at least one value");
+    CHECK(only_error(load_text(with("\n[s2s]\n  outgoing.dns.nameservers = [\"dns.example\"]\n")))
+              .message.find("is not \"ip\" or \"ip:port\"") != std::string::npos);
+    CHECK(only_error(load_text(with("\n[s2s]\n  outgoing.address = [{host = \"x.example\", ip_address = \"1.2.3\"}]\n")))
+              .message == "\"1.2.3\" is not an IPv4 or IPv6 address");
+    CHECK(only_error(load_text(with("\n[s2s]\n  secure_domains = [\"a..b\"]\n"))).message.find("not a valid domain") !=
+          std::string::npos);
+    CHECK(only_error(load_text(with("\n[s2s]\n  outgoing = 5\n"))).message.find("expected a table") == 0);
+    CHECK(only_error(load_text(kMinimal, {{"local.mode", "component"}})).message.find("needs local.password") !=
+          std::string::npos);
+    CHECK(only_error(load_text(with("\n[[listen.local]]\n  port = 15270\n"))).message.find("is already used by") !=
+          std::string::npos);
+}
+
+TEST_CASE("config: a TOML syntax error gives its line") {
+    Diagnostic d = only_error(load_text("[general]\nhosts = [\"a.example\"\n"));
+    CHECK(d.line > 0);
+    CHECK(d.message.find("TOML syntax error") == 0);
+}
+
+TEST_CASE("config: tls.module is accepted and reported as ignored") {
+    LoadResult r = load_text(with("\n[[listen.local]]\n  port = 15271\n  tls.module = \"fast_tls\"\n"));
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].key == "listen.local.1.tls.module");
+}
+
+TEST_CASE("config: command-line overrides win over the file and go through the same checks") {
+    LoadResult r = load_text(with("\n[s2s]\n  default_policy = \"allow\"\n"),
+                             {{"s2s.default_policy", "deny"},
+                              {"s2s.outgoing.port", "5270"},
+                              {"listen.s2s.0.port", "15269"},
+                              {"s2s.max_retry_delay", "7"},
+                              {"general.hosts", "a.example,b.example"}});
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    CHECK(r.config.default_policy == Policy::Deny);
+    CHECK(r.config.outgoing.port == 5270);
+    CHECK(r.config.listen_s2s[0].port == 15269);
+    CHECK(r.config.outgoing.max_retry_delay == 7);
+    CHECK(r.config.hosts == std::vector<std::string>{"a.example", "b.example"});
+
+    Diagnostic d = only_error(load_text(kMinimal, {{"s2s.outgoing.port", "99999"}}));
+    CHECK(d.str() == "command line: --s2s.outgoing.port: 99999 is out of range 1..65535");
+}
+
+TEST_CASE("config: the command line can add a list entry but not leave a gap") {
+    LoadResult added = load_text(kMinimal, {{"listen.s2s.1.port", "5270"}});
+    INFO(all_errors(added));
+    REQUIRE(added.ok());
+    CHECK(added.config.listen_s2s.size() == 2);
+    LoadResult gap = load_text(kMinimal, {{"listen.s2s.3.port", "5270"}});
+    CHECK(only_error(gap).message.find("without gaps") != std::string::npos);
+}
+
+TEST_CASE("config: print-config shows defaults and overrides, masks secrets, and loads back the same") {
+    LoadResult r = load_text(with("\n[s2s]\n  shared = \"topsecret\"\n  host_policy = [{host = \"bad.example\", "
+                                  "policy = \"deny\"}]\n"),
+                             {{"s2s.outgoing.port", "5270"}});
+    REQUIRE(r.ok());
+    std::string out = print_config(r.settings);
+    CHECK(out.find("topsecret") == std::string::npos);
+    CHECK(out.find("shared = \"********\"") != std::string::npos);
+    CHECK(out.find("outgoing.port = 5270") != std::string::npos);
+    CHECK(out.find("outgoing.stream_timeout = 600000") != std::string::npos);
+    CHECK(out.find("# outgoing.tls.certfile = (not set)") != std::string::npos);
+    CHECK(out.find("[[listen.local]]") != std::string::npos);
+
+    LoadResult again = load_text(out);
+    INFO(out);
+    INFO(all_errors(again));
+    REQUIRE(again.ok());
+    REQUIRE(again.settings.size() == r.settings.size());
+    for (size_t i = 0; i < r.settings.size(); ++i) {
+        CHECK(again.settings[i].key == r.settings[i].key);
+        if (!r.settings[i].secret) CHECK(again.settings[i].toml == r.settings[i].toml);
+    }
+}

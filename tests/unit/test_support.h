@@ -1,0 +1,28 @@
+// Helpers shared by unit tests: temporary directories and throwaway certificates made with openssl.
+#pragma once
+
+#include <string>
+
+namespace s2s::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it when the object goes away.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
+    // Writes a file in the directory and returns its full path.
+    std::string write(const std::string& name, const std::string& content) const;
+
+private:
+    std::string path_;
+};
+
+// Makes a self-signed certificate for `cn` with an EC key in dir: returns the cert path and sets
+// *key to the key path (encrypted with `password` when it is not empty). Empty on failure.
+std::string make_certificate(const TempDir& dir, const std::string& cn, std::string* key,
+                             const std::string& password = "");
+
+}  // namespace s2s::test
