@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line totalling them: "N passed, N failed".
+# Each suite prints its own summary; this script adds them up. Environment:
+#   BUILD      build directory (default build)
+#   SKIP_FUZZ  set to skip the fuzz targets (the sanitizer build has none)
+#   FUZZ_SECONDS  seconds per fuzz target (default 20)
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+PY=/usr/bin/python3
+passed=0 failed=0 skipped=0
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+
+count() {  # count NAME PASSED FAILED [SKIPPED]
+  passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + ${4:-0}))
+  printf '%-12s %s passed, %s failed\n' "$1:" "$2" "$3"
+}
+
+# 1. Unit tests (doctest).
+echo "== unit tests"
+"$BUILD/unit-tests" --no-intro=true 2>&1 | tee "$logdir/unit.log" | grep -v '^\[doctest\] run with'
+line=$(grep '^\[doctest\] test cases:' "$logdir/unit.log" | tail -1)
+if [ -n "$line" ]; then
+  p=$(echo "$line" | sed -E 's/.*\| *([0-9]+) passed.*/\1/')
+  f=$(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')
+  count unit "$p" "$f"
+else
+  count unit 0 1   # the binary crashed or printed no summary
+fi
+
+# 2. The binary from the outside: command line, config examples, start and stop.
+echo "== command-line tests"
+BUILD="$BUILD" "$PY" tests/cli/test_cli.py 2>&1 | tee "$logdir/cli.log"
+line=$(grep -E '^cli-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/cli.log" | tail -1)
+if [ -n "$line" ]; then
+  set -- $(echo "$line" | sed -E 's/cli-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  count cli "$1" "$2"
+else
+  count cli 0 1
+fi
+
+# 3. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "== fuzz targets (${FUZZ_SECONDS}s each)"
+  for bin in "$BUILD"/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=${bin##*/fuzz_}
+    scratch=$(mktemp -d)
+    if "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$scratch" "tests/fuzz/corpus/$name" \
+         >"$logdir/fuzz_$name.log" 2>&1; then
+      count "fuzz $name" 1 0
+    else
+      tail -30 "$logdir/fuzz_$name.log"
+      count "fuzz $name" 0 1
+    fi
+    rm -rf "$scratch"
+  done
+fi
+
+echo
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
