@@ -21,7 +21,8 @@ void apply_logging(const s2s::Config& c) {
     using L = s2s::LogSetting;
     LogLevel level = LogLevel::warning;
     switch (c.loglevel) {
-        case L::None: case L::Emergency: case L::Alert: case L::Critical: case L::Error: level = LogLevel::error; break;
+        case L::None: level = LogLevel::off; break;
+        case L::Emergency: case L::Alert: case L::Critical: case L::Error: level = LogLevel::error; break;
         case L::Warning: level = LogLevel::warning; break;
         case L::Notice: level = LogLevel::notice; break;
         case L::Info: level = LogLevel::info; break;

@@ -1,0 +1,206 @@
+// Log formatting (text and JSON), level filtering, sink, redaction (common/log).
+#include "common/log.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using s2s::LogContext;
+using s2s::LogFormat;
+using s2s::LogLevel;
+
+namespace {
+
+constexpr std::int64_t kT = 1795341600123;  // 2026-11-22T10:00:00.123Z
+
+std::int64_t fixed_clock() noexcept { return kT; }
+
+// Captures lines through the sink and restores every global setting afterwards.
+struct Capture {
+    std::vector<std::string> lines;
+    std::vector<LogLevel> levels;
+    LogLevel saved_level = s2s::log_level();
+    LogFormat saved_format = s2s::log_format();
+    Capture() {
+        s2s::set_log_sink([this](LogLevel l, std::string_view line) {
+            levels.push_back(l);
+            lines.emplace_back(line);
+        });
+        s2s::set_log_clock(&fixed_clock);
+        s2s::set_log_format(LogFormat::text);
+    }
+    ~Capture() {
+        s2s::set_log_sink(nullptr);
+        s2s::set_log_clock(nullptr);
+        s2s::set_log_level(saved_level);
+        s2s::set_log_format(saved_format);
+    }
+};
+
+std::string fmt(LogFormat f, const LogContext& ctx, std::string_view event, std::string_view msg,
+                LogLevel level = LogLevel::info, std::int64_t t = kT) {
+    std::string out;
+    s2s::format_log_line(out, f, t, level, ctx, event, msg);
+    return out;
+}
+
+int g_evaluations = 0;
+int counted(int v) {
+    ++g_evaluations;
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("log: text format") {
+    const LogContext full{42, "a.test", "b.test"};
+    CHECK(fmt(LogFormat::text, full, "event", "message") ==
+          "2026-11-22T10:00:00.123Z info [c42 a.test->b.test] event: message");
+    CHECK(fmt(LogFormat::text, LogContext{}, "start", "listening", LogLevel::notice) ==
+          "2026-11-22T10:00:00.123Z notice start: listening");
+    CHECK(fmt(LogFormat::text, LogContext{7, {}, {}}, "e", "m") == "2026-11-22T10:00:00.123Z info [c7] e: m");
+    CHECK(fmt(LogFormat::text, LogContext{{}, {}, "b.test"}, "e", "m", LogLevel::warning) ==
+          "2026-11-22T10:00:00.123Z warning [?->b.test] e: m");
+    CHECK(fmt(LogFormat::text, LogContext{{}, "a.test", {}}, "e", "m", LogLevel::error) ==
+          "2026-11-22T10:00:00.123Z error [a.test->?] e: m");
+    // Time edge cases: epoch, millisecond padding.
+    CHECK(fmt(LogFormat::text, {}, "e", "m", LogLevel::debug, 5) == "1970-01-01T00:00:00.005Z debug e: m");
+}
+
+TEST_CASE("log: text escapes controls so a peer cannot forge lines") {
+    CHECK(fmt(LogFormat::text, {}, "e", "a\nb\r\tc\x01\x7f") == "2026-11-22T10:00:00.123Z info e: a\\nb\\r\\tc\\x01\\x7f");
+    CHECK(fmt(LogFormat::text, {}, "e", "bad \xff utf8 \xc3") == "2026-11-22T10:00:00.123Z info e: bad \\xff utf8 \\xc3");
+    CHECK(fmt(LogFormat::text, {}, "e", "caf\xc3\xa9 \xc2\x9b") == "2026-11-22T10:00:00.123Z info e: caf\xc3\xa9 \\u009b");
+    CHECK(fmt(LogFormat::text, {1, "a\nb", {}}, "ev\n", "\"q\"") ==
+          "2026-11-22T10:00:00.123Z info [c1 a\\nb->?] ev\\n: \"q\"");
+}
+
+TEST_CASE("log: JSON format") {
+    const LogContext full{42, "a.test", "b.test"};
+    CHECK(fmt(LogFormat::json, full, "event", "message") ==
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":42,"local":"a.test",)"
+          R"("remote":"b.test","event":"event","msg":"message"})");
+    // Unknown context parts are left out.
+    CHECK(fmt(LogFormat::json, LogContext{}, "start", "up", LogLevel::error) ==
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"error","event":"start","msg":"up"})");
+    CHECK(fmt(LogFormat::json, LogContext{{}, {}, "b.test"}, "e", "m") ==
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","remote":"b.test","event":"e","msg":"m"})");
+    CHECK(fmt(LogFormat::json, LogContext{18446744073709551615ull, {}, {}}, "e", "m") ==
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":18446744073709551615,"event":"e","msg":"m"})");
+}
+
+TEST_CASE("log: JSON escapes quotes, backslashes, controls and bad UTF-8") {
+    const std::string line = fmt(LogFormat::json, LogContext{1, "q\"l", "b\\r"}, "e\"v",
+                                 std::string("\"x\" \\ \n\r\t\b\f \x01\x1f\x7f \xc2\x85 \xff caf\xc3\xa9 \0.", 29));
+    CHECK(line ==
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":1,"local":"q\"l","remote":"b\\r",)"
+          R"("event":"e\"v","msg":"\"x\" \\ \n\r\t\b\f \u0001\u001f\u007f \u0085 \ufffd caf)"
+          "\xc3\xa9"
+          R"( \u0000."})");
+    // Every byte of the line is printable ASCII or part of valid UTF-8: no raw controls remain.
+    for (unsigned char c : line) CHECK((c >= 0x20 && c != 0x7f));
+}
+
+TEST_CASE("log: level filtering does not evaluate arguments of an off level") {
+    Capture cap;
+    s2s::set_log_level(LogLevel::warning);
+    g_evaluations = 0;
+    int ctx_built = 0;
+    auto make_ctx = [&ctx_built] {
+        ++ctx_built;
+        return LogContext{3, "a.test", "b.test"};
+    };
+    S2S_LOG_DEBUG(make_ctx(), "e", "%d", counted(1));
+    S2S_LOG_INFO(make_ctx(), "e", "%d", counted(2));
+    S2S_LOG_NOTICE(make_ctx(), "e", "%d", counted(3));
+    CHECK(g_evaluations == 0);
+    CHECK(ctx_built == 0);
+    CHECK(cap.lines.empty());
+
+    S2S_LOG_WARNING(make_ctx(), "w", "%d", counted(4));
+    S2S_LOG_ERROR(make_ctx(), "x", "%d", counted(5));
+    CHECK(g_evaluations == 2);
+    CHECK(ctx_built == 2);
+    REQUIRE(cap.lines.size() == 2);
+    CHECK(cap.lines[0] == "2026-11-22T10:00:00.123Z warning [c3 a.test->b.test] w: 4");
+    CHECK(cap.lines[1] == "2026-11-22T10:00:00.123Z error [c3 a.test->b.test] x: 5");
+    CHECK(cap.levels[0] == LogLevel::warning);
+    CHECK(cap.levels[1] == LogLevel::error);
+
+    s2s::set_log_level(LogLevel::debug);
+    CHECK(s2s::log_enabled(LogLevel::debug));
+    S2S_LOG_DEBUG({}, "d", "%s=%d", "n", counted(6));
+    CHECK(g_evaluations == 3);
+    REQUIRE(cap.lines.size() == 3);
+    CHECK(cap.lines[2] == "2026-11-22T10:00:00.123Z debug d: n=6");
+}
+
+// The compile-time floor is read where a macro expands, so raising it here drops the calls below
+// even though the runtime level lets everything through.
+#undef S2S_LOG_FLOOR
+#define S2S_LOG_FLOOR 3
+TEST_CASE("log: compile-time floor removes calls below it") {
+    Capture cap;
+    s2s::set_log_level(LogLevel::debug);
+    g_evaluations = 0;
+    S2S_LOG_DEBUG({}, "e", "%d", counted(1));
+    S2S_LOG_INFO({}, "e", "%d", counted(2));
+    S2S_LOG_NOTICE({}, "e", "%d", counted(3));
+    S2S_LOG_WARNING({}, "e", "%d", counted(4));
+    CHECK(g_evaluations == 1);
+    CHECK(cap.lines.size() == 1);
+}
+#undef S2S_LOG_FLOOR
+#define S2S_LOG_FLOOR 0
+
+TEST_CASE("log: JSON through the sink, long and plain messages") {
+    Capture cap;
+    s2s::set_log_level(LogLevel::info);
+    s2s::set_log_format(LogFormat::json);
+    const LogContext ctx{9, "a.test", {}};
+    S2S_LOG_INFO(ctx, "closed", "reason: %s (%d)", "stream_timeout", 300);
+    REQUIRE(cap.lines.size() == 1);
+    CHECK(cap.lines[0] == R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":9,"local":"a.test",)"
+                          R"j("event":"closed","msg":"reason: stream_timeout (300)"})j");
+
+    s2s::set_log_format(LogFormat::text);
+    const std::string big(10000, 'x');
+    S2S_LOG_INFO({}, "big", "%s", big.c_str());
+    REQUIRE(cap.lines.size() == 2);
+    const std::string prefix = "2026-11-22T10:00:00.123Z info big: ";
+    CHECK(cap.lines[1].size() == prefix.size() + s2s::kLogMaxMessage);
+    CHECK(cap.lines[1].compare(0, prefix.size(), prefix) == 0);
+    CHECK(cap.lines[1].substr(cap.lines[1].size() - 14) == "...[truncated]");
+
+    const std::string medium(2000, 'y');  // over the stack buffer, under the cap: kept whole
+    S2S_LOG_INFO({}, "mid", "%s", medium.c_str());
+    REQUIRE(cap.lines.size() == 3);
+    CHECK(cap.lines[2] == "2026-11-22T10:00:00.123Z info mid: " + medium);
+
+    s2s::log_line(LogLevel::notice, {}, "raw", "no format");
+    REQUIRE(cap.lines.size() == 4);
+    CHECK(cap.lines[3] == "2026-11-22T10:00:00.123Z notice raw: no format");
+}
+
+TEST_CASE("log: level and format names") {
+    CHECK(s2s::parse_log_level("debug") == LogLevel::debug);
+    CHECK(s2s::parse_log_level("INFO") == LogLevel::info);
+    CHECK(s2s::parse_log_level("notice") == LogLevel::notice);
+    CHECK(s2s::parse_log_level("warning") == LogLevel::warning);
+    CHECK(s2s::parse_log_level("warn") == LogLevel::warning);
+    CHECK(s2s::parse_log_level("error") == LogLevel::error);
+    CHECK_FALSE(s2s::parse_log_level("verbose").has_value());
+    CHECK_FALSE(s2s::parse_log_level("").has_value());
+    CHECK(std::string(s2s::log_level_name(LogLevel::warning)) == "warning");
+    CHECK(s2s::parse_log_format("json") == LogFormat::json);
+    CHECK(s2s::parse_log_format("Text") == LogFormat::text);
+    CHECK_FALSE(s2s::parse_log_format("xml").has_value());
+}
+
+TEST_CASE("log: redact masks secrets") {
+    CHECK(s2s::redact("hunter2") == "***");
+    CHECK(s2s::redact("a much longer secret value") == "***");  // length does not leak
+    CHECK(s2s::redact("") == "");                                // unset stays visibly unset
+    static_assert(s2s::redact("x") == "***", "usable at compile time");
+}
