@@ -1,0 +1,275 @@
+#include "proxy/stream.h"
+
+#include <arpa/inet.h>
+
+namespace s2s {
+
+const char* Stream::state_name(State s) noexcept {
+    switch (s) {
+        case State::Idle: return "idle";
+        case State::Connecting: return "connecting";
+        case State::Open: return "open";
+        case State::Closing: return "closing";
+        case State::Closed: return "closed";
+    }
+    return "?";
+}
+
+Stream* Stream::create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id) {
+    return new Stream(loop, owner, std::move(options), id);
+}
+
+Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id)
+    : loop_(loop),
+      owner_(owner),
+      id_(id),
+      parser_(*this, std::move(options)),
+      scope_(xml::NamespaceScope::server_stream()),
+      out_(kHardLimit, kHighWater),
+      inflight_(kHardLimit, kHighWater) {
+    uv_tcp_init(loop_.uv(), &tcp_);
+    uv_timer_init(loop_.uv(), &timer_);
+    tcp_.data = timer_.data = this;
+    open_handles_ = 2;
+}
+
+Stream::~Stream() { loop_.cancel_flush(this); }
+
+bool Stream::start() {
+    uv_tcp_nodelay(&tcp_, 1);
+    state_ = State::Open;
+    int rc = uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+    if (rc != 0) {
+        abort(std::string("cannot read from the socket: ") + uv_strerror(rc));
+        return false;
+    }
+    reading_ = true;
+    return true;
+}
+
+bool Stream::connect(const sockaddr* addr, uint64_t timeout_ms) {
+    state_ = State::Connecting;
+    connect_req_.data = this;
+    int rc = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect);
+    if (rc != 0) {
+        abort(std::string("connect failed: ") + uv_strerror(rc));
+        return false;
+    }
+    if (timeout_ms > 0) {
+        timer_is_connect_ = true;
+        uv_timer_start(&timer_, on_timer, timeout_ms, 0);
+    }
+    return true;
+}
+
+void Stream::on_connect(uv_connect_t* req, int status) noexcept {
+    auto* self = static_cast<Stream*>(req->data);
+    if (self->state_ != State::Connecting) return;  // aborted meanwhile (timeout, shutdown)
+    if (self->timer_is_connect_) {
+        uv_timer_stop(&self->timer_);
+        self->timer_is_connect_ = false;
+    }
+    if (status == 0) {
+        if (!self->start()) return;
+        if (!self->out_.empty()) self->loop_.schedule_flush(self);
+    }
+    self->owner_.on_connected(status);
+    if (status != 0) self->abort(std::string("connect failed: ") + uv_strerror(status));
+}
+
+void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+    auto* self = static_cast<Stream*>(s->data);
+    if (nread == 0) return;
+    if (nread < 0) {
+        self->abort(nread == UV_EOF ? "the peer closed the connection" : std::string("read failed: ") + uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    self->feed(buf->base, static_cast<size_t>(nread));
+}
+
+void Stream::feed(const char* data, size_t len) {
+    while (len > 0 && state_ == State::Open) {
+        xml::FeedResult r = parser_.feed(data, len);
+        if (r.status != xml::FeedStatus::Stopped || parser_.state() != xml::XmlStream::State::AwaitingHeader) return;
+        // The owner started a new stream inside a callback: the rest belongs to it.
+        data += r.consumed;
+        len -= r.consumed;
+    }
+}
+
+// ---- parser events, passed on while the stream is open ------------------------------------------
+
+void Stream::on_stream_open(const xml::StreamHeader& header) {
+    if (state_ == State::Open) owner_.on_stream_open(header);
+}
+
+void Stream::on_stanza(xml::Document& stanza) {
+    if (state_ == State::Open) owner_.on_stanza(stanza);
+}
+
+void Stream::on_stream_close() {
+    if (state_ == State::Open) owner_.on_stream_close();
+}
+
+void Stream::on_stream_error(StreamError error, std::string_view text) {
+    if (state_ == State::Open) owner_.on_stream_error(error, text);
+}
+
+// ---- output --------------------------------------------------------------------------------------
+
+void Stream::send(std::string_view bytes) {
+    if (state_ != State::Open && state_ != State::Connecting) return;
+    if (!out_.append(bytes)) {
+        abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");
+        return;
+    }
+    if (congested()) was_congested_ = true;
+    loop_.schedule_flush(this);
+}
+
+void Stream::send(const xml::Element& element) {
+    std::string bytes;
+    xml::serialize(element, scope_, bytes);
+    send(bytes);
+}
+
+void Stream::flush() noexcept {
+    if ((state_ != State::Open && state_ != State::Closing) || !inflight_.empty()) return;
+    if (out_.empty()) {
+        if (state_ == State::Closing) finish_close();
+        return;
+    }
+    uv_buf_t b = uv_buf_init(const_cast<char*>(out_.data()), static_cast<unsigned>(out_.size()));
+    int n = uv_try_write(handle(), &b, 1);
+    if (n > 0) out_.consume(static_cast<size_t>(n));
+    else if (n < 0 && n != UV_EAGAIN) {
+        abort(std::string("write failed: ") + uv_strerror(n));
+        return;
+    }
+    if (!out_.empty()) {
+        std::swap(out_, inflight_);  // out_ takes new bytes while inflight_ is written
+        b = uv_buf_init(const_cast<char*>(inflight_.data()), static_cast<unsigned>(inflight_.size()));
+        write_req_.data = this;
+        int rc = uv_write(&write_req_, handle(), &b, 1, on_write);
+        if (rc != 0) {
+            abort(std::string("write failed: ") + uv_strerror(rc));
+            return;
+        }
+        return;
+    }
+    out_.shrink();
+    if (state_ == State::Closing) {
+        finish_close();
+        return;
+    }
+    if (was_congested_) {
+        was_congested_ = false;
+        owner_.on_drained();
+    }
+}
+
+void Stream::on_write(uv_write_t* req, int status) noexcept {
+    auto* self = static_cast<Stream*>(req->data);
+    self->inflight_.clear();
+    self->inflight_.shrink();
+    if (self->state_ == State::Closed) return;
+    if (status != 0) {
+        self->abort(std::string("write failed: ") + uv_strerror(status));
+        return;
+    }
+    self->flush();
+}
+
+// ---- deadline ----------------------------------------------------------------------------------
+
+void Stream::set_deadline(uint64_t ms) {
+    if (state_ == State::Closing || state_ == State::Closed) return;
+    timer_is_connect_ = false;
+    if (ms == 0) uv_timer_stop(&timer_);
+    else uv_timer_start(&timer_, on_timer, ms, 0);
+}
+
+void Stream::on_timer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Stream*>(t->data);
+    switch (self->state_) {
+        case State::Connecting:
+            self->owner_.on_connected(UV_ETIMEDOUT);
+            self->abort("connect timed out");
+            return;
+        case State::Closing: self->abort(self->close_reason_ + " (and the peer did not take the rest of the output)"); return;
+        case State::Open: self->owner_.on_timeout(); return;
+        default: return;
+    }
+}
+
+// ---- reading control and closing --------------------------------------------------------------------
+
+void Stream::reset_parser() { parser_.reset(); }
+
+void Stream::pause_reading() {
+    if (reading_ && !paused_) uv_read_stop(handle());
+    paused_ = true;
+}
+
+void Stream::resume_reading() {
+    if (!paused_) return;
+    paused_ = false;
+    if (reading_ && state_ == State::Open) uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+}
+
+void Stream::close(const std::string& reason) {
+    if (state_ == State::Closing || state_ == State::Closed) return;
+    if (state_ != State::Open) {
+        abort(reason);
+        return;
+    }
+    state_ = State::Closing;
+    close_reason_ = reason;
+    parser_.stop();
+    if (reading_) uv_read_stop(handle());
+    uv_timer_start(&timer_, on_timer, kCloseFlushMs, 0);
+    loop_.schedule_flush(this);
+}
+
+void Stream::abort(const std::string& reason) {
+    if (state_ == State::Closed) return;
+    close_reason_ = reason;
+    out_.clear();
+    finish_close();
+}
+
+void Stream::finish_close() {
+    if (state_ == State::Closed) return;
+    state_ = State::Closed;
+    parser_.stop();
+    loop_.cancel_flush(this);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+}
+
+void Stream::on_handle_closed(uv_handle_t* h) noexcept {
+    auto* self = static_cast<Stream*>(h->data);
+    if (--self->open_handles_ > 0) return;
+    self->owner_.on_closed(self->close_reason_);
+    delete self;
+}
+
+std::string Stream::peer_address() const {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        return std::string(ip) + ":" + std::to_string(port);
+    }
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(ip) + "]:" + std::to_string(port);
+}
+
+}  // namespace s2s

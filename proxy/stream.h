@@ -1,0 +1,140 @@
+// One XML stream over TCP, with TLS when negotiated: reads, the XML parser, a deadline, batched
+// writes and backpressure. It makes no protocol decisions: those belong to its Owner, one of the
+// stream state machines (s2s_in, s2s_out, local_in, local_out).
+//
+// Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
+// right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
+// freed inside a callback chain: close() only starts the closing.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/buffer.h"
+#include "common/event_loop.h"
+#include "common/stream_error.h"
+#include "common/xml.h"
+#include "common/xml_stream.h"
+
+namespace s2s {
+
+class Stream final : private xml::XmlStream::Handler, private Flushable {
+public:
+    // The protocol side. Callbacks run inside libuv callbacks: they must not throw.
+    class Owner {
+    public:
+        virtual void on_connected(int status) { (void)status; }  // outbound: 0, or a libuv error
+        virtual void on_stream_open(const xml::StreamHeader& header) = 0;
+        virtual void on_stanza(xml::Document& stanza) = 0;
+        virtual void on_stream_close() = 0;  // the peer sent </stream:stream>
+        // The peer broke the stream (not well-formed, limits...): send the error and close.
+        virtual void on_stream_error(StreamError error, std::string_view text) = 0;
+        virtual void on_timeout() = 0;       // the deadline set with set_deadline() passed
+        virtual void on_drained() {}         // output fell below the low-water mark after being high
+        // Final: the socket is closed; the Stream is deleted when this returns.
+        virtual void on_closed(const std::string& reason) = 0;
+
+    protected:
+        ~Owner() = default;
+    };
+
+    enum class State {
+        Idle,        // created; not yet accepted or connecting
+        Connecting,  // outbound TCP connect in progress
+        Open,        // reading and writing
+        Closing,     // close() called: flushing what is queued, then closing the socket
+        Closed,      // handles closing; the owner has been or is about to be told
+    };
+    [[nodiscard]] static const char* state_name(State s) noexcept;
+
+    // Output above this many bytes means the peer is slow: sources should pause.
+    static constexpr std::size_t kHighWater = 256 * 1024;
+    // Output above this closes the stream: the peer is not reading.
+    static constexpr std::size_t kHardLimit = 8 * 1024 * 1024;
+    // How long a closing stream may take to flush.
+    static constexpr uint64_t kCloseFlushMs = 5000;
+
+    static Stream* create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id);
+
+    // For uv_accept() on a listener; then start().
+    [[nodiscard]] uv_stream_t* handle() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    // Starts reading an accepted socket; false (and closing) on error.
+    bool start();
+    // Opens an outbound connection; on_connected() reports the result within timeout_ms.
+    bool connect(const sockaddr* addr, uint64_t timeout_ms);
+
+    // Queues bytes for the peer (encrypted when TLS is on); they leave at the end of this loop turn.
+    void send(std::string_view bytes);
+    // Queues one element, serialized in this stream's namespace scope.
+    void send(const xml::Element& element);
+
+    // Starts a new XML stream on the same connection (after STARTTLS or SASL success).
+    void reset_parser();
+
+    // Arms the one deadline (replacing any other); 0 disarms it.
+    void set_deadline(uint64_t ms);
+
+    // Sends what is queued, then closes. Idempotent.
+    void close(const std::string& reason);
+    // Closes now, dropping what is queued.
+    void abort(const std::string& reason);
+
+    void pause_reading();
+    void resume_reading();
+
+    [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] uint64_t id() const noexcept { return id_; }
+    [[nodiscard]] bool congested() const noexcept { return out_.size() + inflight_.size() > kHighWater; }
+    [[nodiscard]] std::size_t queued_bytes() const noexcept { return out_.size() + inflight_.size(); }
+    [[nodiscard]] const xml::StreamHeader& peer_header() const noexcept { return parser_.header(); }
+    // Serialization scope for stanzas on this stream (default namespace and db: prefix).
+    [[nodiscard]] xml::NamespaceScope& scope() noexcept { return scope_; }
+    // "ip:port" of the peer, or "?" when unknown.
+    [[nodiscard]] std::string peer_address() const;
+
+private:
+    Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id);
+    ~Stream();
+
+    // xml::XmlStream::Handler
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    // Flushable
+    void flush() noexcept override;
+
+    static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+    static void on_write(uv_write_t* req, int status) noexcept;
+    static void on_connect(uv_connect_t* req, int status) noexcept;
+    static void on_timer(uv_timer_t* t) noexcept;
+    static void on_handle_closed(uv_handle_t* h) noexcept;
+
+    void feed(const char* data, size_t len);
+    void finish_close();
+
+    EventLoop& loop_;
+    Owner& owner_;
+    uint64_t id_;
+    State state_ = State::Idle;
+    uv_tcp_t tcp_{};
+    uv_timer_t timer_{};
+    uv_connect_t connect_req_{};
+    uv_write_t write_req_{};
+    int open_handles_ = 0;
+    bool reading_ = false;
+    bool paused_ = false;
+    bool was_congested_ = false;
+    bool timer_is_connect_ = false;  // the armed timer is the connect timeout
+    std::string close_reason_;
+    xml::XmlStream parser_;
+    xml::NamespaceScope scope_;
+    Buffer out_;       // queued, not yet handed to libuv
+    Buffer inflight_;  // handed to uv_write, waiting for its callback
+};
+
+}  // namespace s2s
