@@ -84,16 +84,79 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
         self->abort(nread == UV_EOF ? "the peer closed the connection" : std::string("read failed: ") + uv_strerror(static_cast<int>(nread)));
         return;
     }
-    self->feed(buf->base, static_cast<size_t>(nread));
+    if (self->tls_) self->feed_tls(buf->base, static_cast<size_t>(nread));
+    else self->feed(buf->base, static_cast<size_t>(nread));
 }
 
 void Stream::feed(const char* data, size_t len) {
     while (len > 0 && state_ == State::Open) {
         xml::FeedResult r = parser_.feed(data, len);
-        if (r.status != xml::FeedStatus::Stopped || parser_.state() != xml::XmlStream::State::AwaitingHeader) return;
-        // The owner started a new stream inside a callback: the rest belongs to it.
+        if (r.status != xml::FeedStatus::Stopped) return;
         data += r.consumed;
         len -= r.consumed;
+        // The owner started TLS inside a callback (after <proceed/>): the rest is TLS.
+        if (tls_) {
+            feed_tls(data, len);
+            return;
+        }
+        // The owner started a new stream inside a callback: the rest belongs to it.
+        if (parser_.state() != xml::XmlStream::State::AwaitingHeader) return;
+    }
+}
+
+void Stream::feed_tls(const char* data, size_t len) {
+    if (len > 0 && !tls_->feed_ciphertext(data, len)) {
+        abort("TLS: " + tls_->failure_reason());
+        return;
+    }
+    if (tls_->state() == tls::State::Handshaking) {
+        tls::Progress p = tls_->handshake();
+        take_tls_output();
+        if (p == tls::Progress::Failed) {
+            close("TLS handshake failed: " + tls_->failure_reason());
+            return;
+        }
+        if (p == tls::Progress::WantMore) return;
+        owner_.on_tls_established();
+        if (state_ != State::Open) return;
+        if (!plain_out_.empty()) loop_.schedule_flush(this);
+    }
+    // Decrypted bytes go to the parser; one scratch string serves every stream (reads do not nest).
+    static std::string plain;
+    plain.clear();
+    tls::IoResult r = tls_->read_plaintext(plain);
+    take_tls_output();  // a TLS 1.3 ticket or alert may need sending
+    if (!plain.empty()) {
+        std::string chunk;
+        chunk.swap(plain);  // the parser's callbacks may start another read path; keep ours
+        feed(chunk.data(), chunk.size());
+        if (plain.capacity() < chunk.capacity()) plain.swap(chunk);
+    }
+    if (r == tls::IoResult::Closed && state_ == State::Open) close("the peer closed TLS");
+    else if (r == tls::IoResult::Failed) abort("TLS: " + tls_->failure_reason());
+}
+
+// Moves ciphertext the TLS session produced into the output; false if the peer is not reading.
+bool Stream::take_tls_output() {
+    if (!tls_->has_output()) return true;
+    std::string_view c = tls_->pending_output();
+    if (!out_.append(c)) {
+        abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");
+        return false;
+    }
+    tls_->consume_output(c.size());
+    loop_.schedule_flush(this);
+    return true;
+}
+
+void Stream::start_tls(std::shared_ptr<const tls::Context> context, const tls::SessionOptions& options) {
+    tls_ = std::make_unique<tls::Session>(std::move(context), options);
+    if (tls_->role() == tls::Role::Client) {
+        if (tls_->handshake() == tls::Progress::Failed) {
+            abort("TLS: " + tls_->failure_reason());
+            return;
+        }
+        take_tls_output();
     }
 }
 
@@ -119,6 +182,16 @@ void Stream::on_stream_error(StreamError error, std::string_view text) {
 
 void Stream::send(std::string_view bytes) {
     if (state_ != State::Open && state_ != State::Connecting) return;
+    if (tls_) {
+        if (plain_out_.size() + bytes.size() > kHardLimit) {
+            abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");
+            return;
+        }
+        plain_out_.append(bytes);
+        if (congested()) was_congested_ = true;
+        loop_.schedule_flush(this);
+        return;
+    }
     if (!out_.append(bytes)) {
         abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");
         return;
@@ -134,7 +207,17 @@ void Stream::send(const xml::Element& element) {
 }
 
 void Stream::flush() noexcept {
-    if ((state_ != State::Open && state_ != State::Closing) || !inflight_.empty()) return;
+    if (state_ != State::Open && state_ != State::Closing) return;
+    if (tls_ && !plain_out_.empty() && tls_->state() == tls::State::Open) {
+        if (tls_->write_plaintext(plain_out_) == tls::IoResult::Failed) {
+            abort("TLS: " + tls_->failure_reason());
+            return;
+        }
+        plain_out_.clear();
+        if (plain_out_.capacity() > 64 * 1024) plain_out_.shrink_to_fit();
+        if (!take_tls_output()) return;
+    }
+    if (!inflight_.empty()) return;
     if (out_.empty()) {
         if (state_ == State::Closing) finish_close();
         return;
@@ -226,6 +309,12 @@ void Stream::close(const std::string& reason) {
     state_ = State::Closing;
     close_reason_ = reason;
     parser_.stop();
+    if (tls_ && tls_->state() == tls::State::Open) {
+        if (!plain_out_.empty()) (void)tls_->write_plaintext(plain_out_);  // what was queued goes first
+        plain_out_.clear();
+        tls_->close_notify();
+        take_tls_output();
+    }
     if (reading_) uv_read_stop(handle());
     uv_timer_start(&timer_, on_timer, kCloseFlushMs, 0);
     loop_.schedule_flush(this);

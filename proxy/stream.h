@@ -17,6 +17,7 @@
 #include "common/buffer.h"
 #include "common/event_loop.h"
 #include "common/stream_error.h"
+#include "common/tls.h"
 #include "common/xml.h"
 #include "common/xml_stream.h"
 
@@ -34,6 +35,7 @@ public:
         // The peer broke the stream (not well-formed, limits...): send the error and close.
         virtual void on_stream_error(StreamError error, std::string_view text) = 0;
         virtual void on_timeout() = 0;       // the deadline set with set_deadline() passed
+        virtual void on_tls_established() {} // the TLS handshake finished; tls() tells about the peer
         virtual void on_drained() {}         // output fell below the low-water mark after being high
         // Final: the socket is closed; the Stream is deleted when this returns.
         virtual void on_closed(const std::string& reason) = 0;
@@ -75,6 +77,15 @@ public:
     // Starts a new XML stream on the same connection (after STARTTLS or SASL success).
     void reset_parser();
 
+    // Puts TLS under the stream from now on: bytes sent before this call leave in plaintext
+    // (e.g. <proceed/>), later ones encrypted once the handshake is done. A client sends its
+    // ClientHello at once. The owner resets the parser itself.
+    void start_tls(std::shared_ptr<const tls::Context> context, const tls::SessionOptions& options = {});
+    // The TLS session (null on a plain stream).
+    [[nodiscard]] const tls::Session* tls() const noexcept { return tls_.get(); }
+    // Whether bytes now flow encrypted (TLS handshake done).
+    [[nodiscard]] bool tls_open() const noexcept { return tls_ && tls_->state() == tls::State::Open; }
+
     // Arms the one deadline (replacing any other); 0 disarms it.
     void set_deadline(uint64_t ms);
 
@@ -88,8 +99,8 @@ public:
 
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] uint64_t id() const noexcept { return id_; }
-    [[nodiscard]] bool congested() const noexcept { return out_.size() + inflight_.size() > kHighWater; }
-    [[nodiscard]] std::size_t queued_bytes() const noexcept { return out_.size() + inflight_.size(); }
+    [[nodiscard]] std::size_t queued_bytes() const noexcept { return plain_out_.size() + out_.size() + inflight_.size(); }
+    [[nodiscard]] bool congested() const noexcept { return queued_bytes() > kHighWater; }
     [[nodiscard]] const xml::StreamHeader& peer_header() const noexcept { return parser_.header(); }
     // Serialization scope for stanzas on this stream (default namespace and db: prefix).
     [[nodiscard]] xml::NamespaceScope& scope() noexcept { return scope_; }
@@ -115,6 +126,8 @@ private:
     static void on_handle_closed(uv_handle_t* h) noexcept;
 
     void feed(const char* data, size_t len);
+    void feed_tls(const char* data, size_t len);
+    bool take_tls_output();
     void finish_close();
 
     EventLoop& loop_;
@@ -133,7 +146,9 @@ private:
     std::string close_reason_;
     xml::XmlStream parser_;
     xml::NamespaceScope scope_;
-    Buffer out_;       // queued, not yet handed to libuv
+    std::unique_ptr<tls::Session> tls_;
+    std::string plain_out_;  // TLS: plaintext queued this turn, encrypted at flush (fewer records)
+    Buffer out_;       // queued bytes (ciphertext under TLS), not yet handed to libuv
     Buffer inflight_;  // handed to uv_write, waiting for its callback
 };
 

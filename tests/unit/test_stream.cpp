@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/stream.h"
+#include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
 
@@ -183,4 +184,56 @@ TEST_CASE("stream: a peer that never reads is cut off at the hard limit") {
     }
     REQUIRE(h.run_until([&] { return h.server.closed; }));
     CHECK(h.server.closed_reason.find("the peer is not reading") == 0);
+}
+
+TEST_CASE("stream: STARTTLS-style upgrade: plaintext first, then XML over TLS both ways") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    tls::ContextOptions so;
+    so.role = tls::Role::Server;
+    so.certificate = {pki.a.cert, pki.a.key, "", {}};
+    so.cacertfile = pki.ca;
+    tls::ContextOptions co;
+    co.role = tls::Role::Client;
+    co.certificate = {pki.srv.cert, pki.srv.key, "", {}};
+    co.cacertfile = pki.ca;
+    auto server_ctx = tls::Context::create(so), client_ctx = tls::Context::create(co);
+    REQUIRE_MESSAGE(server_ctx, server_ctx.error);
+    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+
+    Harness h;
+    // Server: on <starttls/> answer <proceed/> in plaintext and switch; client: on <proceed/> switch.
+    h.server.after_stanza = [&](Recorder& r) {
+        if (r.events.back() == "stanza starttls") {
+            r.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            r.stream->start_tls(server_ctx.context);
+            r.stream->reset_parser();
+        }
+    };
+    h.client.after_connect = [](Recorder& r) {
+        r.stream->send(kHeader);
+        r.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    };
+    h.server.after_open = [&](Recorder& r) {
+        if (r.stream->tls_open()) r.stream->send(std::string(kHeader) + "<message id='over-tls'/>");
+        else r.stream->send(kHeader);
+    };
+    h.client.after_stanza = [&](Recorder& r) {
+        if (r.events.back() == "stanza proceed") {
+            r.stream->start_tls(client_ctx.context, {"a.test", nullptr});
+            r.stream->reset_parser();
+            r.stream->send(kHeader);  // queued until the handshake is done, then encrypted
+        }
+    };
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.client.events.size() >= 4; }));
+    CHECK(h.client.stream->tls_open());
+    CHECK(h.server.stream->tls_open());
+    CHECK(h.client.events == std::vector<std::string>{"connected 0", "open from=a.test", "stanza proceed",
+                                                      "open from=a.test", "stanza message"});
+    CHECK(h.server.stream->tls()->authenticate_peer("b.test") == tls::PeerAuth::Authenticated);
+    CHECK(h.client.stream->tls()->authenticate_peer("a.test") == tls::PeerAuth::Authenticated);
+    h.client.stream->close("done");
+    REQUIRE(h.run_until([&] { return h.server.closed; }));
+    CHECK(h.server.closed_reason == "the peer closed TLS");
 }

@@ -1,0 +1,699 @@
+// The TLS engine (common/tls, common/tls_context): contexts from files, and client/server
+// sessions talking over an in-memory pipe (each side's output fed to the other).
+#include "common/tls.h"
+
+#include "tests/unit/tls_test_ca.h"
+
+#include <doctest/doctest.h>
+#include <malloc.h>
+#include <mbedtls/version.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace s2s::tls;
+using s2s::test::CertFiles;
+using s2s::test::TempDir;
+using s2s::test::TestPki;
+
+namespace {
+
+const TestPki& pki() {
+    const auto& p = TestPki::get();
+    REQUIRE_MESSAGE(p.ok(), p.error());
+    return p;
+}
+
+CertificateSpec spec(const CertFiles& f) {
+    CertificateSpec s;
+    s.certfile = f.cert;
+    s.keyfile = f.key;
+    return s;
+}
+
+ContextOptions server_options(const CertFiles& cert) {
+    ContextOptions o;
+    o.role = Role::Server;
+    o.certificate = spec(cert);
+    o.cacertfile = pki().ca;
+    return o;
+}
+
+ContextOptions client_options(const CertFiles* cert = nullptr) {
+    ContextOptions o;
+    o.role = Role::Client;
+    if (cert) o.certificate = spec(*cert);
+    o.cacertfile = pki().ca;
+    return o;
+}
+
+std::shared_ptr<const Context> make(const ContextOptions& o) {
+    ContextResult r = Context::create(o);
+    REQUIRE_MESSAGE(r, r.error);
+    return r.context;
+}
+
+std::string context_error(const ContextOptions& o) {
+    ContextResult r = Context::create(o);
+    CHECK_FALSE(r);
+    return r.error;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Carries ciphertext between a client and a server session, `chunk` bytes per feed (0: all of
+// it at once), driving each side after every feed the way a libuv read callback would.
+struct Pipe {
+    Session& client;
+    Session& server;
+    std::size_t chunk = 0;
+    std::string client_got, server_got;  // plaintext received
+    IoResult client_read = IoResult::Ok, server_read = IoResult::Ok;
+    std::size_t to_server_bytes = 0, to_client_bytes = 0;
+
+    Pipe(Session& c, Session& s) : client(c), server(s) {}
+
+    static void drive(Session& s, std::string& got, IoResult& last) {
+        if (s.state() == State::Handshaking && s.handshake() != Progress::Done) return;
+        if (s.state() != State::Failed) last = s.read_plaintext(got);
+    }
+
+    // Moves what `from` has written into `to`; false if there was nothing.
+    bool deliver(Session& from, Session& to, std::string& got, IoResult& last, std::size_t& counter) {
+        if (!from.has_output()) return false;
+        s2s::Buffer bytes = from.take_ciphertext();
+        std::string_view v = bytes.view();
+        counter += v.size();
+        const std::size_t step = chunk ? chunk : v.size();
+        for (std::size_t i = 0; i < v.size(); i += step) {
+            if (!to.feed_ciphertext(v.substr(i, step))) return true;
+            drive(to, got, last);
+        }
+        return true;
+    }
+
+    // Runs until neither side has anything to send.
+    void run() {
+        if (client.state() == State::Handshaking) (void)client.handshake();
+        for (int round = 0; round < 100; ++round) {
+            bool moved = deliver(client, server, server_got, server_read, to_server_bytes);
+            moved |= deliver(server, client, client_got, client_read, to_client_bytes);
+            if (!moved) return;
+        }
+        FAIL("the pipe never went quiet");
+    }
+};
+
+// A finished handshake between fresh sessions of two contexts.
+struct Pair {
+    Session client;
+    Session server;
+    Pipe pipe{client, server};
+    Pair(std::shared_ptr<const Context> c, std::shared_ptr<const Context> s, const SessionOptions& co = {},
+         std::size_t chunk = 0)
+        : client(std::move(c), co), server(std::move(s)) {
+        pipe.chunk = chunk;
+        pipe.run();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("tls context: load errors name the file and the reason") {
+    const auto& p = pki();
+    TempDir tmp;
+
+    ContextOptions o = server_options(p.a);
+    o.certificate.certfile = tmp.path() + "/missing.pem";
+    std::string e = context_error(o);
+    CHECK(contains(e, "certfile '" + tmp.path() + "/missing.pem'"));
+    CHECK(contains(e, "No such file"));
+
+    o = server_options(p.a);
+    o.certificate.certfile = tmp.write("garbage.pem", "this is not a certificate\n");
+    e = context_error(o);
+    CHECK(contains(e, "garbage.pem"));
+    CHECK(contains(e, "X509"));  // mbedTLS's reason
+
+    o = server_options(p.a);
+    o.certificate.keyfile = p.c.key;
+    CHECK(contains(context_error(o), "does not belong to the certificate"));
+
+    o = server_options(p.encrypted);
+    CHECK(contains(context_error(o), "encrypted and no password"));
+    o.certificate.password = "wrong";
+    CHECK(contains(context_error(o), "wrong password"));
+    o.certificate.password = "secret";
+    CHECK(Context::create(o));
+
+    o = server_options(p.a);
+    o.cacertfile = tmp.path() + "/nope.crt";
+    CHECK(contains(context_error(o), "cacertfile '" + tmp.path() + "/nope.crt'"));
+    o = server_options(p.a);
+    o.cacertfile = p.a.key;
+    CHECK(contains(context_error(o), "cacertfile"));
+    o = server_options(p.a);
+    o.crl_files = {p.ca};
+    CHECK(contains(context_error(o), "crl_files '" + p.ca + "'"));
+
+    o = server_options(p.a);
+    o.certificate = {};
+    CHECK(contains(context_error(o), "needs a certificate"));
+
+    o = server_options(p.a);
+    o.verify_mode = VerifyMode::None;
+    o.require_valid_peer = true;
+    CHECK(contains(context_error(o), "require_valid_peer"));
+
+    o = server_options(p.a);
+    o.alpn = {""};
+    CHECK(contains(context_error(o), "alpn"));
+
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+    // AES-encrypted PKCS#8 (what `openssl req -passout` writes) is beyond mbedTLS 2.28: say so.
+    const std::string p8 = tmp.path() + "/p8.key";
+    REQUIRE(std::system(("openssl pkey -in '" + p.a.key + "' -aes256 -passout pass:x -out '" + p8 + "' 2>/dev/null").c_str()) == 0);
+    o = server_options(p.a);
+    o.certificate.keyfile = p8;
+    o.certificate.password = "x";
+    CHECK(contains(context_error(o), "openssl pkey -traditional"));
+#endif
+}
+
+TEST_CASE("tls context: versions and ciphers") {
+    const auto& p = pki();
+    ContextOptions o = server_options(p.a);
+    o.ciphers = kDefaultCiphers;
+    CHECK(Context::create(o));
+    o.ciphers = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:tls-ecdhe-ecdsa-with-chacha20-poly1305-sha256, "
+                "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384";
+    CHECK(Context::create(o));
+    o.ciphers = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+    std::string e = context_error(o);
+    CHECK(contains(e, "unknown cipher suite 'ECDHE-RSA-AES128-GCM-SHA256'"));
+    CHECK(contains(e, "IANA"));
+    o.ciphers = "HIGH:!aNULL";
+    CHECK(contains(context_error(o), "'HIGH'"));
+    CHECK_FALSE(available_ciphersuites().empty());
+
+    o = server_options(p.a);
+    o.versions = {"tlsv1.1"};
+    CHECK(contains(context_error(o), "obsolete"));
+    o.versions = {"tlsv9"};
+    CHECK(contains(context_error(o), "unknown TLS version 'tlsv9'"));
+    o.versions = {"TLSv1.2"};
+    CHECK(Context::create(o));
+    o.versions = {"tlsv1.2", "tlsv1.3"};
+    ContextResult both = Context::create(o);
+    REQUIRE(both);
+    o.versions = {"tlsv1.3"};
+    if (tls13_available()) {
+        CHECK(both.warnings.empty());
+        CHECK(Context::create(o));
+    } else {
+        CHECK(both.warnings.size() == 1);
+        CHECK(contains(context_error(o), "tlsv1.3 is not available"));
+    }
+}
+
+TEST_CASE("tls context: the system CA store is the default") {
+    if (!std::filesystem::exists(kSystemCaFile)) return;  // not every machine has one
+    ContextOptions o = server_options(pki().a);
+    o.cacertfile.clear();
+    ContextResult r = Context::create(o);
+    CHECK_MESSAGE(r, r.error);
+}
+
+TEST_CASE("tls session: handshake, plaintext both ways, close_notify (TLS 1.2)") {
+    const auto& p = pki();
+    auto server_ctx = make(server_options(p.a));
+    auto client_ctx = make(client_options(&p.c));
+    SessionOptions so;
+    so.server_name = "a.test";
+
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{1000}}) {
+        CAPTURE(chunk);
+        Pair t(client_ctx, server_ctx, so, chunk);
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        REQUIRE_MESSAGE(t.server.state() == State::Open, t.server.failure_reason());
+        CHECK(t.client.protocol_version() == "TLSv1.2");
+        CHECK(t.server.protocol_version() == "TLSv1.2");
+        CHECK_FALSE(t.client.ciphersuite().empty());
+        CHECK(t.server.server_name() == "a.test");
+        CHECK(t.client.peer_verification().status == PeerCertificate::Valid);
+        CHECK(t.client.authenticate_peer("a.test") == PeerAuth::Authenticated);
+        CHECK(t.server.authenticate_peer("c.test") == PeerAuth::Authenticated);
+        CHECK(t.client.alpn_protocol().empty());
+
+        CHECK(t.client.write_plaintext("<stream:stream to='a.test'>") == IoResult::Ok);
+        t.pipe.run();
+        CHECK(t.pipe.server_got == "<stream:stream to='a.test'>");
+        CHECK(t.server.write_plaintext("<stream:stream from='a.test'>") == IoResult::Ok);
+        CHECK(t.server.write_plaintext("<features/>") == IoResult::Ok);
+        t.pipe.run();
+        CHECK(t.pipe.client_got == "<stream:stream from='a.test'><features/>");
+
+        t.client.close_notify();
+        CHECK(t.client.state() == State::Closing);
+        CHECK(t.client.write_plaintext("late") == IoResult::Closed);
+        t.pipe.run();
+        CHECK(t.pipe.server_read == IoResult::Closed);
+        CHECK(t.server.state() == State::Closed);
+        CHECK(t.pipe.client_read == IoResult::Closed);  // the server answered with its own
+        CHECK(t.client.state() == State::Closed);
+        CHECK(t.pipe.server_got == "<stream:stream to='a.test'>");
+        CHECK(t.client.failure_reason().empty());
+    }
+}
+
+TEST_CASE("tls session: several records in one feed, records bigger than a read") {
+    const auto& p = pki();
+    Pair t(make(client_options()), make(server_options(p.a)));
+    REQUIRE(t.server.state() == State::Open);
+
+    std::string big(100 * 1000, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 97) big[i] = static_cast<char>('a' + i % 26);
+    std::string expected;
+    for (const std::string& m : {std::string("<a/>"), std::string("<b/>"), big, std::string("<c/>")}) {
+        REQUIRE(t.client.write_plaintext(m) == IoResult::Ok);
+        expected += m;
+    }
+    // All records at once...
+    CHECK(t.client.pending_output_size() > big.size());
+    t.pipe.run();
+    CHECK(t.pipe.server_got == expected);
+    // ...and the same split at odd places, consumed piecemeal through pending_output().
+    t.pipe.server_got.clear();
+    for (const std::string& m : {std::string("<a/>"), big}) REQUIRE(t.client.write_plaintext(m) == IoResult::Ok);
+    while (t.client.has_output()) {
+        std::string_view v = t.client.pending_output().substr(0, 1500);
+        REQUIRE(t.server.feed_ciphertext(v));
+        t.client.consume_output(v.size());
+        REQUIRE(t.server.read_plaintext(t.pipe.server_got) == IoResult::Ok);
+    }
+    CHECK(t.pipe.server_got == "<a/>" + big);
+    t.client.release_idle_memory();
+    t.server.release_idle_memory();
+    CHECK(t.client.write_plaintext("<after/>") == IoResult::Ok);
+    t.pipe.run();
+    CHECK(t.pipe.server_got == "<a/>" + big + "<after/>");
+}
+
+TEST_CASE("tls session: SNI selects the server certificate") {
+    const auto& p = pki();
+    ContextOptions so = server_options(p.a);
+    so.sni_certificates = {spec(p.c), spec(p.wildcard)};
+    auto server_ctx = make(so);
+    auto client_ctx = make(client_options());
+    CHECK(server_ctx->certificate_names() == std::vector<std::string>{"a.test", "c.test", "*.w.test"});
+
+    struct Row {
+        const char* sni;
+        const char* expect_name;  // the name the certificate we got is valid for
+        const char* recorded;     // what the server saw
+    };
+    const Row rows[] = {
+        {"c.test", "c.test", "c.test"},
+        {"C.Test", "c.test", "c.test"},
+        {"a.test", "a.test", "a.test"},
+        {"x.w.test", "x.w.test", "x.w.test"},
+        {"unknown.test", "a.test", "unknown.test"},  // no match: the default
+        {"", "a.test", ""},                          // no SNI: the default
+    };
+    for (const Row& r : rows) {
+        const std::string sni = r.sni;
+        CAPTURE(sni);
+        SessionOptions co;
+        co.server_name = r.sni;
+        Pair t(client_ctx, server_ctx, co);
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        CHECK(t.server.server_name() == r.recorded);
+        CHECK(t.client.authenticate_peer(r.expect_name) == PeerAuth::Authenticated);
+    }
+
+    // Configured names win over the certificate's own.
+    so = server_options(p.a);
+    CertificateSpec named = spec(p.c);
+    named.names = {"*.hosted.test"};
+    so.sni_certificates = {named};
+    SessionOptions co;
+    co.server_name = "x.hosted.test";
+    Pair t(client_ctx, make(so), co);
+    REQUIRE(t.client.state() == State::Open);
+    CHECK(t.client.authenticate_peer("c.test") == PeerAuth::Authenticated);
+}
+
+TEST_CASE("tls session: ALPN xmpp-server (XEP-0368)") {
+    const auto& p = pki();
+    ContextOptions so = server_options(p.a);
+    so.alpn = {kAlpnXmppServer};
+    auto server_ctx = make(so);
+    ContextOptions co = client_options();
+    co.alpn = {kAlpnXmppServer};
+    {
+        Pair t(make(co), server_ctx);
+        REQUIRE(t.server.state() == State::Open);
+        CHECK(t.client.alpn_protocol() == "xmpp-server");
+        CHECK(t.server.alpn_protocol() == "xmpp-server");
+    }
+    {
+        Pair t(make(client_options()), server_ctx);  // a client that offers none
+        REQUIRE(t.server.state() == State::Open);
+        CHECK(t.server.alpn_protocol().empty());
+    }
+    {
+        co.alpn = {"xmpp-client"};
+        Pair t(make(co), server_ctx);
+        CHECK(t.server.state() == State::Failed);
+        CHECK(t.client.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.client.failure_reason(), "no_application_protocol"), t.client.failure_reason());
+    }
+}
+
+TEST_CASE("tls session: the client certificate is judged and reported, not enforced") {
+    const auto& p = pki();
+    struct Row {
+        const char* what;
+        const CertFiles* cert;
+        VerifyMode mode;
+        bool use_crl;
+        bool server_auth_ok;
+        PeerCertificate status;
+        const char* reason_part;
+        const char* domain;
+        PeerAuth auth;
+    };
+    const Row rows[] = {
+        {"valid", &p.a, VerifyMode::Peer, false, true, PeerCertificate::Valid, "", "a.test", PeerAuth::Authenticated},
+        {"valid, other name", &p.a, VerifyMode::Peer, false, true, PeerCertificate::Valid, "", "b.test",
+         PeerAuth::NameMismatch},
+        {"SRV-ID and XmppAddr", &p.srv, VerifyMode::Peer, false, true, PeerCertificate::Valid, "", "b.test",
+         PeerAuth::Authenticated},
+        {"other CA", &p.foreign, VerifyMode::Peer, false, true, PeerCertificate::Invalid, "not signed by a trusted CA",
+         "a.test", PeerAuth::Untrusted},
+        {"none", nullptr, VerifyMode::Peer, false, true, PeerCertificate::Missing, "no certificate", "a.test",
+         PeerAuth::NoCertificate},
+        {"expired", &p.expired, VerifyMode::Peer, false, true, PeerCertificate::Invalid, "expired", "expired.test",
+         PeerAuth::Untrusted},
+        {"revoked", &p.revoked, VerifyMode::Peer, true, true, PeerCertificate::Invalid, "revoked", "revoked.test",
+         PeerAuth::Untrusted},
+        {"revoked, no CRL loaded", &p.revoked, VerifyMode::Peer, false, true, PeerCertificate::Valid, "",
+         "revoked.test", PeerAuth::Authenticated},
+        {"self-signed", &p.self_signed, VerifyMode::Peer, false, true, PeerCertificate::Invalid,
+         "not signed by a trusted CA", "self.test", PeerAuth::Untrusted},
+        {"self-signed accepted", &p.self_signed, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Valid, "",
+         "self.test", PeerAuth::Authenticated},
+        {"other CA, selfsigned_peer", &p.foreign, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Invalid,
+         "not signed by a trusted CA", "a.test", PeerAuth::Untrusted},
+        {"serverAuth only, accepted", &p.server_only, VerifyMode::Peer, false, true, PeerCertificate::Valid, "",
+         "a.test", PeerAuth::Authenticated},
+        {"serverAuth only, strict", &p.server_only, VerifyMode::Peer, false, false, PeerCertificate::Invalid,
+         "extendedKeyUsage", "a.test", PeerAuth::Untrusted},
+        {"verify none", &p.foreign, VerifyMode::None, false, true, PeerCertificate::NotChecked, "verify_mode none",
+         "a.test", PeerAuth::Untrusted},
+    };
+    auto client_ctx_for = [&](const CertFiles* cert) { return make(client_options(cert)); };
+    for (const Row& r : rows) {
+        const std::string what = r.what;
+        CAPTURE(what);
+        ContextOptions so = server_options(p.a);
+        so.verify_mode = r.mode;
+        so.accept_server_auth_for_clients = r.server_auth_ok;
+        if (r.use_crl) so.crl_files = {p.crl};
+        Pair t(client_ctx_for(r.cert), make(so));
+        REQUIRE_MESSAGE(t.server.state() == State::Open, t.server.failure_reason());
+        REQUIRE(t.client.state() == State::Open);
+        const PeerVerification& v = t.server.peer_verification();
+        CHECK(v.status == r.status);
+        CHECK_MESSAGE(contains(v.reason, r.reason_part), v.reason);
+        CHECK(t.server.authenticate_peer(r.domain) == r.auth);
+        CHECK((v.flags == 0) == (r.status == PeerCertificate::Valid || r.status == PeerCertificate::NotChecked));
+        // With verify_mode none the server does not even ask for a certificate.
+        const bool expect_cert = r.cert != nullptr && r.mode != VerifyMode::None;
+        CHECK((t.server.peer_certificate() != nullptr) == expect_cert);
+        CHECK(t.server.peer_identities().empty() == !expect_cert);
+    }
+}
+
+TEST_CASE("tls session: the server's certificate as seen by the client") {
+    const auto& p = pki();
+    auto client_ctx = make(client_options());
+    struct Row {
+        const CertFiles* cert;
+        PeerCertificate status;
+        const char* domain;
+        PeerAuth auth;
+    };
+    const Row rows[] = {
+        {&p.a, PeerCertificate::Valid, "a.test", PeerAuth::Authenticated},
+        {&p.a, PeerCertificate::Valid, "evil.test", PeerAuth::NameMismatch},  // mbedTLS's CN check is not used
+        {&p.srv, PeerCertificate::Valid, "b.test", PeerAuth::Authenticated},
+        {&p.cn_only, PeerCertificate::Valid, "cn.test", PeerAuth::Authenticated},
+        {&p.expired, PeerCertificate::Invalid, "expired.test", PeerAuth::Untrusted},
+        {&p.foreign, PeerCertificate::Invalid, "a.test", PeerAuth::Untrusted},
+    };
+    for (const Row& r : rows) {
+        const std::string domain = r.domain;
+        CAPTURE(domain);
+        SessionOptions co;
+        co.server_name = r.domain;
+        Pair t(client_ctx, make(server_options(*r.cert)), co);
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        CHECK(t.client.peer_verification().status == r.status);
+        CHECK(t.client.authenticate_peer(r.domain) == r.auth);
+    }
+}
+
+TEST_CASE("tls session: require_valid_peer turns a bad certificate into a failed handshake") {
+    const auto& p = pki();
+    ContextOptions so = server_options(p.a);
+    so.require_valid_peer = true;
+    auto strict_server = make(so);
+    {
+        Pair t(make(client_options(&p.foreign)), strict_server);
+        CHECK(t.server.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.server.failure_reason(), "peer certificate rejected: not signed by a trusted CA"),
+                      t.server.failure_reason());
+        CHECK(t.client.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.client.failure_reason(), "unknown_ca"), t.client.failure_reason());
+    }
+    {
+        Pair t(make(client_options()), strict_server);
+        CHECK(t.server.state() == State::Failed);
+        CHECK(contains(t.server.failure_reason(), "no certificate"));
+        CHECK(t.client.state() == State::Failed);
+    }
+    {
+        Pair t(make(client_options(&p.a)), strict_server);
+        CHECK(t.server.state() == State::Open);
+        CHECK(t.client.state() == State::Open);
+    }
+    {
+        ContextOptions co = client_options();
+        co.require_valid_peer = true;
+        SessionOptions sn;
+        sn.server_name = "expired.test";
+        Pair t(make(co), make(server_options(p.expired)), sn);
+        CHECK(t.client.state() == State::Failed);
+        CHECK(contains(t.client.failure_reason(), "expired"));
+        CHECK(t.server.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.server.failure_reason(), "certificate_expired"), t.server.failure_reason());
+    }
+}
+
+TEST_CASE("tls session: garbage gives Failed with a reason, not a crash") {
+    const auto& p = pki();
+    auto server_ctx = make(server_options(p.a));
+    auto client_ctx = make(client_options());
+    {
+        Session s(server_ctx);
+        REQUIRE(s.feed_ciphertext("<?xml version='1.0'?><stream:stream xmlns='jabber:server'>"));
+        CHECK(s.handshake() == Progress::Failed);
+        CHECK(s.state() == State::Failed);
+        CHECK_MESSAGE(contains(s.failure_reason(), "does not speak TLS: it sent \"<?xml ve\""), s.failure_reason());
+        CHECK(contains(s.failure_reason(), "plain XMPP"));
+        CHECK(s.handshake() == Progress::Failed);
+        std::string out;
+        CHECK(s.read_plaintext(out) == IoResult::Failed);
+        CHECK(s.write_plaintext("x") == IoResult::Failed);
+        CHECK_FALSE(s.feed_ciphertext("more"));
+    }
+    std::mt19937 rng(6125);
+    for (int round = 0; round < 50; ++round) {
+        CAPTURE(round);
+        std::string junk(1 + rng() % 3000, '\0');
+        for (char& c : junk) c = static_cast<char>(rng());
+        if (round % 2) junk[0] = 0x16;  // looks like a handshake record
+        Session server(server_ctx);
+        Session client(client_ctx);
+        (void)client.handshake();
+        bool server_failed = false, client_failed = false;
+        for (std::size_t i = 0; i < junk.size() && !(server_failed && client_failed); i += 1 + round % 5) {
+            std::string_view piece = std::string_view(junk).substr(i, 1 + round % 5);
+            if (!server_failed && server.feed_ciphertext(piece)) server_failed = server.handshake() == Progress::Failed;
+            if (!client_failed && client.feed_ciphertext(piece)) client_failed = client.handshake() == Progress::Failed;
+        }
+        if (server.state() == State::Failed) CHECK_FALSE(server.failure_reason().empty());
+        if (client.state() == State::Failed) CHECK_FALSE(client.failure_reason().empty());
+        CHECK(server.state() != State::Open);
+        CHECK(client.state() != State::Open);
+    }
+    {
+        // Corrupted records after the handshake.
+        Pair t(client_ctx, server_ctx);
+        REQUIRE(t.server.state() == State::Open);
+        REQUIRE(t.client.write_plaintext("<message/>") == IoResult::Ok);
+        s2s::Buffer b = t.client.take_ciphertext();
+        std::string bytes(b.view());
+        bytes[bytes.size() - 3] ^= 0x40;
+        REQUIRE(t.server.feed_ciphertext(bytes));
+        std::string out;
+        CHECK(t.server.read_plaintext(out) == IoResult::Failed);
+        CHECK(out.empty());
+        CHECK_FALSE(t.server.failure_reason().empty());
+        CHECK(contains(t.server.failure_reason(), "read: "));
+    }
+}
+
+TEST_CASE("tls session: cipher and state edge cases") {
+    const auto& p = pki();
+    {
+        ContextOptions so = server_options(p.a);
+        so.ciphers = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256";
+        ContextOptions co = client_options();
+        co.ciphers = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256";
+        Pair t(make(co), make(so));
+        CHECK(t.server.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.server.failure_reason(), "no cipher suite in common"), t.server.failure_reason());
+        CHECK(t.client.state() == State::Failed);
+        CHECK_MESSAGE(contains(t.client.failure_reason(), "handshake_failure"), t.client.failure_reason());
+    }
+    {
+        ContextOptions so = server_options(p.a);
+        so.ciphers = "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256";
+        Pair t(make(client_options()), make(so));
+        REQUIRE(t.client.state() == State::Open);
+        CHECK(t.client.ciphersuite() == "TLS-ECDHE-ECDSA-WITH-CHACHA20-POLY1305-SHA256");
+    }
+    {
+        Session s(make(client_options()));
+        std::string out;
+        CHECK(s.state() == State::Handshaking);
+        CHECK(s.protocol_version().empty());
+        CHECK(s.write_plaintext("early") == IoResult::NotOpen);
+        CHECK(s.read_plaintext(out) == IoResult::NotOpen);
+        CHECK(s.handshake() == Progress::WantMore);
+        CHECK(s.has_output());  // ClientHello
+        CHECK(s.peer_certificate() == nullptr);
+        CHECK(s.authenticate_peer("a.test") == PeerAuth::Untrusted);
+        s.close_notify();
+        CHECK(s.state() == State::Closed);
+        CHECK(s.handshake() == Progress::Failed);
+    }
+    CHECK(std::string(state_name(State::Closing)) == "closing");
+    CHECK(std::string(peer_auth_name(PeerAuth::NameMismatch)) == "certificate for another name");
+    Session null_ctx(nullptr);
+    CHECK(null_ctx.state() == State::Failed);
+    CHECK_FALSE(null_ctx.failure_reason().empty());
+}
+
+TEST_CASE("tls session: session tickets let a client resume") {
+    const auto& p = pki();
+    auto server_ctx = make(server_options(p.a));
+    auto client_ctx = make(client_options(&p.c));
+    SessionOptions co;
+    co.server_name = "a.test";
+    Pair first(client_ctx, server_ctx, co);
+    REQUIRE(first.client.state() == State::Open);
+    std::shared_ptr<const SavedSession> saved = first.client.save_session();
+    REQUIRE(saved != nullptr);
+    CHECK(first.server.save_session() == nullptr);  // servers keep nothing: the ticket is the state
+
+    co.resume = saved;
+    Pair again(client_ctx, server_ctx, co);
+    REQUIRE(again.client.state() == State::Open);
+    REQUIRE(again.server.state() == State::Open);
+    // No certificates were sent the second time.
+    MESSAGE("full handshake: server sent ", first.pipe.to_client_bytes, " bytes; resumed: ", again.pipe.to_client_bytes);
+    // (The client's side does not shrink: its ticket carries its certificate, because mbedTLS
+    // keeps the peer certificate in the session state.)
+    CHECK(again.pipe.to_client_bytes * 4 < first.pipe.to_client_bytes);
+    // The peer's identity survives resumption.
+    CHECK(again.client.authenticate_peer("a.test") == PeerAuth::Authenticated);
+    CHECK(again.server.authenticate_peer("c.test") == PeerAuth::Authenticated);
+    CHECK(again.client.write_plaintext("<r/>") == IoResult::Ok);
+    again.pipe.run();
+    CHECK(again.pipe.server_got == "<r/>");
+
+    ContextOptions no_tickets = server_options(p.a);
+    no_tickets.session_tickets = false;
+    Pair full(client_ctx, make(no_tickets), co);
+    REQUIRE(full.client.state() == State::Open);
+    CHECK(full.pipe.to_client_bytes * 2 > first.pipe.to_client_bytes);
+}
+
+TEST_CASE("tls session: TLS 1.3 when the library has it") {
+    if (!tls13_available()) {
+        MESSAGE("mbedTLS " MBEDTLS_VERSION_STRING " has no TLS 1.3: skipped");
+        return;
+    }
+    const auto& p = pki();
+    ContextOptions so = server_options(p.a);
+    so.versions = {"tlsv1.3"};
+    so.alpn = {kAlpnXmppServer};
+    ContextOptions co = client_options(&p.c);
+    co.alpn = {kAlpnXmppServer};
+    SessionOptions sn;
+    sn.server_name = "a.test";
+    for (std::size_t chunk : {std::size_t{0}, std::size_t{1}}) {
+        Pair t(make(co), make(so), sn, chunk);
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        REQUIRE_MESSAGE(t.server.state() == State::Open, t.server.failure_reason());
+        CHECK(t.client.protocol_version() == "TLSv1.3");
+        CHECK(t.client.alpn_protocol() == "xmpp-server");
+        CHECK(t.server.authenticate_peer("c.test") == PeerAuth::Authenticated);
+        CHECK(t.client.write_plaintext("<x/>") == IoResult::Ok);
+        CHECK(t.server.write_plaintext("<y/>") == IoResult::Ok);
+        t.pipe.run();
+        CHECK(t.pipe.server_got == "<x/>");
+        CHECK(t.pipe.client_got == "<y/>");
+        t.server.close_notify();
+        t.pipe.run();
+        CHECK(t.client.state() == State::Closed);
+    }
+}
+
+TEST_CASE("tls session: memory per idle session") {
+    const auto& p = pki();
+    auto server_ctx = make(server_options(p.a));
+    auto client_ctx = make(client_options(&p.c));
+    constexpr int kPairs = 20;
+    std::vector<std::unique_ptr<Session>> sessions;
+    sessions.reserve(2 * kPairs);
+    const std::size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < kPairs; ++i) {
+        auto c = std::make_unique<Session>(client_ctx);
+        auto s = std::make_unique<Session>(server_ctx);
+        Pipe pipe{*c, *s};
+        pipe.run();
+        REQUIRE(s->state() == State::Open);
+        REQUIRE(c->write_plaintext("<presence/>") == IoResult::Ok);
+        pipe.run();
+        c->release_idle_memory();
+        s->release_idle_memory();
+        sessions.push_back(std::move(c));
+        sessions.push_back(std::move(s));
+    }
+    const std::size_t after = mallinfo2().uordblks;
+    if (after <= before) {
+        MESSAGE("mallinfo2 does not see this allocator (sanitizer build?): not measured");
+        return;
+    }
+    const std::size_t per_session = (after - before) / (2 * kPairs);
+    MESSAGE("heap per idle TLS 1.2 session (peer certificate kept): ", per_session, " bytes");
+    CHECK(per_session < 40 * 1024);
+}
