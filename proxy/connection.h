@@ -1,0 +1,32 @@
+// A connection the process tracks, so that shutdown, reload and metrics can reach every stream.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "common/stream_error.h"
+
+namespace s2s {
+
+class Connection {
+public:
+    explicit Connection(uint64_t id) : id_(id) {}
+    virtual ~Connection() = default;
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Ends the stream with this error (e.g. system-shutdown) and closes the connection.
+    virtual void shutdown(StreamError error, const std::string& why) = 0;
+
+    [[nodiscard]] uint64_t id() const noexcept { return id_; }
+
+private:
+    uint64_t id_;
+};
+
+// The live connections; a connection adds itself when it starts and removes itself when its
+// socket has closed, just before it is freed.
+using ConnectionSet = std::unordered_set<Connection*>;
+
+}  // namespace s2s

@@ -1,0 +1,116 @@
+// The public inbound stream: a remote server connected to a [[listen.s2s]] listener.
+//
+// RFC 6120 negotiation as the receiving server: the peer's header must name one of our hosts;
+// we answer with a fresh unguessable stream id and features (STARTTLS; SASL EXTERNAL when the
+// peer's certificate is valid for the domain it claims; dialback). Each (remote, local) pair is
+// authenticated on its own — by SASL EXTERNAL (XEP-0178), or by dialback (XEP-0220) verified
+// with the remote domain's authoritative server through the Router, or at once when the TLS
+// certificate already proves the domain — and a stanza is accepted only for a pair
+// authenticated on this stream. Policy (allow/deny, certificates required) applies per pair.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/tls.h"
+#include "common/log.h"
+#include "common/xml_stream.h"
+#include "proxy/connection.h"
+#include "proxy/context.h"
+#include "proxy/stream.h"
+
+namespace s2s {
+
+// How a listener treats TLS (listen.s2s.*.tls.mode, or s2s.use_starttls when unset).
+enum class InboundTls {
+    None,      // plain only
+    Offer,     // STARTTLS offered
+    Require,   // STARTTLS required before anything else
+    Direct,    // TLS from the first byte (XEP-0368), ALPN xmpp-server
+};
+
+// What an inbound stream needs from its listener.
+struct InboundSettings {
+    InboundTls tls = InboundTls::None;
+    std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
+    uint64_t state_timeout_ms = 5000;                 // negotiation; 0: none
+    uint64_t idle_timeout_ms = 600000;                // no stanza for this long closes; 0: never
+    xml::StreamOptions parse;                         // limits (max_stanza_size...)
+    std::string listener;                             // "listen.s2s.0", for logs
+};
+
+class S2SIn final : public Connection, private Stream::Owner {
+public:
+    enum class State {
+        AwaitingHeader,  // waiting for the peer's stream header (first, after TLS, after SASL)
+        Negotiating,     // header and features sent: STARTTLS, SASL, dialback and (for
+                         // authenticated pairs) stanzas may come
+        TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs
+        Closing,         // our error or close is sent; the socket closes
+    };
+    [[nodiscard]] static const char* state_name(State s) noexcept;
+
+    // Accepts a connection waiting on `listener` and starts serving it. The object lives until
+    // its socket closes, registered in ctx.connections.
+    static void accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettings& settings);
+
+    void shutdown(StreamError error, const std::string& why) override;
+
+    [[nodiscard]] State state() const noexcept { return state_; }
+
+private:
+    struct Pair {
+        std::string remote, local;
+    };
+    struct PendingVerify {
+        std::string remote, local;
+        uint64_t token;
+    };
+
+    S2SIn(ProxyContext& ctx, const InboundSettings& settings);
+    ~S2SIn() override;
+
+    // Stream::Owner
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    void on_tls_established() override;
+    void on_timeout() override;
+    void on_closed(const std::string& reason) override;
+
+    void enter(State s);
+    void send_header();
+    void send_features();
+    void fail(StreamError error, const std::string& text);
+    void handle_starttls();
+    void handle_sasl(const xml::Element& e);
+    void sasl_failure(const char* condition, const std::string& text);
+    void handle_db_result(const xml::Element& e);
+    void handle_db_verify(const xml::Element& e);
+    void answer_db_result(const std::string& remote, const std::string& local, const char* type,
+                          const char* error_condition = nullptr, const std::string& text = "");
+    void handle_stanza(xml::Document& doc);
+    [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
+    void authenticated(const std::string& remote, const std::string& local, const char* how);
+    [[nodiscard]] bool tls_required_first() const noexcept;
+    [[nodiscard]] LogContext log_ctx() const noexcept;
+
+    ProxyContext& ctx_;
+    const InboundSettings& settings_;
+    Stream* stream_ = nullptr;
+    State state_ = State::AwaitingHeader;
+    std::string stream_id_;
+    std::string local_;         // the header's 'to' (one of general.hosts)
+    std::string claimed_;       // the header's 'from' (may be empty)
+    bool header_sent_ = false;  // our header for the current stream
+    bool version_1_ = false;    // the peer speaks RFC 6120 (features)
+    bool sasl_done_ = false;
+    int sasl_failures_ = 0;
+    uint64_t last_activity_ = 0;
+    std::vector<Pair> pairs_;              // authenticated on this stream
+    std::vector<PendingVerify> pending_;   // dialback verifications under way
+};
+
+}  // namespace s2s
