@@ -1,0 +1,376 @@
+// The inbound public stream against scripted remote servers in one loop, with a router that
+// records what is delivered and answers dialback verifications as a test tells it to.
+#include <doctest/doctest.h>
+
+#include <memory>
+
+#include "proxy/s2s_in.h"
+#include "tests/unit/loop_harness.h"
+#include "tests/unit/tls_test_ca.h"
+
+using namespace s2s;
+using test::Peer;
+
+namespace {
+
+std::string header(const std::string& from, const std::string& to, bool version = true) {
+    return "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+           "xmlns:db='jabber:server:dialback'" +
+           (from.empty() ? "" : " from='" + from + "'") + " to='" + to + "'" + (version ? " version='1.0'" : "") + ">";
+}
+
+// Records deliveries; answers each verification one loop turn later with `verdict`.
+struct FakeRouter : Router {
+    struct Request {
+        std::string receiving, originating, stream_id, key;
+        VerifyDone done;
+        uint64_t token;
+        bool cancelled = false;
+    };
+    std::vector<std::string> delivered;
+    std::vector<Request> requests;
+    Verdict verdict = Verdict::Valid;
+    uv_timer_t timer{};
+    uint64_t next_token = 0;
+
+    explicit FakeRouter(uv_loop_t* loop) {
+        uv_timer_init(loop, &timer);
+        timer.data = this;
+    }
+    void close() { uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr); }
+
+    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) override {
+        delivered.push_back(std::string(remote) + "->" + std::string(local) + " " +
+                            xml::to_string(stanza.root(), xml::NamespaceScope::server_stream()));
+    }
+    uint64_t verify_dialback(const std::string& receiving, const std::string& originating, const std::string& sid,
+                             const std::string& key, VerifyDone done) override {
+        requests.push_back({receiving, originating, sid, key, std::move(done), ++next_token});
+        uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<FakeRouter*>(t->data)->answer(); }, 1, 0);
+        return next_token;
+    }
+    void cancel_verify(uint64_t token) override {
+        for (auto& r : requests)
+            if (r.token == token) r.cancelled = true;
+    }
+    void answer() {
+        for (auto& r : requests)
+            if (!r.cancelled && r.done) {
+                auto done = std::move(r.done);
+                r.done = nullptr;
+                done(verdict, verdict == Verdict::Valid ? "" : "the authoritative server said no");
+            }
+    }
+};
+
+struct Fixture {
+    test::TestLoop t;
+    Config config;
+    std::unique_ptr<DialbackKeys> keys;
+    std::unique_ptr<PolicyRules> policy;
+    std::unique_ptr<FakeRouter> router;
+    std::unique_ptr<ProxyContext> ctx;
+    InboundSettings settings;
+
+    explicit Fixture(const std::function<void(Config&)>& tweak = nullptr) {
+        config.hosts = {"a.test", "a2.test"};
+        if (tweak) tweak(config);
+        keys = std::make_unique<DialbackKeys>("test secret");
+        policy = std::make_unique<PolicyRules>(config);
+        router = std::make_unique<FakeRouter>(t.uv());
+        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
+        settings.listener = "listen.s2s.0";
+        t.listen([this](uv_stream_t* l) { S2SIn::accept(*ctx, l, settings); });
+    }
+    ~Fixture() {
+        router->close();
+        t.shutdown([this] { return ctx->connections.empty(); });
+    }
+    void use_tls(InboundTls mode) {
+        const test::TestPki& pki = test::TestPki::get();
+        REQUIRE_MESSAGE(pki.ok(), pki.error());
+        tls::ContextOptions o;
+        o.role = tls::Role::Server;
+        o.certificate = {pki.a.cert, pki.a.key, "", {}};
+        o.cacertfile = pki.ca;
+        auto made = tls::Context::create(o);
+        REQUIRE_MESSAGE(made, made.error);
+        settings.tls = mode;
+        settings.tls_context = made.context;
+    }
+    static std::shared_ptr<const tls::Context> client_tls(const test::CertFiles& cert) {
+        const test::TestPki& pki = test::TestPki::get();
+        tls::ContextOptions o;
+        o.role = tls::Role::Client;
+        o.certificate = {cert.cert, cert.key, "", {}};
+        o.cacertfile = pki.ca;
+        auto made = tls::Context::create(o);
+        REQUIRE_MESSAGE(made, made.error);
+        return made.context;
+    }
+    // A peer that opens a stream from `from` to `to` and runs `on_features` on the features.
+    Peer& peer(const std::string& from, const std::string& to, std::function<void(Peer&)> on_features = nullptr) {
+        Peer& p = t.new_peer();
+        p.on_connect_hook = [=](Peer& me) { me.stream->send(header(from, to)); };
+        p.on_stanza_hook = [on_features](Peer& me) {
+            if (on_features && me.events.back() == "stanza features") on_features(me);
+        };
+        t.connect(p);
+        return p;
+    }
+};
+
+// Sends a db:result for b.test -> a.test once the features arrive.
+void dialback(Peer& p) { p.stream->send("<db:result from='b.test' to='a.test'>some-key</db:result>"); }
+
+bool has(const Peer& p, const std::string& event) {
+    for (auto& e : p.events)
+        if (e == event) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("s2s_in: dialback verified by the authoritative server authenticates the pair; stanzas flow") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    std::string stream_id;
+    p.on_open_hook = [&](Peer& me) { stream_id = std::string(me.stream->peer_header().attr("id").value_or("")); };
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    CHECK(p.saw("<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"));
+    REQUIRE(f.router->requests.size() == 1);
+    auto& r = f.router->requests[0];
+    CHECK(r.receiving == "a.test");
+    CHECK(r.originating == "b.test");
+    CHECK(r.key == "some-key");
+    CHECK(r.stream_id == stream_id);
+    CHECK(stream_id.size() == 32);
+
+    p.stream->send("<message from='u@b.test/r' to='v@a.test' id='m1'><body>hi</body></message>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(f.router->delivered[0].find("b.test->a.test <message") == 0);
+    CHECK(f.router->delivered[0].find("<body>hi</body>") != std::string::npos);
+}
+
+TEST_CASE("s2s_in: an invalid key does not authenticate, and a stanza then ends the stream") {
+    Fixture f;
+    f.router->verdict = Router::Verdict::Invalid;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("invalid"); }));
+    p.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error not-authorized"));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: a stanza before authentication is refused with not-authorized") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", [](Peer& me) { me.stream->send("<message from='u@b.test' to='v@a.test'/>"); });
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error not-authorized"));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: a spoofed 'from' on an authenticated stream is invalid-from and not forwarded") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    p.stream->send("<message from='mallory@c.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error invalid-from"));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: stanzas need both addresses, and a 'to' we serve on an authenticated pair") {
+    struct Case {
+        const char* stanza;
+        const char* error;
+    };
+    for (Case c : {Case{"<message to='v@a.test'/>", "improper-addressing"},
+                   Case{"<message from='u@b.test'/>", "improper-addressing"},
+                   Case{"<message from='u@@b.test' to='v@a.test'/>", "invalid-from"},
+                   Case{"<message from='u@b.test' to='v@elsewhere.test'/>", "host-unknown"},
+                   Case{"<message from='u@b.test' to='v@a2.test'/>", "invalid-from"},  // a2.test: not for this pair
+                   Case{"<foo xmlns='urn:example'/>", "unsupported-stanza-type"}}) {
+        CAPTURE(c.stanza);
+        Fixture f;
+        Peer& p = f.peer("b.test", "a.test", dialback);
+        REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+        p.stream->send(c.stanza);
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, std::string("stream-error ") + c.error));
+        CHECK(f.router->delivered.empty());
+    }
+}
+
+TEST_CASE("s2s_in: piggybacking: a second local domain is authenticated on its own") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    p.stream->send("<db:result from='b.test' to='a2.test'>another-key</db:result>");
+    REQUIRE(f.t.run_until([&] { return f.router->requests.size() == 2 && p.stanzas.size() >= 3; }));
+    p.stream->send("<message from='u@b.test' to='v@a2.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(f.router->delivered[0].find("b.test->a2.test") == 0);
+}
+
+TEST_CASE("s2s_in: a header for a domain we do not serve is host-unknown") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "elsewhere.test");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "open from="));  // our header came first, as RFC 6120 §4.9.1.1 asks
+    CHECK(has(p, "stream-error host-unknown"));
+}
+
+TEST_CASE("s2s_in: a denied host gets a dialback error with policy-violation and nothing is verified") {
+    Fixture f([](Config& c) { c.host_policy = {{"b.test", Policy::Deny}}; });
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("policy-violation"); }));
+    CHECK(p.saw("type='error'"));
+    CHECK(p.saw("denied by s2s.host_policy"));
+    CHECK(f.router->requests.empty());
+}
+
+TEST_CASE("s2s_in: db:verify is answered valid only for keys this secret issued") {
+    Fixture f;
+    std::string good = f.keys->key("b.test", "a.test", "sid-1");
+    Peer& p = f.peer("b.test", "a.test", [&](Peer& me) {
+        me.stream->send("<db:verify from='b.test' to='a.test' id='sid-1'>" + good + "</db:verify>");
+        me.stream->send("<db:verify from='b.test' to='a.test' id='sid-2'>" + good + "</db:verify>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.stanzas.size() >= 3; }));
+    CHECK(p.stanzas[1].find("sid-1") != std::string::npos);
+    CHECK(p.stanzas[1].find("valid") != std::string::npos);
+    CHECK(p.stanzas[1].find("invalid") == std::string::npos);
+    CHECK(p.stanzas[2].find("sid-2") != std::string::npos);
+    CHECK(p.stanzas[2].find("invalid") != std::string::npos);
+}
+
+TEST_CASE("s2s_in: a peer that stalls in negotiation gets connection-timeout") {
+    Fixture f;
+    f.settings.state_timeout_ms = 100;
+    Peer& p = f.peer("b.test", "a.test");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error connection-timeout"));
+}
+
+TEST_CASE("s2s_in: a billion-laughs DTD is restricted-xml, and another link is unaffected") {
+    Fixture f;
+    Peer& bad = f.t.new_peer();
+    bad.on_connect_hook = [](Peer& me) {
+        me.stream->send("<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;'>]>" +
+                        header("b.test", "a.test"));
+    };
+    f.t.connect(bad);
+    Peer& good = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return bad.closed && good.saw("valid"); }));
+    CHECK(has(bad, "stream-error restricted-xml"));
+    good.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+}
+
+TEST_CASE("s2s_in: a stanza over max_stanza_size is policy-violation") {
+    Fixture f;
+    f.settings.parse.limits.max_stanza_size = 1000;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    p.stream->send("<message from='u@b.test' to='v@a.test'><body>" + std::string(5000, 'x') + "</body></message>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error policy-violation"));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: STARTTLS then SASL EXTERNAL with a certificate for the domain") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    auto client = Fixture::client_tls(test::TestPki::get().srv);  // SRV-ID/XmppAddr b.test
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    int features = 0;
+    p.on_stanza_hook = [&](Peer& me) {
+        const std::string& last = me.stanzas.back();
+        if (me.events.back() == "stanza features") {
+            ++features;
+            if (features == 1) {
+                CHECK(last.find("starttls") != std::string::npos);
+                CHECK(last.find("EXTERNAL") == std::string::npos);
+                me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            } else if (features == 2) {
+                CHECK(last.find("starttls") == std::string::npos);
+                CHECK(last.find("<mechanism>EXTERNAL</mechanism>") != std::string::npos);
+                me.stream->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+            } else {
+                CHECK(last.find("EXTERNAL") == std::string::npos);
+                me.stream->send("<message from='u@b.test' to='v@a.test'/>");
+            }
+        } else if (me.events.back() == "stanza proceed" || me.events.back() == "stanza success") {
+            if (me.events.back() == "stanza proceed") me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("b.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(features == 3);
+    CHECK(f.router->requests.empty());  // no dialback was needed
+}
+
+TEST_CASE("s2s_in: a certificate for another domain gets no EXTERNAL; dialback still works under optional") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    auto client = Fixture::client_tls(test::TestPki::get().c);  // c.test, claiming b.test
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    int features = 0;
+    p.on_stanza_hook = [&](Peer& me) {
+        if (me.events.back() == "stanza features" && ++features == 1) {
+            me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        } else if (me.events.back() == "stanza features") {
+            CHECK(me.stanzas.back().find("EXTERNAL") == std::string::npos);
+            dialback(me);
+        } else if (me.events.back() == "stanza proceed") {
+            me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("b.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    CHECK(f.router->requests.size() == 1);  // verified with the authoritative server
+}
+
+TEST_CASE("s2s_in: where a valid certificate is required, dialback without one is refused") {
+    Fixture f([](Config& c) { c.secure_domains = {"b.test"}; });
+    f.use_tls(InboundTls::Offer);
+    auto client = Fixture::client_tls(test::TestPki::get().c);
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    int features = 0;
+    p.on_stanza_hook = [&](Peer& me) {
+        if (me.events.back() == "stanza features" && ++features == 1)
+            me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        else if (me.events.back() == "stanza features")
+            dialback(me);
+        else if (me.events.back() == "stanza proceed") {
+            me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("b.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return p.saw("not-authorized"); }));
+    CHECK(p.saw("must present a certificate valid for its domain"));
+    CHECK(f.router->requests.empty());
+}
+
+TEST_CASE("s2s_in: with STARTTLS required, dialback before TLS is refused") {
+    Fixture f;
+    f.use_tls(InboundTls::Require);
+    Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
+        CHECK(me.stanzas.back().find("<required/>") != std::string::npos);
+        CHECK(me.stanzas.back().find("dialback") == std::string::npos);
+        dialback(me);
+    });
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error policy-violation"));
+}
