@@ -75,7 +75,10 @@ struct ContextOptions {
     std::string ciphers;
     VerifyMode verify_mode = VerifyMode::Peer;
     /// Fail the handshake unless the peer's chain is valid (server: a client certificate is then
-    /// required). For use_starttls = required_trusted / tls.disconnect_on_failure.
+    /// required). For use_starttls = required_trusted. The check runs when mbedTLS finishes the
+    /// handshake, so the peer may see its own side complete before our fatal alert arrives.
+    /// On an s2s listener this shuts out dialback-only peers: do not derive it from
+    /// tls.disconnect_on_failure's default.
     bool require_valid_peer = false;
     std::vector<std::string> alpn;        ///< e.g. {kAlpnXmppServer}; empty: no ALPN
     bool session_tickets = true;          ///< server: issue tickets; client: accept them

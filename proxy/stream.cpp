@@ -279,7 +279,10 @@ void Stream::on_timer(uv_timer_t* t) noexcept {
             self->owner_.on_connected(UV_ETIMEDOUT);
             self->abort("connect timed out");
             return;
-        case State::Closing: self->abort(self->close_reason_ + " (and the peer did not take the rest of the output)"); return;
+        case State::Closing:
+            self->close_reason_ += " (and the peer did not take the rest of the output)";
+            self->abort(self->close_reason_);
+            return;
         case State::Open: self->owner_.on_timeout(); return;
         default: return;
     }
@@ -322,7 +325,7 @@ void Stream::close(const std::string& reason) {
 
 void Stream::abort(const std::string& reason) {
     if (state_ == State::Closed) return;
-    close_reason_ = reason;
+    if (state_ != State::Closing) close_reason_ = reason;  // a graceful close keeps its first reason
     out_.clear();
     finish_close();
 }

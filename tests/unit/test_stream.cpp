@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proxy/stream.h"
+#include "tests/unit/loop_harness.h"
 #include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
@@ -16,99 +17,27 @@ const char* const kHeader =
     "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
     "xmlns:db='jabber:server:dialback' version='1.0' from='a.test' to='b.test'>";
 
-// Records what a Stream reports; actions can be hooked per event.
-struct Recorder : Stream::Owner {
-    Stream* stream = nullptr;
-    std::vector<std::string> events;
-    std::string closed_reason;
-    bool closed = false;
-    std::function<void(Recorder&)> after_open, after_stanza, after_connect;
-    int connect_status = 1;
+using test::Peer;
 
-    void on_connected(int status) override {
-        connect_status = status;
-        events.push_back("connected " + std::to_string(status));
-        if (after_connect) after_connect(*this);
-    }
-    void on_stream_open(const xml::StreamHeader& h) override {
-        events.push_back("open from=" + std::string(h.attr("from").value_or("")));
-        if (after_open) after_open(*this);
-    }
-    void on_stanza(xml::Document& d) override {
-        events.push_back("stanza " + std::string(d.root().name()));
-        if (after_stanza) after_stanza(*this);
-    }
-    void on_stream_close() override { events.push_back("close"); }
-    void on_stream_error(StreamError e, std::string_view) override {
-        events.push_back("error " + std::string(name(e)));
-    }
-    void on_timeout() override { events.push_back("timeout"); }
-    void on_closed(const std::string& reason) override {
-        closed = true;
-        closed_reason = reason;
-        stream = nullptr;
-    }
-};
-
-// A listener on 127.0.0.1:<ephemeral> that wraps each accepted socket in a Stream for `server`.
-struct Harness {
-    uv_loop_t uv{};
-    EventLoop* loop = nullptr;
-    uv_tcp_t listener{};
-    sockaddr_in addr{};
-    Recorder server, client;
-
+// A TestLoop whose listener wraps each accepted socket in a Stream for `server`, and a `client`.
+struct Harness : test::TestLoop {
+    Peer& server = new_peer();
+    Peer& client = new_peer();
     Harness() {
-        uv_loop_init(&uv);
-        loop = new EventLoop(&uv);
-        uv_tcp_init(&uv, &listener);
-        listener.data = this;
-        uv_ip4_addr("127.0.0.1", 0, &addr);
-        REQUIRE(uv_tcp_bind(&listener, reinterpret_cast<sockaddr*>(&addr), 0) == 0);
-        int len = sizeof addr;
-        uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&addr), &len);
-        REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 16, [](uv_stream_t* l, int) {
-                    auto* h = static_cast<Harness*>(l->data);
-                    h->server.stream = Stream::create(*h->loop, h->server, {}, 1);
-                    REQUIRE(uv_accept(l, h->server.stream->handle()) == 0);
-                    h->server.stream->start();
-                }) == 0);
+        listen([this](uv_stream_t* l) {
+            server.stream = Stream::create(loop(), server, {}, 1);
+            REQUIRE(uv_accept(l, server.stream->handle()) == 0);
+            server.stream->start();
+        });
     }
-    void connect() {
-        client.stream = Stream::create(*loop, client, {}, 2);
-        client.stream->connect(reinterpret_cast<sockaddr*>(&addr), 2000);
-    }
-    // Runs the loop until pred() or a 5 s safety deadline.
-    bool run_until(const std::function<bool()>& pred) {
-        uv_timer_t tick;  // wakes the loop so the deadline is checked even when nothing happens
-        uv_timer_init(&uv, &tick);
-        uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
-        uint64_t until = uv_now(&uv) + 5000;
-        while (!pred() && uv_now(&uv) < until) uv_run(&uv, UV_RUN_ONCE);
-        uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-        uv_run(&uv, UV_RUN_NOWAIT);
-        return pred();
-    }
-    void run_for(uint64_t ms) {
-        uint64_t until = uv_now(&uv) + ms;
-        run_until([&] { return uv_now(&uv) >= until; });
-    }
-    ~Harness() {
-        if (server.stream) server.stream->abort("test over");
-        if (client.stream) client.stream->abort("test over");
-        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
-        loop->close();
-        uv_run(&uv, UV_RUN_DEFAULT);
-        delete loop;
-        CHECK(uv_loop_close(&uv) == 0);  // every handle closed: nothing leaked
-    }
+    void connect() { TestLoop::connect(client, 2); }
 };
 
 }  // namespace
 
 TEST_CASE("stream: header and stanzas cross a real socket; close flushes then closes") {
     Harness h;
-    h.client.after_connect = [](Recorder& r) {
+    h.client.on_connect_hook = [](Peer& r) {
         r.stream->send(kHeader);
         r.stream->send("<db:result from='a.test' to='b.test'>key</db:result><message to='x@b.test'/>");
         r.stream->send("</stream:stream>");
@@ -126,11 +55,11 @@ TEST_CASE("stream: header and stanzas cross a real socket; close flushes then cl
 
 TEST_CASE("stream: a parser error reaches the owner, which answers and closes") {
     Harness h;
-    h.client.after_connect = [](Recorder& r) { r.stream->send(std::string(kHeader) + "<message><a></b></message>"); };
-    h.server.after_open = [](Recorder& r) { r.stream->send(kHeader); };
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(std::string(kHeader) + "<message><a></b></message>"); };
+    h.server.on_open_hook = [](Peer& r) { r.stream->send(kHeader); };
     h.connect();
     REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }));
-    CHECK(h.server.events[1] == "error not-well-formed");
+    CHECK(h.server.events[1] == "parse-error not-well-formed");
 }
 
 TEST_CASE("stream: the deadline fires once and can be replaced or disarmed") {
@@ -151,7 +80,7 @@ TEST_CASE("stream: connecting to a closed port reports the error and closes") {
     Harness h;
     sockaddr_in closed{};
     uv_ip4_addr("127.0.0.1", 1, &closed);  // nothing listens on port 1 here
-    h.client.stream = Stream::create(*h.loop, h.client, {}, 3);
+    h.client.stream = Stream::create(h.loop(), h.client, {}, 3);
     h.client.stream->connect(reinterpret_cast<sockaddr*>(&closed), 2000);
     REQUIRE(h.run_until([&] { return h.client.closed; }));
     CHECK(h.client.connect_status == UV_ECONNREFUSED);
@@ -161,12 +90,12 @@ TEST_CASE("stream: connecting to a closed port reports the error and closes") {
 TEST_CASE("stream: many sends in one loop turn arrive complete and in order") {
     Harness h;
     std::string expected;
-    h.client.after_connect = [&](Recorder& r) {
+    h.client.on_connect_hook = [&](Peer& r) {
         r.stream->send(kHeader);
         for (int i = 0; i < 2000; ++i) r.stream->send("<message id='m" + std::to_string(i) + "'/>");
     };
     int count = 0;
-    h.server.after_stanza = [&](Recorder&) { ++count; };
+    h.server.on_stanza_hook = [&](Peer&) { ++count; };
     h.connect();
     REQUIRE(h.run_until([&] { return count == 2000; }));
     CHECK(h.server.events.back() == "stanza message");
@@ -180,7 +109,7 @@ TEST_CASE("stream: a peer that never reads is cut off at the hard limit") {
     std::string chunk(64 * 1024, 'x');
     for (int i = 0; i < 300 && h.server.stream && !h.server.closed; ++i) {
         h.server.stream->send(chunk);
-        uv_run(&h.uv, UV_RUN_NOWAIT);
+        uv_run(h.uv(), UV_RUN_NOWAIT);
     }
     REQUIRE(h.run_until([&] { return h.server.closed; }));
     CHECK(h.server.closed_reason.find("the peer is not reading") == 0);
@@ -203,22 +132,22 @@ TEST_CASE("stream: STARTTLS-style upgrade: plaintext first, then XML over TLS bo
 
     Harness h;
     // Server: on <starttls/> answer <proceed/> in plaintext and switch; client: on <proceed/> switch.
-    h.server.after_stanza = [&](Recorder& r) {
+    h.server.on_stanza_hook = [&](Peer& r) {
         if (r.events.back() == "stanza starttls") {
             r.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
             r.stream->start_tls(server_ctx.context);
             r.stream->reset_parser();
         }
     };
-    h.client.after_connect = [](Recorder& r) {
+    h.client.on_connect_hook = [](Peer& r) {
         r.stream->send(kHeader);
         r.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     };
-    h.server.after_open = [&](Recorder& r) {
+    h.server.on_open_hook = [&](Peer& r) {
         if (r.stream->tls_open()) r.stream->send(std::string(kHeader) + "<message id='over-tls'/>");
         else r.stream->send(kHeader);
     };
-    h.client.after_stanza = [&](Recorder& r) {
+    h.client.on_stanza_hook = [&](Peer& r) {
         if (r.events.back() == "stanza proceed") {
             r.stream->start_tls(client_ctx.context, {"a.test", nullptr});
             r.stream->reset_parser();
@@ -226,11 +155,11 @@ TEST_CASE("stream: STARTTLS-style upgrade: plaintext first, then XML over TLS bo
         }
     };
     h.connect();
-    REQUIRE(h.run_until([&] { return h.client.events.size() >= 4; }));
+    REQUIRE(h.run_until([&] { return h.client.events.size() >= 6; }));
     CHECK(h.client.stream->tls_open());
     CHECK(h.server.stream->tls_open());
     CHECK(h.client.events == std::vector<std::string>{"connected 0", "open from=a.test", "stanza proceed",
-                                                      "open from=a.test", "stanza message"});
+                                                      "tls", "open from=a.test", "stanza message"});
     CHECK(h.server.stream->tls()->authenticate_peer("b.test") == tls::PeerAuth::Authenticated);
     CHECK(h.client.stream->tls()->authenticate_peer("a.test") == tls::PeerAuth::Authenticated);
     h.client.stream->close("done");
