@@ -1,0 +1,57 @@
+// Stanzas waiting for a link, and the bounces that answer for them when it cannot be had.
+//
+// A queued stanza keeps its serialized bytes plus what a bounce needs (RFC 6120 §8.3: swap the
+// addresses, type='error', same id). Errors are never bounced and presence is not either
+// (§8.3.1: it would only make noise): those are dropped and counted.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/stanza_error.h"
+#include "common/xml.h"
+
+namespace s2s {
+
+struct QueuedStanza {
+    std::string bytes;        // serialized in the jabber:server scope
+    std::string name;         // message, presence or iq
+    std::string from, to, id, type;
+
+    // Captures a stanza for sending later.
+    [[nodiscard]] static QueuedStanza capture(const xml::Element& stanza, const xml::NamespaceScope& scope);
+    // Whether a failure to deliver it may be answered with an error (not an error, not presence).
+    [[nodiscard]] bool bounceable() const noexcept { return type != "error" && name != "presence"; }
+};
+
+// The error reply telling the sender why the stanza was not delivered; nullopt when it must not
+// be bounced. `by` is the domain that generated the error.
+[[nodiscard]] std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condition,
+                                                     std::string_view text, std::string_view by = {});
+
+// A bounded FIFO of stanzas (count and bytes).
+class StanzaQueue {
+public:
+    static constexpr std::size_t kDefaultMaxCount = 1000;
+    static constexpr std::size_t kDefaultMaxBytes = 4 * 1024 * 1024;
+
+    explicit StanzaQueue(std::size_t max_count = kDefaultMaxCount, std::size_t max_bytes = kDefaultMaxBytes)
+        : max_count_(max_count), max_bytes_(max_bytes) {}
+
+    // False (and nothing queued) when it is full.
+    [[nodiscard]] bool push(QueuedStanza s);
+    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+    QueuedStanza pop();
+
+private:
+    std::deque<QueuedStanza> items_;
+    std::size_t bytes_ = 0;
+    std::size_t max_count_, max_bytes_;
+};
+
+}  // namespace s2s
