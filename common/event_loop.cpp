@@ -1,6 +1,9 @@
 #include "common/event_loop.h"
 
 #include <algorithm>
+#include <exception>
+
+#include "common/log.h"
 
 namespace s2s {
 
@@ -25,8 +28,13 @@ void EventLoop::alloc_read_buffer(uv_handle_t*, size_t, uv_buf_t* buf) noexcept 
 void EventLoop::schedule_flush(Flushable* f) {
     if (f->flush_scheduled_) return;
     f->flush_scheduled_ = true;
-    if (pending_.empty() && !closed_) uv_idle_start(&idle_, [](uv_idle_t*) {});
+    if (pending_.empty() && deferred_.empty() && !closed_) uv_idle_start(&idle_, [](uv_idle_t*) {});
     pending_.push_back(f);
+}
+
+void EventLoop::defer(std::function<void()> fn) {
+    if (pending_.empty() && deferred_.empty() && !closed_) uv_idle_start(&idle_, [](uv_idle_t*) {});
+    deferred_.push_back(std::move(fn));
 }
 
 void EventLoop::cancel_flush(Flushable* f) noexcept {
@@ -38,8 +46,19 @@ void EventLoop::cancel_flush(Flushable* f) noexcept {
 void EventLoop::on_check(uv_check_t* handle) noexcept { static_cast<EventLoop*>(handle->data)->run_flushes(); }
 
 void EventLoop::run_flushes() noexcept {
-    // A flush may schedule more (a write completing synchronously, a close): loop until quiet.
-    while (!pending_.empty()) {
+    // Deferred calls first (they may queue output), then flushes; either may add more: loop until quiet.
+    while (!pending_.empty() || !deferred_.empty()) {
+        while (!deferred_.empty()) {
+            std::vector<std::function<void()>> calls;
+            calls.swap(deferred_);
+            for (auto& fn : calls) {
+                try {
+                    fn();
+                } catch (const std::exception& e) {  // nothing may cross the C callback
+                    S2S_LOG_ERROR(LogContext{}, "internal-error", "deferred call threw: %s", e.what());
+                }
+            }
+        }
         running_.swap(pending_);
         for (size_t i = 0; i < running_.size(); ++i) {
             Flushable* f = running_[i];

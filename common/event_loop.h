@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace s2s {
@@ -46,6 +47,10 @@ public:
     // Forgets f (it is going away before its flush ran).
     void cancel_flush(Flushable* f) noexcept;
 
+    // Runs fn later in this loop turn (after the current callback chain has returned), so that
+    // a caller never sees its callback run inside the call that asked for it.
+    void defer(std::function<void()> fn);
+
     // Closes the loop's own handles; the loop can then end.
     void close() noexcept;
 
@@ -61,6 +66,7 @@ private:
     uv_idle_t idle_{};    // active while flushes are pending, so the poll phase does not block
     bool closed_ = false;
     std::vector<Flushable*> pending_, running_;
+    std::vector<std::function<void()>> deferred_;
     static char read_buffer_[kReadBufferSize];
 };
 
