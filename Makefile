@@ -15,8 +15,10 @@ FINAL_LDFLAGS   = $(SAN) $(LDFLAGS)
 LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
+# The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp.
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
-                libexpat1-dev libcpptoml-dev doctest-dev openssl python3
+                libexpat1-dev libcpptoml-dev doctest-dev openssl python3 \
+                prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp
 
 COMMON_SRC := $(wildcard common/*.cpp)
 PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))
@@ -39,6 +41,8 @@ endif
 
 all: $(PROXY_BIN) $(UNIT_BIN)
 
+# Installs only what is missing. A temporary policy-rc.d keeps the freshly installed Prosody and
+# ejabberd services from starting (the tests run their own instances on loopback).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
@@ -46,8 +50,12 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && \
+	    $$SUDO chmod +x /usr/sbin/policy-rc.d && guard=1; fi; \
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  rc=$$?; [ -z "$$guard" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	else echo "deps: all installed"; fi
 
 $(BUILD)/obj/%.o: %.cpp

@@ -41,7 +41,24 @@ else
   count cli 0 1
 fi
 
-# 3. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
+# 3. Real peers: Prosody, ejabberd, dnsmasq and slixmpp clients on loopback (needs root).
+echo "== integration tests"
+if [ "$(id -u)" = 0 ]; then
+  "$PY" tests/integration/test_kit.py 2>&1 | tee "$logdir/integration.log" | grep -E '^(ok|FAIL|ERROR|integration-summary)|\.\.\. ' || true
+  line=$(grep -E '^integration-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/integration.log" | tail -1)
+  if [ -n "$line" ]; then
+    set -- $(echo "$line" | sed -E 's/integration-summary: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
+    count integration "$1" "$2"
+  else
+    tail -40 "$logdir/integration.log"
+    count integration 0 1
+  fi
+else
+  echo "integration tests need root (servers run as their own users): skipped"
+  skipped=$((skipped + 1))
+fi
+
+# 4. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
 if [ -z "${SKIP_FUZZ:-}" ]; then
   echo "== fuzz targets (${FUZZ_SECONDS}s each)"
   for bin in "$BUILD"/fuzz/fuzz_*; do
