@@ -33,6 +33,8 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.cpp=$(BUILD)/fuzz/%)
 PROXY_BIN  := $(BUILD)/s2s-proxy
 UNIT_BIN   := $(BUILD)/unit-tests
 
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 ifneq ($(V),1)
 Q := @
 endif
@@ -84,17 +86,17 @@ unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory all fuzz
+	@$(MAKE) --no-print-directory -j$(NPROC) all fuzz
 	@BUILD=$(BUILD) tests/run-all.sh
 
 # Sanitizer build: everything under build/asan, then the unit and CLI suites.
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan OPT=-O1 \
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=$(BUILD)/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@BUILD=$(BUILD)/asan SKIP_FUZZ=1 tests/run-all.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@BUILD=$(BUILD) tests/demo.sh
 
 clean:

@@ -125,6 +125,7 @@ struct Config {
     // [local]
     std::string local_server;                  // "host:port"
     LocalMode local_mode = LocalMode::S2S;
+    Limit local_queue_timeout{60000, false};   // ms
     std::string local_password;                // component secret: never logged
 
     std::map<std::string, Shaper> shapers;

@@ -245,6 +245,9 @@ std::vector<OptionSpec> build() {
         {"local.mode", Kind::Enum, "\"s2s\"", 0, 0, {"s2s", "component"}, 0,
          "s2s: plain s2s stream with dialback; component: XEP-0114",
          [](Config& c, const Wild&, const Value& v) { c.local_mode = static_cast<LocalMode>(v.choice); }},
+        {"local.queue_timeout", Kind::Limit, "60_000", 1, kMaxMs, {}, R,
+         "ms stanzas for the local server may wait while it is unreachable before they are bounced (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_queue_timeout = to_limit(v); }},
         {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0, "XEP-0114 secret for component mode (never printed)",
          [](Config& c, const Wild&, const Value& v) { c.local_password = v.s; }},
 

@@ -33,20 +33,23 @@ void apply_logging(const s2s::Config& c) {
 }
 
 int serve(const s2s::Config& config) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    uv_loop_t uv;
+    uv_loop_init(&uv);
     int rc = 0;
     {
-        s2s::Server server(&loop, config);
+        s2s::EventLoop loop(&uv);
+        s2s::Server server(loop, config);
         std::string error;
         if (!server.start(&error)) {
             std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());
             server.stop("startup failed");
             rc = 1;
         }
-        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_run(&uv, UV_RUN_DEFAULT);
+        loop.close();
+        uv_run(&uv, UV_RUN_DEFAULT);
     }
-    uv_loop_close(&loop);
+    uv_loop_close(&uv);
     return rc;
 }
 

@@ -1,56 +1,141 @@
 #include "proxy/server.h"
 
-#include <cstring>
+#include <algorithm>
 
 #include "common/log.h"
+#include "proxy/tls_setup.h"
 
 namespace s2s {
+namespace {
+
+// "Limit" values in ms for deadlines: infinity means none (0).
+uint64_t ms(const s2s::Limit& l) { return l.infinite ? 0 : static_cast<uint64_t>(l.value); }
+
+// The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
+// make the process buffer without bound.
+xml::StreamOptions parse_options(const s2s::Limit& max_stanza_size) {
+    constexpr size_t kCeiling = 16 * 1024 * 1024;
+    xml::StreamOptions o;
+    o.limits.max_stanza_size = max_stanza_size.infinite ? kCeiling : static_cast<size_t>(max_stanza_size.value);
+    return o;
+}
+
+bool parse_server(const std::string& text, sockaddr_storage* out) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    std::string host = text.substr(0, colon);
+    int port = std::atoi(text.c_str() + colon + 1);
+    if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host == "localhost") host = "127.0.0.1";
+    return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0 ||
+           uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
+}
+
+}  // namespace
 
 struct Server::Listener {
     uv_tcp_t tcp{};
     Server* server = nullptr;
-    std::string kind;     // "s2s" or "local"
-    std::string address;  // "ip port N", for logs
+    bool local = false;      // [[listen.local]] or [[listen.s2s]]
+    size_t index = 0;        // into inbound_ or local_in_
+    std::string name;        // "listen.s2s.0"
+    std::string address;     // "ip port N", for logs
 };
 
-Server::Server(uv_loop_t* loop, const Config& config) : loop_(loop), config_(config) {}
+Server::Server(EventLoop& loop, const Config& config)
+    : loop_(loop), config_(config), keys_(config.shared), policy_(config) {}
 
 Server::~Server() = default;
 
 bool Server::start(std::string* error) {
-    for (auto& l : config_.listen_s2s)
-        if (!listen(l, "s2s", error)) return false;
-    for (auto& l : config_.listen_local)
-        if (!listen(l, "local", error)) return false;
-    uv_signal_init(loop_, &sigterm_);
-    uv_signal_init(loop_, &sigint_);
-    uv_signal_init(loop_, &sighup_);
+    // Outgoing links.
+    outbound_.tls = outbound_tls_mode(config_);
+    if (outbound_.tls != OutboundTls::None) {
+        outbound_.tls_context = make_outgoing_context(config_, &outbound_.have_certificate, error);
+        if (!outbound_.tls_context) {
+            *error = "s2s.outgoing.tls: " + *error;
+            return false;
+        }
+    }
+    outbound_.connect_timeout_ms = ms(config_.outgoing.connection_timeout);
+    outbound_.state_timeout_ms = ms(config_.outgoing.state_timeout);
+    outbound_.idle_timeout_ms = ms(config_.outgoing.stream_timeout);
+    outbound_.parse = parse_options(config_.outgoing.max_stanza_size);
+
+    // The local link.
+    if (!parse_server(config_.local_server, &local_settings_.server)) {
+        *error = "local.server: \"" + config_.local_server + "\" must be an IP address (or localhost) and a port";
+        return false;
+    }
+    local_settings_.server_text = config_.local_server;
+    local_settings_.queue_timeout_ms = ms(config_.local_queue_timeout);
+
+    resolver_ = std::make_unique<StaticResolver>(loop_, config_);
+    router_ = std::make_unique<ProxyRouter>(outbound_, *resolver_);
+    ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0});
+    local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);
+    router_->attach(*ctx_, *local_link_);
+
+    for (size_t i = 0; i < config_.listen_s2s.size(); ++i) {
+        const s2s::Listener& l = config_.listen_s2s[i];
+        auto s = std::make_unique<InboundSettings>();
+        s->listener = "listen.s2s." + std::to_string(i);
+        s->tls = inbound_tls_mode(config_, l);
+        if (s->tls != InboundTls::None) {
+            s->tls_context = make_listener_context(config_, l, error);
+            if (!s->tls_context) {
+                *error = s->listener + ".tls: " + *error;
+                return false;
+            }
+        }
+        s->state_timeout_ms = ms(l.state_timeout);
+        s->idle_timeout_ms = ms(config_.outgoing.stream_timeout);
+        s->parse = parse_options(l.max_stanza_size);
+        inbound_.push_back(std::move(s));
+        if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
+    }
+    for (size_t i = 0; i < config_.listen_local.size(); ++i) {
+        const s2s::Listener& l = config_.listen_local[i];
+        auto s = std::make_unique<LocalInSettings>();
+        s->listener = "listen.local." + std::to_string(i);
+        s->access = l.access;
+        s->state_timeout_ms = ms(l.state_timeout);
+        s->parse = parse_options(l.max_stanza_size);
+        local_in_.push_back(std::move(s));
+        if (!listen(l, local_in_.back()->listener, true, i, error)) return false;
+    }
+    uv_signal_init(loop_.uv(), &sigterm_);
+    uv_signal_init(loop_.uv(), &sigint_);
+    uv_signal_init(loop_.uv(), &sighup_);
     sigterm_.data = sigint_.data = sighup_.data = this;
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sighup_, on_signal, SIGHUP);
+    signals_ = true;
     return true;
 }
 
-bool Server::listen(const s2s::Listener& conf, const char* kind, std::string* error) {
+bool Server::listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error) {
     sockaddr_storage addr{};
     int rc = conf.ip_address.find(':') == std::string::npos
                  ? uv_ip4_addr(conf.ip_address.c_str(), conf.port, reinterpret_cast<sockaddr_in*>(&addr))
                  : uv_ip6_addr(conf.ip_address.c_str(), conf.port, reinterpret_cast<sockaddr_in6*>(&addr));
     auto* l = new Listener;
     l->server = this;
-    l->kind = kind;
+    l->local = local;
+    l->index = index;
+    l->name = name;
     l->address = conf.ip_address + " port " + std::to_string(conf.port);
-    uv_tcp_init(loop_, &l->tcp);
+    uv_tcp_init(loop_.uv(), &l->tcp);
     l->tcp.data = l;
     listeners_.push_back(l);
     if (rc == 0) rc = uv_tcp_bind(&l->tcp, reinterpret_cast<sockaddr*>(&addr), 0);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), conf.backlog, on_connection);
     if (rc != 0) {
-        *error = std::string("cannot listen on ") + l->address + " (listen." + kind + "): " + uv_strerror(rc);
+        *error = "cannot listen on " + l->address + " (" + name.substr(0, name.rfind('.')) + "): " + uv_strerror(rc);
         return false;
     }
-    S2S_LOG_NOTICE(LogContext{}, "listening", "%s listener on %s", kind, l->address.c_str());
+    S2S_LOG_NOTICE(LogContext{}, "listening", "%s on %s", name.c_str(), l->address.c_str());
     return true;
 }
 
@@ -60,13 +145,9 @@ void Server::on_connection(uv_stream_t* stream, int status) noexcept {
         S2S_LOG_WARNING(LogContext{}, "accept-failed", "%s: %s", l->address.c_str(), uv_strerror(status));
         return;
     }
-    auto* client = new uv_tcp_t;
-    uv_tcp_init(l->server->loop_, client);
-    if (uv_accept(stream, reinterpret_cast<uv_stream_t*>(client)) == 0)
-        S2S_LOG_WARNING(LogContext{}, "not-served",
-                        "%s connection on %s closed: stream handling is not built into this version yet",
-                        l->kind.c_str(), l->address.c_str());
-    uv_close(reinterpret_cast<uv_handle_t*>(client), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    Server* self = l->server;
+    if (l->local) LocalIn::accept(*self->ctx_, *self->router_, stream, *self->local_in_[l->index]);
+    else S2SIn::accept(*self->ctx_, stream, *self->inbound_[l->index]);
 }
 
 void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
@@ -81,12 +162,27 @@ void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
 void Server::stop(const char* why) {
     if (stopping_) return;
     stopping_ = true;
-    S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners", why);
+    S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
     for (auto* l : listeners_)
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
     listeners_.clear();
-    for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_})
-        if (uv_is_active(reinterpret_cast<uv_handle_t*>(s)) || s->loop) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    if (signals_)
+        for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+    signals_ = false;
+    if (!ctx_) return;
+    if (local_link_) local_link_->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+    // Shutting one down may create others (a bounce needs a link): repeat until none is new.
+    std::unordered_set<Connection*> done;
+    for (;;) {
+        std::vector<Connection*> todo;
+        for (Connection* c : ctx_->connections)
+            if (!done.count(c)) todo.push_back(c);
+        if (todo.empty()) break;
+        for (Connection* c : todo) {
+            done.insert(c);
+            c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+        }
+    }
 }
 
 }  // namespace s2s

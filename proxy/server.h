@@ -1,7 +1,7 @@
-// The process: binds the configured listeners on one libuv loop and stops on SIGTERM/SIGINT.
-//
-// Streams are accepted here and handed to their protocol state machines (the public s2s side and
-// the local link); until those land, an accepted connection is closed with a log line saying so.
+// The process: builds the shared services from the config (dialback keys, policy, TLS contexts,
+// resolver, router, local link), binds the listeners on one libuv loop, and shuts down cleanly
+// on SIGTERM/SIGINT: listeners closed, every stream ended with system-shutdown, queued stanzas
+// bounced.
 #pragma once
 
 #include <uv.h>
@@ -11,31 +11,54 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/event_loop.h"
+#include "proxy/context.h"
+#include "proxy/dialback.h"
+#include "proxy/local_in.h"
+#include "proxy/local_link.h"
+#include "proxy/policy.h"
+#include "proxy/resolver.h"
+#include "proxy/router.h"
+#include "proxy/s2s_in.h"
 
 namespace s2s {
 
 class Server {
 public:
-    Server(uv_loop_t* loop, const Config& config);
+    Server(EventLoop& loop, const Config& config);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds every listener; false with a message naming the address when one cannot be bound.
+    // Builds TLS contexts and binds every listener; false with a message when one cannot be set up.
     [[nodiscard]] bool start(std::string* error);
-    // Closes the listeners and signal handlers; the loop then ends once their close callbacks ran.
+    // Closes the listeners and ends every stream; the loop then ends once they have closed.
     void stop(const char* why);
+
+    [[nodiscard]] ProxyRouter& router() noexcept { return *router_; }
+    [[nodiscard]] ProxyContext& context() noexcept { return *ctx_; }
 
 private:
     struct Listener;
     static void on_connection(uv_stream_t* server, int status) noexcept;
     static void on_signal(uv_signal_t* handle, int signum) noexcept;
-    bool listen(const s2s::Listener& conf, const char* kind, std::string* error);
+    bool listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error);
 
-    uv_loop_t* loop_;
+    EventLoop& loop_;
     const Config& config_;
-    std::vector<Listener*> listeners_;   // owned; freed in their close callbacks
+    DialbackKeys keys_;
+    PolicyRules policy_;
+    OutboundSettings outbound_;
+    LocalSettings local_settings_;
+    std::unique_ptr<Resolver> resolver_;
+    std::unique_ptr<ProxyRouter> router_;
+    std::unique_ptr<ProxyContext> ctx_;
+    std::unique_ptr<LocalLink> local_link_;
+    std::vector<std::unique_ptr<InboundSettings>> inbound_;
+    std::vector<std::unique_ptr<LocalInSettings>> local_in_;
+    std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+    bool signals_ = false;
     bool stopping_ = false;
 };
 

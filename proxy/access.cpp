@@ -1,0 +1,33 @@
+#include "proxy/access.h"
+
+#include <algorithm>
+
+namespace s2s {
+namespace {
+
+bool acl_matches(const Config& c, const std::string& acl, std::string_view server) {
+    if (acl == "all") return true;
+    if (acl == "none") return false;
+    auto it = c.acl.find(acl);
+    if (it == c.acl.end()) return false;
+    for (auto& p : it->second) {
+        if (!p.server.empty() && p.server == server) return true;
+        if (p.match == "all") return true;
+        if (p.match == "current_domain" && std::find(c.hosts.begin(), c.hosts.end(), server) != c.hosts.end())
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+bool access_allows(const Config& c, const std::string& rule, std::string_view server) {
+    if (rule == "all") return true;
+    auto it = c.access.find(rule);
+    if (it == c.access.end()) return false;
+    for (auto& clause : it->second)
+        if (acl_matches(c, clause.acl, server)) return clause.value == "allow";
+    return false;
+}
+
+}  // namespace s2s

@@ -1,0 +1,17 @@
+// MongooseIM-style access rules for listeners: `[access] NAME = [{acl = ..., value = ...}, ...]`,
+// clauses tried in order; the first whose acl matches gives the value ("allow" lets the peer in).
+// ACLs: "all", "none", or `[acl] NAME = [{match = "all"|"none"|"current_domain"}, {server = ...}]`.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+
+namespace s2s {
+
+// Whether `server` (the peer's domain, normalised) passes access rule `rule` ("all" passes all).
+// A rule that matches nothing denies.
+[[nodiscard]] bool access_allows(const Config& config, const std::string& rule, std::string_view server);
+
+}  // namespace s2s

@@ -1,0 +1,71 @@
+// The local link, from the local server: its outgoing s2s, redirected to [[listen.local]].
+//
+// s2s-proxy answers as the remote domain the local server asked for (header from=REMOTE, an id,
+// version 1.0, the dialback feature). It accepts db:result only for a domain in general.hosts
+// and from a peer the listener's access rule lets in, answers db:verify for keys LocalOut issued
+// (Prosody sends them on its authenticated link, ejabberd on separate verify-only connections),
+// and hands each stanza of an accepted (local, remote) pair to the router for the public side.
+// A stanza addressed to one of our own hosts would loop back in: it is bounced, never sent.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "proxy/connection.h"
+#include "proxy/context.h"
+#include "proxy/stream.h"
+
+namespace s2s {
+
+class ProxyRouter;
+
+struct LocalInSettings {
+    std::string access = "all";   // listen.local.*.access
+    uint64_t state_timeout_ms = 5000;
+    xml::StreamOptions parse;
+    std::string listener;         // "listen.local.0", for logs
+};
+
+class LocalIn final : public Connection, private Stream::Owner {
+public:
+    enum class State {
+        AwaitingHeader,  // waiting for the local server's header
+        Open,            // header and features sent: dialback and (for accepted pairs) stanzas
+        Closing,
+    };
+
+    static void accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings);
+    void shutdown(StreamError error, const std::string& why) override;
+
+private:
+    struct Pair {
+        std::string local, remote;
+    };
+    LocalIn(ProxyContext& ctx, ProxyRouter& router, const LocalInSettings& settings);
+    ~LocalIn() override;
+
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    void on_timeout() override;
+    void on_closed(const std::string& reason) override;
+
+    void fail(StreamError error, const std::string& text);
+    void handle_db_result(const xml::Element& e);
+    void handle_db_verify(const xml::Element& e);
+    void handle_stanza(xml::Document& doc);
+    [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), local_, remote_}; }
+
+    ProxyContext& ctx_;
+    ProxyRouter& router_;
+    const LocalInSettings& settings_;
+    Stream* stream_ = nullptr;
+    State state_ = State::AwaitingHeader;
+    bool header_sent_ = false;
+    std::string local_, remote_;   // from the header: from=local, to=remote
+    std::vector<Pair> pairs_;
+};
+
+}  // namespace s2s

@@ -1,0 +1,233 @@
+#include "proxy/local_out.h"
+
+#include "common/jid.h"
+#include "proxy/router.h"
+
+namespace s2s {
+
+const char* LocalOut::state_name(State s) noexcept {
+    switch (s) {
+        case State::Idle: return "idle";
+        case State::Backoff: return "backoff";
+        case State::Connecting: return "connecting";
+        case State::AwaitingHeader: return "awaiting-header";
+        case State::AwaitingFeatures: return "awaiting-features";
+        case State::Ready: return "ready";
+        case State::Closing: return "closing";
+    }
+    return "?";
+}
+
+LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
+    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), router_(router), local_(std::move(local)) {
+    uv_timer_init(ctx_.loop.uv(), &retry_);
+    retry_.data = this;
+    ctx_.connections.insert(this);
+}
+
+LocalOut::~LocalOut() { ctx_.connections.erase(this); }
+
+void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
+    if (state_ == State::Closing) {
+        router_.bounce(stanza, StanzaError::ServiceUnavailable, "s2s-proxy is shutting down");
+        return;
+    }
+    Remote& r = remotes_[remote];
+    if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
+        stream_->send(stanza.bytes);
+        return;
+    }
+    if (!r.queue.push(std::move(stanza))) {
+        router_.bounce(stanza, StanzaError::ResourceConstraint, "too many stanzas are waiting for the local server");
+        return;
+    }
+    if (state_ == State::Ready && r.auth == Auth::None) authenticate(remote);
+    else if (state_ == State::Idle) connect();
+}
+
+// ---- the stream ----------------------------------------------------------------------------------
+
+void LocalOut::connect() {
+    // The header names one remote domain; the others are added by dialback on the same stream.
+    header_from_.clear();
+    for (auto& [remote, r] : remotes_)
+        if (!r.queue.empty()) {
+            header_from_ = remote;
+            break;
+        }
+    if (header_from_.empty()) {
+        state_ = State::Idle;
+        return;
+    }
+    state_ = State::Connecting;
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    stream_->connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
+}
+
+void LocalOut::on_connected(int status) {
+    if (status != 0) {
+        last_error_ = "cannot connect to the local server at " + settings_.server_text + ": " +
+                      (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
+        return;  // on_closed follows
+    }
+    stream_->send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='" +
+                  xml::escape_attr(header_from_) + "' to='" + xml::escape_attr(local_) + "' version='1.0'>");
+    state_ = State::AwaitingHeader;
+    stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalOut::on_stream_open(const xml::StreamHeader& h) {
+    stream_id_ = std::string(h.attr("id").value_or(""));
+    bool v1 = !h.attr("version").value_or("").empty();
+    if (v1) {
+        state_ = State::AwaitingFeatures;
+        return;
+    }
+    state_ = State::Ready;
+    for (auto& [remote, r] : remotes_)
+        if (!r.queue.empty()) authenticate(remote);
+}
+
+void LocalOut::authenticate(const std::string& remote) {
+    Remote& r = remotes_[remote];
+    r.auth = Auth::Pending;
+    // We are the authority for `remote`: the local server will ask LocalIn to confirm this key.
+    stream_->send("<db:result from='" + xml::escape_attr(remote) + "' to='" + xml::escape_attr(local_) + "'>" +
+                  ctx_.keys.key(local_, remote, stream_id_) + "</db:result>");
+    stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalOut::flush(const std::string& remote) {
+    Remote& r = remotes_[remote];
+    while (!r.queue.empty()) stream_->send(r.queue.pop().bytes);
+}
+
+void LocalOut::on_stanza(xml::Document& doc) {
+    xml::Element e = doc.root();
+    if (e.is("features", xml::ns::streams) && state_ == State::AwaitingFeatures) {
+        // The local link is plain on loopback: an offered STARTTLS is ignored (Prosody offers it
+        // even with s2s_require_encryption = false).
+        if (xml::Element tls = e.child("starttls", xml::ns::tls); tls && tls.child("required", xml::ns::tls)) {
+            connection_lost("the local server requires TLS on s2s; set it to allow plain s2s on loopback");
+            return;
+        }
+        state_ = State::Ready;
+        down_since_ = 0;
+        retry_delay_ = kFirstRetryMs;
+        for (auto& [remote, r] : remotes_)
+            if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote);
+        return;
+    }
+    if (e.is("result", xml::ns::dialback) && state_ == State::Ready) {
+        std::string remote = normalize_domain(e.attr("to").value_or("")).value_or("");
+        auto it = remotes_.find(remote);
+        if (it == remotes_.end() || it->second.auth != Auth::Pending) return;
+        if (e.attr("type").value_or("") == "valid") {
+            it->second.auth = Auth::Valid;
+            S2S_LOG_INFO(log_ctx(remote), "local-authenticated", "the local server accepted %s", remote.c_str());
+            flush(remote);
+        } else {
+            it->second.auth = Auth::None;
+            std::string why = "the local server refused dialback for " + remote;
+            S2S_LOG_WARNING(log_ctx(remote), "local-refused", "%s", why.c_str());
+            while (!it->second.queue.empty())
+                router_.bounce(it->second.queue.pop(), StanzaError::ServiceUnavailable, why);
+        }
+        bool pending = false;
+        for (auto& [name, r] : remotes_) pending |= r.auth == Auth::Pending;
+        stream_->set_deadline(pending ? settings_.state_timeout_ms : 0);
+        return;
+    }
+    if (e.is("error", xml::ns::streams)) {
+        xml::Element cond = e.first_element();
+        connection_lost("the local server sent stream error " + std::string(cond ? cond.name() : "?"));
+        return;
+    }
+    // Nothing else is expected on our outgoing stream.
+    stream_->send(stream_error_bytes(StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy") +
+                  "</stream:stream>");
+    connection_lost("the local server sent <" + std::string(e.name()) + "> on the stream toward it");
+}
+
+void LocalOut::on_timeout() {
+    connection_lost(std::string("the local server did not answer in time (") + state_name(state_) + ")");
+}
+
+void LocalOut::on_stream_close() { connection_lost("the local server closed the stream"); }
+
+void LocalOut::on_stream_error(StreamError error, std::string_view text) {
+    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
+    connection_lost("bad XML from the local server: " + std::string(text));
+}
+
+void LocalOut::connection_lost(const std::string& why) {
+    if (!stream_ || stream_->state() == Stream::State::Closing) return;
+    last_error_ = why;
+    stream_->close(why);
+}
+
+// ---- reconnecting and giving up ---------------------------------------------------------------
+
+bool LocalOut::anything_waiting() const {
+    for (auto& [remote, r] : remotes_)
+        if (!r.queue.empty()) return true;
+    return false;
+}
+
+void LocalOut::bounce_waiting(const std::string& why) {
+    for (auto& [remote, r] : remotes_)
+        while (!r.queue.empty()) router_.bounce(r.queue.pop(), StanzaError::RemoteServerTimeout, why);
+}
+
+void LocalOut::on_closed(const std::string& reason) {
+    stream_ = nullptr;
+    for (auto& [remote, r] : remotes_) r.auth = Auth::None;
+    if (last_error_.empty()) last_error_ = reason;
+    if (state_ == State::Closing) {
+        bounce_waiting("s2s-proxy is shutting down");
+        uv_close(reinterpret_cast<uv_handle_t*>(&retry_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
+        return;
+    }
+    bool was_ready = state_ == State::Ready;
+    S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
+    if (!anything_waiting()) {
+        state_ = State::Idle;
+        last_error_.clear();
+        return;
+    }
+    uint64_t now = ctx_.loop.now_ms();
+    if (was_ready || down_since_ == 0) down_since_ = now;
+    if (now - down_since_ >= settings_.queue_timeout_ms) {
+        bounce_waiting("the local server for " + local_ + " is unreachable: " + last_error_);
+        down_since_ = 0;
+        state_ = State::Idle;
+        last_error_.clear();
+        return;
+    }
+    state_ = State::Backoff;
+    uv_timer_start(&retry_, on_retry, was_ready ? kFirstRetryMs : retry_delay_, 0);
+    retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryMs);
+    last_error_.clear();
+}
+
+void LocalOut::on_retry(uv_timer_t* t) noexcept {
+    auto* self = static_cast<LocalOut*>(t->data);
+    if (self->state_ == State::Backoff) self->connect();
+}
+
+void LocalOut::shutdown(StreamError error, const std::string& why) {
+    if (state_ == State::Closing) return;
+    bool had_stream = stream_ != nullptr;
+    if (had_stream && state_ != State::Connecting) stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
+    state_ = State::Closing;
+    uv_timer_stop(&retry_);
+    if (had_stream) {
+        stream_->close(why);
+        return;
+    }
+    bounce_waiting("s2s-proxy is shutting down");
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
+}
+
+}  // namespace s2s

@@ -1,0 +1,102 @@
+// The local link, toward the local server: a plain s2s stream from s2s-proxy to `local.server`
+// for one local domain, on which s2s-proxy speaks for every remote domain. Each remote domain is
+// authenticated by dialback with s2s-proxy as its authority: the local server checks the key by
+// connecting back (its outgoing s2s is redirected to [[listen.local]], where LocalIn confirms only
+// keys issued here). Stanzas wait per remote domain until it is accepted; while the local server
+// is unreachable they wait up to local.queue_timeout, reconnecting with a growing delay, and are
+// then bounced to their remote senders.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <string>
+
+#include "common/log.h"
+#include "proxy/connection.h"
+#include "proxy/context.h"
+#include "proxy/queue.h"
+#include "proxy/stream.h"
+
+namespace s2s {
+
+class ProxyRouter;
+
+struct LocalSettings {
+    sockaddr_storage server{};         // local.server
+    std::string server_text;           // as configured, for logs
+    uint64_t connect_timeout_ms = 5000;
+    uint64_t state_timeout_ms = 5000;
+    uint64_t queue_timeout_ms = 60000; // local.queue_timeout
+    xml::StreamOptions parse;
+};
+
+class LocalOut final : public Connection, private Stream::Owner {
+public:
+    enum class State {
+        Idle,              // no stream, nothing waiting
+        Backoff,           // the last attempt failed: waiting before the next
+        Connecting,        // TCP connect to local.server
+        AwaitingHeader,    // our header sent
+        AwaitingFeatures,  // the server's header came (1.0): features next
+        Ready,             // dialback requests and accepted remote domains' stanzas flow
+        Closing,           // shutting down for good
+    };
+    [[nodiscard]] static const char* state_name(State s) noexcept;
+
+    static constexpr uint64_t kFirstRetryMs = 250;
+    static constexpr uint64_t kMaxRetryMs = 5000;
+
+    LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local);
+
+    // A stanza from `remote` for this local domain.
+    void deliver(const std::string& remote, QueuedStanza stanza);
+    // Stops for good; the object frees itself once its handles are closed.
+    void shutdown(StreamError error, const std::string& why) override;
+
+    [[nodiscard]] State state() const noexcept { return state_; }
+
+private:
+    enum class Auth { None, Pending, Valid };
+    struct Remote {
+        Auth auth = Auth::None;
+        StanzaQueue queue;
+    };
+
+    ~LocalOut() override;
+    void connect();
+    void authenticate(const std::string& remote);
+    void flush(const std::string& remote);
+    void connection_lost(const std::string& why);
+    void bounce_waiting(const std::string& why);
+    [[nodiscard]] bool anything_waiting() const;
+    [[nodiscard]] LogContext log_ctx(const std::string& remote = {}) const noexcept {
+        return LogContext{id(), local_, remote};
+    }
+    static void on_retry(uv_timer_t* t) noexcept;
+
+    // Stream::Owner
+    void on_connected(int status) override;
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    void on_timeout() override;
+    void on_closed(const std::string& reason) override;
+
+    ProxyContext& ctx_;
+    const LocalSettings& settings_;
+    ProxyRouter& router_;
+    std::string local_;
+    State state_ = State::Idle;
+    Stream* stream_ = nullptr;
+    uv_timer_t retry_{};
+    std::string stream_id_;
+    std::string header_from_;
+    uint64_t retry_delay_ = kFirstRetryMs;
+    uint64_t down_since_ = 0;       // loop time of the first failure in a row; 0 when up
+    std::string last_error_;
+    std::map<std::string, Remote> remotes_;
+};
+
+}  // namespace s2s

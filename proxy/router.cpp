@@ -1,0 +1,101 @@
+#include "proxy/router.h"
+
+#include "common/jid.h"
+#include "common/log.h"
+
+namespace s2s {
+
+ProxyRouter::ProxyRouter(const OutboundSettings& outbound, Resolver& resolver)
+    : outbound_(outbound), resolver_(resolver) {}
+
+ProxyRouter::~ProxyRouter() = default;
+
+S2SOut& ProxyRouter::link(const std::string& remote, const std::string& local) {
+    auto it = links_.find(remote);
+    if (it != links_.end()) return *it->second;
+    auto* l = new S2SOut(*ctx_, outbound_, resolver_, *this, remote, local);  // frees itself when closed
+    links_[remote] = l;
+    return *l;
+}
+
+void ProxyRouter::to_remote(const std::string& local, const std::string& remote, QueuedStanza stanza) {
+    ++counters_.to_remote;
+    if (!ctx_->policy.allowed(remote)) {
+        bounce(stanza, StanzaError::PolicyViolation, "s2s to " + remote + " is not allowed: " + ctx_->policy.refusal(remote));
+        return;
+    }
+    link(remote, local).send(local, std::move(stanza));
+}
+
+void ProxyRouter::from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) {
+    ++counters_.from_remote;
+    local_->deliver(std::string(remote), std::string(local),
+                    QueuedStanza::capture(stanza.root(), xml::NamespaceScope::server_stream()));
+}
+
+uint64_t ProxyRouter::verify_dialback(const std::string& receiving, const std::string& originating,
+                                      const std::string& stream_id, const std::string& key, VerifyDone done) {
+    uint64_t token = ++next_token_;
+    S2SOut& l = link(originating, receiving);
+    uint64_t link_token = l.verify(receiving, stream_id, key, [this, token, done](Verdict v, const std::string& why) {
+        verifies_.erase(token);
+        done(v, why);
+    });
+    verifies_[token] = {&l, link_token};
+    return token;
+}
+
+void ProxyRouter::cancel_verify(uint64_t token) {
+    auto it = verifies_.find(token);
+    if (it == verifies_.end()) return;
+    it->second.link->cancel_verify(it->second.link_token);
+    verifies_.erase(it);
+}
+
+void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {
+    if (stanza.type == "error") {
+        ++counters_.dropped_error;
+        return;
+    }
+    if (stanza.name == "presence") {
+        ++counters_.dropped_presence;
+        return;
+    }
+    auto reply = make_bounce(stanza, condition, text);
+    auto from = JidView::parse(stanza.from), to = JidView::parse(stanza.to);
+    if (!reply || !from || !to) {
+        ++counters_.dropped_error;
+        return;
+    }
+    ++counters_.bounced;
+    QueuedStanza b;
+    b.bytes = std::move(*reply);
+    b.name = stanza.name;
+    b.from = stanza.to;
+    b.to = stanza.from;
+    b.id = stanza.id;
+    b.type = "error";
+    // The error goes back the way the stanza came: to a local sender over the local link, to a
+    // remote sender over the link to its domain.
+    std::string sender = normalize_domain(from->domain()).value_or("");
+    std::string target = normalize_domain(to->domain()).value_or("");
+    S2S_LOG_INFO(LogContext{std::nullopt, sender, target}, "bounced", "%s %s: %s", stanza.name.c_str(),
+                 stanza.id.c_str(), text.c_str());
+    if (ctx_->is_local(sender)) local_->deliver(target, sender, std::move(b));
+    else link(sender, target).send(target, std::move(b));
+}
+
+void ProxyRouter::undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {
+    bounce(stanza, condition, text);
+}
+
+void ProxyRouter::link_closed(S2SOut* l) {
+    auto it = links_.find(l->remote());
+    if (it != links_.end() && it->second == l) links_.erase(it);
+    for (auto v = verifies_.begin(); v != verifies_.end();) {
+        if (v->second.link == l) v = verifies_.erase(v);
+        else ++v;
+    }
+}
+
+}  // namespace s2s

@@ -1,0 +1,86 @@
+// The router: which link carries a stanza, and where it goes when it cannot be carried.
+//
+// Outbound (local server -> remote domain): one S2SOut link per remote domain, made on demand,
+// carrying every local domain that talks to it. Inbound (remote -> local server): the local side.
+// A stanza that cannot be delivered is bounced toward its sender with the reason, or counted
+// when bouncing is not allowed (errors, presence). Every stanza accepted ends in exactly one of
+// delivered to the next hop, bounced, or dropped with a counted reason.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "proxy/context.h"
+#include "proxy/queue.h"
+#include "proxy/s2s_out.h"
+
+namespace s2s {
+
+// Where stanzas for the local server go: the local link.
+class LocalSide {
+public:
+    // A stanza (serialized, jabber:server scope) from `remote` for `local`.
+    virtual void deliver(const std::string& remote, const std::string& local, QueuedStanza stanza) = 0;
+
+protected:
+    ~LocalSide() = default;
+};
+
+struct RouterCounters {
+    uint64_t to_remote = 0;       // accepted from the local server for a remote domain
+    uint64_t from_remote = 0;     // accepted from a remote domain for the local server
+    uint64_t bounced = 0;         // answered with an error toward the sender
+    uint64_t dropped_presence = 0;
+    uint64_t dropped_error = 0;
+};
+
+class ProxyRouter final : public Router, public LinkOwner {
+public:
+    ProxyRouter(const OutboundSettings& outbound, Resolver& resolver);
+    ~ProxyRouter();
+
+    // Completes the wiring (the context refers to this router, so it comes second).
+    void attach(ProxyContext& ctx, LocalSide& local) {
+        ctx_ = &ctx;
+        local_ = &local;
+    }
+
+    // A stanza from the local server (user at `local`) for `remote`.
+    void to_remote(const std::string& local, const std::string& remote, QueuedStanza stanza);
+    // Answers a stanza toward its sender with an error, or counts it when that is not allowed.
+    void bounce(const QueuedStanza& stanza, StanzaError condition, const std::string& text);
+
+    // Router
+    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) override;
+    uint64_t verify_dialback(const std::string& receiving, const std::string& originating,
+                             const std::string& stream_id, const std::string& key, VerifyDone done) override;
+    void cancel_verify(uint64_t token) override;
+
+    // LinkOwner
+    void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) override;
+    void link_closed(S2SOut* link) override;
+
+    [[nodiscard]] const RouterCounters& counters() const noexcept { return counters_; }
+    [[nodiscard]] size_t links() const noexcept { return links_.size(); }
+
+private:
+    S2SOut& link(const std::string& remote, const std::string& local);
+
+    const OutboundSettings& outbound_;
+    Resolver& resolver_;
+    ProxyContext* ctx_ = nullptr;
+    LocalSide* local_ = nullptr;
+    std::unordered_map<std::string, S2SOut*> links_;  // by remote domain
+    struct PendingVerify {
+        S2SOut* link;
+        uint64_t link_token;
+    };
+    std::map<uint64_t, PendingVerify> verifies_;
+    uint64_t next_token_ = 0;
+    RouterCounters counters_;
+};
+
+}  // namespace s2s

@@ -1,0 +1,440 @@
+#include "proxy/s2s_out.h"
+
+#include <algorithm>
+
+#include "common/jid.h"
+#include "common/stream_error.h"
+
+namespace s2s {
+namespace {
+
+std::string attr(const xml::Element& e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
+
+int major_version(std::string_view v) {
+    size_t dot = v.find('.');
+    if (dot == std::string_view::npos || dot == 0) return 0;
+    int major = 0;
+    for (char c : v.substr(0, dot)) {
+        if (c < '0' || c > '9') return 0;
+        major = major * 10 + (c - '0');
+    }
+    return major;
+}
+
+// "condition: text" of an <error/> inside a dialback answer, for bounces and logs.
+std::string describe_error(const xml::Element& answer) {
+    xml::Element err = answer.child("error", answer.ns());
+    if (!err) err = answer.child("error", xml::ns::server);
+    if (!err) return "no reason given";
+    std::string out;
+    for (xml::Element c : err.elements()) {
+        if (c.name() == "text") continue;
+        out = std::string(c.name());
+        break;
+    }
+    xml::Element text = err.child("text", kStanzaErrorsNs);
+    if (text) out += (out.empty() ? "" : ": ") + text.text();
+    return out.empty() ? "no reason given" : out;
+}
+
+}  // namespace
+
+const char* S2SOut::state_name(State s) noexcept {
+    switch (s) {
+        case State::Resolving: return "resolving";
+        case State::Connecting: return "connecting";
+        case State::AwaitingHeader: return "awaiting-header";
+        case State::AwaitingFeatures: return "awaiting-features";
+        case State::TlsHandshake: return "tls-handshake";
+        case State::Authenticating: return "authenticating";
+        case State::Ready: return "ready";
+        case State::Closing: return "closing";
+    }
+    return "?";
+}
+
+S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
+               std::string remote, std::string first_local)
+    : Connection(ctx.next_conn_id()),
+      ctx_(ctx),
+      settings_(settings),
+      resolver_(resolver),
+      owner_(owner),
+      remote_(std::move(remote)),
+      first_local_(std::move(first_local)) {
+    ctx_.connections.insert(this);
+    start();
+}
+
+S2SOut::~S2SOut() { ctx_.connections.erase(this); }
+
+// ---- reaching the remote -----------------------------------------------------------------------
+
+void S2SOut::start() {
+    state_ = State::Resolving;
+    resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
+        resolve_token_ = 0;
+        if (found.empty()) {
+            fail(StanzaError::RemoteServerNotFound, error);
+            ctx_.loop.defer([this] { finish(); });  // no socket to wait for
+            return;
+        }
+        candidates_ = std::move(found);
+        connect_next();
+    });
+}
+
+void S2SOut::connect_next() {
+    const Candidate& c = candidates_[next_candidate_++];
+    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
+    state_ = State::Connecting;
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
+}
+
+void S2SOut::on_connected(int status) {
+    const Candidate& c = candidates_[next_candidate_ - 1];
+    if (status != 0) {
+        last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
+        return;  // the stream closes; on_closed() tries the next candidate
+    }
+    if (c.direct_tls || settings_.tls == OutboundTls::Direct) {
+        tls::SessionOptions so;
+        so.server_name = remote_;
+        stream_->start_tls(settings_.tls_context, so);
+        state_ = State::TlsHandshake;
+        stream_->set_deadline(settings_.state_timeout_ms);
+        return;
+    }
+    send_header();
+}
+
+void S2SOut::send_header() {
+    stream_->send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='" +
+                  xml::escape_attr(first_local_) + "' to='" + xml::escape_attr(remote_) + "' version='1.0'>");
+    state_ = State::AwaitingHeader;
+    stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+// ---- negotiation -------------------------------------------------------------------------------
+
+void S2SOut::on_stream_open(const xml::StreamHeader& h) {
+    auto from = h.attr("from");
+    if (from && !domains_equal(*from, remote_)) {
+        close_with(StreamError::InvalidFrom, "the stream is from " + std::string(*from) + ", not " + remote_);
+        return;
+    }
+    stream_id_ = std::string(h.attr("id").value_or(""));
+    version_1_ = major_version(h.attr("version").value_or("")) >= 1;
+    if (!version_1_) {
+        // A pre-1.0 server sends no features: plain dialback straight away.
+        bool tls_needed = settings_.tls == OutboundTls::StartTlsRequired || settings_.tls == OutboundTls::Direct;
+        if (tls_needed && !stream_->tls_open()) {
+            fail(StanzaError::RemoteServerNotFound, remote_ + " does not support STARTTLS, which is required");
+            return;
+        }
+        after_negotiation();
+        return;
+    }
+    state_ = State::AwaitingFeatures;
+}
+
+void S2SOut::on_features(const xml::Element& f) {
+    bool tls_open = stream_->tls_open();
+    xml::Element starttls = f.child("starttls", xml::ns::tls);
+    if (!tls_open && starttls) {
+        if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired) {
+            stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            return;  // <proceed/> follows
+        }
+        if (starttls.child("required", xml::ns::tls)) {
+            fail(StanzaError::RemoteServerNotFound,
+                 remote_ + " requires TLS, but TLS is off here (s2s.use_starttls / s2s.outgoing.tls.mode)");
+            return;
+        }
+    }
+    if (!tls_open && settings_.tls == OutboundTls::StartTlsRequired) {
+        fail(StanzaError::RemoteServerNotFound, remote_ + " does not offer STARTTLS, which is required here");
+        return;
+    }
+    if (tls_open && ctx_.policy.needs_valid_certificate(remote_)) {
+        tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
+        if (auth != tls::PeerAuth::Authenticated) {
+            std::string why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
+                              tls::peer_auth_name(auth) + ": " + stream_->tls()->peer_verification().reason + ")";
+            S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
+            fail(StanzaError::RemoteServerNotFound, why);
+            return;
+        }
+    }
+    bool external = false;
+    if (xml::Element mechs = f.child("mechanisms", xml::ns::sasl))
+        for (xml::Element m : mechs.elements()) external |= m.name() == "mechanism" && m.text() == "EXTERNAL";
+    if (tls_open && external && settings_.have_certificate && !sasl_tried_ && !sasl_done_) {
+        sasl_tried_ = true;
+        stream_->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+        state_ = State::Authenticating;
+        stream_->set_deadline(settings_.state_timeout_ms);
+        return;
+    }
+    after_negotiation();
+}
+
+void S2SOut::on_tls_established() {
+    const tls::Session* t = stream_->tls();
+    S2S_LOG_INFO(log_ctx(), "tls", "%.*s, certificate of %s: %s", static_cast<int>(t->protocol_version().size()),
+                 t->protocol_version().data(), remote_.c_str(), tls::peer_auth_name(t->authenticate_peer(remote_)));
+    send_header();
+}
+
+void S2SOut::after_negotiation() {
+    state_ = State::Ready;
+    last_activity_ = ctx_.loop.now_ms();
+    S2S_LOG_INFO(log_ctx(), "ready", "stream %s negotiated%s", stream_id_.c_str(),
+                 stream_->tls_open() ? " over TLS" : "");
+    send_verifies();
+    for (auto& [local, d] : locals_)
+        if (d.auth == Auth::None && !d.queue.empty()) authenticate(local);
+    rearm();
+}
+
+void S2SOut::authenticate(const std::string& local) {
+    LocalDomain& d = locals_[local];
+    if (sasl_done_ && local == first_local_) {
+        d.auth = Auth::Valid;
+        flush_queue(local);
+        return;
+    }
+    if (stream_id_.empty()) {
+        fail(StanzaError::RemoteServerNotFound, remote_ + " gave our stream no id, so dialback cannot work");
+        return;
+    }
+    d.auth = Auth::Pending;
+    stream_->send("<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote_) + "'>" +
+                  ctx_.keys.key(remote_, local, stream_id_) + "</db:result>");
+    rearm();
+}
+
+void S2SOut::flush_queue(const std::string& local) {
+    LocalDomain& d = locals_[local];
+    while (!d.queue.empty()) stream_->send(d.queue.pop().bytes);
+    last_activity_ = ctx_.loop.now_ms();
+}
+
+void S2SOut::send_verifies() {
+    for (auto& v : verifies_) {
+        if (v.sent) continue;
+        v.sent = true;
+        stream_->send("<db:verify from='" + xml::escape_attr(v.local) + "' to='" + xml::escape_attr(remote_) +
+                      "' id='" + xml::escape_attr(v.stream_id) + "'>" + xml::escape_text(v.key) + "</db:verify>");
+    }
+    rearm();
+}
+
+// ---- what the remote sends -----------------------------------------------------------------------
+
+void S2SOut::on_stanza(xml::Document& doc) {
+    xml::Element e = doc.root();
+    std::string_view ns = e.ns(), name = e.name();
+    if (ns == xml::ns::streams && name == "features" && state_ == State::AwaitingFeatures) {
+        on_features(e);
+    } else if (ns == xml::ns::streams && name == "error") {
+        xml::Element cond = e.first_element();
+        xml::Element text = e.child("text", kStreamErrorsNs);
+        std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
+                          (text ? ": " + text.text() : "");
+        fail(StanzaError::RemoteServerNotFound, why);
+    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures) {
+        stream_->start_tls(settings_.tls_context, tls::SessionOptions{remote_, nullptr});
+        stream_->reset_parser();
+        state_ = State::TlsHandshake;
+        stream_->set_deadline(settings_.state_timeout_ms);
+    } else if (ns == xml::ns::tls && name == "failure") {
+        fail(StanzaError::RemoteServerNotFound, remote_ + " refused STARTTLS");
+    } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
+        sasl_done_ = true;
+        locals_[first_local_].auth = Auth::Valid;
+        S2S_LOG_INFO(log_ctx(), "authenticated", "SASL EXTERNAL");
+        stream_->reset_parser();
+        send_header();
+    } else if (ns == xml::ns::sasl && name == "failure" && state_ == State::Authenticating) {
+        S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s refused SASL EXTERNAL; trying dialback", remote_.c_str());
+        after_negotiation();
+    } else if (ns == xml::ns::dialback && name == "result" && state_ == State::Ready) {
+        handle_db_result(e);
+    } else if (ns == xml::ns::dialback && name == "verify" && state_ == State::Ready) {
+        handle_db_verify(e);
+    } else {
+        close_with(StreamError::UnsupportedStanzaType,
+                   "<" + std::string(name) + "> is not expected on this stream (" + state_name(state_) + ")");
+    }
+}
+
+void S2SOut::handle_db_result(const xml::Element& e) {
+    std::string local = normalize_domain(attr(e, "to")).value_or("");
+    auto it = locals_.find(local);
+    if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
+    std::string type = attr(e, "type");
+    if (type == "valid") {
+        it->second.auth = Auth::Valid;
+        S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
+        flush_queue(local);
+    } else {
+        it->second.auth = Auth::None;
+        std::string why = remote_ + " refused dialback for " + local + " (" +
+                          (type == "invalid" ? std::string("invalid key") : describe_error(e)) + ")";
+        S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", why.c_str());
+        while (!it->second.queue.empty())
+            owner_.undeliverable(it->second.queue.pop(), StanzaError::RemoteServerNotFound, "s2s to " + remote_ + " failed: " + why);
+    }
+    rearm();
+}
+
+void S2SOut::handle_db_verify(const xml::Element& e) {
+    std::string local = normalize_domain(attr(e, "to")).value_or(""), sid = attr(e, "id");
+    for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
+        if (!it->sent || it->local != local || it->stream_id != sid) continue;
+        Router::VerifyDone done = std::move(it->done);
+        verifies_.erase(it);
+        bool valid = attr(e, "type") == "valid";
+        done(valid ? Router::Verdict::Valid : Router::Verdict::Invalid,
+             valid ? "" : remote_ + " says the key is not one it issued");
+        break;
+    }
+    rearm();
+}
+
+// ---- what the router asks --------------------------------------------------------------------------
+
+void S2SOut::send(const std::string& local, QueuedStanza stanza) {
+    LocalDomain& d = locals_[local];
+    if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
+        stream_->send(stanza.bytes);
+        last_activity_ = ctx_.loop.now_ms();
+        return;
+    }
+    if (failed_ || state_ == State::Closing) {
+        owner_.undeliverable(stanza, StanzaError::RemoteServerNotFound, "s2s to " + remote_ + " failed: " + last_error_);
+        return;
+    }
+    if (!d.queue.push(std::move(stanza))) {
+        owner_.undeliverable(stanza, StanzaError::ResourceConstraint,
+                             "too many stanzas are waiting for the link to " + remote_);
+        return;
+    }
+    if (state_ == State::Ready && d.auth == Auth::None) authenticate(local);
+}
+
+uint64_t S2SOut::verify(const std::string& local, const std::string& stream_id, const std::string& key,
+                        Router::VerifyDone done) {
+    uint64_t token = ++next_verify_;
+    verifies_.push_back({token, local, stream_id, key, std::move(done), false});
+    if (state_ == State::Ready) send_verifies();
+    return token;
+}
+
+void S2SOut::cancel_verify(uint64_t token) {
+    verifies_.erase(std::remove_if(verifies_.begin(), verifies_.end(), [token](const Verify& v) { return v.token == token; }),
+                    verifies_.end());
+}
+
+// ---- deadlines and endings ---------------------------------------------------------------------------
+
+bool S2SOut::waiting_for_answers() const {
+    for (auto& [local, d] : locals_)
+        if (d.auth == Auth::Pending) return true;
+    for (auto& v : verifies_)
+        if (v.sent) return true;
+    return false;
+}
+
+void S2SOut::rearm() {
+    if (state_ != State::Ready || !stream_) return;
+    stream_->set_deadline(waiting_for_answers() ? settings_.state_timeout_ms : settings_.idle_timeout_ms);
+}
+
+void S2SOut::on_timeout() {
+    if (state_ == State::Ready && !waiting_for_answers()) {
+        uint64_t idle = ctx_.loop.now_ms() - last_activity_;
+        if (idle < settings_.idle_timeout_ms) {
+            stream_->set_deadline(settings_.idle_timeout_ms - idle);
+            return;
+        }
+        state_ = State::Closing;
+        stream_->send("</stream:stream>");
+        stream_->close("idle for " + std::to_string(idle / 1000) + " s");
+        return;
+    }
+    fail(StanzaError::RemoteServerTimeout, "no answer from " + remote_ + " within " +
+                                               std::to_string(settings_.state_timeout_ms) + " ms (" + state_name(state_) + ")");
+}
+
+void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
+    for (auto& [local, d] : locals_)
+        while (!d.queue.empty()) owner_.undeliverable(d.queue.pop(), condition, why);
+    std::vector<Verify> verifies;
+    verifies.swap(verifies_);
+    for (auto& v : verifies) v.done(Router::Verdict::Failed, why);
+}
+
+void S2SOut::fail(StanzaError condition, const std::string& why) {
+    if (failed_) return;
+    failed_ = true;
+    last_error_ = why;
+    S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
+    bounce_all(condition, "s2s to " + remote_ + " failed: " + why);
+    if (resolve_token_) resolver_.cancel(resolve_token_);
+    resolve_token_ = 0;
+    if (stream_ && state_ != State::Closing) {
+        if (state_ != State::Connecting) stream_->send("</stream:stream>");
+        stream_->close(why);
+    }
+    state_ = State::Closing;
+}
+
+void S2SOut::finish() {
+    S2S_LOG_INFO(log_ctx(), "closed", "%s", last_error_.empty() ? "done" : last_error_.c_str());
+    owner_.link_closed(this);
+    delete this;
+}
+
+void S2SOut::close_with(StreamError error, const std::string& why) {
+    if (state_ == State::Closing) return;
+    stream_->send(stream_error_bytes(error, why));
+    fail(StanzaError::RemoteServerNotFound, why);
+}
+
+void S2SOut::shutdown(StreamError error, const std::string& why) {
+    if (stream_ && state_ != State::Connecting) {
+        close_with(error, why);
+        return;
+    }
+    bool no_socket = !stream_;
+    fail(StanzaError::RemoteServerTimeout, why);
+    if (no_socket) ctx_.loop.defer([this] { finish(); });
+}
+
+void S2SOut::on_stream_close() { fail(StanzaError::RemoteServerNotFound, remote_ + " closed the stream"); }
+
+void S2SOut::on_stream_error(StreamError error, std::string_view text) {
+    close_with(error, remote_ + " sent bad XML: " + std::string(text));
+}
+
+// The socket is closed: try the next candidate, or end the link (the one place it is freed
+// once it has had a socket).
+void S2SOut::on_closed(const std::string& reason) {
+    stream_ = nullptr;
+    if (!failed_ && state_ == State::Connecting) {
+        if (last_error_.empty()) last_error_ = reason;
+        if (next_candidate_ < candidates_.size()) {
+            connect_next();
+            return;
+        }
+        fail(StanzaError::RemoteServerNotFound, "could not connect: " + last_error_);
+    }
+    if (!failed_) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);
+    finish();
+}
+
+}  // namespace s2s

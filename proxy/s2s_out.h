@@ -1,0 +1,151 @@
+// The public outbound stream: our link to one remote domain, carrying any number of our local
+// domains (dialback piggybacking) and the dialback verifications our inbound streams ask for.
+//
+// As the initiating server (RFC 6120): resolve, connect (direct TLS when the candidate says
+// so), send our header, then STARTTLS as outgoing.tls.mode asks; authenticate each local domain
+// by SASL EXTERNAL when the peer offers it and we hold a certificate, else by dialback
+// (XEP-0220, keys per XEP-0185). Stanzas wait in a per-local-domain queue until that domain is
+// authenticated; when the link or a domain's authentication fails, each is bounced to its
+// sender with a text that says what failed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/tls.h"
+#include "proxy/connection.h"
+#include "proxy/context.h"
+#include "proxy/queue.h"
+#include "proxy/resolver.h"
+#include "proxy/stream.h"
+
+namespace s2s {
+
+// How outbound links use TLS (s2s.outgoing.tls.mode, or s2s.use_starttls when unset).
+enum class OutboundTls {
+    None,             // never (STARTTLS not used even when offered)
+    StartTls,         // STARTTLS when offered
+    StartTlsRequired, // STARTTLS or fail
+    Direct,           // TLS from the first byte (XEP-0368)
+};
+
+struct OutboundSettings {
+    OutboundTls tls = OutboundTls::None;
+    std::shared_ptr<const tls::Context> tls_context;  // client context; set unless tls is None
+    bool have_certificate = false;                    // we can do SASL EXTERNAL
+    uint64_t connect_timeout_ms = 10000;
+    uint64_t state_timeout_ms = 5000;
+    uint64_t idle_timeout_ms = 600000;
+    xml::StreamOptions parse;
+};
+
+// What an outbound link tells the one who keeps links (the router).
+class LinkOwner {
+public:
+    // A stanza could not be delivered; the owner bounces it (or counts it) toward its sender.
+    virtual void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) = 0;
+    // The link is gone; the owner forgets it. Called once, last.
+    virtual void link_closed(class S2SOut* link) = 0;
+
+protected:
+    ~LinkOwner() = default;
+};
+
+class S2SOut final : public Connection, private Stream::Owner {
+public:
+    enum class State {
+        Resolving,         // asking where the remote's servers are
+        Connecting,        // TCP connect to one candidate
+        AwaitingHeader,    // our header sent; waiting for the peer's
+        AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
+        TlsHandshake,      // STARTTLS or direct TLS handshake
+        Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
+        Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
+        Closing,           // closing; everything still queued has been handed back
+    };
+    [[nodiscard]] static const char* state_name(State s) noexcept;
+
+    S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
+           std::string remote, std::string first_local);
+    ~S2SOut() override;
+
+    // Queues a stanza from `local` to this remote; it leaves once `local` is authenticated.
+    void send(const std::string& local, QueuedStanza stanza);
+    // Asks the remote (as authoritative server) whether it issued `key`; see Router::verify_dialback.
+    uint64_t verify(const std::string& local, const std::string& stream_id, const std::string& key,
+                    Router::VerifyDone done);
+    void cancel_verify(uint64_t token);
+
+    void shutdown(StreamError error, const std::string& why) override;
+
+    [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
+
+private:
+    enum class Auth { None, Pending, Valid };
+    struct LocalDomain {
+        Auth auth = Auth::None;
+        StanzaQueue queue;
+    };
+    struct Verify {
+        uint64_t token;
+        std::string local, stream_id, key;
+        Router::VerifyDone done;
+        bool sent = false;
+    };
+
+    void start();
+    void connect_next();
+    void fail(StanzaError condition, const std::string& why);
+    void finish();
+    void close_with(StreamError error, const std::string& why);
+    void send_header();
+    void on_features(const xml::Element& features);
+    void after_negotiation();
+    void authenticate(const std::string& local);
+    void flush_queue(const std::string& local);
+    void send_verifies();
+    void handle_db_result(const xml::Element& e);
+    void handle_db_verify(const xml::Element& e);
+    void bounce_all(StanzaError condition, const std::string& why);
+    void rearm();
+    [[nodiscard]] bool waiting_for_answers() const;
+    [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), first_local_, remote_}; }
+
+    // Stream::Owner
+    void on_connected(int status) override;
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    void on_tls_established() override;
+    void on_timeout() override;
+    void on_closed(const std::string& reason) override;
+
+    ProxyContext& ctx_;
+    const OutboundSettings& settings_;
+    Resolver& resolver_;
+    LinkOwner& owner_;
+    std::string remote_;
+    std::string first_local_;      // 'from' of our stream header
+    State state_ = State::Resolving;
+    Stream* stream_ = nullptr;
+    uint64_t resolve_token_ = 0;
+    std::vector<Candidate> candidates_;
+    size_t next_candidate_ = 0;
+    std::string last_error_;       // why the previous candidate failed
+    std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
+    bool version_1_ = false;
+    bool sasl_tried_ = false;
+    bool sasl_done_ = false;
+    bool failed_ = false;          // queued stanzas were handed back already
+    uint64_t last_activity_ = 0;
+    uint64_t next_verify_ = 0;
+    std::map<std::string, LocalDomain> locals_;
+    std::vector<Verify> verifies_;
+};
+
+}  // namespace s2s

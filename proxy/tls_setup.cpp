@@ -1,0 +1,88 @@
+#include "proxy/tls_setup.h"
+
+namespace s2s {
+namespace {
+
+InboundTls from_mode(TlsMode m) {
+    switch (m) {
+        case TlsMode::Tls: return InboundTls::Direct;
+        case TlsMode::StartTls: return InboundTls::Offer;
+        case TlsMode::StartTlsRequired: return InboundTls::Require;
+    }
+    return InboundTls::None;
+}
+
+tls::VerifyMode verify(VerifyMode v) {
+    switch (v) {
+        case VerifyMode::Peer: return tls::VerifyMode::Peer;
+        case VerifyMode::SelfsignedPeer: return tls::VerifyMode::SelfSignedPeer;
+        case VerifyMode::None: return tls::VerifyMode::None;
+    }
+    return tls::VerifyMode::Peer;
+}
+
+// The options both sides share: CAs, CRLs, versions, ciphers, verification, certificate.
+void common_options(const Config& c, const TlsOptions& t, tls::ContextOptions& o) {
+    o.cacertfile = t.cacertfile;
+    o.crl_files = t.crl_files;
+    o.versions = t.versions;
+    o.ciphers = t.ciphers.empty() ? c.ciphers : t.ciphers;
+    o.verify_mode = verify(t.verify_mode);
+    o.require_valid_peer = c.use_starttls == StartTls::RequiredTrusted;
+    if (!t.certfile.empty()) o.certificate = {t.certfile, t.keyfile, t.password, {}};
+    else if (!c.certfile.empty()) o.certificate = {c.certfile, "", "", {}};
+}
+
+}  // namespace
+
+InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
+    if (l.tls.mode) return from_mode(*l.tls.mode);
+    switch (c.use_starttls) {
+        case StartTls::False: return InboundTls::None;
+        case StartTls::Optional: return InboundTls::Offer;
+        case StartTls::Required:
+        case StartTls::RequiredTrusted: return InboundTls::Require;
+    }
+    return InboundTls::None;
+}
+
+OutboundTls outbound_tls_mode(const Config& c) {
+    if (c.outgoing.tls.mode) {
+        switch (*c.outgoing.tls.mode) {
+            case TlsMode::Tls: return OutboundTls::Direct;
+            case TlsMode::StartTls: return OutboundTls::StartTls;
+            case TlsMode::StartTlsRequired: return OutboundTls::StartTlsRequired;
+        }
+    }
+    switch (c.use_starttls) {
+        case StartTls::False: return OutboundTls::None;
+        case StartTls::Optional: return OutboundTls::StartTls;
+        case StartTls::Required:
+        case StartTls::RequiredTrusted: return OutboundTls::StartTlsRequired;
+    }
+    return OutboundTls::None;
+}
+
+std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    common_options(c, l.tls, o);
+    if (inbound_tls_mode(c, l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    auto made = tls::Context::create(o);
+    if (!made) *error = made.error;
+    return made.context;
+}
+
+std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, bool* have_certificate, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Client;
+    common_options(c, c.outgoing.tls, o);
+    o.require_valid_peer = false;  // names and validity are judged per remote domain (policy)
+    if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    *have_certificate = !o.certificate.certfile.empty();
+    auto made = tls::Context::create(o);
+    if (!made) *error = made.error;
+    return made.context;
+}
+
+}  // namespace s2s

@@ -1,0 +1,31 @@
+// From the config's TLS options to TLS modes and contexts for listeners and outgoing links.
+//
+// A listener's or the outgoing side's `tls.mode` wins; when it is unset, MongooseIM 6.x's
+// s2s.use_starttls decides: "false" no TLS, "optional" STARTTLS offered/used, "required" and
+// "required_trusted" STARTTLS required (the latter also demands valid peer certificates).
+// Certificates come from `tls.certfile`/`tls.keyfile`, else from s2s.certfile (which holds the
+// key too).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/tls_context.h"
+#include "proxy/s2s_in.h"
+#include "proxy/s2s_out.h"
+
+namespace s2s {
+
+[[nodiscard]] InboundTls inbound_tls_mode(const Config& config, const Listener& listener);
+[[nodiscard]] OutboundTls outbound_tls_mode(const Config& config);
+
+// The server context for a [[listen.s2s]] listener (null with *error set when it cannot be made;
+// not called for a listener without TLS).
+[[nodiscard]] std::shared_ptr<const tls::Context> make_listener_context(const Config& config, const Listener& listener,
+                                                                        std::string* error);
+// The client context for outgoing links; *have_certificate says whether SASL EXTERNAL is possible.
+[[nodiscard]] std::shared_ptr<const tls::Context> make_outgoing_context(const Config& config, bool* have_certificate,
+                                                                        std::string* error);
+
+}  // namespace s2s

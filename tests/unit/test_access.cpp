@@ -1,0 +1,24 @@
+// Access rules and ACLs.
+#include <doctest/doctest.h>
+
+#include "proxy/access.h"
+
+using namespace s2s;
+
+TEST_CASE("access: clauses in order, first matching acl decides; nothing matching denies") {
+    Config c;
+    c.hosts = {"a.test"};
+    c.acl["friends"] = {{"", "b.test"}};
+    c.acl["locals"] = {{"current_domain", ""}};
+    c.access["in"] = {{"friends", "allow"}, {"locals", "allow"}, {"all", "deny"}};
+    c.access["friends_only"] = {{"friends", "allow"}};
+    CHECK(access_allows(c, "all", "anyone.test"));
+    CHECK(access_allows(c, "in", "b.test"));
+    CHECK(access_allows(c, "in", "a.test"));
+    CHECK_FALSE(access_allows(c, "in", "c.test"));
+    CHECK_FALSE(access_allows(c, "friends_only", "c.test"));
+    CHECK_FALSE(access_allows(c, "undefined_rule", "b.test"));
+    c.access["deny_friends"] = {{"friends", "deny"}, {"all", "allow"}};
+    CHECK_FALSE(access_allows(c, "deny_friends", "b.test"));
+    CHECK(access_allows(c, "deny_friends", "c.test"));
+}
