@@ -65,7 +65,8 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
     [ -x "$bin" ] || continue
     name=${bin##*/fuzz_}
     scratch=$(mktemp -d)
-    if "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$scratch" "tests/fuzz/corpus/$name" \
+    if "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 -artifact_prefix="$logdir/fuzz_$name-" \
+         "$scratch" "tests/fuzz/corpus/$name" \
          >"$logdir/fuzz_$name.log" 2>&1; then
       count "fuzz $name" 1 0
     else
