@@ -24,7 +24,7 @@ std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condit
     return out + "</" + s.name + ">";
 }
 
-bool StanzaQueue::push(QueuedStanza s) {
+bool StanzaQueue::push(QueuedStanza&& s) {
     if (items_.size() >= max_count_ || bytes_ + s.bytes.size() > max_bytes_) return false;
     bytes_ += s.bytes.size();
     items_.push_back(std::move(s));

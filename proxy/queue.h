@@ -41,8 +41,8 @@ public:
     explicit StanzaQueue(std::size_t max_count = kDefaultMaxCount, std::size_t max_bytes = kDefaultMaxBytes)
         : max_count_(max_count), max_bytes_(max_bytes) {}
 
-    // False (and nothing queued) when it is full.
-    [[nodiscard]] bool push(QueuedStanza s);
+    // False when it is full: then nothing is queued and `s` is left as it was (to be bounced).
+    [[nodiscard]] bool push(QueuedStanza&& s);
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
     [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }

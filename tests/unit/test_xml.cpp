@@ -1,6 +1,8 @@
 // Element tree, escaping and serializer; parse -> serialize -> parse round trips.
 #include <doctest/doctest.h>
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

@@ -1,0 +1,202 @@
+// Outbound links through the router, against scripted remote servers in one loop.
+#include <doctest/doctest.h>
+
+#include <memory>
+
+#include "common/xml_stream.h"
+#include "proxy/router.h"
+#include "proxy/s2s_out.h"
+#include "tests/unit/loop_harness.h"
+
+using namespace s2s;
+using test::Peer;
+
+namespace {
+
+// What the router hands to the local server: bounces and inbound stanzas.
+struct RecordingLocal : LocalSide {
+    std::vector<QueuedStanza> got;
+    void deliver(const std::string&, const std::string&, QueuedStanza s) override { got.push_back(std::move(s)); }
+};
+
+QueuedStanza stanza(const std::string& xml) {
+    auto d = xml::parse_element(xml);
+    REQUIRE(d);
+    return QueuedStanza::capture(d->root(), xml::NamespaceScope::server_stream());
+}
+
+const char* const kMessage = "<message from='alice@a.test/r' to='bob@b.test' id='m1'><body>hi</body></message>";
+
+std::string remote_header(const std::string& id) {
+    return "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+           "xmlns:db='jabber:server:dialback' from='b.test' to='a.test' version='1.0' id='" + id + "'>";
+}
+
+struct Fixture {
+    test::TestLoop t;
+    Config config;
+    std::unique_ptr<DialbackKeys> keys;
+    std::unique_ptr<PolicyRules> policy;
+    OutboundSettings settings;
+    std::unique_ptr<StaticResolver> resolver;
+    std::unique_ptr<ProxyRouter> router;
+    std::unique_ptr<ProxyContext> ctx;
+    RecordingLocal local;
+    Peer& remote;  // the remote server's side of the accepted connection
+    int accepted = 0;
+
+    explicit Fixture(const std::function<void(Config&)>& tweak = nullptr) : remote(t.new_peer()) {
+        config.hosts = {"a.test"};
+        t.listen([this](uv_stream_t* l) {
+            ++accepted;
+            remote.stream = Stream::create(t.loop(), remote, {}, 99);
+            REQUIRE(uv_accept(l, remote.stream->handle()) == 0);
+            remote.stream->start();
+        });
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(t.address());
+        config.outgoing.address = {{"b.test", "127.0.0.1", ntohs(sin->sin_port)}};
+        if (tweak) tweak(config);
+        keys = std::make_unique<DialbackKeys>("secret");
+        policy = std::make_unique<PolicyRules>(config);
+        settings.state_timeout_ms = 2000;
+        resolver = std::make_unique<StaticResolver>(t.loop(), config);
+        router = std::make_unique<ProxyRouter>(settings, *resolver);
+        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
+        router->attach(*ctx, local);
+    }
+    ~Fixture() {
+        t.shutdown();
+        for (Connection* c : std::vector<Connection*>(ctx->connections.begin(), ctx->connections.end()))
+            c->shutdown(StreamError::SystemShutdown, "test over");
+        CHECK(t.run_until([this] { return ctx->connections.empty(); }));
+    }
+    // The remote answers our header with its own (id "sid") and features with dialback.
+    void remote_speaks_dialback(const char* verdict = "valid") {
+        remote.on_open_hook = [](Peer& p) {
+            p.stream->send(remote_header("sid") +
+                           "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+        };
+        remote.on_stanza_hook = [this, verdict](Peer& p) {
+            if (p.events.back() == "stanza result")
+                p.stream->send(std::string("<db:result from='b.test' to='a.test' type='") + verdict + "'/>");
+        };
+    }
+};
+
+}  // namespace
+
+TEST_CASE("s2s_out: dialback with the key XEP-0185 gives, then the queued stanza is delivered") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    CHECK(f.remote.events[0] == "open from=a.test");
+    std::string expected_key = f.keys->key("b.test", "a.test", "sid");
+    CHECK(f.remote.saw("<db:result from='a.test' to='b.test'>" + expected_key + "</db:result>"));
+    CHECK(f.local.got.empty());
+    // A second stanza reuses the authenticated link.
+    f.router->to_remote("a.test", "b.test", stanza("<message from='alice@a.test' to='bob@b.test' id='m2'/>"));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("id='m2'"); }));
+    CHECK(f.accepted == 1);
+    CHECK(f.router->links() == 1);
+}
+
+TEST_CASE("s2s_out: a refused dialback bounces the stanza with the reason") {
+    Fixture f;
+    f.remote_speaks_dialback("invalid");
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    const QueuedStanza& b = f.local.got[0];
+    CHECK(b.type == "error");
+    CHECK(b.to == "alice@a.test/r");
+    CHECK(b.from == "bob@b.test");
+    CHECK(b.bytes.find("remote-server-not-found") != std::string::npos);
+    CHECK(b.bytes.find("s2s to b.test failed: b.test refused dialback for a.test (invalid key)") != std::string::npos);
+    CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+}
+
+TEST_CASE("s2s_out: nothing listening: the bounce says the connection failed") {
+    Fixture f([](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", 1}}; });
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    CHECK(f.local.got[0].bytes.find("s2s to b.test failed: could not connect: b.test (127.0.0.1 port 1): connection refused") !=
+          std::string::npos);
+    REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+}
+
+TEST_CASE("s2s_out: a domain with no address bounces at once") {
+    Fixture f;
+    f.router->to_remote("a.test", "c.test", stanza("<iq from='alice@a.test/r' to='c.test' type='get' id='p1'/>"));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    CHECK(f.local.got[0].bytes.find("no address for c.test") != std::string::npos);
+    CHECK(f.accepted == 0);
+}
+
+TEST_CASE("s2s_out: a remote that never answers our header times out into a bounce") {
+    Fixture f;
+    f.settings.state_timeout_ms = 100;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    CHECK(f.local.got[0].bytes.find("remote-server-timeout") != std::string::npos);
+    CHECK(f.local.got[0].bytes.find("no answer from b.test within 100 ms (awaiting-header)") != std::string::npos);
+}
+
+TEST_CASE("s2s_out: verifying a dialback key with the authoritative server") {
+    Fixture f;
+    f.remote.on_open_hook = [](Peer& p) {
+        p.stream->send(remote_header("other") +
+                       "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    };
+    f.remote.on_stanza_hook = [](Peer& p) {
+        if (p.events.back() == "stanza verify")
+            p.stream->send("<db:verify from='b.test' to='a.test' id='in-42' type='valid'/>");
+    };
+    Router::Verdict verdict = Router::Verdict::Failed;
+    bool answered = false;
+    f.router->verify_dialback("a.test", "b.test", "in-42", "the-key", [&](Router::Verdict v, const std::string&) {
+        verdict = v;
+        answered = true;
+    });
+    REQUIRE(f.t.run_until([&] { return answered; }));
+    CHECK(verdict == Router::Verdict::Valid);
+    CHECK(f.remote.saw("<db:verify from='a.test' to='b.test' id='in-42'>the-key</db:verify>"));
+    CHECK_FALSE(f.remote.saw("db:result"));  // verifying needs no authentication of our own
+}
+
+TEST_CASE("s2s_out: STARTTLS required but not offered fails the link") {
+    Fixture f;
+    f.settings.tls = OutboundTls::StartTlsRequired;
+    f.remote_speaks_dialback();
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    CHECK(f.local.got[0].bytes.find("does not offer STARTTLS, which is required here") != std::string::npos);
+}
+
+TEST_CASE("s2s_out: a denied domain is bounced with policy-violation without connecting") {
+    Fixture f([](Config& c) { c.host_policy = {{"b.test", Policy::Deny}}; });
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.local.got.size() == 1);
+    CHECK(f.local.got[0].bytes.find("policy-violation") != std::string::npos);
+    CHECK(f.local.got[0].bytes.find("denied by s2s.host_policy") != std::string::npos);
+    f.t.run_for(20);
+    CHECK(f.accepted == 0);
+}
+
+TEST_CASE("s2s_out: presence and errors are never bounced, only counted") {
+    Fixture f([](Config& c) { c.host_policy = {{"b.test", Policy::Deny}}; });
+    f.router->to_remote("a.test", "b.test", stanza("<presence from='alice@a.test' to='bob@b.test'/>"));
+    f.router->to_remote("a.test", "b.test", stanza("<message from='alice@a.test' to='bob@b.test' type='error'/>"));
+    CHECK(f.local.got.empty());
+    CHECK(f.router->counters().dropped_presence == 1);
+    CHECK(f.router->counters().dropped_error == 1);
+}
+
+TEST_CASE("s2s_out: a full queue answers resource-constraint") {
+    Fixture f;
+    f.settings.state_timeout_ms = 5000;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));  // the link is being made: it queues
+    for (size_t i = 0; i < StanzaQueue::kDefaultMaxCount; ++i)
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.local.got.size() == 1);
+    CHECK(f.local.got[0].bytes.find("resource-constraint") != std::string::npos);
+}
