@@ -360,7 +360,8 @@ void DnsResolver::after_addresses(Job& job) {
     finish(job.token, {}, "no address for the XMPP servers of " + job.domain + " (" + why + ")");
 }
 
-void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, const std::string& error) {
+void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, std::string error) {
+    // `error` is a copy: it may have come from the job freed below.
     auto it = jobs_.find(token);
     if (it == jobs_.end()) return;
     std::unique_ptr<Job> job = std::move(it->second);
@@ -378,7 +379,7 @@ void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, cons
 void DnsResolver::finish_later(uint64_t token, std::vector<Candidate> candidates, std::string error) {
     loop_.defer([this, alive = std::weak_ptr<bool>(alive_), token, candidates = std::move(candidates),
                  error = std::move(error)]() mutable {
-        if (!alive.expired()) finish(token, std::move(candidates), error);
+        if (!alive.expired()) finish(token, std::move(candidates), std::move(error));
     });
 }
 

@@ -4,14 +4,9 @@
 #include "common/random.h"
 #include "proxy/access.h"
 #include "proxy/router.h"
+#include "proxy/xmpp.h"
 
 namespace s2s {
-namespace {
-
-std::string domain_of(std::string_view s) { return normalize_domain(s).value_or(""); }
-
-}  // namespace
-
 void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings) {
     auto* self = new LocalIn(ctx, router, settings);
     self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id());
@@ -34,12 +29,7 @@ LocalIn::~LocalIn() { ctx_.connections.erase(this); }
 void LocalIn::on_stream_open(const xml::StreamHeader& h) {
     remote_ = domain_of(h.attr("to").value_or(""));
     local_ = domain_of(h.attr("from").value_or(""));
-    std::string id = random_hex(16);
-    std::string header = "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                         "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'";
-    if (!remote_.empty()) header += " from='" + xml::escape_attr(remote_) + "'";
-    if (!local_.empty()) header += " to='" + xml::escape_attr(local_) + "'";
-    stream_->send(header + " id='" + id + "' version='1.0'>");
+    stream_->send(stream_header(remote_, local_, random_hex(16), true));
     header_sent_ = true;
     if (remote_.empty()) {
         fail(StreamError::HostUnknown, "the stream header names no remote domain");
@@ -71,15 +61,7 @@ void LocalIn::on_stanza(xml::Document& doc) {
 void LocalIn::handle_db_result(const xml::Element& e) {
     std::string local = domain_of(e.attr("from").value_or("")), remote = domain_of(e.attr("to").value_or(""));
     auto answer = [&](const char* type, const char* condition, const std::string& text) {
-        std::string r = "<db:result from='" + xml::escape_attr(remote) + "' to='" + xml::escape_attr(local) +
-                        "' type='" + type + "'";
-        if (!condition) {
-            stream_->send(r + "/>");
-            return;
-        }
-        stream_->send(r + "><error type='cancel'><" + condition +
-                      " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>" +
-                      xml::escape_text(text) + "</text></error></db:result>");
+        stream_->send(dialback_answer("result", remote, local, "", type, condition ? condition : "", text));
     };
     if (local.empty() || !ctx_.is_local(local)) {
         fail(StreamError::InvalidFrom, "'" + std::string(e.attr("from").value_or("")) + "' is not one of general.hosts");
@@ -111,8 +93,7 @@ void LocalIn::handle_db_verify(const xml::Element& e) {
     bool valid = ctx_.keys.verify(domain_of(asker), domain_of(claimed), sid, e.text());
     S2S_LOG_DEBUG(LogContext{id(), domain_of(asker), domain_of(claimed)}, "local-verify", "%s",
                   valid ? "valid" : "invalid");
-    stream_->send("<db:verify from='" + xml::escape_attr(claimed) + "' to='" + xml::escape_attr(asker) + "' id='" +
-                  xml::escape_attr(sid) + "' type='" + (valid ? "valid" : "invalid") + "'/>");
+    stream_->send(dialback_answer("verify", claimed, asker, sid, valid ? "valid" : "invalid"));
 }
 
 void LocalIn::handle_stanza(xml::Document& doc) {
@@ -144,9 +125,7 @@ void LocalIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_WARNING(log_ctx(), "local-stream-error", "%.*s: %s", static_cast<int>(name(error).size()),
                     name(error).data(), text.c_str());
-    if (!header_sent_)
-        stream_->send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                      "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>");
+    if (!header_sent_) stream_->send(stream_header("", "", "", true));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
     state_ = State::Closing;
     stream_->close(std::string(name(error)) + ": " + text);

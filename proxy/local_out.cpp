@@ -2,6 +2,7 @@
 
 #include "common/jid.h"
 #include "proxy/router.h"
+#include "proxy/xmpp.h"
 
 namespace s2s {
 
@@ -70,16 +71,14 @@ void LocalOut::on_connected(int status) {
                       (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // on_closed follows
     }
-    stream_->send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='" +
-                  xml::escape_attr(header_from_) + "' to='" + xml::escape_attr(local_) + "' version='1.0'>");
+    stream_->send(stream_header(header_from_, local_, "", true));
     state_ = State::AwaitingHeader;
     stream_->set_deadline(settings_.state_timeout_ms);
 }
 
 void LocalOut::on_stream_open(const xml::StreamHeader& h) {
     stream_id_ = std::string(h.attr("id").value_or(""));
-    bool v1 = !h.attr("version").value_or("").empty();
+    bool v1 = major_version(h.attr("version").value_or("")) >= 1;
     if (v1) {
         state_ = State::AwaitingFeatures;
         return;

@@ -6,29 +6,13 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "common/stanza_error.h"
+#include "proxy/xmpp.h"
 
 namespace s2s {
 namespace {
 
 constexpr std::string_view kFeatureDialback = "urn:xmpp:features:dialback";
 constexpr int kMaxSaslFailures = 2;
-
-std::string attr(const xml::Element& e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
-
-// The domain as we compare it, or "" when it is not a valid domain.
-std::string domain_of(std::string_view s) { return normalize_domain(s).value_or(""); }
-
-// RFC 6120 §4.7.5: a version is "major.minor"; anything we do not understand counts as absent.
-int major_version(std::string_view v) {
-    size_t dot = v.find('.');
-    if (dot == std::string_view::npos || dot == 0 || dot > 3) return 0;
-    int major = 0;
-    for (char c : v.substr(0, dot)) {
-        if (c < '0' || c > '9') return 0;
-        major = major * 10 + (c - '0');
-    }
-    return major;
-}
 
 }  // namespace
 
@@ -122,14 +106,7 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
 }
 
 void S2SIn::send_header() {
-    std::string h = "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'";
-    if (!local_.empty()) h += " from='" + xml::escape_attr(local_) + "'";
-    if (!claimed_.empty()) h += " to='" + xml::escape_attr(claimed_) + "'";
-    if (!stream_id_.empty()) h += " id='" + stream_id_ + "'";
-    if (version_1_ || local_.empty()) h += " version='1.0'";
-    h += ">";
-    stream_->send(h);
+    stream_->send(stream_header(local_, claimed_, stream_id_, version_1_ || local_.empty()));
     header_sent_ = true;
 }
 
@@ -219,7 +196,7 @@ void S2SIn::handle_sasl(const xml::Element& e) {
         fail(StreamError::PolicyViolation, "SASL already succeeded on this stream");
         return;
     }
-    if (attr(e, "mechanism") != "EXTERNAL") {
+    if (attr_or_empty(e, "mechanism") != "EXTERNAL") {
         sasl_failure("invalid-mechanism", "only EXTERNAL is offered");
         return;
     }
@@ -279,7 +256,7 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         fail(StreamError::PolicyViolation, "TLS is required before dialback");
         return;
     }
-    std::string from_raw = attr(e, "from"), to_raw = attr(e, "to");
+    std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
     std::string remote = domain_of(from_raw), local = domain_of(to_raw);
     if (remote.empty()) {
         fail(StreamError::InvalidFrom, "db:result from '" + from_raw + "' is not a domain");
@@ -342,28 +319,18 @@ void S2SIn::handle_db_result(const xml::Element& e) {
 
 void S2SIn::answer_db_result(const std::string& remote, const std::string& local, const char* type,
                              const char* error_condition, const std::string& text) {
-    std::string r = "<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote) +
-                    "' type='" + type + "'";
-    if (!error_condition) {
-        stream_->send(r + "/>");
-        return;
-    }
-    r += "><error type='cancel'><" + std::string(error_condition) + " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>";
-    if (!text.empty())
-        r += "<text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>" + xml::escape_text(text) + "</text>";
-    stream_->send(r + "</error></db:result>");
+    stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
 // Authoritative server role (XEP-0220 §2.3): was this key issued by us (or a replica)?
 void S2SIn::handle_db_verify(const xml::Element& e) {
-    std::string asker = attr(e, "from"), ours = attr(e, "to"), sid = attr(e, "id");
+    std::string asker = attr_or_empty(e, "from"), ours = attr_or_empty(e, "to"), sid = attr_or_empty(e, "id");
     std::string ours_norm = domain_of(ours);
     bool valid = !ours_norm.empty() && ctx_.is_local(ours_norm) && !sid.empty() &&
                  ctx_.keys.verify(domain_of(asker), ours_norm, sid, e.text());
     S2S_LOG_INFO(LogContext{id(), ours_norm, domain_of(asker)}, "db-verify", "answered %s",
                  valid ? "valid" : "invalid");
-    stream_->send("<db:verify from='" + xml::escape_attr(ours) + "' to='" + xml::escape_attr(asker) + "' id='" +
-                  xml::escape_attr(sid) + "' type='" + (valid ? "valid" : "invalid") + "'/>");
+    stream_->send(dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid"));
 }
 
 bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) const noexcept {

@@ -4,22 +4,10 @@
 
 #include "common/jid.h"
 #include "common/stream_error.h"
+#include "proxy/xmpp.h"
 
 namespace s2s {
 namespace {
-
-std::string attr(const xml::Element& e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
-
-int major_version(std::string_view v) {
-    size_t dot = v.find('.');
-    if (dot == std::string_view::npos || dot == 0) return 0;
-    int major = 0;
-    for (char c : v.substr(0, dot)) {
-        if (c < '0' || c > '9') return 0;
-        major = major * 10 + (c - '0');
-    }
-    return major;
-}
 
 // "condition: text" of an <error/> inside a dialback answer, for bounces and logs.
 std::string describe_error(const xml::Element& answer) {
@@ -110,9 +98,7 @@ void S2SOut::on_connected(int status) {
 }
 
 void S2SOut::send_header() {
-    stream_->send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='" +
-                  xml::escape_attr(first_local_) + "' to='" + xml::escape_attr(remote_) + "' version='1.0'>");
+    stream_->send(stream_header(first_local_, remote_, "", true));
     state_ = State::AwaitingHeader;
     stream_->set_deadline(settings_.state_timeout_ms);
 }
@@ -272,10 +258,10 @@ void S2SOut::on_stanza(xml::Document& doc) {
 }
 
 void S2SOut::handle_db_result(const xml::Element& e) {
-    std::string local = normalize_domain(attr(e, "to")).value_or("");
+    std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
     auto it = locals_.find(local);
     if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
-    std::string type = attr(e, "type");
+    std::string type = attr_or_empty(e, "type");
     if (type == "valid") {
         it->second.auth = Auth::Valid;
         S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
@@ -292,12 +278,12 @@ void S2SOut::handle_db_result(const xml::Element& e) {
 }
 
 void S2SOut::handle_db_verify(const xml::Element& e) {
-    std::string local = normalize_domain(attr(e, "to")).value_or(""), sid = attr(e, "id");
+    std::string local = normalize_domain(attr_or_empty(e, "to")).value_or(""), sid = attr_or_empty(e, "id");
     for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
         if (!it->sent || it->local != local || it->stream_id != sid) continue;
         Router::VerifyDone done = std::move(it->done);
         verifies_.erase(it);
-        bool valid = attr(e, "type") == "valid";
+        bool valid = attr_or_empty(e, "type") == "valid";
         done(valid ? Router::Verdict::Valid : Router::Verdict::Invalid,
              valid ? "" : remote_ + " says the key is not one it issued");
         break;

@@ -1,0 +1,50 @@
+#include "proxy/xmpp.h"
+
+#include "common/jid.h"
+#include "common/stanza_error.h"
+
+namespace s2s {
+
+std::string stream_header(std::string_view from, std::string_view to, std::string_view id, bool version) {
+    std::string h = "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'";
+    auto add = [&h](const char* name, std::string_view value) {
+        if (value.empty()) return;
+        h.append(" ").append(name).append("='");
+        xml::append_escaped_attr(h, value);
+        h += "'";
+    };
+    add("from", from);
+    add("to", to);
+    add("id", id);
+    if (version) h += " version='1.0'";
+    return h + ">";
+}
+
+std::string dialback_answer(std::string_view name, std::string_view from, std::string_view to, std::string_view id,
+                            std::string_view type, std::string_view condition, std::string_view text) {
+    std::string r = "<db:" + std::string(name) + " from='" + xml::escape_attr(from) + "' to='" + xml::escape_attr(to) + "'";
+    if (!id.empty()) r += " id='" + xml::escape_attr(id) + "'";
+    r += " type='" + std::string(type) + "'";
+    if (condition.empty()) return r + "/>";
+    r += ">";
+    append_stanza_error(r, *stanza_error_from_name(condition), text, StanzaErrorType::Cancel);
+    return r + "</db:" + std::string(name) + ">";
+}
+
+int major_version(std::string_view v) noexcept {
+    size_t dot = v.find('.');
+    if (dot == std::string_view::npos || dot == 0 || dot > 3) return 0;
+    int major = 0;
+    for (char c : v.substr(0, dot)) {
+        if (c < '0' || c > '9') return 0;
+        major = major * 10 + (c - '0');
+    }
+    return major;
+}
+
+std::string domain_of(std::string_view s) { return normalize_domain(s).value_or(""); }
+
+std::string attr_or_empty(const xml::Element& e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
+
+}  // namespace s2s

@@ -1,0 +1,31 @@
+// Small pieces of the s2s protocol that every stream state machine writes or reads the same way:
+// our stream header, dialback answers, the version and domain checks on what peers send.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/xml.h"
+
+namespace s2s {
+
+// `<?xml version='1.0'?><stream:stream xmlns='jabber:server' ... db ...>` with the attributes that
+// are not empty (`version` is written as '1.0' when `version` is set).
+[[nodiscard]] std::string stream_header(std::string_view from, std::string_view to, std::string_view id, bool version);
+
+// A dialback answer (db:result or db:verify): `<db:NAME from to [id] type='TYPE'/>`, or with an
+// <error type='cancel'><CONDITION/><text>TEXT</text></error> child when `condition` is given.
+[[nodiscard]] std::string dialback_answer(std::string_view name, std::string_view from, std::string_view to,
+                                          std::string_view id, std::string_view type,
+                                          std::string_view condition = {}, std::string_view text = {});
+
+// The major number of an RFC 6120 version attribute ("1.0" -> 1); 0 when absent or malformed.
+[[nodiscard]] int major_version(std::string_view version) noexcept;
+
+// The normalised domain, or "" when `s` is not a valid domain.
+[[nodiscard]] std::string domain_of(std::string_view s);
+
+// An attribute's value, or "" when absent.
+[[nodiscard]] std::string attr_or_empty(const xml::Element& e, std::string_view name);
+
+}  // namespace s2s
