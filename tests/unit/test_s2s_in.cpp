@@ -374,3 +374,34 @@ TEST_CASE("s2s_in: with STARTTLS required, dialback before TLS is refused") {
     REQUIRE(f.t.run_until([&] { return p.closed; }));
     CHECK(has(p, "stream-error policy-violation"));
 }
+
+TEST_CASE("s2s_in: a peer that stalls in the TLS handshake gets cut off at the deadline") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    f.settings.state_timeout_ms = 150;
+    Peer& p = f.peer("b.test", "a.test", [](Peer& me) { me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); });
+    // It never sends a ClientHello after <proceed/>.
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stanza proceed"));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: plain text on a direct-TLS port fails the handshake, and the process carries on") {
+    std::vector<std::string> lines;
+    set_log_sink([&](LogLevel, std::string_view line) { lines.emplace_back(line); });
+    LogLevel before = log_level();
+    set_log_level(LogLevel::info);
+    {
+        Fixture f;
+        f.use_tls(InboundTls::Direct);
+        Peer& p = f.peer("b.test", "a.test");
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        Peer& q = f.peer("b.test", "a.test");
+        REQUIRE(f.t.run_until([&] { return q.closed; }));
+    }
+    set_log_level(before);
+    set_log_sink(nullptr);
+    int failures = 0;
+    for (auto& l : lines) failures += l.find("closed: TLS handshake failed") != std::string::npos;
+    CHECK(failures == 2);
+}
