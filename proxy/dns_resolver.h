@@ -77,7 +77,7 @@ private:
     void on_address(uint64_t token, const std::string& host, int family, const DnsAnswer& answer);
     void after_addresses(Job& job);
     // Ends a job: forgets it, cancels its queries, then calls its callback (the last thing done).
-    void finish(uint64_t token, std::vector<Candidate> candidates, const std::string& error);
+    void finish(uint64_t token, std::vector<Candidate> candidates, std::string error);
     // Ends a job on a later loop turn (answers known at resolve() time).
     void finish_later(uint64_t token, std::vector<Candidate> candidates, std::string error);
 

@@ -36,6 +36,11 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
     S2S_LOG_INFO(self->log_ctx(), "accepted", "%s from %s", settings.listener.c_str(),
                  self->stream_->peer_address().c_str());
     if (!self->stream_->start()) return;
+    if (!settings.max_connections.allows(static_cast<int64_t>(settings.active))) {
+        self->fail(StreamError::ResourceConstraint, settings.listener + " has reached max_connections (" +
+                                                        std::to_string(settings.max_connections.value) + ")");
+        return;
+    }
     if (settings.tls == InboundTls::Direct) {
         self->stream_->start_tls(settings.tls_context);
         self->enter(State::TlsHandshake);
@@ -47,9 +52,13 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
     : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings) {
     ctx_.connections.insert(this);
+    ++settings_.active;
 }
 
-S2SIn::~S2SIn() { ctx_.connections.erase(this); }
+S2SIn::~S2SIn() {
+    --settings_.active;
+    ctx_.connections.erase(this);
+}
 
 LogContext S2SIn::log_ctx() const noexcept { return LogContext{id(), local_, claimed_}; }
 

@@ -38,6 +38,8 @@ struct InboundSettings {
     uint64_t idle_timeout_ms = 600000;                // no stanza for this long closes; 0: never
     xml::StreamOptions parse;                         // limits (max_stanza_size...)
     std::string listener;                             // "listen.s2s.0", for logs
+    Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
+    mutable size_t active = 0;                        // streams open on this listener now
 };
 
 class S2SIn final : public Connection, private Stream::Owner {

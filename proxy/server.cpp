@@ -91,6 +91,7 @@ bool Server::start(std::string* error) {
         s->state_timeout_ms = ms(l.state_timeout);
         s->idle_timeout_ms = ms(config_.outgoing.stream_timeout);
         s->parse = parse_options(l.max_stanza_size);
+        s->max_connections = l.max_connections;
         inbound_.push_back(std::move(s));
         if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
     }

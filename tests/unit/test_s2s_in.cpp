@@ -405,3 +405,15 @@ TEST_CASE("s2s_in: plain text on a direct-TLS port fails the handshake, and the 
     for (auto& l : lines) failures += l.find("closed: TLS handshake failed") != std::string::npos;
     CHECK(failures == 2);
 }
+
+TEST_CASE("s2s_in: past max_connections a new stream gets resource-constraint; the others go on") {
+    Fixture f;
+    f.settings.max_connections = Limit{1, false};
+    Peer& first = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return first.saw("type='valid'"); }));
+    Peer& second = f.peer("b.test", "a.test");
+    REQUIRE(f.t.run_until([&] { return second.closed; }));
+    CHECK(has(second, "stream-error resource-constraint"));
+    first.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+}

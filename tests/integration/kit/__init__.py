@@ -2,12 +2,12 @@
 
 Modules: procs (processes, ports, deadlines, cleanup), ca (throwaway CAs with openssl), dns
 (dnsmasq + a tiny DNS client), prosody, ejabberd (real servers from Debian), clients (slixmpp
-clients in a subprocess), peer (a raw scripted XMPP peer), runner (unittest with log dumps and the
-`integration-summary:` line). See tests/integration/README.md.
+clients in a subprocess), peer (a raw scripted XMPP peer), proxy (s2s-proxy, the binary under
+test), runner (unittest with log dumps and the `integration-summary:` line). See tests/integration/README.md.
 
 Run everything with /usr/bin/python3 (Debian's, which has python3-slixmpp) as root.
 """
-from . import ca, clients, dns, ejabberd, peer, procs, prosody, runner
+from . import ca, clients, dns, ejabberd, peer, procs, prosody, proxy, runner
 from .ca import CA, self_signed
 from .clients import Account
 from .dns import Dnsmasq, Zone
@@ -15,7 +15,8 @@ from .ejabberd import Ejabberd
 from .peer import RawPeer, stream_header
 from .procs import KitError, ProcessDied, Procs, Timeout, free_port, wait_port, wait_until
 from .prosody import Prosody
+from .proxy import S2SProxy
 
-__all__ = ["ca", "clients", "dns", "ejabberd", "peer", "procs", "prosody", "runner",
+__all__ = ["ca", "clients", "dns", "ejabberd", "peer", "procs", "prosody", "proxy", "runner", "S2SProxy",
            "CA", "self_signed", "Account", "Dnsmasq", "Zone", "Ejabberd", "RawPeer", "stream_header",
            "KitError", "ProcessDied", "Procs", "Timeout", "free_port", "wait_port", "wait_until", "Prosody"]

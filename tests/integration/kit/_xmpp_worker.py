@@ -2,7 +2,7 @@
 """The slixmpp side of kit/clients.py, run as `/usr/bin/python3 _xmpp_worker.py` with one JSON job on
 stdin; prints one line `KITRESULT {json}` on stdout. Self-contained (stdlib + python3-slixmpp).
 
-Job: {"action": "login"|"message"|"ping"|"subscribe", "timeout": seconds,
+Job: {"action": "login"|"message"|"ping"|"ping_user"|"send"|"receive"|"subscribe", "timeout": seconds,
       "accounts": [{"jid", "password", "host", "port", "ca", "resource"}...], ...action args}
 Every wait has a deadline; the parent also kills this process (group) if it overruns.
 
@@ -43,6 +43,8 @@ class Client(slixmpp.ClientXMPP):
         self.session = asyncio.get_event_loop().create_future()
         self.messages = []           # every message stanza received, as dicts
         self.errors = []
+        if spec.get("answer_pings"):
+            self.register_plugin("xep_0199")      # answers urn:xmpp:ping iq gets
         if spec.get("ca"):
             self.ca_certs = spec["ca"]
         else:
@@ -165,6 +167,71 @@ async def job_ping(job, clients, deadline, out):
         out["error"] = f"ping {job['target']}: no reply before the deadline"
 
 
+async def job_ping_user(job, clients, deadline, out):
+    """a pings b's full JID (b answers through slixmpp's XEP-0199 plugin)."""
+    a, b = clients
+    out["login_s"] = list(await asyncio.gather(a.start(deadline), b.start(deadline)))
+    target = str(b.boundjid)
+    iq = a.Iq()
+    iq["type"] = "get"
+    iq["to"] = target
+    iq.append(ET.Element("{urn:xmpp:ping}ping"))
+    t0 = time.monotonic()
+    out["target"] = target
+    try:
+        reply = await iq.send(timeout=max(0.1, deadline - time.monotonic()))
+        out["ok"] = True
+        out["rtt_s"] = round(time.monotonic() - t0, 4)
+        out["reply_from"] = str(reply["from"])
+    except IqError as e:
+        err = e.iq["error"]
+        out["error"] = f"ping {target}: error {err['condition']} ({err['type']}) {err['text'] or ''}".strip()
+        out["error_condition"] = err["condition"]
+    except IqTimeout:
+        out["error"] = f"ping {target}: no reply before the deadline"
+
+
+async def job_send(job, clients, deadline, out):
+    """a sends job["bodies"] (one message each) to job["to"] and then waits job["linger"] seconds
+    for error bounces; ok when none came back. data: sent [{id, body}], bounced."""
+    (a,) = clients
+    out["login_s"] = [await a.start(deadline)]
+    sent = []
+    for body in job["bodies"]:
+        mid = f"kit-{uuid.uuid4().hex[:12]}"
+        msg = a.make_message(mto=job["to"], mbody=body, mtype=job.get("type", "chat"))
+        msg["id"] = mid
+        msg.send()
+        sent.append({"id": mid, "body": body})
+    out["sent"] = sent
+    ids = {m["id"] for m in sent}
+    linger_end = min(deadline, time.monotonic() + float(job.get("linger", 1.0)))
+    await wait_for(lambda: False, linger_end)
+    out["bounced"] = [m for m in a.messages if m["id"] in ids and m["type"] == "error"]
+    if out["bounced"]:
+        e = out["bounced"][0]["error"] or {}
+        out["error"] = f"message bounced: {e.get('condition')} ({e.get('type')}) {e.get('text') or ''}".strip()
+        out["error_condition"] = e.get("condition")
+    else:
+        out["ok"] = True
+
+
+async def job_receive(job, clients, deadline, out):
+    """a logs in (offline messages come with the initial presence) and waits until it has a
+    message with each of job["bodies"]; ok when all arrived. data: received, missing."""
+    (a,) = clients
+    out["login_s"] = [await a.start(deadline)]
+    want = set(job["bodies"])
+    await wait_for(lambda: want <= {m["body"] for m in a.messages}, deadline)
+    got = {m["body"] for m in a.messages}
+    out["received"] = [m for m in a.messages if m["body"] in want]
+    out["missing"] = sorted(want - got)
+    if out["missing"]:
+        out["error"] = f"{len(out['missing'])} of {len(want)} messages not received before the deadline"
+    else:
+        out["ok"] = True
+
+
 async def job_subscribe(job, clients, deadline, out):
     a, b = clients
     for c in clients:
@@ -184,7 +251,8 @@ async def job_subscribe(job, clients, deadline, out):
         out["error"] = f"subscriptions not 'both' before the deadline: {out['subscription']}"
 
 
-JOBS = {"login": job_login, "message": job_message, "ping": job_ping, "subscribe": job_subscribe}
+JOBS = {"login": job_login, "message": job_message, "ping": job_ping, "ping_user": job_ping_user,
+        "send": job_send, "receive": job_receive, "subscribe": job_subscribe}
 
 
 async def main(job):

@@ -5,6 +5,9 @@
     r = send_message(alice, bob, timeout=20)                  # -> Result
     r.ok, r.error, r.error_condition, r.elapsed, r.data["latency_s"], r.data["received"]
     ping(alice, "b.test"); login(alice); subscribe_both(alice, bob)
+    ping_user(alice, bob)                                     # iq ping to bob's full JID, bob answers
+    send(bob, "alice@a.test", ["m1", "m2"], linger=2)         # fire and forget, report bounces
+    receive(alice, ["m1", "m2"], timeout=20)                  # log in (offline messages), wait for them
 
 Each call runs one job in a fresh `/usr/bin/python3 kit/_xmpp_worker.py` (the Debian python that has
 slixmpp, not whatever python3 is first on PATH) with a deadline inside the worker and a harder one
@@ -82,8 +85,8 @@ class Result:
         return f"<Result ok={self.ok} error={self.error!r} elapsed={self.elapsed}>"
 
 
-def _job(action, accounts, timeout, **args):
-    job = {"action": action, "timeout": timeout, "accounts": [a.spec() for a in accounts], **args}
+def _job(action, accounts, timeout, specs=None, **args):
+    job = {"action": action, "timeout": timeout, "accounts": specs or [a.spec() for a in accounts], **args}
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env.pop("PYTHONHOME", None)
@@ -129,3 +132,22 @@ def ping(account, target, timeout=15):
 def subscribe_both(a, b, timeout=25):
     """a subscribes to b; both auto-accept and subscribe back; ok when both rosters say 'both'."""
     return _job("subscribe", [a, b], timeout)
+
+
+def ping_user(account, target, timeout=15):
+    """XEP-0199 ping from `account` to the full JID of `target` (an Account, logged in for the
+    job and answering pings). data: target, rtt_s, reply_from; error_condition on an error reply."""
+    specs = [account.spec(), dict(target.spec(), answer_pings=True)]
+    return _job("ping_user", [account, target], timeout, specs=specs)
+
+
+def send(sender, to, bodies, *, linger=1.0, mtype="chat", timeout=15):
+    """`sender` sends one message per body to `to` (a JID string) and stays `linger` seconds for
+    bounces; ok when none came. data: sent, bounced."""
+    return _job("send", [sender], timeout, to=to, bodies=list(bodies), linger=linger, type=mtype)
+
+
+def receive(account, bodies, timeout=20):
+    """`account` logs in (so offline messages are delivered) and waits for one message with each
+    body. data: received, missing."""
+    return _job("receive", [account], timeout, bodies=list(bodies))

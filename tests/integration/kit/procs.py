@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 DEFAULT_STOP_TIMEOUT = 10.0
@@ -41,6 +42,10 @@ _ports_given = set()
 # stopped, so a cleanup interrupted half-way (a signal during stop()) can be finished at exit.
 _active = []
 _unstopped = []
+
+# Servers may be started from several threads at once (tests start independent servers in
+# parallel): the bookkeeping below (watchdog pipe, lists, ExitStack) is done under this lock.
+_lock = threading.RLock()
 
 
 class KitError(Exception):
@@ -295,6 +300,12 @@ def _watch(op, arg):
     """Tell the watchdog about a process group we own ("+") or have stopped ("-"), or a temp dir
     to remove ("d+") or already removed ("d-")."""
     global _watchdog
+    with _lock:
+        _watch_locked(op, arg)
+
+
+def _watch_locked(op, arg):
+    global _watchdog
     try:
         if _watchdog is None:
             if op not in ("+", "d+"):
@@ -534,17 +545,18 @@ class Procs:
             full_env.update(USER=user, LOGNAME=user)
             if not (env and "HOME" in env):
                 full_env["HOME"] = pw.pw_dir
-        log = open(log_path, "ab")
-        try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=cwd, env=full_env, start_new_session=True, close_fds=True, **kwargs)
-        finally:
-            log.close()
-        _watch("+", popen.pid)
-        proc = Proc(name, list(argv), log_path, popen, stop_timeout, extra_logs)
-        _unstopped.append(proc)
-        self.procs.append(proc)
-        self._stack.callback(proc.stop)
+        with _lock:
+            log = open(log_path, "ab")
+            try:
+                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=cwd, env=full_env, start_new_session=True, close_fds=True, **kwargs)
+            finally:
+                log.close()
+            _watch("+", popen.pid)
+            proc = Proc(name, list(argv), log_path, popen, stop_timeout, extra_logs)
+            _unstopped.append(proc)
+            self.procs.append(proc)
+            self._stack.callback(proc.stop)
         return proc
 
     def wait_port(self, host, port, timeout=15.0, proc=None):

@@ -16,11 +16,14 @@ Modes:
   mode="federating" (implemented): a normal federating server. s2s over TLS
       (s2s_require_encryption) with the test CA trusted (ssl.cafile, no system CA path), dialback
       and SASL EXTERNAL available, s2s_secure_auth on or off.
-  mode="proxied" (hook, NOT implemented yet): the server fronted by s2s-proxy as in DESIGN.md "The
-      local link": s2s on loopback, plain (s2s_require_encryption = false, s2s_secure_auth = false),
-      dialback, plus the operator plugin that redirects every outgoing xmpp-server lookup to
-      s2s-proxy's local listener. The plugin ships with the project in a later task; that task
-      fills in `_s2s_config_proxied()` (and passes plugin_paths / extra_modules).
+  mode="proxied": the server fronted by s2s-proxy as in DESIGN.md "The local link": s2s on its
+      loopback address without TLS (s2s_require_encryption = false, s2s_secure_auth = false, no
+      certificate on the s2s side), dialback, and the operator plugin shipped in
+      config-examples/prosody/mod_s2s_proxy.lua (copied into the server's dir, loaded from
+      plugin_paths) sending every outgoing s2s connection to s2s-proxy's [[listen.local]]:
+          Prosody(procs, "a", ip=..., dns=dns, ca=ca, mode="proxied", proxy=("127.0.0.12", 25270))
+      `proxy` (ip, port) may also be set later with `p.proxy = (ip, port)`, before start().
+      c2s keeps its TLS (certificate from `ca`) for the clients.
 """
 import glob
 import os
@@ -29,6 +32,9 @@ import shutil
 import time
 
 from .procs import KitError, LogWatch, check_loopback, free_port, run, tail_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PROXY_PLUGIN = os.path.join(REPO, "config-examples", "prosody", "mod_s2s_proxy.lua")
 
 PROSODY = shutil.which("prosody") or "/usr/bin/prosody"
 PROSODYCTL = shutil.which("prosodyctl") or "/usr/bin/prosodyctl"
@@ -68,10 +74,12 @@ class Prosody(LogWatch):
     def __init__(self, procs, name, *, ip, dns, ca=None, c2s_port=None, s2s_port=None,
                  mode="federating", s2s_secure_auth=False, s2s_require_encryption=True,
                  s2s_secure_domains=(), s2s_insecure_domains=(), trust_cas=None,
-                 modules=(), plugin_paths=(), extra_global="", log_level="debug", tls_profile=None):
+                 modules=(), plugin_paths=(), extra_global="", log_level="debug", tls_profile=None,
+                 proxy=None):
         """`dns`: a started kit.dns.Dnsmasq. `ca`: kit.ca.CA used to issue host certs when
         add_host() gets none. `trust_cas`: CA cert paths trusted for s2s (default: [ca.cert]).
-        `modules`: extra modules_enabled; `extra_global`: raw Lua lines for the global section."""
+        `modules`: extra modules_enabled; `extra_global`: raw Lua lines for the global section.
+        `proxy`: (ip, port) of s2s-proxy's [[listen.local]] (mode="proxied" only)."""
         if mode not in ("federating", "proxied"):
             raise ValueError(f"mode must be 'federating' or 'proxied', not {mode!r}")
         self.procs = procs
@@ -92,6 +100,9 @@ class Prosody(LogWatch):
         self.extra_global = extra_global
         self.log_level = log_level
         self.tls_profile = tls_profile
+        if proxy is not None and mode != "proxied":
+            raise ValueError("proxy= is only for mode='proxied'")
+        self.proxy = proxy
         self.hosts = []
         self.dir = procs.mkdir(f"prosody-{name}", owner=USER)
         self.data_dir = procs.mkdir(f"prosody-{name}", "data", owner=USER, mode=0o750)
@@ -131,12 +142,30 @@ class Prosody(LogWatch):
         return lines
 
     def _s2s_config_proxied(self):
-        # HOOK for the later task that ships the operator plugin (see the module docstring):
-        # s2s_require_encryption = false, s2s_secure_auth = false, "dialback" enabled, s2s on
-        # loopback, the redirect plugin in plugin_paths/modules_enabled pointing at s2s-proxy's
-        # [listen.local] address.
-        raise NotImplementedError("Prosody mode='proxied' (fronted by s2s-proxy) needs the resolver-redirect "
-                                  "plugin that a later task ships; only mode='federating' exists so far")
+        """s2s plain on our loopback address, dialback only, every outgoing s2s connection sent
+        to s2s-proxy's local listener by mod_s2s_proxy (DESIGN.md, "The local link")."""
+        if not self.proxy:
+            raise KitError(f"Prosody {self.name}: mode='proxied' needs proxy=(ip, port) of s2s-proxy's [[listen.local]]")
+        ip, port = self.proxy
+        check_loopback(ip)
+        if not os.path.exists(PROXY_PLUGIN):
+            raise KitError(f"{PROXY_PLUGIN} is missing")
+        plugins = os.path.join(self.dir, "plugins")
+        os.makedirs(plugins, exist_ok=True)
+        os.chmod(plugins, 0o755)
+        dst = os.path.join(plugins, "mod_s2s_proxy.lua")
+        shutil.copyfile(PROXY_PLUGIN, dst)
+        os.chmod(dst, 0o644)
+        if plugins not in self.plugin_paths:
+            self.plugin_paths.append(plugins)
+        if "s2s_proxy" not in self.modules:
+            self.modules.append("s2s_proxy")
+        return [
+            "s2s_require_encryption = false",
+            "s2s_secure_auth = false",
+            f"s2s_proxy_address = {lua_str(ip)}",
+            f"s2s_proxy_port = {int(port)}",
+        ]
 
     def config_text(self):
         s2s = self._s2s_config_federating() if self.mode == "federating" else self._s2s_config_proxied()
