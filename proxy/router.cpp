@@ -1,7 +1,10 @@
 #include "proxy/router.h"
 
+#include <algorithm>
+
 #include "common/jid.h"
 #include "common/log.h"
+#include "common/random.h"
 
 namespace s2s {
 
@@ -24,6 +27,11 @@ void ProxyRouter::to_remote(const std::string& local, const std::string& remote,
         bounce(stanza, StanzaError::PolicyViolation, "s2s to " + remote + " is not allowed: " + ctx_->policy.refusal(remote));
         return;
     }
+    if (backoff_ms(remote) > 0 && !links_.count(remote)) {
+        ++counters_.backoff_bounces;
+        bounce(stanza, StanzaError::RemoteServerNotFound, backoff_text(remote));
+        return;
+    }
     link(remote, local).send(local, std::move(stanza));
 }
 
@@ -36,6 +44,14 @@ void ProxyRouter::from_remote(std::string_view remote, std::string_view local, x
 uint64_t ProxyRouter::verify_dialback(const std::string& receiving, const std::string& originating,
                                       const std::string& stream_id, const std::string& key, VerifyDone done) {
     uint64_t token = ++next_token_;
+    if (backoff_ms(originating) > 0 && !links_.count(originating)) {
+        std::string why = backoff_text(originating);
+        ctx_->loop.defer([this, token, done, why] {
+            if (verifies_.erase(token)) done(Verdict::Failed, why);
+        });
+        verifies_[token] = {nullptr, 0};
+        return token;
+    }
     S2SOut& l = link(originating, receiving);
     uint64_t link_token = l.verify(receiving, stream_id, key, [this, token, done](Verdict v, const std::string& why) {
         verifies_.erase(token);
@@ -48,7 +64,7 @@ uint64_t ProxyRouter::verify_dialback(const std::string& receiving, const std::s
 void ProxyRouter::cancel_verify(uint64_t token) {
     auto it = verifies_.find(token);
     if (it == verifies_.end()) return;
-    it->second.link->cancel_verify(it->second.link_token);
+    if (it->second.link) it->second.link->cancel_verify(it->second.link_token);
     verifies_.erase(it);
 }
 
@@ -87,6 +103,47 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
 
 void ProxyRouter::undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {
     bounce(stanza, condition, text);
+}
+
+uint64_t ProxyRouter::backoff_ms(const std::string& remote) const {
+    auto it = backoff_.find(remote);
+    uint64_t now = ctx_->loop.now_ms();
+    return it == backoff_.end() || it->second.until <= now ? 0 : it->second.until - now;
+}
+
+size_t ProxyRouter::hosts_in_backoff() const {
+    uint64_t now = ctx_->loop.now_ms();
+    return static_cast<size_t>(std::count_if(backoff_.begin(), backoff_.end(), [now](auto& b) { return b.second.until > now; }));
+}
+
+std::string ProxyRouter::backoff_text(const std::string& remote) const {
+    const Backoff& b = backoff_.at(remote);
+    return "s2s to " + remote + " failed: " + b.error + "; next attempt in " +
+           std::to_string((backoff_ms(remote) + 999) / 1000) + " s";
+}
+
+void ProxyRouter::link_ready(const std::string& remote) { backoff_.erase(remote); }
+
+// Backoff per remote host (MongooseIM's max_retry_delay): the first wait is about a second, with
+// jitter so that many hosts failing together do not retry together; each consecutive failure
+// doubles it, up to the cap. A link that had worked is not a failure of reachability.
+std::string ProxyRouter::link_failed(const std::string& remote, const std::string& why, bool was_ready) {
+    if (was_ready) {
+        backoff_.erase(remote);
+        return "";
+    }
+    Backoff& b = backoff_[remote];
+    uint64_t cap = std::max<uint64_t>(outbound_.max_retry_delay_ms, 1);
+    uint64_t base = b.delay == 0 ? 1000 : std::min(b.delay * 2, cap);
+    uint8_t r = 0;
+    (void)random_bytes(&r, 1);
+    uint64_t jitter = base / 5 * r / 255;  // up to +20%
+    b.delay = std::min(base + jitter, cap);
+    b.until = ctx_->loop.now_ms() + b.delay;
+    b.error = why;
+    S2S_LOG_INFO(LogContext{std::nullopt, "", remote}, "backoff", "next attempt in %llu ms",
+                 static_cast<unsigned long long>(b.delay));
+    return "; next attempt in " + std::to_string((b.delay + 999) / 1000) + " s";
 }
 
 void ProxyRouter::link_closed(S2SOut* l) {

@@ -35,6 +35,7 @@ struct RouterCounters {
     uint64_t bounced = 0;         // answered with an error toward the sender
     uint64_t dropped_presence = 0;
     uint64_t dropped_error = 0;
+    uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
 };
 
 class ProxyRouter final : public Router, public LinkOwner {
@@ -61,13 +62,28 @@ public:
 
     // LinkOwner
     void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) override;
+    void link_ready(const std::string& remote) override;
+    std::string link_failed(const std::string& remote, const std::string& why, bool was_ready) override;
     void link_closed(S2SOut* link) override;
+
+    // The delay before the next attempt to reach `remote` (0 when not in backoff).
+    [[nodiscard]] uint64_t backoff_ms(const std::string& remote) const;
+    [[nodiscard]] size_t hosts_in_backoff() const;
 
     [[nodiscard]] const RouterCounters& counters() const noexcept { return counters_; }
     [[nodiscard]] size_t links() const noexcept { return links_.size(); }
 
 private:
     S2SOut& link(const std::string& remote, const std::string& local);
+    [[nodiscard]] std::string backoff_text(const std::string& remote) const;
+
+    // A remote host whose last attempts failed: no new attempt before `until`.
+    struct Backoff {
+        uint64_t until = 0;      // loop time
+        uint64_t delay = 0;      // the last wait, doubled per failure up to max_retry_delay
+        std::string error;       // why the last attempt failed
+    };
+    std::unordered_map<std::string, Backoff> backoff_;
 
     const OutboundSettings& outbound_;
     Resolver& resolver_;

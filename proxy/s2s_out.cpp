@@ -176,6 +176,8 @@ void S2SOut::on_tls_established() {
 
 void S2SOut::after_negotiation() {
     state_ = State::Ready;
+    if (!was_ready_) owner_.link_ready(remote_);
+    was_ready_ = true;
     last_activity_ = ctx_.loop.now_ms();
     S2S_LOG_INFO(log_ctx(), "ready", "stream %s negotiated%s", stream_id_.c_str(),
                  stream_->tls_open() ? " over TLS" : "");
@@ -348,6 +350,7 @@ void S2SOut::on_timeout() {
             return;
         }
         state_ = State::Closing;
+        detach();  // new stanzas get a new link
         stream_->send("</stream:stream>");
         stream_->close("idle for " + std::to_string(idle / 1000) + " s");
         return;
@@ -369,7 +372,9 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     failed_ = true;
     last_error_ = why;
     S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
-    bounce_all(condition, "s2s to " + remote_ + " failed: " + why);
+    std::string next = detached_ ? "" : owner_.link_failed(remote_, why, was_ready_);
+    bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
+    detach();
     if (resolve_token_) resolver_.cancel(resolve_token_);
     resolve_token_ = 0;
     if (stream_ && state_ != State::Closing) {
@@ -379,9 +384,15 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     state_ = State::Closing;
 }
 
+void S2SOut::detach() {
+    if (detached_) return;
+    detached_ = true;
+    owner_.link_closed(this);
+}
+
 void S2SOut::finish() {
     S2S_LOG_INFO(log_ctx(), "closed", "%s", last_error_.empty() ? "done" : last_error_.c_str());
-    owner_.link_closed(this);
+    detach();
     delete this;
 }
 
@@ -419,7 +430,8 @@ void S2SOut::on_closed(const std::string& reason) {
         }
         fail(StanzaError::RemoteServerNotFound, "could not connect: " + last_error_);
     }
-    if (!failed_) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);
+    // A close we started for idleness is no failure; anything else is.
+    if (!failed_ && !(state_ == State::Closing && detached_)) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);
     finish();
 }
 

@@ -39,6 +39,7 @@ struct OutboundSettings {
     uint64_t connect_timeout_ms = 10000;
     uint64_t state_timeout_ms = 5000;
     uint64_t idle_timeout_ms = 600000;
+    uint64_t max_retry_delay_ms = 300000;              // backoff cap per remote host
     xml::StreamOptions parse;
 };
 
@@ -47,7 +48,13 @@ class LinkOwner {
 public:
     // A stanza could not be delivered; the owner bounces it (or counts it) toward its sender.
     virtual void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) = 0;
-    // The link is gone; the owner forgets it. Called once, last.
+    // The link negotiated its stream: the remote host is reachable.
+    virtual void link_ready(const std::string& remote) = 0;
+    // The link failed (`was_ready`: after having worked). Returns what to add to the bounces'
+    // text about the next attempt, e.g. "; next attempt in 2 s".
+    virtual std::string link_failed(const std::string& remote, const std::string& why, bool was_ready) = 0;
+    // The link is closing and takes no more work; the owner forgets it. Called once; the link
+    // calls nothing on the owner after it.
     virtual void link_closed(class S2SOut* link) = 0;
 
 protected:
@@ -100,6 +107,7 @@ private:
     void start();
     void connect_next();
     void fail(StanzaError condition, const std::string& why);
+    void detach();
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
@@ -142,6 +150,8 @@ private:
     bool sasl_tried_ = false;
     bool sasl_done_ = false;
     bool failed_ = false;          // queued stanzas were handed back already
+    bool was_ready_ = false;       // the stream was negotiated at least once
+    bool detached_ = false;        // the owner was told link_closed()
     uint64_t last_activity_ = 0;
     uint64_t next_verify_ = 0;
     std::map<std::string, LocalDomain> locals_;

@@ -200,3 +200,42 @@ TEST_CASE("s2s_out: a full queue answers resource-constraint") {
     REQUIRE(f.local.got.size() == 1);
     CHECK(f.local.got[0].bytes.find("resource-constraint") != std::string::npos);
 }
+
+TEST_CASE("s2s_out: after a failure the host is in backoff: stanzas bounce at once, saying when the next try is") {
+    Fixture f([](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", 1}}; });
+    f.settings.max_retry_delay_ms = 1500;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.local.got.size() == 1 && f.router->links() == 0; }));
+    CHECK(f.local.got[0].bytes.find("; next attempt in 2 s") != std::string::npos);  // 1 s + jitter, rounded up
+    uint64_t first = f.router->backoff_ms("b.test");
+    CHECK(first > 700);
+    CHECK(first <= 1200);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.local.got.size() == 2);  // at once, no new attempt
+    CHECK(f.router->counters().backoff_bounces == 1);
+    CHECK(f.local.got[1].bytes.find("s2s to b.test failed: could not connect") != std::string::npos);
+    CHECK(f.local.got[1].bytes.find("next attempt in") != std::string::npos);
+
+    // Once the wait is over, the next stanza tries again; a second failure doubles the wait, up
+    // to max_retry_delay.
+    REQUIRE(f.t.run_until([&] { return f.router->backoff_ms("b.test") == 0; }, 3000));
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.local.got.size() == 3 && f.router->links() == 0; }));
+    CHECK(f.router->backoff_ms("b.test") > 1200);
+    CHECK(f.router->backoff_ms("b.test") <= 1500);
+    CHECK(f.router->hosts_in_backoff() == 1);
+}
+
+TEST_CASE("s2s_out: a link that works clears the host's backoff") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    CHECK(f.router->link_failed("b.test", "test failure", false).find("next attempt in") != std::string::npos);
+    CHECK(f.router->backoff_ms("b.test") > 0);
+    REQUIRE(f.t.run_until([&] { return f.router->backoff_ms("b.test") == 0; }, 3000));
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    CHECK(f.router->hosts_in_backoff() == 0);
+    CHECK(f.router->link_failed("b.test", "closed after working", true).empty());  // no backoff then
+    // The doubling starts over: the next failure waits about a second again, not two.
+    CHECK(f.router->link_failed("b.test", "fails again", false) == "; next attempt in 2 s");
+}
