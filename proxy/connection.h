@@ -18,6 +18,8 @@ public:
 
     // Ends the stream with this error (e.g. system-shutdown) and closes the connection.
     virtual void shutdown(StreamError error, const std::string& why) = 0;
+    // Frees memory the connection does not need while idle (see Stream::trim_if_idle).
+    virtual void trim_idle(uint64_t now_ms, uint64_t idle_ms) = 0;
 
     [[nodiscard]] uint64_t id() const noexcept { return id_; }
 

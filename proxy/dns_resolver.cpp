@@ -87,7 +87,6 @@ std::string family_records(const std::vector<int>& fams) {
 }  // namespace
 
 struct DnsResolver::Host {
-    int waiting = 0;
     std::vector<sockaddr_storage> v4, v6;
     std::vector<DnsAnswer> failures;  // answers that gave no address
 };
@@ -117,8 +116,9 @@ DnsResolver::DnsResolver(EventLoop& loop, const Config& config, std::unique_ptr<
 
 DnsResolver::~DnsResolver() {
     alive_.reset();
-    for (auto& [token, job] : jobs_)
-        for (auto q : job->queries) dns_->cancel(q);
+    if (dns_)
+        for (auto& [token, job] : jobs_)
+            for (auto q : job->queries) dns_->cancel(q);
     jobs_.clear();
     dns_.reset();  // closes the socket and the loop handles
 }
@@ -188,6 +188,10 @@ uint64_t DnsResolver::resolve(const std::string& domain, Done done) {
         finish_later(token, {}, "cannot resolve an empty domain name");
         return token;
     }
+    if (!dns_) {
+        finish_later(token, {}, "no address for " + domain + ": it has no s2s.outgoing.address entry and DNS is not available");
+        return token;
+    }
     start_srv(job);
     return token;
 }
@@ -195,7 +199,8 @@ uint64_t DnsResolver::resolve(const std::string& domain, Done done) {
 void DnsResolver::cancel(uint64_t token) {
     auto it = jobs_.find(token);
     if (it == jobs_.end()) return;
-    for (auto q : it->second->queries) dns_->cancel(q);
+    if (dns_)
+        for (auto q : it->second->queries) dns_->cancel(q);
     jobs_.erase(it);
 }
 
@@ -274,9 +279,8 @@ void DnsResolver::start_addresses(Job& job, std::vector<SrvTarget> targets, bool
     uint64_t token = job.token;
     for (auto& t : job.targets) {
         if (job.hosts.count(t.target)) continue;
-        Host& host = job.hosts[t.target];
+        job.hosts[t.target];
         for (int f : fams) {
-            ++host.waiting;
             ++job.addr_waiting;
             std::string name = t.target;
             job.queries.push_back(dns_->query(f == AF_INET ? DnsType::A : DnsType::AAAA, name,
@@ -297,7 +301,6 @@ void DnsResolver::on_address(uint64_t token, const std::string& host, int family
     } else {
         h.failures.push_back(answer);
     }
-    --h.waiting;
     if (--job.addr_waiting == 0) after_addresses(job);
 }
 
@@ -366,7 +369,8 @@ void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, std:
     if (it == jobs_.end()) return;
     std::unique_ptr<Job> job = std::move(it->second);
     jobs_.erase(it);
-    for (auto q : job->queries) dns_->cancel(q);
+    if (dns_)
+        for (auto q : job->queries) dns_->cancel(q);
     LogContext ctx{std::nullopt, {}, job->domain};
     if (error.empty()) S2S_LOG_DEBUG(ctx, "dns", "%zu candidates, first %s", candidates.size(),
                                      candidates.empty() ? "-" : candidates.front().describe().c_str());

@@ -53,6 +53,9 @@ public:
     void deliver(const std::string& remote, QueuedStanza stanza);
     // Stops for good; the object frees itself once its handles are closed.
     void shutdown(StreamError error, const std::string& why) override;
+    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
+        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
+    }
 
     [[nodiscard]] State state() const noexcept { return state_; }
 

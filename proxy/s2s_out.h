@@ -87,6 +87,9 @@ public:
     void cancel_verify(uint64_t token);
 
     void shutdown(StreamError error, const std::string& why) override;
+    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
+        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
+    }
 
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }

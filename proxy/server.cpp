@@ -113,6 +113,10 @@ bool Server::start(std::string* error) {
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_signal_start(&sigint_, on_signal, SIGINT);
     uv_signal_start(&sighup_, on_signal, SIGHUP);
+    uv_timer_init(loop_.uv(), &trim_timer_);
+    trim_timer_.data = this;
+    uv_timer_start(&trim_timer_, on_trim, kTrimEveryMs, kTrimEveryMs);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&trim_timer_));
     signals_ = true;
     return true;
 }
@@ -161,6 +165,12 @@ void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
     self->stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+void Server::on_trim(uv_timer_t* handle) noexcept {
+    auto* self = static_cast<Server*>(handle->data);
+    uint64_t now = self->loop_.now_ms();
+    for (Connection* c : self->ctx_->connections) c->trim_idle(now, kIdleAfterMs);
+}
+
 void Server::stop(const char* why) {
     if (stopping_) return;
     stopping_ = true;
@@ -168,8 +178,10 @@ void Server::stop(const char* why) {
     for (auto* l : listeners_)
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
     listeners_.clear();
-    if (signals_)
+    if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);
+    }
     signals_ = false;
     if (!ctx_) return;
     if (local_link_) local_link_->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");

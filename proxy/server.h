@@ -42,6 +42,9 @@ private:
     struct Listener;
     static void on_connection(uv_stream_t* server, int status) noexcept;
     static void on_signal(uv_signal_t* handle, int signum) noexcept;
+    static void on_trim(uv_timer_t* handle) noexcept;
+    static constexpr uint64_t kTrimEveryMs = 5000;   // how often idle streams are looked at
+    static constexpr uint64_t kIdleAfterMs = 10000;  // quiet this long counts as idle
     bool listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error);
 
     EventLoop& loop_;
@@ -58,6 +61,7 @@ private:
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+    uv_timer_t trim_timer_{};  // frees idle streams' parsers and buffers
     bool signals_ = false;
     bool stopping_ = false;
 };

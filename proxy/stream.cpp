@@ -37,6 +37,7 @@ Stream::~Stream() { loop_.cancel_flush(this); }
 
 bool Stream::start() {
     uv_tcp_nodelay(&tcp_, 1);
+    last_read_ = loop_.now_ms();
     state_ = State::Open;
     int rc = uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
     if (rc != 0) {
@@ -84,6 +85,8 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
         self->abort(nread == UV_EOF ? "the peer closed the connection" : std::string("read failed: ") + uv_strerror(static_cast<int>(nread)));
         return;
     }
+    self->last_read_ = self->loop_.now_ms();
+    self->trimmed_ = false;
     if (self->tls_) self->feed_tls(buf->base, static_cast<size_t>(nread));
     else self->feed(buf->base, static_cast<size_t>(nread));
 }
@@ -291,6 +294,18 @@ void Stream::on_timer(uv_timer_t* t) noexcept {
 // ---- reading control and closing --------------------------------------------------------------------
 
 void Stream::reset_parser() { parser_.reset(); }
+
+bool Stream::trim_if_idle(uint64_t now_ms, uint64_t idle_ms) {
+    if (trimmed_ || state_ != State::Open || now_ms - last_read_ < idle_ms) return false;
+    if (!out_.empty() || !inflight_.empty() || !plain_out_.empty()) return false;
+    if (parser_.state() == xml::XmlStream::State::Open && !parser_.release_parser()) return false;
+    if (tls_) tls_->release_idle_memory();
+    out_.shrink();
+    inflight_.shrink();
+    plain_out_.shrink_to_fit();
+    trimmed_ = true;
+    return true;
+}
 
 void Stream::pause_reading() {
     if (reading_ && !paused_) uv_read_stop(handle());

@@ -97,6 +97,11 @@ public:
     void pause_reading();
     void resume_reading();
 
+    // Frees what an idle stream does not need (the XML parser between stanzas, TLS and output
+    // buffers) when nothing was read for `idle_ms`; the next bytes rebuild it. Cheap to call
+    // often. Returns whether it freed anything.
+    bool trim_if_idle(uint64_t now_ms, uint64_t idle_ms);
+
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] uint64_t id() const noexcept { return id_; }
     [[nodiscard]] std::size_t queued_bytes() const noexcept { return plain_out_.size() + out_.size() + inflight_.size(); }
@@ -143,6 +148,8 @@ private:
     bool paused_ = false;
     bool was_congested_ = false;
     bool timer_is_connect_ = false;  // the armed timer is the connect timeout
+    bool trimmed_ = false;           // idle memory released since the last read
+    uint64_t last_read_ = 0;         // loop time of the last bytes read
     std::string close_reason_;
     xml::XmlStream parser_;
     xml::NamespaceScope scope_;

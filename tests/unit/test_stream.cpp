@@ -166,3 +166,21 @@ TEST_CASE("stream: STARTTLS-style upgrade: plaintext first, then XML over TLS bo
     REQUIRE(h.run_until([&] { return h.server.closed; }));
     CHECK(h.server.closed_reason == "the peer closed TLS");
 }
+
+TEST_CASE("stream: an idle stream frees its parser and buffers, and parsing resumes after") {
+    Harness h;
+    int stanzas = 0;
+    h.server.on_stanza_hook = [&](Peer&) { ++stanzas; };
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(std::string(kHeader) + "<message id='1'/>"); };
+    h.connect();
+    REQUIRE(h.run_until([&] { return stanzas == 1; }));
+    uint64_t now = uv_now(h.uv());
+    CHECK_FALSE(h.server.stream->trim_if_idle(now, 10000));      // not idle long enough
+    size_t before = xml::XmlStream::expat_memory_in_use();
+    CHECK(h.server.stream->trim_if_idle(now + 10000, 10000));    // idle: freed
+    CHECK(xml::XmlStream::expat_memory_in_use() < before);
+    CHECK_FALSE(h.server.stream->trim_if_idle(now + 20000, 10000));  // nothing more to free
+    h.client.stream->send("<message id='2'><body>after</body></message>");
+    REQUIRE(h.run_until([&] { return stanzas == 2; }));
+    CHECK(h.server.saw("<body>after</body>"));
+}
