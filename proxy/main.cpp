@@ -38,18 +38,20 @@ int serve(const s2s::Config& config) {
     int rc = 0;
     {
         s2s::EventLoop loop(&uv);
-        s2s::Server server(loop, config);
-        std::string error;
-        if (!server.start(&error)) {
-            std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());
-            server.stop("startup failed");
-            rc = 1;
-        }
-        uv_run(&uv, UV_RUN_DEFAULT);
+        {
+            s2s::Server server(loop, config);
+            std::string error;
+            if (!server.start(&error)) {
+                std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());
+                server.stop("startup failed");
+                rc = 1;
+            }
+            uv_run(&uv, UV_RUN_DEFAULT);  // until every listener and stream has closed
+        }  // the server's own handles (DNS) close here
         loop.close();
         uv_run(&uv, UV_RUN_DEFAULT);
     }
-    uv_loop_close(&uv);
+    if (uv_loop_close(&uv) != 0) std::fprintf(stderr, "s2s-proxy: some handles were still open at exit\n");
     return rc;
 }
 

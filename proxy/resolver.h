@@ -35,7 +35,7 @@ public:
     virtual void cancel(uint64_t token) = 0;
 };
 
-// Answers from s2s.outgoing.address only (and IP-literal domains); other domains get an error.
+// Answers from s2s.outgoing.address only; other domains get an error. DnsResolver asks it first.
 class StaticResolver : public Resolver {
 public:
     StaticResolver(EventLoop& loop, const Config& config);

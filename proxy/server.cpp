@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "proxy/dns_resolver.h"
 #include "proxy/tls_setup.h"
 
 namespace s2s {
@@ -71,7 +72,11 @@ bool Server::start(std::string* error) {
     local_settings_.server_text = config_.local_server;
     local_settings_.queue_timeout_ms = ms(config_.local_queue_timeout);
 
-    resolver_ = std::make_unique<StaticResolver>(loop_, config_);
+    resolver_ = DnsResolver::create(loop_, config_, error);
+    if (!resolver_) {
+        *error = "s2s.outgoing.dns: " + *error;
+        return false;
+    }
     router_ = std::make_unique<ProxyRouter>(outbound_, *resolver_);
     ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0});
     local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);

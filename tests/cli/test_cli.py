@@ -208,6 +208,7 @@ class Process(unittest.TestCase):
             out, err = p.communicate(timeout=5)
         self.assertEqual(p.returncode, 0, err)
         self.assertIn(f"127.0.0.1 port {s2s_port}", err)
+        self.assertNotIn("still open at exit", err)
         self.assertNotIn("hunter2", out + err)
 
     def test_a_port_in_use_is_named(self):
