@@ -70,6 +70,13 @@ struct AddressOverride {
     std::optional<int> port;              // unset: s2s.outgoing.port
 };
 
+// An `s2s.domain_certfile` entry: the certificate (with its key) of one local domain, sent to
+// peers that ask for that name with SNI and used as the client certificate for SASL EXTERNAL.
+struct DomainCert {
+    std::string domain;
+    std::string certfile;
+};
+
 struct Shaper {
     int64_t max_rate = 0;                 // bytes per second
 };
@@ -113,6 +120,7 @@ struct Config {
     std::vector<HostPolicy> host_policy;
     StartTls use_starttls = StartTls::False;
     std::string certfile;
+    std::vector<DomainCert> domain_certs;      // s2s.domain_certfile
     std::string shared;                        // dialback secret: never logged
     std::string ciphers = "TLSv1.2:TLSv1.3";
     bool secure_auth = false;

@@ -774,10 +774,22 @@ private:
         if (auto mode = get("local.mode"); mode && mode->choice == 1 && !get("local.password"))
             error_at("local.mode", "component mode needs local.password (the XEP-0114 shared secret)");
         if (auto cert = get("s2s.certfile")) check_key("s2s.certfile", cert->s, "");
+        const std::vector<std::string> hosts = config_hosts();
+        for (auto& i : instances("s2s.domain_certfile.*")) {
+            if (auto cert = get(i + ".certfile")) check_key(i + ".certfile", cert->s, "");
+            if (auto d = get(i + ".domain"); d && !std::count(hosts.begin(), hosts.end(), d->s))
+                error_at(i + ".domain", "\"" + d->s + "\" is not one of general.hosts");
+        }
+        check_duplicates("s2s.domain_certfile.*", "domain");
         check_tls_certificates();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
+    }
+
+    std::vector<std::string> config_hosts() const {
+        const Value* h = get("general.hosts");
+        return h ? h->list : std::vector<std::string>{};
     }
 
     void check_key(const std::string& key, const std::string& path, const std::string& password_key) {
@@ -802,7 +814,7 @@ private:
 
     void check_tls_certificates() {
         const Value* use = get("s2s.use_starttls");
-        bool global_cert = get("s2s.certfile") != nullptr;
+        bool global_cert = get("s2s.certfile") != nullptr || !instances("s2s.domain_certfile.*").empty();
         auto listeners = instances("listen.s2s.*");
         for (auto& l : listeners) {
             const Value* mode = get(l + ".tls.mode");

@@ -180,6 +180,12 @@ std::vector<OptionSpec> build() {
         {"s2s.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM file with the certificate and its private key, used when no tls.certfile is set",
          [](Config& c, const Wild&, const Value& v) { c.certfile = v.s; }},
+        {"s2s.domain_certfile.*.domain", Kind::Domain, nullptr, 0, 0, {}, Required | R,
+         "a local domain with a certificate of its own",
+         [](Config& c, const Wild& w, const Value& v) { at(c.domain_certs, index_of(w)).domain = v.s; }},
+        {"s2s.domain_certfile.*.certfile", Kind::CertFile, nullptr, 0, 0, {}, Required | R,
+         "PEM file with that domain's certificate and key (chosen by SNI; client certificate for EXTERNAL)",
+         [](Config& c, const Wild& w, const Value& v) { at(c.domain_certs, index_of(w)).certfile = v.s; }},
         {"s2s.shared", Kind::Secret, nullptr, 0, 0, {}, Generated,
          "dialback secret (default: 10 random bytes, hex; replicas must share one; never printed)",
          [](Config& c, const Wild&, const Value& v) { c.shared = v.s; }},
@@ -305,6 +311,7 @@ const std::vector<Alias>& aliases() {
 const std::vector<EntrySpec>& entries() {
     static const std::vector<EntrySpec> table = {
         {"s2s.host_policy.*", EntryStyle::InlineArray},
+        {"s2s.domain_certfile.*", EntryStyle::InlineArray},
         {"s2s.outgoing.address.*", EntryStyle::InlineArray},
         {"listen.s2s.*", EntryStyle::TableArray},
         {"listen.local.*", EntryStyle::TableArray},

@@ -50,6 +50,8 @@ void LocalIn::on_stanza(xml::Document& doc) {
     else if (e.is("verify", xml::ns::dialback)) handle_db_verify(e);
     else if (e.ns() == xml::ns::server && (e.name() == "message" || e.name() == "presence" || e.name() == "iq"))
         handle_stanza(doc);
+    else if (e.is("error", xml::ns::streams))
+        closed_by_peer(e);
     else if (e.is("starttls", xml::ns::tls))
         fail(StreamError::UnsupportedFeature, "the local link is plain on loopback");
     else
@@ -75,10 +77,9 @@ void LocalIn::handle_db_result(const xml::Element& e) {
         answer("error", "not-authorized", local + " is not admitted by access rule " + settings_.access);
         return;
     }
-    if (!ctx_.policy.allowed(remote)) {
-        answer("error", "policy-violation", ctx_.policy.refusal(remote));
-        return;
-    }
+    // A remote domain our policy denies is still accepted here: the router then bounces each
+    // stanza with policy-violation and the reason, which the sender sees (a dialback error would
+    // only make the local server report a generic failure).
     bool known = false;
     for (auto& p : pairs_) known |= p.local == local && p.remote == remote;
     if (!known) pairs_.push_back({local, remote});
@@ -132,6 +133,13 @@ void LocalIn::fail(StreamError error, const std::string& text) {
 }
 
 void LocalIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
+
+void LocalIn::closed_by_peer(const xml::Element& error) {
+    xml::Element cond = error.first_element();
+    S2S_LOG_NOTICE(log_ctx(), "peer-stream-error", "the local server ended the stream with %.*s",
+                   static_cast<int>(cond ? cond.name().size() : 1), cond ? cond.name().data() : "?");
+    on_stream_close();
+}
 
 void LocalIn::on_stream_close() {
     if (state_ == State::Closing) return;

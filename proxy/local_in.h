@@ -59,6 +59,7 @@ private:
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
     void handle_stanza(xml::Document& doc);
+    void closed_by_peer(const xml::Element& error);
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), local_, remote_}; }
 
     ProxyContext& ctx_;

@@ -340,6 +340,10 @@ void S2SIn::handle_db_verify(const xml::Element& e) {
     S2S_LOG_INFO(LogContext{id(), ours_norm, domain_of(asker)}, "db-verify", "answered %s",
                  valid ? "valid" : "invalid");
     stream_->send(dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid"));
+    // A stream used only to verify keys (XEP-0220 §2.3) is legitimate: it is idle now, not stuck.
+    served_verify_ = true;
+    last_activity_ = ctx_.loop.now_ms();
+    if (pairs_.empty()) stream_->set_deadline(settings_.idle_timeout_ms);
 }
 
 bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) const noexcept {
@@ -426,7 +430,7 @@ void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(err
 
 void S2SIn::on_timeout() {
     uint64_t now = ctx_.loop.now_ms();
-    if (state_ == State::Negotiating && !pairs_.empty()) {
+    if (state_ == State::Negotiating && (!pairs_.empty() || served_verify_)) {
         uint64_t idle = now - last_activity_;
         if (idle < settings_.idle_timeout_ms) {
             stream_->set_deadline(settings_.idle_timeout_ms - idle);

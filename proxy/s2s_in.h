@@ -112,6 +112,7 @@ private:
     bool header_sent_ = false;  // our header for the current stream
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
     bool sasl_done_ = false;
+    bool served_verify_ = false;  // a db:verify was answered: an idle stream, not a stuck one
     int sasl_failures_ = 0;
     uint64_t last_activity_ = 0;
     std::vector<Pair> pairs_;              // authenticated on this stream

@@ -89,12 +89,18 @@ void S2SOut::on_connected(int status) {
     if (c.direct_tls || settings_.tls == OutboundTls::Direct) {
         tls::SessionOptions so;
         so.server_name = remote_;
-        stream_->start_tls(settings_.tls_context, so);
+        stream_->start_tls(tls_context(), so);
         state_ = State::TlsHandshake;
         stream_->set_deadline(settings_.state_timeout_ms);
         return;
     }
     send_header();
+}
+
+// The certificate we show is that of the domain our stream is from.
+const std::shared_ptr<const tls::Context>& S2SOut::tls_context() const {
+    auto it = settings_.domain_contexts.find(first_local_);
+    return it != settings_.domain_contexts.end() ? it->second : settings_.tls_context;
 }
 
 void S2SOut::send_header() {
@@ -157,7 +163,8 @@ void S2SOut::on_features(const xml::Element& f) {
     bool external = false;
     if (xml::Element mechs = f.child("mechanisms", xml::ns::sasl))
         for (xml::Element m : mechs.elements()) external |= m.name() == "mechanism" && m.text() == "EXTERNAL";
-    if (tls_open && external && settings_.have_certificate && !sasl_tried_ && !sasl_done_) {
+    bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
+    if (tls_open && external && have_certificate && !sasl_tried_ && !sasl_done_) {
         sasl_tried_ = true;
         stream_->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
         state_ = State::Authenticating;
@@ -234,15 +241,14 @@ void S2SOut::on_stanza(xml::Document& doc) {
                           (text ? ": " + text.text() : "");
         fail(StanzaError::RemoteServerNotFound, why);
     } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures) {
-        stream_->start_tls(settings_.tls_context, tls::SessionOptions{remote_, nullptr});
+        stream_->start_tls(tls_context(), tls::SessionOptions{remote_, nullptr});
         stream_->reset_parser();
         state_ = State::TlsHandshake;
         stream_->set_deadline(settings_.state_timeout_ms);
     } else if (ns == xml::ns::tls && name == "failure") {
         fail(StanzaError::RemoteServerNotFound, remote_ + " refused STARTTLS");
     } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
-        sasl_done_ = true;
-        locals_[first_local_].auth = Auth::Valid;
+        sasl_done_ = true;  // first_local_ becomes Valid (and its queue flows) once the new stream is up
         S2S_LOG_INFO(log_ctx(), "authenticated", "SASL EXTERNAL");
         stream_->reset_parser();
         send_header();
@@ -273,8 +279,16 @@ void S2SOut::handle_db_result(const xml::Element& e) {
         std::string why = remote_ + " refused dialback for " + local + " (" +
                           (type == "invalid" ? std::string("invalid key") : describe_error(e)) + ")";
         S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", why.c_str());
+        // The remote's own condition (policy-violation, not-authorized...) tells the sender most.
+        StanzaError condition = StanzaError::RemoteServerNotFound;
+        if (xml::Element err = e.child("error", e.ns()); err || (err = e.child("error", xml::ns::server)))
+            for (xml::Element c : err.elements())
+                if (auto known = stanza_error_from_name(c.name()); known && c.ns() == kStanzaErrorsNs) {
+                    condition = *known;
+                    break;
+                }
         while (!it->second.queue.empty())
-            owner_.undeliverable(it->second.queue.pop(), StanzaError::RemoteServerNotFound, "s2s to " + remote_ + " failed: " + why);
+            owner_.undeliverable(it->second.queue.pop(), condition, "s2s to " + remote_ + " failed: " + why);
     }
     rearm();
 }

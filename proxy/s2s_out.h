@@ -36,6 +36,8 @@ struct OutboundSettings {
     OutboundTls tls = OutboundTls::None;
     std::shared_ptr<const tls::Context> tls_context;  // client context; set unless tls is None
     bool have_certificate = false;                    // we can do SASL EXTERNAL
+    // Local domains with a certificate of their own (s2s.domain_certfile): their client context.
+    std::map<std::string, std::shared_ptr<const tls::Context>> domain_contexts;
     uint64_t connect_timeout_ms = 10000;
     uint64_t state_timeout_ms = 5000;
     uint64_t idle_timeout_ms = 600000;
@@ -114,6 +116,7 @@ private:
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
+    [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
     void on_features(const xml::Element& features);
     void after_negotiation();
     void authenticate(const std::string& local);

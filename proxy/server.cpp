@@ -52,10 +52,19 @@ bool Server::start(std::string* error) {
     // Outgoing links.
     outbound_.tls = outbound_tls_mode(config_);
     if (outbound_.tls != OutboundTls::None) {
-        outbound_.tls_context = make_outgoing_context(config_, &outbound_.have_certificate, error);
+        outbound_.tls_context = make_outgoing_context(config_, "", &outbound_.have_certificate, error);
         if (!outbound_.tls_context) {
             *error = "s2s.outgoing.tls: " + *error;
             return false;
+        }
+        for (auto& d : config_.domain_certs) {
+            bool with_cert = false;
+            auto ctx = make_outgoing_context(config_, d.domain, &with_cert, error);
+            if (!ctx) {
+                *error = "s2s.domain_certfile (" + d.domain + "): " + *error;
+                return false;
+            }
+            outbound_.domain_contexts[d.domain] = ctx;
         }
     }
     outbound_.connect_timeout_ms = ms(config_.outgoing.connection_timeout);

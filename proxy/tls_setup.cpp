@@ -33,6 +33,11 @@ void common_options(const Config& c, const TlsOptions& t, tls::ContextOptions& o
     else if (!c.certfile.empty()) o.certificate = {c.certfile, "", "", {}};
 }
 
+// The local domains' own certificates (s2s.domain_certfile), chosen by the name a peer asks for.
+void domain_certificates(const Config& c, tls::ContextOptions& o) {
+    for (auto& d : c.domain_certs) o.sni_certificates.push_back({d.certfile, "", "", {d.domain}});
+}
+
 }  // namespace
 
 InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
@@ -67,16 +72,20 @@ std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const
     tls::ContextOptions o;
     o.role = tls::Role::Server;
     common_options(c, l.tls, o);
+    domain_certificates(c, o);
     if (inbound_tls_mode(c, l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     auto made = tls::Context::create(o);
     if (!made) *error = made.error;
     return made.context;
 }
 
-std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, bool* have_certificate, std::string* error) {
+std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const std::string& local,
+                                                          bool* have_certificate, std::string* error) {
     tls::ContextOptions o;
     o.role = tls::Role::Client;
     common_options(c, c.outgoing.tls, o);
+    for (auto& d : c.domain_certs)
+        if (d.domain == local) o.certificate = {d.certfile, "", "", {}};
     o.require_valid_peer = false;  // names and validity are judged per remote domain (policy)
     if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();

@@ -24,8 +24,10 @@ namespace s2s {
 // not called for a listener without TLS).
 [[nodiscard]] std::shared_ptr<const tls::Context> make_listener_context(const Config& config, const Listener& listener,
                                                                         std::string* error);
-// The client context for outgoing links; *have_certificate says whether SASL EXTERNAL is possible.
-[[nodiscard]] std::shared_ptr<const tls::Context> make_outgoing_context(const Config& config, bool* have_certificate,
-                                                                        std::string* error);
+// The client context for outgoing links from `local` ("" for the default one): its certificate is
+// the domain's s2s.domain_certfile entry, else tls.certfile or s2s.certfile; *have_certificate
+// says whether SASL EXTERNAL is possible with it.
+[[nodiscard]] std::shared_ptr<const tls::Context> make_outgoing_context(const Config& config, const std::string& local,
+                                                                        bool* have_certificate, std::string* error);
 
 }  // namespace s2s

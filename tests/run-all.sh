@@ -44,7 +44,7 @@ fi
 # 3. Real peers: Prosody, ejabberd, dnsmasq and slixmpp clients on loopback (needs root).
 echo "== integration tests"
 if [ "$(id -u)" = 0 ]; then
-  "$PY" tests/integration/test_kit.py 2>&1 | tee "$logdir/integration.log" | grep -E '^(ok|FAIL|ERROR|integration-summary)|\.\.\. ' || true
+  BUILD="$BUILD" "$PY" tests/integration/run_all.py 2>&1 | tee "$logdir/integration.log" | grep -E '^(ok|FAIL|ERROR|integration-summary)|\.\.\. ' || true
   line=$(grep -E '^integration-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/integration.log" | tail -1)
   if [ -n "$line" ]; then
     set -- $(echo "$line" | sed -E 's/integration-summary: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')

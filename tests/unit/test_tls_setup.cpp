@@ -1,0 +1,101 @@
+// TLS modes and contexts made from the config: use_starttls mapping, SNI per local domain
+// (s2s.domain_certfile), the client certificate per local domain.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "common/config_load.h"
+#include "proxy/tls_setup.h"
+#include "tests/unit/loop_harness.h"
+#include "tests/unit/tls_test_ca.h"
+
+using namespace s2s;
+using test::Peer;
+
+namespace {
+
+// A PEM file with a certificate and its key, as s2s.certfile and domain_certfile want.
+std::string combined(const test::TempDir& dir, const std::string& name, const test::CertFiles& c) {
+    std::ifstream cert(c.cert), key(c.key);
+    std::string text((std::istreambuf_iterator<char>(cert)), {});
+    text.append((std::istreambuf_iterator<char>(key)), {});
+    return dir.write(name, text);
+}
+
+}  // namespace
+
+TEST_CASE("tls_setup: modes from tls.mode, else from s2s.use_starttls") {
+    Config c;
+    Listener l;
+    CHECK(inbound_tls_mode(c, l) == InboundTls::None);
+    CHECK(outbound_tls_mode(c) == OutboundTls::None);
+    c.use_starttls = StartTls::Optional;
+    CHECK(inbound_tls_mode(c, l) == InboundTls::Offer);
+    CHECK(outbound_tls_mode(c) == OutboundTls::StartTls);
+    c.use_starttls = StartTls::RequiredTrusted;
+    CHECK(inbound_tls_mode(c, l) == InboundTls::Require);
+    CHECK(outbound_tls_mode(c) == OutboundTls::StartTlsRequired);
+    l.tls.mode = TlsMode::Tls;
+    c.outgoing.tls.mode = TlsMode::Tls;
+    CHECK(inbound_tls_mode(c, l) == InboundTls::Direct);
+    CHECK(outbound_tls_mode(c) == OutboundTls::Direct);
+}
+
+TEST_CASE("tls_setup: each local domain's certificate is chosen by SNI, and used as its client certificate") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    test::TempDir dir;
+    std::string a = combined(dir, "a.pem", pki.a), c = combined(dir, "c.pem", pki.c);
+    config::LoadResult r = config::load("t.toml",
+                                        "[general]\nhosts = [\"a.test\", \"c.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
+                                        "[s2s]\ndomain_certfile = [{domain = \"a.test\", certfile = \"" + a +
+                                            "\"}, {domain = \"c.test\", certfile = \"" + c + "\"}]\n"
+                                        "outgoing.tls.cacertfile = \"" + pki.ca + "\"\n"
+                                        "[[listen.s2s]]\nport = 5269\ntls.mode = \"tls\"\ntls.cacertfile = \"" + pki.ca + "\"\n",
+                                        {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    std::string error;
+    auto server_ctx = make_listener_context(r.config, r.config.listen_s2s[0], &error);
+    REQUIRE_MESSAGE(server_ctx, error);
+    bool with_cert = false;
+    auto client_c = make_outgoing_context(r.config, "c.test", &with_cert, &error);
+    REQUIRE_MESSAGE(client_c, error);
+    CHECK(with_cert);
+
+    for (const char* name : {"a.test", "c.test"}) {
+        CAPTURE(name);
+        test::TestLoop t;
+        Peer& server = t.new_peer();
+        t.listen([&](uv_stream_t* l) {
+            server.stream = Stream::create(t.loop(), server, {}, 1);
+            REQUIRE(uv_accept(l, server.stream->handle()) == 0);
+            server.stream->start();
+            server.stream->start_tls(server_ctx);
+        });
+        Peer& client = t.new_peer();
+        client.on_connect_hook = [&](Peer& me) { me.stream->start_tls(client_c, {name, nullptr}); };
+        t.connect(client);
+        REQUIRE(t.run_until([&] { return client.stream && client.stream->tls_open() && server.stream && server.stream->tls_open(); }));
+        CHECK(client.stream->tls()->authenticate_peer(name) == tls::PeerAuth::Authenticated);
+        // The client showed c.test's certificate: the server can authenticate it as c.test.
+        CHECK(server.stream->tls()->authenticate_peer("c.test") == tls::PeerAuth::Authenticated);
+    }
+}
+
+TEST_CASE("tls_setup: a domain_certfile entry must be one of general.hosts and hold its key") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE(pki.ok());
+    test::TempDir dir;
+    std::string a = combined(dir, "a.pem", pki.a);
+    auto load = [](const std::string& entries) {
+        return config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\n"
+                                      "domain_certfile = [" + entries + "]\n", {});
+    };
+    auto r = load("{domain = \"other.test\", certfile = \"" + a + "\"}");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message == "\"other.test\" is not one of general.hosts");
+    r = load("{domain = \"a.test\", certfile = \"" + pki.a.cert + "\"}");  // no key inside
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message.find("holds no private key") != std::string::npos);
+}
