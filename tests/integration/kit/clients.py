@@ -143,7 +143,7 @@ def ping_user(account, target, timeout=15):
 
 def send(sender, to, bodies, *, linger=1.0, mtype="chat", timeout=15):
     """`sender` sends one message per body to `to` (a JID string) and stays `linger` seconds for
-    bounces; ok when none came. data: sent, bounced."""
+    bounces (less if all came back); ok when none came. data: sent, sent_t, bounced (with t)."""
     return _job("send", [sender], timeout, to=to, bodies=list(bodies), linger=linger, type=mtype)
 
 

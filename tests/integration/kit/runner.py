@@ -6,6 +6,8 @@ tests/run-all.sh can add to the total. Exit status 0 only if nothing failed.
     if __name__ == "__main__":
         sys.exit(kit.runner.main())
 
+`main([module_a, module_b])` runs several test modules with one summary (see run_all.py).
+
 SIGTERM, SIGHUP and SIGINT stop the run at once (unittest would otherwise record SystemExit as one
 failed test and go on): every server still running is stopped, the summary counts the interrupted
 run as one more failure, and the exit status is 128 + the signal number.
@@ -89,8 +91,15 @@ def main(module="__main__", argv=None):
     argv = list(sys.argv if argv is None else argv)
     loader = unittest.TestLoader()
     names = [a for a in argv[1:] if not a.startswith("-")]
-    mod = sys.modules[module] if isinstance(module, str) else module
-    suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
+    if isinstance(module, (list, tuple)):
+        # several test modules in one run and one summary (tests/integration/run_all.py); names
+        # are then dotted from the module: test_federation.A_Plain[.test_1_message_a_to_b]
+        mods = [sys.modules[m] if isinstance(m, str) else m for m in module]
+        suite = loader.loadTestsFromNames(names) if names else \
+            unittest.TestSuite(loader.loadTestsFromModule(m) for m in mods)
+    else:
+        mod = sys.modules[module] if isinstance(module, str) else module
+        suite = loader.loadTestsFromNames(names, mod) if names else loader.loadTestsFromModule(mod)
     t0 = time.monotonic()
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=_Result)
     try:

@@ -1,0 +1,23 @@
+#!/usr/bin/python3
+"""Every integration suite in one run with one summary line: the kit's smoke test (test_kit.py)
+and the end-to-end tests of s2s-proxy (test_federation.py).
+
+    /usr/bin/python3 tests/integration/run_all.py                          # everything
+    /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
+    BUILD=build/e2e /usr/bin/python3 tests/integration/run_all.py          # which s2s-proxy binary
+
+Last line: `integration-summary: N passed, N failed` (", N skipped" when some were). Run as root
+with Debian's python (the one with python3-slixmpp).
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import kit  # noqa: E402
+import test_federation  # noqa: E402
+import test_kit  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(kit.runner.main([test_kit, test_federation]))
