@@ -119,6 +119,7 @@ void LocalIn::handle_stanza(xml::Document& doc) {
         fail(StreamError::InvalidFrom, local + " is not authenticated for " + remote + " on this stream");
         return;
     }
+    S2S_LOG_DEBUG(LogContext{id(), local, remote}, "from-local", "%s (local server -> s2s-proxy)", s.describe().c_str());
     router_.to_remote(local, remote, std::move(s));
 }
 

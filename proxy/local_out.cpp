@@ -35,6 +35,7 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     }
     Remote& r = remotes_[remote];
     if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
+        S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
         return;
     }
@@ -99,7 +100,11 @@ void LocalOut::authenticate(const std::string& remote) {
 
 void LocalOut::flush(const std::string& remote) {
     Remote& r = remotes_[remote];
-    while (!r.queue.empty()) stream_->send(r.queue.pop().bytes);
+    while (!r.queue.empty()) {
+        QueuedStanza q = r.queue.pop();
+        S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server, was queued)", q.describe().c_str());
+        stream_->send(q.bytes);
+    }
 }
 
 void LocalOut::on_stanza(xml::Document& doc) {

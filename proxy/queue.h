@@ -23,6 +23,8 @@ struct QueuedStanza {
 
     // Captures a stanza for sending later.
     [[nodiscard]] static QueuedStanza capture(const xml::Element& stanza, const xml::NamespaceScope& scope);
+    // "message m1 alice@a.test/r -> bob@b.test", for debug logs of the path a stanza takes.
+    [[nodiscard]] std::string describe() const { return name + " " + (id.empty() ? "-" : id) + " " + from + " -> " + to; }
     // Whether a failure to deliver it may be answered with an error (not an error, not presence).
     [[nodiscard]] bool bounceable() const noexcept { return type != "error" && name != "presence"; }
 };

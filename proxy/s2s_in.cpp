@@ -401,6 +401,10 @@ void S2SIn::handle_stanza(xml::Document& doc) {
         return;
     }
     last_activity_ = ctx_.loop.now_ms();
+    S2S_LOG_DEBUG(LogContext{id(), pair->local, pair->remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
+                  static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
+                  e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
+                  static_cast<int>(to_attr->size()), to_attr->data(), pair->remote.c_str());
     ctx_.router.from_remote(pair->remote, pair->local, doc);
 }
 

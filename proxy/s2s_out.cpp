@@ -213,7 +213,12 @@ void S2SOut::authenticate(const std::string& local) {
 
 void S2SOut::flush_queue(const std::string& local) {
     LocalDomain& d = locals_[local];
-    while (!d.queue.empty()) stream_->send(d.queue.pop().bytes);
+    while (!d.queue.empty()) {
+        QueuedStanza q = d.queue.pop();
+        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
+                      remote_.c_str());
+        stream_->send(q.bytes);
+    }
     last_activity_ = ctx_.loop.now_ms();
 }
 
@@ -312,6 +317,8 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
     LocalDomain& d = locals_[local];
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
+        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
+                      remote_.c_str());
         stream_->send(stanza.bytes);
         last_activity_ = ctx_.loop.now_ms();
         return;

@@ -120,6 +120,10 @@ bool Server::start(std::string* error) {
         local_in_.push_back(std::move(s));
         if (!listen(l, local_in_.back()->listener, true, i, error)) return false;
     }
+    if (!config_.local_dns_responder.empty()) {
+        dns_responder_ = DnsResponder::start(loop_, config_, error);  // the error names the key
+        if (!dns_responder_) return false;
+    }
     uv_signal_init(loop_.uv(), &sigterm_);
     uv_signal_init(loop_.uv(), &sigint_);
     uv_signal_init(loop_.uv(), &sighup_);
@@ -192,6 +196,7 @@ void Server::stop(const char* why) {
     for (auto* l : listeners_)
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
     listeners_.clear();
+    dns_responder_.reset();
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);

@@ -14,6 +14,7 @@
 #include "common/event_loop.h"
 #include "proxy/context.h"
 #include "proxy/dialback.h"
+#include "proxy/dns_responder.h"
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
 #include "proxy/policy.h"
@@ -57,6 +58,7 @@ private:
     std::unique_ptr<ProxyRouter> router_;
     std::unique_ptr<ProxyContext> ctx_;
     std::unique_ptr<LocalLink> local_link_;
+    std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
     std::vector<std::unique_ptr<InboundSettings>> inbound_;
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
