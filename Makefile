@@ -102,4 +102,19 @@ demo: deps
 clean:
 	rm -rf $(BUILD)
 
+# make install [DESTDIR=/staging] [PREFIX=/usr/local]: the binary, the example configs, the Prosody
+# plugin and a man-style README under $(DESTDIR)$(PREFIX); builds the binary first if needed and
+# gives the same tree when run again. docker/Dockerfile installs this way into its runtime image.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install
+install: $(PROXY_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples \
+	  $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy
+	install -m 0755 $(PROXY_BIN) $(DESTDIR)$(PREFIX)/bin/s2s-proxy
+	install -m 0644 config-examples/*.toml $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples/
+	install -m 0644 config-examples/prosody/mod_s2s_proxy.lua config-examples/prosody/s2s-proxy.cfg.lua \
+	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
+	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -135,6 +135,7 @@ struct Config {
     LocalMode local_mode = LocalMode::S2S;
     Limit local_queue_timeout{60000, false};   // ms
     std::string local_password;                // component secret: never logged
+    std::string local_dns_responder;           // "ip:port" on loopback; empty: no DNS responder
 
     std::map<std::string, Shaper> shapers;
     std::map<std::string, std::vector<AccessClause>> access;

@@ -57,8 +57,9 @@ std::vector<TlsSpec> tls_specs() {
          "stream (unset: from s2s.use_starttls)",
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
-         "peer: the peer certificate must chain to cacertfile; selfsigned_peer: self-signed accepted; "
-         "none: not checked",
+         "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
+         "self-signed also valid; none: not checked (without a valid certificate a peer may still use "
+         "dialback, unless secure_auth, secure_domains or required_trusted ask for one)",
          [](TlsOptions& t, const Value& v) { t.verify_mode = static_cast<VerifyMode>(v.choice); }},
         {"certfile", Kind::CertFile, nullptr, {}, Both, "PEM certificate chain presented to peers",
          [](TlsOptions& t, const Value& v) { t.certfile = v.s; }},
@@ -256,6 +257,11 @@ std::vector<OptionSpec> build() {
          [](Config& c, const Wild&, const Value& v) { c.local_queue_timeout = to_limit(v); }},
         {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0, "XEP-0114 secret for component mode (never printed)",
          [](Config& c, const Wild&, const Value& v) { c.local_password = v.s; }},
+        {"local.dns_responder", Kind::HostPort, nullptr, 0, 0, {}, 0,
+         "\"ip:port\" on loopback for a DNS responder that answers SRV _xmpp-server._tcp.<any domain> with "
+         "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "
+         "its outgoing s2s (ejabberd: its inetrc nameserver) (ours; unset: none)",
+         [](Config& c, const Wild&, const Value& v) { c.local_dns_responder = v.s; }},
 
         // [shaper.NAME], [access], [acl]
         {"shaper.*.max_rate", Kind::Int, nullptr, 1, std::numeric_limits<int64_t>::max() / 2, {}, Required | R,
