@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <unistd.h>
 
 #include "common/xml_stream.h"
 #include "proxy/router.h"
@@ -238,4 +239,35 @@ TEST_CASE("s2s_out: a link that works clears the host's backoff") {
     CHECK(f.router->link_failed("b.test", "closed after working", true).empty());  // no backoff then
     // The doubling starts over: the next failure waits about a second again, not two.
     CHECK(f.router->link_failed("b.test", "fails again", false) == "; next attempt in 2 s");
+}
+
+TEST_CASE("s2s_out: a server that never accepts (full backlog) hits connection_timeout") {
+    // A listener with a backlog of 0 whose queue is filled and never drained: further SYNs are
+    // dropped, so a connect neither succeeds nor fails until the timeout.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(fd, 0) == 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    std::vector<int> fillers;
+    for (int i = 0; i < 4; ++i) {  // more than the queue holds; extra ones just stay pending
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        fillers.push_back(c);
+    }
+    int port = ntohs(addr.sin_port);
+    {
+        Fixture f([port](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", port}}; });
+        f.settings.connect_timeout_ms = 200;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }, 3000));
+        CHECK(f.local.got[0].bytes.find("could not connect: b.test (127.0.0.1 port " + std::to_string(port) +
+                                        "): timed out") != std::string::npos);
+    }
+    for (int c : fillers) close(c);
+    close(fd);
 }
