@@ -18,7 +18,7 @@ LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat
 # The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp.
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev openssl python3 \
-                prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp
+                prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml
 
 COMMON_SRC := $(wildcard common/*.cpp)
 PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))

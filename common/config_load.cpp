@@ -145,6 +145,17 @@ Node parse_value(const std::string& text) {
     }
 }
 
+bool is_string_kind(Kind k) {
+    switch (k) {
+        case Kind::String: case Kind::Secret: case Kind::Enum: case Kind::Path: case Kind::CertFile:
+        case Kind::KeyFile: case Kind::Domain: case Kind::IpAddress: case Kind::HostPort: case Kind::ShaperRef:
+        case Kind::AccessRef: case Kind::AclRef:
+            return true;
+        default:
+            return false;
+    }
+}
+
 bool is_list_kind(Kind k) {
     return k == Kind::DomainList || k == Kind::StringList || k == Kind::IntList || k == Kind::Nameservers;
 }
@@ -304,6 +315,11 @@ private:
         for (auto& o : cli_) {
             std::string key = canonical(o.key);
             Node value = parse_value(o.value);
+            // A string option takes the text as it is when it does not read as a TOML string
+            // (a secret like 12345 or 1e5 from an environment variable is still that text).
+            if (const OptionSpec* spec = find_option(key); spec && is_string_kind(spec->kind) && value &&
+                                                           !value->as<std::string>())
+                value = cpptoml::make_value<std::string>(std::string(o.value));
             if (!value) {
                 const OptionSpec* spec = find_option(key);
                 if (spec && is_list_kind(spec->kind)) {

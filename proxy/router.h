@@ -32,6 +32,8 @@ protected:
 struct RouterCounters {
     uint64_t to_remote = 0;       // accepted from the local server for a remote domain
     uint64_t from_remote = 0;     // accepted from a remote domain for the local server
+    uint64_t delivered_remote = 0;  // written to a remote server's stream
+    uint64_t delivered_local = 0;   // written to the local server's stream
     uint64_t bounced = 0;         // answered with an error toward the sender
     uint64_t dropped_presence = 0;
     uint64_t dropped_error = 0;
@@ -63,6 +65,9 @@ public:
     // LinkOwner
     void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) override;
     void link_ready(const std::string& remote) override;
+    void delivered() override { ++counters_.delivered_remote; }
+    // The local link wrote a stanza to the local server.
+    void delivered_local() { ++counters_.delivered_local; }
     std::string link_failed(const std::string& remote, const std::string& why, bool was_ready) override;
     void link_closed(S2SOut* link) override;
 

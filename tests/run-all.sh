@@ -58,7 +58,22 @@ else
   skipped=$((skipped + 1))
 fi
 
-# 4. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
+# 4. The container and Kubernetes kit: make install, the Dockerfile, the manifests.
+echo "== docker and kubernetes kit"
+for t in install manifests; do
+  BUILD="$BUILD" "$PY" tests/docker/test_$t.py > "$logdir/docker_$t.log" 2>&1
+  grep -E '^(FAIL|ERROR|skipped):' "$logdir/docker_$t.log"
+  line=$(grep -E '^docker-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/docker_$t.log" | tail -1)
+  if [ -n "$line" ]; then
+    set -- $(echo "$line" | sed -E 's/docker-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+    count "docker $t" "$1" "$2"
+  else
+    tail -30 "$logdir/docker_$t.log"
+    count "docker $t" 0 1
+  fi
+done
+
+# 5. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
 if [ -z "${SKIP_FUZZ:-}" ]; then
   echo "== fuzz targets (${FUZZ_SECONDS}s each)"
   for bin in "$BUILD"/fuzz/fuzz_*; do

@@ -392,3 +392,16 @@ TEST_CASE("config: print-config shows defaults and overrides, masks secrets, and
         if (!r.settings[i].secret) CHECK(again.settings[i].toml == r.settings[i].toml);
     }
 }
+
+TEST_CASE("config: a string option on the command line keeps text that would read as another TOML type") {
+    LoadResult r = load_text(kMinimal, {{"s2s.shared", "12345"}, {"local.password", "1e5"}});
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    CHECK(r.config.shared == "12345");
+    CHECK(r.config.local_password == "1e5");
+    LoadResult quoted = load_text(kMinimal, {{"s2s.shared", "\"quoted secret\""}});
+    REQUIRE(quoted.ok());
+    CHECK(quoted.config.shared == "quoted secret");
+    // A number for a number option is still a number, and checked as one.
+    CHECK(only_error(load_text(kMinimal, {{"s2s.outgoing.port", "abc"}})).message == "expected an integer, got a string");
+}

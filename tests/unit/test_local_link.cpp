@@ -146,6 +146,7 @@ TEST_CASE("local link: the local server restarting loses nothing") {
     REQUIRE(f.t.run_until([&] { return f.server_sides.size() >= 2 && f.server_sides[1]->saw("id='2'"); }));
     CHECK(f.server_sides[1]->saw("id='1'"));
     CHECK(f.router->counters().bounced == 0);
+    CHECK(f.router->counters().delivered_local == 2);
 }
 
 TEST_CASE("local link: an unreachable local server makes queued stanzas bounce after local.queue_timeout") {

@@ -100,6 +100,10 @@ TEST_CASE("s2s_out: dialback with the key XEP-0185 gives, then the queued stanza
     REQUIRE(f.t.run_until([&] { return f.remote.saw("id='m2'"); }));
     CHECK(f.accepted == 1);
     CHECK(f.router->links() == 1);
+    // Every stanza accepted ends in exactly one outcome: both were delivered, none bounced.
+    CHECK(f.router->counters().to_remote == 2);
+    CHECK(f.router->counters().delivered_remote == 2);
+    CHECK(f.router->counters().bounced == 0);
 }
 
 TEST_CASE("s2s_out: a refused dialback bounces the stanza with the reason") {

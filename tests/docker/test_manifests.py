@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""docker/k8s: the manifests agree with each other, with the image and with the binary.
+
+Parses every manifest (python3-yaml) and checks: the kinds; that the container ports, the
+Service, the probes and the listeners in the ConfigMap's s2s-proxy TOML name the same ports;
+that the TOML passes `s2s-proxy --check-config` with the container's own environment and
+arguments (the dialback secret expanded the way Kubernetes does, throwaway certificates where
+the TLS Secret is mounted); that s2s-proxy started that way accepts on the probed ports and
+speaks TLS there; that Prosody's config points at the same local ports and loads the plugin
+from where the init container puts it; that the Secret template fails closed; resources and
+security settings.
+
+Run: BUILD=build /usr/bin/python3 tests/docker/test_manifests.py
+Ends with `docker-summary: N passed, N failed`.
+"""
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import tomllib
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import support as S  # noqa: E402
+
+try:
+    import yaml  # noqa: F401
+    HAVE_YAML = True
+except ImportError:  # python3-yaml
+    HAVE_YAML = False
+
+# Dialback secrets that TOML would read as something other than a string if passed bare.
+AWKWARD_SECRETS = ["1234567890123456", "true", "1979-05-27", "1e5", "0x1f", "inf", "f" * 64]
+
+
+def walk(value, path=""):
+    """(dotted key, value) of every leaf of a TOML document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, path + "." + k if path else k)
+    elif isinstance(value, list):
+        for n, v in enumerate(value):
+            yield from walk(v, "%s.%d" % (path, n))
+    else:
+        yield path, value
+
+
+class K8s(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not HAVE_YAML:  # a failure, not a skip: the whole suite would vanish unnoticed
+            raise AssertionError("python3-yaml is missing (it belongs in the Makefile's DEB_PACKAGES)")
+        cls.docs = S.load_manifests()
+        by = {}
+        for f, d in cls.docs:
+            by.setdefault(d.get("kind"), []).append(d)
+        cls.by_kind = by
+        cls.deployment = by["Deployment"][0]
+        cls.pod = cls.deployment["spec"]["template"]["spec"]
+        cls.containers = {c["name"]: c for c in cls.pod["containers"]}
+        cls.proxy = cls.containers["s2s-proxy"]
+        cls.prosody = cls.containers["prosody"]
+        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
+        cls.service = by["Service"][0]
+        cls.secrets = {s["metadata"]["name"]: s for s in by["Secret"]}
+        cms = {c["metadata"]["name"]: c for c in by["ConfigMap"]}
+        cls.toml_cm, cls.toml_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".toml"))
+        cls.toml_text = cls.toml_cm["data"][cls.toml_key]
+        cls.toml = tomllib.loads(cls.toml_text)
+        cls.prosody_cm, cls.prosody_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".cfg.lua"))
+        cls.prosody_text = cls.prosody_cm["data"][cls.prosody_key]
+        cls.prosody_cfg = S.prosody_globals(cls.prosody_text)
+        cls.tmp = tempfile.mkdtemp(prefix="s2s-k8s-")
+        cls.crt, cls.key = S.make_certificate(cls.tmp, tuple(cls.toml["general"]["hosts"]))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def public_listeners(self):
+        return [l for l in self.toml["listen"]["s2s"] if l.get("ip_address", "0.0.0.0") not in S.LOOPBACK]
+
+    def mount_of(self, container, predicate):
+        """(mountPath, volume) of the container's mount whose volume satisfies predicate."""
+        for m in container.get("volumeMounts", []):
+            v = self.volumes[m["name"]]
+            if predicate(v):
+                return m, v
+        return None, None
+
+    def tls_mount(self):
+        m, v = self.mount_of(self.proxy, lambda v: "secret" in v and
+                             self.secrets.get(v["secret"]["secretName"], {}).get("type") == "kubernetes.io/tls")
+        self.assertIsNotNone(m, "s2s-proxy mounts no kubernetes.io/tls Secret")
+        return m, v
+
+    def config_path(self):
+        env = {e["name"]: e.get("value") for e in self.proxy.get("env", [])}
+        image_default = S.parse_dockerfile()[-1].env().get("S2S_PROXY_CONFIG")
+        return env.get("S2S_PROXY_CONFIG", image_default)
+
+    def toml_with_test_certificates(self):
+        """The ConfigMap's TOML with the TLS Secret's mount path pointing at throwaway files."""
+        mount, _ = self.tls_mount()
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        text = self.toml_text.replace(prefix, self.tmp + "/")
+        path = os.path.join(self.tmp, self.toml_key)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def proxy_args(self, shared):
+        """The container's args as Kubernetes expands them, with `shared` as the Secret's value."""
+        env = {}
+        for e in self.proxy.get("env", []):
+            if "value" in e:
+                env[e["name"]] = S.expand_k8s(e["value"], env)
+            elif "secretKeyRef" in e.get("valueFrom", {}):
+                ref = e["valueFrom"]["secretKeyRef"]
+                self.assertEqual(ref["key"], "shared")
+                env[e["name"]] = shared
+        self.assertNotIn("command", self.proxy, "the image's ENTRYPOINT is the command")
+        return [S.expand_k8s(a, env) for a in self.proxy.get("args", [])]
+
+    # ---- kinds and wiring ---------------------------------------------------------------------
+
+    def test_kinds(self):
+        kinds = sorted((f, d.get("kind")) for f, d in self.docs)
+        self.assertEqual(kinds, [("configmap.yaml", "ConfigMap"), ("configmap.yaml", "ConfigMap"),
+                                 ("deployment.yaml", "Deployment"), ("kustomization.yaml", "Kustomization"),
+                                 ("secret.yaml", "Secret"), ("secret.yaml", "Secret"), ("service.yaml", "Service")])
+        for f, d in self.docs:
+            if d["kind"] != "Kustomization":
+                with self.subTest(file=f, kind=d["kind"]):
+                    self.assertIn("apiVersion", d)
+                    self.assertTrue(d["metadata"]["name"])
+        kustomization = self.by_kind["Kustomization"][0]
+        for r in kustomization["resources"]:
+            self.assertTrue(os.path.exists(os.path.join(S.K8S, r)), r)
+        self.assertNotIn("secret.yaml", kustomization["resources"], "the template must not be applied as is")
+
+    def test_one_pod_two_containers(self):
+        self.assertEqual(sorted(self.containers), ["prosody", "s2s-proxy"])
+        self.assertTrue(self.prosody["image"].startswith("prosody/prosody:0.12"), self.prosody["image"])
+        labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+        for k, v in self.deployment["spec"]["selector"]["matchLabels"].items():
+            self.assertEqual(labels.get(k), v)
+        for k, v in self.service["spec"]["selector"].items():
+            self.assertEqual(labels.get(k), v, "the Service selects the pod")
+
+    def test_ports_agree(self):
+        public = {l["port"] for l in self.public_listeners()}
+        self.assertEqual(public, {5269, 5270})
+        container = {p["containerPort"] for p in self.proxy["ports"]}
+        self.assertEqual(container, public, "s2s-proxy's container ports = its public [[listen.s2s]] ports")
+        self.assertEqual(container, S.exposed_ports(S.parse_dockerfile()[-1]), "= the image's EXPOSE")
+        for p in self.service["spec"]["ports"]:
+            with self.subTest(service_port=p["port"]):
+                target = S.resolve_port(self.proxy, p.get("targetPort", p["port"]))
+                self.assertIn(target, public)
+                self.assertEqual(p["port"], target, "remote servers reach the port DNS SRV names")
+        self.assertEqual({S.resolve_port(self.proxy, p["targetPort"]) for p in self.service["spec"]["ports"]}, public)
+        loopback = {l["port"] for l in self.toml["listen"]["local"]}
+        self.assertFalse(loopback & container, "the local listener stays inside the pod")
+
+    def test_probes_work_today(self):
+        public = {l["port"] for l in self.public_listeners()}
+        for kind in ("readinessProbe", "livenessProbe"):
+            with self.subTest(container="s2s-proxy", probe=kind):
+                probe = self.proxy.get(kind)
+                self.assertIsNotNone(probe)
+                # No HTTP admin endpoint yet: when /healthz and /readyz exist, these become httpGet.
+                self.assertNotIn("httpGet", probe)
+                self.assertIn(S.resolve_port(self.proxy, probe["tcpSocket"]["port"]), public)
+        local_port = int(self.toml["local"]["server"].rsplit(":", 1)[1])
+        ready = self.prosody["readinessProbe"]["exec"]["command"]
+        m = re.search(r"/dev/tcp/127\.0\.0\.1/([0-9]+)", " ".join(ready))
+        self.assertIsNotNone(m, ready)
+        self.assertEqual(int(m.group(1)), local_port, "Prosody is ready when [local] server accepts")
+        live = S.resolve_port(self.prosody, self.prosody["livenessProbe"]["tcpSocket"]["port"])
+        self.assertIn(live, [p["containerPort"] for p in self.prosody["ports"]])
+        self.assertIn(live, self.prosody_cfg.get("c2s_ports", [5222]))
+
+    def test_toml_is_what_the_sidecar_needs(self):
+        t = self.toml
+        self.assertEqual(t["local"]["server"], "127.0.0.1:15269")
+        self.assertEqual([(l["ip_address"], l["port"]) for l in t["listen"]["local"]], [("127.0.0.1", 15270)])
+        modes = {l["port"]: (l.get("ip_address"), l["tls"]["mode"]) for l in t["listen"]["s2s"]}
+        self.assertEqual(modes, {5269: ("0.0.0.0", "starttls"), 5270: ("0.0.0.0", "tls")})
+        self.assertNotIn("shared", t.get("s2s", {}), "the dialback secret comes from the Secret, not the ConfigMap")
+
+    def test_config_file_is_where_s2s_proxy_reads_it(self):
+        mount, volume = self.mount_of(self.proxy, lambda v: v.get("configMap", {}).get("name") == self.toml_cm["metadata"]["name"])
+        self.assertIsNotNone(mount, "s2s-proxy does not mount its ConfigMap")
+        path = mount["mountPath"] if "subPath" in mount else os.path.join(mount["mountPath"], self.toml_key)
+        self.assertEqual(self.config_path(), path)
+
+    def test_certificate_paths_point_into_the_tls_secret(self):
+        mount, volume = self.tls_mount()
+        secret = self.secrets[volume["secret"]["secretName"]]
+        keys = set(secret["stringData"])
+        files = [(k, v) for k, v in walk(self.toml) if re.search(r"(certfile|keyfile)$", k)]
+        self.assertGreaterEqual(len(files), 6)
+        for key, path in files:
+            with self.subTest(key=key):
+                self.assertEqual(os.path.dirname(path), mount["mountPath"].rstrip("/"))
+                self.assertIn(os.path.basename(path), keys)
+        self.assertEqual(volume["secret"].get("defaultMode"), 0o440)
+        self.assertEqual(self.pod["securityContext"]["fsGroup"], self.proxy["securityContext"]["runAsGroup"],
+                         "mode 0440 is readable through the group only")
+
+    def test_secret_wiring(self):
+        refs = [e["valueFrom"]["secretKeyRef"] for c in self.pod["containers"] for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})]
+        self.assertTrue(refs)
+        for ref in refs:
+            self.assertIn(ref["key"], self.secrets[ref["name"]]["stringData"])
+        for v in self.volumes.values():
+            if "secret" in v:
+                secret = self.secrets[v["secret"]["secretName"]]
+                for item in v["secret"].get("items", []):
+                    self.assertIn(item["key"], secret["stringData"])
+        tls = [s for s in self.secrets.values() if s.get("type") == "kubernetes.io/tls"]
+        self.assertEqual(len(tls), 1)
+        self.assertEqual(set(tls[0]["stringData"]), {"tls.crt", "tls.key"})
+
+    def test_resources_and_security(self):
+        for c in self.pod.get("initContainers", []) + self.pod["containers"]:
+            with self.subTest(container=c["name"]):
+                for what in ("requests", "limits"):
+                    self.assertEqual(set(c["resources"][what]), {"cpu", "memory"})
+        uid = int(S.parse_dockerfile()[-1].last("USER").args.split(":")[0])
+        for c in [self.proxy] + [c for c in self.pod.get("initContainers", []) if c["image"] == self.proxy["image"]]:
+            with self.subTest(container=c["name"]):
+                sc = c["securityContext"]
+                self.assertTrue(sc["runAsNonRoot"])
+                self.assertEqual(sc["runAsUser"], uid, "the image's USER")
+                self.assertTrue(sc["readOnlyRootFilesystem"])
+                self.assertFalse(sc["allowPrivilegeEscalation"])
+                self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+
+    # ---- the binary on the ConfigMap's TOML ---------------------------------------------------
+
+    def test_configmap_toml_checks_clean_with_the_containers_arguments(self):
+        path = self.toml_with_test_certificates()
+        for shared in AWKWARD_SECRETS + [os.urandom(32).hex()]:
+            with self.subTest(shared=shared):
+                r = S.run_proxy(S.PROXY, "--check-config", *self.proxy_args(shared), env={"S2S_PROXY_CONFIG": path})
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertIn("config OK", r.stdout)
+                printed = S.run_proxy(S.PROXY, "--print-config", *self.proxy_args(shared), env={"S2S_PROXY_CONFIG": path})
+                self.assertIn('shared = "********"', printed.stdout)
+                if len(shared) >= 16:
+                    self.assertNotIn(shared, printed.stdout + printed.stderr, "the secret is never printed")
+
+    def test_secret_template_fails_closed(self):
+        path = self.toml_with_test_certificates()
+        dialback = next(s for s in self.secrets.values() if "shared" in s.get("stringData", {}))
+        r = S.run_proxy(S.PROXY, "--check-config", *self.proxy_args(dialback["stringData"]["shared"]),
+                        env={"S2S_PROXY_CONFIG": path})
+        self.assertEqual(r.returncode, 2, "the template's placeholder must not be a usable secret")
+        self.assertIn("s2s.shared", r.stderr)
+        # The PEM placeholders do not parse either.
+        tls = next(s for s in self.secrets.values() if s.get("type") == "kubernetes.io/tls")
+        bad = os.path.join(self.tmp, "template")
+        os.makedirs(bad, exist_ok=True)
+        for k, v in tls["stringData"].items():
+            with open(os.path.join(bad, k), "w") as f:
+                f.write(v)
+        mount, _ = self.tls_mount()
+        bad_toml = os.path.join(bad, "s2s.toml")
+        with open(bad_toml, "w") as f:
+            f.write(self.toml_text.replace(mount["mountPath"].rstrip("/") + "/", bad + "/"))
+        r = S.run_proxy(S.PROXY, "--check-config", *self.proxy_args(os.urandom(8).hex()), env={"S2S_PROXY_CONFIG": bad_toml})
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+
+    def test_started_as_in_the_pod_it_answers_on_the_probed_ports(self):
+        """s2s-proxy with the ConfigMap's TOML and the container's args (ports moved to free ones
+        on loopback): the probes' TCP connect succeeds, the STARTTLS listener offers STARTTLS and
+        the direct-TLS one completes a handshake with the Secret's certificate."""
+        path = self.toml_with_test_certificates()
+        remap, overrides = {}, []
+        for n, l in enumerate(self.toml["listen"]["s2s"]):
+            remap[l["port"]] = S.free_port()
+            overrides += ["--listen.s2s.%d.port=%d" % (n, remap[l["port"]]), "--listen.s2s.%d.ip_address=127.0.0.1" % n]
+        for n, l in enumerate(self.toml["listen"]["local"]):
+            overrides.append("--listen.local.%d.port=%d" % (n, S.free_port()))
+        overrides.append("--local.server=127.0.0.1:%d" % S.free_port())
+        env = dict(os.environ, S2S_PROXY_CONFIG=path)
+        proc = subprocess.Popen([S.PROXY, *self.proxy_args(os.urandom(32).hex()), *overrides], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for kind in ("readinessProbe", "livenessProbe"):
+                port = remap[S.resolve_port(self.proxy, self.proxy[kind]["tcpSocket"]["port"])]
+                self.assertTrue(S.wait_for_port(port, proc=proc), "%s: nothing accepts on port %d" % (kind, port))
+            with open(self.crt) as f:
+                expected_der = ssl.PEM_cert_to_DER_cert(f.read())
+            for l in self.toml["listen"]["s2s"]:
+                port = remap[l["port"]]
+                with self.subTest(listener=l["port"], mode=l["tls"]["mode"]):
+                    self.assertTrue(S.wait_for_port(port, proc=proc))
+                    if l["tls"]["mode"] == "tls":
+                        ctx = ssl.create_default_context()
+                        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+                        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                            with ctx.wrap_socket(raw, server_hostname=self.toml["general"]["hosts"][0]) as tls:
+                                self.assertEqual(tls.getpeercert(binary_form=True), expected_der)
+                    else:
+                        self.assertIn("urn:ietf:params:xml:ns:xmpp-tls", self.stream_features(port))
+        finally:
+            S.stop(proc)
+            err = proc.stderr.read()
+        self.assertEqual(proc.returncode, 0, err)
+
+    def stream_features(self, port):
+        header = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
+                  "from='remote.test' to='%s' version='1.0'>" % self.toml["general"]["hosts"][0])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(header.encode())
+            data = b""
+            while b"</stream:features>" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode(errors="replace")
+
+    # ---- Prosody --------------------------------------------------------------------------------
+
+    def test_prosody_points_at_the_same_local_ports(self):
+        p, t = self.prosody_cfg, self.toml
+        host, port = t["local"]["server"].rsplit(":", 1)
+        local = t["listen"]["local"][0]
+        self.assertEqual(p["s2s_proxy_port"], local["port"], "s2s_proxy_port = [[listen.local]] port")
+        self.assertEqual(p.get("s2s_proxy_address", "127.0.0.1"), local.get("ip_address", "127.0.0.1"))
+        self.assertEqual(p["s2s_ports"], [int(port)], "s2s_ports = [local] server port")
+        self.assertEqual(p["s2s_interfaces"], [host])
+        self.assertEqual(p.get("s2s_direct_tls_ports", []), [])
+        self.assertIs(p["s2s_require_encryption"], False)
+        self.assertIs(p["s2s_secure_auth"], False)
+        self.assertIn("s2s_proxy", p["modules_enabled"])
+        self.assertIn("dialback", p["modules_enabled"])
+        mount, _ = self.mount_of(self.prosody, lambda v: v.get("configMap", {}).get("name") == self.prosody_cm["metadata"]["name"])
+        self.assertEqual((mount["mountPath"], mount.get("subPath")), ("/etc/prosody/prosody.cfg.lua", self.prosody_key))
+
+    def test_plugin_reaches_prosody(self):
+        init = self.pod["initContainers"]
+        self.assertEqual(len(init), 1)
+        init = init[0]
+        self.assertEqual(init["image"], self.proxy["image"], "the plugin comes with the proxy it belongs to")
+        cmd = init["command"]
+        self.assertEqual(cmd[0], "cp")
+        source, dest = cmd[1], cmd[2]
+        self.assertEqual(source, S.PREFIX + "/share/s2s-proxy/prosody/mod_s2s_proxy.lua")
+        dest_dir = dest.rstrip("/")
+        init_mount = next(m for m in init["volumeMounts"] if m["mountPath"].rstrip("/") == dest_dir)
+        prosody_mount = next(m for m in self.prosody["volumeMounts"] if m["name"] == init_mount["name"])
+        self.assertIn(prosody_mount["mountPath"], self.prosody_cfg["plugin_paths"])
+        # And make install really puts the plugin at that path.
+        dest_root = tempfile.mkdtemp(prefix="s2s-k8s-install-")
+        try:
+            r = S.make_install(dest_root)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(os.path.join(dest_root, source.lstrip("/")), "rb") as a, \
+                    open(os.path.join(S.PROSODY_DIR, "mod_s2s_proxy.lua"), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        finally:
+            shutil.rmtree(dest_root, ignore_errors=True)
+
+    @unittest.skipUnless(shutil.which("prosodyctl"), "needs prosodyctl (Debian's prosody)")
+    def test_prosody_config_checks_clean(self):
+        # prosodyctl insists that the prosody user can read the config (as in the container).
+        d = os.path.join(self.tmp, "prosody")
+        os.makedirs(os.path.join(d, "certs"), exist_ok=True)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(d, 0o755)
+        text = self.prosody_text
+        for path in self.prosody_cfg["plugin_paths"]:
+            text = text.replace('"%s"' % path, '"%s"' % S.PROSODY_DIR)
+        cfg = os.path.join(d, "prosody.cfg.lua")
+        with open(cfg, "w") as f:
+            f.write(text)
+        r = subprocess.run(["prosodyctl", "--config", cfg, "check", "config"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("All checks passed", r.stdout)
+
+    @unittest.skipUnless(shutil.which("kubectl"), "needs kubectl")
+    def test_kustomize_builds(self):
+        r = subprocess.run(["kubectl", "kustomize", S.K8S], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        import yaml
+        kinds = sorted(d["kind"] for d in yaml.safe_load_all(r.stdout) if d)
+        self.assertEqual(kinds, ["ConfigMap", "ConfigMap", "Deployment", "Service"])
+
+
+if __name__ == "__main__":
+    sys.exit(S.main(sys.modules[__name__]))
