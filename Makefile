@@ -75,7 +75,7 @@ $(UNIT_BIN): $(UNIT_OBJ) $(PROXY_OBJ) $(COMMON_OBJ)
 
 # Fuzz targets: clang's libFuzzer with ASan and UBSan, built from the sources directly.
 FUZZ_FLAGS := $(STD) -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(COMMON_SRC) $(wildcard common/*.h)
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(COMMON_SRC) $(wildcard common/*.h proxy/dns_responder.*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(LIBS)

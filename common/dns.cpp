@@ -334,6 +334,7 @@ void DnsClient::on_udns_result(dns_ctx* ctx, void* result, void* data) noexcept 
     DnsClient* self = q->owner;
     q->udns = nullptr;  // udns freed it before calling us
     self->deadlines_.erase({q->deadline, q->token});
+    self->arm_deadline_timer();  // an armed timer for a finished query would keep the loop alive
 
     DnsAnswer& a = q->answer;
     DnsStatus s = DnsStatus::Error;

@@ -221,6 +221,7 @@ DnsReply dns_respond(const DnsResponderRules& rules, const uint8_t* q, size_t le
     if (pos != len) return header_only(kFormErr, "malformed");
 
     r.qtype = qu.qtype;
+    r.edns = edns;
     if (describe) r.qname = presentation(q, qu);
 
     // The decision.
@@ -314,6 +315,28 @@ bool is_loopback_address(const sockaddr_storage& ss) noexcept {
 }
 
 namespace {
+
+const char* type_name(uint16_t t) {
+    switch (t) {
+        case kTypeA: return "A";
+        case kTypeAAAA: return "AAAA";
+        case kTypeSRV: return "SRV";
+        case kTypeANY: return "ANY";
+        default: return nullptr;
+    }
+}
+
+const char* rcode_name(int rcode) {
+    switch (rcode) {
+        case kNoError: return "NOERROR";
+        case kFormErr: return "FORMERR";
+        case kNxDomain: return "NXDOMAIN";
+        case kNotImp: return "NOTIMP";
+        case kRefused: return "REFUSED";
+        case kBadVers: return "BADVERS";
+        default: return "?";
+    }
+}
 
 std::string text_of(const sockaddr_storage& ss) {
     char ip[INET6_ADDRSTRLEN] = "?";
@@ -431,15 +454,21 @@ void DnsResponder::Socket::on_read(uv_udp_t* handle, ssize_t nread, const uv_buf
     }
     if (sent > 0) ++self->answered;
     else ++self->dropped;
-    if (describe) {
+    if (describe) try {
         const std::string who = text_of(peer);
-        if (sent > 0)
-            S2S_LOG_DEBUG(LogContext{}, "dns-query", "type %u %s from %s: rcode %d, %d records (%s)",
-                          static_cast<unsigned>(r.qtype), r.qname.empty() ? "-" : r.qname.c_str(), who.c_str(),
-                          r.rcode, r.answers, r.why);
+        const char* type = type_name(r.qtype);
+        const std::string type_text = type ? type : "TYPE" + std::to_string(r.qtype);
+        if (sent > 0 && !r.qname.empty())
+            S2S_LOG_DEBUG(LogContext{}, "dns-query", "%s %s%s from %s: %s, %d record%s (%s)", type_text.c_str(),
+                          r.qname.c_str(), r.edns ? " (EDNS)" : "", who.c_str(), rcode_name(r.rcode), r.answers,
+                          r.answers == 1 ? "" : "s", r.why);
+        else if (sent > 0)
+            S2S_LOG_DEBUG(LogContext{}, "dns-query", "%zd bytes from %s: %s (%s)", nread, who.c_str(),
+                          rcode_name(r.rcode), r.why);
         else
             S2S_LOG_DEBUG(LogContext{}, "dns-query", "%zd bytes from %s: not answered (%s)", nread, who.c_str(),
                           r.size ? uv_strerror(sent) : r.why);
+    } catch (...) {  // (out of memory: only the log line is lost)
     }
 }
 

@@ -51,6 +51,7 @@ struct DnsReply {
     int rcode = -1;             // the answer's RCODE (16: BADVERS), -1 when dropped
     uint16_t qtype = 0;
     int answers = 0;            // records in the answer section
+    bool edns = false;          // the query had an OPT record
     std::string qname;          // presentation form (non-LDH bytes as \DDD), when `describe`
     const char* why = "";       // a word on the outcome: "srv", "own-domain", "malformed"...
 };

@@ -157,6 +157,12 @@ void S2SIn::on_stanza(xml::Document& doc) {
         handle_starttls();
     } else if (ns == xml::ns::sasl && e.name() == "auth") {
         handle_sasl(e);
+    } else if (ns == xml::ns::streams && e.name() == "error") {
+        // RFC 6120 §4.9: a stream error ends the stream; we only close our side.
+        xml::Element cond = e.first_element();
+        S2S_LOG_NOTICE(log_ctx(), "peer-stream-error", "the peer ended the stream with %.*s",
+                       static_cast<int>(cond ? cond.name().size() : 1), cond ? cond.name().data() : "?");
+        on_stream_close();
     } else if (ns == xml::ns::sasl && e.name() == "abort") {
         sasl_failure("aborted", "");
     } else {

@@ -91,6 +91,12 @@ bool Server::start(std::string* error) {
     local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);
     router_->attach(*ctx_, *local_link_);
 
+    // (bound before the listeners only so that a config error comes first: nothing is served
+    // before the loop runs)
+    if (!config_.local_dns_responder.empty()) {
+        dns_responder_ = DnsResponder::start(loop_, config_, error);  // the error names the key
+        if (!dns_responder_) return false;
+    }
     for (size_t i = 0; i < config_.listen_s2s.size(); ++i) {
         const s2s::Listener& l = config_.listen_s2s[i];
         auto s = std::make_unique<InboundSettings>();
@@ -119,10 +125,6 @@ bool Server::start(std::string* error) {
         s->parse = parse_options(l.max_stanza_size);
         local_in_.push_back(std::move(s));
         if (!listen(l, local_in_.back()->listener, true, i, error)) return false;
-    }
-    if (!config_.local_dns_responder.empty()) {
-        dns_responder_ = DnsResponder::start(loop_, config_, error);  // the error names the key
-        if (!dns_responder_) return false;
     }
     uv_signal_init(loop_.uv(), &sigterm_);
     uv_signal_init(loop_.uv(), &sigint_);

@@ -417,3 +417,12 @@ TEST_CASE("s2s_in: past max_connections a new stream gets resource-constraint; t
     first.stream->send("<message from='u@b.test' to='v@a.test'/>");
     REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
 }
+
+TEST_CASE("s2s_in: a stream error from the peer ends the stream without an error back") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
+        me.stream->send("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.closed || has(p, "close"); }));
+    for (auto& e : p.events) CHECK(e.rfind("stream-error", 0) != 0);
+}
