@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/utf8.h"
+
 namespace s2s {
 namespace {
 
@@ -22,33 +24,6 @@ std::int64_t real_clock() noexcept {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-// Length (1..4) of the valid UTF-8 sequence at s[i] with its code point, or 0 if invalid.
-std::size_t utf8_at(std::string_view s, std::size_t i, char32_t& cp) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
-    const unsigned char c = p[0];
-    std::size_t len;
-    char32_t min;
-    if (c < 0x80) {
-        cp = c;
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2, min = 0x80, cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3, min = 0x800, cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4, min = 0x10000, cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (s.size() - i < len) return 0;
-    for (std::size_t k = 1; k < len; ++k) {
-        if ((p[k] & 0xC0u) != 0x80u) return 0;
-        cp = (cp << 6) | (p[k] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
 }
 
 void append_u00(std::string& out, unsigned v) {
@@ -73,7 +48,7 @@ void escape_json(std::string& out, std::string_view s) {
         if (i == s.size()) break;
         const char c = s[i];
         char32_t cp = 0;
-        const std::size_t len = utf8_at(s, i, cp);
+        const std::size_t len = decode_utf8(s, i, cp);
         if (len == 0) {
             out += "\\ufffd";
             ++i;
@@ -113,7 +88,7 @@ void escape_text(std::string& out, std::string_view s) {
         if (i == s.size()) break;
         const auto c = static_cast<unsigned char>(s[i]);
         char32_t cp = 0;
-        const std::size_t len = utf8_at(s, i, cp);
+        const std::size_t len = decode_utf8(s, i, cp);
         if (len == 0 || cp < 0x20 || cp == 0x7F) {
             if (c == '\n') {
                 out += "\\n";
