@@ -73,12 +73,19 @@ $(UNIT_BIN): $(UNIT_OBJ) $(PROXY_OBJ) $(COMMON_OBJ)
 	@echo "  LINK  $@"
 	$(Q)$(CXX) $(FINAL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets: clang's libFuzzer with ASan and UBSan, built from the sources directly.
-FUZZ_FLAGS := $(STD) -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(COMMON_SRC) $(wildcard common/*.h proxy/dns_responder.*)
+# Fuzz targets: clang's libFuzzer with ASan and UBSan. The common sources are compiled once for
+# all targets (fuzzer-no-link), then each target links its entry point against them.
+FUZZ_FLAGS := $(STD) -g -O1 -I. -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ   := $(COMMON_SRC:%.cpp=$(BUILD)/fuzzobj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
+$(BUILD)/fuzzobj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	@echo "  FCXX  $<"
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/dns_responder.*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
-	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(LIBS)
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
 
 fuzz: $(FUZZ_BIN)
 
@@ -117,4 +124,4 @@ install: $(PROXY_BIN)
 	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
 	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
