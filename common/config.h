@@ -104,6 +104,8 @@ struct Outgoing {
     int64_t max_retry_delay = 300;            // s
     int64_t dns_timeout = 10;                 // s
     int dns_retries = 2;
+    int64_t queue_max_stanzas = 1000;          // waiting per (local, remote) pair
+    int64_t queue_max_bytes = 4 * 1024 * 1024;
     std::vector<std::string> dns_nameservers; // "ip" or "ip:port"; empty: the system's
     std::vector<AddressOverride> address;
     TlsOptions tls;

@@ -97,6 +97,14 @@ void S2SOut::on_connected(int status) {
     send_header();
 }
 
+S2SOut::LocalDomain& S2SOut::domain(const std::string& local) {
+    auto it = locals_.find(local);
+    if (it == locals_.end())
+        it = locals_.emplace(local, LocalDomain{Auth::None, StanzaQueue(settings_.queue_max_stanzas, settings_.queue_max_bytes)})
+                 .first;
+    return it->second;
+}
+
 // The certificate we show is that of the domain our stream is from.
 const std::shared_ptr<const tls::Context>& S2SOut::tls_context() const {
     auto it = settings_.domain_contexts.find(first_local_);
@@ -195,7 +203,7 @@ void S2SOut::after_negotiation() {
 }
 
 void S2SOut::authenticate(const std::string& local) {
-    LocalDomain& d = locals_[local];
+    LocalDomain& d = domain(local);
     if (sasl_done_ && local == first_local_) {
         d.auth = Auth::Valid;
         flush_queue(local);
@@ -212,7 +220,7 @@ void S2SOut::authenticate(const std::string& local) {
 }
 
 void S2SOut::flush_queue(const std::string& local) {
-    LocalDomain& d = locals_[local];
+    LocalDomain& d = domain(local);
     while (!d.queue.empty()) {
         QueuedStanza q = d.queue.pop();
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
@@ -316,7 +324,7 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
 // ---- what the router asks --------------------------------------------------------------------------
 
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
-    LocalDomain& d = locals_[local];
+    LocalDomain& d = domain(local);
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());

@@ -42,6 +42,8 @@ struct OutboundSettings {
     uint64_t state_timeout_ms = 5000;
     uint64_t idle_timeout_ms = 600000;
     uint64_t max_retry_delay_ms = 300000;              // backoff cap per remote host
+    size_t queue_max_stanzas = StanzaQueue::kDefaultMaxCount;  // per (local, remote) pair
+    size_t queue_max_bytes = StanzaQueue::kDefaultMaxBytes;
     xml::StreamOptions parse;
 };
 
@@ -118,6 +120,7 @@ private:
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
+    LocalDomain& domain(const std::string& local);
     [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
     void on_features(const xml::Element& features);
     void after_negotiation();

@@ -72,6 +72,8 @@ bool Server::start(std::string* error) {
     outbound_.idle_timeout_ms = ms(config_.outgoing.stream_timeout);
     outbound_.parse = parse_options(config_.outgoing.max_stanza_size);
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(config_.outgoing.max_retry_delay) * 1000;
+    outbound_.queue_max_stanzas = static_cast<size_t>(config_.outgoing.queue_max_stanzas);
+    outbound_.queue_max_bytes = static_cast<size_t>(config_.outgoing.queue_max_bytes);
 
     // The local link.
     if (!parse_server(config_.local_server, &local_settings_.server)) {

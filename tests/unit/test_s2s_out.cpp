@@ -199,9 +199,9 @@ TEST_CASE("s2s_out: presence and errors are never bounced, only counted") {
 TEST_CASE("s2s_out: a full queue answers resource-constraint") {
     Fixture f;
     f.settings.state_timeout_ms = 5000;
+    f.settings.queue_max_stanzas = 3;  // s2s.outgoing.queue_max_stanzas
     f.router->to_remote("a.test", "b.test", stanza(kMessage));  // the link is being made: it queues
-    for (size_t i = 0; i < StanzaQueue::kDefaultMaxCount; ++i)
-        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    for (size_t i = 0; i < 3; ++i) f.router->to_remote("a.test", "b.test", stanza(kMessage));
     REQUIRE(f.local.got.size() == 1);
     CHECK(f.local.got[0].bytes.find("resource-constraint") != std::string::npos);
 }
