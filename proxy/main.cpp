@@ -6,6 +6,7 @@
 #include "common/config_print.h"
 #include "common/log.h"
 #include "proxy/cli.h"
+#include "proxy/preflight.h"
 #include "proxy/server.h"
 
 #ifndef S2S_PROXY_VERSION
@@ -77,6 +78,13 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     if (cl.command == s2s::Command::CheckConfig) {
+        std::vector<std::string> problems = s2s::preflight(r.config);
+        for (auto& p : problems) std::fprintf(stderr, "%s: %s\n", cl.config_path.c_str(), p.c_str());
+        if (!problems.empty()) {
+            std::fprintf(stderr, "s2s-proxy: the config would not start (%zu problem%s)\n", problems.size(),
+                         problems.size() == 1 ? "" : "s");
+            return kExitConfig;
+        }
         std::printf("%s: config OK\n", cl.config_path.c_str());
         return 0;
     }

@@ -125,6 +125,15 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("command line: --s2s.outgoing.port: 99999 is out of range 1..65535", r.stderr)
 
+    def test_check_config_catches_what_would_fail_at_start(self):
+        text = minimal().replace(
+            '[local]\n  server = "127.0.0.1:15269"', '[local]\n  server = "127.0.0.1:15269"\n  dns_responder = "192.0.2.1:5353"')
+        with ConfigFile(text) as path:
+            r = run("--check-config", "--config", path)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("local.dns_responder: \"192.0.2.1:5353\" is not a loopback address", r.stderr)
+        self.assertIn("would not start", r.stderr)
+
     def test_unreadable_file(self):
         r = run("--check-config", "--config", "/nonexistent/s2s.toml")
         self.assertEqual(r.returncode, 2)

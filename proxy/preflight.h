@@ -1,0 +1,16 @@
+// What --check-config checks beyond the config file's own rules: that the TLS contexts can be
+// built from the certificates, keys, CAs and cipher lists given, and that the DNS responder's
+// address and the local listener fit together — the things that otherwise fail only at start.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace s2s {
+
+// One sentence per problem, each naming the key; empty when the proxy would start.
+[[nodiscard]] std::vector<std::string> preflight(const Config& config);
+
+}  // namespace s2s
