@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 namespace s2s {
 
 const char* Stream::state_name(State s) noexcept {
@@ -33,7 +35,36 @@ Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64
     open_handles_ = 2;
 }
 
-Stream::~Stream() { loop_.cancel_flush(this); }
+namespace {
+// The stream whose read callback is running (one loop thread): the source of what is sent now.
+Stream* g_reading = nullptr;
+}  // namespace
+
+Stream::~Stream() {
+    loop_.cancel_flush(this);
+    release_blocked();
+    if (blocked_on_) {
+        auto& v = blocked_on_->blocked_;
+        v.erase(std::remove(v.begin(), v.end(), this), v.end());
+    }
+    if (g_reading == this) g_reading = nullptr;
+}
+
+// Lets every source that waited for this stream read again.
+void Stream::release_blocked() {
+    std::vector<Stream*> sources;
+    sources.swap(blocked_);
+    for (Stream* src : sources) {
+        src->blocked_on_ = nullptr;
+        src->update_reading();
+    }
+}
+
+void Stream::update_reading() {
+    if (!reading_ || state_ != State::Open) return;
+    if (reading_stopped()) uv_read_stop(handle());
+    else uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+}
 
 bool Stream::start() {
     uv_tcp_nodelay(&tcp_, 1);
@@ -87,8 +118,10 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
     }
     self->last_read_ = self->loop_.now_ms();
     self->trimmed_ = false;
+    g_reading = self;
     if (self->tls_) self->feed_tls(buf->base, static_cast<size_t>(nread));
     else self->feed(buf->base, static_cast<size_t>(nread));
+    if (g_reading == self) g_reading = nullptr;
 }
 
 void Stream::feed(const char* data, size_t len) {
@@ -193,6 +226,7 @@ void Stream::send(std::string_view bytes) {
         plain_out_.append(bytes);
         if (congested()) was_congested_ = true;
         loop_.schedule_flush(this);
+        push_back_on_source();
         return;
     }
     if (!out_.append(bytes)) {
@@ -201,6 +235,17 @@ void Stream::send(std::string_view bytes) {
     }
     if (congested()) was_congested_ = true;
     loop_.schedule_flush(this);
+    push_back_on_source();
+}
+
+// A stream being read is feeding this one faster than its peer takes it: stop reading the source
+// until this stream drains (libuv's read stop is cheap; the TCP window then slows the sender).
+void Stream::push_back_on_source() {
+    Stream* src = g_reading;
+    if (!src || src == this || src->blocked_on_ || !congested()) return;
+    src->blocked_on_ = this;
+    blocked_.push_back(src);
+    src->update_reading();
 }
 
 void Stream::send(const xml::Element& element) {
@@ -223,6 +268,7 @@ void Stream::flush() noexcept {
     if (!inflight_.empty()) return;
     if (out_.empty()) {
         if (state_ == State::Closing) finish_close();
+        else drained();
         return;
     }
     uv_buf_t b = uv_buf_init(const_cast<char*>(out_.data()), static_cast<unsigned>(out_.size()));
@@ -248,10 +294,15 @@ void Stream::flush() noexcept {
         finish_close();
         return;
     }
-    if (was_congested_) {
-        was_congested_ = false;
-        owner_.on_drained();
-    }
+    drained();
+}
+
+// Everything queued is written: sources that waited for us read again, and the owner is told.
+void Stream::drained() {
+    if (!was_congested_) return;
+    was_congested_ = false;
+    release_blocked();
+    owner_.on_drained();
 }
 
 void Stream::on_write(uv_write_t* req, int status) noexcept {
@@ -308,14 +359,14 @@ bool Stream::trim_if_idle(uint64_t now_ms, uint64_t idle_ms) {
 }
 
 void Stream::pause_reading() {
-    if (reading_ && !paused_) uv_read_stop(handle());
     paused_ = true;
+    update_reading();
 }
 
 void Stream::resume_reading() {
     if (!paused_) return;
     paused_ = false;
-    if (reading_ && state_ == State::Open) uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+    update_reading();
 }
 
 void Stream::close(const std::string& reason) {
@@ -348,6 +399,7 @@ void Stream::abort(const std::string& reason) {
 void Stream::finish_close() {
     if (state_ == State::Closed) return;
     state_ = State::Closed;
+    release_blocked();  // sources waiting for a stream that is gone read again
     parser_.stop();
     loop_.cancel_flush(this);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/buffer.h"
 #include "common/event_loop.h"
@@ -96,6 +97,8 @@ public:
 
     void pause_reading();
     void resume_reading();
+    // Whether reading is stopped, by the owner or because a stream it feeds is congested.
+    [[nodiscard]] bool reading_stopped() const noexcept { return paused_ || blocked_on_ != nullptr; }
 
     // Frees what an idle stream does not need (the XML parser between stanzas, TLS and output
     // buffers) when nothing was read for `idle_ms`; the next bytes rebuild it. Cheap to call
@@ -130,6 +133,10 @@ private:
     static void on_timer(uv_timer_t* t) noexcept;
     static void on_handle_closed(uv_handle_t* h) noexcept;
 
+    void update_reading();
+    void push_back_on_source();
+    void drained();
+    void release_blocked();
     void feed(const char* data, size_t len);
     void feed_tls(const char* data, size_t len);
     bool take_tls_output();
@@ -149,6 +156,10 @@ private:
     bool was_congested_ = false;
     bool timer_is_connect_ = false;  // the armed timer is the connect timeout
     bool trimmed_ = false;           // idle memory released since the last read
+    // Backpressure: a stanza read from a source stream and sent to this one found this stream's
+    // output above kHighWater, so the source stopped reading until this one drains (or closes).
+    Stream* blocked_on_ = nullptr;       // as a source: the congested stream we wait for
+    std::vector<Stream*> blocked_;       // as a destination: the sources waiting for us
     uint64_t last_read_ = 0;         // loop time of the last bytes read
     std::string close_reason_;
     xml::XmlStream parser_;

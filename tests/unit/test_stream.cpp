@@ -184,3 +184,47 @@ TEST_CASE("stream: an idle stream frees its parser and buffers, and parsing resu
     REQUIRE(h.run_until([&] { return stanzas == 2; }));
     CHECK(h.server.saw("<body>after</body>"));
 }
+
+TEST_CASE("stream: backpressure: a source stops reading while the stream it feeds is congested") {
+    test::TestLoop t;
+    Peer& src = t.new_peer();  // server side of the sender's connection
+    Peer& dst = t.new_peer();  // server side of the slow receiver's connection
+    int accepted = 0;
+    t.listen([&](uv_stream_t* l) {
+        Peer& p = accepted++ == 0 ? dst : src;
+        p.stream = Stream::create(t.loop(), p, {}, 10 + accepted);
+        REQUIRE(uv_accept(l, p.stream->handle()) == 0);
+        p.stream->start();
+        if (&p == &dst) p.stream->send(kHeader);
+    });
+    Peer& receiver = t.new_peer();
+    int received = 0;
+    receiver.on_stanza_hook = [&](Peer&) { ++received; };
+    t.connect(receiver, 1);
+    REQUIRE(t.run_until([&] { return dst.stream != nullptr && receiver.connect_status == 0; }));
+    receiver.stream->pause_reading();  // the receiver does not read for now
+
+    const int kStanzas = 200;
+    std::string payload(64 * 1024, 'x');  // enough to fill the kernel socket buffers too
+    bool was_stopped = false;
+    src.on_stanza_hook = [&](Peer& me) {  // forward each stanza, much enlarged, to the slow receiver
+        dst.stream->send("<message><body>" + payload + "</body></message>");
+        was_stopped |= me.stream->reading_stopped();
+    };
+    Peer& sender = t.new_peer();
+    sender.on_connect_hook = [&](Peer& me) {
+        me.stream->send(kHeader);
+        for (int i = 0; i < kStanzas; ++i) me.stream->send("<message><body>" + std::string(1024, 'y') + "</body></message>");
+    };
+    t.connect(sender, 2);
+    REQUIRE(t.run_until([&] { return src.stream && src.stream->reading_stopped(); }));
+    t.run_for(100);
+    size_t forwarded = src.stanzas.size();
+    CHECK(forwarded < static_cast<size_t>(kStanzas));  // the source stopped before reading everything
+    CHECK(dst.stream->queued_bytes() < Stream::kHardLimit);  // and the destination stayed under its cap
+
+    receiver.stream->resume_reading();  // the receiver reads again: everything flows
+    REQUIRE(t.run_until([&] { return received == kStanzas; }, 10000));
+    CHECK(was_stopped);
+    CHECK_FALSE(src.stream->reading_stopped());
+}
