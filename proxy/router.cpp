@@ -97,8 +97,14 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
     std::string target = normalize_domain(to->domain()).value_or("");
     S2S_LOG_INFO(LogContext{std::nullopt, sender, target}, "bounced", "%s %s: %s", stanza.name.c_str(),
                  stanza.id.c_str(), text.c_str());
-    if (ctx_->is_local(sender)) local_->deliver(target, sender, std::move(b));
-    else link(sender, target).send(target, std::move(b));
+    if (ctx_->is_local(sender)) {
+        local_->deliver(target, sender, std::move(b));
+    } else if (backoff_ms(sender) > 0 && !links_.count(sender)) {
+        // The sender's host is unreachable right now: no new attempt just to carry an error.
+        ++counters_.bounces_undeliverable;
+    } else {
+        link(sender, target).send(target, std::move(b));
+    }
 }
 
 void ProxyRouter::undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {

@@ -38,6 +38,7 @@ struct RouterCounters {
     uint64_t dropped_presence = 0;
     uint64_t dropped_error = 0;
     uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
+    uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
 };
 
 class ProxyRouter final : public Router, public LinkOwner {

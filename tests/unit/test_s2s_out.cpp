@@ -275,3 +275,14 @@ TEST_CASE("s2s_out: a server that never accepts (full backlog) hits connection_t
     for (int c : fillers) close(c);
     close(fd);
 }
+
+TEST_CASE("s2s_out: an error for a remote sender whose host is in backoff opens no link; it is counted") {
+    Fixture f;
+    (void)f.router->link_failed("b.test", "test failure", false);
+    f.router->bounce(stanza("<message from='bob@b.test/r' to='alice@a.test' id='in1'/>"), StanzaError::ServiceUnavailable,
+                     "the local server is unreachable");
+    f.t.run_for(20);
+    CHECK(f.router->links() == 0);
+    CHECK(f.accepted == 0);
+    CHECK(f.router->counters().bounces_undeliverable == 1);
+}
