@@ -607,7 +607,9 @@ public:
         std::string_view prefix;
         std::string_view child_default = inherited_default;
         bool declare_default = false;
-        if (ens != inherited_default) {
+        if (ens == ns::xml) {
+            prefix = "xml";  // predeclared; it can never be bound as a default namespace
+        } else if (ens != inherited_default) {
             if (!ens.empty()) prefix = scope_.prefix_for(ens);
             if (prefix.empty()) {
                 declare_default = true;

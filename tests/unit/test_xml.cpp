@@ -307,6 +307,13 @@ TEST_CASE("xml/serialize: xml:lang survives and is written with the xml prefix")
           "<message xml:lang='en'><body>hi</body><body xml:lang='de'>hallo</body></message>");
 }
 
+TEST_CASE("xml/serialize: an element in the xml namespace keeps the predeclared xml prefix") {
+    Document doc = parse("<message><xml:reset><body/></xml:reset></message>");
+    CHECK(doc.root().first_element().ns() == ns::xml);
+    CHECK(to_string(doc.root(), server_scope()) ==
+          "<message><xml:reset><body/></xml:reset></message>");
+}
+
 TEST_CASE("xml/serialize: other namespaced attributes get a declared prefix") {
     Document doc = parse(
         "<message xmlns:foo='urn:foo' xmlns:bar='urn:bar' foo:a='1' bar:b='2' foo:c='3'/>");
@@ -396,6 +403,7 @@ const char* const kCorpus[] = {
     "<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>",
     "<iq xmlns:p='urn:prefixed' type='get' id='p'><p:query p:attr='v'><p:item/></p:query></iq>",
     "<message><x xmlns=''><y>no namespace</y></x></message>",
+    "<message><xml:reset xml:lang='en'><x/></xml:reset></message>",
     "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Replaced by new connection</text></stream:error>",
 };
 
