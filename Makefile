@@ -12,12 +12,12 @@ DEBUG    ?= -g
 SAN      ?=
 FINAL_CXXFLAGS  = $(STD) $(WARN) $(OPT) $(DEBUG) $(SAN) -I. -MMD -MP $(CXXFLAGS)
 FINAL_LDFLAGS   = $(SAN) $(LDFLAGS)
-LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat
+LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
 # The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp.
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
-                libexpat1-dev libcpptoml-dev doctest-dev openssl python3 \
+                libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml
 
 COMMON_SRC := $(wildcard common/*.cpp)
@@ -123,5 +123,8 @@ install: $(PROXY_BIN)
 	install -m 0644 config-examples/prosody/mod_s2s_proxy.lua config-examples/prosody/s2s-proxy.cfg.lua \
 	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
 	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
+
+# make bench (not part of make test): tests/bench/bench.mk
+-include tests/bench/bench.mk
 
 -include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
