@@ -1,0 +1,164 @@
+// IP networks for allow-lists and socket addresses as text; see net_address.h for the rules.
+#include "common/net_address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
+namespace s2s {
+namespace {
+
+constexpr unsigned kIpv4Bits = 32;
+constexpr unsigned kIpv6Bits = 128;
+constexpr unsigned kMappedPrefixBits = 96;  // ::ffff:0:0/96 holds the IPv4-mapped addresses
+
+std::optional<IpNetwork> fail(std::string* error, std::string_view text, const std::string& reason) {
+    if (error) *error = "\"" + std::string(text) + "\": " + reason;
+    return std::nullopt;
+}
+
+// True if the first `bits` bits of a and b are equal.
+bool same_prefix(const std::uint8_t* a, const std::uint8_t* b, unsigned bits) noexcept {
+    const unsigned whole = bits / 8;
+    if (std::memcmp(a, b, whole) != 0) return false;
+    const unsigned rest = bits % 8;
+    if (rest == 0) return true;
+    const auto mask = static_cast<std::uint8_t>(0xFF << (8 - rest));
+    return ((a[whole] ^ b[whole]) & mask) == 0;
+}
+
+// Clears every bit after the first `bits` of the `len`-byte address.
+void clear_host_bits(std::uint8_t* addr, std::size_t len, unsigned bits) noexcept {
+    for (std::size_t i = 0; i < len; ++i) {
+        if (bits >= 8) {
+            bits -= 8;
+        } else {
+            addr[i] &= static_cast<std::uint8_t>(0xFF << (8 - bits));
+            bits = 0;
+        }
+    }
+}
+
+// A decimal prefix length: 1..3 digits, no leading zero (except "0" itself).
+std::optional<unsigned> parse_prefix(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
+    unsigned v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return v;
+}
+
+// The address of `sa` as (is IPv4, bytes); IPv4-mapped IPv6 addresses come back as IPv4.
+const std::uint8_t* address_bytes(const sockaddr* sa, bool* ipv4) noexcept {
+    if (sa == nullptr) return nullptr;
+    if (sa->sa_family == AF_INET) {
+        *ipv4 = true;
+        return reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
+    }
+    if (sa->sa_family == AF_INET6) {
+        const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+        *ipv4 = IN6_IS_ADDR_V4MAPPED(&a);
+        return a.s6_addr + (*ipv4 ? 12 : 0);
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+std::optional<IpNetwork> IpNetwork::parse(std::string_view text, std::string* error) {
+    if (text.empty()) return fail(error, text, "empty network (expected e.g. \"10.0.0.0/8\" or \"fd00::/8\")");
+    const std::size_t slash = text.find('/');
+    const std::string_view addr_text = text.substr(0, slash);
+
+    IpNetwork n;
+    char buf[INET6_ADDRSTRLEN] = {};
+    const bool fits = !addr_text.empty() && addr_text.size() < sizeof buf;
+    if (fits) std::memcpy(buf, addr_text.data(), addr_text.size());
+    if (fits && inet_pton(AF_INET, buf, n.bytes_.data()) == 1) {
+        n.ipv4_ = true;
+    } else if (!fits || inet_pton(AF_INET6, buf, n.bytes_.data()) != 1) {
+        return fail(error, text, "\"" + std::string(addr_text) + "\" is not an IPv4 or IPv6 address");
+    }
+    const unsigned max_bits = n.ipv4_ ? kIpv4Bits : kIpv6Bits;
+
+    unsigned prefix = max_bits;
+    if (slash != std::string_view::npos) {
+        const std::string_view prefix_text = text.substr(slash + 1);
+        if (prefix_text.empty()) return fail(error, text, "prefix length missing after '/'");
+        const auto p = parse_prefix(prefix_text);
+        if (!p) return fail(error, text, "prefix length \"" + std::string(prefix_text) + "\" is not a number 0.." +
+                                             std::to_string(max_bits));
+        if (*p > max_bits)
+            return fail(error, text, "prefix length " + std::to_string(*p) + " is over " + std::to_string(max_bits) +
+                                         (n.ipv4_ ? " for IPv4" : " for IPv6"));
+        prefix = *p;
+    }
+
+    if (!n.ipv4_ && IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(n.bytes_.data()))) {
+        if (prefix < kMappedPrefixBits)
+            return fail(error, text, "an IPv4-mapped network needs a prefix length of at least 96 (it stands for "
+                                     "an IPv4 network; write that instead)");
+        std::memmove(n.bytes_.data(), n.bytes_.data() + 12, 4);
+        std::memset(n.bytes_.data() + 4, 0, 12);
+        n.ipv4_ = true;
+        prefix -= kMappedPrefixBits;
+    }
+    n.prefix_ = static_cast<std::uint8_t>(prefix);
+
+    IpNetwork masked = n;
+    clear_host_bits(masked.bytes_.data(), masked.bytes_.size(), prefix);
+    if (masked.bytes_ != n.bytes_)
+        return fail(error, text, "host bits are set after the prefix (did you mean " + masked.to_string() + "?)");
+    return n;
+}
+
+bool IpNetwork::contains(const sockaddr* sa) const noexcept {
+    bool ipv4 = false;
+    const std::uint8_t* bytes = address_bytes(sa, &ipv4);
+    return bytes != nullptr && ipv4 == ipv4_ && same_prefix(bytes, bytes_.data(), prefix_);
+}
+
+std::string IpNetwork::to_string() const {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(ipv4_ ? AF_INET : AF_INET6, bytes_.data(), buf, sizeof buf);
+    return std::string(buf) + "/" + std::to_string(prefix_);
+}
+
+std::optional<NetworkList> NetworkList::parse(const std::vector<std::string>& entries, std::string* error) {
+    NetworkList list;
+    for (const auto& e : entries)
+        if (!list.add(e, error)) return std::nullopt;
+    return list;
+}
+
+bool NetworkList::add(std::string_view text, std::string* error) {
+    auto n = IpNetwork::parse(text, error);
+    if (!n) return false;
+    networks_.push_back(*n);
+    return true;
+}
+
+bool NetworkList::contains(const sockaddr* sa) const noexcept {
+    for (const auto& n : networks_)
+        if (n.contains(sa)) return true;
+    return false;
+}
+
+std::string format_sockaddr(const sockaddr* sa) {
+    bool ipv4 = false;
+    const std::uint8_t* bytes = address_bytes(sa, &ipv4);
+    if (bytes == nullptr) return "?";
+    char buf[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(ipv4 ? AF_INET : AF_INET6, bytes, buf, sizeof buf);
+    if (sa->sa_family == AF_INET) {
+        const auto port = ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+        return std::string(buf) + ":" + std::to_string(port);
+    }
+    const auto port = ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    return ipv4 ? std::string(buf) + ":" + std::to_string(port) : "[" + std::string(buf) + "]:" + std::to_string(port);
+}
+
+}  // namespace s2s

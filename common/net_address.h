@@ -1,0 +1,83 @@
+// IP networks in CIDR form for allow-lists ("10.0.0.0/8", "fd00::/8", "127.0.0.1"), and socket
+// addresses as text for logs.
+//
+// Matching rules:
+//  - An address without "/n" is a single host: /32 for IPv4, /128 for IPv6.
+//  - IPv4 networks match IPv4 addresses, including IPv4-mapped IPv6 ones (::ffff:a.b.c.d), which is
+//    how a dual-stack socket reports an IPv4 peer. IPv6 networks match only native IPv6 addresses:
+//    "::/0" is every IPv6 address, not every address. To allow everyone, list 0.0.0.0/0 and ::/0.
+//  - A network written in the mapped form ("::ffff:10.0.0.0/104") is the IPv4 network it maps
+//    ("10.0.0.0/8"); its prefix must then be at least 96.
+//  - Host bits set below the prefix ("10.1.2.3/8") are REJECTED, not masked: in an allow-list such
+//    an entry is most likely a typo for a single host, and masking would silently trust a whole
+//    network. The error message names the network that was probably meant.
+//  - No scope ids ("fe80::1%eth0"), no spaces, no leading zeros in the prefix length.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace s2s {
+
+/// One IPv4 or IPv6 network: an address and a prefix length, host bits zero.
+class IpNetwork {
+public:
+    /// Parses "addr" or "addr/prefix" (see the file comment). On failure returns nullopt and, if
+    /// `error` is given, sets it to a message that quotes the input ("\"10.0.0.0/33\": ...").
+    [[nodiscard]] static std::optional<IpNetwork> parse(std::string_view text, std::string* error = nullptr);
+
+    /// True if the address of `sa` (AF_INET or AF_INET6; the port is ignored) lies in this network.
+    /// False for a null pointer or any other family.
+    [[nodiscard]] bool contains(const sockaddr* sa) const noexcept;
+
+    [[nodiscard]] bool is_ipv4() const noexcept { return ipv4_; }
+    /// Prefix length in the network's own family: 0..32 for IPv4, 0..128 for IPv6.
+    [[nodiscard]] unsigned prefix_length() const noexcept { return prefix_; }
+    /// Canonical text, always with the prefix: "10.0.0.0/8", "fd00::/8", "127.0.0.1/32".
+    [[nodiscard]] std::string to_string() const;
+
+    friend bool operator==(const IpNetwork& a, const IpNetwork& b) noexcept {
+        return a.ipv4_ == b.ipv4_ && a.prefix_ == b.prefix_ && a.bytes_ == b.bytes_;
+    }
+    friend bool operator!=(const IpNetwork& a, const IpNetwork& b) noexcept { return !(a == b); }
+
+private:
+    IpNetwork() = default;
+    std::array<std::uint8_t, 16> bytes_{};  // network address; IPv4 uses the first 4 bytes
+    std::uint8_t prefix_ = 0;
+    bool ipv4_ = false;
+};
+
+/// An allow-list: an address is in it if any of its networks contains it. Empty = matches nothing.
+class NetworkList {
+public:
+    NetworkList() = default;
+
+    /// Parses every entry; nullopt with the first entry's error if any is invalid.
+    [[nodiscard]] static std::optional<NetworkList> parse(const std::vector<std::string>& entries,
+                                                          std::string* error = nullptr);
+
+    /// Parses and appends one entry; false (and `error` set) if it is invalid.
+    [[nodiscard]] bool add(std::string_view text, std::string* error = nullptr);
+    void add(const IpNetwork& network) { networks_.push_back(network); }
+
+    [[nodiscard]] bool contains(const sockaddr* sa) const noexcept;
+    [[nodiscard]] bool empty() const noexcept { return networks_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return networks_.size(); }
+    [[nodiscard]] const std::vector<IpNetwork>& networks() const noexcept { return networks_; }
+
+private:
+    std::vector<IpNetwork> networks_;
+};
+
+/// "1.2.3.4:5", "[::1]:5"; an IPv4-mapped IPv6 address is shown as IPv4 ("10.1.2.3:5"); "?" for a
+/// null pointer or a family other than AF_INET/AF_INET6.
+[[nodiscard]] std::string format_sockaddr(const sockaddr* sa);
+
+}  // namespace s2s

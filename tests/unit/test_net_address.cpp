@@ -1,0 +1,212 @@
+// IP networks for allow-lists and socket address text (common/net_address).
+#include "common/net_address.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using s2s::IpNetwork;
+using s2s::NetworkList;
+
+namespace {
+
+// A socket address from "ip" text and a port (AF_INET for dotted quads, else AF_INET6).
+sockaddr_storage addr(const char* ip, int port = 0) {
+    sockaddr_storage ss{};
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(static_cast<std::uint16_t>(port));
+        return ss;
+    }
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    REQUIRE(inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    return ss;
+}
+
+const sockaddr* sa(const sockaddr_storage& ss) { return reinterpret_cast<const sockaddr*>(&ss); }
+
+IpNetwork net(const char* text) {
+    std::string error;
+    auto n = IpNetwork::parse(text, &error);
+    INFO(error);
+    REQUIRE(n.has_value());
+    return *n;
+}
+
+bool in(const char* network, const char* ip) { return net(network).contains(sa(addr(ip))); }
+
+std::string parse_error(const char* text) {
+    std::string error;
+    CHECK_FALSE(IpNetwork::parse(text, &error).has_value());
+    CHECK_FALSE(IpNetwork::parse(text).has_value());  // no error pointer: no crash
+    return error;
+}
+
+}  // namespace
+
+TEST_CASE("net_address/parse gives the canonical form") {
+    CHECK(net("10.0.0.0/8").to_string() == "10.0.0.0/8");
+    CHECK(net("127.0.0.1").to_string() == "127.0.0.1/32");
+    CHECK(net("127.0.0.1/32").to_string() == "127.0.0.1/32");
+    CHECK(net("0.0.0.0/0").to_string() == "0.0.0.0/0");
+    CHECK(net("::1").to_string() == "::1/128");
+    CHECK(net("FD00::/8").to_string() == "fd00::/8");
+    CHECK(net("2001:0db8:0000::/32").to_string() == "2001:db8::/32");
+    CHECK(net("::/0").to_string() == "::/0");
+    CHECK(net("10.0.0.0/8").is_ipv4());
+    CHECK(net("10.0.0.0/8").prefix_length() == 8);
+    CHECK_FALSE(net("fd00::/8").is_ipv4());
+    CHECK(net("fd00::/8").prefix_length() == 8);
+    CHECK(net("10.0.0.0/8") == net("10.0.0.0/8"));
+    CHECK(net("10.0.0.0/8") != net("10.0.0.0/9"));
+    CHECK(net("0.0.0.0/0") != net("::/0"));
+}
+
+TEST_CASE("net_address/IPv4 prefixes: /0, /32, byte-aligned and not") {
+    CHECK(in("0.0.0.0/0", "0.0.0.0"));
+    CHECK(in("0.0.0.0/0", "255.255.255.255"));
+    CHECK(in("127.0.0.1", "127.0.0.1"));
+    CHECK_FALSE(in("127.0.0.1", "127.0.0.2"));
+    CHECK(in("10.0.0.0/8", "10.255.255.255"));
+    CHECK_FALSE(in("10.0.0.0/8", "11.0.0.0"));
+    CHECK_FALSE(in("10.0.0.0/8", "9.255.255.255"));
+    // /12: 172.16.0.0 - 172.31.255.255
+    CHECK(in("172.16.0.0/12", "172.16.0.0"));
+    CHECK(in("172.16.0.0/12", "172.31.255.255"));
+    CHECK_FALSE(in("172.16.0.0/12", "172.32.0.0"));
+    CHECK_FALSE(in("172.16.0.0/12", "172.15.255.255"));
+    // /31 and /1
+    CHECK(in("127.0.0.2/31", "127.0.0.3"));
+    CHECK_FALSE(in("127.0.0.2/31", "127.0.0.4"));
+    CHECK(in("128.0.0.0/1", "200.1.2.3"));
+    CHECK_FALSE(in("128.0.0.0/1", "127.255.255.255"));
+    // The port does not matter.
+    CHECK(net("127.0.0.1").contains(sa(addr("127.0.0.1", 5269))));
+}
+
+TEST_CASE("net_address/IPv6 prefixes: /0, /128, byte-aligned and not") {
+    CHECK(in("::/0", "::"));
+    CHECK(in("::/0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+    CHECK(in("::1", "::1"));
+    CHECK_FALSE(in("::1", "::2"));
+    CHECK_FALSE(in("::1/128", "::"));
+    CHECK(in("fd00::/8", "fdff::1"));
+    CHECK_FALSE(in("fd00::/8", "fe00::1"));
+    CHECK(in("fc00::/7", "fd12::1"));
+    CHECK(in("fc00::/7", "fc00::"));
+    CHECK_FALSE(in("fc00::/7", "fe00::"));
+    CHECK(in("2001:db8::/127", "2001:db8::1"));
+    CHECK_FALSE(in("2001:db8::/127", "2001:db8::2"));
+    CHECK(in("2001:db8:8000::/33", "2001:db8:ffff::1"));
+    CHECK_FALSE(in("2001:db8:8000::/33", "2001:db8:7fff::1"));
+}
+
+TEST_CASE("net_address/families do not cross, except IPv4-mapped addresses") {
+    CHECK_FALSE(in("0.0.0.0/0", "::1"));
+    CHECK_FALSE(in("::/0", "127.0.0.1"));
+    CHECK_FALSE(in("::/0", "::ffff:127.0.0.1"));  // a mapped address is IPv4
+    CHECK(in("127.0.0.0/8", "::ffff:127.0.0.1"));
+    CHECK(in("0.0.0.0/0", "::ffff:10.1.2.3"));
+    CHECK(in("10.1.2.3", "::ffff:10.1.2.3"));
+    CHECK_FALSE(in("10.1.2.3", "::ffff:10.1.2.4"));
+    CHECK_FALSE(in("127.0.0.1", "::127.0.0.1"));  // IPv4-compatible (deprecated) is plain IPv6
+
+    // A network written in the mapped form is the IPv4 network.
+    CHECK(net("::ffff:10.0.0.0/104") == net("10.0.0.0/8"));
+    CHECK(net("::ffff:10.1.2.3") == net("10.1.2.3/32"));
+    CHECK(net("::ffff:0.0.0.0/96") == net("0.0.0.0/0"));
+    CHECK(in("::ffff:10.0.0.0/104", "10.9.9.9"));
+    CHECK(in("::ffff:10.0.0.0/104", "::ffff:10.9.9.9"));
+}
+
+TEST_CASE("net_address/host bits set are rejected with the likely meaning") {
+    const std::string e = parse_error("10.1.2.3/8");
+    CHECK(e.find("\"10.1.2.3/8\"") == 0);
+    CHECK(e.find("host bits") != std::string::npos);
+    CHECK(e.find("10.0.0.0/8") != std::string::npos);
+    CHECK(parse_error("127.0.0.1/31").find("127.0.0.0/31") != std::string::npos);
+    CHECK(parse_error("fd00::1/8").find("fd00::/8") != std::string::npos);
+    CHECK(parse_error("::1/0").find("::/0") != std::string::npos);
+    CHECK(parse_error("::ffff:10.1.2.3/104").find("10.0.0.0/8") != std::string::npos);
+    CHECK(parse_error("255.255.255.255/0").find("0.0.0.0/0") != std::string::npos);
+}
+
+TEST_CASE("net_address/bad input gives a message naming the problem") {
+    CHECK(parse_error("").find("empty") != std::string::npos);
+    CHECK(parse_error("example.com").find("not an IPv4 or IPv6 address") != std::string::npos);
+    CHECK(parse_error("localhost/8").find("not an IPv4 or IPv6 address") != std::string::npos);
+    CHECK(parse_error("/8").find("not an IPv4 or IPv6 address") != std::string::npos);
+    CHECK(parse_error("10.0.0/8").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error("10.0.0.256").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error("010.0.0.0/8").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error(" 10.0.0.0/8").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error("fe80::1%lo").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error("::1::2").find("not an IPv4") != std::string::npos);
+    CHECK(parse_error(std::string(100, '1').c_str()).find("not an IPv4") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/").find("prefix length missing") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/33").find("prefix length 33 is over 32 for IPv4") != std::string::npos);
+    CHECK(parse_error("::/129").find("prefix length 129 is over 128 for IPv6") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/08").find("is not a number 0..32") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/8 ").find("is not a number") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/-1").find("is not a number") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/8/8").find("is not a number") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/1000").find("is not a number") != std::string::npos);
+    CHECK(parse_error("::ffff:10.0.0.0/95").find("at least 96") != std::string::npos);
+    CHECK(parse_error("10.0.0.0/33").find("\"10.0.0.0/33\": ") == 0);
+}
+
+TEST_CASE("net_address/contains is false for other families and null") {
+    sockaddr_storage unix_like{};
+    unix_like.ss_family = AF_UNIX;
+    CHECK_FALSE(net("0.0.0.0/0").contains(sa(unix_like)));
+    CHECK_FALSE(net("::/0").contains(sa(unix_like)));
+    CHECK_FALSE(net("::/0").contains(nullptr));
+}
+
+TEST_CASE("net_address/NetworkList matches any of its networks") {
+    std::string error;
+    auto list = NetworkList::parse({"127.0.0.1", "10.0.0.0/8", "fd00::/8"}, &error);
+    REQUIRE(list.has_value());
+    CHECK(list->size() == 3);
+    CHECK(list->contains(sa(addr("127.0.0.1"))));
+    CHECK(list->contains(sa(addr("::ffff:127.0.0.1"))));
+    CHECK(list->contains(sa(addr("10.20.30.40"))));
+    CHECK(list->contains(sa(addr("fd00::5"))));
+    CHECK_FALSE(list->contains(sa(addr("127.0.0.2"))));
+    CHECK_FALSE(list->contains(sa(addr("::1"))));
+    CHECK_FALSE(list->contains(nullptr));
+
+    NetworkList empty;
+    CHECK(empty.empty());
+    CHECK_FALSE(empty.contains(sa(addr("127.0.0.1"))));
+
+    NetworkList built;
+    CHECK(built.add("::1", &error));
+    CHECK_FALSE(built.add("::1/200", &error));
+    CHECK(error.find("over 128") != std::string::npos);
+    built.add(net("127.0.0.0/8"));
+    CHECK(built.size() == 2);
+    CHECK(built.networks()[1].to_string() == "127.0.0.0/8");
+    CHECK(built.contains(sa(addr("127.1.2.3"))));
+
+    // The first bad entry is reported.
+    CHECK_FALSE(NetworkList::parse({"127.0.0.1", "10.0.0.1/8", "bad"}, &error).has_value());
+    CHECK(error.find("\"10.0.0.1/8\"") == 0);
+}
+
+TEST_CASE("net_address/format_sockaddr") {
+    CHECK(s2s::format_sockaddr(sa(addr("127.0.0.1", 5269))) == "127.0.0.1:5269");
+    CHECK(s2s::format_sockaddr(sa(addr("::1", 5))) == "[::1]:5");
+    CHECK(s2s::format_sockaddr(sa(addr("fd00::1:0:0:2", 65535))) == "[fd00::1:0:0:2]:65535");
+    CHECK(s2s::format_sockaddr(sa(addr("::ffff:10.1.2.3", 5))) == "10.1.2.3:5");
+    CHECK(s2s::format_sockaddr(sa(addr("0.0.0.0"))) == "0.0.0.0:0");
+    sockaddr_storage none{};
+    CHECK(s2s::format_sockaddr(sa(none)) == "?");
+    CHECK(s2s::format_sockaddr(nullptr) == "?");
+}
