@@ -73,7 +73,20 @@ for t in install manifests; do
   fi
 done
 
-# 5. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
+# 5. The benchmark tools with small N (make bench is the real run).
+echo "== benchmark smoke run"
+BUILD="$BUILD" tests/bench/smoke.sh > "$logdir/bench_smoke.log" 2>&1
+line=$(grep -E '^bench-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/bench_smoke.log" | tail -1)
+if [ -n "$line" ]; then
+  set -- $(echo "$line" | sed -E 's/bench-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  [ "$2" = 0 ] || tail -30 "$logdir/bench_smoke.log"
+  count "bench smoke" "$1" "$2"
+else
+  tail -30 "$logdir/bench_smoke.log"
+  count "bench smoke" 0 1
+fi
+
+# 6. Fuzz targets: a bounded run of each on its seed corpus; a crash fails it.
 if [ -z "${SKIP_FUZZ:-}" ]; then
   echo "== fuzz targets (${FUZZ_SECONDS}s each)"
   for bin in "$BUILD"/fuzz/fuzz_*; do
