@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Every integration suite in one run with one summary line: the kit's smoke test (test_kit.py)
 and the end-to-end tests of s2s-proxy (test_federation.py: Prosody behind s2s-proxy;
-test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder).
+test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; test_failover.py:
+a certificate for the wrong domain, a remote proxy found through DNS going away and coming back).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -18,8 +19,9 @@ sys.path.insert(0, HERE)
 
 import kit  # noqa: E402
 import test_ejabberd  # noqa: E402
+import test_failover  # noqa: E402
 import test_federation  # noqa: E402
 import test_kit  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd]))
+    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover]))

@@ -2,7 +2,8 @@
 """The slixmpp side of kit/clients.py, run as `/usr/bin/python3 _xmpp_worker.py` with one JSON job on
 stdin; prints one line `KITRESULT {json}` on stdout. Self-contained (stdlib + python3-slixmpp).
 
-Job: {"action": "login"|"message"|"ping"|"ping_user"|"send"|"receive"|"subscribe", "timeout": seconds,
+Job: {"action": "login"|"message"|"ping"|"ping_user"|"send"|"receive"|"collect"|"subscribe",
+      "timeout": seconds,
       "accounts": [{"jid", "password", "host", "port", "ca", "resource"}...], ...action args}
 Every wait has a deadline; the parent also kills this process (group) if it overruns.
 
@@ -247,6 +248,26 @@ async def job_receive(job, clients, deadline, out):
         out["ok"] = True
 
 
+async def job_collect(job, clients, deadline, out):
+    """a logs in (offline messages are delivered) and records every message until it has one
+    with each of job["bodies"], then stays job["linger"] seconds more, so that a duplicate
+    arriving later is seen too; ok when all arrived. data: received (every message with a wanted
+    body, duplicates included), counts {body: n}, missing, other_bodies (of any other message)."""
+    (a,) = clients
+    out["login_s"] = [await a.start(deadline)]
+    want = set(job["bodies"])
+    await wait_for(lambda: want <= {m["body"] for m in a.messages}, deadline)
+    await asyncio.sleep(max(0.0, min(float(job.get("linger", 1.0)), deadline - time.monotonic())))
+    out["received"] = [m for m in a.messages if m["body"] in want]
+    out["counts"] = {b: sum(1 for m in out["received"] if m["body"] == b) for b in sorted(want)}
+    out["missing"] = sorted(b for b, n in out["counts"].items() if n == 0)
+    out["other_bodies"] = [m["body"] for m in a.messages if m["body"] and m["body"] not in want]
+    if out["missing"]:
+        out["error"] = f"{len(out['missing'])} of {len(want)} messages not received before the deadline"
+    else:
+        out["ok"] = True
+
+
 async def job_subscribe(job, clients, deadline, out):
     a, b = clients
     for c in clients:
@@ -267,7 +288,8 @@ async def job_subscribe(job, clients, deadline, out):
 
 
 JOBS = {"login": job_login, "message": job_message, "ping": job_ping, "ping_user": job_ping_user,
-        "send": job_send, "receive": job_receive, "subscribe": job_subscribe}
+        "send": job_send, "receive": job_receive, "subscribe": job_subscribe,
+        "collect": job_collect}
 
 
 async def main(job):

@@ -8,6 +8,7 @@
     ping_user(alice, bob)                                     # iq ping to bob's full JID, bob answers
     send(bob, "alice@a.test", ["m1", "m2"], linger=2)         # fire and forget, report bounces
     receive(alice, ["m1", "m2"], timeout=20)                  # log in (offline messages), wait for them
+    collect(alice, ["m1", "m2"], linger=1)                    # the same, and every copy counted (duplicates)
 
 Each call runs one job in a fresh `/usr/bin/python3 kit/_xmpp_worker.py` (the Debian python that has
 slixmpp, not whatever python3 is first on PATH) with a deadline inside the worker and a harder one
@@ -151,3 +152,10 @@ def receive(account, bodies, timeout=20):
     """`account` logs in (so offline messages are delivered) and waits for one message with each
     body. data: received, missing."""
     return _job("receive", [account], timeout, bodies=list(bodies))
+
+
+def collect(account, bodies, *, linger=1.0, timeout=20):
+    """Like receive(), but stays `linger` seconds after the last wanted body arrived and reports
+    every copy: data["counts"] {body: times received} (a duplicate shows as 2), received, missing,
+    other_bodies (the bodies of every other message it got, e.g. offline ones not asked for)."""
+    return _job("collect", [account], timeout, bodies=list(bodies), linger=linger)

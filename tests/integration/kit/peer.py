@@ -228,3 +228,84 @@ class RawPeer:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class Blackhole:
+    """A TCP address where connection attempts hang, as with a host that drops packets, without
+    firewall rules: a listener (backlog 0) whose accept queue is kept full by one connection that
+    is never accepted, so the kernel drops every further SYN and a connecting client stays in
+    SYN-SENT, retransmitting, until its own deadline. close() removes the listener: from the next
+    retransmitted SYN on, the client gets "connection refused". open() again (same port) to
+    bring it back.
+
+        hole = Blackhole("127.0.0.23").open()        # hole.port: a free port unless given
+        ...                                           # connects to 127.0.0.23:hole.port hang
+        hole.close()                                  # ...and are refused from the next SYN on
+
+    open() checks that a probe connect really hangs (KitError otherwise).
+    """
+
+    def __init__(self, host, port=None):
+        from .procs import free_port
+        self.host = check_loopback(host)
+        self.port = int(port) if port else free_port(host)
+        self._listener = None
+        self._fillers = []
+
+    @property
+    def addr(self):
+        return (self.host, self.port)
+
+    def _probe_hangs(self, seconds):
+        with socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET) as p:
+            p.settimeout(seconds)
+            try:
+                p.connect(self.addr)
+            except socket.timeout:
+                return True
+            except OSError:
+                return False
+            return False
+
+    def open(self):
+        if self._listener is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(self.addr)
+            s.listen(0)
+        except OSError:
+            s.close()
+            raise
+        self._listener = s
+        # the kernel queues backlog + 1 connections; a few fillers, until a probe hangs
+        for _ in range(4):
+            f = socket.socket(family, socket.SOCK_STREAM)
+            f.settimeout(0.5)
+            try:
+                f.connect(self.addr)
+            except OSError:
+                f.close()
+                break
+            self._fillers.append(f)
+            if self._probe_hangs(0.3):
+                return self
+        self.close()
+        raise KitError(f"blackhole {self.host}:{self.port}: connection attempts are not left hanging")
+
+    def close(self):
+        """Remove the listener (first, so the queued connections are reset) and the fillers."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        for f in self._fillers:
+            f.close()
+        self._fillers = []
+
+    def __enter__(self):
+        return self.open()
+
+    def __exit__(self, *exc):
+        self.close()
