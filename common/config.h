@@ -127,6 +127,7 @@ struct Config {
     std::string ciphers = "TLSv1.2:TLSv1.3";
     bool secure_auth = false;
     std::vector<std::string> secure_domains, insecure_domains;
+    bool bidi = true;                          // XEP-0288 bidirectional streams
     Outgoing outgoing;
 
     // [[listen.s2s]], [[listen.local]]
@@ -138,6 +139,10 @@ struct Config {
     Limit local_queue_timeout{60000, false};   // ms
     std::string local_password;                // component secret: never logged
     std::string local_dns_responder;           // "ip:port" on loopback; empty: no DNS responder
+
+    // [admin]
+    bool admin_enabled = true;
+    std::string admin_listen = "127.0.0.1:9269";
 
     std::map<std::string, Shaper> shapers;
     std::map<std::string, std::vector<AccessClause>> access;

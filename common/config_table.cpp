@@ -80,7 +80,9 @@ std::vector<TlsSpec> tls_specs() {
         {"crl_files", Kind::StringList, nullptr, {}, Both, "PEM certificate revocation lists",
          [](TlsOptions& t, const Value& v) { t.crl_files = v.list; }},
         {"disconnect_on_failure", Kind::Bool, "true", {}, InListener,
-         "close the connection when the peer certificate fails verification",
+         "accepted for compatibility: a bad peer certificate never closes the TLS handshake; it is judged per "
+         "remote domain (use_starttls = required_trusted, secure_auth, secure_domains), so a peer without one can "
+         "still ask us to verify dialback keys",
          [](TlsOptions& t, const Value& v) { t.disconnect_on_failure = v.b; }},
         {"protocol_options", Kind::StringList, nullptr, {}, InListener,
          "TLS library options (accepted for compatibility; mbedTLS has no equivalent)",
@@ -201,6 +203,10 @@ std::vector<OptionSpec> build() {
         {"s2s.insecure_domains", Kind::DomainList, "[]", 0, 0, {}, R,
          "Prosody's s2s_insecure_domains: these may use dialback even with secure_auth",
          [](Config& c, const Wild&, const Value& v) { c.insecure_domains = v.list; }},
+        {"s2s.bidi", Kind::Bool, "true", 0, 0, {}, R,
+         "XEP-0288 (Prosody's mod_s2s_bidi): offer bidirectional streams after TLS and ask for them when the "
+         "peer's certificate is valid, so one connection carries both directions",
+         [](Config& c, const Wild&, const Value& v) { c.bidi = v.b; }},
 
         // [s2s.outgoing]
         {"s2s.outgoing.port", Kind::Int, "5269", 1, 65535, {}, R, "port of remote servers when DNS names none",
@@ -268,6 +274,13 @@ std::vector<OptionSpec> build() {
          "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "
          "its outgoing s2s (ejabberd: its inetrc nameserver) (ours; unset: none)",
          [](Config& c, const Wild&, const Value& v) { c.local_dns_responder = v.s; }},
+
+        // [admin]
+        {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.admin_enabled = v.b; }},
+        {"admin.listen", Kind::HostPort, "\"127.0.0.1:9269\"", 0, 0, {}, 0,
+         "\"ip:port\" of the admin HTTP endpoint; keep it on loopback or a pod-internal address (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.admin_listen = v.s; }},
 
         // [shaper.NAME], [access], [acl]
         {"shaper.*.max_rate", Kind::Int, nullptr, 1, std::numeric_limits<int64_t>::max() / 2, {}, Required | R,

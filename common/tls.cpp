@@ -111,6 +111,7 @@ struct Session::Impl {
     Buffer in{kMaxPendingInput, kMaxPendingInput};
     Buffer out{kMaxPendingOutput, kOutputHighWater};
     std::string reason;
+    const char* kind = "";  // short label for metrics: see failure_kind()
     std::string server_name;
     PeerVerification verification;
     Identities identities;
@@ -121,12 +122,12 @@ struct Session::Impl {
         mbedtls_ssl_init(&box.ssl);
         box.owner = this;
         if (!ctx) {
-            fail("setup: no TLS context");
+            fail("setup", "setup: no TLS context");
             return;
         }
         int ret = mbedtls_ssl_setup(&box.ssl, ctx->ssl_config());
         if (ret != 0) {
-            fail("setup: " + describe_mbedtls_error(ret));
+            fail("setup", "setup: " + describe_mbedtls_error(ret));
             return;
         }
         mbedtls_ssl_set_bio(&box.ssl, this, bio_send, bio_recv, nullptr);
@@ -137,7 +138,7 @@ struct Session::Impl {
             // (BADCERT_CN_MISMATCH is masked): RFC 6125 matching is done by authenticate_peer.
             ret = mbedtls_ssl_set_hostname(&box.ssl, server_name.empty() ? nullptr : server_name.c_str());
             if (ret != 0) {
-                fail("setup: server name '" + server_name + "': " + describe_mbedtls_error(ret));
+                fail("setup", "setup: server name '" + server_name + "': " + describe_mbedtls_error(ret));
                 return;
             }
             // A session that cannot be resumed just gets a full handshake.
@@ -168,8 +169,9 @@ struct Session::Impl {
         return static_cast<int>(n);
     }
 
-    void fail(std::string why) {
+    void fail(const char* what, std::string why) {
         state = State::Failed;
+        kind = what;
         reason = std::move(why);
     }
 
@@ -201,38 +203,46 @@ struct Session::Impl {
 
     void fail_mbedtls(int ret, const char* phase) {
         std::string why;
+        const char* what = "other";
         if (output_full) {
+            what = "output_full";
             why = "more than " + std::to_string(kMaxPendingOutput / (1024 * 1024)) +
                   " MB of output waiting (the peer is not reading)";
         } else if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
+            what = "peer_alert";
             int a = received_alert();
             why = a < 0 ? "peer sent a fatal alert"
                         : std::string("peer sent alert ") + alert_name(static_cast<unsigned char>(a)) + " (" +
                               std::to_string(a) + ")";
         } else if (!established && first_len > 0 && (first_bytes[0] < 20 || first_bytes[0] > 23)) {
             // Not a TLS record type (change_cipher_spec, alert, handshake, application_data).
+            what = "not_tls";
             why = "peer does not speak TLS: it sent \"" + first_bytes_text() + "\"";
             if (first_bytes[0] == '<') why += " (plain XMPP on a TLS port?)";
 #if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
         } else if (ret == MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN) {
+            what = "no_common_cipher";
             why = "no cipher suite in common with the peer";
 #endif
 #if defined(MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE)
         } else if (ret == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) {
+            what = "no_common_cipher";
             why = "no cipher suite in common with the peer";
 #endif
 #if defined(MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION)
         } else if (ret == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION) {
+            what = "no_common_version";
             why = "no TLS version in common with the peer";
 #endif
 #if defined(MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION)
         } else if (ret == MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION) {
+            what = "no_common_version";
             why = "no TLS version in common with the peer";
 #endif
         } else {
             why = describe_mbedtls_error(ret);
         }
-        fail(std::string(phase) + ": " + why);
+        fail(what, std::string(phase) + ": " + why);
     }
 
     void evaluate_peer() {
@@ -268,7 +278,7 @@ struct Session::Impl {
         evaluate_peer();
         if (ctx->options().require_valid_peer && verification.status != PeerCertificate::Valid) {
             (void)mbedtls_ssl_send_alert_message(&box.ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, rejection_alert(verification));
-            fail("handshake: peer certificate rejected: " + verification.reason);
+            fail("certificate", "handshake: peer certificate rejected: " + verification.reason);
             return false;
         }
         state = State::Open;
@@ -310,7 +320,7 @@ bool Session::feed_ciphertext(const void* data, std::size_t len) {
         s.first_len += n;
     }
     if (!s.in.append(data, len)) {
-        s.fail("more than " + std::to_string(kMaxPendingInput / 1024) + " KB of input waiting to be processed");
+        s.fail("input_full", "more than " + std::to_string(kMaxPendingInput / 1024) + " KB of input waiting to be processed");
         return false;
     }
     return true;
@@ -377,7 +387,7 @@ IoResult Session::write_plaintext(const void* data, std::size_t len) {
         }
         // Our send callback never blocks, so "want" or 0 here means something is wrong.
         if (want_io(ret) || ret == 0) {
-            s.fail("write: mbedTLS made no progress (" + describe_mbedtls_error(ret) + ")");
+            s.fail("other", "write: mbedTLS made no progress (" + describe_mbedtls_error(ret) + ")");
         } else {
             s.fail_mbedtls(ret, "write");
         }
@@ -411,6 +421,10 @@ Role Session::role() const noexcept { return impl_->ctx ? impl_->ctx->role() : R
 const std::string& Session::failure_reason() const noexcept {
     static const std::string none;
     return impl_->state == State::Failed ? impl_->reason : none;
+}
+
+std::string_view Session::failure_kind() const noexcept {
+    return impl_->state == State::Failed ? impl_->kind : "";
 }
 
 void Session::release_idle_memory() noexcept {
@@ -466,6 +480,26 @@ const char* state_name(State s) noexcept {
     case State::Failed: return "failed";
     }
     return "?";
+}
+
+std::string Session::describe_peer_auth(PeerAuth a) const {
+    std::string out = peer_auth_name(a);
+    if (a == PeerAuth::Untrusted) {
+        const std::string& why = peer_verification().reason;
+        if (!why.empty()) out += ": " + why;
+    } else if (a == PeerAuth::NameMismatch) {
+        const Identities& ids = peer_identities();
+        std::vector<std::string> names = ids.dns_ids;
+        names.insert(names.end(), ids.srv_ids.begin(), ids.srv_ids.end());
+        names.insert(names.end(), ids.xmpp_addrs.begin(), ids.xmpp_addrs.end());
+        if (!ids.has_san_ids) names.insert(names.end(), ids.common_names.begin(), ids.common_names.end());
+        constexpr std::size_t kShown = 4;
+        std::string list;
+        for (std::size_t i = 0; i < names.size() && i < kShown; ++i) list += (i ? ", " : "") + names[i];
+        if (names.size() > kShown) list += ", ...";
+        out += list.empty() ? ": it names no server" : ": it is for " + list;
+    }
+    return out;
 }
 
 const char* peer_auth_name(PeerAuth a) noexcept {

@@ -175,6 +175,10 @@ public:
     [[nodiscard]] Role role() const noexcept;
     /// Why the session failed, for logs ("handshake: peer sent alert unknown_ca (48)"); "" unless Failed.
     [[nodiscard]] const std::string& failure_reason() const noexcept;
+    // The failure as a short label for counters: "certificate" (peer certificate rejected),
+    // "peer_alert", "not_tls", "no_common_cipher", "no_common_version", "input_full",
+    // "output_full", "setup" or "other"; empty unless Failed.
+    [[nodiscard]] std::string_view failure_kind() const noexcept;
     /// Frees the input/output buffers when they are empty (call on idle links).
     void release_idle_memory() noexcept;
 
@@ -191,6 +195,9 @@ public:
     [[nodiscard]] const mbedtls_x509_crt* peer_certificate() const noexcept;
     /// Valid chain + RFC 6125 match of `domain` (A-label form) against the leaf.
     [[nodiscard]] PeerAuth authenticate_peer(std::string_view domain) const noexcept;
+    /// An authenticate_peer() result in words for logs and bounces, with the detail that helps:
+    /// the names the certificate does hold, or why its chain is not trusted.
+    [[nodiscard]] std::string describe_peer_auth(PeerAuth a) const;
     /// Client: the state needed to resume this session later (null if there is none, e.g. the
     /// server issued no ticket). With TLS 1.3 the ticket arrives after the handshake: call this
     /// after some data was read.

@@ -14,14 +14,30 @@
 #include "proxy/connection.h"
 #include "proxy/dialback.h"
 #include "proxy/policy.h"
+#include "proxy/queue.h"
 
 namespace s2s {
+
+// An inbound stream that the remote negotiated bidirectional (XEP-0288) and on which it proved
+// its domain with a certificate: our stanzas for the pairs it offers may go back over it instead
+// of over an outbound link of our own.
+class ReverseRoute {
+public:
+    // Writes a stanza from `local` to `remote` (a pair this route offered) to the stream. False
+    // when the stream cannot take it now (it is restarting or closing): nothing was written.
+    [[nodiscard]] virtual bool send_reverse(const std::string& local, const std::string& remote,
+                                            const QueuedStanza& stanza) = 0;
+
+protected:
+    ~ReverseRoute() = default;
+};
 
 // Where stanzas accepted from a remote server go (the local link), and who checks dialback keys
 // with a remote domain's authoritative server (the outbound side).
 class Router {
 public:
-    // A stanza from `remote` for `local`, accepted on an authenticated stream.
+    // A stanza from `remote` for `local`, accepted on an authenticated stream (inbound, or the
+    // reverse direction of a bidirectional outbound link).
     virtual void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) = 0;
 
     enum class Verdict { Valid, Invalid, Failed };
@@ -32,6 +48,15 @@ public:
     virtual uint64_t verify_dialback(const std::string& receiving, const std::string& originating,
                                      const std::string& stream_id, const std::string& key, VerifyDone done) = 0;
     virtual void cancel_verify(uint64_t token) = 0;
+    // How long a verification may take in the worst case (DNS, connect, TLS and negotiation of
+    // the link to the authoritative server, then its answer); 0: no bound. The asking stream
+    // waits that long, and no longer.
+    [[nodiscard]] virtual uint64_t verify_timeout_ms() const = 0;
+
+    // Bidi (XEP-0288): `route` may carry our stanzas from `local` to `remote` from now on, until
+    // withdrawn. The route withdraws every pair it offered before it goes away.
+    virtual void offer_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) = 0;
+    virtual void withdraw_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) = 0;
 
 protected:
     ~Router() = default;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "proxy/metrics.h"
 #include "common/random.h"
 
 namespace s2s {
@@ -68,6 +69,16 @@ bool failed(const DnsAnswer& a) {
     return a.status != DnsStatus::Ok && a.status != DnsStatus::NoData && a.status != DnsStatus::NoSuchDomain;
 }
 
+// A failed answer as a metrics label.
+const char* failure_kind(const DnsAnswer& a) {
+    switch (a.status) {
+        case DnsStatus::Timeout: return "timeout";
+        case DnsStatus::ServerFailure: return "servfail";
+        case DnsStatus::NoSuchDomain: return "nxdomain";
+        default: return "error";
+    }
+}
+
 // The families of ip_versions in order (4 → AF_INET, 6 → AF_INET6), without repeats.
 std::vector<int> families(const std::vector<int>& ip_versions) {
     std::vector<int> out;
@@ -102,6 +113,8 @@ struct DnsResolver::Job {
     std::vector<SrvTarget> targets;
     std::map<std::string, Host> hosts;
     int addr_waiting = 0;
+    uint64_t started_ms = 0;         // loop time the DNS queries began (0: answered without DNS)
+    const char* failure = "no_address";  // the kind of failure, for metrics
 };
 
 std::unique_ptr<DnsResolver> DnsResolver::create(EventLoop& loop, const Config& config, std::string* error) {
@@ -208,6 +221,8 @@ void DnsResolver::cancel(uint64_t token) {
 void DnsResolver::start_srv(Job& job) {
     uint64_t token = job.token;
     job.srv_waiting = 2;
+    job.started_ms = loop_.now_ms();
+    ++metrics().dns_queries;
     job.queries.push_back(dns_->query(DnsType::SRV, "_xmpps-server._tcp." + job.domain,
                                       [this, token](const DnsAnswer& a) { on_srv(token, true, a); }));
     job.queries.push_back(dns_->query(DnsType::SRV, "_xmpp-server._tcp." + job.domain,
@@ -248,6 +263,7 @@ void DnsResolver::after_srv(Job& job) {
     // Nothing usable. A failed lookup might have hidden records: say so rather than guess.
     for (const DnsAnswer* a : {&job.xmpp, &job.xmpps}) {
         if (failed(*a)) {
+            job.failure = failure_kind(*a);
             finish(job.token, {}, a->error);
             return;
         }
@@ -261,6 +277,7 @@ void DnsResolver::after_srv(Job& job) {
         else
             why = "its _xmpps-server._tcp SRV record has the target \".\" and _xmpp-server._tcp." + job.domain +
                   " has no SRV record";
+        job.failure = "no_service";
         finish(job.token, {}, job.domain + " does not accept XMPP server-to-server connections: " + why);
         return;
     }
@@ -334,12 +351,14 @@ void DnsResolver::after_addresses(Job& job) {
         Host& h = job.hosts[job.domain];
         for (auto& a : h.failures)
             if (failed(a)) {
+                job.failure = failure_kind(a);
                 finish(job.token, {}, a.error);
                 return;
             }
         bool nxdomain = !h.failures.empty() && std::all_of(h.failures.begin(), h.failures.end(), [](const DnsAnswer& a) {
             return a.status == DnsStatus::NoSuchDomain;
         });
+        if (nxdomain) job.failure = "nxdomain";
         if (nxdomain) finish(job.token, {}, "no such domain: " + job.domain + " does not exist in DNS (NXDOMAIN)");
         else
             finish(job.token, {},
@@ -372,6 +391,10 @@ void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, std:
     jobs_.erase(it);
     if (dns_)
         for (auto q : job->queries) dns_->cancel(q);
+    if (job->started_ms != 0) {
+        metrics().dns_latency.observe(static_cast<double>(loop_.now_ms() - job->started_ms) / 1000.0);
+        if (!error.empty()) metrics().dns_failures.add(job->failure);
+    }
     LogContext ctx{std::nullopt, {}, job->domain};
     if (error.empty()) S2S_LOG_DEBUG(ctx, "dns", "%zu candidates, first %s", candidates.size(),
                                      candidates.empty() ? "-" : candidates.front().describe().c_str());

@@ -1,3 +1,4 @@
+#include "proxy/metrics.h"
 #include "proxy/local_in.h"
 
 #include "common/jid.h"
@@ -9,7 +10,7 @@
 namespace s2s {
 void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings) {
     auto* self = new LocalIn(ctx, router, settings);
-    self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id());
+    self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id(), Side::Local);
     if (uv_accept(listener, self->stream_->handle()) != 0) {
         self->stream_->abort("accept failed");
         return;
@@ -17,6 +18,15 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listen
     S2S_LOG_DEBUG(self->log_ctx(), "accepted", "%s from %s", settings.listener.c_str(),
                   self->stream_->peer_address().c_str());
     if (self->stream_->start()) self->stream_->set_deadline(settings.state_timeout_ms);
+}
+
+const char* LocalIn::state_label() const noexcept {
+    switch (state_) {
+        case State::AwaitingHeader: return "awaiting-header";
+        case State::Open: return "open";
+        case State::Closing: return "closing";
+    }
+    return "?";
 }
 
 LocalIn::LocalIn(ProxyContext& ctx, ProxyRouter& router, const LocalInSettings& settings)
@@ -128,6 +138,7 @@ void LocalIn::fail(StreamError error, const std::string& text) {
     S2S_LOG_WARNING(log_ctx(), "local-stream-error", "%.*s: %s", static_cast<int>(name(error).size()),
                     name(error).data(), text.c_str());
     if (!header_sent_) stream_->send(stream_header("", "", "", true));
+    metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
     state_ = State::Closing;
     stream_->close(std::string(name(error)) + ": " + text);

@@ -36,6 +36,8 @@ public:
     };
 
     static void accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings);
+    [[nodiscard]] const char* kind() const noexcept override { return "local_in"; }
+    [[nodiscard]] const char* state_label() const noexcept override;
     void shutdown(StreamError error, const std::string& why) override;
     void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
         if (stream_) stream_->trim_if_idle(now_ms, idle_ms);

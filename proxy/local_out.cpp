@@ -1,3 +1,4 @@
+#include "proxy/metrics.h"
 #include "proxy/local_out.h"
 
 #include "common/jid.h"
@@ -17,6 +18,12 @@ const char* LocalOut::state_name(State s) noexcept {
         case State::Closing: return "closing";
     }
     return "?";
+}
+
+size_t LocalOut::queued_stanzas() const noexcept {
+    size_t n = 0;
+    for (const auto& entry : remotes_) n += entry.second.queue.size();
+    return n;
 }
 
 LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
@@ -63,7 +70,7 @@ void LocalOut::connect() {
         return;
     }
     state_ = State::Connecting;
-    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id(), Side::Local);
     stream_->connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
 }
 
@@ -151,6 +158,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
         return;
     }
     // Nothing else is expected on our outgoing stream.
+    metrics().stream_errors.add(name(StreamError::UnsupportedStanzaType));
     stream_->send(stream_error_bytes(StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy") +
                   "</stream:stream>");
     connection_lost("the local server sent <" + std::string(e.name()) + "> on the stream toward it");
@@ -163,6 +171,7 @@ void LocalOut::on_timeout() {
 void LocalOut::on_stream_close() { connection_lost("the local server closed the stream"); }
 
 void LocalOut::on_stream_error(StreamError error, std::string_view text) {
+    metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
     connection_lost("bad XML from the local server: " + std::string(text));
 }
@@ -225,7 +234,10 @@ void LocalOut::on_retry(uv_timer_t* t) noexcept {
 void LocalOut::shutdown(StreamError error, const std::string& why) {
     if (state_ == State::Closing) return;
     bool had_stream = stream_ != nullptr;
-    if (had_stream && state_ != State::Connecting) stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
+    if (had_stream && state_ != State::Connecting) {
+        metrics().stream_errors.add(name(error));
+        stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
+    }
     state_ = State::Closing;
     uv_timer_stop(&retry_);
     if (had_stream) {

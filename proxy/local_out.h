@@ -58,6 +58,9 @@ public:
     }
 
     [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] const char* kind() const noexcept override { return "local_out"; }
+    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
+    [[nodiscard]] size_t queued_stanzas() const noexcept override;
 
 private:
     enum class Auth { None, Pending, Valid };

@@ -5,6 +5,7 @@
 #include "common/jid.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "proxy/metrics.h"
 
 namespace s2s {
 
@@ -27,12 +28,52 @@ void ProxyRouter::to_remote(const std::string& local, const std::string& remote,
         bounce(stanza, StanzaError::PolicyViolation, "s2s to " + remote + " is not allowed: " + ctx_->policy.refusal(remote));
         return;
     }
+    if (send_reverse(local, remote, stanza)) return;
     if (backoff_ms(remote) > 0 && !links_.count(remote)) {
         ++counters_.backoff_bounces;
         bounce(stanza, StanzaError::RemoteServerNotFound, backoff_text(remote));
         return;
     }
     link(remote, local).send(local, std::move(stanza));
+}
+
+bool ProxyRouter::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
+    auto it = reverse_.find({remote, local});
+    if (it == reverse_.end()) return false;
+    auto l = links_.find(remote);
+    if (l != links_.end() && l->second->carries(local)) return false;
+    for (auto r = it->second.rbegin(); r != it->second.rend(); ++r) {
+        if (!(*r)->send_reverse(local, remote, stanza)) continue;
+        ++counters_.delivered_remote;
+        ++counters_.delivered_bidi;
+        return true;
+    }
+    return false;
+}
+
+void ProxyRouter::offer_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) {
+    auto& routes = reverse_[{remote, local}];
+    if (std::find(routes.begin(), routes.end(), &route) == routes.end()) routes.push_back(&route);
+}
+
+void ProxyRouter::withdraw_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) {
+    auto it = reverse_.find({remote, local});
+    if (it == reverse_.end()) return;
+    it->second.erase(std::remove(it->second.begin(), it->second.end(), &route), it->second.end());
+    if (it->second.empty()) reverse_.erase(it);
+}
+
+// The worst case of a verification over a new link: DNS (SRV, then the targets' addresses, each
+// query with its retries), one TCP connect, then one state_timeout for each step that waits for
+// the remote: its header, the TLS handshake, its header again, SASL, its header once more, and
+// the answer itself.
+uint64_t ProxyRouter::verify_timeout_ms() const {
+    constexpr uint64_t kSteps = 6;
+    if (!ctx_ || outbound_.connect_timeout_ms == 0 || outbound_.state_timeout_ms == 0) return 0;  // unbounded
+    const Outgoing& o = ctx_->config.outgoing;
+    uint64_t dns = 2 * static_cast<uint64_t>(std::max<int64_t>(o.dns_timeout, 0)) * 1000 *
+                   static_cast<uint64_t>(std::max(o.dns_retries, 1));
+    return dns + outbound_.connect_timeout_ms + kSteps * outbound_.state_timeout_ms;
 }
 
 void ProxyRouter::from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) {
@@ -84,6 +125,7 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
         return;
     }
     ++counters_.bounced;
+    metrics().stanza_bounces.add(name(condition));
     QueuedStanza b;
     b.bytes = std::move(*reply);
     b.name = stanza.name;
@@ -99,6 +141,8 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
                  stanza.id.c_str(), text.c_str());
     if (ctx_->is_local(sender)) {
         local_->deliver(target, sender, std::move(b));
+    } else if (send_reverse(target, sender, b)) {
+        // back on the sender's own bidi stream
     } else if (backoff_ms(sender) > 0 && !links_.count(sender)) {
         // The sender's host is unreachable right now: no new attempt just to carry an error.
         ++counters_.bounces_undeliverable;

@@ -5,6 +5,12 @@
 // A stanza that cannot be delivered is bounced toward its sender with the reason, or counted
 // when bouncing is not allowed (errors, presence). Every stanza accepted ends in exactly one of
 // delivered to the next hop, bounced, or dropped with a counted reason.
+//
+// Bidi (XEP-0288): an inbound stream the remote negotiated bidirectional, with a certificate
+// for its domain, offers its pairs as reverse routes; a stanza for such a pair goes back on
+// that stream instead of opening an outbound link (unless an outbound link already carries the
+// pair: one path at a time keeps the pair's stanzas in order). When the stream goes, its pairs
+// fall back to outbound links, with the usual queues, bounces and backoff.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +18,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "proxy/context.h"
 #include "proxy/queue.h"
@@ -39,6 +47,7 @@ struct RouterCounters {
     uint64_t dropped_error = 0;
     uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
     uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
+    uint64_t delivered_bidi = 0;  // of delivered_remote: on an inbound stream, back to its peer (XEP-0288)
 };
 
 class ProxyRouter final : public Router, public LinkOwner {
@@ -62,6 +71,9 @@ public:
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating,
                              const std::string& stream_id, const std::string& key, VerifyDone done) override;
     void cancel_verify(uint64_t token) override;
+    [[nodiscard]] uint64_t verify_timeout_ms() const override;
+    void offer_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) override;
+    void withdraw_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) override;
 
     // LinkOwner
     void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) override;
@@ -78,9 +90,14 @@ public:
 
     [[nodiscard]] const RouterCounters& counters() const noexcept { return counters_; }
     [[nodiscard]] size_t links() const noexcept { return links_.size(); }
+    // The (remote, local) pairs an inbound bidi stream can carry now.
+    [[nodiscard]] size_t reverse_routes() const noexcept { return reverse_.size(); }
 
 private:
     S2SOut& link(const std::string& remote, const std::string& local);
+    // Sends over a reverse route of the pair when there is one and no outbound link carries the
+    // pair; false when it did not.
+    bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza);
     [[nodiscard]] std::string backoff_text(const std::string& remote) const;
 
     // A remote host whose last attempts failed: no new attempt before `until`.
@@ -96,6 +113,8 @@ private:
     ProxyContext* ctx_ = nullptr;
     LocalSide* local_ = nullptr;
     std::unordered_map<std::string, S2SOut*> links_;  // by remote domain
+    // Reverse routes by (remote, local), the most recently offered last.
+    std::map<std::pair<std::string, std::string>, std::vector<ReverseRoute*>> reverse_;
     struct PendingVerify {
         S2SOut* link;
         uint64_t link_token;

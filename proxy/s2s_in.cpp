@@ -1,6 +1,9 @@
+#include "proxy/metrics.h"
 #include "proxy/s2s_in.h"
 
 #include <mbedtls/base64.h>
+
+#include <algorithm>
 
 #include "common/jid.h"
 #include "common/log.h"
@@ -11,10 +14,54 @@
 namespace s2s {
 namespace {
 
-constexpr std::string_view kFeatureDialback = "urn:xmpp:features:dialback";
 constexpr int kMaxSaslFailures = 2;
+constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
+
+bool has_pair(const std::vector<AuthenticatedPair>& pairs, std::string_view remote, std::string_view local) {
+    for (auto& p : pairs)
+        if (domains_equal(p.remote, remote) && domains_equal(p.local, local)) return true;
+    return false;
+}
 
 }  // namespace
+
+// A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
+// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
+std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
+                                                 const std::vector<AuthenticatedPair>& pairs) {
+    xml::Element e = doc.root();
+    if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
+    auto from_attr = e.attr("from"), to_attr = e.attr("to");
+    if (!from_attr || !to_attr)
+        return StanzaRefusal{StreamError::ImproperAddressing, std::string("a stanza without '") + (from_attr ? "to" : "from") + "'"};
+    auto from = JidView::parse(*from_attr);
+    if (!from) return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
+    auto to = JidView::parse(*to_attr);
+    if (!to) return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
+    const AuthenticatedPair* pair = nullptr;
+    bool local_known = false;
+    for (auto& p : pairs) {
+        if (!domains_equal(p.local, to->domain())) continue;
+        local_known = true;
+        if (domains_equal(p.remote, from->domain())) {
+            pair = &p;
+            break;
+        }
+    }
+    if (!pair) {
+        std::string to_domain(to->domain()), from_domain(from->domain());
+        if (!local_known && !ctx.is_local(domain_of(to_domain)))
+            return StanzaRefusal{StreamError::HostUnknown, to_domain + " is not served here"};
+        return StanzaRefusal{StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream"};
+    }
+    if (!ctx.policy.allowed(pair->remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(pair->remote)};
+    S2S_LOG_DEBUG(LogContext{conn_id, pair->local, pair->remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
+                  static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
+                  e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
+                  static_cast<int>(to_attr->size()), to_attr->data(), pair->remote.c_str());
+    ctx.router.from_remote(pair->remote, pair->local, doc);
+    return std::nullopt;
+}
 
 const char* S2SIn::state_name(State s) noexcept {
     switch (s) {
@@ -64,18 +111,61 @@ LogContext S2SIn::log_ctx() const noexcept { return LogContext{id(), local_, cla
 
 void S2SIn::enter(State s) {
     state_ = s;
-    switch (s) {
-        case State::AwaitingHeader:
-        case State::TlsHandshake:
-            stream_->set_deadline(settings_.state_timeout_ms);
-            break;
-        case State::Negotiating:
-            // Until a pair is authenticated the negotiation deadline runs; then the idle one.
-            if (pairs_.empty()) stream_->set_deadline(settings_.state_timeout_ms);
-            else stream_->set_deadline(settings_.idle_timeout_ms);
-            break;
-        case State::Closing:
-            break;
+    if (s == State::Closing) {
+        withdraw_routes();
+        return;
+    }
+    // Each new stream (and the TLS handshake) gets a negotiation window of state_timeout; once a
+    // pair is authenticated the idle deadline takes over (see negotiating()).
+    if (s != State::Negotiating || pairs_.empty()) {
+        uint64_t now = ctx_.loop.now_ms();
+        window_end_ = settings_.state_timeout_ms ? now + settings_.state_timeout_ms : 0;
+    }
+    update_routes();
+    rearm();
+}
+
+// ---- deadlines -----------------------------------------------------------------------------------
+
+// Negotiating: no pair authenticated yet (and no db:verify served), or a new stream or TLS
+// handshake under way. Otherwise the stream is in use and only idleness ends it.
+bool S2SIn::negotiating() const noexcept {
+    return state_ != State::Negotiating || (pairs_.empty() && !served_verify_);
+}
+
+// The one stream deadline: the end of the negotiation window (or of idleness), but never before
+// a dialback verification this stream asked for has had its own bound; and each verification's
+// bound, to give it up then.
+void S2SIn::rearm() {
+    if (state_ == State::Closing || !stream_) return;
+    uint64_t end = negotiating() ? window_end_
+                                 : settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
+    uint64_t next = 0;
+    for (auto& p : pending_) {
+        if (p.until == 0) continue;
+        if (end != 0) end = std::max(end, p.until);
+        if (next == 0 || p.until < next) next = p.until;
+    }
+    if (end != 0 && (next == 0 || end < next)) next = end;
+    uint64_t now = ctx_.loop.now_ms();
+    stream_->set_deadline(next == 0 ? 0 : next > now ? next - now : 1);
+}
+
+// Verifications past their bound: the authoritative server did not answer in time (the
+// outbound side would have given up by now too); the peer is told so.
+void S2SIn::expire_verifies(uint64_t now) {
+    for (size_t i = 0; i < pending_.size();) {
+        if (pending_[i].until == 0 || pending_[i].until > now) {
+            ++i;
+            continue;
+        }
+        PendingVerify p = std::move(pending_[i]);
+        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+        ctx_.router.cancel_verify(p.token);
+        std::string why = "the authoritative server of " + p.remote + " did not answer within " +
+                          std::to_string(ctx_.router.verify_timeout_ms()) + " ms";
+        S2S_LOG_NOTICE(LogContext{id(), p.local, p.remote}, "dialback-failed", "%s", why.c_str());
+        answer_db_result(p.remote, p.local, "error", "remote-server-timeout", why);
     }
 }
 
@@ -109,6 +199,7 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
     local_ = to;
     if (!from.empty()) claimed_ = from;
     stream_id_ = random_hex(16);
+    bidi_offered_ = false;
     send_header();
     if (version_1_) send_features();
     enter(State::Negotiating);
@@ -136,6 +227,9 @@ void S2SIn::send_features() {
             stream_->tls()->authenticate_peer(claimed_) == tls::PeerAuth::Authenticated)
             f += "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
+        // XEP-0288: asked for before authentication; never offered on a plain stream.
+        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_done_ && pairs_.empty() && pending_.empty();
+        if (bidi_offered_) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
     }
     f += "</stream:features>";
     stream_->send(f);
@@ -157,6 +251,8 @@ void S2SIn::on_stanza(xml::Document& doc) {
         handle_starttls();
     } else if (ns == xml::ns::sasl && e.name() == "auth") {
         handle_sasl(e);
+    } else if (ns == kBidiNs && e.name() == "bidi") {
+        handle_bidi();
     } else if (ns == xml::ns::streams && e.name() == "error") {
         // RFC 6120 §4.9: a stream error ends the stream; we only close our side.
         xml::Element cond = e.first_element();
@@ -185,6 +281,22 @@ void S2SIn::handle_starttls() {
     enter(State::TlsHandshake);
 }
 
+// XEP-0288 §2.2: the peer asks that this stream carry stanzas both ways. It changes nothing
+// until a pair is authenticated (see update_routes()).
+void S2SIn::handle_bidi() {
+    if (bidi_) return;  // asked twice: nothing more to do
+    if (!bidi_offered_) {
+        fail(StreamError::UnsupportedStanzaType,
+             !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
+             : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
+                                    : "bidi (XEP-0288) must be asked for before authentication");
+        return;
+    }
+    bidi_ = true;
+    bidi_offered_ = false;
+    S2S_LOG_INFO(log_ctx(), "bidi", "the peer asked for a bidirectional stream (XEP-0288)");
+}
+
 void S2SIn::on_tls_established() {
     const tls::Session* t = stream_->tls();
     S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
@@ -203,6 +315,7 @@ void S2SIn::sasl_failure(const char* condition, const std::string& text) {
     f += "</failure>";
     stream_->send(f);
     S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s: %s", condition, text.c_str());
+    metrics().sasl_external.add("inbound:failure");
     if (++sasl_failures_ > kMaxSaslFailures) fail(StreamError::NotAuthorized, "too many SASL failures");
 }
 
@@ -248,21 +361,19 @@ void S2SIn::handle_sasl(const xml::Element& e) {
     }
     tls::PeerAuth auth = stream_->tls()->authenticate_peer(domain);
     if (auth != tls::PeerAuth::Authenticated) {
-        std::string why = auth == tls::PeerAuth::NameMismatch
-                              ? "the certificate is not for " + domain
-                              : auth == tls::PeerAuth::NoCertificate ? "no certificate was presented"
-                                                                     : "the certificate is not trusted: " +
-                                                                           stream_->tls()->peer_verification().reason;
+        std::string why = "the certificate is not valid for " + domain + " (" + stream_->tls()->describe_peer_auth(auth) + ")";
         sasl_failure("not-authorized", why);
         return;
     }
+    metrics().sasl_external.add("inbound:success");
     stream_->send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
     sasl_done_ = true;
     claimed_ = domain;
-    authenticated(domain, local_, "SASL EXTERNAL");
     stream_->reset_parser();
     header_sent_ = false;
     enter(State::AwaitingHeader);
+    // (after the restart: nothing of ours may go back before our new stream header)
+    authenticated(domain, local_, "SASL EXTERNAL");
 }
 
 // Receiving server role (XEP-0220 §2.1): the peer claims a domain with a dialback key.
@@ -307,111 +418,123 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         if (p.remote == remote && p.local == local) return;  // already being verified
     std::string key = e.text();
     uint64_t token = ctx_.router.verify_dialback(
-        local, remote, stream_id_, key, [this, remote, local](Router::Verdict v, const std::string& why) {
-            for (auto it = pending_.begin(); it != pending_.end(); ++it)
-                if (it->remote == remote && it->local == local) {
-                    pending_.erase(it);
-                    break;
-                }
-            if (state_ == State::Closing) return;
-            switch (v) {
-                case Router::Verdict::Valid:
-                    answer_db_result(remote, local, "valid");
-                    authenticated(remote, local, "dialback");
-                    break;
-                case Router::Verdict::Invalid:
-                    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
-                    answer_db_result(remote, local, "invalid");
-                    break;
-                case Router::Verdict::Failed:
-                    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
-                    answer_db_result(remote, local, "error", "remote-server-timeout", why);
-                    break;
-            }
-        });
-    pending_.push_back({remote, local, token});
+        local, remote, stream_id_, key,
+        [this, remote, local](Router::Verdict v, const std::string& why) { verify_done(remote, local, v, why); });
+    uint64_t bound = ctx_.router.verify_timeout_ms();
+    pending_.push_back({remote, local, token, bound ? ctx_.loop.now_ms() + bound : 0});
+    rearm();  // the negotiation deadline now waits for the verification
+}
+
+void S2SIn::verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why) {
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->remote == remote && it->local == local) {
+            pending_.erase(it);
+            break;
+        }
+    if (state_ == State::Closing) return;
+    switch (v) {
+        case Router::Verdict::Valid:
+            answer_db_result(remote, local, "valid");
+            authenticated(remote, local, "dialback");
+            break;
+        case Router::Verdict::Invalid:
+            S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
+            answer_db_result(remote, local, "invalid");
+            break;
+        case Router::Verdict::Failed:
+            S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
+            answer_db_result(remote, local, "error", "remote-server-timeout", why);
+            break;
+    }
+    rearm();  // back to the negotiation window (which may have ended meanwhile) or idleness
 }
 
 void S2SIn::answer_db_result(const std::string& remote, const std::string& local, const char* type,
                              const char* error_condition, const std::string& text) {
+    metrics().dialback.add(std::string("receiving:") + type);
     stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
 // Authoritative server role (XEP-0220 §2.3): was this key issued by us (or a replica)?
-void S2SIn::handle_db_verify(const xml::Element& e) {
+std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xml::Element& e) {
     std::string asker = attr_or_empty(e, "from"), ours = attr_or_empty(e, "to"), sid = attr_or_empty(e, "id");
     std::string ours_norm = domain_of(ours);
-    bool valid = !ours_norm.empty() && ctx_.is_local(ours_norm) && !sid.empty() &&
-                 ctx_.keys.verify(domain_of(asker), ours_norm, sid, e.text());
-    S2S_LOG_INFO(LogContext{id(), ours_norm, domain_of(asker)}, "db-verify", "answered %s",
+    bool valid = !ours_norm.empty() && ctx.is_local(ours_norm) && !sid.empty() &&
+                 ctx.keys.verify(domain_of(asker), ours_norm, sid, e.text());
+    S2S_LOG_INFO(LogContext{conn_id, ours_norm, domain_of(asker)}, "db-verify", "answered %s",
                  valid ? "valid" : "invalid");
-    stream_->send(dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid"));
+    metrics().dialback.add(valid ? "authoritative:valid" : "authoritative:invalid");
+    return dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid");
+}
+
+void S2SIn::handle_db_verify(const xml::Element& e) {
+    stream_->send(answer_db_verify(ctx_, id(), e));
     // A stream used only to verify keys (XEP-0220 §2.3) is legitimate: it is idle now, not stuck.
     served_verify_ = true;
     last_activity_ = ctx_.loop.now_ms();
-    if (pairs_.empty()) stream_->set_deadline(settings_.idle_timeout_ms);
+    rearm();
 }
 
 bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) const noexcept {
-    for (auto& p : pairs_)
-        if (domains_equal(p.remote, remote) && domains_equal(p.local, local)) return true;
-    return false;
+    return has_pair(pairs_, remote, local);
 }
 
 void S2SIn::authenticated(const std::string& remote, const std::string& local, const char* how) {
     if (!is_authenticated(remote, local)) pairs_.push_back({remote, local});
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
+    if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
+        S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",
+                     "%s proved its domain by dialback only: our stanzas for it take an outbound link",
+                     remote.c_str());
     last_activity_ = ctx_.loop.now_ms();
-    if (state_ == State::Negotiating) stream_->set_deadline(settings_.idle_timeout_ms);
+    update_routes();
+    rearm();
 }
 
-// A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
-// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4); anything else ends the stream.
-void S2SIn::handle_stanza(xml::Document& doc) {
-    xml::Element e = doc.root();
-    if (pairs_.empty()) {
-        fail(StreamError::NotAuthorized, "a stanza arrived before authentication");
+// ---- bidi: our stanzas back on this stream (XEP-0288) ------------------------------------------
+
+// Offers the router each authenticated pair whose remote domain the peer's certificate proves,
+// while our stream is open for stanzas; withdraws them all otherwise.
+void S2SIn::update_routes() {
+    if (!bidi_ || state_ != State::Negotiating || !header_sent_ || !stream_ || !stream_->tls_open()) {
+        withdraw_routes();
         return;
     }
-    auto from_attr = e.attr("from"), to_attr = e.attr("to");
-    if (!from_attr || !to_attr) {
-        fail(StreamError::ImproperAddressing, std::string("a stanza without '") + (from_attr ? "to" : "from") + "'");
-        return;
-    }
-    auto from = JidView::parse(*from_attr);
-    if (!from) {
-        fail(StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID");
-        return;
-    }
-    auto to = JidView::parse(*to_attr);
-    if (!to) {
-        fail(StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID");
-        return;
-    }
-    const Pair* pair = nullptr;
-    bool local_known = false;
     for (auto& p : pairs_) {
-        if (!domains_equal(p.local, to->domain())) continue;
-        local_known = true;
-        if (domains_equal(p.remote, from->domain())) {
-            pair = &p;
-            break;
-        }
+        if (has_pair(routes_, p.remote, p.local)) continue;
+        if (stream_->tls()->authenticate_peer(p.remote) != tls::PeerAuth::Authenticated) continue;
+        routes_.push_back(p);
+        ctx_.router.offer_reverse_route(p.remote, p.local, *this);
+        S2S_LOG_INFO(LogContext{id(), p.local, p.remote}, "bidi-route",
+                     "stanzas from %s to %s may go back on this stream", p.local.c_str(), p.remote.c_str());
     }
-    if (!pair) {
-        std::string to_domain(to->domain()), from_domain(from->domain());
-        if (!local_known && !ctx_.is_local(domain_of(to_domain)))
-            fail(StreamError::HostUnknown, to_domain + " is not served here");
-        else
-            fail(StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream");
+}
+
+void S2SIn::withdraw_routes() {
+    std::vector<AuthenticatedPair> routes;
+    routes.swap(routes_);
+    for (auto& p : routes) ctx_.router.withdraw_reverse_route(p.remote, p.local, *this);
+}
+
+bool S2SIn::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
+    if (state_ != State::Negotiating || !header_sent_ || !stream_ || stream_->state() != Stream::State::Open ||
+        !has_pair(routes_, remote, local))
+        return false;
+    S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
+                  stanza.describe().c_str(), remote.c_str());
+    stream_->send(stanza.bytes);
+    last_activity_ = ctx_.loop.now_ms();
+    return true;
+}
+
+// ---- stanzas from the remote ---------------------------------------------------------------------
+
+void S2SIn::handle_stanza(xml::Document& doc) {
+    if (auto refused = route_remote_stanza(ctx_, id(), doc, pairs_)) {
+        fail(refused->error, refused->text);
         return;
     }
     last_activity_ = ctx_.loop.now_ms();
-    S2S_LOG_DEBUG(LogContext{id(), pair->local, pair->remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
-                  static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
-                  e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
-                  static_cast<int>(to_attr->size()), to_attr->data(), pair->remote.c_str());
-    ctx_.router.from_remote(pair->remote, pair->local, doc);
 }
 
 // ---- endings -----------------------------------------------------------------------------------
@@ -421,6 +544,7 @@ void S2SIn::fail(StreamError error, const std::string& text) {
     S2S_LOG_NOTICE(log_ctx(), "stream-error", "%.*s: %s", static_cast<int>(name(error).size()), name(error).data(),
                    text.c_str());
     if (!header_sent_) send_header();
+    metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
     enter(State::Closing);
     stream_->close(std::string(name(error)) + ": " + text);
@@ -440,22 +564,27 @@ void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(err
 
 void S2SIn::on_timeout() {
     uint64_t now = ctx_.loop.now_ms();
-    if (state_ == State::Negotiating && (!pairs_.empty() || served_verify_)) {
-        uint64_t idle = now - last_activity_;
-        if (idle < settings_.idle_timeout_ms) {
-            stream_->set_deadline(settings_.idle_timeout_ms - idle);
+    expire_verifies(now);
+    if (state_ == State::Closing) return;
+    bool verifying = false;  // a verification still within its bound holds the deadline off
+    for (auto& p : pending_) verifying |= p.until != 0;
+    if (negotiating()) {
+        if (window_end_ != 0 && window_end_ <= now && !verifying) {
+            fail(StreamError::ConnectionTimeout, std::string("negotiation took too long (") + state_name(state_) + ")");
             return;
         }
+    } else if (settings_.idle_timeout_ms && now - last_activity_ >= settings_.idle_timeout_ms && !verifying) {
         if (!header_sent_) send_header();
         stream_->send("</stream:stream>");
         enter(State::Closing);
-        stream_->close("idle for " + std::to_string(idle / 1000) + " s");
+        stream_->close("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
         return;
     }
-    fail(StreamError::ConnectionTimeout, std::string("negotiation took too long (") + state_name(state_) + ")");
+    rearm();
 }
 
 void S2SIn::on_closed(const std::string& reason) {
+    withdraw_routes();
     for (auto& p : pending_) ctx_.router.cancel_verify(p.token);
     pending_.clear();
     S2S_LOG_INFO(log_ctx(), "closed", "%s", reason.c_str());

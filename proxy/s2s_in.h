@@ -7,9 +7,22 @@
 // with the remote domain's authoritative server through the Router, or at once when the TLS
 // certificate already proves the domain — and a stanza is accepted only for a pair
 // authenticated on this stream. Policy (allow/deny, certificates required) applies per pair.
+//
+// Bidi (XEP-0288, s2s.bidi): offered once TLS is up, never on a plain stream, and only before
+// anything is authenticated. When the peer asks for it, each pair it authenticates whose remote
+// domain its certificate proves (SASL EXTERNAL, or dialback with a valid certificate) is
+// offered to the Router as a ReverseRoute: our stanzas for that pair may then go back on this
+// stream. A pair proved by dialback alone is not offered: XEP-0288 allows it, but dialback only
+// shows that the peer can receive what is sent to the domain's authoritative server, so our
+// stanzas for such a pair take an outbound link of their own, to the server DNS names.
+//
+// While a dialback verification asked for by this stream is under way, the negotiation deadline
+// waits for it, up to the verification's own bound (Router::verify_timeout_ms()); past that
+// bound the verification is given up and answered with remote-server-timeout.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +43,30 @@ enum class InboundTls {
     Direct,    // TLS from the first byte (XEP-0368), ALPN xmpp-server
 };
 
+// A (remote domain, local domain) pair authenticated on a stream.
+struct AuthenticatedPair {
+    std::string remote, local;
+};
+
+// Why a stanza from a remote server was refused: the stream must end with this error.
+struct StanzaRefusal {
+    StreamError error;
+    std::string text;
+};
+
+// The checks every stanza from a remote server passes before it is routed, on an inbound stream
+// and in the reverse direction of a bidirectional outbound link alike (RFC 6120 §8.1.1.2,
+// XEP-0220 §2.4, XEP-0288 §2): both addresses present and valid, the 'from' domain
+// authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
+// stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
+// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log.
+[[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
+                                                               const std::vector<AuthenticatedPair>& pairs);
+
+// The authoritative server's answer (XEP-0220 §2.3) to a db:verify request: valid only for a
+// key this process (or a replica sharing s2s.shared) issued. Logged; `conn_id` names the stream.
+[[nodiscard]] std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xml::Element& verify);
+
 // What an inbound stream needs from its listener.
 struct InboundSettings {
     InboundTls tls = InboundTls::None;
@@ -39,15 +76,17 @@ struct InboundSettings {
     xml::StreamOptions parse;                         // limits (max_stanza_size...)
     std::string listener;                             // "listen.s2s.0", for logs
     Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
+    bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
     mutable size_t active = 0;                        // streams open on this listener now
 };
 
-class S2SIn final : public Connection, private Stream::Owner {
+class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute {
 public:
     enum class State {
         AwaitingHeader,  // waiting for the peer's stream header (first, after TLS, after SASL)
         Negotiating,     // header and features sent: STARTTLS, SASL, dialback and (for
-                         // authenticated pairs) stanzas may come
+                         // authenticated pairs) stanzas may come; on a bidi stream our stanzas
+                         // for its certified pairs may go
         TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs
         Closing,         // our error or close is sent; the socket closes
     };
@@ -63,14 +102,16 @@ public:
     }
 
     [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] const char* kind() const noexcept override { return "s2s_in"; }
+    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
+    // Whether the peer asked for a bidirectional stream (XEP-0288).
+    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
 
 private:
-    struct Pair {
-        std::string remote, local;
-    };
     struct PendingVerify {
         std::string remote, local;
         uint64_t token;
+        uint64_t until;  // loop time past which it is given up; 0: no bound
     };
 
     S2SIn(ProxyContext& ctx, const InboundSettings& settings);
@@ -85,20 +126,30 @@ private:
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
 
+    // ReverseRoute
+    bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) override;
+
     void enter(State s);
+    void rearm();
+    [[nodiscard]] bool negotiating() const noexcept;
+    void expire_verifies(uint64_t now);
+    void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
     void send_header();
     void send_features();
     void fail(StreamError error, const std::string& text);
     void handle_starttls();
+    void handle_bidi();
     void handle_sasl(const xml::Element& e);
     void sasl_failure(const char* condition, const std::string& text);
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
+    void handle_stanza(xml::Document& doc);
     void answer_db_result(const std::string& remote, const std::string& local, const char* type,
                           const char* error_condition = nullptr, const std::string& text = "");
-    void handle_stanza(xml::Document& doc);
     [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
     void authenticated(const std::string& remote, const std::string& local, const char* how);
+    void update_routes();
+    void withdraw_routes();
     [[nodiscard]] bool tls_required_first() const noexcept;
     [[nodiscard]] LogContext log_ctx() const noexcept;
 
@@ -113,10 +164,14 @@ private:
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
     bool sasl_done_ = false;
     bool served_verify_ = false;  // a db:verify was answered: an idle stream, not a stuck one
+    bool bidi_offered_ = false;   // our features for the current stream offered bidi
+    bool bidi_ = false;           // the peer asked for bidi (XEP-0288)
     int sasl_failures_ = 0;
     uint64_t last_activity_ = 0;
-    std::vector<Pair> pairs_;              // authenticated on this stream
-    std::vector<PendingVerify> pending_;   // dialback verifications under way
+    uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
+    std::vector<AuthenticatedPair> pairs_;   // authenticated on this stream
+    std::vector<AuthenticatedPair> routes_;  // of those, offered to the router as reverse routes
+    std::vector<PendingVerify> pending_;     // dialback verifications under way
 };
 
 }  // namespace s2s

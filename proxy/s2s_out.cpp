@@ -1,3 +1,4 @@
+#include "proxy/metrics.h"
 #include "proxy/s2s_out.h"
 
 #include <algorithm>
@@ -25,6 +26,8 @@ std::string describe_error(const xml::Element& answer) {
     return out.empty() ? "no reason given" : out;
 }
 
+constexpr std::string_view kBidiFeatureNs = "urn:xmpp:features:bidi";  // XEP-0288
+
 }  // namespace
 
 const char* S2SOut::state_name(State s) noexcept {
@@ -39,6 +42,12 @@ const char* S2SOut::state_name(State s) noexcept {
         case State::Closing: return "closing";
     }
     return "?";
+}
+
+size_t S2SOut::queued_stanzas() const noexcept {
+    size_t n = 0;
+    for (const auto& entry : locals_) n += entry.second.queue.size();
+    return n;
 }
 
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
@@ -162,10 +171,23 @@ void S2SOut::on_features(const xml::Element& f) {
         tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
         if (auth != tls::PeerAuth::Authenticated) {
             std::string why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
-                              tls::peer_auth_name(auth) + ": " + stream_->tls()->peer_verification().reason + ")";
+                              stream_->tls()->describe_peer_auth(auth) + ")";
             S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
             fail(StanzaError::RemoteServerNotFound, why);
             return;
+        }
+    }
+    // XEP-0288: asked for before authenticating, and only of a remote whose certificate proves
+    // its domain, so that what it sends back on this link is known to come from it.
+    if (settings_.bidi && !bidi_ && tls_open && f.child("bidi", kBidiFeatureNs)) {
+        tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
+        if (auth == tls::PeerAuth::Authenticated) {
+            stream_->send("<bidi xmlns='urn:xmpp:bidi'/>");
+            bidi_ = true;
+            S2S_LOG_INFO(log_ctx(), "bidi", "asked %s for a bidirectional stream (XEP-0288)", remote_.c_str());
+        } else {
+            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but its certificate does not prove it (%s)",
+                         remote_.c_str(), tls::peer_auth_name(auth));
         }
     }
     bool external = false;
@@ -197,8 +219,18 @@ void S2SOut::after_negotiation() {
     S2S_LOG_INFO(log_ctx(), "ready", "stream %s negotiated%s", stream_id_.c_str(),
                  stream_->tls_open() ? " over TLS" : "");
     send_verifies();
+    if (sasl_done_) {
+        // SASL EXTERNAL authenticated the domain our stream is from, whether or not it has
+        // stanzas waiting (the remote may send back to it on a bidi link).
+        LocalDomain& d = domain(first_local_);
+        if (d.auth != Auth::Valid) {
+            d.auth = Auth::Valid;
+            flush_queue(first_local_);
+        }
+    }
     for (auto& [local, d] : locals_)
         if (d.auth == Auth::None && !d.queue.empty()) authenticate(local);
+    update_reverse_pairs();
     rearm();
 }
 
@@ -264,15 +296,19 @@ void S2SOut::on_stanza(xml::Document& doc) {
     } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
         sasl_done_ = true;  // first_local_ becomes Valid (and its queue flows) once the new stream is up
         S2S_LOG_INFO(log_ctx(), "authenticated", "SASL EXTERNAL");
+        metrics().sasl_external.add("outbound:success");
         stream_->reset_parser();
         send_header();
     } else if (ns == xml::ns::sasl && name == "failure" && state_ == State::Authenticating) {
         S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s refused SASL EXTERNAL; trying dialback", remote_.c_str());
+        metrics().sasl_external.add("outbound:failure");
         after_negotiation();
     } else if (ns == xml::ns::dialback && name == "result" && state_ == State::Ready) {
         handle_db_result(e);
     } else if (ns == xml::ns::dialback && name == "verify" && state_ == State::Ready) {
         handle_db_verify(e);
+    } else if (ns == xml::ns::server && (name == "message" || name == "presence" || name == "iq")) {
+        handle_reverse_stanza(doc);
     } else {
         close_with(StreamError::UnsupportedStanzaType,
                    "<" + std::string(name) + "> is not expected on this stream (" + state_name(state_) + ")");
@@ -280,14 +316,26 @@ void S2SOut::on_stanza(xml::Document& doc) {
 }
 
 void S2SOut::handle_db_result(const xml::Element& e) {
+    if (bidi_ && !e.attr("type")) {
+        // A request in the reverse direction (the remote as initiating server): the key would be
+        // checked against the stream id the remote chose itself, which makes a replayed key pass.
+        std::string why = "dialback on a stream s2s-proxy opened is not accepted; open a stream to " +
+                          attr_or_empty(e, "to") + " for it";
+        S2S_LOG_NOTICE(log_ctx(), "refused", "reverse dialback from %s: %s", attr_or_empty(e, "from").c_str(), why.c_str());
+        stream_->send(dialback_answer("result", attr_or_empty(e, "to"), attr_or_empty(e, "from"), "", "error",
+                                      "policy-violation", why));
+        return;
+    }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
     auto it = locals_.find(local);
     if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
     std::string type = attr_or_empty(e, "type");
+    metrics().dialback.add(type == "valid" ? "originating:valid" : type == "invalid" ? "originating:invalid" : "originating:error");
     if (type == "valid") {
         it->second.auth = Auth::Valid;
         S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
         flush_queue(local);
+        update_reverse_pairs();
     } else {
         it->second.auth = Auth::None;
         std::string why = remote_ + " refused dialback for " + local + " (" +
@@ -308,6 +356,12 @@ void S2SOut::handle_db_result(const xml::Element& e) {
 }
 
 void S2SOut::handle_db_verify(const xml::Element& e) {
+    if (bidi_ && !e.attr("type")) {
+        // On a bidi link the remote may ask us, as authoritative server, about keys (XEP-0288).
+        stream_->send(answer_db_verify(ctx_, id(), e));
+        last_activity_ = ctx_.loop.now_ms();
+        return;
+    }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or(""), sid = attr_or_empty(e, "id");
     for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
         if (!it->sent || it->local != local || it->stream_id != sid) continue;
@@ -319,6 +373,36 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
         break;
     }
     rearm();
+}
+
+// Bidi (XEP-0288): the remote's stanzas back on this link, checked exactly as on an inbound
+// stream. Without bidi the remote has no business sending stanzas here.
+void S2SOut::handle_reverse_stanza(xml::Document& doc) {
+    if (!bidi_) {
+        close_with(StreamError::NotAuthorized,
+                   remote_ + " sent a stanza on a stream s2s-proxy opened, which is not bidirectional");
+        return;
+    }
+    if (auto refused = route_remote_stanza(ctx_, id(), doc, reverse_pairs_)) {
+        close_with(refused->error, refused->text);
+        return;
+    }
+    last_activity_ = ctx_.loop.now_ms();
+}
+
+// The pairs the remote may send for: from its domain to each local domain it accepted on this
+// link (SASL EXTERNAL for the domain our stream is from, dialback for each other one).
+void S2SOut::update_reverse_pairs() {
+    if (!bidi_) return;
+    reverse_pairs_.clear();
+    for (auto& [local, d] : locals_)
+        if (d.auth == Auth::Valid) reverse_pairs_.push_back({remote_, local});
+}
+
+bool S2SOut::carries(const std::string& local) const {
+    if (failed_ || state_ == State::Closing) return false;
+    auto it = locals_.find(local);
+    return it != locals_.end() && (it->second.auth != Auth::None || !it->second.queue.empty());
 }
 
 // ---- what the router asks --------------------------------------------------------------------------
@@ -429,6 +513,7 @@ void S2SOut::finish() {
 
 void S2SOut::close_with(StreamError error, const std::string& why) {
     if (state_ == State::Closing) return;
+    metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, why));
     fail(StanzaError::RemoteServerNotFound, why);
 }

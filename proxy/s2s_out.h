@@ -7,6 +7,15 @@
 // (XEP-0220, keys per XEP-0185). Stanzas wait in a per-local-domain queue until that domain is
 // authenticated; when the link or a domain's authentication fails, each is bounced to its
 // sender with a text that says what failed.
+//
+// Bidi (XEP-0288, s2s.bidi): when the remote offers it over TLS and its certificate is valid for
+// its domain, we ask for it before authenticating; the remote may then send its stanzas back on
+// this link, for the pairs authenticated on it (from the remote domain to a local domain it
+// accepted, by SASL EXTERNAL or dialback). They pass the same checks as on an inbound stream
+// (route_remote_stanza) and go to the router the same way; anything else ends the link with the
+// stream error that says why. The remote may also ask us, as authoritative server, to verify
+// dialback keys on it; dialback requests of its own are refused (the stream id is the remote's,
+// so a key could be replayed): it must open a stream to us for that.
 #pragma once
 
 #include <map>
@@ -20,6 +29,7 @@
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
+#include "proxy/s2s_in.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -44,6 +54,7 @@ struct OutboundSettings {
     uint64_t max_retry_delay_ms = 300000;              // backoff cap per remote host
     size_t queue_max_stanzas = StanzaQueue::kDefaultMaxCount;  // per (local, remote) pair
     size_t queue_max_bytes = StanzaQueue::kDefaultMaxBytes;
+    bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
     xml::StreamOptions parse;
 };
 
@@ -98,7 +109,15 @@ public:
     }
 
     [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
+    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
+    [[nodiscard]] size_t queued_stanzas() const noexcept override;
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
+    // Whether the link is carrying stanzas from `local` (queued, being authenticated or
+    // authenticated): while it does, that pair's stanzas keep to it, in order.
+    [[nodiscard]] bool carries(const std::string& local) const;
+    // Whether the remote accepted a bidirectional stream (XEP-0288).
+    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
 
 private:
     enum class Auth { None, Pending, Valid };
@@ -129,6 +148,8 @@ private:
     void send_verifies();
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
+    void handle_reverse_stanza(xml::Document& doc);
+    void update_reverse_pairs();
     void bounce_all(StanzaError condition, const std::string& why);
     void rearm();
     [[nodiscard]] bool waiting_for_answers() const;
@@ -163,10 +184,12 @@ private:
     bool failed_ = false;          // queued stanzas were handed back already
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool detached_ = false;        // the owner was told link_closed()
+    bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link
     uint64_t last_activity_ = 0;
     uint64_t next_verify_ = 0;
     std::map<std::string, LocalDomain> locals_;
     std::vector<Verify> verifies_;
+    std::vector<AuthenticatedPair> reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };
 
 }  // namespace s2s

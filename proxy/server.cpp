@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "proxy/metrics.h"
+#include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/tls_setup.h"
 
@@ -19,17 +21,6 @@ xml::StreamOptions parse_options(const s2s::Limit& max_stanza_size) {
     xml::StreamOptions o;
     o.limits.max_stanza_size = max_stanza_size.infinite ? kCeiling : static_cast<size_t>(max_stanza_size.value);
     return o;
-}
-
-bool parse_server(const std::string& text, sockaddr_storage* out) {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return false;
-    std::string host = text.substr(0, colon);
-    int port = std::atoi(text.c_str() + colon + 1);
-    if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (host == "localhost") host = "127.0.0.1";
-    return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0 ||
-           uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
 }
 
 }  // namespace
@@ -74,9 +65,10 @@ bool Server::start(std::string* error) {
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(config_.outgoing.max_retry_delay) * 1000;
     outbound_.queue_max_stanzas = static_cast<size_t>(config_.outgoing.queue_max_stanzas);
     outbound_.queue_max_bytes = static_cast<size_t>(config_.outgoing.queue_max_bytes);
+    outbound_.bidi = config_.bidi;
 
     // The local link.
-    if (!parse_server(config_.local_server, &local_settings_.server)) {
+    if (!parse_socket_address(config_.local_server, &local_settings_.server)) {
         *error = "local.server: \"" + config_.local_server + "\" must be an IP address (or localhost) and a port";
         return false;
     }
@@ -115,6 +107,7 @@ bool Server::start(std::string* error) {
         s->idle_timeout_ms = ms(config_.outgoing.stream_timeout);
         s->parse = parse_options(l.max_stanza_size);
         s->max_connections = l.max_connections;
+        s->bidi = config_.bidi;
         inbound_.push_back(std::move(s));
         if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
     }
@@ -128,6 +121,8 @@ bool Server::start(std::string* error) {
         local_in_.push_back(std::move(s));
         if (!listen(l, local_in_.back()->listener, true, i, error)) return false;
     }
+    if (config_.admin_enabled && !start_admin(error)) return false;
+    started_ms_ = loop_.now_ms();
     uv_signal_init(loop_.uv(), &sigterm_);
     uv_signal_init(loop_.uv(), &sigint_);
     uv_signal_init(loop_.uv(), &sighup_);
@@ -167,6 +162,79 @@ bool Server::listen(const s2s::Listener& conf, const std::string& name, bool loc
     return true;
 }
 
+bool Server::start_admin(std::string* error) {
+    std::unordered_map<std::string, AdminServer::Route> routes;
+    routes["/healthz"] = [](AdminServer::Reply reply) { reply({200, "ok\n"}); };  // answering at all is the test
+    routes["/readyz"] = [this](AdminServer::Reply reply) { check_ready(std::move(reply)); };
+    routes["/metrics"] = [this](AdminServer::Reply reply) {
+        reply({200, metrics_text(), "text/plain; version=0.0.4; charset=utf-8"});
+    };
+    admin_ = AdminServer::start(loop_, config_.admin_listen, std::move(routes), error);
+    return admin_ != nullptr;
+}
+
+void Server::check_ready(AdminServer::Reply reply) {
+    if (stopping_) {
+        reply({503, "not ready: shutting down\n"});
+        return;
+    }
+    std::string server = config_.local_server;
+    probe_tcp(loop_.uv(), reinterpret_cast<const sockaddr*>(&local_settings_.server), kReadyProbeMs,
+              [reply, server](int status) {
+                  if (status == 0) reply({200, "ready\n"});
+                  else reply({503, "not ready: local server " + server + " does not accept connections: " +
+                                       uv_strerror(status) + "\n"});
+              });
+}
+
+std::string Server::metrics_text() const {
+    std::vector<MetricFamily> f;
+    auto family = [&f](const char* name, const char* help, const char* type) -> MetricFamily& {
+        f.push_back({name, help, type, {}});
+        return f.back();
+    };
+    auto label = [](const char* k, const std::string& v) { return std::string(k) + "=\"" + prometheus_label(v) + "\""; };
+
+    family("up", "1 while the process serves", "gauge").rows.push_back({"", 1});
+    family("uptime_seconds", "Seconds since start", "gauge")
+        .rows.push_back({"", static_cast<double>(loop_.now_ms() - started_ms_) / 1000.0});
+
+    // Connections by kind and state, and the stanzas they hold.
+    std::map<std::pair<std::string, std::string>, double> by_state;
+    std::map<std::string, double> queued;
+    for (const Connection* c : ctx_->connections) {
+        by_state[{c->kind(), c->state_label()}] += 1;
+        queued[c->kind()] += static_cast<double>(c->queued_stanzas());
+    }
+    MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out) and state", "gauge");
+    for (const auto& [key, n] : by_state) conns.rows.push_back({label("kind", key.first) + "," + label("state", key.second), n});
+    MetricFamily& q = family("queued_stanzas", "Stanzas waiting for a link to be ready, by link kind", "gauge");
+    for (const char* kind : {"s2s_out", "local_out"}) q.rows.push_back({label("kind", kind), queued[kind]});
+    family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
+        .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
+    family("outgoing_links", "Outgoing links to remote domains (any state)", "gauge")
+        .rows.push_back({"", static_cast<double>(router_->links())});
+
+    // Where every accepted stanza went.
+    const RouterCounters& r = router_->counters();
+    MetricFamily& in = family("stanzas_received_total", "Stanzas accepted, by where they came from", "counter");
+    in.rows.push_back({label("from", "local"), static_cast<double>(r.to_remote)});
+    in.rows.push_back({label("from", "remote"), static_cast<double>(r.from_remote)});
+    MetricFamily& out = family("stanzas_delivered_total", "Stanzas written to the next hop, by where they went", "counter");
+    out.rows.push_back({label("to", "remote"), static_cast<double>(r.delivered_remote)});
+    out.rows.push_back({label("to", "local"), static_cast<double>(r.delivered_local)});
+    family("stanzas_bounced_total", "Stanzas answered with an error toward their sender", "counter")
+        .rows.push_back({"", static_cast<double>(r.bounced)});
+    MetricFamily& dropped = family("stanzas_dropped_total", "Stanzas neither delivered nor bounced, by reason", "counter");
+    dropped.rows.push_back({label("reason", "presence"), static_cast<double>(r.dropped_presence)});
+    dropped.rows.push_back({label("reason", "error"), static_cast<double>(r.dropped_error)});
+    family("bounces_not_sent_total", "Error replies not sent because the sender's host was in backoff", "counter")
+        .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
+    family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")
+        .rows.push_back({"", static_cast<double>(r.backoff_bounces)});
+    return render_prometheus(f, metrics());
+}
+
 void Server::on_connection(uv_stream_t* stream, int status) noexcept {
     auto* l = static_cast<Listener*>(stream->data);
     if (status < 0) {
@@ -201,6 +269,7 @@ void Server::stop(const char* why) {
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
     listeners_.clear();
     dns_responder_.reset();
+    admin_.reset();
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);

@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/event_loop.h"
+#include "proxy/admin.h"
 #include "proxy/context.h"
 #include "proxy/dialback.h"
 #include "proxy/dns_responder.h"
@@ -36,6 +37,11 @@ public:
     // Closes the listeners and ends every stream; the loop then ends once they have closed.
     void stop(const char* why);
 
+    // The Prometheus text for /metrics: live gauges plus the process counters.
+    [[nodiscard]] std::string metrics_text() const;
+    // /readyz: listeners bound, not shutting down, and the local server accepts connections.
+    void check_ready(AdminServer::Reply reply);
+
     [[nodiscard]] ProxyRouter& router() noexcept { return *router_; }
     [[nodiscard]] ProxyContext& context() noexcept { return *ctx_; }
 
@@ -47,6 +53,8 @@ private:
     static constexpr uint64_t kTrimEveryMs = 5000;   // how often idle streams are looked at
     static constexpr uint64_t kIdleAfterMs = 10000;  // quiet this long counts as idle
     bool listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error);
+    bool start_admin(std::string* error);
+    static constexpr uint64_t kReadyProbeMs = 2000;  // how long /readyz waits for the local server
 
     EventLoop& loop_;
     const Config& config_;
@@ -59,6 +67,8 @@ private:
     std::unique_ptr<ProxyContext> ctx_;
     std::unique_ptr<LocalLink> local_link_;
     std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
+    std::unique_ptr<AdminServer> admin_;           // admin.listen, when admin.enabled
+    uint64_t started_ms_ = 0;                      // loop time at start, for uptime
     std::vector<std::unique_ptr<InboundSettings>> inbound_;
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks

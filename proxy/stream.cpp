@@ -17,14 +17,15 @@ const char* Stream::state_name(State s) noexcept {
     return "?";
 }
 
-Stream* Stream::create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id) {
-    return new Stream(loop, owner, std::move(options), id);
+Stream* Stream::create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id, Side side) {
+    return new Stream(loop, owner, std::move(options), id, side);
 }
 
-Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id)
+Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id, Side side)
     : loop_(loop),
       owner_(owner),
       id_(id),
+      side_(side),
       parser_(*this, std::move(options)),
       scope_(xml::NamespaceScope::server_stream()),
       out_(kHardLimit, kHighWater),
@@ -63,14 +64,25 @@ void Stream::release_blocked() {
 void Stream::update_reading() {
     if (!reading_ || state_ != State::Open) return;
     if (reading_stopped()) uv_read_stop(handle());
-    else uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+    else uv_read_start(handle(), bucket_ ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
+}
+
+// A shaped stream reads no more than its bucket holds, so what the kernel keeps back (and the
+// TCP window) holds the sender to the rate, not just the pauses between reads.
+void Stream::alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
+    EventLoop::alloc_read_buffer(h, suggested, buf);
+    auto* self = static_cast<Stream*>(h->data);
+    if (!self->bucket_) return;
+    int64_t allowed = std::max<int64_t>(self->bucket_->available(self->loop_.now_ms()), kMinShapedRead);
+    if (static_cast<uint64_t>(allowed) < buf->len) buf->len = static_cast<size_t>(allowed);
 }
 
 bool Stream::start() {
     uv_tcp_nodelay(&tcp_, 1);
+    ++metrics().streams_opened[static_cast<int>(side_)];
     last_read_ = loop_.now_ms();
     state_ = State::Open;
-    int rc = uv_read_start(handle(), EventLoop::alloc_read_buffer, on_read);
+    int rc = uv_read_start(handle(), bucket_ ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
     if (rc != 0) {
         abort(std::string("cannot read from the socket: ") + uv_strerror(rc));
         return false;
@@ -118,10 +130,54 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
     }
     self->last_read_ = self->loop_.now_ms();
     self->trimmed_ = false;
+    metrics().bytes_in[static_cast<int>(self->side_)] += static_cast<uint64_t>(nread);
     g_reading = self;
     if (self->tls_) self->feed_tls(buf->base, static_cast<size_t>(nread));
     else self->feed(buf->base, static_cast<size_t>(nread));
     if (g_reading == self) g_reading = nullptr;
+    if (self->bucket_) self->shape(static_cast<size_t>(nread));
+}
+
+// ---- shaper -------------------------------------------------------------------------------------
+
+void Stream::set_rate_limit(uint64_t bytes_per_second) {
+    if (bytes_per_second == 0) {
+        bucket_.reset();
+        if (shaper_timer_) uv_timer_stop(shaper_timer_);
+        shaped_ = false;
+        update_reading();
+        return;
+    }
+    if (bucket_) {
+        bucket_->set_rate(bytes_per_second);
+        return;
+    }
+    bucket_ = std::make_unique<TokenBucket>(bytes_per_second, loop_.now_ms());
+    update_reading();  // reads are sized by the bucket from now on
+}
+
+void Stream::shape(size_t bytes_read) {
+    uint64_t wait = bucket_->take(bytes_read, loop_.now_ms());
+    if (wait == 0 || state_ != State::Open) return;
+    if (!shaper_timer_) {
+        shaper_timer_ = new uv_timer_t;
+        uv_timer_init(loop_.uv(), shaper_timer_);
+        shaper_timer_->data = this;
+    }
+    shaped_ = true;
+    update_reading();
+    uv_timer_start(shaper_timer_, on_shaper_timer, wait, 0);
+}
+
+void Stream::on_shaper_timer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Stream*>(t->data);
+    self->shaped_ = false;
+    self->update_reading();
+}
+
+void Stream::count_tls_failure() {
+    std::string_view kind = tls_ ? tls_->failure_kind() : std::string_view();
+    metrics().tls_failures.add(kind.empty() ? "other" : kind);
 }
 
 void Stream::feed(const char* data, size_t len) {
@@ -142,6 +198,7 @@ void Stream::feed(const char* data, size_t len) {
 
 void Stream::feed_tls(const char* data, size_t len) {
     if (len > 0 && !tls_->feed_ciphertext(data, len)) {
+        count_tls_failure();
         abort("TLS: " + tls_->failure_reason());
         return;
     }
@@ -149,10 +206,12 @@ void Stream::feed_tls(const char* data, size_t len) {
         tls::Progress p = tls_->handshake();
         take_tls_output();
         if (p == tls::Progress::Failed) {
+            count_tls_failure();
             close("TLS handshake failed: " + tls_->failure_reason());
             return;
         }
         if (p == tls::Progress::WantMore) return;
+        metrics().tls_handshakes.add(tls_->role() == tls::Role::Server ? "server" : "client");
         owner_.on_tls_established();
         if (state_ != State::Open) return;
         if (!plain_out_.empty()) loop_.schedule_flush(this);
@@ -168,8 +227,12 @@ void Stream::feed_tls(const char* data, size_t len) {
         feed(chunk.data(), chunk.size());
         if (plain.capacity() < chunk.capacity()) plain.swap(chunk);
     }
-    if (r == tls::IoResult::Closed && state_ == State::Open) close("the peer closed TLS");
-    else if (r == tls::IoResult::Failed) abort("TLS: " + tls_->failure_reason());
+    if (r == tls::IoResult::Closed && state_ == State::Open) {
+        close("the peer closed TLS");
+    } else if (r == tls::IoResult::Failed) {
+        count_tls_failure();
+        abort("TLS: " + tls_->failure_reason());
+    }
 }
 
 // Moves ciphertext the TLS session produced into the output; false if the peer is not reading.
@@ -189,6 +252,7 @@ void Stream::start_tls(std::shared_ptr<const tls::Context> context, const tls::S
     tls_ = std::make_unique<tls::Session>(std::move(context), options);
     if (tls_->role() == tls::Role::Client) {
         if (tls_->handshake() == tls::Progress::Failed) {
+            count_tls_failure();
             abort("TLS: " + tls_->failure_reason());
             return;
         }
@@ -273,7 +337,10 @@ void Stream::flush() noexcept {
     }
     uv_buf_t b = uv_buf_init(const_cast<char*>(out_.data()), static_cast<unsigned>(out_.size()));
     int n = uv_try_write(handle(), &b, 1);
-    if (n > 0) out_.consume(static_cast<size_t>(n));
+    if (n > 0) {
+        out_.consume(static_cast<size_t>(n));
+        metrics().bytes_out[static_cast<int>(side_)] += static_cast<uint64_t>(n);
+    }
     else if (n < 0 && n != UV_EAGAIN) {
         abort(std::string("write failed: ") + uv_strerror(n));
         return;
@@ -287,6 +354,7 @@ void Stream::flush() noexcept {
             abort(std::string("write failed: ") + uv_strerror(rc));
             return;
         }
+        metrics().bytes_out[static_cast<int>(side_)] += inflight_.size();
         return;
     }
     out_.shrink();
@@ -337,7 +405,10 @@ void Stream::on_timer(uv_timer_t* t) noexcept {
             self->close_reason_ += " (and the peer did not take the rest of the output)";
             self->abort(self->close_reason_);
             return;
-        case State::Open: self->owner_.on_timeout(); return;
+        case State::Open:
+            if (self->tls_ && self->tls_->state() == tls::State::Handshaking) metrics().tls_failures.add("timeout");
+            self->owner_.on_timeout();
+            return;
         default: return;
     }
 }
@@ -402,6 +473,11 @@ void Stream::finish_close() {
     release_blocked();  // sources waiting for a stream that is gone read again
     parser_.stop();
     loop_.cancel_flush(this);
+    if (shaper_timer_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(shaper_timer_),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+        shaper_timer_ = nullptr;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
 }

@@ -21,6 +21,8 @@
 #include "common/tls.h"
 #include "common/xml.h"
 #include "common/xml_stream.h"
+#include "proxy/metrics.h"
+#include "proxy/shaper.h"
 
 namespace s2s {
 
@@ -61,7 +63,9 @@ public:
     // How long a closing stream may take to flush.
     static constexpr uint64_t kCloseFlushMs = 5000;
 
-    static Stream* create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id);
+    // side: which traffic counters its bytes go to (the federated network or the local server).
+    static Stream* create(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id,
+                          Side side = Side::Public);
 
     // For uv_accept() on a listener; then start().
     [[nodiscard]] uv_stream_t* handle() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -97,8 +101,11 @@ public:
 
     void pause_reading();
     void resume_reading();
-    // Whether reading is stopped, by the owner or because a stream it feeds is congested.
-    [[nodiscard]] bool reading_stopped() const noexcept { return paused_ || blocked_on_ != nullptr; }
+    // Whether reading is stopped: by the owner, because a stream it feeds is congested, or by
+    // the shaper.
+    [[nodiscard]] bool reading_stopped() const noexcept { return paused_ || shaped_ || blocked_on_ != nullptr; }
+    // Holds reading to `bytes_per_second` (a token bucket; see shaper.h); 0 removes the limit.
+    void set_rate_limit(uint64_t bytes_per_second);
 
     // Frees what an idle stream does not need (the XML parser between stanzas, TLS and output
     // buffers) when nothing was read for `idle_ms`; the next bytes rebuild it. Cheap to call
@@ -116,7 +123,7 @@ public:
     [[nodiscard]] std::string peer_address() const;
 
 private:
-    Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id);
+    Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id, Side side);
     ~Stream();
 
     // xml::XmlStream::Handler
@@ -132,6 +139,9 @@ private:
     static void on_connect(uv_connect_t* req, int status) noexcept;
     static void on_timer(uv_timer_t* t) noexcept;
     static void on_handle_closed(uv_handle_t* h) noexcept;
+    static void on_shaper_timer(uv_timer_t* t) noexcept;
+    static void alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+    static constexpr int64_t kMinShapedRead = 512;  // a shaped read is never smaller
 
     void update_reading();
     void push_back_on_source();
@@ -139,12 +149,15 @@ private:
     void release_blocked();
     void feed(const char* data, size_t len);
     void feed_tls(const char* data, size_t len);
+    void shape(size_t bytes_read);
+    void count_tls_failure();
     bool take_tls_output();
     void finish_close();
 
     EventLoop& loop_;
     Owner& owner_;
     uint64_t id_;
+    Side side_;
     State state_ = State::Idle;
     uv_tcp_t tcp_{};
     uv_timer_t timer_{};
@@ -156,6 +169,9 @@ private:
     bool was_congested_ = false;
     bool timer_is_connect_ = false;  // the armed timer is the connect timeout
     bool trimmed_ = false;           // idle memory released since the last read
+    bool shaped_ = false;            // reading waits for the shaper's bucket to refill
+    std::unique_ptr<TokenBucket> bucket_;  // with a shaper only
+    uv_timer_t* shaper_timer_ = nullptr;   // with a shaper only; freed in its close callback
     // Backpressure: a stanza read from a source stream and sent to this one found this stream's
     // output above kHighWater, so the source stopped reading until this one drains (or closes).
     Stream* blocked_on_ = nullptr;       // as a source: the congested stream we wait for

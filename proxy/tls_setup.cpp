@@ -28,7 +28,9 @@ void common_options(const Config& c, const TlsOptions& t, tls::ContextOptions& o
     o.versions = t.versions;
     o.ciphers = t.ciphers.empty() ? c.ciphers : t.ciphers;
     o.verify_mode = verify(t.verify_mode);
-    o.require_valid_peer = c.use_starttls == StartTls::RequiredTrusted;
+    // Never at the handshake: a peer without a valid certificate may still verify dialback keys
+    // with us (db:verify); policy refuses to authenticate its domain (PolicyRules, per domain).
+    o.require_valid_peer = false;
     if (!t.certfile.empty()) o.certificate = {t.certfile, t.keyfile, t.password, {}};
     else if (!c.certfile.empty()) o.certificate = {c.certfile, "", "", {}};
 }
@@ -86,7 +88,6 @@ std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const
     common_options(c, c.outgoing.tls, o);
     for (auto& d : c.domain_certs)
         if (d.domain == local) o.certificate = {d.certfile, "", "", {}};
-    o.require_valid_peer = false;  // names and validity are judged per remote domain (policy)
     if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();
     auto made = tls::Context::create(o);

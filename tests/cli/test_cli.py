@@ -23,7 +23,9 @@ MINIMAL = """
 [general]
   hosts = ["a.test"]
 [local]
-  server = "127.0.0.1:15269"
+  server = "127.0.0.1:{local_server_port}"
+[admin]
+  listen = "127.0.0.1:{admin_port}"
 [[listen.s2s]]
   port = {s2s_port}
   ip_address = "127.0.0.1"
@@ -63,7 +65,41 @@ class ConfigFile:
 
 
 def minimal(**ports):
-    return MINIMAL.format(s2s_port=ports.get("s2s_port", 5269), local_port=ports.get("local_port", 15270))
+    return MINIMAL.format(s2s_port=ports.get("s2s_port", 5269), local_port=ports.get("local_port", 15270),
+                          admin_port=ports.get("admin_port", 9269),
+                          local_server_port=ports.get("local_server_port", 15269))
+
+
+def curl(url, *args):
+    """(status, body) of an HTTP request made with curl."""
+    r = subprocess.run(["curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", *args, url],
+                       capture_output=True, text=True, timeout=10)
+    body, _, code = r.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+# One sample line of the Prometheus text format: name{labels} value
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
+                    r'(-?[0-9.e+-]+|\+Inf|NaN)$')
+
+
+def parse_metrics(text):
+    """{'name{labels}': value}; fails on any line that is not a comment or a well-formed sample."""
+    samples, typed = {}, set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if line.startswith("# HELP ") or not line:
+            continue
+        m = SAMPLE.match(line)
+        if not m:
+            raise AssertionError(f"not a Prometheus sample line: {line!r}")
+        base = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        if m.group(1) not in typed and base not in typed:
+            raise AssertionError(f"sample without a # TYPE line: {line!r}")
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return samples
 
 
 class Examples(unittest.TestCase):
@@ -85,7 +121,7 @@ class Examples(unittest.TestCase):
         for key in keys:
             # The last part of the key, as written under its table or entry.
             leaf = key.split("*.")[-1]
-            for prefix in ("general.", "s2s.outgoing.tls.", "s2s.outgoing.", "s2s.", "local.", "shaper.*.",
+            for prefix in ("general.", "s2s.outgoing.tls.", "s2s.outgoing.", "s2s.", "local.", "admin.", "shaper.*.",
                            "access.*.*.", "acl.*.*."):
                 if leaf.startswith(prefix):
                     leaf = leaf[len(prefix):]
@@ -101,14 +137,14 @@ class CheckConfig(unittest.TestCase):
         with ConfigFile(text) as path:
             r = run("--check-config", "--config", path)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(f"{path}:12: s2s.defualt_policy: unknown key (did you mean s2s.default_policy?)", r.stderr)
+        self.assertIn(f"{path}:14: s2s.defualt_policy: unknown key (did you mean s2s.default_policy?)", r.stderr)
 
     def test_misspelt_value_message(self):
         text = minimal() + "[s2s]\n  outgoing.tls.mode = \"startls\"\n"
         with ConfigFile(text) as path:
             r = run("--check-config", "--config", path)
         self.assertEqual(r.returncode, 2)
-        self.assertIn(f'{path}:12: s2s.outgoing.tls.mode: "startls" is not one of tls, starttls, '
+        self.assertIn(f'{path}:14: s2s.outgoing.tls.mode: "startls" is not one of tls, starttls, '
                       f'starttls_required (did you mean "starttls"?)', r.stderr)
 
     def test_all_errors_are_reported(self):
@@ -208,7 +244,7 @@ class Process(unittest.TestCase):
 
     def test_listens_and_stops_on_sigterm(self):
         s2s_port, local_port = free_port(), free_port()
-        with ConfigFile(minimal(s2s_port=s2s_port, local_port=local_port) +
+        with ConfigFile(minimal(s2s_port=s2s_port, local_port=local_port, admin_port=free_port()) +
                         "[s2s]\n  shared = \"hunter2hunter2\"\n") as path:
             p = self.start(path, "--general.loglevel=debug")
             self.assertTrue(self.wait_listening(s2s_port, p), "s2s listener never accepted")
@@ -225,7 +261,7 @@ class Process(unittest.TestCase):
             busy.bind(("127.0.0.1", 0))
             busy.listen()
             port = busy.getsockname()[1]
-            with ConfigFile(minimal(s2s_port=port, local_port=free_port())) as path:
+            with ConfigFile(minimal(s2s_port=port, local_port=free_port(), admin_port=free_port())) as path:
                 p = self.start(path)
                 out, err = p.communicate(timeout=5)
         self.assertEqual(p.returncode, 1)
@@ -237,6 +273,91 @@ class Process(unittest.TestCase):
             out, err = p.communicate(timeout=5)
         self.assertEqual(p.returncode, 2)
         self.assertIn("nothing started", err)
+
+
+class Admin(unittest.TestCase):
+    """The admin HTTP endpoint, asked with curl as a probe or Prometheus would."""
+
+    def setUp(self):
+        self.ports = dict(s2s_port=free_port(), local_port=free_port(), admin_port=free_port(),
+                          local_server_port=free_port())
+        self.cfg = ConfigFile(minimal(**self.ports))
+        path = self.cfg.__enter__()
+        self.addCleanup(self.cfg.__exit__, None, None, None)
+        self.proc = subprocess.Popen([PROXY, "--config", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.addCleanup(lambda: self.proc.poll() is None and self.proc.kill())
+        self.assertTrue(Process.wait_listening(self.ports["admin_port"], self.proc), "admin endpoint never accepted")
+        self.base = f"http://127.0.0.1:{self.ports['admin_port']}"
+
+    def tearDown(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.communicate(timeout=5)
+
+    def test_healthz(self):
+        self.assertEqual(curl(self.base + "/healthz"), (200, "ok\n"))
+
+    def test_readyz_follows_the_local_server(self):
+        code, body = curl(self.base + "/readyz")
+        self.assertEqual(code, 503)
+        self.assertIn(f"local server 127.0.0.1:{self.ports['local_server_port']} does not accept connections", body)
+        with socket.socket() as local_server:
+            local_server.bind(("127.0.0.1", self.ports["local_server_port"]))
+            local_server.listen()
+            self.assertEqual(curl(self.base + "/readyz"), (200, "ready\n"))
+
+    def test_metrics_parse_and_count_what_happened(self):
+        code, text = curl(self.base + "/metrics")
+        self.assertEqual(code, 200)
+        before = parse_metrics(text)
+        self.assertEqual(before["s2s_proxy_up"], 1)
+        self.assertEqual(before.get('s2s_proxy_stream_errors_sent_total{condition="host-unknown"}', 0), 0)
+        # A peer that asks for a domain we do not serve gets host-unknown: counted, bytes too.
+        with socket.create_connection(("127.0.0.1", self.ports["s2s_port"]), timeout=5) as c:
+            c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                      b"xmlns:stream='http://etherx.jabber.org/streams' to='nobody.test' version='1.0'>")
+            got = b""
+            while b"</stream:stream>" not in got:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        self.assertIn(b"host-unknown", got)
+        after = parse_metrics(curl(self.base + "/metrics")[1])
+        self.assertEqual(after['s2s_proxy_stream_errors_sent_total{condition="host-unknown"}'], 1)
+        self.assertGreater(after['s2s_proxy_bytes_received_total{side="public"}'],
+                           before['s2s_proxy_bytes_received_total{side="public"}'])
+        self.assertEqual(after['s2s_proxy_connections_opened_total{side="public"}'],
+                         before['s2s_proxy_connections_opened_total{side="public"}'] + 1)
+        self.assertGreaterEqual(after["s2s_proxy_admin_requests_total"], 2)
+        for name in ("stanzas_received_total", "stanzas_delivered_total", "stanzas_bounced_total",
+                     "stanzas_dropped_total", "tls_handshakes_total", "tls_failures_total", "dialback_total",
+                     "sasl_external_total", "dns_queries_total", "dns_failures_total",
+                     "dns_query_duration_seconds", "queued_stanzas", "hosts_in_backoff", "connections"):
+            self.assertIn(f"# TYPE s2s_proxy_{name} ", text)
+
+    def test_other_paths_and_methods(self):
+        self.assertEqual(curl(self.base + "/nope")[0], 404)
+        self.assertEqual(curl(self.base + "/metrics", "-X", "POST", "-d", "x")[0], 405)
+        code, body = curl(self.base + "/healthz", "-I")
+        self.assertEqual(code, 200)
+        self.assertNotIn("ok", body.split("\r\n\r\n", 1)[-1])
+        # Not HTTP at all: 400, and the process carries on.
+        with socket.create_connection(("127.0.0.1", self.ports["admin_port"]), timeout=5) as c:
+            c.sendall(b"\x16\x03\x01 not http\r\n\r\n")
+            self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 400"))
+        self.assertEqual(curl(self.base + "/healthz")[0], 200)
+
+    def test_admin_port_in_use_is_named(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            with ConfigFile(minimal(s2s_port=free_port(), local_port=free_port(), admin_port=port)) as path:
+                p = subprocess.run([PROXY, "--config", path], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port} (admin.listen)", p.stderr)
 
 
 if __name__ == "__main__":

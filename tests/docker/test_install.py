@@ -7,8 +7,8 @@ installed binary runs and checks every installed example; every shared library i
 from a package the runtime stage installs or from the slim base image; the runtime stage
 installs nothing else and no compiler or -dev package; the build stage installs exactly the
 compiler and the -dev packages the sources include and link; a copy of the build context made
-from the Dockerfile's COPY lines has every file the build reads; and the HEALTHCHECK works with
-what the slim image has.
+from the Dockerfile's COPY lines has every file the build reads; and the HEALTHCHECK, with only
+what the slim image has, asks the admin endpoint's /healthz and is healthy on a 200 only.
 
 Run: BUILD=build /usr/bin/python3 tests/docker/test_install.py   (after `make all`)
 Ends with `docker-summary: N passed, N failed`.
@@ -18,9 +18,11 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import tomllib
 import unittest
 
@@ -217,45 +219,109 @@ class DockerfileShape(unittest.TestCase):
         self.assertTrue(os.access(Installed.path("bin/s2s-proxy"), os.X_OK), "ENTRYPOINT is not in the install tree")
         self.assertEqual(runtime.env().get("S2S_PROXY_CONFIG"), "/etc/s2s-proxy/s2s-proxy.toml")
         self.assertIsNone(runtime.last("CMD"), "no default CMD: arguments given to the container go to s2s-proxy")
-        # EXPOSE = the s2s-proxy container's ports in docker/k8s = the public listeners there.
+        # EXPOSE = the s2s-proxy container's ports in docker/k8s = the public listeners there and
+        # the admin endpoint's port.
         exposed = S.exposed_ports(runtime)
         deployment = next(d for _, d in S.load_manifests() if d.get("kind") == "Deployment")
         proxy = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "s2s-proxy")
         self.assertEqual(exposed, {p["containerPort"] for p in proxy["ports"]})
         cm = next(d for _, d in S.load_manifests() if d.get("kind") == "ConfigMap" and "s2s-proxy.toml" in d["data"])
         toml = tomllib.loads(cm["data"]["s2s-proxy.toml"])
-        self.assertEqual(exposed, {l["port"] for l in toml["listen"]["s2s"]})
+        admin_port = int(toml["admin"]["listen"].rsplit(":", 1)[1])
+        self.assertEqual(exposed, {l["port"] for l in toml["listen"]["s2s"]} | {admin_port})
 
-    def test_healthcheck_needs_nothing_the_slim_image_lacks(self):
+    def healthcheck(self):
         hc = self.stages[-1].last("HEALTHCHECK")
         self.assertIsNotNone(hc, "no HEALTHCHECK (if on purpose, say so and drop this test)")
         argv = hc.exec_form()
         self.assertIsNotNone(argv, "exec form: no /bin/sh -c wrapper")
+        return argv
+
+    def run_healthcheck(self, port):
+        """Exit status of the HEALTHCHECK command with the admin port set to `port`."""
+        env = dict(os.environ, S2S_PROXY_ADMIN_PORT=str(port))
+        return subprocess.run(self.healthcheck(), env=env, capture_output=True, timeout=15).returncode
+
+    def test_healthcheck_needs_nothing_the_slim_image_lacks(self):
+        argv = self.healthcheck()
         tool = argv[0]
         if tool != S.PREFIX + "/bin/s2s-proxy":
             self.assertIn(tool, ("bash", "/bin/bash", "/usr/bin/bash"), "only bash or s2s-proxy itself")
             if S.have_dpkg():
                 self.assertTrue(S.is_essential(S.package_of(shutil.which("bash"))), "bash is Essential")
-        default = re.search(r"/dev/tcp/127\.0\.0\.1/\$\{S2S_PROXY_HEALTH_PORT:-([0-9]+)\}", " ".join(argv))
+        text = " ".join(argv)
+        default = re.search(r"/dev/tcp/127\.0\.0\.1/\$\{S2S_PROXY_ADMIN_PORT:-([0-9]+)\}", text)
         self.assertIsNotNone(default, argv)
         self.assertIn(int(default.group(1)), S.exposed_ports(self.stages[-1]))
+        self.assertIn("GET /healthz HTTP/1.1", text)
+        # The default port is where the binary's admin endpoint listens unless configured
+        # (--help lists every key with its default).
+        r = S.run_proxy(Installed.path("bin/s2s-proxy"), "--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^\s*admin\.enabled = true\s")
+        self.assertRegex(r.stdout, r'(?m)^\s*admin\.listen = "127\.0\.0\.1:%s"\s' % default.group(1))
 
     def test_healthcheck_command_tells_up_from_down(self):
-        argv = self.stages[-1].last("HEALTHCHECK").exec_form()
-        listen, local, server = S.free_port(), S.free_port(), S.free_port()
+        listen, local, server, admin = S.free_port(), S.free_port(), S.free_port(), S.free_port()
         proc = subprocess.Popen(
             [Installed.path("bin/s2s-proxy"), "--config", Installed.path("share/s2s-proxy/examples/prosody-sidecar.toml"),
              "--listen.s2s.0.port=%d" % listen, "--listen.s2s.0.ip_address=127.0.0.1",
-             "--listen.local.0.port=%d" % local, "--local.server=127.0.0.1:%d" % server],
+             "--listen.local.0.port=%d" % local, "--local.server=127.0.0.1:%d" % server,
+             "--admin.listen=127.0.0.1:%d" % admin],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            self.assertTrue(S.wait_for_port(listen, proc=proc), "s2s-proxy did not start")
-            env = dict(os.environ, S2S_PROXY_HEALTH_PORT=str(listen))
-            self.assertEqual(subprocess.run(argv, env=env, capture_output=True).returncode, 0)
+            self.assertTrue(S.wait_for_port(admin, proc=proc), "s2s-proxy did not start")
+            self.assertEqual(self.run_healthcheck(admin), 0, "healthy: /healthz answers 200")
+            # Healthy does not depend on the local server (that is readiness, /readyz).
+            # Something that accepts TCP but does not answer HTTP 200 is not healthy: the s2s listener.
+            self.assertNotEqual(self.run_healthcheck(listen), 0, "a TCP connect alone must not pass")
         finally:
             S.stop(proc)
-        env = dict(os.environ, S2S_PROXY_HEALTH_PORT=str(listen))
-        self.assertNotEqual(subprocess.run(argv, env=env, capture_output=True).returncode, 0)
+        self.assertNotEqual(self.run_healthcheck(admin), 0, "s2s-proxy stopped: unhealthy")
+
+    def test_healthcheck_wants_a_200_status_line(self):
+        """Against a stand-in HTTP server: only `HTTP/1.1 200` is healthy; another status, no
+        answer at all or a closed connection is not."""
+        cases = [(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n", 0),
+                 (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 1),
+                 (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 1),
+                 (b"HTTP/1.1 2000 OK\r\n\r\n", 1),
+                 (b"", 1),      # closes without a word
+                 (None, 1)]     # reads the request and never answers (the command's own timeout)
+        for answer, healthy_exit in cases:
+            with self.subTest(answer=answer):
+                with socket.create_server(("127.0.0.1", 0)) as srv:
+                    srv.settimeout(10)
+                    request = []
+
+                    def serve():
+                        try:
+                            conn, _ = srv.accept()
+                        except OSError:
+                            return
+                        with conn:
+                            conn.settimeout(10)
+                            data = b""
+                            try:
+                                while b"\r\n\r\n" not in data:
+                                    chunk = conn.recv(4096)
+                                    if not chunk:
+                                        break
+                                    data += chunk
+                                request.append(data)
+                                if answer is None:
+                                    conn.recv(1)  # until the client gives up
+                                else:
+                                    conn.sendall(answer)
+                            except OSError:
+                                pass
+
+                    t = threading.Thread(target=serve, daemon=True)
+                    t.start()
+                    rc = self.run_healthcheck(srv.getsockname()[1])
+                    t.join(15)
+                self.assertEqual(rc != 0, healthy_exit != 0, "exit %d" % rc)
+                self.assertTrue(request and request[0].startswith(b"GET /healthz HTTP/1.1\r\n"), request)
 
 
 @unittest.skipUnless(S.have_dpkg(), "needs dpkg (Debian)")

@@ -2,11 +2,13 @@
 """docker/k8s: the manifests agree with each other, with the image and with the binary.
 
 Parses every manifest (python3-yaml) and checks: the kinds; that the container ports, the
-Service, the probes and the listeners in the ConfigMap's s2s-proxy TOML name the same ports;
-that the TOML passes `s2s-proxy --check-config` with the container's own environment and
-arguments (the dialback secret expanded the way Kubernetes does, throwaway certificates where
-the TLS Secret is mounted); that s2s-proxy started that way accepts on the probed ports and
-speaks TLS there; that Prosody's config points at the same local ports and loads the plugin
+Service and the listeners in the ConfigMap's s2s-proxy TOML name the same ports; that the
+probes are httpGet /healthz and /readyz on the admin port the TOML's [admin] listen opens on
+the pod address (and the Service leaves out); that the TOML passes `s2s-proxy --check-config`
+with the container's own environment and arguments (the dialback secret expanded the way
+Kubernetes does, throwaway certificates where the TLS Secret is mounted); that s2s-proxy
+started that way answers the probes' paths over HTTP (/readyz 503 without Prosody's listener,
+200 with it), serves /metrics, and speaks TLS on its public ports; that Prosody's config points at the same local ports and loads the plugin
 from where the init container puts it; that the Secret template fails closed; resources and
 security settings.
 
@@ -23,6 +25,8 @@ import sys
 import tempfile
 import tomllib
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import support as S  # noqa: E402
@@ -35,6 +39,15 @@ except ImportError:  # python3-yaml
 
 # Dialback secrets that TOML would read as something other than a string if passed bare.
 AWKWARD_SECRETS = ["1234567890123456", "true", "1979-05-27", "1e5", "0x1f", "inf", "f" * 64]
+
+
+def http_get(port, path, timeout=5):
+    """(status, body) of GET http://127.0.0.1:port/path; error statuses are answers too."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
 
 
 def walk(value, path=""):
@@ -85,6 +98,13 @@ class K8s(unittest.TestCase):
 
     def public_listeners(self):
         return [l for l in self.toml["listen"]["s2s"] if l.get("ip_address", "0.0.0.0") not in S.LOOPBACK]
+
+    def admin_address(self):
+        """(ip, port) of the TOML's [admin] listen; the binary's default address when unset."""
+        admin = self.toml.get("admin", {})
+        self.assertIsNot(admin.get("enabled", True), False, "the probes need the admin endpoint")
+        ip, _, port = admin.get("listen", "127.0.0.1:9269").rpartition(":")
+        return ip.strip("[]"), int(port)
 
     def mount_of(self, container, predicate):
         """(mountPath, volume) of the container's mount whose volume satisfies predicate."""
@@ -157,9 +177,15 @@ class K8s(unittest.TestCase):
     def test_ports_agree(self):
         public = {l["port"] for l in self.public_listeners()}
         self.assertEqual(public, {5269, 5270})
+        admin = self.admin_address()[1]
+        self.assertNotIn(admin, public)
         container = {p["containerPort"] for p in self.proxy["ports"]}
-        self.assertEqual(container, public, "s2s-proxy's container ports = its public [[listen.s2s]] ports")
+        self.assertEqual(container, public | {admin},
+                         "s2s-proxy's container ports = its public [[listen.s2s]] ports and [admin] listen's port")
         self.assertEqual(container, S.exposed_ports(S.parse_dockerfile()[-1]), "= the image's EXPOSE")
+        self.assertNotIn(admin, {S.resolve_port(self.proxy, p.get("targetPort", p["port"])) for p in self.service["spec"]["ports"]},
+                         "the admin endpoint is not public")
+        self.assertNotIn(admin, {p["port"] for p in self.service["spec"]["ports"]})
         for p in self.service["spec"]["ports"]:
             with self.subTest(service_port=p["port"]):
                 target = S.resolve_port(self.proxy, p.get("targetPort", p["port"]))
@@ -169,15 +195,28 @@ class K8s(unittest.TestCase):
         loopback = {l["port"] for l in self.toml["listen"]["local"]}
         self.assertFalse(loopback & container, "the local listener stays inside the pod")
 
-    def test_probes_work_today(self):
-        public = {l["port"] for l in self.public_listeners()}
-        for kind in ("readinessProbe", "livenessProbe"):
+    def test_probes_ask_the_admin_endpoint(self):
+        ip, admin = self.admin_address()
+        # kubelet connects to the pod IP, which is not known in advance: the wildcard address. An
+        # admin endpoint on loopback (the default) would fail every probe.
+        self.assertIn(ip, ("0.0.0.0", "::"), "[admin] listen must be on the pod's address")
+        for kind, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             with self.subTest(container="s2s-proxy", probe=kind):
                 probe = self.proxy.get(kind)
                 self.assertIsNotNone(probe)
-                # No HTTP admin endpoint yet: when /healthz and /readyz exist, these become httpGet.
-                self.assertNotIn("httpGet", probe)
-                self.assertIn(S.resolve_port(self.proxy, probe["tcpSocket"]["port"]), public)
+                self.assertEqual(sorted(k for k in probe if k in ("httpGet", "tcpSocket", "exec", "grpc")), ["httpGet"])
+                get = probe["httpGet"]
+                self.assertEqual(get["path"], path)
+                self.assertEqual(get.get("scheme", "HTTP"), "HTTP")
+                self.assertNotIn("host", get, "kubelet must ask the pod IP")
+                self.assertIsInstance(get["port"], str, "a named container port")
+                self.assertEqual(S.resolve_port(self.proxy, get["port"]), admin, "the port [admin] listen opens")
+                # /readyz waits up to 2 s for the local server before it answers 503.
+                self.assertGreaterEqual(probe.get("timeoutSeconds", 1), 3)
+        annotations = self.deployment["spec"]["template"]["metadata"].get("annotations", {})
+        if annotations.get("prometheus.io/scrape") == "true":
+            self.assertEqual(int(annotations["prometheus.io/port"]), admin)
+            self.assertEqual(annotations.get("prometheus.io/path", "/metrics"), "/metrics")
         local_port = int(self.toml["local"]["server"].rsplit(":", 1)[1])
         ready = self.prosody["readinessProbe"]["exec"]["command"]
         m = re.search(r"/dev/tcp/127\.0\.0\.1/([0-9]+)", " ".join(ready))
@@ -194,6 +233,7 @@ class K8s(unittest.TestCase):
         modes = {l["port"]: (l.get("ip_address"), l["tls"]["mode"]) for l in t["listen"]["s2s"]}
         self.assertEqual(modes, {5269: ("0.0.0.0", "starttls"), 5270: ("0.0.0.0", "tls")})
         self.assertNotIn("shared", t.get("s2s", {}), "the dialback secret comes from the Secret, not the ConfigMap")
+        self.assertEqual(t["admin"], {"listen": "0.0.0.0:9269"})
 
     def test_config_file_is_where_s2s_proxy_reads_it(self):
         mount, volume = self.mount_of(self.proxy, lambda v: v.get("configMap", {}).get("name") == self.toml_cm["metadata"]["name"])
@@ -280,10 +320,12 @@ class K8s(unittest.TestCase):
         r = S.run_proxy(S.PROXY, "--check-config", *self.proxy_args(os.urandom(8).hex()), env={"S2S_PROXY_CONFIG": bad_toml})
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
 
-    def test_started_as_in_the_pod_it_answers_on_the_probed_ports(self):
+    def test_started_as_in_the_pod_it_answers_the_probes(self):
         """s2s-proxy with the ConfigMap's TOML and the container's args (ports moved to free ones
-        on loopback): the probes' TCP connect succeeds, the STARTTLS listener offers STARTTLS and
-        the direct-TLS one completes a handshake with the Secret's certificate."""
+        on loopback): the probes' paths answer over HTTP on the admin port (/healthz 200; /readyz
+        503 while nothing listens on [local] server, 200 once something does), /metrics serves
+        Prometheus text, the STARTTLS listener offers STARTTLS and the direct-TLS one completes a
+        handshake with the Secret's certificate."""
         path = self.toml_with_test_certificates()
         remap, overrides = {}, []
         for n, l in enumerate(self.toml["listen"]["s2s"]):
@@ -291,14 +333,29 @@ class K8s(unittest.TestCase):
             overrides += ["--listen.s2s.%d.port=%d" % (n, remap[l["port"]]), "--listen.s2s.%d.ip_address=127.0.0.1" % n]
         for n, l in enumerate(self.toml["listen"]["local"]):
             overrides.append("--listen.local.%d.port=%d" % (n, S.free_port()))
-        overrides.append("--local.server=127.0.0.1:%d" % S.free_port())
+        local_server = S.free_port()
+        overrides.append("--local.server=127.0.0.1:%d" % local_server)
+        admin = self.admin_address()[1]
+        remap[admin] = S.free_port()
+        overrides.append("--admin.listen=127.0.0.1:%d" % remap[admin])
         env = dict(os.environ, S2S_PROXY_CONFIG=path)
         proc = subprocess.Popen([S.PROXY, *self.proxy_args(os.urandom(32).hex()), *overrides], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            for kind in ("readinessProbe", "livenessProbe"):
-                port = remap[S.resolve_port(self.proxy, self.proxy[kind]["tcpSocket"]["port"])]
-                self.assertTrue(S.wait_for_port(port, proc=proc), "%s: nothing accepts on port %d" % (kind, port))
+            probe = {kind: (remap[S.resolve_port(self.proxy, self.proxy[kind]["httpGet"]["port"])],
+                            self.proxy[kind]["httpGet"]["path"]) for kind in ("livenessProbe", "readinessProbe")}
+            port = probe["livenessProbe"][0]
+            self.assertTrue(S.wait_for_port(port, proc=proc), "nothing accepts on the admin port %d" % port)
+            # kubelet: 200-399 is success, anything else a failure.
+            self.assertEqual(http_get(*probe["livenessProbe"]), (200, "ok\n"))
+            status, body = http_get(*probe["readinessProbe"])
+            self.assertEqual(status, 503, "ready although nothing listens on [local] server")
+            self.assertIn("local server", body)
+            with socket.create_server(("127.0.0.1", local_server)):  # Prosody's s2s listener
+                self.assertEqual(http_get(*probe["readinessProbe"]), (200, "ready\n"))
+            status, body = http_get(port, "/metrics")
+            self.assertEqual(status, 200)
+            self.assertIn("\ns2s_proxy_up 1\n", "\n" + body)
             with open(self.crt) as f:
                 expected_der = ssl.PEM_cert_to_DER_cert(f.read())
             for l in self.toml["listen"]["s2s"]:

@@ -15,7 +15,9 @@ was made:
   B_StartTlsDialback STARTTLS, certificates from the test CA on the listeners, none on the outgoing
                      side: dialback over TLS
   C_StartTlsExternal STARTTLS, both proxies present their certificate and trust the CA: SASL
-                     EXTERNAL (XEP-0178)
+                     EXTERNAL (XEP-0178), bidi off (s2s.bidi = false): one link each way
+  C2_ExternalBidi    the same with bidi on (the default): one TCP connection between the proxies
+                     carries both directions (XEP-0288)
   D_DirectTls        tls.mode = "tls" on the listener and outgoing (XEP-0368), certificates on the
                      listeners, none outgoing: dialback over direct TLS
 Faults:
@@ -29,6 +31,9 @@ Faults:
   H_RealPeer         c.test, a plain Prosody federating on its own (TLS with the test CA), finds
                      a.test through the test dnsmasq (SRV -> proxy A's public listener) and
                      federates with it both ways: the proxy meets a real peer on the public side
+  I_BidiPeerFirst    c.test's Prosody with mod_s2s_bidi, certificates both ways: Prosody connects
+                     first, asks for bidi; a message each way over that ONE TCP connection
+  J_BidiProxyFirst   the same, proxy A connecting first and asking Prosody for bidi
 Plugin:
   P_ProsodyPlugin    mod_s2s_proxy.lua under a mock Prosody API: the 0.12.4+/13 event path, the
                      0.12.0-0.12.3 wrapper, fail-closed configuration errors
@@ -257,6 +262,9 @@ class C_StartTlsExternal(FederationChecks, ProxiedPair):
     def configure(cls, pa, pb):
         pa.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["a.test"], client_cert=True)
         pb.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["b.test"], client_cert=True)
+        # each proxy in both roles (C2_ExternalBidi is the one-connection variant)
+        pa.set("s2s.bidi", False)
+        pb.set("s2s.bidi", False)
 
     def test_7_public_link(self):
         self.ensure_traffic()
@@ -267,6 +275,32 @@ class C_StartTlsExternal(FederationChecks, ProxiedPair):
             self.assertGreaterEqual(len(self.proxy_lines(p, rf"\[c\d+ {local}->{remote}\] authenticated: SASL EXTERNAL$")), 2, log)
             self.assertRegex(log, r"\] tls: TLSv1\.[23] \S+, peer certificate: valid")
             self.assertNotRegex(log, r"\] authenticated: dialback")
+
+
+class C2_ExternalBidi(FederationChecks, ProxiedPair):
+    """(c) with bidi (XEP-0288, s2s.bidi = true, the default): proxy A connects first (alice
+    writes first), asks for bidi, authenticates with SASL EXTERNAL; proxy B then sends bob's
+    stanzas back on that same connection instead of opening one of its own."""
+
+    @classmethod
+    def configure(cls, pa, pb):
+        pa.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["a.test"], client_cert=True)
+        pb.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["b.test"], client_cert=True)
+
+    def test_7_public_link(self):
+        self.ensure_traffic()
+        a_log, b_log = self.pa.log_text(), self.pb.log_text()
+        self.assertRegex(a_log, r"\[c\d+ a\.test->b\.test\] bidi: asked b\.test for a bidirectional stream")
+        self.assertRegex(b_log, r"\[c\d+ b\.test->a\.test\] bidi: the peer asked for a bidirectional stream")
+        self.assertRegex(b_log, r"\[c\d+ b\.test->a\.test\] bidi-route: ")
+        # one connection: A connected once, B never; B took one stream in (TLS), A none
+        self.assertEqual(len(self.proxy_lines(self.pa, r"\] connecting: to b\.test")), 1, a_log)
+        self.assertEqual(len(self.proxy_lines(self.pb, r"\] connecting: to a\.test")), 0, b_log)
+        self.assertEqual(len(self.proxy_lines(self.pb, r"\] tls: \S+ \S+, peer certificate: ")), 1, b_log)
+        self.assertEqual(len(self.proxy_lines(self.pa, r"\] tls: \S+ \S+, peer certificate: ")), 0, a_log)
+        conns = (established(local=(self.pa.ip, self.pa.s2s_port)) + established(local=(self.pb.ip, self.pb.s2s_port)))
+        self.assertEqual(len(conns), 1, conns)
+        self.assertRegex(b_log, r"\[c\d+ b\.test->a\.test\] to-remote: message .* on its bidi stream\)")
 
 
 class D_DirectTls(FederationChecks, ProxiedPair):
@@ -512,6 +546,124 @@ class H_RealPeer(unittest.TestCase):
     def test_5_subscription_both_ways(self):
         r = clients.subscribe_both(self.carol, self.alice, timeout=T_SUB)
         self.assertTrue(r.ok, r.describe())
+
+
+def established(local=None, remote=None):
+    """Established TCP connections (from /proc/net/tcp) whose local or remote end is (ip, port)."""
+    def addr(hexaddr):
+        ip, port = hexaddr.split(":")
+        return ".".join(str(int(ip[i:i + 2], 16)) for i in (6, 4, 2, 0)), int(port, 16)
+    found = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if parts[3] != "01":            # TCP_ESTABLISHED
+                continue
+            here, there = addr(parts[1]), addr(parts[2])
+            if (local and here == tuple(local)) or (remote and there == tuple(remote)):
+                found.append((here, there))
+    return found
+
+
+class BidiRealPeer(unittest.TestCase):
+    """c.test is a federating Prosody 0.12 with mod_s2s_bidi (XEP-0288) and a certificate; a.test a
+    proxied Prosody behind proxy A, which presents a.test's certificate both ways (SASL EXTERNAL
+    each way, so no dialback call-back connection). Subclasses say who writes first."""
+
+    FIRST = None        # (sender, receiver) attribute names
+
+    @classmethod
+    def setUpClass(cls):
+        cls.procs = kit.Procs()
+        try:
+            ca, certs = MODULE["ca"], MODULE["certs"]
+            cls.zone = kit.Zone()
+            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
+            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
+            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
+                                proxy=cls.pa.local_addr)
+            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
+            cls.c = kit.Prosody(cls.procs, "c", ip=IP_PROSODY_C, dns=cls.dns, ca=ca, s2s_secure_auth=False,
+                                modules=["s2s_bidi"])
+            cls.c.add_host("c.test", users={"carol": "carol-pw"}, cert=certs["c.test"])
+            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
+            cls.pa.route("c.test", cls.c.ip, cls.c.s2s_port)
+            cls.pa.tls(ca, mode="starttls", cert=certs["a.test"], client_cert=True)
+            cls.pa.set("s2s.bidi", True)
+            cls.zone.srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
+            cls.zone.absent("_xmpps-server._tcp.a.test")
+            cls.zone.srv("_xmpp-server._tcp.c.test", "host.c.test", cls.c.s2s_port).a("host.c.test", cls.c.ip)
+            cls.zone.absent("_xmpps-server._tcp.c.test")
+            cls.dns.start()
+            start_all(cls.a, cls.c, cls.pa)
+            cls.mark = cls.pa.log_mark()  # after the kit's readiness probes of the listeners
+            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
+            cls.carol = clients.Account.on(cls.c, "carol", "c.test")
+        except BaseException:
+            cls.procs.dump_logs()
+            cls.procs.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.procs.close()
+
+    def connections(self):
+        """TCP connections between Prosody C and proxy A's public side: those accepted by proxy A's
+        listener, and those proxy A opened to Prosody C's s2s port (counted at the proxy's end)."""
+        return (established(local=(self.pa.ip, self.pa.s2s_port)) +
+                established(remote=(self.c.ip, self.c.s2s_port)))
+
+    def message_each_way(self):
+        """A message each way, FIRST's sender first; then exactly one connection between them."""
+        sender, receiver = (getattr(self, n) for n in self.FIRST)
+        for s, r in ((sender, receiver), (receiver, sender)):
+            res = clients.send_message(s, r, timeout=T_MSG)
+            self.assertTrue(res.ok, f"{s.jid} -> {r.jid}: {res.describe()}")
+            got = res.data["received"][0]
+            self.assertEqual(got["to"], r.jid)
+            self.assertTrue(got["from"].startswith(s.jid + "/"), got)
+        pa_log = self.pa.log_text(self.mark)
+        conns = self.connections()
+        self.assertEqual(len(conns), 1, f"connections between Prosody C and proxy A: {conns}\n{pa_log[-3000:]}")
+        accepted = self.proxy_lines(r"accepted: listen\.s2s\.0 from")
+        opened = self.proxy_lines(r"\] connecting: to c\.test")
+        self.assertEqual(len(accepted) + len(opened), 1, pa_log[-3000:])
+        return pa_log
+
+    def proxy_lines(self, pattern):
+        return re.findall(pattern, self.pa.log_text(self.mark), re.M)
+
+
+class I_BidiPeerFirst(BidiRealPeer):
+    """Prosody C writes first: it connects to proxy A, sees bidi offered after STARTTLS, asks for it
+    and authenticates with SASL EXTERNAL; alice's answer goes back on that connection."""
+
+    FIRST = ("carol", "alice")
+
+    def test_1_a_message_each_way_over_one_connection(self):
+        pa_log = self.message_each_way()
+        self.assertEqual(len(self.proxy_lines(r"accepted: listen\.s2s\.0 from")), 1, pa_log[-3000:])
+        self.assertRegex(pa_log, r"\[c\d+ a\.test->c\.test\] bidi: the peer asked for a bidirectional stream")
+        self.assertRegex(pa_log, r"(?m)\[c\d+ a\.test->c\.test\] authenticated: SASL EXTERNAL$")
+        self.assertRegex(pa_log, r"\[c\d+ a\.test->c\.test\] bidi-route: ")
+        self.assertRegex(pa_log, r"\[c\d+ a\.test->c\.test\] to-remote: message .* on its bidi stream\)")
+        self.assertRegex(self.c.log_text(), r"Requesting bidirectional stream")
+
+
+class J_BidiProxyFirst(BidiRealPeer):
+    """alice writes first: proxy A connects to Prosody C, which offers bidi after STARTTLS; proxy A
+    asks for it (Prosody C's certificate is valid for c.test) and authenticates with SASL EXTERNAL;
+    carol's answer comes back on that connection and passes the inbound checks."""
+
+    FIRST = ("alice", "carol")
+
+    def test_1_a_message_each_way_over_one_connection(self):
+        pa_log = self.message_each_way()
+        self.assertEqual(len(self.proxy_lines(r"\] connecting: to c\.test")), 1, pa_log[-3000:])
+        self.assertRegex(pa_log, r"\[c\d+ a\.test->c\.test\] bidi: asked c\.test for a bidirectional stream")
+        self.assertRegex(pa_log, r"\[c\d+ a\.test->c\.test\] from-remote: message ")
+        self.assertRegex(self.c.log_text(), r"Requested bidirectional stream")
 
 
 class P_ProsodyPlugin(unittest.TestCase):

@@ -629,7 +629,7 @@ TEST_CASE("dns_responder: Server::start runs it from local.dns_responder; Server
     auto toml = [&](const std::string& responder) {
         return "[general]\nhosts = [\"c.test\"]\n[local]\nserver = \"127.0.0.1:15269\"\ndns_responder = \"" + responder +
                "\"\n[[listen.s2s]]\nport = " + std::to_string(s2s) + "\nip_address = \"127.0.0.1\"\n[[listen.local]]\nport = " +
-               std::to_string(local) + "\n";
+               std::to_string(local) + "\n[admin]\nenabled = false\n";
     };
     auto loaded = config::load("test.toml", toml("127.0.0.1:" + std::to_string(udp)), {});
     REQUIRE(loaded.ok());

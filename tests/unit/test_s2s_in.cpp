@@ -2,6 +2,7 @@
 // records what is delivered and answers dialback verifications as a test tells it to.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <memory>
 
 #include "proxy/s2s_in.h"
@@ -19,7 +20,8 @@ std::string header(const std::string& from, const std::string& to, bool version 
            (from.empty() ? "" : " from='" + from + "'") + " to='" + to + "'" + (version ? " version='1.0'" : "") + ">";
 }
 
-// Records deliveries; answers each verification one loop turn later with `verdict`.
+// Records deliveries and reverse routes; answers each verification `answer_after_ms` later
+// with `verdict` (never when `silent`).
 struct FakeRouter : Router {
     struct Request {
         std::string receiving, originating, stream_id, key;
@@ -30,6 +32,11 @@ struct FakeRouter : Router {
     std::vector<std::string> delivered;
     std::vector<Request> requests;
     Verdict verdict = Verdict::Valid;
+    uint64_t answer_after_ms = 1;
+    bool silent = false;
+    uint64_t bound_ms = 0;  // verify_timeout_ms()
+    std::map<std::string, ReverseRoute*> routes;  // "remote->local"
+    int withdrawn = 0;
     uv_timer_t timer{};
     uint64_t next_token = 0;
 
@@ -46,8 +53,28 @@ struct FakeRouter : Router {
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating, const std::string& sid,
                              const std::string& key, VerifyDone done) override {
         requests.push_back({receiving, originating, sid, key, std::move(done), ++next_token});
-        uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<FakeRouter*>(t->data)->answer(); }, 1, 0);
+        if (!silent)
+            uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<FakeRouter*>(t->data)->answer(); }, answer_after_ms, 0);
         return next_token;
+    }
+    uint64_t verify_timeout_ms() const override { return bound_ms; }
+    void offer_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) override {
+        routes[remote + "->" + local] = &route;
+    }
+    void withdraw_reverse_route(const std::string& remote, const std::string& local, ReverseRoute& route) override {
+        auto it = routes.find(remote + "->" + local);
+        if (it != routes.end() && it->second == &route) {
+            routes.erase(it);
+            ++withdrawn;
+        }
+    }
+    // Sends a stanza from `local` to `remote` over the route offered for the pair.
+    bool send_back(const std::string& local, const std::string& remote, const std::string& xml) {
+        auto it = routes.find(remote + "->" + local);
+        if (it == routes.end()) return false;
+        auto d = xml::parse_element(xml);
+        REQUIRE(d);
+        return it->second->send_reverse(local, remote, QueuedStanza::capture(d->root(), xml::NamespaceScope::server_stream()));
     }
     void cancel_verify(uint64_t token) override {
         for (auto& r : requests)
@@ -425,4 +452,195 @@ TEST_CASE("s2s_in: a stream error from the peer ends the stream without an error
     });
     REQUIRE(f.t.run_until([&] { return p.closed || has(p, "close"); }));
     for (auto& e : p.events) CHECK(e.rfind("stream-error", 0) != 0);
+}
+
+// ---- bidi (XEP-0288) -------------------------------------------------------------------------------
+
+namespace {
+
+const char* const kBidi = "<bidi xmlns='urn:xmpp:bidi'/>";
+const char* const kBidiFeature = "<bidi xmlns='urn:xmpp:features:bidi'/>";
+const char* const kExternal = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>";
+
+// A peer for b.test that does STARTTLS with `cert`, then runs on_tls_features(me, n) on the n-th
+// features received over TLS (restarting the stream after <success/> on its own).
+Peer& tls_peer(Fixture& f, const test::CertFiles& cert, std::function<void(Peer&, int)> on_tls_features) {
+    auto client = Fixture::client_tls(cert);
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    auto n = std::make_shared<int>(0);
+    p.on_stanza_hook = [client, n, on_tls_features](Peer& me) {
+        const std::string& ev = me.events.back();
+        if (ev == "stanza features" && !me.stream->tls()) {
+            me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        } else if (ev == "stanza features") {
+            on_tls_features(me, ++*n);
+        } else if (ev == "stanza proceed" || ev == "stanza success") {
+            if (ev == "stanza proceed") me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("b.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    return p;
+}
+
+QueuedStanza queued(const std::string& xml) {
+    auto d = xml::parse_element(xml);
+    REQUIRE(d);
+    return QueuedStanza::capture(d->root(), xml::NamespaceScope::server_stream());
+}
+
+}  // namespace
+
+TEST_CASE("s2s_in: bidi is offered after TLS; asked for before SASL EXTERNAL, our stanzas go back on the stream") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    std::vector<std::string> tls_features;
+    Peer& p = tls_peer(f, test::TestPki::get().srv, [&](Peer& me, int n) {
+        tls_features.push_back(me.stanzas.back());
+        if (n == 1) {
+            me.stream->send(kBidi);
+            me.stream->send(kExternal);
+        }
+    });
+    REQUIRE(f.t.run_until([&] { return f.router->routes.count("b.test->a.test") && tls_features.size() == 2; }));
+    CHECK(p.stanzas[0].find("starttls") != std::string::npos);
+    CHECK(p.stanzas[0].find("urn:xmpp:features:bidi") == std::string::npos);  // never on a plain stream
+    CHECK(tls_features[0].find(kBidiFeature) != std::string::npos);
+    CHECK(tls_features[1].find("urn:xmpp:features:bidi") == std::string::npos);  // once, before authentication
+    CHECK(f.router->routes.size() == 1);
+
+    // Ours go back on this stream; the peer's keep coming in.
+    REQUIRE(f.router->send_back("a.test", "b.test", "<message from='alice@a.test/r' to='bob@b.test' id='back1'><body>back</body></message>"));
+    p.stream->send("<message from='bob@b.test/r' to='alice@a.test' id='in1'/>");
+    REQUIRE(f.t.run_until([&] { return p.saw("id='back1'") && f.router->delivered.size() == 1; }));
+    CHECK(p.saw("<body>back</body>"));
+    // Only for the pair it offered.
+    ReverseRoute* route = f.router->routes["b.test->a.test"];
+    CHECK_FALSE(route->send_reverse("a2.test", "b.test", queued("<message from='alice@a2.test' to='bob@b.test' id='x'/>")));
+    CHECK_FALSE(route->send_reverse("a.test", "c.test", queued("<message from='alice@a.test' to='eve@c.test' id='y'/>")));
+
+    // The stream ends: the route is withdrawn before it goes.
+    p.stream->send("</stream:stream>");
+    REQUIRE(f.t.run_until([&] { return f.router->routes.empty(); }));
+    CHECK(f.router->withdrawn == 1);
+    CHECK_FALSE(p.saw("id='x'"));
+    CHECK_FALSE(p.saw("id='y'"));
+}
+
+TEST_CASE("s2s_in: bidi and dialback with a certificate valid for the domain: the pair is offered") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
+        if (n != 1) return;
+        me.stream->send(kBidi);
+        dialback(me);
+    });
+    REQUIRE(f.t.run_until([&] { return f.router->routes.count("b.test->a.test") == 1; }));
+    CHECK(p.saw("type='valid'"));
+    CHECK(f.router->requests.empty());  // the certificate proved it (no call to the authority)
+}
+
+TEST_CASE("s2s_in: bidi with dialback only (certificate for another domain): no reverse route") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    Peer& p = tls_peer(f, test::TestPki::get().c, [](Peer& me, int n) {  // c.test, claiming b.test
+        if (n != 1) return;
+        CHECK(me.stanzas.back().find(kBidiFeature) != std::string::npos);
+        me.stream->send(kBidi);
+        dialback(me);
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    f.t.run_for(20);
+    CHECK(f.router->requests.size() == 1);  // verified with the authoritative server
+    CHECK(f.router->routes.empty());        // ...which is not enough to send back on this stream
+    p.stream->send("<message from='bob@b.test/r' to='alice@a.test' id='in1'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));  // its own stanzas are fine
+}
+
+TEST_CASE("s2s_in: bidi is not offered on a plain stream, and asking for it there is unsupported-stanza-type") {
+    for (bool tls_available : {false, true}) {
+        CAPTURE(tls_available);
+        Fixture f;
+        if (tls_available) f.use_tls(InboundTls::Offer);  // offered, but not (yet) used
+        Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
+            CHECK(me.stanzas.back().find("urn:xmpp:features:bidi") == std::string::npos);
+            me.stream->send(kBidi);
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK(p.saw("only over TLS"));
+    }
+}
+
+TEST_CASE("s2s_in: bidi asked for after authentication, or with s2s.bidi off, is refused") {
+    SUBCASE("after SASL EXTERNAL") {
+        Fixture f;
+        f.use_tls(InboundTls::Offer);
+        Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
+            me.stream->send(n == 1 ? kExternal : kBidi);
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK(p.saw("before authentication"));
+        CHECK(f.router->routes.empty());
+    }
+    SUBCASE("s2s.bidi = false") {
+        Fixture f;
+        f.use_tls(InboundTls::Offer);
+        f.settings.bidi = false;
+        Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int) {
+            CHECK(me.stanzas.back().find("urn:xmpp:features:bidi") == std::string::npos);
+            me.stream->send(kBidi);
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK(p.saw("disabled"));
+    }
+}
+
+// ---- the negotiation deadline while a verification is under way ---------------------------------
+
+TEST_CASE("s2s_in: a dialback verification slower than state_timeout, within its bound, keeps the stream") {
+    Fixture f;
+    f.settings.state_timeout_ms = 100;
+    f.router->answer_after_ms = 400;  // the authoritative server answers after the negotiation window
+    f.router->bound_ms = 2000;        // ...but within what a verification may take
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'") || p.closed; }));
+    CHECK_FALSE(p.closed);
+    CHECK_FALSE(has(p, "stream-error connection-timeout"));
+    p.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+}
+
+TEST_CASE("s2s_in: without a bound on verifications, the negotiation window alone applies") {
+    Fixture f;
+    f.settings.state_timeout_ms = 100;
+    f.router->answer_after_ms = 400;
+    f.router->bound_ms = 0;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error connection-timeout"));
+    CHECK_FALSE(p.saw("type='valid'"));
+    CHECK(f.router->requests[0].cancelled);
+}
+
+TEST_CASE("s2s_in: a verification past its bound is answered remote-server-timeout; then the window is over") {
+    Fixture f;
+    f.settings.state_timeout_ms = 100;
+    f.router->silent = true;  // the authoritative server never answers
+    f.router->bound_ms = 300;
+    uint64_t t0 = uv_now(f.t.uv());
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    uint64_t took = uv_now(f.t.uv()) - t0;
+    CHECK(took >= 300);
+    CHECK(took < 2000);
+    CHECK(p.saw("remote-server-timeout"));
+    CHECK(p.saw("did not answer within 300 ms"));
+    CHECK(has(p, "stream-error connection-timeout"));
+    REQUIRE(f.router->requests.size() == 1);
+    CHECK(f.router->requests[0].cancelled);
 }

@@ -8,6 +8,7 @@
 #include "proxy/router.h"
 #include "proxy/s2s_out.h"
 #include "tests/unit/loop_harness.h"
+#include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
 using test::Peer;
@@ -82,7 +83,80 @@ struct Fixture {
                 p.stream->send(std::string("<db:result from='b.test' to='a.test' type='") + verdict + "'/>");
         };
     }
+
+    // The remote over TLS (remote_speaks_tls): what it offers, and what it does once it has
+    // accepted a.test (its dialback answer or SASL success sent).
+    struct TlsScript {
+        bool offer_bidi = true;
+        bool external = false;            // offer SASL EXTERNAL (and we present a.test's certificate)
+        bool sasl_done = false;
+        std::function<void(Peer&)> on_accepted;
+    } script;
+    // STARTTLS with `cert` as the remote's certificate, then features per `script`; dialback
+    // answered valid, SASL EXTERNAL accepted.
+    void remote_speaks_tls(const test::CertFiles& cert) {
+        const test::TestPki& pki = test::TestPki::get();
+        REQUIRE_MESSAGE(pki.ok(), pki.error());
+        tls::ContextOptions so;
+        so.role = tls::Role::Server;
+        so.certificate = {cert.cert, cert.key, "", {}};
+        so.cacertfile = pki.ca;
+        auto server = tls::Context::create(so);
+        REQUIRE_MESSAGE(server, server.error);
+        tls::ContextOptions co;
+        co.role = tls::Role::Client;
+        co.cacertfile = pki.ca;
+        if (script.external) co.certificate = {pki.a.cert, pki.a.key, "", {}};
+        auto client = tls::Context::create(co);
+        REQUIRE_MESSAGE(client, client.error);
+        settings.tls = OutboundTls::StartTls;
+        settings.tls_context = client.context;
+        settings.have_certificate = script.external;
+        remote.on_open_hook = [this](Peer& p) {
+            std::string f = "<stream:features>";
+            if (!p.stream->tls_open()) {
+                f += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+            } else if (!script.sasl_done) {
+                if (script.offer_bidi) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
+                if (script.external)
+                    f += "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
+            }
+            f += "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>";
+            p.stream->send(remote_header(script.sasl_done ? "sid3" : p.stream->tls_open() ? "sid2" : "sid") + f);
+            if (script.sasl_done && script.on_accepted) script.on_accepted(p);
+        };
+        auto server_ctx = server.context;
+        remote.on_stanza_hook = [this, server_ctx](Peer& p) {
+            const std::string& ev = p.events.back();
+            if (ev == "stanza starttls") {
+                p.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+                p.stream->start_tls(server_ctx);
+                p.stream->reset_parser();
+            } else if (ev == "stanza auth") {
+                p.stream->send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+                p.stream->reset_parser();
+                script.sasl_done = true;
+            } else if (ev == "stanza result") {
+                p.stream->send("<db:result from='b.test' to='a.test' type='valid'/>");
+                if (script.on_accepted) script.on_accepted(p);
+            }
+        };
+    }
 };
+
+size_t index_of(const Peer& p, const std::string& event) {
+    for (size_t i = 0; i < p.events.size(); ++i)
+        if (p.events[i] == event) return i;
+    return p.events.size();
+}
+
+bool has(const Peer& p, const std::string& event) { return index_of(p, event) < p.events.size(); }
+
+bool got_id(const RecordingLocal& local, const std::string& id) {
+    for (auto& s : local.got)
+        if (s.id == id) return true;
+    return false;
+}
 
 }  // namespace
 
@@ -285,4 +359,149 @@ TEST_CASE("s2s_out: an error for a remote sender whose host is in backoff opens 
     CHECK(f.router->links() == 0);
     CHECK(f.accepted == 0);
     CHECK(f.router->counters().bounces_undeliverable == 1);
+}
+
+// ---- bidi (XEP-0288) -------------------------------------------------------------------------------
+
+namespace {
+
+const char* const kBack = "<message from='bob@b.test/r' to='alice@a.test/r' id='r1'><body>back</body></message>";
+
+}  // namespace
+
+TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves it; its stanzas come back (dialback)") {
+    Fixture f;
+    f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+    f.remote_speaks_tls(test::TestPki::get().srv);  // SRV-ID and XmppAddr b.test
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>") && got_id(f.local, "r1"); }));
+    // <bidi/> before authenticating (XEP-0288 §2.2)
+    REQUIRE(has(f.remote, "stanza bidi"));
+    CHECK(index_of(f.remote, "stanza bidi") < index_of(f.remote, "stanza result"));
+    const QueuedStanza& back = f.local.got[0];
+    CHECK(back.type.empty());
+    CHECK(back.from == "bob@b.test/r");
+    CHECK(back.bytes.find("<body>back</body>") != std::string::npos);
+    // counted like a stanza from an inbound stream; one connection for both directions
+    CHECK(f.router->counters().from_remote == 1);
+    CHECK(f.router->counters().delivered_remote == 1);
+    CHECK(f.accepted == 1);
+}
+
+TEST_CASE("s2s_out: bidi with SASL EXTERNAL: the remote may send to the domain our stream is from at once") {
+    Fixture f;
+    f.script.external = true;
+    f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+    f.remote_speaks_tls(test::TestPki::get().srv);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>") && got_id(f.local, "r1"); }));
+    CHECK(index_of(f.remote, "stanza bidi") < index_of(f.remote, "stanza auth"));
+    CHECK_FALSE(f.remote.saw("db:result"));
+    CHECK(f.router->counters().from_remote == 1);
+}
+
+TEST_CASE("s2s_out: stanzas back on a bidi link pass the inbound checks; anything else ends the link") {
+    struct Case {
+        const char* stanza;
+        const char* error;
+    };
+    for (Case c : {Case{"<message from='mallory@c.test' to='alice@a.test' id='r1'/>", "invalid-from"},          // spoofed
+                   Case{"<message from='bob@b.test' to='alice@a2.test' id='r1'/>", "invalid-from"},            // a2.test not authenticated here
+                   Case{"<message from='bob@b.test' to='x@elsewhere.test' id='r1'/>", "host-unknown"},
+                   Case{"<message to='alice@a.test' id='r1'/>", "improper-addressing"},
+                   Case{"<message from='bob@b.test' to='alice@@a.test' id='r1'/>", "improper-addressing"}}) {
+        CAPTURE(c.stanza);
+        Fixture f([](Config& cfg) { cfg.hosts = {"a.test", "a2.test"}; });
+        std::string bad = c.stanza;
+        f.script.on_accepted = [bad](Peer& p) { p.stream->send(bad); };
+        f.remote_speaks_tls(test::TestPki::get().srv);
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return has(f.remote, std::string("stream-error ") + c.error); }));
+        CHECK_FALSE(got_id(f.local, "r1"));
+        CHECK(f.router->counters().from_remote == 0);
+        REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+    }
+}
+
+TEST_CASE("s2s_out: a denied remote's stanza back on a bidi link is policy-violation") {
+    // The link is up, then the policy denies the remote (as a reload would): what it sends back
+    // is refused too.
+    Fixture f;
+    f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+    f.remote_speaks_tls(test::TestPki::get().srv);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return got_id(f.local, "r1"); }));
+    f.config.host_policy = {{"b.test", Policy::Deny}};
+    *f.policy = PolicyRules(f.config);  // the rules the context refers to (as a reload would)
+    f.remote.stream->send("<message from='bob@b.test' to='alice@a.test' id='r2'/>");
+    REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error policy-violation"); }));
+    CHECK_FALSE(got_id(f.local, "r2"));
+}
+
+TEST_CASE("s2s_out: no bidi on a plain stream, even when offered; a stanza from the remote there is not-authorized") {
+    Fixture f;
+    f.remote.on_open_hook = [](Peer& p) {
+        p.stream->send(remote_header("sid") +
+                       "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>"
+                       "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    };
+    f.remote.on_stanza_hook = [](Peer& p) {
+        if (p.events.back() != "stanza result") return;
+        p.stream->send("<db:result from='b.test' to='a.test' type='valid'/>");
+        p.stream->send(kBack);
+    };
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error not-authorized"); }));
+    CHECK_FALSE(has(f.remote, "stanza bidi"));
+    CHECK_FALSE(got_id(f.local, "r1"));
+}
+
+TEST_CASE("s2s_out: no bidi when the remote's certificate does not prove it, or with s2s.bidi off") {
+    SUBCASE("certificate for another domain") {
+        Fixture f;
+        f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+        f.remote_speaks_tls(test::TestPki::get().c);  // c.test
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error not-authorized"); }));
+        CHECK(f.remote.saw("<body>hi</body>"));  // dialback worked; only bidi was not asked for
+        CHECK_FALSE(has(f.remote, "stanza bidi"));
+        CHECK_FALSE(got_id(f.local, "r1"));
+    }
+    SUBCASE("s2s.bidi = false") {
+        Fixture f;
+        f.settings.bidi = false;
+        f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+        f.remote_speaks_tls(test::TestPki::get().srv);
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error not-authorized"); }));
+        CHECK_FALSE(has(f.remote, "stanza bidi"));
+        CHECK_FALSE(got_id(f.local, "r1"));
+    }
+}
+
+TEST_CASE("s2s_out: on a bidi link the remote may ask us to verify keys; its own dialback requests are refused") {
+    Fixture f;
+    std::string key = f.keys->key("b.test", "a.test", "their-sid");
+    f.script.on_accepted = [key](Peer& p) {
+        p.stream->send("<db:verify from='b.test' to='a.test' id='their-sid'>" + key + "</db:verify>");
+        p.stream->send("<db:verify from='b.test' to='a.test' id='other-sid'>" + key + "</db:verify>");
+        p.stream->send("<db:result from='b2.test' to='a.test'>some-key</db:result>");
+        p.stream->send(kBack);
+    };
+    f.remote_speaks_tls(test::TestPki::get().srv);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return got_id(f.local, "r1"); }));
+    std::vector<std::string> answers;
+    for (auto& s : f.remote.stanzas)
+        if (s.find("type='") != std::string::npos && (s.find("verify") != std::string::npos || s.find("result") != std::string::npos))
+            answers.push_back(s);
+    REQUIRE(answers.size() == 3);
+    CHECK(answers[0].find("their-sid") != std::string::npos);
+    CHECK(answers[0].find("type='valid'") != std::string::npos);
+    CHECK(answers[1].find("other-sid") != std::string::npos);
+    CHECK(answers[1].find("type='invalid'") != std::string::npos);
+    CHECK(answers[2].find("to='b2.test'") != std::string::npos);
+    CHECK(answers[2].find("type='error'") != std::string::npos);
+    CHECK(answers[2].find("policy-violation") != std::string::npos);
+    CHECK(f.router->counters().from_remote == 1);  // the link is still up and working
 }

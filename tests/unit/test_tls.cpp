@@ -465,6 +465,12 @@ TEST_CASE("tls session: the server's certificate as seen by the client") {
         REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
         CHECK(t.client.peer_verification().status == r.status);
         CHECK(t.client.authenticate_peer(r.domain) == r.auth);
+        // The words for logs and bounces carry the detail: the names held, or why not trusted.
+        const std::string words = t.client.describe_peer_auth(r.auth);
+        CAPTURE(words);
+        if (r.auth == PeerAuth::NameMismatch) CHECK(words == "certificate for another name: it is for a.test");
+        if (r.auth == PeerAuth::Untrusted) CHECK(words.rfind("untrusted certificate: ", 0) == 0);
+        if (r.auth == PeerAuth::Untrusted) CHECK(words.size() > 25);
     }
 }
 

@@ -99,3 +99,45 @@ TEST_CASE("tls_setup: a domain_certfile entry must be one of general.hosts and h
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].message.find("holds no private key") != std::string::npos);
 }
+
+TEST_CASE("tls_setup: under required_trusted a peer without a certificate still completes TLS (to verify keys)") {
+    // Policy refuses to authenticate such a peer's domain; the handshake must not, or a remote
+    // that checks our dialback key over its own (certificate-less) connection is shut out.
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE(pki.ok());
+    test::TempDir dir;
+    std::string a = combined(dir, "a.pem", pki.a);
+    config::LoadResult r = config::load("t.toml",
+                                        "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
+                                        "[s2s]\nuse_starttls = \"required_trusted\"\ncertfile = \"" + a + "\"\n"
+                                        "outgoing.tls.cacertfile = \"" + pki.ca + "\"\n"
+                                        "[[listen.s2s]]\nport = 5269\ntls.cacertfile = \"" + pki.ca + "\"\n",
+                                        {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    std::string error;
+    auto server_ctx = make_listener_context(r.config, r.config.listen_s2s[0], &error);
+    REQUIRE_MESSAGE(server_ctx, error);
+    tls::ContextOptions o;
+    o.role = tls::Role::Client;
+    o.cacertfile = pki.ca;
+    auto client_ctx = tls::Context::create(o);  // no client certificate
+    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+
+    test::TestLoop t;
+    Peer& server = t.new_peer();
+    t.listen([&](uv_stream_t* l) {
+        server.stream = Stream::create(t.loop(), server, {}, 1);
+        REQUIRE(uv_accept(l, server.stream->handle()) == 0);
+        server.stream->start();
+        server.stream->start_tls(server_ctx);
+    });
+    Peer& client = t.new_peer();
+    client.on_connect_hook = [&](Peer& me) { me.stream->start_tls(client_ctx.context, {"a.test", nullptr}); };
+    t.connect(client);
+    REQUIRE(t.run_until([&] {
+        return (client.stream && client.stream->tls_open() && server.stream && server.stream->tls_open()) || client.closed;
+    }));
+    CHECK_FALSE(client.closed);
+    CHECK(server.stream->tls()->peer_verification().status == tls::PeerCertificate::Missing);
+}

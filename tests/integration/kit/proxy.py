@@ -69,6 +69,7 @@ class S2SProxy(LogWatch):
         self.s2s_port = s2s_port or free_port(ip)
         self.local_ip = check_loopback(local_ip or ip)
         self.local_port = local_port or free_port(self.local_ip)
+        self.admin_port = free_port(self.ip)         # [admin] listen: /healthz, /readyz, /metrics
         self.local_server = local_server            # (ip, port) of the local server's plain s2s port
         self.shared = shared or f"kit-dialback-secret-{name}"
         self.loglevel = loglevel
@@ -144,6 +145,9 @@ class S2SProxy(LogWatch):
                "[local]",
                f"server = {toml_value(f'{lip}:{lport}')}",
                "",
+               "[admin]",
+               f"listen = {toml_value(f'{self.ip}:{self.admin_port}')}",
+               "",
                "[s2s]",
                f"use_starttls = {toml_value(self.use_starttls)}",
                f"shared = {toml_value(self.shared)}"]
@@ -162,6 +166,18 @@ class S2SProxy(LogWatch):
             out += ["", "[[listen.s2s]]"] + [f"{k} = {toml_value(v)}" for k, v in extra.items()]
         out += ["", "[[listen.local]]", f"port = {self.local_port}", f"ip_address = {toml_value(self.local_ip)}"]
         return "\n".join(out) + "\n"
+
+    def metrics(self):
+        """The /metrics samples as {'name{labels}': value}."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://{self.ip}:{self.admin_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
 
     def argv(self):
         """The command line: the file, then every extra setting as --KEY=VALUE (TOML value)."""

@@ -1,0 +1,141 @@
+#include "proxy/metrics.h"
+
+#include <cstdio>
+
+namespace s2s {
+
+void CounterMap::add(std::string_view label, uint64_t n) {
+    auto it = values_.find(label);
+    if (it == values_.end()) it = values_.emplace(std::string(label), 0).first;
+    it->second += n;
+}
+
+uint64_t CounterMap::get(std::string_view label) const {
+    auto it = values_.find(label);
+    return it == values_.end() ? 0 : it->second;
+}
+
+void Histogram::observe(double seconds) {
+    if (seconds < 0) seconds = 0;
+    for (size_t i = 0; i < kBounds.size(); ++i)
+        if (seconds <= kBounds[i]) ++buckets_[i];
+    ++count_;
+    sum_ += seconds;
+}
+
+Metrics& metrics() {
+    static Metrics m;
+    return m;
+}
+
+std::string prometheus_label(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+namespace {
+
+std::string number(double v) {
+    char buf[64];
+    if (v == static_cast<double>(static_cast<int64_t>(v)) && v < 9.0e15 && v > -9.0e15)
+        std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    else
+        std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
+}
+
+class Writer {
+public:
+    explicit Writer(std::string& out) : out_(out) {}
+
+    void family(const MetricFamily& f) {
+        head(f.name, f.help, f.type);
+        for (const auto& [labels, value] : f.rows) row(f.name, labels, value);
+    }
+
+    void head(const std::string& name, const std::string& help, const std::string& type) {
+        out_ += "# HELP s2s_proxy_" + name + " " + help + "\n";
+        out_ += "# TYPE s2s_proxy_" + name + " " + type + "\n";
+    }
+
+    void row(const std::string& name, const std::string& labels, double value) {
+        out_ += "s2s_proxy_" + name;
+        if (!labels.empty()) out_ += "{" + labels + "}";
+        out_ += " " + number(value) + "\n";
+    }
+
+    // A counter family from a CounterMap whose keys are "a:b" (two labels) or "a" (one label).
+    void counters(const std::string& name, const std::string& help, const CounterMap& map,
+                  const char* label1, const char* label2 = nullptr) {
+        head(name, help, "counter");
+        for (const auto& [key, value] : map.values()) {
+            std::string labels;
+            size_t colon = label2 ? key.find(':') : std::string::npos;
+            if (colon == std::string::npos) {
+                labels = std::string(label1) + "=\"" + prometheus_label(key) + "\"";
+            } else {
+                labels = std::string(label1) + "=\"" + prometheus_label(key.substr(0, colon)) + "\"," + label2 +
+                         "=\"" + prometheus_label(key.substr(colon + 1)) + "\"";
+            }
+            row(name, labels, static_cast<double>(value));
+        }
+    }
+
+    void histogram(const std::string& name, const std::string& help, const Histogram& h) {
+        head(name, help, "histogram");
+        for (size_t i = 0; i < Histogram::kBounds.size(); ++i)
+            row(name + "_bucket", "le=\"" + number(Histogram::kBounds[i]) + "\"", static_cast<double>(h.at_most(i)));
+        row(name + "_bucket", "le=\"+Inf\"", static_cast<double>(h.count()));
+        row(name + "_sum", "", h.sum());
+        row(name + "_count", "", static_cast<double>(h.count()));
+    }
+
+private:
+    std::string& out_;
+};
+
+}  // namespace
+
+std::string render_prometheus(const std::vector<MetricFamily>& families, const Metrics& m) {
+    std::string out;
+    out.reserve(8192);
+    Writer w(out);
+    for (const MetricFamily& f : families) w.family(f);
+
+    const char* side[2] = {"public", "local"};
+    w.head("bytes_received_total", "Bytes read from sockets (ciphertext under TLS), by side", "counter");
+    for (int s = 0; s < 2; ++s) w.row("bytes_received_total", std::string("side=\"") + side[s] + "\"", static_cast<double>(m.bytes_in[s]));
+    w.head("bytes_sent_total", "Bytes written to sockets (ciphertext under TLS), by side", "counter");
+    for (int s = 0; s < 2; ++s) w.row("bytes_sent_total", std::string("side=\"") + side[s] + "\"", static_cast<double>(m.bytes_out[s]));
+    w.head("connections_opened_total", "TCP connections accepted or established, by side", "counter");
+    for (int s = 0; s < 2; ++s)
+        w.row("connections_opened_total", std::string("side=\"") + side[s] + "\"", static_cast<double>(m.streams_opened[s]));
+
+    w.counters("tls_handshakes_total", "Completed TLS handshakes, by our role", m.tls_handshakes, "role");
+    w.counters("tls_failures_total", "Failed TLS handshakes and sessions, by reason", m.tls_failures, "reason");
+    w.counters("dialback_total", "Dialback results, by role (receiving, authoritative, originating) and result",
+               m.dialback, "role", "result");
+    w.counters("sasl_external_total", "SASL EXTERNAL results, by direction and result", m.sasl_external,
+               "direction", "result");
+    w.counters("stream_errors_sent_total", "Stream errors sent to peers, by condition", m.stream_errors, "condition");
+    w.counters("stanzas_bounced_by_condition_total", "Error replies sent for undeliverable stanzas, by condition",
+               m.stanza_bounces, "condition");
+
+    w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
+    w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));
+    w.counters("dns_failures_total", "Resolutions that found no usable address, by reason", m.dns_failures, "reason");
+    w.histogram("dns_query_duration_seconds", "Time from the start of a resolution to its answer", m.dns_latency);
+
+    w.head("admin_requests_total", "HTTP requests served by the admin endpoint", "counter");
+    w.row("admin_requests_total", "", static_cast<double>(m.admin_requests));
+    return out;
+}
+
+}  // namespace s2s

@@ -1,0 +1,81 @@
+// Process-wide counters for the admin endpoint's /metrics, and their Prometheus text form.
+//
+// One loop, one thread: the counters are plain integers, bumped where the event happens (a TLS
+// handshake in the stream, a dialback verdict in the state machine, a DNS answer in the
+// resolver). Gauges (connections by kind and state, queue depths, hosts in backoff) are not
+// kept here: the admin endpoint reads them from the live objects when it is scraped.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace s2s {
+
+// Counters by one label value ("timeout", "nxdomain"...), created on first use.
+class CounterMap {
+public:
+    void add(std::string_view label, uint64_t n = 1);
+    [[nodiscard]] uint64_t get(std::string_view label) const;
+    [[nodiscard]] const std::map<std::string, uint64_t, std::less<>>& values() const noexcept { return values_; }
+
+private:
+    std::map<std::string, uint64_t, std::less<>> values_;
+};
+
+// A latency histogram in seconds with fixed buckets (Prometheus "le" semantics: cumulative).
+class Histogram {
+public:
+    static constexpr std::array<double, 12> kBounds{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                    0.25,  0.5,   1,    2.5,   5,    10};
+    void observe(double seconds);
+    [[nodiscard]] uint64_t count() const noexcept { return count_; }
+    [[nodiscard]] double sum() const noexcept { return sum_; }
+    // Observations <= kBounds[i] (cumulative).
+    [[nodiscard]] uint64_t at_most(size_t i) const noexcept { return buckets_[i]; }
+
+private:
+    std::array<uint64_t, kBounds.size()> buckets_{};
+    uint64_t count_ = 0;
+    double sum_ = 0;
+};
+
+enum class Side { Public, Local };  // the federated network, or the local server
+
+struct Metrics {
+    uint64_t bytes_in[2] = {0, 0};            // by Side, as read from sockets (ciphertext under TLS)
+    uint64_t bytes_out[2] = {0, 0};           // by Side, as handed to sockets
+    uint64_t streams_opened[2] = {0, 0};      // by Side: accepted or connected sockets
+    CounterMap tls_handshakes;                // "server"/"client": completed handshakes
+    CounterMap tls_failures;                  // by reason kind (see tls::Session::failure_kind)
+    CounterMap dialback;                      // "<role>:<result>", e.g. "receiving:valid"
+    CounterMap sasl_external;                 // "<direction>:<result>", e.g. "inbound:success"
+    CounterMap stream_errors;                 // stream errors we sent, by condition
+    CounterMap stanza_bounces;                // bounces sent, by stanza error condition
+    uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
+    CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
+    Histogram dns_latency;                    // seconds from start to answer (success or failure)
+    uint64_t admin_requests = 0;
+};
+
+// The process's counters.
+Metrics& metrics();
+
+// One gauge or counter family for the text format: name, help, type and (labels, value) rows.
+struct MetricFamily {
+    std::string name, help, type;  // type: "counter" or "gauge"
+    std::vector<std::pair<std::string, double>> rows;  // labels without braces: a="x",b="y"
+};
+
+// Writes the families and the process counters above in the Prometheus text exposition format
+// (version 0.0.4), names prefixed with s2s_proxy_.
+std::string render_prometheus(const std::vector<MetricFamily>& gauges, const Metrics& m);
+
+// Label value escaping for the text format (\\, \" and \n).
+std::string prometheus_label(std::string_view value);
+
+}  // namespace s2s
