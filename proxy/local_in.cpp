@@ -11,6 +11,7 @@ namespace s2s {
 void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings) {
     auto* self = new LocalIn(ctx, router, settings);
     self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id(), Side::Local);
+    if (settings.max_rate > 0) self->stream_->set_rate_limit(settings.max_rate);
     if (uv_accept(listener, self->stream_->handle()) != 0) {
         self->stream_->abort("accept failed");
         return;

@@ -25,6 +25,7 @@ struct LocalInSettings {
     uint64_t state_timeout_ms = 5000;
     xml::StreamOptions parse;
     std::string listener;         // "listen.local.0", for logs
+    uint64_t max_rate = 0;        // listener's shaper, bytes/s read; 0: none
 };
 
 class LocalIn final : public Connection, private Stream::Owner {

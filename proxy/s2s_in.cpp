@@ -76,6 +76,7 @@ const char* S2SIn::state_name(State s) noexcept {
 void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettings& settings) {
     auto* self = new S2SIn(ctx, settings);
     self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id());
+    if (settings.max_rate > 0) self->stream_->set_rate_limit(settings.max_rate);
     if (uv_accept(listener, self->stream_->handle()) != 0) {
         self->stream_->abort("accept failed");
         return;

@@ -77,6 +77,7 @@ struct InboundSettings {
     std::string listener;                             // "listen.s2s.0", for logs
     Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
     bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
+    uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
     mutable size_t active = 0;                        // streams open on this listener now
 };
 

@@ -86,6 +86,7 @@ void S2SOut::connect_next() {
     S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
     state_ = State::Connecting;
     stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
     stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
 }
 

@@ -55,6 +55,7 @@ struct OutboundSettings {
     size_t queue_max_stanzas = StanzaQueue::kDefaultMaxCount;  // per (local, remote) pair
     size_t queue_max_bytes = StanzaQueue::kDefaultMaxBytes;
     bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
+    uint64_t max_rate = 0;                             // s2s.outgoing.shaper, bytes/s read; 0: none
     xml::StreamOptions parse;
 };
 

@@ -14,6 +14,12 @@ namespace {
 // "Limit" values in ms for deadlines: infinity means none (0).
 uint64_t ms(const s2s::Limit& l) { return l.infinite ? 0 : static_cast<uint64_t>(l.value); }
 
+// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists).
+uint64_t rate_of(const Config& c, const std::string& shaper) {
+    auto it = c.shapers.find(shaper);
+    return shaper == "none" || it == c.shapers.end() ? 0 : static_cast<uint64_t>(it->second.max_rate);
+}
+
 // The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
 // make the process buffer without bound.
 xml::StreamOptions parse_options(const s2s::Limit& max_stanza_size) {
@@ -65,6 +71,7 @@ bool Server::start(std::string* error) {
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(config_.outgoing.max_retry_delay) * 1000;
     outbound_.queue_max_stanzas = static_cast<size_t>(config_.outgoing.queue_max_stanzas);
     outbound_.queue_max_bytes = static_cast<size_t>(config_.outgoing.queue_max_bytes);
+    outbound_.max_rate = rate_of(config_, config_.outgoing.shaper);
     outbound_.bidi = config_.bidi;
 
     // The local link.
@@ -107,6 +114,7 @@ bool Server::start(std::string* error) {
         s->idle_timeout_ms = ms(config_.outgoing.stream_timeout);
         s->parse = parse_options(l.max_stanza_size);
         s->max_connections = l.max_connections;
+        s->max_rate = rate_of(config_, l.shaper);
         s->bidi = config_.bidi;
         inbound_.push_back(std::move(s));
         if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
@@ -117,6 +125,7 @@ bool Server::start(std::string* error) {
         s->listener = "listen.local." + std::to_string(i);
         s->access = l.access;
         s->state_timeout_ms = ms(l.state_timeout);
+        s->max_rate = rate_of(config_, l.shaper);
         s->parse = parse_options(l.max_stanza_size);
         local_in_.push_back(std::move(s));
         if (!listen(l, local_in_.back()->listener, true, i, error)) return false;

@@ -267,6 +267,29 @@ class Process(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(f"cannot listen on 127.0.0.1 port {port} (listen.s2s)", err)
 
+    def test_listener_shaper_holds_a_peer_to_its_rate(self):
+        """[shaper.NAME] on [[listen.s2s]]: 100 kB at 25 kB/s takes about 3 s after the 1 s burst."""
+        s2s_port = free_port()
+        with ConfigFile(minimal(s2s_port=s2s_port, local_port=free_port(), admin_port=free_port()) +
+                        "[shaper.slow]\n  max_rate = 25_000\n") as path:
+            p = self.start(path, "--listen.s2s.0.shaper=slow", "--listen.s2s.0.state_timeout=20000")
+            self.assertTrue(self.wait_listening(s2s_port, p))
+            with socket.create_connection(("127.0.0.1", s2s_port), timeout=15) as c:
+                c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+                          b"xmlns:stream='http://etherx.jabber.org/streams' to='a.test' from='b.test' version='1.0'>")
+                start = time.monotonic()
+                c.sendall(b" " * 100_000 + b"<db:verify from='b.test' to='a.test' id='x'>k</db:verify>")
+                got = b""
+                while b"</db:verify>" not in got and b"type=" not in got.split(b"db:verify")[-1]:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                elapsed = time.monotonic() - start
+            self.assertIn(b"db:verify", got)
+            self.assertGreater(elapsed, 2.4, "the shaper let 100 kB through faster than 25 kB/s allows")
+            self.assertLess(elapsed, 10)
+
     def test_bad_config_starts_nothing(self):
         with ConfigFile(minimal() + "[s2s]\n  default_policy = 1\n") as path:
             p = self.start(path)
