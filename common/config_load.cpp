@@ -787,8 +787,10 @@ private:
             bool m = get(i + ".match") != nullptr, sv = get(i + ".server") != nullptr;
             if (m == sv) error_at(i, "an acl pattern needs exactly one of match or server");
         }
-        if (auto mode = get("local.mode"); mode && mode->choice == 1 && !get("local.password"))
-            error_at("local.mode", "component mode needs local.password (the XEP-0114 shared secret)");
+        // The XEP-0114 local link is not built yet: refuse it rather than run as if it were s2s.
+        if (auto mode = get("local.mode"); mode && mode->choice == 1)
+            error_at("local.mode", "\"component\" (XEP-0114) is not available in this version; use \"s2s\" (a plain "
+                                   "s2s link with dialback, which Prosody, ejabberd and MongooseIM all accept)");
         if (auto cert = get("s2s.certfile")) check_key("s2s.certfile", cert->s, "");
         const std::vector<std::string> hosts = config_hosts();
         for (auto& i : instances("s2s.domain_certfile.*")) {

@@ -262,7 +262,7 @@ std::vector<OptionSpec> build() {
          "\"host:port\" of the local server's loopback s2s (or component) listener",
          [](Config& c, const Wild&, const Value& v) { c.local_server = v.s; }},
         {"local.mode", Kind::Enum, "\"s2s\"", 0, 0, {"s2s", "component"}, 0,
-         "s2s: plain s2s stream with dialback; component: XEP-0114",
+         "s2s: plain s2s stream with dialback; component (XEP-0114): reserved, refused in this version",
          [](Config& c, const Wild&, const Value& v) { c.local_mode = static_cast<LocalMode>(v.choice); }},
         {"local.queue_timeout", Kind::Limit, "60_000", 1, kMaxMs, {}, R,
          "ms stanzas for the local server may wait while it is unreachable before they are bounced (ours)",

@@ -321,7 +321,7 @@ TEST_CASE("config: values with their own syntax") {
     CHECK(only_error(load_text(with("\n[s2s]\n  secure_domains = [\"a..b\"]\n"))).message.find("not a valid domain") !=
           std::string::npos);
     CHECK(only_error(load_text(with("\n[s2s]\n  outgoing = 5\n"))).message.find("expected a table") == 0);
-    CHECK(only_error(load_text(kMinimal, {{"local.mode", "component"}})).message.find("needs local.password") !=
+    CHECK(only_error(load_text(kMinimal, {{"local.mode", "component"}})).message.find("is not available in this version") !=
           std::string::npos);
     CHECK(only_error(load_text(with("\n[[listen.local]]\n  port = 15270\n"))).message.find("is already used by") !=
           std::string::npos);
