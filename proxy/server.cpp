@@ -1,6 +1,9 @@
 #include "proxy/server.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "common/log.h"
 #include "proxy/metrics.h"
@@ -13,6 +16,16 @@ namespace {
 
 // "Limit" values in ms for deadlines: infinity means none (0).
 uint64_t ms(const s2s::Limit& l) { return l.infinite ? 0 : static_cast<uint64_t>(l.value); }
+
+// SO_REUSEPORT: several processes (replicas, or an old and a new one during a restart) share
+// the port and the kernel spreads new connections among them. 0 or a libuv error.
+int set_reuse_port(uv_tcp_t* tcp) {
+    uv_os_fd_t fd;
+    int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd);
+    if (rc != 0) return rc;
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
+}
 
 // A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists).
 uint64_t rate_of(const Config& c, const std::string& shaper) {
@@ -158,9 +171,11 @@ bool Server::listen(const s2s::Listener& conf, const std::string& name, bool loc
     l->index = index;
     l->name = name;
     l->address = conf.ip_address + " port " + std::to_string(conf.port);
-    uv_tcp_init(loop_.uv(), &l->tcp);
+    // With reuse_port the socket exists before bind, so SO_REUSEPORT can be set on it.
+    uv_tcp_init_ex(loop_.uv(), &l->tcp, conf.reuse_port ? addr.ss_family : AF_UNSPEC);
     l->tcp.data = l;
     listeners_.push_back(l);
+    if (rc == 0 && conf.reuse_port) rc = set_reuse_port(&l->tcp);
     if (rc == 0) rc = uv_tcp_bind(&l->tcp, reinterpret_cast<sockaddr*>(&addr), 0);
     if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&l->tcp), conf.backlog, on_connection);
     if (rc != 0) {

@@ -290,6 +290,27 @@ class Process(unittest.TestCase):
             self.assertGreater(elapsed, 2.4, "the shaper let 100 kB through faster than 25 kB/s allows")
             self.assertLess(elapsed, 10)
 
+    def test_reuse_port_lets_two_processes_share_the_public_port(self):
+        s2s_port = free_port()
+        procs = []
+        for reuse in ("true", "true", "false"):
+            with ConfigFile(minimal(s2s_port=s2s_port, local_port=free_port(), admin_port=free_port())) as path:
+                p = self.start(path, f"--listen.s2s.0.reuse_port={reuse}")
+                if reuse == "true":
+                    self.assertTrue(self.wait_listening(s2s_port, p), "a process with reuse_port did not start")
+                    time.sleep(0.2)
+                    self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
+                    procs.append(p)
+                else:
+                    # Without it the port stays taken: the third process names the port and stops.
+                    out, err = p.communicate(timeout=5)
+                    self.assertEqual(p.returncode, 1)
+                    self.assertIn(f"cannot listen on 127.0.0.1 port {s2s_port} (listen.s2s)", err)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=5)
+            self.assertEqual(p.returncode, 0)
+
     def test_bad_config_starts_nothing(self):
         with ConfigFile(minimal() + "[s2s]\n  default_policy = 1\n") as path:
             p = self.start(path)
