@@ -323,15 +323,25 @@ class Admin(unittest.TestCase):
     """The admin HTTP endpoint, asked with curl as a probe or Prometheus would."""
 
     def setUp(self):
-        self.ports = dict(s2s_port=free_port(), local_port=free_port(), admin_port=free_port(),
-                          local_server_port=free_port())
+        # Four different ports: each socket stays bound until all are picked.
+        socks = []
+        for _ in range(4):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        ports = [sock.getsockname()[1] for sock in socks]
+        for sock in socks:
+            sock.close()
+        self.ports = dict(zip(("s2s_port", "local_port", "admin_port", "local_server_port"), ports))
         self.cfg = ConfigFile(minimal(**self.ports))
         path = self.cfg.__enter__()
         self.addCleanup(self.cfg.__exit__, None, None, None)
         self.proc = subprocess.Popen([PROXY, "--config", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         self.addCleanup(lambda: self.proc.poll() is None and self.proc.kill())
-        self.assertTrue(Process.wait_listening(self.ports["admin_port"], self.proc), "admin endpoint never accepted")
+        if not Process.wait_listening(self.ports["admin_port"], self.proc, seconds=15):
+            self.proc.kill()
+            self.fail("admin endpoint never accepted: " + self.proc.communicate(timeout=5)[1][-2000:])
         self.base = f"http://127.0.0.1:{self.ports['admin_port']}"
 
     def tearDown(self):
