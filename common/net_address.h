@@ -80,4 +80,8 @@ private:
 /// null pointer or a family other than AF_INET/AF_INET6.
 [[nodiscard]] std::string format_sockaddr(const sockaddr* sa);
 
+// "ip:port", "[v6]:port" or "localhost:port" (taken as 127.0.0.1) into a socket address;
+// false when it is not one (names other than localhost are not resolved).
+[[nodiscard]] bool parse_socket_address(const std::string& text, sockaddr_storage* out);
+
 }  // namespace s2s

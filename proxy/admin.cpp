@@ -2,27 +2,11 @@
 
 #include <http_parser.h>
 
-#include <cstdlib>
-
 #include "common/log.h"
+#include "common/net_address.h"
 #include "proxy/metrics.h"
 
 namespace s2s {
-
-bool parse_socket_address(const std::string& text, sockaddr_storage* out) {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return false;
-    std::string host = text.substr(0, colon);
-    std::string port_text = text.substr(colon + 1);
-    if (port_text.empty() || port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos)
-        return false;
-    int port = std::atoi(port_text.c_str());
-    if (port < 1 || port > 65535) return false;
-    if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (host == "localhost") host = "127.0.0.1";
-    return uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(out)) == 0 ||
-           uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
-}
 
 namespace {
 

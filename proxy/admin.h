@@ -63,7 +63,4 @@ private:
     std::shared_ptr<AdminServer*> self_;  // null once destroyed: late replies check it
 };
 
-// "ip:port" or "[v6]:port" (or "localhost:port") into a socket address; false when it is not one.
-bool parse_socket_address(const std::string& text, sockaddr_storage* out);
-
 }  // namespace s2s

@@ -358,12 +358,14 @@ void DnsResolver::after_addresses(Job& job) {
         bool nxdomain = !h.failures.empty() && std::all_of(h.failures.begin(), h.failures.end(), [](const DnsAnswer& a) {
             return a.status == DnsStatus::NoSuchDomain;
         });
-        if (nxdomain) job.failure = "nxdomain";
-        if (nxdomain) finish(job.token, {}, "no such domain: " + job.domain + " does not exist in DNS (NXDOMAIN)");
-        else
+        if (nxdomain) {
+            job.failure = "nxdomain";
+            finish(job.token, {}, "no such domain: " + job.domain + " does not exist in DNS (NXDOMAIN)");
+        } else {
             finish(job.token, {},
                    job.domain + " has no XMPP server: no _xmpp-server._tcp or _xmpps-server._tcp SRV record and no " +
                        wanted + " record");
+        }
         return;
     }
     std::string why;

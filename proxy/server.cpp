@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "common/log.h"
+#include "common/net_address.h"
 #include "proxy/metrics.h"
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"

@@ -1,8 +1,8 @@
 #include "proxy/stream.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
+
+#include "common/net_address.h"
 
 namespace s2s {
 
@@ -493,18 +493,7 @@ std::string Stream::peer_address() const {
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        uv_ip4_name(a, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-        return std::string(ip) + ":" + std::to_string(port);
-    }
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    return "[" + std::string(ip) + "]:" + std::to_string(port);
+    return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
 }
 
 }  // namespace s2s

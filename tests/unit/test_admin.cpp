@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/net_address.h"
 #include "proxy/admin.h"
 #include "proxy/tcp_probe.h"
 #include "tests/unit/loop_harness.h"

@@ -210,3 +210,17 @@ TEST_CASE("net_address/format_sockaddr") {
     CHECK(s2s::format_sockaddr(sa(none)) == "?");
     CHECK(s2s::format_sockaddr(nullptr) == "?");
 }
+
+TEST_CASE("net_address: parse_socket_address takes ip:port, [v6]:port and localhost:port only") {
+    using namespace s2s;
+    sockaddr_storage ss{};
+    REQUIRE(parse_socket_address("127.0.0.1:9269", &ss));
+    CHECK(format_sockaddr(reinterpret_cast<sockaddr*>(&ss)) == "127.0.0.1:9269");
+    REQUIRE(parse_socket_address("[::1]:5269", &ss));
+    CHECK(format_sockaddr(reinterpret_cast<sockaddr*>(&ss)) == "[::1]:5269");
+    REQUIRE(parse_socket_address("localhost:15269", &ss));
+    CHECK(format_sockaddr(reinterpret_cast<sockaddr*>(&ss)) == "127.0.0.1:15269");
+    for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:12x",
+                            "example.org:5269", ":5269", "[::1:5269"})
+        CHECK_MESSAGE(!parse_socket_address(bad, &ss), bad);
+}
