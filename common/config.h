@@ -116,6 +116,7 @@ struct Config {
     std::vector<std::string> hosts;
     LogSetting loglevel = LogSetting::Warning;
     LogFormatSetting log_format = LogFormatSetting::Text;
+    int64_t shutdown_timeout = 10000;          // ms SIGTERM waits for queued stanzas to go out
 
     // [s2s]
     Policy default_policy = Policy::Allow;

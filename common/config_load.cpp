@@ -884,7 +884,8 @@ private:
             bool secret = c.spec->kind == Kind::Secret;
             auto it = entries_.find(key);
             std::string text = it != entries_.end() ? render(it->second.node) : quote(c.value.s);
-            r_.settings.push_back({key, text, secret});
+            bool generated = (c.spec->flags & Generated) && defaults_.count(key);
+            r_.settings.push_back({key, text, secret, generated});
         }
         for (auto& key : unset_) r_.settings.push_back({key, "", false});
         std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });

@@ -33,6 +33,7 @@ struct Setting {
     std::string key;
     std::string toml;     // "" for an option left unset
     bool secret = false;
+    bool generated = false;  // a Generated key the file left unset: a fresh value each load
 };
 
 struct LoadResult {

@@ -166,6 +166,11 @@ std::vector<OptionSpec> build() {
          "text lines, or one JSON object per line (ours)",
          [](Config& c, const Wild&, const Value& v) { c.log_format = static_cast<LogFormatSetting>(v.choice); }},
 
+        {"general.shutdown_timeout", Kind::Int, "10_000", 0, 3600 * 1000, {}, R,
+         "ms SIGTERM waits for queued stanzas to be delivered before bouncing the rest; the process exits at "
+         "most 6 s after that (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.shutdown_timeout = v.i; }},
+
         // [s2s] general
         {"s2s.default_policy", Kind::Enum, "\"allow\"", 0, 0, {"allow", "deny"}, R,
          "policy for remote domains not in host_policy",
@@ -240,9 +245,9 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.queue_max_bytes", Kind::Int, "4_194_304", 1024, kMaxInt, {}, R,
          "bytes of stanzas that may wait for one (local, remote) link (ours)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.queue_max_bytes = v.i; }},
-        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, R, "s one DNS attempt may take",
+        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, 0, "s one DNS attempt may take",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_timeout = v.i; }},
-        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, R, "DNS attempts before giving up",
+        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, 0, "DNS attempts before giving up",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_retries = static_cast<int>(v.i); }},
         {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, 0, {}, 0,
          "DNS servers as \"ip\" or \"ip:port\" (ours; empty: /etc/resolv.conf)",

@@ -21,6 +21,9 @@ public:
     virtual void shutdown(StreamError error, const std::string& why) = 0;
     // Frees memory the connection does not need while idle (see Stream::trim_if_idle).
     virtual void trim_idle(uint64_t now_ms, uint64_t idle_ms) = 0;
+    // The settings it reads were reloaded (SIGHUP): apply what an open stream can take on, such
+    // as its shaper's rate. Timeouts and limits are read from the settings when next used.
+    virtual void reconfigure() {}
 
     // For metrics: the stream type ("s2s_in", "s2s_out", "local_in", "local_out"), its state
     // machine's current state, and the stanzas it holds waiting to be sent.

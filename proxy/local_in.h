@@ -43,6 +43,9 @@ public:
     void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
         if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
     }
+    void reconfigure() override {
+        if (stream_) stream_->set_rate_limit(settings_.max_rate);
+    }
 
 private:
     struct Pair {

@@ -1,12 +1,16 @@
 // s2s-proxy: an XMPP server-to-server federation proxy that runs beside an existing XMPP server.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/config_load.h"
 #include "common/config_print.h"
 #include "common/log.h"
 #include "proxy/cli.h"
 #include "proxy/preflight.h"
+#include "proxy/reload.h"
 #include "proxy/server.h"
 
 #ifndef S2S_PROXY_VERSION
@@ -17,30 +21,14 @@ namespace {
 
 constexpr int kExitConfig = 2;
 
-void apply_logging(const s2s::Config& c) {
-    using s2s::LogLevel;
-    using L = s2s::LogSetting;
-    LogLevel level = LogLevel::warning;
-    switch (c.loglevel) {
-        case L::None: level = LogLevel::off; break;
-        case L::Emergency: case L::Alert: case L::Critical: case L::Error: level = LogLevel::error; break;
-        case L::Warning: level = LogLevel::warning; break;
-        case L::Notice: level = LogLevel::notice; break;
-        case L::Info: level = LogLevel::info; break;
-        case L::Debug: case L::All: level = LogLevel::debug; break;
-    }
-    s2s::set_log_level(level);
-    s2s::set_log_format(c.log_format == s2s::LogFormatSetting::Json ? s2s::LogFormat::json : s2s::LogFormat::text);
-}
-
-int serve(const s2s::Config& config) {
+int serve(s2s::config::LoadResult loaded, s2s::Server::ReloadSource reload) {
     uv_loop_t uv;
     uv_loop_init(&uv);
     int rc = 0;
     {
         s2s::EventLoop loop(&uv);
         {
-            s2s::Server server(loop, config);
+            s2s::Server server(loop, std::move(loaded.config), std::move(loaded.settings), std::move(reload));
             std::string error;
             if (!server.start(&error)) {
                 std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());
@@ -92,6 +80,9 @@ int main(int argc, char** argv) {
         std::fputs(s2s::config::print_config(r.settings).c_str(), stdout);
         return 0;
     }
-    apply_logging(r.config);
-    return serve(r.config);
+    s2s::apply_logging(r.config);
+    // SIGHUP reads the same file with the same command-line overrides.
+    std::string path = cl.config_path;
+    std::vector<s2s::config::Override> overrides = cl.overrides;
+    return serve(std::move(r), [path, overrides] { return s2s::config::load_file(path, overrides); });
 }

@@ -108,6 +108,9 @@ public:
     void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
         if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
     }
+    void reconfigure() override {
+        if (stream_) stream_->set_rate_limit(settings_.max_rate);
+    }
 
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }

@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 #include "common/log.h"
 #include "common/net_address.h"
 #include "proxy/metrics.h"
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
+#include "proxy/reload.h"
 #include "proxy/tls_setup.h"
 
 namespace s2s {
@@ -54,47 +58,104 @@ struct Server::Listener {
     std::string address;     // "ip port N", for logs
 };
 
-Server::Server(EventLoop& loop, const Config& config)
-    : loop_(loop), config_(config), keys_(config.shared), policy_(config) {}
+Server::Server(EventLoop& loop, Config config, std::vector<config::Setting> settings, ReloadSource reload)
+    : loop_(loop),
+      config_(std::move(config)),
+      settings_(std::move(settings)),
+      reload_source_(std::move(reload)),
+      keys_(config_.shared),
+      policy_(config_) {}
 
-Server::~Server() = default;
+Server::~Server() {
+    if (exit_guard_) uv_close(reinterpret_cast<uv_handle_t*>(exit_guard_), [](uv_handle_t* h) {
+        delete reinterpret_cast<uv_timer_t*>(h);
+    });
+}
 
-bool Server::start(std::string* error) {
-    // Outgoing links.
-    outbound_.tls = outbound_tls_mode(config_);
-    if (outbound_.tls != OutboundTls::None) {
-        outbound_.tls_context = make_outgoing_context(config_, "", &outbound_.have_certificate, error);
-        if (!outbound_.tls_context) {
+bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
+    if (outbound_tls_mode(c) != OutboundTls::None) {
+        out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
+        if (!out->outgoing) {
             *error = "s2s.outgoing.tls: " + *error;
             return false;
         }
-        for (auto& d : config_.domain_certs) {
+        for (auto& d : c.domain_certs) {
             bool with_cert = false;
-            auto ctx = make_outgoing_context(config_, d.domain, &with_cert, error);
+            auto ctx = make_outgoing_context(c, d.domain, &with_cert, error);
             if (!ctx) {
                 *error = "s2s.domain_certfile (" + d.domain + "): " + *error;
                 return false;
             }
-            outbound_.domain_contexts[d.domain] = ctx;
+            out->domains[d.domain] = ctx;
         }
     }
-    outbound_.connect_timeout_ms = ms(config_.outgoing.connection_timeout);
-    outbound_.state_timeout_ms = ms(config_.outgoing.state_timeout);
-    outbound_.idle_timeout_ms = ms(config_.outgoing.stream_timeout);
-    outbound_.parse = parse_options(config_.outgoing.max_stanza_size);
-    outbound_.max_retry_delay_ms = static_cast<uint64_t>(config_.outgoing.max_retry_delay) * 1000;
-    outbound_.queue_max_stanzas = static_cast<size_t>(config_.outgoing.queue_max_stanzas);
-    outbound_.queue_max_bytes = static_cast<size_t>(config_.outgoing.queue_max_bytes);
-    outbound_.max_rate = rate_of(config_, config_.outgoing.shaper);
-    outbound_.bidi = config_.bidi;
+    for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
+        std::shared_ptr<const tls::Context> ctx;
+        if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
+            ctx = make_listener_context(c, c.listen_s2s[i], error);
+            if (!ctx) {
+                *error = "listen.s2s." + std::to_string(i) + ".tls: " + *error;
+                return false;
+            }
+        }
+        out->listeners.push_back(std::move(ctx));
+    }
+    return true;
+}
 
-    // The local link.
+void Server::apply_settings(const TlsContexts& tls) {
+    const Config& c = config_;
+    outbound_.tls = outbound_tls_mode(c);
+    outbound_.tls_context = tls.outgoing;
+    outbound_.have_certificate = tls.outgoing_has_certificate;
+    outbound_.domain_contexts = tls.domains;
+    outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
+    outbound_.state_timeout_ms = ms(c.outgoing.state_timeout);
+    outbound_.idle_timeout_ms = ms(c.outgoing.stream_timeout);
+    outbound_.parse = parse_options(c.outgoing.max_stanza_size);
+    outbound_.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;
+    outbound_.queue_max_stanzas = static_cast<size_t>(c.outgoing.queue_max_stanzas);
+    outbound_.queue_max_bytes = static_cast<size_t>(c.outgoing.queue_max_bytes);
+    outbound_.max_rate = rate_of(c, c.outgoing.shaper);
+    outbound_.bidi = c.bidi;
+
+    local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
+
+    while (inbound_.size() < c.listen_s2s.size()) inbound_.push_back(std::make_unique<InboundSettings>());
+    for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
+        const s2s::Listener& l = c.listen_s2s[i];
+        InboundSettings& s = *inbound_[i];  // `active` is the listener's live count: kept
+        s.listener = "listen.s2s." + std::to_string(i);
+        s.tls = inbound_tls_mode(c, l);
+        s.tls_context = tls.listeners[i];
+        s.state_timeout_ms = ms(l.state_timeout);
+        s.idle_timeout_ms = ms(c.outgoing.stream_timeout);
+        s.parse = parse_options(l.max_stanza_size);
+        s.max_connections = l.max_connections;
+        s.max_rate = rate_of(c, l.shaper);
+        s.bidi = c.bidi;
+    }
+    while (local_in_.size() < c.listen_local.size()) local_in_.push_back(std::make_unique<LocalInSettings>());
+    for (size_t i = 0; i < c.listen_local.size(); ++i) {
+        const s2s::Listener& l = c.listen_local[i];
+        LocalInSettings& s = *local_in_[i];
+        s.listener = "listen.local." + std::to_string(i);
+        s.access = l.access;
+        s.state_timeout_ms = ms(l.state_timeout);
+        s.max_rate = rate_of(c, l.shaper);
+        s.parse = parse_options(l.max_stanza_size);
+    }
+}
+
+bool Server::start(std::string* error) {
+    TlsContexts tls;
+    if (!build_tls(config_, &tls, error)) return false;
     if (!parse_socket_address(config_.local_server, &local_settings_.server)) {
         *error = "local.server: \"" + config_.local_server + "\" must be an IP address (or localhost) and a port";
         return false;
     }
     local_settings_.server_text = config_.local_server;
-    local_settings_.queue_timeout_ms = ms(config_.local_queue_timeout);
+    apply_settings(tls);
 
     resolver_ = DnsResolver::create(loop_, config_, error);
     if (!resolver_) {
@@ -112,38 +173,10 @@ bool Server::start(std::string* error) {
         dns_responder_ = DnsResponder::start(loop_, config_, error);  // the error names the key
         if (!dns_responder_) return false;
     }
-    for (size_t i = 0; i < config_.listen_s2s.size(); ++i) {
-        const s2s::Listener& l = config_.listen_s2s[i];
-        auto s = std::make_unique<InboundSettings>();
-        s->listener = "listen.s2s." + std::to_string(i);
-        s->tls = inbound_tls_mode(config_, l);
-        if (s->tls != InboundTls::None) {
-            s->tls_context = make_listener_context(config_, l, error);
-            if (!s->tls_context) {
-                *error = s->listener + ".tls: " + *error;
-                return false;
-            }
-        }
-        s->state_timeout_ms = ms(l.state_timeout);
-        s->idle_timeout_ms = ms(config_.outgoing.stream_timeout);
-        s->parse = parse_options(l.max_stanza_size);
-        s->max_connections = l.max_connections;
-        s->max_rate = rate_of(config_, l.shaper);
-        s->bidi = config_.bidi;
-        inbound_.push_back(std::move(s));
-        if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
-    }
-    for (size_t i = 0; i < config_.listen_local.size(); ++i) {
-        const s2s::Listener& l = config_.listen_local[i];
-        auto s = std::make_unique<LocalInSettings>();
-        s->listener = "listen.local." + std::to_string(i);
-        s->access = l.access;
-        s->state_timeout_ms = ms(l.state_timeout);
-        s->max_rate = rate_of(config_, l.shaper);
-        s->parse = parse_options(l.max_stanza_size);
-        local_in_.push_back(std::move(s));
-        if (!listen(l, local_in_.back()->listener, true, i, error)) return false;
-    }
+    for (size_t i = 0; i < config_.listen_s2s.size(); ++i)
+        if (!listen(config_.listen_s2s[i], inbound_[i]->listener, false, i, error)) return false;
+    for (size_t i = 0; i < config_.listen_local.size(); ++i)
+        if (!listen(config_.listen_local[i], local_in_[i]->listener, true, i, error)) return false;
     if (config_.admin_enabled && !start_admin(error)) return false;
     started_ms_ = loop_.now_ms();
     uv_signal_init(loop_.uv(), &sigterm_);
@@ -157,7 +190,48 @@ bool Server::start(std::string* error) {
     trim_timer_.data = this;
     uv_timer_start(&trim_timer_, on_trim, kTrimEveryMs, kTrimEveryMs);
     uv_unref(reinterpret_cast<uv_handle_t*>(&trim_timer_));
+    uv_timer_init(loop_.uv(), &drain_timer_);
+    drain_timer_.data = this;
     signals_ = true;
+    return true;
+}
+
+bool Server::reload() {
+    if (stopping_) return false;
+    if (!reload_source_) {
+        S2S_LOG_NOTICE(LogContext{}, "reload", "SIGHUP: no config file to reload from; the running config stays");
+        return false;
+    }
+    config::LoadResult next = reload_source_();
+    for (auto& w : next.warnings) S2S_LOG_WARNING(LogContext{}, "reload", "%s", w.str().c_str());
+    if (!next.ok()) {
+        for (auto& e : next.errors) S2S_LOG_ERROR(LogContext{}, "reload-refused", "%s", e.str().c_str());
+        S2S_LOG_ERROR(LogContext{}, "reload-refused", "SIGHUP: %zu error%s in the config; the running config stays",
+                      next.errors.size(), next.errors.size() == 1 ? "" : "s");
+        metrics().reloads.add("refused");
+        return false;
+    }
+    ReloadPlan plan = plan_reload(config_, settings_, next);
+    TlsContexts tls;
+    std::string error;
+    if (!build_tls(plan.config, &tls, &error)) {
+        S2S_LOG_ERROR(LogContext{}, "reload-refused", "SIGHUP: %s; the running config stays", error.c_str());
+        metrics().reloads.add("refused");
+        return false;
+    }
+    for (auto& n : plan.need_restart) S2S_LOG_WARNING(LogContext{}, "reload", "%s", n.c_str());
+    config_ = std::move(plan.config);  // in place: the context and the resolver hold references
+    settings_ = std::move(plan.settings);
+    policy_ = PolicyRules(config_);
+    apply_settings(tls);
+    apply_logging(config_);
+    for (Connection* c : ctx_->connections) c->reconfigure();
+    std::string keys;
+    for (auto& k : plan.applied) keys += (keys.empty() ? "" : ", ") + k;
+    S2S_LOG_NOTICE(LogContext{}, "reloaded", "SIGHUP: %zu change%s applied%s%s; %zu wait%s for a restart",
+                   plan.applied.size(), plan.applied.size() == 1 ? "" : "s", keys.empty() ? "" : ": ", keys.c_str(),
+                   plan.need_restart.size(), plan.need_restart.size() == 1 ? "s" : "");
+    metrics().reloads.add("applied");
     return true;
 }
 
@@ -221,6 +295,8 @@ std::string Server::metrics_text() const {
     auto label = [](const char* k, const std::string& v) { return std::string(k) + "=\"" + prometheus_label(v) + "\""; };
 
     family("up", "1 while the process serves", "gauge").rows.push_back({"", 1});
+    family("draining", "1 while a SIGTERM drain lets queued stanzas go out", "gauge")
+        .rows.push_back({"", draining_ ? 1.0 : 0.0});
     family("uptime_seconds", "Seconds since start", "gauge")
         .rows.push_back({"", static_cast<double>(loop_.now_ms() - started_ms_) / 1000.0});
 
@@ -274,10 +350,12 @@ void Server::on_connection(uv_stream_t* stream, int status) noexcept {
 void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
     auto* self = static_cast<Server*>(handle->data);
     if (signum == SIGHUP) {
-        S2S_LOG_NOTICE(LogContext{}, "sighup", "reload is not supported yet; the running config stays");
+        (void)self->reload();
         return;
     }
-    self->stop(signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (self->draining_) self->stop(name);  // a second signal: no more waiting
+    else self->drain(name);
 }
 
 void Server::on_trim(uv_timer_t* handle) noexcept {
@@ -286,18 +364,91 @@ void Server::on_trim(uv_timer_t* handle) noexcept {
     for (Connection* c : self->ctx_->connections) c->trim_idle(now, kIdleAfterMs);
 }
 
-void Server::stop(const char* why) {
-    if (stopping_) return;
-    stopping_ = true;
-    S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
+void Server::close_listeners() {
     for (auto* l : listeners_)
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
     listeners_.clear();
-    dns_responder_.reset();
+    dns_responder_.reset();  // it only points the local server at our local listeners
+}
+
+void Server::drain(const char* why) {
+    if (stopping_) return;
+    if (!ctx_ || !signals_) {
+        stop(why);
+        return;
+    }
+    stopping_ = draining_ = true;
+    close_listeners();
+    size_t queued = 0;
+    for (Connection* c : ctx_->connections) queued += c->queued_stanzas();
+    S2S_LOG_NOTICE(LogContext{}, "draining",
+                   "%s: listeners closed; up to %lld ms for %zu queued stanza%s to go out, then the rest is bounced",
+                   why, static_cast<long long>(config_.shutdown_timeout), queued, queued == 1 ? "" : "s");
+    // Nothing more comes in: inbound streams end now; what they delivered waits in the links' queues.
+    std::vector<Connection*> inbound;
+    for (Connection* c : ctx_->connections)
+        if (std::string_view(c->kind()) == "s2s_in" || std::string_view(c->kind()) == "local_in") inbound.push_back(c);
+    for (Connection* c : inbound) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+    drain_deadline_ = loop_.now_ms() + static_cast<uint64_t>(config_.shutdown_timeout);
+    uv_timer_start(&drain_timer_, on_drain_timer, 0, kDrainCheckMs);
+}
+
+void Server::on_drain_timer(uv_timer_t* handle) noexcept { static_cast<Server*>(handle->data)->drain_step(); }
+
+void Server::drain_step() {
+    if (!draining_) return;
+    if (loop_.now_ms() >= drain_deadline_) {
+        size_t queued = 0;
+        for (Connection* c : ctx_->connections) queued += c->queued_stanzas();
+        S2S_LOG_NOTICE(LogContext{}, "drain-timeout", "general.shutdown_timeout passed with %zu stanza%s queued: bouncing",
+                       queued, queued == 1 ? "" : "s");
+        stop("drain time is up");
+        return;
+    }
+    // Outgoing links close once they hold nothing; the local link last, since bounces from the
+    // outgoing side go to local senders through it.
+    std::vector<Connection*> done;
+    bool outgoing_left = false, local_waiting = false;
+    for (Connection* c : ctx_->connections) {
+        std::string_view kind = c->kind();
+        if (kind == "s2s_out") {
+            if (c->queued_stanzas() == 0) done.push_back(c);
+            else outgoing_left = true;
+        } else if (kind != "s2s_in" && kind != "local_in" && c->queued_stanzas() > 0) {
+            local_waiting = true;
+        }
+    }
+    for (Connection* c : done) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+    if (outgoing_left || local_waiting) return;
+    S2S_LOG_NOTICE(LogContext{}, "drained", "every queued stanza went out");
+    stop("drained");
+}
+
+void Server::on_exit_guard(uv_timer_t*) noexcept {
+    S2S_LOG_ERROR(LogContext{}, "exit", "streams still open %llu ms after shutdown: exiting anyway",
+                  static_cast<unsigned long long>(Stream::kCloseFlushMs + kExitMarginMs));
+    std::fflush(stderr);
+    std::_Exit(1);
+}
+
+void Server::stop(const char* why) {
+    if (stopping_ && !draining_) return;
+    bool was_draining = draining_;
+    stopping_ = true;
+    draining_ = false;
+    if (!was_draining) S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
+    else S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing every stream", why);
+    close_listeners();
     admin_.reset();
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);
+        uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+        // Every stream flushes within Stream::kCloseFlushMs; past that margin the process exits.
+        exit_guard_ = new uv_timer_t;
+        uv_timer_init(loop_.uv(), exit_guard_);
+        uv_timer_start(exit_guard_, on_exit_guard, Stream::kCloseFlushMs + kExitMarginMs, 0);
+        uv_unref(reinterpret_cast<uv_handle_t*>(exit_guard_));
     }
     signals_ = false;
     if (!ctx_) return;

@@ -1,16 +1,30 @@
 // The process: builds the shared services from the config (dialback keys, policy, TLS contexts,
-// resolver, router, local link), binds the listeners on one libuv loop, and shuts down cleanly
-// on SIGTERM/SIGINT: listeners closed, every stream ended with system-shutdown, queued stanzas
-// bounced.
+// resolver, router, local link) and binds the listeners on one libuv loop.
+//
+// SIGHUP reloads the config file (with the same command-line overrides): the reloadable options
+// take effect for new streams, and shapers for open ones too, without dropping a link; a change
+// to any other option is reported as needing a restart (see reload.h). A config with errors, or
+// whose certificates cannot be loaded, is refused with its errors logged, and the running one
+// stays.
+//
+// SIGTERM or SIGINT drains: the listeners close (the admin endpoint stays, /readyz answering
+// 503), inbound streams end with system-shutdown, outgoing links and the local link close with
+// system-shutdown as soon as they hold nothing queued (the local link last, so that bounces can
+// still reach local senders). After general.shutdown_timeout whatever is still queued is bounced
+// and every stream is closed; each stream then has Stream::kCloseFlushMs to flush, and the process
+// exits at most kExitMarginMs after that whatever happens. A second signal ends the wait at once.
 #pragma once
 
 #include <uv.h>
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config.h"
+#include "common/config_load.h"
 #include "common/event_loop.h"
 #include "proxy/admin.h"
 #include "proxy/context.h"
@@ -27,15 +41,26 @@ namespace s2s {
 
 class Server {
 public:
-    Server(EventLoop& loop, const Config& config);
+    // Loads the config again for SIGHUP (the file and the command-line overrides).
+    using ReloadSource = std::function<config::LoadResult()>;
+
+    // `settings` are the loaded config's (LoadResult::settings), compared with a reloaded one's;
+    // without a reload source SIGHUP only logs that there is nothing to reload from.
+    Server(EventLoop& loop, Config config, std::vector<config::Setting> settings = {}, ReloadSource reload = {});
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
     // Builds TLS contexts and binds every listener; false with a message when one cannot be set up.
     [[nodiscard]] bool start(std::string* error);
-    // Closes the listeners and ends every stream; the loop then ends once they have closed.
+    // Closes the listeners and ends every stream now, bouncing what is queued; the loop then ends
+    // once they have closed.
     void stop(const char* why);
+    // Stops accepting and lets queued stanzas go out for up to general.shutdown_timeout, then stop().
+    void drain(const char* why);
+    // SIGHUP: loads the config again and applies it; false (the running config stays) when it has
+    // errors or its TLS contexts cannot be built.
+    bool reload();
 
     // The Prometheus text for /metrics: live gauges plus the process counters.
     [[nodiscard]] std::string metrics_text() const;
@@ -45,8 +70,27 @@ public:
     [[nodiscard]] ProxyRouter& router() noexcept { return *router_; }
     [[nodiscard]] ProxyContext& context() noexcept { return *ctx_; }
 
+    // How long after the final stop() the process exits at the latest.
+    static constexpr uint64_t kExitMarginMs = 1000;
+
 private:
     struct Listener;
+    // Every TLS context a config asks for, built before anything is changed.
+    struct TlsContexts {
+        std::shared_ptr<const tls::Context> outgoing;
+        bool outgoing_has_certificate = false;
+        std::map<std::string, std::shared_ptr<const tls::Context>> domains;   // s2s.domain_certfile
+        std::vector<std::shared_ptr<const tls::Context>> listeners;          // per listen.s2s entry
+    };
+    [[nodiscard]] static bool build_tls(const Config& config, TlsContexts* out, std::string* error);
+    // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_)
+    // from config_, in place: streams hold references to them.
+    void apply_settings(const TlsContexts& tls);
+    void close_listeners();
+    void drain_step();
+    static void on_drain_timer(uv_timer_t* handle) noexcept;
+    static void on_exit_guard(uv_timer_t* handle) noexcept;
+    static constexpr uint64_t kDrainCheckMs = 100;
     static void on_connection(uv_stream_t* server, int status) noexcept;
     static void on_signal(uv_signal_t* handle, int signum) noexcept;
     static void on_trim(uv_timer_t* handle) noexcept;
@@ -57,7 +101,9 @@ private:
     static constexpr uint64_t kReadyProbeMs = 2000;  // how long /readyz waits for the local server
 
     EventLoop& loop_;
-    const Config& config_;
+    Config config_;                          // the running config; ctx_ and the resolver read it
+    std::vector<config::Setting> settings_;  // its settings, for the next reload's comparison
+    ReloadSource reload_source_;
     DialbackKeys keys_;
     PolicyRules policy_;
     OutboundSettings outbound_;
@@ -74,7 +120,11 @@ private:
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
     uv_timer_t trim_timer_{};  // frees idle streams' parsers and buffers
+    uv_timer_t drain_timer_{};  // while draining: looks for links with nothing left to send
+    uv_timer_t* exit_guard_ = nullptr;  // after stop(): exits if the loop has not ended in time
+    uint64_t drain_deadline_ = 0;
     bool signals_ = false;
+    bool draining_ = false;
     bool stopping_ = false;
 };
 
