@@ -168,7 +168,7 @@ std::vector<OptionSpec> build() {
 
         {"general.shutdown_timeout", Kind::Int, "10_000", 0, 3600 * 1000, {}, R,
          "ms SIGTERM waits for queued stanzas to be delivered before bouncing the rest; the process exits at "
-         "most 6 s after that (ours)",
+         "most 9 s after that (ours)",
          [](Config& c, const Wild&, const Value& v) { c.shutdown_timeout = v.i; }},
 
         // [s2s] general

@@ -228,7 +228,8 @@ bool Server::reload() {
     for (Connection* c : ctx_->connections) c->reconfigure();
     std::string keys;
     for (auto& k : plan.applied) keys += (keys.empty() ? "" : ", ") + k;
-    S2S_LOG_NOTICE(LogContext{}, "reloaded", "SIGHUP: %zu change%s applied%s%s; %zu wait%s for a restart",
+    S2S_LOG_NOTICE(LogContext{}, "reloaded",
+                   "SIGHUP: certificates and keys read again; %zu change%s applied%s%s; %zu wait%s for a restart",
                    plan.applied.size(), plan.applied.size() == 1 ? "" : "s", keys.empty() ? "" : ": ", keys.c_str(),
                    plan.need_restart.size(), plan.need_restart.size() == 1 ? "s" : "");
     metrics().reloads.add("applied");
@@ -296,7 +297,7 @@ std::string Server::metrics_text() const {
 
     family("up", "1 while the process serves", "gauge").rows.push_back({"", 1});
     family("draining", "1 while a SIGTERM drain lets queued stanzas go out", "gauge")
-        .rows.push_back({"", draining_ ? 1.0 : 0.0});
+        .rows.push_back({"", drain_phase_ != DrainPhase::None ? 1.0 : 0.0});
     family("uptime_seconds", "Seconds since start", "gauge")
         .rows.push_back({"", static_cast<double>(loop_.now_ms() - started_ms_) / 1000.0});
 
@@ -354,7 +355,7 @@ void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
         return;
     }
     const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (self->draining_) self->stop(name);  // a second signal: no more waiting
+    if (self->drain_phase_ != DrainPhase::None) self->stop(name);  // a second signal: no more waiting
     else self->drain(name);
 }
 
@@ -364,12 +365,24 @@ void Server::on_trim(uv_timer_t* handle) noexcept {
     for (Connection* c : self->ctx_->connections) c->trim_idle(now, kIdleAfterMs);
 }
 
-void Server::close_listeners() {
-    for (auto* l : listeners_)
+void Server::close_listeners(bool local_too) {
+    std::vector<Listener*> kept;
+    for (auto* l : listeners_) {
+        if (l->local && !local_too) {
+            kept.push_back(l);
+            continue;
+        }
         uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
-    listeners_.clear();
-    dns_responder_.reset();  // it only points the local server at our local listeners
+    }
+    listeners_.swap(kept);
+    if (local_too) dns_responder_.reset();  // it only points the local server at our local listeners
 }
+
+namespace {
+
+bool is_kind(const Connection* c, std::string_view kind) { return kind == c->kind(); }
+
+}  // namespace
 
 void Server::drain(const char* why) {
     if (stopping_) return;
@@ -377,17 +390,20 @@ void Server::drain(const char* why) {
         stop(why);
         return;
     }
-    stopping_ = draining_ = true;
-    close_listeners();
+    stopping_ = true;
+    drain_phase_ = DrainPhase::Delivering;
+    close_listeners(false);
     size_t queued = 0;
     for (Connection* c : ctx_->connections) queued += c->queued_stanzas();
     S2S_LOG_NOTICE(LogContext{}, "draining",
-                   "%s: listeners closed; up to %lld ms for %zu queued stanza%s to go out, then the rest is bounced",
+                   "%s: public listeners closed; up to %lld ms for %zu queued stanza%s to go out, then the rest is "
+                   "bounced",
                    why, static_cast<long long>(config_.shutdown_timeout), queued, queued == 1 ? "" : "s");
-    // Nothing more comes in: inbound streams end now; what they delivered waits in the links' queues.
+    // Nothing more comes in from the federated network: inbound streams end now (what they
+    // delivered waits in the links' queues).
     std::vector<Connection*> inbound;
     for (Connection* c : ctx_->connections)
-        if (std::string_view(c->kind()) == "s2s_in" || std::string_view(c->kind()) == "local_in") inbound.push_back(c);
+        if (is_kind(c, "s2s_in")) inbound.push_back(c);
     for (Connection* c : inbound) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
     drain_deadline_ = loop_.now_ms() + static_cast<uint64_t>(config_.shutdown_timeout);
     uv_timer_start(&drain_timer_, on_drain_timer, 0, kDrainCheckMs);
@@ -396,31 +412,38 @@ void Server::drain(const char* why) {
 void Server::on_drain_timer(uv_timer_t* handle) noexcept { static_cast<Server*>(handle->data)->drain_step(); }
 
 void Server::drain_step() {
-    if (!draining_) return;
-    if (loop_.now_ms() >= drain_deadline_) {
-        size_t queued = 0;
-        for (Connection* c : ctx_->connections) queued += c->queued_stanzas();
-        S2S_LOG_NOTICE(LogContext{}, "drain-timeout", "general.shutdown_timeout passed with %zu stanza%s queued: bouncing",
-                       queued, queued == 1 ? "" : "s");
-        stop("drain time is up");
-        return;
-    }
-    // Outgoing links close once they hold nothing; the local link last, since bounces from the
-    // outgoing side go to local senders through it.
-    std::vector<Connection*> done;
-    bool outgoing_left = false, local_waiting = false;
+    if (drain_phase_ == DrainPhase::None) return;
+    bool late = loop_.now_ms() >= drain_deadline_;
+    size_t outgoing_queued = 0, local_queued = 0, outgoing = 0;
+    std::vector<Connection*> idle;
     for (Connection* c : ctx_->connections) {
-        std::string_view kind = c->kind();
-        if (kind == "s2s_out") {
-            if (c->queued_stanzas() == 0) done.push_back(c);
-            else outgoing_left = true;
-        } else if (kind != "s2s_in" && kind != "local_in" && c->queued_stanzas() > 0) {
-            local_waiting = true;
+        if (is_kind(c, "s2s_out")) {
+            ++outgoing;
+            outgoing_queued += c->queued_stanzas();
+            if (c->queued_stanzas() == 0 || (late && drain_phase_ == DrainPhase::Delivering)) idle.push_back(c);
+        } else if (!is_kind(c, "s2s_in") && !is_kind(c, "local_in")) {
+            local_queued += c->queued_stanzas();
         }
     }
-    for (Connection* c : done) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
-    if (outgoing_left || local_waiting) return;
-    S2S_LOG_NOTICE(LogContext{}, "drained", "every queued stanza went out");
+    if (drain_phase_ == DrainPhase::Delivering && late && outgoing_queued > 0)
+        S2S_LOG_NOTICE(LogContext{}, "drain-timeout",
+                       "general.shutdown_timeout passed with %zu stanza%s for remote domains still queued: bouncing",
+                       outgoing_queued, outgoing_queued == 1 ? "" : "s");
+    // Outgoing links close once they hold nothing (at the deadline: bouncing what they hold
+    // toward local senders, through the local link, which stays up for that).
+    for (Connection* c : idle) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+    if (drain_phase_ == DrainPhase::Delivering && (late || (outgoing_queued == 0 && local_queued == 0))) {
+        drain_phase_ = DrainPhase::Bouncing;
+        drain_deadline_ = loop_.now_ms() + kBounceWaitMs;
+        return;
+    }
+    if (drain_phase_ != DrainPhase::Bouncing) return;
+    if (!late && (outgoing > idle.size() || local_queued > 0)) return;
+    if (local_queued > 0)
+        S2S_LOG_NOTICE(LogContext{}, "drain-timeout", "%zu stanza%s for the local server still queued: bouncing",
+                       local_queued, local_queued == 1 ? "" : "s");
+    else
+        S2S_LOG_NOTICE(LogContext{}, "drained", "nothing left queued");
     stop("drained");
 }
 
@@ -432,13 +455,11 @@ void Server::on_exit_guard(uv_timer_t*) noexcept {
 }
 
 void Server::stop(const char* why) {
-    if (stopping_ && !draining_) return;
-    bool was_draining = draining_;
+    if (stopping_ && drain_phase_ == DrainPhase::None) return;
     stopping_ = true;
-    draining_ = false;
-    if (!was_draining) S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
-    else S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing every stream", why);
-    close_listeners();
+    drain_phase_ = DrainPhase::None;
+    S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
+    close_listeners(true);
     admin_.reset();
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
@@ -452,9 +473,15 @@ void Server::stop(const char* why) {
     }
     signals_ = false;
     if (!ctx_) return;
+    // The public side first: what outgoing links bounce goes to local senders over the local
+    // link while it is still up.
+    std::vector<Connection*> public_side;
+    for (Connection* c : ctx_->connections)
+        if (is_kind(c, "s2s_out") || is_kind(c, "s2s_in")) public_side.push_back(c);
+    for (Connection* c : public_side) c->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
     if (local_link_) local_link_->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
     // Shutting one down may create others (a bounce needs a link): repeat until none is new.
-    std::unordered_set<Connection*> done;
+    std::unordered_set<Connection*> done(public_side.begin(), public_side.end());
     for (;;) {
         std::vector<Connection*> todo;
         for (Connection* c : ctx_->connections)

@@ -7,12 +7,14 @@
 // whose certificates cannot be loaded, is refused with its errors logged, and the running one
 // stays.
 //
-// SIGTERM or SIGINT drains: the listeners close (the admin endpoint stays, /readyz answering
-// 503), inbound streams end with system-shutdown, outgoing links and the local link close with
-// system-shutdown as soon as they hold nothing queued (the local link last, so that bounces can
-// still reach local senders). After general.shutdown_timeout whatever is still queued is bounced
-// and every stream is closed; each stream then has Stream::kCloseFlushMs to flush, and the process
-// exits at most kExitMarginMs after that whatever happens. A second signal ends the wait at once.
+// SIGTERM or SIGINT drains. The public listeners close and inbound public streams end with
+// system-shutdown; the admin endpoint stays (/readyz answers 503), and so do the local listeners
+// and the local link, because the local server still needs them to verify dialback and to take
+// bounces. Outgoing links close with system-shutdown as soon as they hold nothing queued. After
+// general.shutdown_timeout, outgoing links still holding stanzas are closed and bounce them to
+// their local senders, who get kBounceWaitMs to receive them; then everything is closed, each
+// stream has Stream::kCloseFlushMs to flush, and the process exits at most kExitMarginMs after
+// that whatever happens. A second signal ends the wait at once.
 #pragma once
 
 #include <uv.h>
@@ -86,11 +88,18 @@ private:
     // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_)
     // from config_, in place: streams hold references to them.
     void apply_settings(const TlsContexts& tls);
-    void close_listeners();
+    void close_listeners(bool local_too);
     void drain_step();
     static void on_drain_timer(uv_timer_t* handle) noexcept;
     static void on_exit_guard(uv_timer_t* handle) noexcept;
     static constexpr uint64_t kDrainCheckMs = 100;
+    // After the deadline, how long bounces may take to reach local senders through the local link.
+    static constexpr uint64_t kBounceWaitMs = 3000;
+    enum class DrainPhase {
+        None,        // serving, or stopped
+        Delivering,  // up to general.shutdown_timeout: queued stanzas go out
+        Bouncing,    // up to kBounceWaitMs: outgoing links are closed, their bounces reach local senders
+    };
     static void on_connection(uv_stream_t* server, int status) noexcept;
     static void on_signal(uv_signal_t* handle, int signum) noexcept;
     static void on_trim(uv_timer_t* handle) noexcept;
@@ -124,7 +133,7 @@ private:
     uv_timer_t* exit_guard_ = nullptr;  // after stop(): exits if the loop has not ended in time
     uint64_t drain_deadline_ = 0;
     bool signals_ = false;
-    bool draining_ = false;
+    DrainPhase drain_phase_ = DrainPhase::None;
     bool stopping_ = false;
 };
 

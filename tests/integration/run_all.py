@@ -2,7 +2,8 @@
 """Every integration suite in one run with one summary line: the kit's smoke test (test_kit.py)
 and the end-to-end tests of s2s-proxy (test_federation.py: Prosody behind s2s-proxy;
 test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; test_failover.py:
-a certificate for the wrong domain, a remote proxy found through DNS going away and coming back).
+a certificate for the wrong domain, a remote proxy found through DNS going away and coming back;
+test_lifecycle.py: SIGTERM drain and SIGHUP reload).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -22,6 +23,7 @@ import test_ejabberd  # noqa: E402
 import test_failover  # noqa: E402
 import test_federation  # noqa: E402
 import test_kit  # noqa: E402
+import test_lifecycle  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover]))
+    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover, test_lifecycle]))

@@ -242,6 +242,29 @@ class WrongCertificate(Pair):
 # Issue 4: the remote proxy found through DNS goes away and comes back
 # ------------------------------------------------------------------------------------------------
 
+def stall_then_proxy_b(cls):
+    """The zone of a Pair whose b.test is found through DNS: SRV priority 10 stall.b.test (cls.hole, a
+    kit.peer.Blackhole: while open, connects hang; closed, they are refused), priority 20
+    proxy.b.test (proxy B); a.test: proxy A. No _xmpps-server records."""
+    cls.hole = kit.peer.Blackhole(IP_STALL)
+    cls.procs.callback(cls.hole.close)
+    (cls.zone
+     .srv("_xmpp-server._tcp.b.test", "stall.b.test", cls.hole.port, prio=10).a("stall.b.test", IP_STALL)
+     .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port, prio=20).a("proxy.b.test", cls.pb.ip)
+     .absent("_xmpps-server._tcp.b.test")
+     .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
+     .absent("_xmpps-server._tcp.a.test"))
+
+
+def use_test_dns(cls):
+    """Both proxies resolve through the test's dnsmasq, with short DNS deadlines (it answers at
+    once on loopback) that keep the proxies' stops quick."""
+    for p in (cls.pa, cls.pb):
+        p.set("s2s.outgoing.dns.nameservers", [f"{cls.dns.host}:{cls.dns.port}"])
+        p.set("s2s.outgoing.dns.timeout", 1)
+        p.set("s2s.outgoing.dns.retries", 1)
+
+
 class DnsOutage(Pair):
     """Both proxies resolve through the test dnsmasq (s2s.outgoing.dns.nameservers); no address
     overrides. b.test: SRV priority 10 stall.b.test (a kit.peer.Blackhole: while open, connects
@@ -249,14 +272,7 @@ class DnsOutage(Pair):
 
     @classmethod
     def configure(cls):
-        cls.hole = kit.peer.Blackhole(IP_STALL)
-        cls.procs.callback(cls.hole.close)
-        (cls.zone
-         .srv("_xmpp-server._tcp.b.test", "stall.b.test", cls.hole.port, prio=10).a("stall.b.test", IP_STALL)
-         .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port, prio=20).a("proxy.b.test", cls.pb.ip)
-         .absent("_xmpps-server._tcp.b.test")
-         .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
-         .absent("_xmpps-server._tcp.a.test"))
+        stall_then_proxy_b(cls)
         cls.pa.plain()
         cls.pb.plain()
         cls.pa.set("s2s.outgoing.max_retry_delay", MAX_RETRY_DELAY)
@@ -265,11 +281,7 @@ class DnsOutage(Pair):
 
     @classmethod
     def dns_started(cls):
-        # dnsmasq answers at once on loopback; short DNS deadlines keep the proxies' stops quick
-        for p in (cls.pa, cls.pb):
-            p.set("s2s.outgoing.dns.nameservers", [f"{cls.dns.host}:{cls.dns.port}"])
-            p.set("s2s.outgoing.dns.timeout", 1)
-            p.set("s2s.outgoing.dns.retries", 1)
+        use_test_dns(cls)
 
     def wait_backoff_over(self):
         """Until proxy A's latest backoff for b.test (from its log line "backoff: next attempt in N

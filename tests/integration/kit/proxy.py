@@ -141,6 +141,7 @@ class S2SProxy(LogWatch):
                "[general]",
                f"hosts = {toml_value(self.hosts)}",
                f"loglevel = {toml_value(self.loglevel)}",
+               "shutdown_timeout = 3000       # a drain may hold the stop this long (kit's stop waits 10 s)",
                "",
                "[local]",
                f"server = {toml_value(f'{lip}:{lport}')}",
@@ -231,6 +232,26 @@ class S2SProxy(LogWatch):
 
     def alive(self):
         return bool(self.proc) and self.proc.alive()
+
+    def signal(self, sig):
+        """Send `sig` to the proxy (SIGHUP: reload the config file; SIGTERM: drain, then exit)."""
+        os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout):
+        """Wait (deadline) until the proxy has exited by itself; returns its exit status."""
+        from .procs import wait_until
+        wait_until(lambda: self.proc.popen.poll() is not None, timeout, f"s2s-proxy {self.name} to exit")
+        return self.proc.stop()     # reaps it and its group; the status is the one it exited with
+
+    def admin_get(self, path):
+        """(status, body) of GET `path` on the admin endpoint."""
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://{self.ip}:{self.admin_port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def tail(self, lines=40):
         return self.proc.tail(lines) if self.proc else tail_file(self.log_path, lines)
