@@ -414,6 +414,58 @@ class Admin(unittest.TestCase):
         self.assertIn(f"cannot listen on 127.0.0.1:{port} (admin.listen)", p.stderr)
 
 
+class Signals(unittest.TestCase):
+    """SIGHUP reloads the file (logging applies at once; a broken file is refused); SIGTERM with
+    nothing queued exits at once."""
+
+    def wait_line(self, path, proc, needle, seconds=5):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with open(path) as f:
+                for line in f:
+                    if needle in line:
+                        return line
+            self.assertIsNone(proc.poll(), "the process exited")
+            time.sleep(0.05)
+        with open(path) as f:
+            self.fail(f"no line with {needle!r} in the log:\n{f.read()[-2000:]}")
+
+    def test_sighup_reloads_logging_and_refuses_a_broken_file(self):
+        import json
+        ports = dict(s2s_port=free_port(), local_port=free_port(), admin_port=free_port())
+        with ConfigFile(minimal(**ports)) as path:
+            log_path = path + ".log"
+            with open(log_path, "w") as log:
+                p = subprocess.Popen([PROXY, "--config", path], stdout=log, stderr=log)
+            self.addCleanup(lambda: p.poll() is None and p.kill())
+            self.assertTrue(Process.wait_listening(ports["s2s_port"], p))
+            with open(path, "w") as f:
+                f.write(minimal(**ports).replace('hosts = ["a.test"]',
+                                                 'hosts = ["a.test"]\n  loglevel = "notice"\n  log_format = "json"'))
+            p.send_signal(signal.SIGHUP)
+            line = self.wait_line(log_path, p, '"event":"reloaded"')
+            record = json.loads(line)
+            self.assertEqual(record["level"], "notice")
+            self.assertIn("2 changes applied: general.log_format, general.loglevel; 0 wait for a restart",
+                          record["msg"])
+            # a file with an error: refused, named with its line, and the process goes on
+            with open(path, "w") as f:
+                f.write(minimal(**ports) + "[s2s]\n  default_policy = 1\n")
+            line_no = minimal(**ports).count("\n") + 2
+            p.send_signal(signal.SIGHUP)
+            refused = json.loads(self.wait_line(log_path, p, "1 error in the config; the running config stays"))
+            self.assertEqual(refused["event"], "reload-refused")
+            with open(log_path) as f:
+                self.assertIn(f"{path}:{line_no}: s2s.default_policy: ", f.read())
+            self.assertTrue(Process.wait_listening(ports["s2s_port"], p))
+            start = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=5), 0)
+            self.assertLess(time.monotonic() - start, 2, "nothing was queued: the drain should be immediate")
+            with open(log_path) as f:
+                self.assertIn('"event":"drained"', f.read())
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
