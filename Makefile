@@ -117,11 +117,14 @@ DESTDIR ?=
 .PHONY: install
 install: $(PROXY_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples \
-	  $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy
+	  $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody $(DESTDIR)$(PREFIX)/share/s2s-proxy/ejabberd \
+	  $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy
 	install -m 0755 $(PROXY_BIN) $(DESTDIR)$(PREFIX)/bin/s2s-proxy
 	install -m 0644 config-examples/*.toml $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples/
 	install -m 0644 config-examples/prosody/mod_s2s_proxy.lua config-examples/prosody/s2s-proxy.cfg.lua \
 	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
+	install -m 0644 config-examples/ejabberd/ejabberd.yml config-examples/ejabberd/inetrc \
+	  config-examples/ejabberd/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/ejabberd/
 	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
 
 # make bench (not part of make test): tests/bench/bench.mk
