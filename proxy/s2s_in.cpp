@@ -15,6 +15,9 @@ namespace s2s {
 namespace {
 
 constexpr int kMaxSaslFailures = 2;
+// Dialback verifications one stream may have under way at once (each is a link to another
+// server); a server that piggybacks more domains gets resource-constraint for the extra ones.
+constexpr size_t kMaxPendingVerifications = 8;
 constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
 
 bool has_pair(const std::vector<AuthenticatedPair>& pairs, std::string_view remote, std::string_view local) {
@@ -417,6 +420,14 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     for (auto& p : pending_)
         if (p.remote == remote && p.local == local) return;  // already being verified
+    if (pending_.size() >= kMaxPendingVerifications) {
+        // Each costs a connection to another server: one stream may not fan out without bound.
+        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %zu verifications already under way",
+                       pending_.size());
+        answer_db_result(remote, local, "error", "resource-constraint",
+                         "too many dialback verifications are under way on this stream; try again later");
+        return;
+    }
     std::string key = e.text();
     uint64_t token = ctx_.router.verify_dialback(
         local, remote, stream_id_, key,

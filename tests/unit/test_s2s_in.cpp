@@ -644,3 +644,24 @@ TEST_CASE("s2s_in: a verification past its bound is answered remote-server-timeo
     REQUIRE(f.router->requests.size() == 1);
     CHECK(f.router->requests[0].cancelled);
 }
+
+TEST_CASE("s2s_in: one stream may have at most 8 dialback verifications under way; more get resource-constraint") {
+    Fixture f;
+    f.router->silent = true;  // the authoritative servers take their time
+    f.router->bound_ms = 5000;
+    Peer& p = f.peer("b0.test", "a.test", [](Peer& me) {
+        for (int i = 0; i < 9; ++i)
+            me.stream->send("<db:result from='b" + std::to_string(i) + ".test' to='a.test'>key</db:result>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("resource-constraint") || p.closed; }));
+    CHECK_FALSE(p.closed);
+    CHECK(f.router->requests.size() == 8);
+    CHECK(p.saw("from='a.test' to='b8.test' type='error'"));
+    CHECK(p.saw("too many dialback verifications are under way on this stream"));
+    // once they are answered, another domain may be verified
+    f.router->verdict = Router::Verdict::Valid;
+    f.router->answer();
+    REQUIRE(f.t.run_until([&] { return p.saw("from='a.test' to='b0.test' type='valid'"); }));
+    p.stream->send("<db:result from='b8.test' to='a.test'>key</db:result>");
+    REQUIRE(f.t.run_until([&] { return f.router->requests.size() == 9; }));
+}
