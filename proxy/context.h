@@ -40,7 +40,9 @@ public:
     // reverse direction of a bidirectional outbound link).
     virtual void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) = 0;
 
-    enum class Verdict { Valid, Invalid, Failed };
+    // Failed: no answer in time; Unreachable: the authoritative server could not be found,
+    // reached or trusted (DNS, connection or TLS failed).
+    enum class Verdict { Valid, Invalid, Failed, Unreachable };
     using VerifyDone = std::function<void(Verdict verdict, const std::string& why)>;
     // Asks the authoritative server of `originating` whether `key` is one it issued for a stream
     // from it to `receiving` with this id. `done` runs exactly once, later (never inside this

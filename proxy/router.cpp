@@ -88,7 +88,7 @@ uint64_t ProxyRouter::verify_dialback(const std::string& receiving, const std::s
     if (backoff_ms(originating) > 0 && !links_.count(originating)) {
         std::string why = backoff_text(originating);
         ctx_->loop.defer([this, token, done, why] {
-            if (verifies_.erase(token)) done(Verdict::Failed, why);
+            if (verifies_.erase(token)) done(Verdict::Unreachable, why);
         });
         verifies_[token] = {nullptr, 0};
         return token;

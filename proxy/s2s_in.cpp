@@ -454,8 +454,11 @@ void S2SIn::verify_done(const std::string& remote, const std::string& local, Rou
             answer_db_result(remote, local, "invalid");
             break;
         case Router::Verdict::Failed:
+        case Router::Verdict::Unreachable:
+            // XEP-0220 §2.4: the authoritative server was not found/reached, or did not answer.
             S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
-            answer_db_result(remote, local, "error", "remote-server-timeout", why);
+            answer_db_result(remote, local, "error",
+                             v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found", why);
             break;
     }
     rearm();  // back to the negotiation window (which may have ended meanwhile) or idleness

@@ -480,7 +480,9 @@ void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
         while (!d.queue.empty()) owner_.undeliverable(d.queue.pop(), condition, why);
     std::vector<Verify> verifies;
     verifies.swap(verifies_);
-    for (auto& v : verifies) v.done(Router::Verdict::Failed, why);
+    Router::Verdict verdict =
+        condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable;
+    for (auto& v : verifies) v.done(verdict, why);
 }
 
 void S2SOut::fail(StanzaError condition, const std::string& why) {

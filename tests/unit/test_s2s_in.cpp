@@ -665,3 +665,15 @@ TEST_CASE("s2s_in: one stream may have at most 8 dialback verifications under wa
     p.stream->send("<db:result from='b8.test' to='a.test'>key</db:result>");
     REQUIRE(f.t.run_until([&] { return f.router->requests.size() == 9; }));
 }
+
+TEST_CASE("s2s_in: an authoritative server that cannot be reached is remote-server-not-found, one that is silent remote-server-timeout") {
+    for (auto [verdict, condition] : {std::pair{Router::Verdict::Unreachable, "remote-server-not-found"},
+                                      std::pair{Router::Verdict::Failed, "remote-server-timeout"}}) {
+        Fixture f;
+        f.router->verdict = verdict;
+        Peer& p = f.peer("b.test", "a.test", dialback);
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
+        CHECK(p.saw(std::string("<") + condition + " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+        CHECK_FALSE(p.closed);
+    }
+}

@@ -1,6 +1,8 @@
 // Outbound links through the router, against scripted remote servers in one loop.
 #include <doctest/doctest.h>
 
+#include <optional>
+
 #include <memory>
 #include <unistd.h>
 
@@ -240,6 +242,30 @@ TEST_CASE("s2s_out: verifying a dialback key with the authoritative server") {
     CHECK(verdict == Router::Verdict::Valid);
     CHECK(f.remote.saw("<db:verify from='a.test' to='b.test' id='in-42'>the-key</db:verify>"));
     CHECK_FALSE(f.remote.saw("db:result"));  // verifying needs no authentication of our own
+}
+
+TEST_CASE("s2s_out: verifying with an authoritative server that cannot be reached or is silent") {
+    SUBCASE("nothing listening: unreachable") {
+        Fixture f([](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", 1}}; });
+        std::optional<Router::Verdict> verdict;
+        std::string why;
+        f.router->verify_dialback("a.test", "b.test", "in-1", "k", [&](Router::Verdict v, const std::string& w) {
+            verdict = v;
+            why = w;
+        });
+        REQUIRE(f.t.run_until([&] { return verdict.has_value(); }));
+        CHECK(*verdict == Router::Verdict::Unreachable);
+        CHECK(why.find("connection refused") != std::string::npos);
+    }
+    SUBCASE("no answer to our header: failed (a timeout)") {
+        Fixture f;
+        f.settings.state_timeout_ms = 100;
+        std::optional<Router::Verdict> verdict;
+        f.router->verify_dialback("a.test", "b.test", "in-2", "k",
+                                  [&](Router::Verdict v, const std::string&) { verdict = v; });
+        REQUIRE(f.t.run_until([&] { return verdict.has_value(); }));
+        CHECK(*verdict == Router::Verdict::Failed);
+    }
 }
 
 TEST_CASE("s2s_out: STARTTLS required but not offered fails the link") {
