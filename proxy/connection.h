@@ -22,8 +22,9 @@ public:
     // Frees memory the connection does not need while idle (see Stream::trim_if_idle).
     virtual void trim_idle(uint64_t now_ms, uint64_t idle_ms) = 0;
 
-    // For metrics: the stream type ("s2s_in", "s2s_out", "local_in", "local_out"), its state
-    // machine's current state, and the stanzas it holds waiting to be sent.
+    // For metrics: the stream type ("s2s_in", "s2s_out", "local_in", "local_out",
+    // "local_component"), its state machine's current state, and the stanzas it holds waiting to
+    // be sent.
     [[nodiscard]] virtual const char* kind() const noexcept = 0;
     [[nodiscard]] virtual const char* state_label() const noexcept = 0;
     [[nodiscard]] virtual size_t queued_stanzas() const noexcept { return 0; }
