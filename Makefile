@@ -123,7 +123,8 @@ install: $(PROXY_BIN)
 	install -m 0644 config-examples/*.toml $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples/
 	install -m 0644 config-examples/prosody/mod_s2s_proxy.lua config-examples/prosody/s2s-proxy.cfg.lua \
 	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
-	install -m 0644 config-examples/ejabberd/ejabberd.yml config-examples/ejabberd/inetrc \
+	install -m 0644 config-examples/ejabberd/ejabberd.yml config-examples/ejabberd/ejabberd-component.yml \
+	  config-examples/ejabberd/inetrc \
 	  config-examples/ejabberd/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/ejabberd/
 	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
 

@@ -139,6 +139,7 @@ struct Config {
     LocalMode local_mode = LocalMode::S2S;
     Limit local_queue_timeout{60000, false};   // ms
     std::string local_password;                // component secret: never logged
+    std::string local_component_name;          // the component's domain (component mode)
     std::string local_dns_responder;           // "ip:port" on loopback; empty: no DNS responder
 
     // [admin]

@@ -787,10 +787,7 @@ private:
             bool m = get(i + ".match") != nullptr, sv = get(i + ".server") != nullptr;
             if (m == sv) error_at(i, "an acl pattern needs exactly one of match or server");
         }
-        // The XEP-0114 local link is not built yet: refuse it rather than run as if it were s2s.
-        if (auto mode = get("local.mode"); mode && mode->choice == 1)
-            error_at("local.mode", "\"component\" (XEP-0114) is not available in this version; use \"s2s\" (a plain "
-                                   "s2s link with dialback, which Prosody, ejabberd and MongooseIM all accept)");
+        check_component_mode();
         if (auto cert = get("s2s.certfile")) check_key("s2s.certfile", cert->s, "");
         const std::vector<std::string> hosts = config_hosts();
         for (auto& i : instances("s2s.domain_certfile.*")) {
@@ -803,6 +800,24 @@ private:
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
+    }
+
+    // Component mode (XEP-0114) connects as local.component_name with local.password: both are
+    // needed, and the name is a domain of its own, not one the server hosts.
+    void check_component_mode() {
+        const Value* mode = get("local.mode");
+        if (!mode || mode->choice != 1) return;
+        const Value* name = get("local.component_name");
+        if (!name && !entries_.count("local.component_name"))  // (a bad value has its own error)
+            error_at("local.mode", "\"component\" needs local.component_name: the domain s2s-proxy connects as, as "
+                                   "named in the local server's component listener (e.g. \"s2s-proxy.example.com\")");
+        if (!get("local.password") && !entries_.count("local.password"))
+            error_at("local.mode", "\"component\" needs local.password: the secret the local server has for "
+                                   "local.component_name");
+        const std::vector<std::string> hosts = config_hosts();
+        if (name && std::count(hosts.begin(), hosts.end(), name->s))
+            error_at("local.component_name", quote(name->s) + " is one of general.hosts; the component needs a "
+                                             "domain of its own (e.g. \"s2s-proxy." + name->s + "\")");
     }
 
     std::vector<std::string> config_hosts() const {

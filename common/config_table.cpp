@@ -264,16 +264,26 @@ std::vector<OptionSpec> build() {
 
         // [local]
         {"local.server", Kind::HostPort, nullptr, 0, 0, {}, Required,
-         "\"host:port\" of the local server's loopback s2s (or component) listener",
+         "\"host:port\" of the local server's loopback s2s listener (component mode: its XEP-0114 component "
+         "listener)",
          [](Config& c, const Wild&, const Value& v) { c.local_server = v.s; }},
         {"local.mode", Kind::Enum, "\"s2s\"", 0, 0, {"s2s", "component"}, 0,
-         "s2s: plain s2s stream with dialback; component (XEP-0114): reserved, refused in this version",
+         "how stanzas from remote domains reach the local server: s2s: a plain s2s stream per local domain, "
+         "s2s-proxy vouching for each remote domain by dialback; component: one XEP-0114 component stream "
+         "(local.component_name, local.password) for every domain, which the server must accept with any from "
+         "(ejabberd: check_from: false). Either way its outgoing s2s comes to [[listen.local]]",
          [](Config& c, const Wild&, const Value& v) { c.local_mode = static_cast<LocalMode>(v.choice); }},
         {"local.queue_timeout", Kind::Limit, "60_000", 1, kMaxMs, {}, R,
          "ms stanzas for the local server may wait while it is unreachable before they are bounced (ours)",
          [](Config& c, const Wild&, const Value& v) { c.local_queue_timeout = to_limit(v); }},
-        {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0, "XEP-0114 secret for component mode (never printed)",
+        {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0,
+         "component mode: the XEP-0114 secret the local server has for local.component_name (required "
+         "there; never printed or logged)",
          [](Config& c, const Wild&, const Value& v) { c.local_password = v.s; }},
+        {"local.component_name", Kind::Domain, nullptr, 0, 0, {}, 0,
+         "component mode: the domain s2s-proxy connects as, e.g. \"s2s-proxy.example.com\", as named in the "
+         "server's component listener (required there) (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_component_name = v.s; }},
         {"local.dns_responder", Kind::HostPort, nullptr, 0, 0, {}, 0,
          "\"ip:port\" on loopback for a DNS responder that answers SRV _xmpp-server._tcp.<any domain> with "
          "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "

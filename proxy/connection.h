@@ -25,8 +25,9 @@ public:
     // as its shaper's rate. Timeouts and limits are read from the settings when next used.
     virtual void reconfigure() {}
 
-    // For metrics: the stream type ("s2s_in", "s2s_out", "local_in", "local_out"), its state
-    // machine's current state, and the stanzas it holds waiting to be sent.
+    // For metrics: the stream type ("s2s_in", "s2s_out", "local_in", "local_out",
+    // "local_component"), its state machine's current state, and the stanzas it holds waiting to
+    // be sent.
     [[nodiscard]] virtual const char* kind() const noexcept = 0;
     [[nodiscard]] virtual const char* state_label() const noexcept = 0;
     [[nodiscard]] virtual size_t queued_stanzas() const noexcept { return 0; }

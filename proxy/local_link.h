@@ -1,9 +1,11 @@
-// The local side of the router: one LocalOut per local domain, made when first needed.
+// The local side of the router: one LocalOut per local domain (local.mode = "s2s"), or one
+// LocalComponent for every domain (local.mode = "component"), made when first needed.
 #pragma once
 
 #include <map>
 #include <string>
 
+#include "proxy/local_component.h"
 #include "proxy/local_out.h"
 #include "proxy/router.h"
 
@@ -24,6 +26,7 @@ private:
     const LocalSettings& settings_;
     ProxyRouter& router_;
     std::map<std::string, LocalOut*> outs_;  // by local domain; each frees itself on shutdown
+    LocalComponent* component_ = nullptr;    // component mode; frees itself on shutdown
 };
 
 }  // namespace s2s

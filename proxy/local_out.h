@@ -29,6 +29,9 @@ struct LocalSettings {
     uint64_t state_timeout_ms = 5000;
     uint64_t queue_timeout_ms = 60000; // local.queue_timeout
     xml::StreamOptions parse;
+    LocalMode mode = LocalMode::S2S;   // local.mode: LocalOut per local domain, or one LocalComponent
+    std::string component_name;        // local.component_name (component mode)
+    std::string password;              // local.password (component mode): never logged
 };
 
 class LocalOut final : public Connection, private Stream::Owner {

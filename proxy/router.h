@@ -48,6 +48,7 @@ struct RouterCounters {
     uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
     uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
     uint64_t delivered_bidi = 0;  // of delivered_remote: on an inbound stream, back to its peer (XEP-0288)
+    uint64_t dropped_to_component = 0;  // component mode: sent by the local server to the component's address
 };
 
 class ProxyRouter final : public Router, public LinkOwner {
@@ -81,6 +82,9 @@ public:
     void delivered() override { ++counters_.delivered_remote; }
     // The local link wrote a stanza to the local server.
     void delivered_local() { ++counters_.delivered_local; }
+    // Component mode: the local server sent a stanza to the component's own address (answered
+    // with an error when it was a request, else dropped).
+    void dropped_to_component() { ++counters_.dropped_to_component; }
     std::string link_failed(const std::string& remote, const std::string& why, bool was_ready) override;
     void link_closed(S2SOut* link) override;
 

@@ -155,6 +155,9 @@ bool Server::start(std::string* error) {
         return false;
     }
     local_settings_.server_text = config_.local_server;
+    local_settings_.mode = config_.local_mode;  // restart-only, like the server's address
+    local_settings_.component_name = config_.local_component_name;
+    local_settings_.password = config_.local_password;
     apply_settings(tls);
 
     resolver_ = DnsResolver::create(loop_, config_, error);
@@ -308,10 +311,10 @@ std::string Server::metrics_text() const {
         by_state[{c->kind(), c->state_label()}] += 1;
         queued[c->kind()] += static_cast<double>(c->queued_stanzas());
     }
-    MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out) and state", "gauge");
+    MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out, local_component) and state", "gauge");
     for (const auto& [key, n] : by_state) conns.rows.push_back({label("kind", key.first) + "," + label("state", key.second), n});
     MetricFamily& q = family("queued_stanzas", "Stanzas waiting for a link to be ready, by link kind", "gauge");
-    for (const char* kind : {"s2s_out", "local_out"}) q.rows.push_back({label("kind", kind), queued[kind]});
+    for (const char* kind : {"s2s_out", "local_out", "local_component"}) q.rows.push_back({label("kind", kind), queued[kind]});
     family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
         .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
     family("outgoing_links", "Outgoing links to remote domains (any state)", "gauge")
@@ -330,6 +333,7 @@ std::string Server::metrics_text() const {
     MetricFamily& dropped = family("stanzas_dropped_total", "Stanzas neither delivered nor bounced, by reason", "counter");
     dropped.rows.push_back({label("reason", "presence"), static_cast<double>(r.dropped_presence)});
     dropped.rows.push_back({label("reason", "error"), static_cast<double>(r.dropped_error)});
+    dropped.rows.push_back({label("reason", "to_component"), static_cast<double>(r.dropped_to_component)});
     family("bounces_not_sent_total", "Error replies not sent because the sender's host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
     family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")

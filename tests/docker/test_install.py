@@ -81,7 +81,7 @@ class MakeInstall(unittest.TestCase):
             out[os.path.join(p, "share/s2s-proxy/examples", os.path.basename(toml))] = (0o644, toml)
         for name in ("mod_s2s_proxy.lua", "s2s-proxy.cfg.lua", "README.md"):
             out[os.path.join(p, "share/s2s-proxy/prosody", name)] = (0o644, os.path.join(S.PROSODY_DIR, name))
-        for name in ("ejabberd.yml", "inetrc", "README.md"):
+        for name in ("ejabberd.yml", "ejabberd-component.yml", "inetrc", "README.md"):
             out[os.path.join(p, "share/s2s-proxy/ejabberd", name)] = (0o644, os.path.join(S.EXAMPLES, "ejabberd", name))
         return out
 

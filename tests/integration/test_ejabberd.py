@@ -20,6 +20,14 @@ the proxy's built-in DNS responder (local.dns_responder), the recipe of config-e
                     messages, pings and a subscription both ways; a domain DNS does not know
                     bounces through ejabberd with proxy C's reason; ejabberd's inetrc is the kit's
                     ({lookup, [file, dns]}: DESIGN.md's recipe)
+  C_ComponentMode   ... as A, but proxy C in component mode (local.mode = "component", XEP-0114):
+                    it writes what it accepts for c.test into ejabberd's ejabberd_service listener
+                    (check_from: false) as s2s-proxy.c.test, never over a local s2s stream (its
+                    /metrics and log, ejabberd's log); a message and a ping of carol's full JID in,
+                    the answers and a reply out through [[listen.local]]; a ping of the component's
+                    address gets service-unavailable from proxy C; with a wrong secret alice's
+                    message bounces after local.queue_timeout saying not-authorized, and with the
+                    right one again it is delivered
 
 ejabberd resolves the SRV *target* (localhost) with glibc's getaddrinfo, not inet_res: the kit runs it
 in a mount namespace whose /etc/hosts has localhost only (hermetic_dns), as a pod's /etc/hosts would.
@@ -89,6 +97,39 @@ class EjabberdWithOperatorInetrc(kit.Ejabberd):
         if n != 1 or self.dns.host != "127.0.0.1":
             raise kit.KitError(f"{OPERATOR_INETRC}: expected one {{nameserver, {{127,0,0,1}}, 15353}} line")
         return text
+
+
+COMPONENT = "s2s-proxy.c.test"      # the name proxy C connects as in component mode
+
+
+class EjabberdWithComponent(kit.Ejabberd):
+    """kit.Ejabberd plus an ejabberd_service listener (XEP-0114) on its own address that accepts
+    the component COMPONENT with `component_password` and stanzas from any address (check_from:
+    false), as in config-examples/ejabberd/ejabberd-component.yml. Set component_port and
+    component_password before start()."""
+
+    component_port = None
+    component_password = None
+
+    def config_text(self):
+        listener = [f"  - port: {self.component_port}",
+                    f"    ip: {kit.ejabberd.yaml_str(self.ip)}",
+                    "    module: ejabberd_service",
+                    "    check_from: false",
+                    "    hosts:",
+                    f"      {kit.ejabberd.yaml_str(COMPONENT)}:",
+                    f"        password: {kit.ejabberd.yaml_str(self.component_password)}"]
+        text = super().config_text()
+        if text.count("\nlisten:\n") != 1:
+            raise kit.KitError("EjabberdWithComponent: expected one listen: section in the kit's ejabberd.yml")
+        return text.replace("\nlisten:\n", "\nlisten:\n" + "\n".join(listener) + "\n")
+
+    def start(self, timeout=60.0, register_users=True):
+        mark = self.log_mark()
+        super().start(timeout, register_users)
+        self.wait_log(re.escape(f"Start accepting TCP connections at {self.ip}:{self.component_port} "
+                                "for ejabberd_service"), 10, since=mark)
+        return self
 
 
 class ResponderAsDns:
@@ -208,6 +249,20 @@ class EjabberdBehindProxy(unittest.TestCase):
         self.assertNotRegex(self.c.log_text(type(self).c_mark), r"bouncing for \d+ seconds")
 
 
+def add_proxied_prosody_a(cls):
+    """The peer of A_ProxiedProsody and C_ComponentMode: proxy A in front of a proxied Prosody A
+    (a.test, alice), no TLS between the proxies. Returns the servers to start."""
+    cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
+    cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=cls.ca, mode="proxied",
+                        proxy=cls.pa.local_addr)
+    cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=cls.certs["a.test"])
+    cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
+    cls.pa.route("c.test", *cls.pc.public_addr).plain()
+    cls.pc.route("a.test", *cls.pa.public_addr).plain()
+    cls.alice = None
+    return [cls.a, cls.pa]
+
+
 class A_ProxiedProsody(EjabberdBehindProxy):
     """(a) ejabberd C behind proxy C <-> proxy A in front of a proxied Prosody A (a.test); ejabberd
     reads config-examples/ejabberd/inetrc."""
@@ -216,15 +271,7 @@ class A_ProxiedProsody(EjabberdBehindProxy):
 
     @classmethod
     def add_peer(cls):
-        cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-        cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=cls.ca, mode="proxied",
-                            proxy=cls.pa.local_addr)
-        cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=cls.certs["a.test"])
-        cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-        cls.pa.route("c.test", *cls.pc.public_addr).plain()
-        cls.pc.route("a.test", *cls.pa.public_addr).plain()
-        cls.alice = None
-        return [cls.a, cls.pa]
+        return add_proxied_prosody_a(cls)
 
     @classmethod
     def setUpClass(cls):
@@ -352,6 +399,104 @@ class B_PlainProsody(EjabberdBehindProxy):
         # and d.test still works afterwards (nothing in ejabberd is left bouncing)
         r = clients.send_message(self.carol, self.dave, timeout=T_MSG)
         self.assertDelivered(r, self.carol, self.dave)
+
+
+class C_ComponentMode(EjabberdBehindProxy):
+    """(c) proxy C in component mode (local.mode = "component", XEP-0114): what proxy C accepts for
+    c.test goes into ejabberd's ejabberd_service listener as the component s2s-proxy.c.test
+    (check_from: false), not over a local s2s stream; ejabberd's outgoing s2s still reaches proxy
+    C's [[listen.local]] through the responder. The peer is proxy A in front of a proxied Prosody A."""
+
+    ejabberd_class = EjabberdWithComponent
+    password = "kit-component-secret"
+
+    @classmethod
+    def add_peer(cls):
+        cls.c.component_port = kit.free_port(IP_EJABBERD_C)
+        cls.c.component_password = cls.password
+        cls.pc.local_server = (cls.c.ip, cls.c.component_port)
+        cls.pc.set("local.mode", "component").set("local.component_name", COMPONENT)
+        cls.pc.set("local.password", cls.password).set("local.queue_timeout", 4000)
+        return add_proxied_prosody_a(cls)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.alice = clients.Account.on(cls.a, "alice", "a.test")
+
+    def check_component_path(self):
+        """Proxy C wrote to ejabberd over its component stream and never opened a local s2s stream."""
+        m = self.pc.metrics()
+        self.assertEqual(m.get('s2s_proxy_connections{kind="local_component",state="ready"}'), 1, m)
+        self.assertEqual([k for k in m if k.startswith("s2s_proxy_connections{") and 'kind="local_out"' in k], [])
+        self.assertGreaterEqual(m['s2s_proxy_stanzas_delivered_total{to="local"}'], 1)
+        pc_log, c_log = self.pc.log_text(), self.c.log_text()
+        self.assertRegex(pc_log, rf"component-ready: the local server at {re.escape(self.c.ip)}:"
+                                 rf"{self.c.component_port} accepted the component handshake")
+        self.assertNotRegex(pc_log, r"\] local-authenticated: ")     # a local_out stream's dialback
+        self.assertNotIn(self.password, pc_log)
+        self.assertRegex(c_log, rf"(?i)accepted external component .*{re.escape(COMPONENT)}")
+        self.assertNotRegex(c_log, r"Accepted inbound s2s dialback authentication a\.test -> c\.test")
+
+    def test_1_message_a_to_c(self):
+        r = clients.send_message(self.alice, self.carol, timeout=T_MSG)
+        self.assertDelivered(r, self.alice, self.carol)
+        self.assertRegex(self.pc.log_text(), r"to-local: message \S+ alice@a\.test/\S+ -> carol@c\.test\S* "
+                                             r"\(s2s-proxy -> local server, as component")
+        self.check_component_path()
+
+    def test_2_ping_a_to_c_and_the_answer(self):
+        """alice pings carol's full JID: the iq goes in over the component, carol's answer comes out
+        over ejabberd's outgoing s2s (proxy C's [[listen.local]])."""
+        r = clients.ping_user(self.alice, self.carol, timeout=T_PING)
+        self.assertTrue(r.ok, r.describe())
+        self.assertEqual(r.data["reply_from"], r.data["target"])
+        self.assertRegex(self.pc.log_text(), r"to-local: iq \S+ alice@a\.test/\S+ -> carol@c\.test/\S+ "
+                                             r"\(s2s-proxy -> local server, as component")
+        self.check_component_path()
+
+    def test_3_reply_c_to_a(self):
+        r = clients.send_message(self.carol, self.alice, timeout=T_MSG)
+        self.assertDelivered(r, self.carol, self.alice)
+        self.assertRegex(self.pc.log_text(), r"\[c\d+ c\.test->a\.test\] local-accepted: ")
+        self.assertRegex(self.c.log_text(), r"Accepted outbound s2s dialback authentication c\.test -> a\.test")
+        self.check_component_path()
+
+    def test_4_the_component_address_offers_nothing(self):
+        """carol pings s2s-proxy.c.test: ejabberd routes it to the component, proxy C answers
+        service-unavailable."""
+        clients.send_message(self.alice, self.carol, timeout=T_MSG)     # the component is connected
+        before = self.pc.metrics().get('s2s_proxy_stanzas_dropped_total{reason="to_component"}', 0)
+        r = clients.ping(self.carol, COMPONENT, timeout=T_PING)
+        self.assertFalse(r.ok, r.describe())
+        self.assertEqual(r.error_condition, "service-unavailable", r.describe())
+        self.assertIn("s2s-proxy's component address offers no service", r.error or "")
+        after = self.pc.metrics()['s2s_proxy_stanzas_dropped_total{reason="to_component"}']
+        self.assertEqual(after, before + 1)
+
+    def test_5_wrong_password_bounces_then_works_again(self):
+        """Proxy C restarted with a password ejabberd does not know: alice's message bounces after
+        local.queue_timeout with the reason; with the right one again, delivery works."""
+        mark = self.pc.log_mark()
+        try:
+            self.pc.set("local.password", "not-the-component-secret")
+            self.pc.restart()
+            r = clients.send(self.alice, self.carol.jid, ["while the secret is wrong"], linger=15.0, timeout=30)
+            self.assertFalse(r.ok, f"no bounce with a wrong component secret: {r.describe()}")
+            self.assertEqual(r.error_condition, "remote-server-timeout", r.describe())
+            text = r.data["bounced"][0]["error"]["text"] or ""
+            self.assertIn("refused the component handshake (not-authorized", text)
+            pc_log = self.pc.log_text(mark)
+            self.assertRegex(pc_log, r"local-link-down: the local server refused the component handshake "
+                                     r"\(not-authorized")
+            self.assertGreaterEqual(len(re.findall(r"local-link-down: the local server refused", pc_log)), 2)  # retried
+            self.assertNotIn("not-the-component-secret", pc_log)
+        finally:
+            self.pc.set("local.password", self.password)
+            self.pc.restart()
+        r = clients.send_message(self.alice, self.carol, timeout=T_MSG)
+        self.assertDelivered(r, self.alice, self.carol)
+        self.check_component_path()
 
 
 if __name__ == "__main__":

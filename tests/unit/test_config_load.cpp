@@ -321,8 +321,6 @@ TEST_CASE("config: values with their own syntax") {
     CHECK(only_error(load_text(with("\n[s2s]\n  secure_domains = [\"a..b\"]\n"))).message.find("not a valid domain") !=
           std::string::npos);
     CHECK(only_error(load_text(with("\n[s2s]\n  outgoing = 5\n"))).message.find("expected a table") == 0);
-    CHECK(only_error(load_text(kMinimal, {{"local.mode", "component"}})).message.find("is not available in this version") !=
-          std::string::npos);
     CHECK(only_error(load_text(with("\n[[listen.local]]\n  port = 15270\n"))).message.find("is already used by") !=
           std::string::npos);
 }
@@ -404,4 +402,63 @@ TEST_CASE("config: a string option on the command line keeps text that would rea
     CHECK(quoted.config.shared == "quoted secret");
     // A number for a number option is still a number, and checked as one.
     CHECK(only_error(load_text(kMinimal, {{"s2s.outgoing.port", "abc"}})).message == "expected an integer, got a string");
+}
+
+TEST_CASE("config: component mode needs local.component_name and local.password") {
+    const std::string text = R"(
+[general]
+  hosts = ["example.com"]
+
+[local]
+  server = "127.0.0.1:15347"
+  mode = "component"
+  component_name = "S2S-Proxy.example.com"
+  password = "component-secret"
+
+[[listen.s2s]]
+  port = 5269
+
+[[listen.local]]
+  port = 15270
+)";
+    LoadResult ok = load_text(text);
+    INFO(all_errors(ok));
+    REQUIRE(ok.ok());
+    CHECK(ok.config.local_mode == LocalMode::Component);
+    CHECK(ok.config.local_component_name == "s2s-proxy.example.com");
+    CHECK(ok.config.local_password == "component-secret");
+    std::string printed = print_config(ok.settings);
+    CHECK(printed.find("component-secret") == std::string::npos);
+    CHECK(printed.find("component_name = \"S2S-Proxy.example.com\"") != std::string::npos);
+
+    auto without = [&](const std::string& line) {
+        std::string t = text;
+        t.erase(t.find(line), line.size() + 1);
+        return t;
+    };
+    Diagnostic no_name = only_error(load_text(without("  component_name = \"S2S-Proxy.example.com\"")));
+    CHECK(no_name.key == "local.mode");
+    CHECK(no_name.line == 7);
+    CHECK(no_name.message.find("\"component\" needs local.component_name") == 0);
+    Diagnostic no_password = only_error(load_text(without("  password = \"component-secret\"")));
+    CHECK(no_password.line == 7);
+    CHECK(no_password.message.find("\"component\" needs local.password") == 0);
+    LoadResult neither = load_text(kMinimal, {{"local.mode", "component"}});
+    CHECK(neither.errors.size() == 2);
+
+    // From the command line too, and the name is a domain of its own.
+    Diagnostic cli = only_error(load_text(kMinimal, {{"local.mode", "component"}, {"local.password", "pw"}}));
+    CHECK(cli.str() == "command line: --local.mode: \"component\" needs local.component_name: the domain s2s-proxy "
+                       "connects as, as named in the local server's component listener (e.g. "
+                       "\"s2s-proxy.example.com\")");
+    Diagnostic own = only_error(load_text(text, {{"local.component_name", "example.com"}}));
+    CHECK(own.key == "--local.component_name");
+    CHECK(own.message.find("is one of general.hosts") != std::string::npos);
+    CHECK(only_error(load_text(text, {{"local.component_name", "not a domain"}})).key == "--local.component_name");
+
+    // In s2s mode (the default) neither key is needed.
+    LoadResult s2s = load_text(kMinimal);
+    REQUIRE(s2s.ok());
+    CHECK(s2s.config.local_mode == LocalMode::S2S);
+    CHECK(s2s.config.local_component_name.empty());
 }

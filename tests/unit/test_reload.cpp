@@ -114,6 +114,7 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
          [](const Config& c) { return std::to_string(c.outgoing.dns_nameservers.size()); }},
         {"local.server", "\"127.0.0.1:16000\"", [](const Config& c) { return c.local_server; }},
         {"local.password", "\"component-secret\"", [](const Config& c) { return c.local_password; }},
+        {"local.component_name", "\"proxy.a.example\"", [](const Config& c) { return c.local_component_name; }},
         {"local.dns_responder", "\"127.0.0.1:15353\"", [](const Config& c) { return c.local_dns_responder; }},
         {"admin.enabled", "false", [&](const Config& c) { return str(c.admin_enabled); }},
         {"admin.listen", "\"127.0.0.1:9999\"", [](const Config& c) { return c.admin_listen; }},
@@ -141,7 +142,7 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         // It is reported again at the next reload, until the process restarts.
         CHECK(plan_reload(plan.config, plan.settings, next).need_restart.size() == 1);
     }
-    // Every restart-only key without a wildcard-free twin above is a listener key or local.mode.
+    // Every restart-only key is covered above or below (local.mode).
     for (const std::string& k : restart_only_keys()) {
         std::string concrete = k;
         for (size_t p; (p = concrete.find('*')) != std::string::npos;) concrete.replace(p, 1, "0");
@@ -149,6 +150,23 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         CHECK((concrete == "local.mode" ||
                std::any_of(cases.begin(), cases.end(), [&](const Case& c) { return c.key == concrete; })));
     }
+}
+
+TEST_CASE("reload: switching local.mode waits for a restart, with its component settings") {
+    LoadResult running = load_with({});
+    LoadResult next = load_with({{"local.mode", "\"component\""},
+                                 {"local.component_name", "\"proxy.a.example\""},
+                                 {"local.password", "\"component-secret\""}});
+    ReloadPlan plan = plan_reload(running.config, running.settings, next);
+    CHECK(plan.config.local_mode == LocalMode::S2S);
+    CHECK(plan.config.local_component_name.empty());
+    CHECK(plan.config.local_password.empty());
+    CHECK(plan.applied.empty());
+    INFO(all(plan.need_restart));
+    CHECK(has(plan.need_restart, "local.mode changed from \"s2s\" to \"component\"; it takes effect only after a restart"));
+    CHECK(has(plan.need_restart, "local.component_name changed"));
+    CHECK(has(plan.need_restart, "local.password changed; it takes effect only after a restart"));
+    CHECK_FALSE(has(plan.need_restart, "component-secret"));
 }
 
 TEST_CASE("reload: the values of a restart-only change are shown, a secret's never") {
