@@ -25,9 +25,15 @@ std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condit
 }
 
 bool StanzaQueue::push(QueuedStanza&& s) {
-    if (items_.size() >= max_count_ || bytes_ + s.bytes.size() > max_bytes_) return false;
+    if (items_.size() >= max_count_ || bytes_ + s.bytes.size() > max_bytes_) {
+        gate_.hold_reader();
+        return false;
+    }
     bytes_ += s.bytes.size();
     items_.push_back(std::move(s));
+    // Filling up: the stream this comes from stops reading (its TCP window then slows the
+    // sender) until the queue is nearly empty again, instead of overflowing into bounces.
+    if (items_.size() * kHoldFraction >= max_count_ || bytes_ * kHoldFraction >= max_bytes_) gate_.hold_reader();
     return true;
 }
 
@@ -35,6 +41,8 @@ QueuedStanza StanzaQueue::pop() {
     QueuedStanza s = std::move(items_.front());
     items_.pop_front();
     bytes_ -= s.bytes.size();
+    if (gate_.held() && items_.size() * kOpenFraction <= max_count_ && bytes_ * kOpenFraction <= max_bytes_)
+        gate_.open();
     return s;
 }
 

@@ -13,6 +13,7 @@
 
 #include "common/stanza_error.h"
 #include "common/xml.h"
+#include "proxy/stream.h"
 
 namespace s2s {
 
@@ -34,7 +35,9 @@ struct QueuedStanza {
 [[nodiscard]] std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condition,
                                                      std::string_view text, std::string_view by = {});
 
-// A bounded FIFO of stanzas (count and bytes).
+// A bounded FIFO of stanzas (count and bytes). Past an eighth of either bound, the stream being
+// read when a stanza is queued (the one it came from) stops reading until the queue is down to a
+// sixteenth again (see FlowGate), so that a burst waits in TCP rather than being bounced.
 class StanzaQueue {
 public:
     static constexpr std::size_t kDefaultMaxCount = 1000;
@@ -48,9 +51,13 @@ public:
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
     [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+    // Streams held back because this queue is filling up.
+    [[nodiscard]] std::size_t holding() const noexcept { return gate_.held(); }
     QueuedStanza pop();
 
 private:
+    static constexpr std::size_t kHoldFraction = 8, kOpenFraction = 16;
+    FlowGate gate_;
     std::deque<QueuedStanza> items_;
     std::size_t bytes_ = 0;
     std::size_t max_count_, max_bytes_;

@@ -45,19 +45,33 @@ Stream::~Stream() {
     loop_.cancel_flush(this);
     release_blocked();
     if (blocked_on_) {
-        auto& v = blocked_on_->blocked_;
+        auto& v = blocked_on_->held_;
         v.erase(std::remove(v.begin(), v.end(), this), v.end());
     }
     if (g_reading == this) g_reading = nullptr;
 }
 
-// Lets every source that waited for this stream read again.
-void Stream::release_blocked() {
-    std::vector<Stream*> sources;
-    sources.swap(blocked_);
-    for (Stream* src : sources) {
-        src->blocked_on_ = nullptr;
-        src->update_reading();
+// ---- backpressure --------------------------------------------------------------------------------
+
+FlowGate::FlowGate(FlowGate&& other) noexcept : held_(std::move(other.held_)) {
+    other.held_.clear();
+    for (Stream* s : held_) s->blocked_on_ = this;
+}
+
+void FlowGate::hold_reader(const Stream* except) {
+    Stream* src = g_reading;
+    if (!src || src == except || src->blocked_on_) return;
+    src->blocked_on_ = this;
+    held_.push_back(src);
+    src->update_reading();
+}
+
+void FlowGate::open() {
+    std::vector<Stream*> held;
+    held.swap(held_);
+    for (Stream* s : held) {
+        s->blocked_on_ = nullptr;
+        s->update_reading();
     }
 }
 
@@ -305,11 +319,7 @@ void Stream::send(std::string_view bytes) {
 // A stream being read is feeding this one faster than its peer takes it: stop reading the source
 // until this stream drains (libuv's read stop is cheap; the TCP window then slows the sender).
 void Stream::push_back_on_source() {
-    Stream* src = g_reading;
-    if (!src || src == this || src->blocked_on_ || !congested()) return;
-    src->blocked_on_ = this;
-    blocked_.push_back(src);
-    src->update_reading();
+    if (congested()) output_gate_.hold_reader(this);
 }
 
 void Stream::send(const xml::Element& element) {

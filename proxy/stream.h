@@ -26,6 +26,33 @@
 
 namespace s2s {
 
+class Stream;
+
+// Backpressure between streams: where a stream that is being read waits while what it feeds has
+// no room (another stream's output above its high-water mark, a stanza queue filling up).
+// hold_reader() stops the stream whose read callback is running now; open() lets every stream
+// held here read again. A gate opens when it is destroyed, and a stream that goes away leaves
+// the gate it waits at.
+class FlowGate {
+public:
+    FlowGate() = default;
+    ~FlowGate() { open(); }
+    FlowGate(FlowGate&& other) noexcept;  // the held streams wait at the new gate
+    FlowGate& operator=(FlowGate&&) = delete;
+    FlowGate(const FlowGate&) = delete;
+    FlowGate& operator=(const FlowGate&) = delete;
+
+    // Holds the stream being read now, unless it is `except`, already waits somewhere, or no
+    // stream is being read (a timer, a connect callback).
+    void hold_reader(const Stream* except = nullptr);
+    void open();
+    [[nodiscard]] std::size_t held() const noexcept { return held_.size(); }
+
+private:
+    friend class Stream;
+    std::vector<Stream*> held_;
+};
+
 class Stream final : private xml::XmlStream::Handler, private Flushable {
 public:
     // The protocol side. Callbacks run inside libuv callbacks: they must not throw.
@@ -123,6 +150,7 @@ public:
     [[nodiscard]] std::string peer_address() const;
 
 private:
+    friend class FlowGate;
     Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64_t id, Side side);
     ~Stream();
 
@@ -146,7 +174,7 @@ private:
     void update_reading();
     void push_back_on_source();
     void drained();
-    void release_blocked();
+    void release_blocked() { output_gate_.open(); }
     void feed(const char* data, size_t len);
     void feed_tls(const char* data, size_t len);
     void shape(size_t bytes_read);
@@ -174,8 +202,8 @@ private:
     uv_timer_t* shaper_timer_ = nullptr;   // with a shaper only; freed in its close callback
     // Backpressure: a stanza read from a source stream and sent to this one found this stream's
     // output above kHighWater, so the source stopped reading until this one drains (or closes).
-    Stream* blocked_on_ = nullptr;       // as a source: the congested stream we wait for
-    std::vector<Stream*> blocked_;       // as a destination: the sources waiting for us
+    FlowGate* blocked_on_ = nullptr;     // as a source: where we wait (a congested stream, a queue)
+    FlowGate output_gate_;               // as a destination: the sources waiting for our output
     uint64_t last_read_ = 0;         // loop time of the last bytes read
     std::string close_reason_;
     xml::XmlStream parser_;

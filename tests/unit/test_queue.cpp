@@ -1,8 +1,11 @@
 // Queued stanzas and bounces.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "common/xml_stream.h"
 #include "proxy/queue.h"
+#include "tests/unit/loop_harness.h"
 
 using namespace s2s;
 
@@ -46,4 +49,76 @@ TEST_CASE("queue: bounded by count and by bytes") {
     QueuedStanza s = by_bytes.pop();
     CHECK(by_bytes.bytes() == before - s.bytes.size());
     CHECK(by_bytes.empty());
+}
+
+TEST_CASE("queue: filling up holds back the stream the stanzas come from, until it is nearly empty") {
+    // A queue of 160: it holds its source from 20 stanzas on, and lets it go at 10.
+    StanzaQueue queue(160, 1 << 20);
+    test::TestLoop t;
+    test::Peer& src = t.new_peer();  // the server side of the sender's connection
+    t.listen([&](uv_stream_t* l) {
+        src.stream = Stream::create(t.loop(), src, {}, 1);
+        REQUIRE(uv_accept(l, src.stream->handle()) == 0);
+        src.stream->start();
+    });
+    size_t refused = 0;
+    src.on_stanza_hook = [&](test::Peer& me) { refused += queue.push(q(me.last().c_str())) ? 0 : 1; };
+    test::Peer& sender = t.new_peer();
+    sender.on_connect_hook = [](test::Peer& me) {
+        me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                        "from='b.test' to='a.test' version='1.0'>");
+        for (int i = 0; i < 20; ++i) me.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    };
+    t.connect(sender, 2);
+    REQUIRE(t.run_until([&] { return queue.size() >= 20; }));
+    CHECK(src.stream->reading_stopped());
+    CHECK(queue.holding() == 1);
+    // What the sender writes now waits in TCP: nothing more is read.
+    for (int i = 0; i < 50; ++i) sender.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    t.run_for(150);
+    CHECK(queue.size() == 20);
+    // Drained to 10 (a sixteenth of 160), the source reads again and the rest arrives.
+    while (queue.size() > 11) (void)queue.pop();
+    CHECK(src.stream->reading_stopped());
+    (void)queue.pop();
+    CHECK_FALSE(src.stream->reading_stopped());
+    REQUIRE(t.run_until([&] { return queue.size() >= 20; }));
+    CHECK(queue.holding() == 1);
+    while (!queue.empty()) {
+        (void)queue.pop();
+        t.run_for(5);
+    }
+    REQUIRE(t.run_until([&] { return src.stanzas.size() == 70; }));
+    CHECK(refused == 0);
+}
+
+TEST_CASE("queue: a held stream that closes leaves the queue; a queue that goes away lets its streams read") {
+    test::TestLoop t;
+    test::Peer& src = t.new_peer();
+    t.listen([&](uv_stream_t* l) {
+        src.stream = Stream::create(t.loop(), src, {}, 1);
+        REQUIRE(uv_accept(l, src.stream->handle()) == 0);
+        src.stream->start();
+    });
+    auto queue = std::make_unique<StanzaQueue>(8, 1 << 20);  // holds from the first stanza
+    src.on_stanza_hook = [&](test::Peer& me) {
+        if (queue) (void)queue->push(q(me.last().c_str()));
+    };
+    test::Peer& sender = t.new_peer();
+    sender.on_connect_hook = [](test::Peer& me) {
+        me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                        "from='b.test' to='a.test' version='1.0'><message from='u@b.test' to='v@a.test'/>");
+    };
+    t.connect(sender, 2);
+    REQUIRE(t.run_until([&] { return queue->holding() == 1; }));
+    SUBCASE("the queue goes away") {
+        queue.reset();
+        CHECK_FALSE(src.stream->reading_stopped());
+    }
+    SUBCASE("the held stream goes away") {
+        src.stream->abort("test");
+        REQUIRE(t.run_until([&] { return src.closed; }));
+        CHECK(queue->holding() == 0);
+        queue.reset();  // nothing dangling to touch
+    }
 }

@@ -531,3 +531,60 @@ TEST_CASE("s2s_out: on a bidi link the remote may ask us to verify keys; its own
     CHECK(answers[2].find("policy-violation") != std::string::npos);
     CHECK(f.router->counters().from_remote == 1);  // the link is still up and working
 }
+
+TEST_CASE("s2s_out: a burst read from a stream while the link negotiates waits in TCP; nothing is bounced") {
+    Fixture f;
+    // The stream the burst comes from (as from the local server): each stanza read goes to the router.
+    struct Source {
+        uv_tcp_t listener{};
+        Fixture* f = nullptr;
+        Peer* side = nullptr;
+    } src;
+    src.f = &f;
+    src.side = &f.t.new_peer();
+    src.side->on_stanza_hook = [&f](Peer& me) { f.router->to_remote("a.test", "b.test", stanza(me.last())); };
+    uv_tcp_init(f.t.uv(), &src.listener);
+    src.listener.data = &src;
+    sockaddr_in addr{};
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    REQUIRE(uv_tcp_bind(&src.listener, reinterpret_cast<sockaddr*>(&addr), 0) == 0);
+    int len = sizeof addr;
+    uv_tcp_getsockname(&src.listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&src.listener), 4, [](uv_stream_t* l, int) {
+                auto* s = static_cast<Source*>(l->data);
+                s->side->stream = Stream::create(s->f->t.loop(), *s->side, {}, 77);
+                REQUIRE(uv_accept(l, s->side->stream->handle()) == 0);
+                s->side->stream->start();
+            }) == 0);
+    // Three times what the link's queue holds. (Holding takes effect at the next read: the stanzas
+    // of one 64 KB read, here about 240, are all queued.)
+    constexpr int kBurst = 3000;
+    Peer& sender = f.t.new_peer();
+    sender.on_connect_hook = [](Peer& me) {
+        me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                        "from='a.test' to='b.test' version='1.0'>");
+        for (int i = 0; i < kBurst; ++i)
+            me.stream->send("<message from='alice@a.test/r' to='bob@b.test' id='b" + std::to_string(i) + "'><body>" +
+                            std::string(200, 'x') + "</body></message>");
+    };
+    sender.stream = Stream::create(f.t.loop(), sender, {}, 78);
+    sender.stream->connect(reinterpret_cast<sockaddr*>(&addr), 2000);
+
+    // The remote accepted the connection but says nothing yet: the link waits for its header.
+    int got = 0;
+    REQUIRE(f.t.run_until([&] { return f.accepted == 1 && src.side->stream && src.side->stream->reading_stopped(); }));
+    f.t.run_for(100);
+    CHECK(src.side->stanzas.size() < 500);
+    CHECK(f.local.got.empty());  // nothing bounced for a full queue
+    // The remote speaks: dialback, then every stanza of the burst arrives, once.
+    f.remote.on_stanza_hook = [&](Peer& p) {
+        if (p.events.back() == "stanza result") p.stream->send("<db:result from='b.test' to='a.test' type='valid'/>");
+        if (p.events.back() == "stanza message") ++got;
+    };
+    f.remote.stream->send(remote_header("sid") + "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    REQUIRE(f.t.run_until([&] { return got == kBurst; }, 10000));
+    CHECK(f.local.got.empty());
+    CHECK(f.remote.saw("id='b2999'"));
+    sender.stream->close("done");
+    uv_close(reinterpret_cast<uv_handle_t*>(&src.listener), nullptr);
+}
