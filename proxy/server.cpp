@@ -130,6 +130,9 @@ bool Server::start(std::string* error) {
         s->max_connections = l.max_connections;
         s->max_rate = rate_of(config_, l.shaper);
         s->bidi = config_.bidi;
+        s->proxy_protocol = l.proxy_protocol;
+        s->proxy_trusted = l.proxy_trusted;
+        s->max_connections_per_host = l.max_connections_per_host;
         inbound_.push_back(std::move(s));
         if (!listen(l, inbound_.back()->listener, false, i, error)) return false;
     }
