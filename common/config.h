@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/net_address.h"
+
 namespace s2s {
 
 // A number that may also be "infinity" in the file (timeouts, sizes, counts).
@@ -56,6 +58,10 @@ struct Listener {
     int backlog = 1024;
     Limit max_stanza_size{0, true};      // bytes
     TlsOptions tls;
+    // [[listen.s2s]] only:
+    bool proxy_protocol = false;         // a PROXY header (v1 or v2) comes first from proxy_trusted
+    NetworkList proxy_trusted;           // the load balancers' networks
+    Limit max_connections_per_host{0, true};  // at once from one client address
 };
 
 struct HostPolicy {

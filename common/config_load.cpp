@@ -26,6 +26,7 @@
 #include "common/config_lines.h"
 #include "common/config_table.h"
 #include "common/jid.h"
+#include "common/net_address.h"
 #include "common/random.h"
 
 namespace s2s::config {
@@ -157,7 +158,8 @@ bool is_string_kind(Kind k) {
 }
 
 bool is_list_kind(Kind k) {
-    return k == Kind::DomainList || k == Kind::StringList || k == Kind::IntList || k == Kind::Nameservers;
+    return k == Kind::DomainList || k == Kind::StringList || k == Kind::IntList || k == Kind::Nameservers ||
+           k == Kind::Networks;
 }
 
 bool parse_port(std::string_view s, int* port) {
@@ -371,6 +373,13 @@ private:
 
     void unknown_key(const std::string& key) {
         auto ks = key_segments(key);
+        // An option of the public listeners written under a local one.
+        if (ks.size() == 4 && ks[0] == "listen" && ks[1] == "local" &&
+            find_option("listen.s2s." + std::string(ks[2]) + "." + std::string(ks[3]))) {
+            error_at(key, std::string(ks[3]) + " applies to [[listen.s2s]] only: the local server connects to "
+                                               "[[listen.local]] directly on loopback; remove it here");
+            return;
+        }
         for (auto& o : options()) {
             auto ps = key_segments(o.key);
             if (ps.size() <= ks.size()) continue;
@@ -658,6 +667,24 @@ private:
                 }
                 return true;
             }
+            case Kind::Networks: {
+                if (!expect_strings(key, n, &v->list)) return false;
+                std::set<std::string> seen;
+                for (auto& s : v->list) {
+                    std::string why;
+                    auto net = IpNetwork::parse(s, &why);
+                    if (!net) {
+                        error_at(key, why + "; write a network as \"10.0.0.0/8\" or \"fd00::/8\", or one host as "
+                                            "\"192.0.2.10\"");
+                        return false;
+                    }
+                    if (!seen.insert(net->to_string()).second) {
+                        error_at(key, quote(s) + " is listed twice (as " + net->to_string() + ")");
+                        return false;
+                    }
+                }
+                return true;
+            }
             case Kind::Ignored:
                 warn_at(key, std::string("ignored: ") + spec.help);
                 return true;
@@ -800,6 +827,20 @@ private:
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
+        check_proxy_protocol();
+    }
+
+    // A PROXY header is believed only from listed senders: with none listed, every connection
+    // would be refused or served as direct, which is never what was meant.
+    void check_proxy_protocol() {
+        for (auto& l : instances("listen.s2s.*")) {
+            const Value* on = get(l + ".proxy_protocol");
+            const Value* trusted = get(l + ".proxy_trusted");
+            if (on && on->b && (!trusted || trusted->list.empty()))
+                error_at(l + ".proxy_protocol", "true needs " + l + ".proxy_trusted: list the networks of the load "
+                                                "balancers that send the PROXY header (e.g. proxy_trusted = "
+                                                "[\"10.0.0.0/8\"])");
+        }
     }
 
     // Component mode (XEP-0114) connects as local.component_name with local.password: both are

@@ -129,10 +129,34 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
     };
 }
 
+// Options of [[listen.s2s]] entries only: the public side, where a load balancer may stand in
+// front (the local server connects on loopback, directly).
+std::vector<SubSpec> public_listener_specs() {
+    return {
+        {"proxy_protocol", Kind::Bool, "false", 0, 0, {}, Reloadable,
+         "expect a PROXY protocol header (v1 or v2, HAProxy's) from senders in proxy_trusted and take the client "
+         "address from it; a header from any other sender closes the connection (ours)",
+         [](Listener& l, const Value& v) { l.proxy_protocol = v.b; }},
+        {"proxy_trusted", Kind::Networks, "[]", 0, 0, {}, Reloadable,
+         "networks of the load balancers that send the PROXY header, e.g. [\"10.0.0.0/8\", \"fd00::/8\"]; a bare "
+         "address is one host (ours)",
+         [](Listener& l, const Value& v) { l.proxy_trusted = NetworkList::parse(v.list).value_or(NetworkList{}); }},
+        {"max_connections_per_host", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
+         "connections at once from one client address (the one a PROXY header names); more get "
+         "resource-constraint (ours)",
+         [](Listener& l, const Value& v) { l.max_connections_per_host = to_limit(v); }},
+    };
+}
+
 void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, const char* default_ip,
                        std::vector<Listener> Config::*list) {
     const std::string prefix = "listen." + type + ".*.";
-    for (auto& s : listener_specs(default_ip)) {
+    std::vector<SubSpec> specs = listener_specs(default_ip);
+    if (type == "s2s") {
+        std::vector<SubSpec> more = public_listener_specs();
+        specs.insert(specs.end(), more.begin(), more.end());
+    }
+    for (auto& s : specs) {
         auto apply = s.apply;
         out.push_back({prefix + s.key, s.kind, s.def, s.min, s.max, s.choices, s.flags, s.help,
                        [apply, list](Config& c, const Wild& w, const Value& v) {

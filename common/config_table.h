@@ -31,6 +31,7 @@ enum class Kind {
     IpAddress,   // an IPv4 or IPv6 literal
     HostPort,    // "host:port" or "[v6]:port"
     Nameservers, // array of "ip" or "ip:port"
+    Networks,    // array of IP networks, "10.0.0.0/8" or "fd00::/8", or single addresses
     ShaperRef,   // "none" or the name of a [shaper.NAME] table
     AccessRef,   // "all" or the name of an [access] rule
     AclRef,      // "all", "none" or the name of an [acl] entry

@@ -161,6 +161,15 @@ std::string format_sockaddr(const sockaddr* sa) {
     return ipv4 ? std::string(buf) + ":" + std::to_string(port) : "[" + std::string(buf) + "]:" + std::to_string(port);
 }
 
+std::string format_ip(const sockaddr* sa) {
+    bool ipv4 = false;
+    const std::uint8_t* bytes = address_bytes(sa, &ipv4);
+    if (bytes == nullptr) return "?";
+    char buf[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(ipv4 ? AF_INET : AF_INET6, bytes, buf, sizeof buf);
+    return buf;
+}
+
 bool parse_socket_address(const std::string& text, sockaddr_storage* out) {
     size_t colon = text.rfind(':');
     if (colon == std::string::npos) return false;

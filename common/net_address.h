@@ -80,6 +80,10 @@ private:
 /// null pointer or a family other than AF_INET/AF_INET6.
 [[nodiscard]] std::string format_sockaddr(const sockaddr* sa);
 
+/// The address alone, without the port: "1.2.3.4", "::1"; an IPv4-mapped IPv6 address is shown
+/// as IPv4, so one client has one text whichever socket family saw it. "?" as format_sockaddr.
+[[nodiscard]] std::string format_ip(const sockaddr* sa);
+
 // "ip:port", "[v6]:port" or "localhost:port" (taken as 127.0.0.1) into a socket address;
 // false when it is not one (names other than localhost are not resolved).
 [[nodiscard]] bool parse_socket_address(const std::string& text, sockaddr_storage* out);

@@ -62,6 +62,19 @@ std::uint16_t be16(const std::uint8_t* p) noexcept { return static_cast<std::uin
 
 }  // namespace
 
+ProxySniff sniff_proxy_header(const std::uint8_t* data, std::size_t len) noexcept {
+    auto prefix_of = [&](const std::uint8_t* sig, std::size_t sig_len) {
+        const std::size_t n = len < sig_len ? len : sig_len;
+        if (n > 0 && std::memcmp(data, sig, n) != 0) return ProxySniff::no;
+        return n == sig_len ? ProxySniff::yes : ProxySniff::maybe;
+    };
+    const ProxySniff v1 = prefix_of(reinterpret_cast<const std::uint8_t*>(kV1Prefix), kV1PrefixLen);
+    const ProxySniff v2 = prefix_of(kV2Signature, kV2SignatureLen);
+    if (v1 == ProxySniff::yes || v2 == ProxySniff::yes) return ProxySniff::yes;
+    if (v1 == ProxySniff::maybe || v2 == ProxySniff::maybe) return ProxySniff::maybe;
+    return ProxySniff::no;
+}
+
 const char* proxy_error_name(ProxyError e) noexcept {
     switch (e) {
         case ProxyError::none: return "none";

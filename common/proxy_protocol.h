@@ -71,6 +71,17 @@ enum class ProxyError : std::uint8_t {
     v2_bad_tlv,          ///< a TLV that does not fit in the header
 };
 
+/// What the first bytes of a connection say about a header, before the header is complete.
+enum class ProxySniff : std::uint8_t {
+    no,     ///< a byte differs from both "PROXY " and the v2 signature: not a header
+    maybe,  ///< every byte so far is a prefix of "PROXY " or of the v2 signature
+    yes,    ///< "PROXY " or the whole 12-byte v2 signature: a header starts here
+};
+
+/// Looks at the first `len` bytes of a connection (only the first 12 matter); whether they are
+/// valid beyond the signature is the parser's business.
+[[nodiscard]] ProxySniff sniff_proxy_header(const std::uint8_t* data, std::size_t len) noexcept;
+
 /// Short stable name for logs and tests ("v1_bad_port").
 [[nodiscard]] const char* proxy_error_name(ProxyError e) noexcept;
 /// One-line explanation for a close reason ("PROXY v1 port is not a number 0..65535").

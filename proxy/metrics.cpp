@@ -127,6 +127,11 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
     w.counters("stream_errors_sent_total", "Stream errors sent to peers, by condition", m.stream_errors, "condition");
     w.counters("stanzas_bounced_by_condition_total", "Error replies sent for undeliverable stanzas, by condition",
                m.stanza_bounces, "condition");
+    w.counters("proxy_protocol_headers_total",
+               "PROXY protocol headers on listen.s2s, by result (accepted, refused) and kind or reason",
+               m.proxy_headers, "result", "reason");
+    w.counters("connections_refused_total", "Inbound streams refused by a listener limit, by its key",
+               m.connections_refused, "limit");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

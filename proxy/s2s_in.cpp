@@ -68,6 +68,7 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
 
 const char* S2SIn::state_name(State s) noexcept {
     switch (s) {
+        case State::ProxyHeader: return "proxy-header";
         case State::AwaitingHeader: return "awaiting-header";
         case State::Negotiating: return "negotiating";
         case State::TlsHandshake: return "tls-handshake";
@@ -84,20 +85,72 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
         self->stream_->abort("accept failed");
         return;
     }
-    S2S_LOG_INFO(self->log_ctx(), "accepted", "%s from %s", settings.listener.c_str(),
-                 self->stream_->peer_address().c_str());
+    bool trusted = settings.proxy_protocol && self->stream_->expect_proxy_header(settings.proxy_trusted);
+    S2S_LOG_INFO(self->log_ctx(), "accepted", "%s from %s%s", settings.listener.c_str(),
+                 self->stream_->peer_address().c_str(),
+                 !settings.proxy_protocol ? ""
+                 : trusted                ? " (in proxy_trusted: a PROXY header must come first)"
+                                          : " (outside proxy_trusted: no PROXY header allowed)");
     if (!self->stream_->start()) return;
     if (!settings.max_connections.allows(static_cast<int64_t>(settings.active))) {
+        metrics().connections_refused.add("max_connections");
         self->fail(StreamError::ResourceConstraint, settings.listener + " has reached max_connections (" +
                                                         std::to_string(settings.max_connections.value) + ")");
         return;
     }
-    if (settings.tls == InboundTls::Direct) {
-        self->stream_->start_tls(settings.tls_context);
-        self->enter(State::TlsHandshake);
-    } else {
-        self->enter(State::AwaitingHeader);
+    if (settings.proxy_protocol) {
+        self->enter(State::ProxyHeader);
+        return;
     }
+    self->serve();
+}
+
+// The client's address is known (at accept, or from the PROXY header): it counts against
+// max_connections_per_host, then the stream starts as the listener's TLS mode says.
+void S2SIn::serve() {
+    if (!count_host()) return;
+    if (settings_.tls == InboundTls::Direct) {
+        stream_->start_tls(settings_.tls_context);
+        enter(State::TlsHandshake);
+    } else {
+        enter(State::AwaitingHeader);
+    }
+}
+
+// Counts this stream for its client address (released in the destructor); false, with the
+// stream ended, past max_connections_per_host.
+bool S2SIn::count_host() {
+    sockaddr_storage ss{};
+    host_ = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
+    size_t n = ++settings_.per_host[host_];
+    if (settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) return true;
+    metrics().connections_refused.add("max_connections_per_host");
+    fail(StreamError::ResourceConstraint, host_ + " has reached max_connections_per_host (" +
+                                              std::to_string(settings_.max_connections_per_host.value) + ") on " +
+                                              settings_.listener);
+    return false;
+}
+
+void S2SIn::on_proxy_header(const ProxyStage& stage) {
+    if (state_ != State::ProxyHeader) return;
+    ProxyOutcome outcome = stage.outcome();
+    std::string sender = stream_->socket_peer_address();
+    if (is_refusal(outcome)) {
+        metrics().proxy_headers.add(std::string("refused:") + (outcome == ProxyOutcome::malformed
+                                                                   ? proxy_error_name(stage.parser().error())
+                                                                   : proxy_outcome_name(outcome)));
+        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "%s, from %s: connection closed", stage.describe().c_str(),
+                        sender.c_str());
+        enter(State::Closing);
+        return;  // the stream aborts
+    }
+    if (outcome == ProxyOutcome::direct) {
+        S2S_LOG_INFO(log_ctx(), "proxy-direct", "%s (%s)", stage.describe().c_str(), sender.c_str());
+    } else {
+        metrics().proxy_headers.add(std::string("accepted:") + proxy_outcome_name(outcome));
+        S2S_LOG_INFO(log_ctx(), "proxy-header", "%s, from %s", stage.describe().c_str(), sender.c_str());
+    }
+    serve();
 }
 
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
@@ -108,6 +161,10 @@ S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
 
 S2SIn::~S2SIn() {
     --settings_.active;
+    if (!host_.empty()) {
+        auto it = settings_.per_host.find(host_);
+        if (it != settings_.per_host.end() && --it->second == 0) settings_.per_host.erase(it);
+    }
     ctx_.connections.erase(this);
 }
 
@@ -581,6 +638,17 @@ void S2SIn::on_timeout() {
     uint64_t now = ctx_.loop.now_ms();
     expire_verifies(now);
     if (state_ == State::Closing) return;
+    // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
+    const ProxyStage* stage = stream_->proxy_stage();
+    if (state_ == State::ProxyHeader && stage && stage->trusted() && window_end_ != 0 && window_end_ <= now) {
+        metrics().proxy_headers.add("refused:timeout");
+        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "no PROXY header within %llu ms, from %s: connection closed",
+                        static_cast<unsigned long long>(settings_.state_timeout_ms),
+                        stream_->socket_peer_address().c_str());
+        enter(State::Closing);
+        stream_->abort("no PROXY header within " + std::to_string(settings_.state_timeout_ms) + " ms");
+        return;
+    }
     bool verifying = false;  // a verification still within its bound holds the deadline off
     for (auto& p : pending_) verifying |= p.until != 0;
     if (negotiating()) {

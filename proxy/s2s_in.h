@@ -16,6 +16,10 @@
 // shows that the peer can receive what is sent to the domain's authoritative server, so our
 // stanzas for such a pair take an outbound link of their own, to the server DNS names.
 //
+// Behind a load balancer (listen.s2s.*.proxy_protocol), the stream first waits for the PROXY
+// header (proxy_stage.h) within state_timeout; the client's address it names is the one logged and
+// counted against max_connections_per_host.
+//
 // While a dialback verification asked for by this stream is under way, the negotiation deadline
 // waits for it, up to the verification's own bound (Router::verify_timeout_ms()); past that
 // bound the verification is given up and answered with remote-server-timeout.
@@ -24,10 +28,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/tls.h"
 #include "common/log.h"
+#include "common/net_address.h"
 #include "common/xml_stream.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
@@ -79,11 +85,18 @@ struct InboundSettings {
     bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
     uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
     mutable size_t active = 0;                        // streams open on this listener now
+    bool proxy_protocol = false;                      // a PROXY header comes first (proxy_stage.h)
+    NetworkList proxy_trusted;                        // senders whose PROXY header is believed
+    Limit max_connections_per_host{0, true};          // streams at once from one client address
+    // Streams open now per client address ("192.0.2.7", "2001:db8::1"), like `active` a live count
+    // that a reload of the other fields must keep.
+    mutable std::unordered_map<std::string, size_t> per_host;
 };
 
 class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute {
 public:
     enum class State {
+        ProxyHeader,     // proxy_protocol: waiting for the PROXY header (or a direct peer's first bytes)
         AwaitingHeader,  // waiting for the peer's stream header (first, after TLS, after SASL)
         Negotiating,     // header and features sent: STARTTLS, SASL, dialback and (for
                          // authenticated pairs) stanzas may come; on a bidi stream our stanzas
@@ -127,6 +140,7 @@ private:
     void on_stream_close() override;
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_tls_established() override;
+    void on_proxy_header(const ProxyStage& stage) override;
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
 
@@ -134,6 +148,8 @@ private:
     bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) override;
 
     void enter(State s);
+    void serve();
+    [[nodiscard]] bool count_host();
     void rearm();
     [[nodiscard]] bool negotiating() const noexcept;
     void expire_verifies(uint64_t now);
@@ -160,6 +176,7 @@ private:
     ProxyContext& ctx_;
     const InboundSettings& settings_;
     Stream* stream_ = nullptr;
+    std::string host_;          // the client address counted in settings_.per_host; "" until counted
     State state_ = State::AwaitingHeader;
     std::string stream_id_;
     std::string local_;         // the header's 'to' (one of general.hosts)

@@ -134,6 +134,9 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.max_connections = l.max_connections;
         s.max_rate = rate_of(c, l.shaper);
         s.bidi = c.bidi;
+        s.proxy_protocol = l.proxy_protocol;
+        s.proxy_trusted = l.proxy_trusted;
+        s.max_connections_per_host = l.max_connections_per_host;
     }
     while (local_in_.size() < c.listen_local.size()) local_in_.push_back(std::make_unique<LocalInSettings>());
     for (size_t i = 0; i < c.listen_local.size(); ++i) {

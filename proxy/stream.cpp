@@ -146,8 +146,8 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
     self->trimmed_ = false;
     metrics().bytes_in[static_cast<int>(self->side_)] += static_cast<uint64_t>(nread);
     g_reading = self;
-    if (self->tls_) self->feed_tls(buf->base, static_cast<size_t>(nread));
-    else self->feed(buf->base, static_cast<size_t>(nread));
+    if (self->proxy_) self->feed_proxy(buf->base, static_cast<size_t>(nread));
+    else self->feed_stream(buf->base, static_cast<size_t>(nread));
     if (g_reading == self) g_reading = nullptr;
     if (self->bucket_) self->shape(static_cast<size_t>(nread));
 }
@@ -192,6 +192,39 @@ void Stream::on_shaper_timer(uv_timer_t* t) noexcept {
 void Stream::count_tls_failure() {
     std::string_view kind = tls_ ? tls_->failure_kind() : std::string_view();
     metrics().tls_failures.add(kind.empty() ? "other" : kind);
+}
+
+// ---- the PROXY header stage -----------------------------------------------------------------------
+
+bool Stream::expect_proxy_header(const NetworkList& trusted) {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    bool ok = uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+    proxy_ = std::make_unique<ProxyStage>(ok && trusted.contains(reinterpret_cast<const sockaddr*>(&ss)));
+    return proxy_->trusted();
+}
+
+// The first bytes, until the stage decides; then what follows goes on as stream bytes (TLS or
+// XML, whichever the owner set up when it heard the outcome).
+void Stream::feed_proxy(const char* data, size_t len) {
+    ProxyStageFeed r = proxy_->feed(data, len);
+    if (r.outcome == ProxyOutcome::pending) return;
+    std::unique_ptr<ProxyStage> stage = std::move(proxy_);
+    if (r.outcome == ProxyOutcome::proxied) client_ = stage->parser().source();
+    owner_.on_proxy_header(*stage);
+    if (is_refusal(r.outcome)) {
+        abort("PROXY protocol: " + stage->describe());
+        return;
+    }
+    std::string_view held = stage->held();
+    if (!held.empty()) feed_stream(held.data(), held.size());
+    feed_stream(data + r.consumed, len - r.consumed);
+}
+
+void Stream::feed_stream(const char* data, size_t len) {
+    if (state_ != State::Open || len == 0) return;
+    if (tls_) feed_tls(data, len);
+    else feed(data, len);
 }
 
 void Stream::feed(const char* data, size_t len) {
@@ -499,7 +532,22 @@ void Stream::on_handle_closed(uv_handle_t* h) noexcept {
     delete self;
 }
 
+bool Stream::peer_sockaddr(sockaddr_storage* out) const {
+    if (client_.ss_family != AF_UNSPEC) {
+        *out = client_;
+        return true;
+    }
+    int len = sizeof *out;
+    return uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(out), &len) == 0;
+}
+
 std::string Stream::peer_address() const {
+    sockaddr_storage ss{};
+    if (!peer_sockaddr(&ss)) return "?";
+    return format_sockaddr(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+std::string Stream::socket_peer_address() const {
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";

@@ -2,6 +2,10 @@
 // writes and backpressure. It makes no protocol decisions: those belong to its Owner, one of the
 // stream state machines (s2s_in, s2s_out, local_in, local_out).
 //
+// On a listener with proxy_protocol, the first bytes may be a PROXY header (proxy_stage.h): the
+// stream reads it before any TLS or XML byte, tells the owner on_proxy_header(), and from then on
+// peer_address() is the client's address the header names.
+//
 // Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
 // right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
 // freed inside a callback chain: close() only starts the closing.
@@ -17,11 +21,13 @@
 
 #include "common/buffer.h"
 #include "common/event_loop.h"
+#include "common/net_address.h"
 #include "common/stream_error.h"
 #include "common/tls.h"
 #include "common/xml.h"
 #include "common/xml_stream.h"
 #include "proxy/metrics.h"
+#include "proxy/proxy_stage.h"
 #include "proxy/shaper.h"
 
 namespace s2s {
@@ -67,6 +73,9 @@ public:
         virtual void on_timeout() = 0;       // the deadline set with set_deadline() passed
         virtual void on_tls_established() {} // the TLS handshake finished; tls() tells about the peer
         virtual void on_drained() {}         // output fell below the low-water mark after being high
+        // The PROXY header stage (expect_proxy_header()) ended: peer_address() is now the client's.
+        // On a refusal (is_refusal(stage.outcome())) the stream aborts once this returns.
+        virtual void on_proxy_header(const ProxyStage& stage) { (void)stage; }
         // Final: the socket is closed; the Stream is deleted when this returns.
         virtual void on_closed(const std::string& reason) = 0;
 
@@ -98,6 +107,11 @@ public:
     [[nodiscard]] uv_stream_t* handle() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
     // Starts reading an accepted socket; false (and closing) on error.
     bool start();
+    // Before start(), on a listener with proxy_protocol: the first bytes go through a PROXY header
+    // stage (proxy_stage.h), trusted when the TCP peer is in `trusted`. Returns that.
+    bool expect_proxy_header(const NetworkList& trusted);
+    // The stage while it runs (null before and after).
+    [[nodiscard]] const ProxyStage* proxy_stage() const noexcept { return proxy_.get(); }
     // Opens an outbound connection; on_connected() reports the result within timeout_ms.
     bool connect(const sockaddr* addr, uint64_t timeout_ms);
 
@@ -146,8 +160,12 @@ public:
     [[nodiscard]] const xml::StreamHeader& peer_header() const noexcept { return parser_.header(); }
     // Serialization scope for stanzas on this stream (default namespace and db: prefix).
     [[nodiscard]] xml::NamespaceScope& scope() noexcept { return scope_; }
-    // "ip:port" of the peer, or "?" when unknown.
+    // "ip:port" of the peer, or "?" when unknown: the client a PROXY header named, else the TCP peer.
     [[nodiscard]] std::string peer_address() const;
+    // The same as a socket address; false when unknown.
+    [[nodiscard]] bool peer_sockaddr(sockaddr_storage* out) const;
+    // "ip:port" of the TCP peer itself (the load balancer, behind a PROXY header).
+    [[nodiscard]] std::string socket_peer_address() const;
 
 private:
     friend class FlowGate;
@@ -177,6 +195,8 @@ private:
     void release_blocked() { output_gate_.open(); }
     void feed(const char* data, size_t len);
     void feed_tls(const char* data, size_t len);
+    void feed_proxy(const char* data, size_t len);
+    void feed_stream(const char* data, size_t len);
     void shape(size_t bytes_read);
     void count_tls_failure();
     bool take_tls_output();
@@ -209,6 +229,8 @@ private:
     xml::XmlStream parser_;
     xml::NamespaceScope scope_;
     std::unique_ptr<tls::Session> tls_;
+    std::unique_ptr<ProxyStage> proxy_;  // while the PROXY header stage runs
+    sockaddr_storage client_{};          // the client a PROXY header named; AF_UNSPEC: the TCP peer
     std::string plain_out_;  // TLS: plaintext queued this turn, encrypted at flush (fewer records)
     Buffer out_;       // queued bytes (ciphertext under TLS), not yet handed to libuv
     Buffer inflight_;  // handed to uv_write, waiting for its callback

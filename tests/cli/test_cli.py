@@ -311,6 +311,52 @@ class Process(unittest.TestCase):
             p.communicate(timeout=5)
             self.assertEqual(p.returncode, 0)
 
+    def test_proxy_protocol_believes_trusted_senders_only(self):
+        """PROXY v1 from 127.0.0.1 (in proxy_trusted): the client it names is the one logged; from
+        127.0.0.2 (outside): closed without a stream answer. 192.0.2.7 is only text in a header."""
+        s2s_port, admin_port = free_port(), free_port()
+        text = minimal(s2s_port=s2s_port, local_port=free_port(), admin_port=admin_port).replace(
+            '  ip_address = "127.0.0.1"\n',
+            '  ip_address = "127.0.0.1"\n  proxy_protocol = true\n  proxy_trusted = ["127.0.0.1/32"]\n', 1)
+        header = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  b"xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='nobody.test' version='1.0'>")
+        with ConfigFile(text) as path:
+            p = self.start(path, "--general.loglevel=info")
+            self.assertTrue(self.wait_listening(admin_port, p), "admin endpoint never accepted")
+            with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as c:
+                c.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 5269\r\n" + header)
+                got = b""
+                while b"</stream:stream>" not in got:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+            self.assertIn(b"host-unknown", got)
+            with socket.socket() as c:
+                c.bind(("127.0.0.2", 0))
+                c.settimeout(5)
+                c.connect(("127.0.0.1", s2s_port))
+                c.sendall(b"PROXY TCP4 192.0.2.8 127.0.0.1 40000 5269\r\n" + header)
+                got = b""
+                try:
+                    while True:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        got += chunk
+                except ConnectionResetError:
+                    pass
+            self.assertEqual(got, b"", "an untrusted sender's PROXY header got an answer")
+            metrics = parse_metrics(curl(f"http://127.0.0.1:{admin_port}/metrics")[1])
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=5)
+        self.assertEqual(metrics['s2s_proxy_proxy_protocol_headers_total{result="accepted",reason="proxied"}'], 1)
+        self.assertEqual(metrics['s2s_proxy_proxy_protocol_headers_total{result="refused",reason="untrusted_sender"}'], 1)
+        self.assertRegex(err, r"proxy-header: PROXY v1 header for client 192\.0\.2\.7:40000, from 127\.0\.0\.1:\d+")
+        self.assertRegex(err, r"warning .*proxy-refused: a PROXY header from a sender outside proxy_trusted, "
+                              r"from 127\.0\.0\.2:\d+: connection closed")
+        self.assertNotIn("192.0.2.8", err)
+
     def test_bad_config_starts_nothing(self):
         with ConfigFile(minimal() + "[s2s]\n  default_policy = 1\n") as path:
             p = self.start(path)

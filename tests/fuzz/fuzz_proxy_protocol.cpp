@@ -3,7 +3,8 @@
 //    any read past it) or in input-chosen pieces gives the same outcome,
 //  - a finished header is at most the documented bound and its bytes alone parse the same,
 //  - `consumed` agrees with the status, and need_more never goes past the largest header,
-//  - proxied addresses re-encoded as a v1 line and as a v2 header parse back to the same.
+//  - proxied addresses re-encoded as a v1 line and as a v2 header parse back to the same,
+//  - sniff_proxy_header says "no" exactly when the parser finds a bad signature.
 #include "common/proxy_protocol.h"
 
 #include <arpa/inet.h>
@@ -103,6 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ProxyHeaderParser whole;
     const auto r = feed_exact(whole, data, size);
     if (r.status == ProxyStatus::need_more) require(size < s2s::kProxyMaxHeader);
+    require((s2s::sniff_proxy_header(data, size) == s2s::ProxySniff::no) ==
+            (whole.error() == s2s::ProxyError::bad_signature));
 
     ProxyHeaderParser bytewise;
     for (std::size_t i = 0; i < size && bytewise.status() == ProxyStatus::need_more; ++i)

@@ -5,6 +5,7 @@
 
 #include "common/config_load.h"
 #include "common/config_print.h"
+#include "common/config_table.h"
 #include "tests/unit/test_support.h"
 
 using namespace s2s;
@@ -239,6 +240,98 @@ TEST_CASE("config: certificates and keys that parse are accepted, a wrong key pa
 TEST_CASE("config: TLS on a listener needs a certificate") {
     LoadResult r = load_text(with("\n[s2s]\n  use_starttls = \"required\"\n"));
     CHECK(only_error(r).message.find("TLS on listen.s2s.0 needs a certificate") == 0);
+}
+
+// [[listen.s2s]] last, so that keys appended to the text belong to it (line 10 on).
+const char* const kS2sLast = R"(
+[general]
+  hosts = ["example.com"]
+[local]
+  server = "127.0.0.1:15269"
+[[listen.local]]
+  port = 15270
+[[listen.s2s]]
+  port = 5269
+)";
+
+TEST_CASE("config: PROXY protocol and the per-host cap on listen.s2s: defaults and values") {
+    LoadResult d = load_text(kS2sLast);
+    REQUIRE(d.ok());
+    const Listener& l = d.config.listen_s2s[0];
+    CHECK_FALSE(l.proxy_protocol);
+    CHECK(l.proxy_trusted.empty());
+    CHECK(l.max_connections_per_host.infinite);
+
+    LoadResult r = load_text(std::string(kS2sLast) +
+                             "  proxy_protocol = true\n"
+                             "  proxy_trusted = [\"10.0.0.0/8\", \"::1\", \"192.0.2.10\"]\n"
+                             "  max_connections_per_host = 4\n");
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    const Listener& p = r.config.listen_s2s[0];
+    CHECK(p.proxy_protocol);
+    REQUIRE(p.proxy_trusted.size() == 3);
+    CHECK(p.proxy_trusted.networks()[0].to_string() == "10.0.0.0/8");
+    CHECK(p.proxy_trusted.networks()[1].to_string() == "::1/128");  // a bare address is one host
+    CHECK(p.proxy_trusted.networks()[2].to_string() == "192.0.2.10/32");
+    CHECK(p.max_connections_per_host.value == 4);
+    CHECK_FALSE(p.max_connections_per_host.infinite);
+    std::string out = print_config(r.settings);
+    CHECK(out.find("proxy_trusted = [\"10.0.0.0/8\", \"::1\", \"192.0.2.10\"]") != std::string::npos);
+    CHECK(out.find("max_connections_per_host = 4") != std::string::npos);
+
+    // On the command line, a comma-separated list.
+    LoadResult cli = load_text(kS2sLast, {{"listen.s2s.0.proxy_protocol", "true"},
+                                          {"listen.s2s.0.proxy_trusted", "10.0.0.0/8,fd00::/8"}});
+    INFO(all_errors(cli));
+    REQUIRE(cli.ok());
+    CHECK(cli.config.listen_s2s[0].proxy_trusted.size() == 2);
+
+    // Reloadable: a SIGHUP may change them for new connections.
+    for (const char* key : {"listen.s2s.*.proxy_protocol", "listen.s2s.*.proxy_trusted",
+                            "listen.s2s.*.max_connections_per_host"}) {
+        CAPTURE(key);
+        REQUIRE(find_option(key) != nullptr);
+        CHECK((find_option(key)->flags & Reloadable) != 0);
+    }
+}
+
+TEST_CASE("config: a bad proxy_trusted entry is named with the fix") {
+    Diagnostic host_bits = only_error(load_text(std::string(kS2sLast) + "  proxy_trusted = [\"10.1.2.3/8\"]\n"));
+    CHECK(host_bits.line == 10);
+    CHECK(host_bits.key == "listen.s2s.0.proxy_trusted");
+    CHECK(host_bits.message.find("\"10.1.2.3/8\": host bits are set") == 0);
+    CHECK(host_bits.message.find("did you mean 10.0.0.0/8?") != std::string::npos);
+    CHECK(host_bits.message.find("write a network as \"10.0.0.0/8\" or \"fd00::/8\", or one host as") !=
+          std::string::npos);
+    Diagnostic name = only_error(load_text(std::string(kS2sLast) + "  proxy_trusted = [\"10.0.0.0/8\", \"lb.example\"]\n"));
+    CHECK(name.message.find("\"lb.example\": \"lb.example\" is not an IPv4 or IPv6 address") == 0);
+    Diagnostic twice = only_error(load_text(std::string(kS2sLast) + "  proxy_trusted = [\"127.0.0.1\", \"127.0.0.1/32\"]\n"));
+    CHECK(twice.message == "\"127.0.0.1/32\" is listed twice (as 127.0.0.1/32)");
+    Diagnostic type = only_error(load_text(std::string(kS2sLast) + "  proxy_trusted = \"10.0.0.0/8\"\n"));
+    CHECK(type.message == "expected an array of strings, got a string");
+    Diagnostic zero = only_error(load_text(std::string(kS2sLast) + "  max_connections_per_host = 0\n"));
+    CHECK(zero.message.find("0 is out of range 1..") == 0);
+}
+
+TEST_CASE("config: proxy_protocol without proxy_trusted is an error saying what to list") {
+    Diagnostic d = only_error(load_text(std::string(kS2sLast) + "  proxy_protocol = true\n"));
+    CHECK(d.line == 10);
+    CHECK(d.key == "listen.s2s.0.proxy_protocol");
+    CHECK(d.message == "true needs listen.s2s.0.proxy_trusted: list the networks of the load balancers that send "
+                       "the PROXY header (e.g. proxy_trusted = [\"10.0.0.0/8\"])");
+    Diagnostic cli = only_error(load_text(kS2sLast, {{"listen.s2s.0.proxy_protocol", "true"}}));
+    CHECK(cli.str().find("command line: --listen.s2s.0.proxy_protocol: true needs") == 0);
+}
+
+TEST_CASE("config: the PROXY and per-host keys are refused on listen.local, saying where they belong") {
+    for (const char* key : {"proxy_protocol = true", "proxy_trusted = [\"127.0.0.1\"]", "max_connections_per_host = 2"}) {
+        CAPTURE(key);
+        Diagnostic d = only_error(load_text(with(std::string("  ") + key + "\n")));
+        CHECK(d.key.find("listen.local.0.") == 0);
+        CHECK(d.message.find(" applies to [[listen.s2s]] only: the local server connects to [[listen.local]] "
+                             "directly on loopback; remove it here") != std::string::npos);
+    }
 }
 
 TEST_CASE("config: the same option in the 6.x and the newer layout is an error naming both") {

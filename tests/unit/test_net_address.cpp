@@ -211,6 +211,15 @@ TEST_CASE("net_address/format_sockaddr") {
     CHECK(s2s::format_sockaddr(nullptr) == "?");
 }
 
+TEST_CASE("net_address/format_ip: the address without its port, one text per client") {
+    CHECK(s2s::format_ip(sa(addr("192.0.2.7", 40000))) == "192.0.2.7");
+    CHECK(s2s::format_ip(sa(addr("::ffff:192.0.2.7", 1))) == "192.0.2.7");
+    CHECK(s2s::format_ip(sa(addr("2001:db8::1", 5269))) == "2001:db8::1");
+    sockaddr_storage none{};
+    CHECK(s2s::format_ip(sa(none)) == "?");
+    CHECK(s2s::format_ip(nullptr) == "?");
+}
+
 TEST_CASE("net_address: parse_socket_address takes ip:port, [v6]:port and localhost:port only") {
     using namespace s2s;
     sockaddr_storage ss{};

@@ -418,3 +418,25 @@ TEST_CASE("proxy_protocol/error names and texts are distinct and set") {
     CHECK(names.count("?") == 0);
     CHECK(std::string(s2s::proxy_error_text(ProxyError::v1_too_long)).find("107") != std::string::npos);
 }
+
+TEST_CASE("proxy_protocol/sniff tells a header from other first bytes as early as the bytes allow") {
+    using s2s::ProxySniff;
+    auto sniff = [](const Bytes& b) { return s2s::sniff_proxy_header(b.data(), b.size()); };
+    const Bytes sig = v2(0x21, 0x11, kV4Block);
+    CHECK(sniff(bytes("PROXY ")) == ProxySniff::yes);
+    CHECK(sniff(bytes("PROXY TCP4 1.2.3.4")) == ProxySniff::yes);
+    CHECK(sniff(Bytes(sig.begin(), sig.begin() + 12)) == ProxySniff::yes);
+    CHECK(sniff(sig) == ProxySniff::yes);
+    CHECK(sniff(bytes("")) == ProxySniff::maybe);
+    CHECK(sniff(bytes("PROX")) == ProxySniff::maybe);
+    CHECK(sniff(Bytes(sig.begin(), sig.begin() + 11)) == ProxySniff::maybe);
+    CHECK(sniff(Bytes{0x0D}) == ProxySniff::maybe);
+    CHECK(sniff(bytes("<")) == ProxySniff::no);
+    CHECK(sniff(Bytes{0x16, 0x03, 0x01}) == ProxySniff::no);  // a TLS ClientHello
+    CHECK(sniff(bytes("PROXX")) == ProxySniff::no);
+    CHECK(sniff(bytes("proxy ")) == ProxySniff::no);
+    Bytes almost(sig.begin(), sig.begin() + 12);
+    almost[11] = 0x0B;
+    CHECK(sniff(almost) == ProxySniff::no);
+    CHECK(sniff(bytes(kStream)) == ProxySniff::no);
+}

@@ -677,3 +677,187 @@ TEST_CASE("s2s_in: an authoritative server that cannot be reached is remote-serv
         CHECK_FALSE(p.closed);
     }
 }
+
+// ---- PROXY protocol and the per-host cap -----------------------------------------------------------
+
+namespace {
+
+const std::string kProxyV1 = "PROXY TCP4 192.0.2.7 127.0.0.1 40000 5269\r\n";
+
+// A PROXY v1 header for client `ip`:40000.
+std::string proxy_v1(const std::string& ip) { return "PROXY TCP4 " + ip + " 127.0.0.1 40000 5269\r\n"; }
+
+// A v2 PROXY header over TCP/IPv4 for 192.0.2.9:40001 -> 127.0.0.1:5269.
+std::string proxy_v2() {
+    return std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0C", 16) +
+           std::string("\xC0\x00\x02\x09\x7F\x00\x00\x01\x9C\x41\x14\x95", 12);
+}
+
+// Log lines at info and above while it lives (declare it before the Fixture: closing logs too).
+struct LogCapture {
+    std::vector<std::string> lines;
+    LogLevel before = log_level();
+    LogCapture() {
+        set_log_level(LogLevel::info);
+        set_log_sink([this](LogLevel, std::string_view line) { lines.emplace_back(line); });
+    }
+    ~LogCapture() {
+        set_log_level(before);
+        set_log_sink(nullptr);
+    }
+    // Whether one line holds every one of `parts`.
+    bool saw(std::initializer_list<std::string> parts) const {
+        for (auto& l : lines) {
+            bool all = true;
+            for (auto& p : parts) all = all && l.find(p) != std::string::npos;
+            if (all) return true;
+        }
+        return false;
+    }
+};
+
+// Listens with proxy_protocol, trusting 127.0.0.1 only.
+void behind_balancer(Fixture& f) {
+    f.settings.proxy_protocol = true;
+    REQUIRE(f.settings.proxy_trusted.add("127.0.0.1/32"));
+}
+
+// A peer that connects from `from_ip` (a loopback address) and sends `first`, then (unless
+// empty) `then`.
+Peer& peer_from(Fixture& f, const std::string& from_ip, const std::string& first,
+                const std::string& then = header("b.test", "a.test")) {
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [=](Peer& me) { me.stream->send(first + then); };
+    p.stream = Stream::create(f.t.loop(), p, {}, 1000);
+    sockaddr_in from{};
+    uv_ip4_addr(from_ip.c_str(), 0, &from);
+    REQUIRE(uv_tcp_bind(reinterpret_cast<uv_tcp_t*>(p.stream->handle()), reinterpret_cast<sockaddr*>(&from), 0) == 0);
+    p.stream->connect(f.t.address(), 2000);
+    return p;
+}
+
+bool served(const Peer& p) { return has(p, "stanza features"); }
+
+}  // namespace
+
+TEST_CASE("s2s_in: PROXY v1 and v2 headers from a trusted sender are served as the client they name") {
+    LogCapture log;
+    uint64_t accepted = metrics().proxy_headers.get("accepted:proxied");
+    Fixture f;
+    behind_balancer(f);
+    Peer& a = peer_from(f, "127.0.0.1", kProxyV1, header("b.test", "a.test") + "<db:result from='b.test' to='a.test'>k</db:result>");
+    Peer& b = peer_from(f, "127.0.0.1", proxy_v2());
+    REQUIRE(f.t.run_until([&] { return a.saw("type='valid'") && served(b); }));
+    CHECK(metrics().proxy_headers.get("accepted:proxied") == accepted + 2);
+    // The client's address is what is logged and counted, with the balancer's beside it.
+    CHECK(log.saw({"proxy-header", "PROXY v1 header for client 192.0.2.7:40000", "from 127.0.0.1:"}));
+    CHECK(log.saw({"proxy-header", "PROXY v2 header for client 192.0.2.9:40001", "from 127.0.0.1:"}));
+    CHECK(f.settings.per_host.at("192.0.2.7") == 1);
+    CHECK(f.settings.per_host.at("192.0.2.9") == 1);
+    CHECK(f.settings.per_host.count("127.0.0.1") == 0);
+    a.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+}
+
+TEST_CASE("s2s_in: a PROXY header from a sender outside proxy_trusted is refused without an answer") {
+    LogCapture log;
+    uint64_t refused = metrics().proxy_headers.get("refused:untrusted_sender");
+    Fixture f;
+    behind_balancer(f);
+    Peer& v1 = peer_from(f, "127.0.0.2", kProxyV1);
+    Peer& v2 = peer_from(f, "127.0.0.2", proxy_v2());
+    REQUIRE(f.t.run_until([&] { return v1.closed && v2.closed; }));
+    CHECK(v1.stanzas.empty());
+    CHECK(v2.stanzas.empty());
+    CHECK_FALSE(has(v1, "open from=a.test"));
+    CHECK(metrics().proxy_headers.get("refused:untrusted_sender") == refused + 2);
+    CHECK(log.saw({"warning", "proxy-refused", "a PROXY header from a sender outside proxy_trusted", "from 127.0.0.2:"}));
+    CHECK(f.settings.per_host.empty());  // never counted
+}
+
+TEST_CASE("s2s_in: a sender outside proxy_trusted without a header is served as a direct connection") {
+    LogCapture log;
+    Fixture f;
+    behind_balancer(f);
+    Peer& p = peer_from(f, "127.0.0.2", "");
+    REQUIRE(f.t.run_until([&] { return served(p); }));
+    CHECK(f.settings.per_host.at("127.0.0.2") == 1);
+    CHECK(log.saw({"proxy-direct", "127.0.0.2:"}));
+}
+
+TEST_CASE("s2s_in: a trusted sender must send a header: XML first, a bad header or silence closes it") {
+    LogCapture log;
+    uint64_t missing = metrics().proxy_headers.get("refused:missing_header");
+    uint64_t bad_port = metrics().proxy_headers.get("refused:v1_bad_port");
+    uint64_t timeouts = metrics().proxy_headers.get("refused:timeout");
+    Fixture f;
+    behind_balancer(f);
+    f.settings.state_timeout_ms = 200;
+    Peer& xml = peer_from(f, "127.0.0.1", "<?xml version='1.0'?>");
+    Peer& bad = peer_from(f, "127.0.0.1", "PROXY TCP4 192.0.2.7 127.0.0.1 99999 5269\r\n");
+    Peer& silent = peer_from(f, "127.0.0.1", "", "");
+    REQUIRE(f.t.run_until([&] { return xml.closed && bad.closed && silent.closed; }));
+    for (Peer* p : {&xml, &bad, &silent}) CHECK(p->stanzas.empty());
+    CHECK(metrics().proxy_headers.get("refused:missing_header") == missing + 1);
+    CHECK(metrics().proxy_headers.get("refused:v1_bad_port") == bad_port + 1);
+    CHECK(metrics().proxy_headers.get("refused:timeout") == timeouts + 1);
+    CHECK(log.saw({"proxy-refused", "no PROXY header from a sender in proxy_trusted"}));
+    CHECK(log.saw({"proxy-refused", "PROXY v1 port is not a number"}));
+    CHECK(log.saw({"proxy-refused", "no PROXY header within 200 ms"}));
+}
+
+TEST_CASE("s2s_in: a PROXY header before a direct TLS ClientHello") {
+    LogCapture log;
+    Fixture f;
+    behind_balancer(f);
+    f.use_tls(InboundTls::Direct);
+    auto client = Fixture::client_tls(test::TestPki::get().srv);
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [&](Peer& me) {
+        me.stream->send(kProxyV1);
+        me.stream->start_tls(client, {"a.test", nullptr});
+    };
+    p.on_tls_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return served(p); }));
+    CHECK(p.saw("<mechanism>EXTERNAL</mechanism>"));
+    CHECK(log.saw({"proxy-header", "client 192.0.2.7:40000"}));
+}
+
+TEST_CASE("s2s_in: past max_connections_per_host a client gets resource-constraint; others and freed slots are served") {
+    uint64_t refused = metrics().connections_refused.get("max_connections_per_host");
+    Fixture f;
+    behind_balancer(f);
+    f.settings.max_connections_per_host = Limit{2, false};
+    Peer& one = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.7"));
+    Peer& two = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.7"));
+    REQUIRE(f.t.run_until([&] { return served(one) && served(two); }));
+    Peer& three = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.7"));
+    Peer& other = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.8"));
+    REQUIRE(f.t.run_until([&] { return three.closed && served(other) && f.settings.per_host.at("192.0.2.7") == 2; }));
+    CHECK(has(three, "stream-error resource-constraint"));
+    CHECK(three.saw("192.0.2.7 has reached max_connections_per_host (2) on listen.s2s.0"));
+    CHECK(metrics().connections_refused.get("max_connections_per_host") == refused + 1);
+    CHECK(f.settings.per_host.at("192.0.2.7") == 2);  // the refused one is released
+    CHECK(f.settings.per_host.at("192.0.2.8") == 1);
+
+    // A closed stream frees its slot, once.
+    one.stream->send("</stream:stream>");
+    REQUIRE(f.t.run_until([&] { return one.closed && f.settings.per_host.at("192.0.2.7") == 1; }));
+    Peer& again = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.7"));
+    REQUIRE(f.t.run_until([&] { return served(again); }));
+    CHECK(f.settings.per_host.at("192.0.2.7") == 2);
+    CHECK_FALSE(again.closed);
+}
+
+TEST_CASE("s2s_in: max_connections_per_host without PROXY protocol counts the TCP peer's address") {
+    Fixture f;
+    f.settings.max_connections_per_host = Limit{1, false};
+    Peer& first = f.peer("b.test", "a.test");
+    REQUIRE(f.t.run_until([&] { return served(first); }));
+    Peer& second = f.peer("b.test", "a.test");
+    REQUIRE(f.t.run_until([&] { return second.closed; }));
+    CHECK(has(second, "stream-error resource-constraint"));
+    CHECK(second.saw("127.0.0.1 has reached max_connections_per_host (1)"));
+    CHECK_FALSE(first.closed);
+}
