@@ -58,7 +58,7 @@ std::vector<TlsSpec> tls_specs() {
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
          "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
-         "self-signed also valid; none: not checked (without a valid certificate a peer may still use "
+         "self-signed ones are accepted for TLS too, but prove no domain (dialback is still needed); none: not checked (without a valid certificate a peer may still use "
          "dialback, unless secure_auth, secure_domains or required_trusted ask for one)",
          [](TlsOptions& t, const Value& v) { t.verify_mode = static_cast<VerifyMode>(v.choice); }},
         {"certfile", Kind::CertFile, nullptr, {}, Both, "PEM certificate chain presented to peers",

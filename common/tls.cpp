@@ -80,6 +80,18 @@ bool self_signed(const mbedtls_x509_crt& crt) noexcept {
            std::memcmp(crt.subject_raw.p, crt.issuer_raw.p, crt.subject_raw.len) == 0;
 }
 
+// Whether a self-signed leaf's signature is its own (checked with itself as the only trust
+// anchor, which mbedTLS accepts for an end-entity certificate).
+bool self_signature_ok(const mbedtls_x509_crt& crt) noexcept {
+    auto* c = const_cast<mbedtls_x509_crt*>(&crt);  // mbedTLS 2.x takes non-const pointers; it reads only
+    mbedtls_x509_crt* next = c->next;
+    c->next = nullptr;  // the leaf alone, not the rest of the chain the peer sent
+    std::uint32_t flags = 0;
+    int ret = mbedtls_x509_crt_verify(c, c, nullptr, nullptr, &flags, nullptr, nullptr);
+    c->next = next;
+    return ret == 0 || (flags & (MBEDTLS_X509_BADCERT_NOT_TRUSTED | MBEDTLS_X509_BADCERT_OTHER)) == 0;
+}
+
 bool want_io(int ret) noexcept { return ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE; }
 
 bool is_ticket_notice(int ret) noexcept {
@@ -265,10 +277,15 @@ struct Session::Impl {
             mbedtls_x509_crt_check_extended_key_usage(peer, MBEDTLS_OID_SERVER_AUTH,
                                                       MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0)
             flags &= ~static_cast<std::uint32_t>(MBEDTLS_X509_BADCERT_EXT_KEY_USAGE);
-        if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && o.verify_mode == VerifyMode::SelfSignedPeer && self_signed(*peer))
+        bool self_signed_only = false;
+        if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && o.verify_mode == VerifyMode::SelfSignedPeer &&
+            self_signed(*peer) && self_signature_ok(*peer)) {
             flags &= ~static_cast<std::uint32_t>(MBEDTLS_X509_BADCERT_NOT_TRUSTED);
+            self_signed_only = true;
+        }
         if (flags == 0)
-            verification = {PeerCertificate::Valid, 0, ""};
+            verification = {PeerCertificate::Valid, 0, self_signed_only ? "self-signed: encrypts, proves no name" : "",
+                            self_signed_only};
         else
             verification = {PeerCertificate::Invalid, flags, describe_verify_flags(flags)};
     }
@@ -456,7 +473,9 @@ const mbedtls_x509_crt* Session::peer_certificate() const noexcept {
 PeerAuth Session::authenticate_peer(std::string_view domain) const noexcept {
     switch (impl_->verification.status) {
     case PeerCertificate::Missing: return PeerAuth::NoCertificate;
-    case PeerCertificate::Valid: break;
+    case PeerCertificate::Valid:
+        if (impl_->verification.self_signed_only) return PeerAuth::Untrusted;
+        break;
     case PeerCertificate::NotChecked:
     case PeerCertificate::Invalid: return PeerAuth::Untrusted;
     }

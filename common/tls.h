@@ -89,7 +89,7 @@ enum class IoResult : std::uint8_t {
 enum class PeerCertificate : std::uint8_t {
     NotChecked,  ///< handshake not done, or verify_mode none
     Missing,     ///< the peer sent none
-    Valid,       ///< chains to a trusted CA (or an accepted self-signed leaf), in date, not revoked
+    Valid,       ///< chains to a trusted CA (or an accepted self-signed leaf, see below), in date, not revoked
     Invalid,     ///< PeerVerification::reason says why
 };
 
@@ -97,13 +97,16 @@ struct PeerVerification {
     PeerCertificate status = PeerCertificate::NotChecked;
     std::uint32_t flags = 0;  ///< MBEDTLS_X509_BADCERT_* / BADCRL_* left after our policy; 0 if Valid
     std::string reason;       ///< words for logs ("expired; not signed by a trusted CA"); "" if Valid
+    /// Valid only because verify_mode selfsigned_peer lets a self-signed leaf through: the session
+    /// is encrypted, but anyone can make such a certificate for any name, so it proves none.
+    bool self_signed_only = false;
 };
 
 /// Whether the peer proved it is `domain` with its certificate (SASL EXTERNAL, XEP-0178).
 enum class PeerAuth : std::uint8_t {
     Authenticated,  ///< valid chain and the certificate names `domain`
     NoCertificate,  ///< none was sent
-    Untrusted,      ///< the chain is not valid (or was not checked): see peer_verification()
+    Untrusted,      ///< the chain is not valid, was not checked, or is a self-signed leaf: see peer_verification()
     NameMismatch,   ///< valid chain, but for other names: see describe_identities(peer_identities())
 };
 [[nodiscard]] const char* peer_auth_name(PeerAuth a) noexcept;

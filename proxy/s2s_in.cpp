@@ -362,7 +362,7 @@ void S2SIn::on_tls_established() {
     const tls::Session* t = stream_->tls();
     S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
                  t->protocol_version().data(), static_cast<int>(t->ciphersuite().size()), t->ciphersuite().data(),
-                 t->peer_verification().status == tls::PeerCertificate::Valid
+                 t->peer_verification().status == tls::PeerCertificate::Valid && !t->peer_verification().self_signed_only
                      ? "valid"
                      : t->peer_verification().status == tls::PeerCertificate::Missing
                            ? "none"

@@ -861,3 +861,39 @@ TEST_CASE("s2s_in: max_connections_per_host without PROXY protocol counts the TC
     CHECK(second.saw("127.0.0.1 has reached max_connections_per_host (1)"));
     CHECK_FALSE(first.closed);
 }
+
+TEST_CASE("s2s_in: under selfsigned_peer a self-signed certificate encrypts but proves no domain") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    {
+        const test::TestPki& pki = test::TestPki::get();
+        tls::ContextOptions o;
+        o.role = tls::Role::Server;
+        o.certificate = {pki.a.cert, pki.a.key, "", {}};
+        o.cacertfile = pki.ca;
+        o.verify_mode = tls::VerifyMode::SelfSignedPeer;
+        auto made = tls::Context::create(o);
+        REQUIRE_MESSAGE(made, made.error);
+        f.settings.tls_context = made.context;
+    }
+    auto client = Fixture::client_tls(test::TestPki::get().self_signed);  // self.test, made by itself
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("self.test", "a.test")); };
+    int features = 0;
+    p.on_stanza_hook = [&](Peer& me) {
+        if (me.events.back() == "stanza features" && ++features == 1) {
+            me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        } else if (me.events.back() == "stanza features") {
+            CHECK(me.stanzas.back().find("EXTERNAL") == std::string::npos);  // no SASL EXTERNAL on it
+            me.stream->send("<db:result from='self.test' to='a.test'>some-key</db:result>");
+        } else if (me.events.back() == "stanza proceed") {
+            me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("self.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    CHECK(f.router->requests.size() == 1);  // not taken on the certificate's word: asked its authority
+    CHECK(f.router->routes.empty());        // and nothing of ours would go back over it
+}

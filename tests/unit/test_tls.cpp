@@ -405,8 +405,12 @@ TEST_CASE("tls session: the client certificate is judged and reported, not enfor
          "revoked.test", PeerAuth::Authenticated},
         {"self-signed", &p.self_signed, VerifyMode::Peer, false, true, PeerCertificate::Invalid,
          "not signed by a trusted CA", "self.test", PeerAuth::Untrusted},
-        {"self-signed accepted", &p.self_signed, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Valid, "",
-         "self.test", PeerAuth::Authenticated},
+        // accepted for the handshake, but anyone can make one for any name: it proves none
+        {"self-signed accepted", &p.self_signed, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Valid,
+         "self-signed", "self.test", PeerAuth::Untrusted},
+        // a certificate from a CA is judged as with peer
+        {"valid, selfsigned_peer", &p.a, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Valid, "",
+         "a.test", PeerAuth::Authenticated},
         {"other CA, selfsigned_peer", &p.foreign, VerifyMode::SelfSignedPeer, false, true, PeerCertificate::Invalid,
          "not signed by a trusted CA", "a.test", PeerAuth::Untrusted},
         {"serverAuth only, accepted", &p.server_only, VerifyMode::Peer, false, true, PeerCertificate::Valid, "",
