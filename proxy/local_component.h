@@ -18,6 +18,7 @@
 #include "proxy/connection.h"
 #include "proxy/context.h"
 #include "proxy/local_out.h"
+#include "proxy/local_retry.h"
 #include "proxy/queue.h"
 #include "proxy/stream.h"
 
@@ -41,8 +42,6 @@ public:
     };
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
-    static constexpr uint64_t kFirstRetryMs = 250;
-    static constexpr uint64_t kMaxRetryMs = 5000;
 
     LocalComponent(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router);
 
@@ -85,9 +84,8 @@ private:
     xml::StreamOptions parse_;      // settings_.parse with jabber:component:accept as the content namespace
     State state_ = State::Idle;
     Stream* stream_ = nullptr;
-    uv_timer_t retry_{};
-    uint64_t retry_delay_ = kFirstRetryMs;
-    uint64_t down_since_ = 0;       // loop time of the first failure in a row; 0 when up
+    uv_timer_t retry_timer_{};
+    LocalRetry retry_;              // when to try again, when to give up
     std::string last_error_;
     StanzaQueue queue_;
 };

@@ -28,8 +28,8 @@ size_t LocalOut::queued_stanzas() const noexcept {
 
 LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
     : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), router_(router), local_(std::move(local)) {
-    uv_timer_init(ctx_.loop.uv(), &retry_);
-    retry_.data = this;
+    uv_timer_init(ctx_.loop.uv(), &retry_timer_);
+    retry_timer_.data = this;
     ctx_.connections.insert(this);
 }
 
@@ -126,8 +126,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
             return;
         }
         state_ = State::Ready;
-        down_since_ = 0;
-        retry_delay_ = kFirstRetryMs;
+        retry_.ready();
         for (auto& [remote, r] : remotes_)
             if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote);
         return;
@@ -201,28 +200,19 @@ void LocalOut::on_closed(const std::string& reason) {
     if (last_error_.empty()) last_error_ = reason;
     if (state_ == State::Closing) {
         bounce_waiting("s2s-proxy is shutting down");
-        uv_close(reinterpret_cast<uv_handle_t*>(&retry_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
+        uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
         return;
     }
     bool was_ready = state_ == State::Ready;
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
-    if (!anything_waiting()) {
-        state_ = State::Idle;
-        last_error_.clear();
-        return;
+    LocalRetry::Decision d = retry_.after_close(was_ready, anything_waiting(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
+    if (d.next == LocalRetry::Next::Retry) {
+        state_ = State::Backoff;
+        uv_timer_start(&retry_timer_, on_retry, d.delay_ms, 0);
+    } else {
+        if (d.next == LocalRetry::Next::GiveUp) bounce_waiting("the local server for " + local_ + " is unreachable: " + last_error_);
+        state_ = State::Idle;  // the next stanza connects again
     }
-    uint64_t now = ctx_.loop.now_ms();
-    if (was_ready || down_since_ == 0) down_since_ = now;
-    if (now - down_since_ >= settings_.queue_timeout_ms) {
-        bounce_waiting("the local server for " + local_ + " is unreachable: " + last_error_);
-        down_since_ = 0;
-        state_ = State::Idle;
-        last_error_.clear();
-        return;
-    }
-    state_ = State::Backoff;
-    uv_timer_start(&retry_, on_retry, was_ready ? kFirstRetryMs : retry_delay_, 0);
-    retry_delay_ = std::min(retry_delay_ * 2, kMaxRetryMs);
     last_error_.clear();
 }
 
@@ -239,13 +229,13 @@ void LocalOut::shutdown(StreamError error, const std::string& why) {
         stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
     }
     state_ = State::Closing;
-    uv_timer_stop(&retry_);
+    uv_timer_stop(&retry_timer_);
     if (had_stream) {
         stream_->close(why);
         return;
     }
     bounce_waiting("s2s-proxy is shutting down");
-    uv_close(reinterpret_cast<uv_handle_t*>(&retry_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&retry_timer_), [](uv_handle_t* h) { delete static_cast<LocalOut*>(h->data); });
 }
 
 }  // namespace s2s

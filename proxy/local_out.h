@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
+#include "proxy/local_retry.h"
 #include "proxy/queue.h"
 #include "proxy/stream.h"
 
@@ -47,8 +48,6 @@ public:
     };
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
-    static constexpr uint64_t kFirstRetryMs = 250;
-    static constexpr uint64_t kMaxRetryMs = 5000;
 
     LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local);
 
@@ -99,11 +98,10 @@ private:
     std::string local_;
     State state_ = State::Idle;
     Stream* stream_ = nullptr;
-    uv_timer_t retry_{};
+    uv_timer_t retry_timer_{};
     std::string stream_id_;
     std::string header_from_;
-    uint64_t retry_delay_ = kFirstRetryMs;
-    uint64_t down_since_ = 0;       // loop time of the first failure in a row; 0 when up
+    LocalRetry retry_;              // when to try again, when to give up
     std::string last_error_;
     std::map<std::string, Remote> remotes_;
 };

@@ -124,7 +124,7 @@ void Server::apply_settings(const TlsContexts& tls) {
     while (inbound_.size() < c.listen_s2s.size()) inbound_.push_back(std::make_unique<InboundSettings>());
     for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
         const s2s::Listener& l = c.listen_s2s[i];
-        InboundSettings& s = *inbound_[i];  // `active` is the listener's live count: kept
+        InboundSettings& s = *inbound_[i];  // its live counts (active, per host) are kept
         s.listener = "listen.s2s." + std::to_string(i);
         s.tls = inbound_tls_mode(c, l);
         s.tls_context = tls.listeners[i];
