@@ -26,6 +26,8 @@ bool PolicyRules::allowed(std::string_view remote) const {
     return default_policy_ == Policy::Allow;
 }
 
+bool PolicyRules::listed_allow(std::string_view remote) const { return allow_.count(norm(remote)) != 0; }
+
 bool PolicyRules::needs_valid_certificate(std::string_view remote) const {
     std::string d = norm(remote);
     if (trusted_only_ || secure_.count(d)) return true;

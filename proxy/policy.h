@@ -22,6 +22,8 @@ public:
 
     // Whether links to and from `remote` are allowed at all.
     [[nodiscard]] bool allowed(std::string_view remote) const;
+    // Whether s2s.host_policy names `remote` with policy = "allow" (not merely the default).
+    [[nodiscard]] bool listed_allow(std::string_view remote) const;
     // Whether `remote` must present a certificate valid for its domain (dialback is not enough).
     [[nodiscard]] bool needs_valid_certificate(std::string_view remote) const;
     // Whether dialback may authenticate `remote` (the negation of the above).

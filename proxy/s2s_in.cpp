@@ -26,6 +26,24 @@ bool has_pair(const std::vector<AuthenticatedPair>& pairs, std::string_view remo
     return false;
 }
 
+// A domain a remote server may not claim (by dialback or SASL EXTERNAL), with the dialback error
+// condition and the reason.
+struct ClaimRefusal {
+    const char* condition;
+    std::string text;
+};
+std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::string& remote) {
+    if (ctx.is_local(remote))
+        return ClaimRefusal{"policy-violation", remote + " is served here; another server cannot claim it"};
+    // An IP literal has no name to find its authoritative server by: verifying it would connect
+    // to whatever address the peer chose. One that s2s.host_policy names with policy = "allow"
+    // is a server the operator chose to federate with by address, so it stays allowed.
+    if (is_ip_literal(remote) && !ctx.policy.listed_allow(remote))
+        return ClaimRefusal{"not-acceptable", remote + " is an IP address; it is accepted only when s2s.host_policy "
+                                                       "lists it with policy \"allow\""};
+    return std::nullopt;
+}
+
 }  // namespace
 
 // A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
@@ -284,7 +302,7 @@ void S2SIn::send_features() {
         f += "</starttls>";
     }
     if (!tls_required_first()) {
-        if (tls_open && !sasl_done_ && !claimed_.empty() &&
+        if (tls_open && !sasl_done_ && !claimed_.empty() && !refuse_claim(ctx_, claimed_) &&
             stream_->tls()->authenticate_peer(claimed_) == tls::PeerAuth::Authenticated)
             f += "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
@@ -335,6 +353,18 @@ void S2SIn::handle_starttls() {
         stream_->close(stream_->tls() ? "STARTTLS asked twice" : "STARTTLS asked but not offered");
         return;
     }
+    if (!pairs_.empty() || !pending_.empty()) {
+        // RFC 6120 §5.4.3.3: what was learnt before TLS would have to be forgotten; a peer that
+        // authenticates first and encrypts later is refused rather than half-forgotten.
+        std::string why = std::string("STARTTLS asked after ") +
+                          (pairs_.empty() ? "a dialback verification was started" : "a domain was authenticated") +
+                          " on the plain stream";
+        S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", why.c_str());
+        stream_->send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+        enter(State::Closing);
+        stream_->close(why);
+        return;
+    }
     stream_->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     stream_->start_tls(settings_.tls_context);
     stream_->reset_parser();
@@ -346,7 +376,9 @@ void S2SIn::handle_starttls() {
 // until a pair is authenticated (see update_routes()).
 void S2SIn::handle_bidi() {
     if (bidi_) return;  // asked twice: nothing more to do
-    if (!bidi_offered_) {
+    // The features that offered it may have been followed by authentication (a pair, a
+    // verification under way, SASL): bidi is only for a stream on which nothing is yet.
+    if (!bidi_offered_ || sasl_done_ || !pairs_.empty() || !pending_.empty()) {
         fail(StreamError::UnsupportedStanzaType,
              !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
              : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
@@ -356,6 +388,7 @@ void S2SIn::handle_bidi() {
     bidi_ = true;
     bidi_offered_ = false;
     S2S_LOG_INFO(log_ctx(), "bidi", "the peer asked for a bidirectional stream (XEP-0288)");
+    update_routes();  // the routes follow bidi_ now, not at the next authentication
 }
 
 void S2SIn::on_tls_established() {
@@ -416,6 +449,10 @@ void S2SIn::handle_sasl(const xml::Element& e) {
         sasl_failure("invalid-authzid", "'" + domain + "' is not the stream's 'from' " + claimed_);
         return;
     }
+    if (auto refused = refuse_claim(ctx_, domain)) {
+        sasl_failure("not-authorized", refused->text);
+        return;
+    }
     if (!ctx_.policy.allowed(domain)) {
         sasl_failure("not-authorized", ctx_.policy.refusal(domain));
         return;
@@ -455,6 +492,11 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     if (local.empty() || !ctx_.is_local(local)) {
         answer_db_result(remote, to_raw, "error", "item-not-found", to_raw + " is not served here");
+        return;
+    }
+    if (auto refused = refuse_claim(ctx_, remote)) {
+        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %s", refused->text.c_str());
+        answer_db_result(remote, local, "error", refused->condition, refused->text);
         return;
     }
     if (!ctx_.policy.allowed(remote)) {
@@ -540,6 +582,14 @@ std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xm
 }
 
 void S2SIn::handle_db_verify(const xml::Element& e) {
+    if (tls_required_first()) {
+        fail(StreamError::PolicyViolation, "TLS is required before dialback");
+        return;
+    }
+    if (!e.attr("type").value_or("").empty()) {
+        fail(StreamError::UnsupportedStanzaType, "a db:verify with a type is an answer, not a request");
+        return;
+    }
     stream_->send(answer_db_verify(ctx_, id(), e));
     // A stream used only to verify keys (XEP-0220 §2.3) is legitimate: it is idle now, not stuck.
     served_verify_ = true;
@@ -595,6 +645,9 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
     S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
                   stanza.describe().c_str(), remote.c_str());
     stream_->send(stanza.bytes);
+    // Past the output's hard limit the stream aborts inside send(): the stanza is lost, and the
+    // router must bounce or reroute it.
+    if (stream_->state() != Stream::State::Open) return false;
     last_activity_ = ctx_.loop.now_ms();
     return true;
 }

@@ -156,6 +156,7 @@ void S2SOut::on_features(const xml::Element& f) {
     if (!tls_open && starttls) {
         if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired) {
             stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            starttls_sent_ = true;
             return;  // <proceed/> follows
         }
         if (starttls.child("required", xml::ns::tls)) {
@@ -287,7 +288,9 @@ void S2SOut::on_stanza(xml::Document& doc) {
         std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
                           (text ? ": " + text.text() : "");
         fail(StanzaError::RemoteServerNotFound, why);
-    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures) {
+    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures && starttls_sent_) {
+        // (an unsolicited <proceed/> falls through to the stream error below)
+        starttls_sent_ = false;
         stream_->start_tls(tls_context(), tls::SessionOptions{remote_, nullptr});
         stream_->reset_parser();
         state_ = State::TlsHandshake;
@@ -325,6 +328,18 @@ void S2SOut::handle_db_result(const xml::Element& e) {
         S2S_LOG_NOTICE(log_ctx(), "refused", "reverse dialback from %s: %s", attr_or_empty(e, "from").c_str(), why.c_str());
         stream_->send(dialback_answer("result", attr_or_empty(e, "to"), attr_or_empty(e, "from"), "", "error",
                                       "policy-violation", why));
+        return;
+    }
+    if (!e.attr("type")) {
+        // Without bidi the remote has no business asking anything of us on this link.
+        close_with(StreamError::UnsupportedStanzaType,
+                   remote_ + " sent a dialback request (db:result without a type) on a stream s2s-proxy opened");
+        return;
+    }
+    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
+        // Our requests went to remote_: an answer in another domain's name answers none of them.
+        close_with(StreamError::InvalidFrom,
+                   "a dialback answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
         return;
     }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");

@@ -183,6 +183,7 @@ private:
     std::string last_error_;       // why the previous candidate failed
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     bool version_1_ = false;
+    bool starttls_sent_ = false;   // <starttls/> sent and its <proceed/> not yet come
     bool sasl_tried_ = false;
     bool sasl_done_ = false;
     bool failed_ = false;          // queued stanzas were handed back already

@@ -228,13 +228,14 @@ void Stream::feed_stream(const char* data, size_t len) {
 }
 
 void Stream::feed(const char* data, size_t len) {
+    const bool had_tls = tls_ != nullptr;  // then `data` is plaintext TLS already gave us
     while (len > 0 && state_ == State::Open) {
         xml::FeedResult r = parser_.feed(data, len);
         if (r.status != xml::FeedStatus::Stopped) return;
         data += r.consumed;
         len -= r.consumed;
         // The owner started TLS inside a callback (after <proceed/>): the rest is TLS.
-        if (tls_) {
+        if (tls_ && !had_tls) {
             feed_tls(data, len);
             return;
         }

@@ -45,6 +45,18 @@ int major_version(std::string_view v) noexcept {
 
 std::string domain_of(std::string_view s) { return normalize_domain(s).value_or(""); }
 
+// Normalisation leaves an IPv6 literal in brackets, and lets an all-digit last label through only
+// in a dotted quad.
+bool is_ip_literal(std::string_view domain) noexcept {
+    if (domain.empty()) return false;
+    if (domain.front() == '[') return true;
+    std::string_view last = domain.substr(domain.rfind('.') + 1);  // npos + 1 == 0: the whole name
+    if (last.empty()) return false;
+    for (char c : last)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
 std::string attr_or_empty(const xml::Element& e, std::string_view name) { return std::string(e.attr(name).value_or("")); }
 
 }  // namespace s2s

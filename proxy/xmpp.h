@@ -25,6 +25,9 @@ namespace s2s {
 // The normalised domain, or "" when `s` is not a valid domain.
 [[nodiscard]] std::string domain_of(std::string_view s);
 
+// Whether a normalised domain is an IP literal ("192.0.2.1", "[2001:db8::1]") rather than a name.
+[[nodiscard]] bool is_ip_literal(std::string_view domain) noexcept;
+
 // An attribute's value, or "" when absent.
 [[nodiscard]] std::string attr_or_empty(const xml::Element& e, std::string_view name);
 

@@ -897,3 +897,182 @@ TEST_CASE("s2s_in: under selfsigned_peer a self-signed certificate encrypts but 
     CHECK(f.router->requests.size() == 1);  // not taken on the certificate's word: asked its authority
     CHECK(f.router->routes.empty());        // and nothing of ours would go back over it
 }
+
+// ---- review fixes ------------------------------------------------------------------------------
+
+TEST_CASE("s2s_in: bidi asked for after a pair was authenticated, or while one is being verified, on the same features is refused") {
+    SUBCASE("after dialback proved by the certificate") {
+        Fixture f;
+        f.use_tls(InboundTls::Offer);
+        Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
+            if (n != 1) return;
+            CHECK(me.stanzas.back().find(kBidiFeature) != std::string::npos);
+            dialback(me);
+        });
+        p.on_stanza_hook = [hook = p.on_stanza_hook](Peer& me) {
+            hook(me);
+            if (me.events.back() == "stanza result" && me.last().find("type='valid'") != std::string::npos)
+                me.stream->send(kBidi);  // the features that offered bidi are still the current ones
+        };
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(p.saw("type='valid'"));
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK(p.saw("before authentication"));
+        CHECK(f.router->routes.empty());
+    }
+    SUBCASE("while a dialback verification is under way") {
+        Fixture f;
+        f.use_tls(InboundTls::Offer);
+        f.router->silent = true;
+        f.router->bound_ms = 5000;
+        Peer& p = tls_peer(f, test::TestPki::get().c, [](Peer& me, int n) {  // c.test, claiming b.test
+            if (n != 1) return;
+            dialback(me);
+            me.stream->send(kBidi);
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(f.router->requests.size() == 1);
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK(p.saw("before authentication"));
+    }
+}
+
+TEST_CASE("s2s_in: STARTTLS after a domain was authenticated or a verification started on the plain stream is refused") {
+    for (bool verified : {true, false}) {
+        CAPTURE(verified);
+        LogCapture log;
+        Fixture f;
+        f.use_tls(InboundTls::Offer);
+        f.router->silent = !verified;
+        f.router->bound_ms = 5000;
+        Peer& p = f.peer("b.test", "a.test", [verified](Peer& me) {
+            dialback(me);
+            if (!verified) me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        });
+        p.on_stanza_hook = [hook = p.on_stanza_hook](Peer& me) {
+            hook(me);
+            if (me.last().find("type='valid'") != std::string::npos)
+                me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        };
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stanza failure"));
+        CHECK(p.saw("urn:ietf:params:xml:ns:xmpp-tls"));
+        CHECK_FALSE(has(p, "stanza proceed"));
+        REQUIRE(f.router->requests.size() == 1);
+        if (!verified) CHECK(f.t.run_until([&] { return f.router->requests[0].cancelled; }));
+        CHECK(log.saw({"starttls-refused", verified ? "after a domain was authenticated on the plain stream"
+                                                    : "after a dialback verification was started on the plain stream"}));
+    }
+}
+
+TEST_CASE("s2s_in: dialback claiming an IP address or one of our own hosts is refused without a verification") {
+    struct Case {
+        const char* claimed;
+        const char* condition;
+        const char* text;
+    };
+    for (Case c : {Case{"10.0.0.5", "not-acceptable", "10.0.0.5 is an IP address"},
+                   Case{"[::1]", "not-acceptable", "[::1] is an IP address"},
+                   Case{"[0:0::1]", "not-acceptable", "[::1] is an IP address"},
+                   Case{"a2.test", "policy-violation", "a2.test is served here"},
+                   Case{"A.Test.", "policy-violation", "a.test is served here"}}) {
+        CAPTURE(c.claimed);
+        Fixture f;
+        std::string claimed = c.claimed;
+        Peer& p = f.peer("b.test", "a.test", [claimed](Peer& me) {
+            me.stream->send("<db:result from='" + claimed + "' to='a.test'>some-key</db:result>");
+        });
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'") || p.closed; }));
+        CHECK(p.saw(std::string("<") + c.condition + " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+        CHECK(p.saw(c.text));
+        f.t.run_for(20);
+        CHECK(f.router->requests.empty());
+        CHECK_FALSE(p.closed);
+        // ...and nothing was authenticated for it.
+        p.stream->send("<message from='u@" + claimed + "' to='v@a.test'/>");
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(f.router->delivered.empty());
+    }
+}
+
+TEST_CASE("s2s_in: an IP address that s2s.host_policy allows by name may still be verified by dialback") {
+    Fixture f([](Config& c) { c.host_policy = {{"10.0.0.5", Policy::Allow}}; });
+    Peer& p = f.peer("10.0.0.5", "a.test", [](Peer& me) {
+        me.stream->send("<db:result from='10.0.0.5' to='a.test'>some-key</db:result>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    REQUIRE(f.router->requests.size() == 1);
+    CHECK(f.router->requests[0].originating == "10.0.0.5");
+}
+
+TEST_CASE("s2s_in: SASL EXTERNAL for one of our own hosts is neither offered nor accepted, even with a certificate valid for it") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    auto client = Fixture::client_tls(test::TestPki::get().a);  // a.test's own certificate, as a copy of it would be
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("a.test", "a.test")); };
+    p.on_stanza_hook = [client](Peer& me) {
+        const std::string& ev = me.events.back();
+        if (ev == "stanza features" && !me.stream->tls()) {
+            me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        } else if (ev == "stanza features") {
+            CHECK(me.last().find("EXTERNAL") == std::string::npos);
+            me.stream->send(kExternal);  // asked for all the same
+        } else if (ev == "stanza proceed") {
+            me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("a.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return has(p, "stanza failure") || has(p, "stanza success"); }));
+    CHECK_FALSE(has(p, "stanza success"));
+    CHECK(p.saw("<not-authorized/>"));
+    CHECK(p.saw("a.test is served here"));
+    p.stream->send("<message from='u@a.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(f.router->delivered.empty());
+}
+
+TEST_CASE("s2s_in: a db:verify with a type is refused; with STARTTLS required none is answered before TLS") {
+    SUBCASE("typed") {
+        Fixture f;
+        std::string good = f.keys->key("b.test", "a.test", "sid-1");
+        Peer& p = f.peer("b.test", "a.test", [&](Peer& me) {
+            me.stream->send("<db:verify from='b.test' to='a.test' id='sid-1' type='valid'>" + good + "</db:verify>");
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stream-error unsupported-stanza-type"));
+        CHECK_FALSE(has(p, "stanza verify"));
+    }
+    SUBCASE("STARTTLS required") {
+        Fixture f;
+        f.use_tls(InboundTls::Require);
+        std::string good = f.keys->key("b.test", "a.test", "sid-1");
+        Peer& p = f.peer("b.test", "a.test", [&](Peer& me) {
+            me.stream->send("<db:verify from='b.test' to='a.test' id='sid-1'>" + good + "</db:verify>");
+        });
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, "stream-error policy-violation"));
+        CHECK_FALSE(has(p, "stanza verify"));
+    }
+}
+
+TEST_CASE("s2s_in: a stanza on a bidi route that aborts the stream (output over the hard limit) is not counted as sent") {
+    Fixture f;
+    f.use_tls(InboundTls::Offer);
+    Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
+        if (n != 1) return;
+        me.stream->send(kBidi);
+        me.stream->send(kExternal);
+    });
+    REQUIRE(f.t.run_until([&] { return f.router->routes.count("b.test->a.test") == 1 && has(p, "stanza success"); }));
+    f.t.run_for(20);
+    ReverseRoute* route = f.router->routes["b.test->a.test"];
+    QueuedStanza big = queued("<message from='alice@a.test/r' to='bob@b.test' id='big'/>");
+    big.bytes = "<message from='alice@a.test/r' to='bob@b.test' id='big'><body>" + std::string(Stream::kHardLimit, 'x') +
+                "</body></message>";
+    CHECK_FALSE(route->send_reverse("a.test", "b.test", big));
+    REQUIRE(f.t.run_until([&] { return p.closed && f.router->routes.empty(); }));
+    CHECK_FALSE(p.saw("id='big'"));
+}

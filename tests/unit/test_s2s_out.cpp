@@ -588,3 +588,65 @@ TEST_CASE("s2s_out: a burst read from a stream while the link negotiates waits i
     sender.stream->close("done");
     uv_close(reinterpret_cast<uv_handle_t*>(&src.listener), nullptr);
 }
+
+// ---- review fixes ------------------------------------------------------------------------------
+
+TEST_CASE("s2s_out: a <proceed/> we did not ask for ends the link with a stream error; the queued stanza bounces") {
+    SUBCASE("before any <starttls/>") {
+        Fixture f;
+        const test::TestPki& pki = test::TestPki::get();
+        REQUIRE_MESSAGE(pki.ok(), pki.error());
+        tls::ContextOptions co;
+        co.role = tls::Role::Client;
+        co.cacertfile = pki.ca;
+        auto client = tls::Context::create(co);
+        REQUIRE_MESSAGE(client, client.error);
+        f.settings.tls = OutboundTls::StartTls;
+        f.settings.tls_context = client.context;
+        f.remote.on_open_hook = [](Peer& p) {  // no features, no <starttls/> asked for: just <proceed/>
+            p.stream->send(remote_header("sid") + "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        };
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(has(f.remote, "stream-error unsupported-stanza-type"));
+        CHECK_FALSE(has(f.remote, "stanza starttls"));
+        CHECK(f.local.got[0].bytes.find("s2s to b.test failed: &lt;proceed&gt; is not expected") != std::string::npos);
+    }
+    SUBCASE("a second one, once TLS is up") {
+        Fixture f;
+        f.remote_speaks_tls(test::TestPki::get().srv);
+        f.remote.on_open_hook = [hook = f.remote.on_open_hook](Peer& p) {
+            if (!p.stream->tls_open()) return hook(p);
+            p.stream->send(remote_header("sid2") + "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        };
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(has(f.remote, "stream-error unsupported-stanza-type"));
+        CHECK(f.local.got[0].bytes.find("s2s to b.test failed: &lt;proceed&gt; is not expected") != std::string::npos);
+    }
+}
+
+TEST_CASE("s2s_out: a dialback answer in another domain's name ends the link with invalid-from; nothing is sent") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    f.remote.on_stanza_hook = [](Peer& p) {
+        if (p.events.back() == "stanza result") p.stream->send("<db:result from='c.test' to='a.test' type='valid'/>");
+    };
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error invalid-from") && !f.local.got.empty(); }));
+    CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+    CHECK(f.local.got[0].bytes.find("a dialback answer from 'c.test' on the link to b.test") != std::string::npos);
+}
+
+TEST_CASE("s2s_out: a dialback request from the remote on a link without bidi ends it with unsupported-stanza-type") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    f.remote.on_stanza_hook = [](Peer& p) {
+        if (p.events.back() == "stanza result") p.stream->send("<db:result from='b.test' to='a.test'>their-key</db:result>");
+    };
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error unsupported-stanza-type") && !f.local.got.empty(); }));
+    CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+    CHECK(f.local.got[0].bytes.find("sent a dialback request (db:result without a type)") != std::string::npos);
+    REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+}

@@ -228,3 +228,51 @@ TEST_CASE("stream: backpressure: a source stops reading while the stream it feed
     CHECK(was_stopped);
     CHECK_FALSE(src.stream->reading_stopped());
 }
+
+TEST_CASE("stream: a stream restarted inside a callback under TLS parses the rest of the same read as the new stream") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    tls::ContextOptions so;
+    so.role = tls::Role::Server;
+    so.certificate = {pki.a.cert, pki.a.key, "", {}};
+    so.cacertfile = pki.ca;
+    tls::ContextOptions co;
+    co.role = tls::Role::Client;
+    co.cacertfile = pki.ca;
+    auto server_ctx = tls::Context::create(so), client_ctx = tls::Context::create(co);
+    REQUIRE_MESSAGE(server_ctx, server_ctx.error);
+    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+
+    Harness h;
+    // STARTTLS as above; then, over TLS, the server restarts its stream on <restart/> (as after
+    // SASL <success/>), and the client sends <restart/> and the new header in one write.
+    h.server.on_stanza_hook = [&](Peer& r) {
+        if (r.events.back() == "stanza starttls") {
+            r.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            r.stream->start_tls(server_ctx.context);
+            r.stream->reset_parser();
+        } else if (r.events.back() == "stanza restart") {
+            r.stream->reset_parser();
+        }
+    };
+    h.server.on_open_hook = [](Peer& r) { r.stream->send(kHeader); };
+    h.client.on_connect_hook = [](Peer& r) {
+        r.stream->send(kHeader);
+        r.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    };
+    h.client.on_stanza_hook = [&](Peer& r) {
+        if (r.events.back() == "stanza proceed") {
+            r.stream->start_tls(client_ctx.context, {"a.test", nullptr});
+            r.stream->reset_parser();
+            r.stream->send(std::string(kHeader) + "<restart xmlns='urn:example:restart'/>" + kHeader +
+                           "<message id='after-restart'/>");
+        }
+    };
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.server.events.size() >= 7 || h.server.closed; }));
+    REQUIRE_FALSE(h.server.closed);  // (the rest fed to TLS as ciphertext would fail it)
+    CHECK(h.server.stream->tls_open());
+    CHECK(h.server.events == std::vector<std::string>{"open from=a.test", "stanza starttls", "tls", "open from=a.test",
+                                                      "stanza restart", "open from=a.test", "stanza message"});
+    CHECK(h.server.saw("after-restart"));
+}
