@@ -378,6 +378,15 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
+    if (!e.attr("type")) {
+        close_with(StreamError::UnsupportedStanzaType,
+                   "a db:verify request on a stream s2s-proxy opened, which is not bidirectional");
+        return;
+    }
+    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
+        close_with(StreamError::InvalidFrom, "a db:verify answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
+        return;
+    }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or(""), sid = attr_or_empty(e, "id");
     for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
         if (!it->sent || it->local != local || it->stream_id != sid) continue;

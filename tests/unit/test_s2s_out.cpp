@@ -650,3 +650,23 @@ TEST_CASE("s2s_out: a dialback request from the remote on a link without bidi en
     CHECK(f.local.got[0].bytes.find("sent a dialback request (db:result without a type)") != std::string::npos);
     REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
 }
+
+TEST_CASE("s2s_out: without bidi, a db:verify request, or an answer from another domain, ends the link") {
+    for (const char* sent : {"<db:verify from='b.test' to='a.test' id='in-7'>k</db:verify>",
+                             "<db:verify from='c.test' to='a.test' id='in-7' type='valid'/>"}) {
+        Fixture f;
+        f.remote.on_open_hook = [](Peer& p) {
+            p.stream->send(remote_header("other") +
+                           "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+        };
+        f.remote.on_stanza_hook = [sent](Peer& p) {
+            if (p.events.back() == "stanza verify") p.stream->send(sent);
+        };
+        std::optional<Router::Verdict> verdict;
+        f.router->verify_dialback("a.test", "b.test", "in-7", "the-key",
+                                  [&](Router::Verdict v, const std::string&) { verdict = v; });
+        REQUIRE(f.t.run_until([&] { return verdict.has_value(); }));
+        CHECK(*verdict != Router::Verdict::Valid);
+        CHECK((f.remote.saw("unsupported-stanza-type") || f.remote.saw("invalid-from")));
+    }
+}
