@@ -15,10 +15,12 @@ FINAL_LDFLAGS   = $(SAN) $(LDFLAGS)
 LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
-# The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp.
+# The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp,
+# HAProxy (a load balancer sending the PROXY protocol).
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev openssl python3 \
-                prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml
+                prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
+                haproxy
 
 COMMON_SRC := $(wildcard common/*.cpp)
 PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))
@@ -43,8 +45,8 @@ endif
 
 all: $(PROXY_BIN) $(UNIT_BIN)
 
-# Installs only what is missing. A temporary policy-rc.d keeps the freshly installed Prosody and
-# ejabberd services from starting (the tests run their own instances on loopback).
+# Installs only what is missing. A temporary policy-rc.d keeps the freshly installed Prosody,
+# ejabberd and HAProxy services from starting (the tests run their own instances on loopback).
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \

@@ -1,22 +1,24 @@
 """The integration-test kit: real peers on loopback for s2s-proxy's end-to-end tests.
 
 Modules: procs (processes, ports, deadlines, cleanup), ca (throwaway CAs with openssl), dns
-(dnsmasq + a tiny DNS client), prosody, ejabberd (real servers from Debian), clients (slixmpp
-clients in a subprocess), peer (a raw scripted XMPP peer), proxy (s2s-proxy, the binary under
-test), runner (unittest with log dumps and the `integration-summary:` line). See tests/integration/README.md.
+(dnsmasq + a tiny DNS client), prosody, ejabberd (real servers from Debian), haproxy (a real load
+balancer sending the PROXY protocol), clients (slixmpp clients in a subprocess), peer (a raw
+scripted XMPP peer), proxy (s2s-proxy, the binary under test), runner (unittest with log dumps and
+the `integration-summary:` line). See tests/integration/README.md.
 
 Run everything with /usr/bin/python3 (Debian's, which has python3-slixmpp) as root.
 """
-from . import ca, clients, dns, ejabberd, peer, procs, prosody, proxy, runner
+from . import ca, clients, dns, ejabberd, haproxy, peer, procs, prosody, proxy, runner
 from .ca import CA, self_signed
 from .clients import Account
 from .dns import Dnsmasq, Zone
 from .ejabberd import Ejabberd
+from .haproxy import Haproxy
 from .peer import RawPeer, stream_header
 from .procs import KitError, ProcessDied, Procs, Timeout, free_port, wait_port, wait_until
 from .prosody import Prosody
 from .proxy import S2SProxy
 
-__all__ = ["ca", "clients", "dns", "ejabberd", "peer", "procs", "prosody", "proxy", "runner", "S2SProxy",
-           "CA", "self_signed", "Account", "Dnsmasq", "Zone", "Ejabberd", "RawPeer", "stream_header",
+__all__ = ["ca", "clients", "dns", "ejabberd", "haproxy", "peer", "procs", "prosody", "proxy", "runner", "S2SProxy",
+           "CA", "self_signed", "Account", "Dnsmasq", "Zone", "Ejabberd", "Haproxy", "RawPeer", "stream_header",
            "KitError", "ProcessDied", "Procs", "Timeout", "free_port", "wait_port", "wait_until", "Prosody"]
