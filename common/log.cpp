@@ -204,7 +204,7 @@ void format_log_line(std::string& out, LogFormat format, std::int64_t unix_ms, L
         out += log_level_name(level);
         out += '"';
         if (ctx.conn) {
-            out += ",\"conn\":";
+            out += ",\"connection\":";
             out += std::to_string(*ctx.conn);
         }
         if (!ctx.local.empty()) {
@@ -219,7 +219,7 @@ void format_log_line(std::string& out, LogFormat format, std::int64_t unix_ms, L
         }
         out += ",\"event\":\"";
         escape_json(out, event);
-        out += "\",\"msg\":\"";
+        out += "\",\"reason\":\"";
         escape_json(out, msg);
         out += "\"}";
         return;

@@ -10,8 +10,8 @@
 // contain a top-level comma (write `LogContext{}` or a variable, not `LogContext{1, a, b}`).
 //
 // Text line:  2026-11-22T10:00:00.123Z info [c42 a.test->b.test] event: message
-// JSON line:  {"time":"...","level":"info","conn":42,"local":"a.test","remote":"b.test",
-//              "event":"event","msg":"message"}   (conn/local/remote omitted when unknown)
+// JSON line:  {"time":"...","level":"info","connection":42,"local":"a.test","remote":"b.test",
+//              "event":"event","reason":"message"}   (connection/local/remote omitted when unknown)
 // Control characters are escaped in both formats (a peer cannot forge a log line), and invalid
 // UTF-8 becomes \xNN (text) or \ufffd (JSON) so every JSON line is valid JSON.
 //
@@ -48,7 +48,7 @@ enum class LogFormat : std::uint8_t { text, json };
 /// Who a line is about; every part optional. Non-owning: build it when logging (cheap), e.g.
 /// from a connection's id and domain strings, which must outlive the call only.
 struct LogContext {
-    std::optional<std::uint64_t> conn;  ///< connection id, printed as c42 / "conn":42
+    std::optional<std::uint64_t> conn;  ///< connection id, printed as c42 / "connection":42
     std::string_view local;             ///< our domain of the pair ("" = unknown)
     std::string_view remote;            ///< the peer's domain ("" = unknown)
 };

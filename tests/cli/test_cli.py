@@ -493,7 +493,7 @@ class Signals(unittest.TestCase):
             record = json.loads(line)
             self.assertEqual(record["level"], "notice")
             self.assertIn("2 changes applied: general.log_format, general.loglevel; 0 wait for a restart",
-                          record["msg"])
+                          record["reason"])
             # a file with an error: refused, named with its line, and the process goes on
             with open(path, "w") as f:
                 f.write(minimal(**ports) + "[s2s]\n  default_policy = 1\n")

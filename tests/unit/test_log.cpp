@@ -79,23 +79,23 @@ TEST_CASE("log: text escapes controls so a peer cannot forge lines") {
 TEST_CASE("log: JSON format") {
     const LogContext full{42, "a.test", "b.test"};
     CHECK(fmt(LogFormat::json, full, "event", "message") ==
-          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":42,"local":"a.test",)"
-          R"("remote":"b.test","event":"event","msg":"message"})");
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","connection":42,"local":"a.test",)"
+          R"("remote":"b.test","event":"event","reason":"message"})");
     // Unknown context parts are left out.
     CHECK(fmt(LogFormat::json, LogContext{}, "start", "up", LogLevel::error) ==
-          R"({"time":"2026-11-22T10:00:00.123Z","level":"error","event":"start","msg":"up"})");
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"error","event":"start","reason":"up"})");
     CHECK(fmt(LogFormat::json, LogContext{{}, {}, "b.test"}, "e", "m") ==
-          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","remote":"b.test","event":"e","msg":"m"})");
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","remote":"b.test","event":"e","reason":"m"})");
     CHECK(fmt(LogFormat::json, LogContext{18446744073709551615ull, {}, {}}, "e", "m") ==
-          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":18446744073709551615,"event":"e","msg":"m"})");
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","connection":18446744073709551615,"event":"e","reason":"m"})");
 }
 
 TEST_CASE("log: JSON escapes quotes, backslashes, controls and bad UTF-8") {
     const std::string line = fmt(LogFormat::json, LogContext{1, "q\"l", "b\\r"}, "e\"v",
                                  std::string("\"x\" \\ \n\r\t\b\f \x01\x1f\x7f \xc2\x85 \xff caf\xc3\xa9 \0.", 29));
     CHECK(line ==
-          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":1,"local":"q\"l","remote":"b\\r",)"
-          R"("event":"e\"v","msg":"\"x\" \\ \n\r\t\b\f \u0001\u001f\u007f \u0085 \ufffd caf)"
+          R"({"time":"2026-11-22T10:00:00.123Z","level":"info","connection":1,"local":"q\"l","remote":"b\\r",)"
+          R"("event":"e\"v","reason":"\"x\" \\ \n\r\t\b\f \u0001\u001f\u007f \u0085 \ufffd caf)"
           "\xc3\xa9"
           R"( \u0000."})");
     // Every byte of the line is printable ASCII or part of valid UTF-8: no raw controls remain.
@@ -161,8 +161,8 @@ TEST_CASE("log: JSON through the sink, long and plain messages") {
     const LogContext ctx{9, "a.test", {}};
     S2S_LOG_INFO(ctx, "closed", "reason: %s (%d)", "stream_timeout", 300);
     REQUIRE(cap.lines.size() == 1);
-    CHECK(cap.lines[0] == R"({"time":"2026-11-22T10:00:00.123Z","level":"info","conn":9,"local":"a.test",)"
-                          R"j("event":"closed","msg":"reason: stream_timeout (300)"})j");
+    CHECK(cap.lines[0] == R"({"time":"2026-11-22T10:00:00.123Z","level":"info","connection":9,"local":"a.test",)"
+                          R"j("event":"closed","reason":"reason: stream_timeout (300)"})j");
 
     s2s::set_log_format(LogFormat::text);
     const std::string big(10000, 'x');
