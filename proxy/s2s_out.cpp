@@ -546,6 +546,7 @@ void S2SOut::close_with(StreamError error, const std::string& why) {
 }
 
 void S2SOut::shutdown(StreamError error, const std::string& why) {
+    if (failed_) return;  // already ending: its socket's close or a deferred finish() frees it
     if (stream_ && state_ != State::Connecting) {
         close_with(error, why);
         return;

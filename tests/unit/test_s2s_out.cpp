@@ -673,3 +673,15 @@ TEST_CASE("s2s_out: without bidi, a db:verify request, or an answer from another
         CHECK((f.remote.saw("unsupported-stanza-type") || f.remote.saw("invalid-from")));
     }
 }
+
+TEST_CASE("s2s_out: shutting a link down twice before it has a socket frees it once") {
+    Fixture f;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));  // resolving: no socket yet
+    REQUIRE(f.ctx->connections.size() == 1);
+    Connection* link = *f.ctx->connections.begin();
+    link->shutdown(StreamError::SystemShutdown, "first");
+    link->shutdown(StreamError::SystemShutdown, "second");  // as a drain and then the final stop do
+    REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
+    REQUIRE(f.local.got.size() == 1);  // the stanza bounced once
+    CHECK(f.local.got[0].bytes.find("first") != std::string::npos);
+}
