@@ -67,12 +67,13 @@ std::string shown(const config::Setting* s) {
 
 const std::vector<std::string>& restart_only_keys() {
     static const std::vector<std::string> keys = {
-        "general.hosts",          "s2s.shared",           "s2s.outgoing.dns.timeout", "s2s.outgoing.dns.retries",
-        "s2s.outgoing.dns.nameservers", "local.server",   "local.mode",               "local.password",
-        "local.component_name",
-        "local.dns_responder",    "admin.enabled",        "admin.listen",
-        "listen.s2s.*.port",      "listen.s2s.*.ip_address",   "listen.s2s.*.reuse_port",   "listen.s2s.*.backlog",
-        "listen.local.*.port",    "listen.local.*.ip_address", "listen.local.*.reuse_port", "listen.local.*.backlog",
+        "general.hosts",
+        "s2s.shared",
+        "s2s.outgoing.dns.timeout", "s2s.outgoing.dns.retries", "s2s.outgoing.dns.nameservers",
+        "local.server", "local.mode", "local.password", "local.component_name", "local.dns_responder",
+        "admin.enabled", "admin.listen",
+        "listen.s2s.*.port", "listen.s2s.*.ip_address", "listen.s2s.*.reuse_port", "listen.s2s.*.backlog",
+        "listen.local.*.port", "listen.local.*.ip_address", "listen.local.*.reuse_port", "listen.local.*.backlog",
     };
     return keys;
 }
