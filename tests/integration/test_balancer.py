@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kit  # noqa: E402
 import test_failover as base  # noqa: E402
 from kit import clients  # noqa: E402
-from test_failover import Pair, token  # noqa: E402
+from kit.suite import token  # noqa: E402
+from test_failover import Pair  # noqa: E402
 
 setUpModule = base.setUpModule
 tearDownModule = base.tearDownModule

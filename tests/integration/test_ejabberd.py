@@ -44,12 +44,12 @@ import re
 import sys
 import time
 import unittest
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
+from kit.suite import start_all  # noqa: E402
 
 IP_PROSODY_A, IP_EJABBERD_C, IP_PROSODY_D = "127.0.0.2", "127.0.0.4", "127.0.0.5"
 IP_PROXY_A, IP_PROXY_C = "127.0.0.12", "127.0.0.14"
@@ -59,28 +59,17 @@ MODULE = {}
 T_MSG, T_PING, T_SUB = 15, 15, 20
 
 
+def require_ejabberd():
+    if not os.path.exists(kit.ejabberd.EJABBERDCTL):
+        raise unittest.SkipTest("ejabberd is not installed (Debian package ejabberd)")
+
+
 def setUpModule():
-    procs = kit.Procs()
-    try:
-        kit.proxy.find_binary()
-        if not os.path.exists(kit.ejabberd.EJABBERDCTL):
-            raise unittest.SkipTest("ejabberd is not installed (Debian package ejabberd)")
-        ca = kit.CA(procs.mkdir("ca"))
-        MODULE.update(procs=procs, ca=ca, certs={d: ca.issue(d) for d in ("a.test", "c.test", "d.test")})
-    except BaseException:
-        procs.close()
-        raise
+    kit.suite.module_setup(MODULE, ("a.test", "c.test", "d.test"), check=require_ejabberd)
 
 
 def tearDownModule():
-    if "procs" in MODULE:
-        MODULE["procs"].close()
-
-
-def start_all(*servers):
-    with ThreadPoolExecutor(len(servers)) as ex:
-        for f in [ex.submit(s.start) for s in servers]:
-            f.result()
+    kit.suite.module_teardown(MODULE)
 
 
 OPERATOR_INETRC = os.path.join(kit.proxy.REPO, "config-examples", "ejabberd", "inetrc")

@@ -32,17 +32,15 @@ Ends with `integration-summary: N passed, N failed`.
 import os
 import re
 import sys
-import threading
 import time
 import unittest
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
+from kit.suite import Background, start_all, token  # noqa: E402
 
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.2", "127.0.0.3"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.12", "127.0.0.13"
@@ -55,54 +53,11 @@ MODULE = {}
 
 
 def setUpModule():
-    procs = kit.Procs()
-    try:
-        kit.proxy.find_binary()
-        ca = kit.CA(procs.mkdir("ca"))
-        MODULE.update(procs=procs, ca=ca, certs={d: ca.issue(d) for d in ("a.test", "b.test", "c.test")})
-    except BaseException:
-        procs.close()
-        raise
+    kit.suite.module_setup(MODULE, ("a.test", "b.test", "c.test"))
 
 
 def tearDownModule():
-    if "procs" in MODULE:
-        MODULE["procs"].close()
-
-
-def start_all(*servers):
-    with ThreadPoolExecutor(len(servers)) as ex:
-        for f in [ex.submit(s.start) for s in servers]:
-            f.result()
-
-
-def token(tag):
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
-
-
-class Background(threading.Thread):
-    """A client job (a function returning a kit Result) run while the test does something else."""
-
-    def __init__(self, fn, *args, **kwargs):
-        super().__init__(daemon=True)
-        self.fn, self.args, self.kwargs = fn, args, kwargs
-        self.result = None
-        self.exc = None
-        self.start()
-
-    def run(self):
-        try:
-            self.result = self.fn(*self.args, **self.kwargs)
-        except BaseException as e:      # handed to the test by join()
-            self.exc = e
-
-    def join_result(self, timeout):
-        self.join(timeout)
-        if self.is_alive():
-            raise AssertionError(f"client job still running after {timeout}s")
-        if self.exc:
-            raise self.exc
-        return self.result
+    kit.suite.module_teardown(MODULE)
 
 
 class Pair(unittest.TestCase):

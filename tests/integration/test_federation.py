@@ -50,13 +50,12 @@ import subprocess
 import sys
 import time
 import unittest
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
+from kit.suite import start_all, token  # noqa: E402
 
 # Addresses: every server on its own loopback address.
 IP_PROSODY_A, IP_PROSODY_B, IP_PROSODY_C = "127.0.0.2", "127.0.0.3", "127.0.0.6"
@@ -70,30 +69,11 @@ T_MSG, T_PING, T_SUB = 10, 10, 15
 
 
 def setUpModule():
-    procs = kit.Procs()
-    try:
-        kit.proxy.find_binary()       # fail early and clearly without a binary
-        ca = kit.CA(procs.mkdir("ca"))
-        MODULE.update(procs=procs, ca=ca, certs={d: ca.issue(d) for d in ("a.test", "b.test", "c.test")})
-    except BaseException:
-        procs.close()
-        raise
+    kit.suite.module_setup(MODULE, ("a.test", "b.test", "c.test"))
 
 
 def tearDownModule():
-    if "procs" in MODULE:
-        MODULE["procs"].close()
-
-
-def start_all(*servers):
-    """Start independent servers in parallel (each start() waits for its own readiness)."""
-    with ThreadPoolExecutor(len(servers)) as ex:
-        for f in [ex.submit(s.start) for s in servers]:
-            f.result()
-
-
-def token(tag):
-    return f"{tag}-{uuid.uuid4().hex[:10]}"
+    kit.suite.module_teardown(MODULE)
 
 
 class ProxiedPair(unittest.TestCase):

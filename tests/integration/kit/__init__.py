@@ -4,11 +4,12 @@ Modules: procs (processes, ports, deadlines, cleanup), ca (throwaway CAs with op
 (dnsmasq + a tiny DNS client), prosody, ejabberd (real servers from Debian), haproxy (a real load
 balancer sending the PROXY protocol), clients (slixmpp clients in a subprocess), peer (a raw
 scripted XMPP peer), proxy (s2s-proxy, the binary under test), runner (unittest with log dumps and
-the `integration-summary:` line). See tests/integration/README.md.
+the `integration-summary:` line), suite (the module fixture and helpers the test files share). See
+tests/integration/README.md.
 
 Run everything with /usr/bin/python3 (Debian's, which has python3-slixmpp) as root.
 """
-from . import ca, clients, dns, ejabberd, haproxy, peer, procs, prosody, proxy, runner
+from . import ca, clients, dns, ejabberd, haproxy, peer, procs, prosody, proxy, runner, suite
 from .ca import CA, self_signed
 from .clients import Account
 from .dns import Dnsmasq, Zone
