@@ -388,7 +388,6 @@ void S2SIn::handle_bidi() {
     bidi_ = true;
     bidi_offered_ = false;
     S2S_LOG_INFO(log_ctx(), "bidi", "the peer asked for a bidirectional stream (XEP-0288)");
-    update_routes();  // the routes follow bidi_ now, not at the next authentication
 }
 
 void S2SIn::on_tls_established() {

@@ -70,6 +70,30 @@ def minimal(**ports):
                           local_server_port=ports.get("local_server_port", 15269))
 
 
+def read_until(sock, done):
+    """Bytes from `sock` until done(received) is true or the peer closes (the socket's timeout
+    bounds each read)."""
+    got = b""
+    while not done(got):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+STREAM_HEADER = (b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+                 b"xmlns:stream='http://etherx.jabber.org/streams' to='a.test' from='b.test' version='1.0'>")
+
+
+def timed_verify_through(sock):
+    """Sends 100 kB of whitespace and a db:verify on an open stream; (seconds until the answer, bytes)."""
+    start = time.monotonic()
+    sock.sendall(b" " * 100_000 + b"<db:verify from='b.test' to='a.test' id='x'>k</db:verify>")
+    got = read_until(sock, lambda g: b"</db:verify>" in g or b"type=" in g.split(b"db:verify")[-1])
+    return time.monotonic() - start, got
+
+
 def curl(url, *args):
     """(status, body) of an HTTP request made with curl."""
     r = subprocess.run(["curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", *args, url],
@@ -275,17 +299,8 @@ class Process(unittest.TestCase):
             p = self.start(path, "--listen.s2s.0.shaper=slow", "--listen.s2s.0.state_timeout=20000")
             self.assertTrue(self.wait_listening(s2s_port, p))
             with socket.create_connection(("127.0.0.1", s2s_port), timeout=15) as c:
-                c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
-                          b"xmlns:stream='http://etherx.jabber.org/streams' to='a.test' from='b.test' version='1.0'>")
-                start = time.monotonic()
-                c.sendall(b" " * 100_000 + b"<db:verify from='b.test' to='a.test' id='x'>k</db:verify>")
-                got = b""
-                while b"</db:verify>" not in got and b"type=" not in got.split(b"db:verify")[-1]:
-                    chunk = c.recv(4096)
-                    if not chunk:
-                        break
-                    got += chunk
-                elapsed = time.monotonic() - start
+                c.sendall(STREAM_HEADER)
+                elapsed, got = timed_verify_through(c)
             self.assertIn(b"db:verify", got)
             self.assertGreater(elapsed, 2.4, "the shaper let 100 kB through faster than 25 kB/s allows")
             self.assertLess(elapsed, 10)
@@ -325,12 +340,7 @@ class Process(unittest.TestCase):
             self.assertTrue(self.wait_listening(admin_port, p), "admin endpoint never accepted")
             with socket.create_connection(("127.0.0.1", s2s_port), timeout=5) as c:
                 c.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 40000 5269\r\n" + header)
-                got = b""
-                while b"</stream:stream>" not in got:
-                    chunk = c.recv(4096)
-                    if not chunk:
-                        break
-                    got += chunk
+                got = read_until(c, lambda g: b"</stream:stream>" in g)
             self.assertIn(b"host-unknown", got)
             with socket.socket() as c:
                 c.bind(("127.0.0.2", 0))
@@ -417,12 +427,7 @@ class Admin(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.ports["s2s_port"]), timeout=5) as c:
             c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
                       b"xmlns:stream='http://etherx.jabber.org/streams' to='nobody.test' version='1.0'>")
-            got = b""
-            while b"</stream:stream>" not in got:
-                chunk = c.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
+            got = read_until(c, lambda g: b"</stream:stream>" in g)
         self.assertIn(b"host-unknown", got)
         after = parse_metrics(curl(self.base + "/metrics")[1])
         self.assertEqual(after['s2s_proxy_stream_errors_sent_total{condition="host-unknown"}'], 1)
@@ -475,6 +480,32 @@ class Signals(unittest.TestCase):
             time.sleep(0.05)
         with open(path) as f:
             self.fail(f"no line with {needle!r} in the log:\n{f.read()[-2000:]}")
+
+    def test_sighup_puts_a_new_shaper_on_an_open_connection(self):
+        """A connection opened unshaped is held to the listener's new shaper after SIGHUP."""
+        ports = dict(s2s_port=free_port(), local_port=free_port(), admin_port=free_port())
+        base = minimal(**ports) + "[shaper.slow]\n  max_rate = 25_000\n"
+        with ConfigFile(base) as path:
+            log_path = path + ".log"
+            with open(log_path, "w") as log:
+                p = subprocess.Popen([PROXY, "--config", path, "--listen.s2s.0.state_timeout=30000",
+                                      "--general.loglevel=notice"], stdout=log, stderr=log)
+            self.addCleanup(lambda: p.poll() is None and p.kill())
+            self.assertTrue(Process.wait_listening(ports["s2s_port"], p))
+            with socket.create_connection(("127.0.0.1", ports["s2s_port"]), timeout=15) as c:
+                c.sendall(STREAM_HEADER)
+                fast, got = timed_verify_through(c)      # no shaper yet: at once
+                self.assertIn(b"db:verify", got)
+                self.assertLess(fast, 1.5)
+                with open(path, "w") as f:
+                    f.write(base.replace("[[listen.s2s]]\n", "[[listen.s2s]]\n  shaper = \"slow\"\n", 1))
+                p.send_signal(signal.SIGHUP)
+                self.wait_line(log_path, p, "1 change applied: listen.s2s.0.shaper")
+                time.sleep(1.1)                           # the bucket's one second of burst fills
+                slow, got = timed_verify_through(c)       # the same connection, now shaped
+            self.assertIn(b"db:verify", got)
+            self.assertGreater(slow, 2.4, "the reloaded shaper did not reach the open connection")
+            self.assertLess(slow, 10)
 
     def test_sighup_reloads_logging_and_refuses_a_broken_file(self):
         import json

@@ -58,26 +58,6 @@ def fmt(addr):
     return f"{addr[0]}:{addr[1]}"
 
 
-def established(pid):
-    """{(local (ip, port), remote (ip, port))} of the established IPv4 TCP connections of `pid`
-    (from /proc)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    with open("/proc/net/tcp") as f:
-        for row in f.read().splitlines()[1:]:
-            cols = row.split()
-            if cols[3] == "01" and cols[9] in inodes:     # ESTABLISHED
-                found.add((kit.procs._parse_addr(cols[1]), kit.procs._parse_addr(cols[2])))
-    return found
-
-
 class BalancerChecks:
     """The tests; a subclass says how the proxies talk (configure_tls) and which header HAProxy sends."""
 
@@ -132,7 +112,7 @@ class BalancerChecks:
         self.assertNotRegex(pb_log, r"\] proxy-refused: ")
         self.assertEqual(self.pb.metrics()[ACCEPTED] - before, len(conns))
         # ...and that client is proxy A: its own socket to HAProxy's frontend has that address
-        pa_links = {local for local, remote in established(self.pa.proc.pid) if remote == self.lb.addr}
+        pa_links = {local for local, remote in kit.procs.established_connections(self.pa.proc.pid) if remote == self.lb.addr}
         self.assertTrue(pa_links & {c.client for c in conns},
                         f"proxy A's connections to the balancer: {pa_links}; HAProxy's clients: {conns}")
         # the stream that came through the balancer is the one a.test authenticated on

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "proxy/stream.h"
@@ -32,6 +33,25 @@ struct Harness : test::TestLoop {
     }
     void connect() { TestLoop::connect(client, 2); }
 };
+
+// TLS contexts from the test CA: the server with a.test's certificate, the client with srv's
+// (or none); both trust the CA.
+std::pair<tls::ContextResult, tls::ContextResult> tls_pair(bool client_certificate) {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    tls::ContextOptions so;
+    so.role = tls::Role::Server;
+    so.certificate = {pki.a.cert, pki.a.key, "", {}};
+    so.cacertfile = pki.ca;
+    tls::ContextOptions co;
+    co.role = tls::Role::Client;
+    if (client_certificate) co.certificate = {pki.srv.cert, pki.srv.key, "", {}};
+    co.cacertfile = pki.ca;
+    auto server_ctx = tls::Context::create(so), client_ctx = tls::Context::create(co);
+    REQUIRE_MESSAGE(server_ctx, server_ctx.error);
+    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+    return {std::move(server_ctx), std::move(client_ctx)};
+}
 
 }  // namespace
 
@@ -116,19 +136,9 @@ TEST_CASE("stream: a peer that never reads is cut off at the hard limit") {
 }
 
 TEST_CASE("stream: STARTTLS-style upgrade: plaintext first, then XML over TLS both ways") {
-    const test::TestPki& pki = test::TestPki::get();
-    REQUIRE_MESSAGE(pki.ok(), pki.error());
-    tls::ContextOptions so;
-    so.role = tls::Role::Server;
-    so.certificate = {pki.a.cert, pki.a.key, "", {}};
-    so.cacertfile = pki.ca;
-    tls::ContextOptions co;
-    co.role = tls::Role::Client;
-    co.certificate = {pki.srv.cert, pki.srv.key, "", {}};
-    co.cacertfile = pki.ca;
-    auto server_ctx = tls::Context::create(so), client_ctx = tls::Context::create(co);
-    REQUIRE_MESSAGE(server_ctx, server_ctx.error);
-    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+    auto contexts = tls_pair(true);
+    tls::ContextResult& server_ctx = contexts.first;
+    tls::ContextResult& client_ctx = contexts.second;
 
     Harness h;
     // Server: on <starttls/> answer <proceed/> in plaintext and switch; client: on <proceed/> switch.
@@ -230,18 +240,9 @@ TEST_CASE("stream: backpressure: a source stops reading while the stream it feed
 }
 
 TEST_CASE("stream: a stream restarted inside a callback under TLS parses the rest of the same read as the new stream") {
-    const test::TestPki& pki = test::TestPki::get();
-    REQUIRE_MESSAGE(pki.ok(), pki.error());
-    tls::ContextOptions so;
-    so.role = tls::Role::Server;
-    so.certificate = {pki.a.cert, pki.a.key, "", {}};
-    so.cacertfile = pki.ca;
-    tls::ContextOptions co;
-    co.role = tls::Role::Client;
-    co.cacertfile = pki.ca;
-    auto server_ctx = tls::Context::create(so), client_ctx = tls::Context::create(co);
-    REQUIRE_MESSAGE(server_ctx, server_ctx.error);
-    REQUIRE_MESSAGE(client_ctx, client_ctx.error);
+    auto contexts = tls_pair(false);
+    tls::ContextResult& server_ctx = contexts.first;
+    tls::ContextResult& client_ctx = contexts.second;
 
     Harness h;
     // STARTTLS as above; then, over TLS, the server restarts its stream on <restart/> (as after

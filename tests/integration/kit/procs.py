@@ -201,9 +201,8 @@ def _parse_addr(hexaddr):
     return ip, int(port_hex, 16)
 
 
-def listening_sockets(pids):
-    """[(proto, ip, port, pid)] of the TCP listeners and UDP sockets held by `pids` (from /proc;
-    no `ss` needed). For checks like "this server listens on loopback only"."""
+def socket_inodes(pids):
+    """{socket inode: pid} of the sockets `pids` hold open (from /proc)."""
     inodes = {}
     for pid in pids:
         try:
@@ -216,6 +215,25 @@ def listening_sockets(pids):
                     inodes[target[8:-1]] = pid
         except OSError:
             continue
+    return inodes
+
+
+def established_connections(pid):
+    """{(local (ip, port), remote (ip, port))} of the established IPv4 TCP connections of `pid`."""
+    inodes = socket_inodes([pid])
+    found = set()
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            cols = row.split()
+            if cols[3] == "01" and cols[9] in inodes:     # ESTABLISHED
+                found.add((_parse_addr(cols[1]), _parse_addr(cols[2])))
+    return found
+
+
+def listening_sockets(pids):
+    """[(proto, ip, port, pid)] of the TCP listeners and UDP sockets held by `pids` (from /proc;
+    no `ss` needed). For checks like "this server listens on loopback only"."""
+    inodes = socket_inodes(pids)
     found = []
     for proto, path in (("tcp", "/proc/net/tcp"), ("tcp6", "/proc/net/tcp6"),
                         ("udp", "/proc/net/udp"), ("udp6", "/proc/net/udp6")):
