@@ -31,15 +31,19 @@ else
 fi
 
 # 2. The binary from the outside: command line, config examples, start and stop.
+# Every tests/cli/test_*.py module, each ending with its own cli-summary line.
 echo "== command-line tests"
-BUILD="$BUILD" "$PY" tests/cli/test_cli.py 2>&1 | tee "$logdir/cli.log"
-line=$(grep -E '^cli-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/cli.log" | tail -1)
-if [ -n "$line" ]; then
-  set -- $(echo "$line" | sed -E 's/cli-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
-  count cli "$1" "$2"
-else
-  count cli 0 1
-fi
+for t in tests/cli/test_*.py; do
+  name=$(basename "$t" .py); name=${name#test_}
+  BUILD="$BUILD" "$PY" "$t" 2>&1 | tee "$logdir/cli_$name.log"
+  line=$(grep -E '^cli-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/cli_$name.log" | tail -1)
+  if [ -n "$line" ]; then
+    set -- $(echo "$line" | sed -E 's/cli-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+    count "cli $name" "$1" "$2"
+  else
+    count "cli $name" 0 1
+  fi
+done
 
 # 3. Real peers: Prosody, ejabberd, dnsmasq and slixmpp clients on loopback (needs root).
 echo "== integration tests"
