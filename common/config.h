@@ -114,6 +114,9 @@ struct Outgoing {
     int64_t queue_max_bytes = 4 * 1024 * 1024;
     std::vector<std::string> dns_nameservers; // "ip" or "ip:port"; empty: the system's
     std::vector<AddressOverride> address;
+    // Networks that addresses from DNS (and IP-literal domains) may not lead to; address
+    // overrides are not checked against it. Empty here: the loader fills in the table's default.
+    NetworkList denied_networks;
     TlsOptions tls;
 };
 

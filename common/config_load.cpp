@@ -827,7 +827,66 @@ private:
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
+        check_overrides_not_ours();
         check_proxy_protocol();
+    }
+
+    // An address override that leads to one of our own listeners would loop: a link there comes
+    // back into s2s-proxy. (Addresses of the host's interfaces behind a wildcard listener are known
+    // only when running: S2SOut refuses those when it connects.)
+    void check_overrides_not_ours() {
+        std::vector<std::pair<std::string, sockaddr_storage>> ours;
+        auto add = [&ours](const std::string& name, const std::string& ip, int port) {
+            sockaddr_storage a{};
+            if (ip_port(ip, port, &a)) ours.emplace_back(name, a);
+        };
+        for (const char* type : {"listen.s2s.*", "listen.local.*"})
+            for (auto& l : instances(type)) {
+                const Value* port = get(l + ".port");
+                const Value* ip = get(l + ".ip_address");
+                if (port && ip) add(l, ip->s, static_cast<int>(port->i));
+            }
+        const Value* admin_on = get("admin.enabled");
+        for (const char* key : {"admin.listen", "local.dns_responder"}) {
+            const Value* v = get(key);
+            if (!v || (std::string(key) == "admin.listen" && admin_on && !admin_on->b)) continue;
+            sockaddr_storage a{};
+            if (parse_socket_address(v->s, &a)) ours.emplace_back(key, a);
+        }
+        const Value* default_port = get("s2s.outgoing.port");
+        for (auto& o : instances("s2s.outgoing.address.*")) {
+            const Value* ip = get(o + ".ip_address");
+            const Value* port = get(o + ".port");
+            if (!ip) continue;
+            int p = port ? static_cast<int>(port->i) : default_port ? static_cast<int>(default_port->i) : 5269;
+            sockaddr_storage dest{};
+            if (!ip_port(ip->s, p, &dest)) continue;
+            for (auto& [name, bound] : ours) {
+                ListenerSet one;
+                one.add(reinterpret_cast<const sockaddr*>(&bound));
+                if (!one.reaches(reinterpret_cast<const sockaddr*>(&dest))) continue;
+                error_at(o + ".ip_address", quote(ip->s) + " port " + std::to_string(p) + " is where s2s-proxy itself "
+                                            "listens (" + name + "): a link there would come back into s2s-proxy");
+                break;
+            }
+        }
+    }
+
+    static bool ip_port(const std::string& ip, int port, sockaddr_storage* out) {
+        *out = sockaddr_storage{};
+        auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+        auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+        if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons(static_cast<uint16_t>(port));
+            return true;
+        }
+        if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons(static_cast<uint16_t>(port));
+            return true;
+        }
+        return false;
     }
 
     // A PROXY header is believed only from listed senders: with none listed, every connection

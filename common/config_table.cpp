@@ -10,6 +10,10 @@ namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxMs = 24LL * 3600 * 1000 * 365;  // a year
+// Where DNS answers may not lead by default: this host (loopback, unspecified), link-local and multicast.
+constexpr const char* kDeniedNetworks =
+    "[\"0.0.0.0/8\", \"127.0.0.0/8\", \"169.254.0.0/16\", \"224.0.0.0/4\", \"255.255.255.255/32\", "
+    "\"::/128\", \"::1/128\", \"fe80::/10\", \"ff00::/8\"]";
 
 using Choices = std::vector<std::string>;
 
@@ -276,10 +280,22 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, 0, {}, 0,
          "DNS servers as \"ip\" or \"ip:port\" (ours; empty: /etc/resolv.conf)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_nameservers = v.list; }},
+        {"s2s.outgoing.denied_networks", Kind::Networks, kDeniedNetworks, 0, 0, {}, R,
+         "networks an address from DNS (or an IP-literal domain) may not lead to: such a candidate is not dialled, "
+         "and when none is left the stanzas are bounced (\"DNS for D points at a forbidden address\"). Default: "
+         "loopback, unspecified, link-local and multicast, IPv4 and IPv6 (IPv4 networks also cover their "
+         "IPv4-mapped IPv6 form); add private ranges such as \"10.0.0.0/8\", \"172.16.0.0/12\", "
+         "\"192.168.0.0/16\", \"fc00::/7\" if remote domains must not reach into your network; [] allows every "
+         "address. s2s.outgoing.address overrides are never checked against it; whatever the list, no address "
+         "where s2s-proxy itself listens is ever dialled (ours)",
+         [](Config& c, const Wild&, const Value& v) {
+             c.outgoing.denied_networks = NetworkList::parse(v.list).value_or(NetworkList{});
+         }},
         {"s2s.outgoing.address.*.host", Kind::Domain, nullptr, 0, 0, {}, Required | R,
          "remote domain reached at this address instead of through DNS",
          [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).host = v.s; }},
-        {"s2s.outgoing.address.*.ip_address", Kind::IpAddress, nullptr, 0, 0, {}, Required | R, "its IP address",
+        {"s2s.outgoing.address.*.ip_address", Kind::IpAddress, nullptr, 0, 0, {}, Required | R,
+         "its IP address (with the port, never one where s2s-proxy itself listens: such an entry is refused at load)",
          [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).ip_address = v.s; }},
         {"s2s.outgoing.address.*.port", Kind::Int, nullptr, 1, 65535, {}, R, "its port (unset: outgoing.port)",
          [](Config& c, const Wild& w, const Value& v) {

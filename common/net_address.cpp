@@ -170,6 +170,100 @@ std::string format_ip(const sockaddr* sa) {
     return buf;
 }
 
+namespace {
+
+// 16 bytes of address (IPv4 as its IPv4-mapped IPv6 form), or empty for another family.
+std::string address_key(const sockaddr* sa) {
+    bool ipv4 = false;
+    const std::uint8_t* bytes = address_bytes(sa, &ipv4);
+    if (bytes == nullptr) return {};
+    std::string key(16, '\0');
+    if (ipv4) {
+        key[10] = key[11] = '\xff';
+        std::memcpy(&key[12], bytes, 4);
+    } else {
+        std::memcpy(&key[0], bytes, 16);
+    }
+    return key;
+}
+
+uint16_t port_of(const sockaddr* sa) noexcept {
+    if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+}
+
+// The address key and the port: 18 bytes, or empty for another family.
+std::string socket_key(const sockaddr* sa) {
+    std::string key = address_key(sa);
+    if (key.empty()) return key;
+    uint16_t port = port_of(sa);
+    key += static_cast<char>(port >> 8);
+    key += static_cast<char>(port & 0xFF);
+    return key;
+}
+
+bool key_is_ipv4(const std::string& key) {
+    static const std::string mapped("\0\0\0\0\0\0\0\0\0\0\xff\xff", 12);
+    return key.compare(0, 12, mapped) == 0;
+}
+
+}  // namespace
+
+bool is_loopback_or_unspecified(const sockaddr* sa) noexcept {
+    bool ipv4 = false;
+    const std::uint8_t* b = address_bytes(sa, &ipv4);
+    if (b == nullptr) return false;
+    if (ipv4) return b[0] == 127 || (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0);
+    static const std::uint8_t zero[16] = {};
+    if (std::memcmp(b, zero, 15) != 0) return false;
+    return b[15] == 0 || b[15] == 1;
+}
+
+void ListenerSet::add(const sockaddr* bound) {
+    std::string key = address_key(bound);
+    if (key.empty()) return;
+    static const std::string any6(16, '\0');
+    static const std::string any4 = std::string(10, '\0') + "\xff\xff" + std::string(4, '\0');
+    if (bound->sa_family == AF_INET6 && key == any6) any_v6_.insert(port_of(bound));
+    else if (key == any4) any_v4_.insert(port_of(bound));
+    else exact_.insert(socket_key(bound));
+}
+
+void ListenerSet::set_host_addresses(const std::vector<sockaddr_storage>& addresses) {
+    host_.clear();
+    for (auto& a : addresses) {
+        std::string key = address_key(reinterpret_cast<const sockaddr*>(&a));
+        if (!key.empty()) host_.insert(key);
+    }
+}
+
+bool ListenerSet::is_host_address(const std::string& key) const { return host_.count(key) != 0; }
+
+bool ListenerSet::reaches(const sockaddr* dest) const {
+    std::string key = socket_key(dest);
+    if (key.empty()) return false;
+    if (exact_.count(key)) return true;
+    uint16_t port = port_of(dest);
+    bool v4 = key_is_ipv4(key);
+    if (!any_v6_.count(port) && !(v4 && any_v4_.count(port))) return false;
+    return is_loopback_or_unspecified(dest) || is_host_address(key.substr(0, 16));
+}
+
+bool SocketAddressSet::insert(const sockaddr* sa) {
+    std::string key = socket_key(sa);
+    return !key.empty() && set_.insert(std::move(key)).second;
+}
+
+void SocketAddressSet::erase(const sockaddr* sa) {
+    std::string key = socket_key(sa);
+    if (!key.empty()) set_.erase(key);
+}
+
+bool SocketAddressSet::contains(const sockaddr* sa) const {
+    std::string key = socket_key(sa);
+    return !key.empty() && set_.count(key) != 0;
+}
+
 bool parse_socket_address(const std::string& text, sockaddr_storage* out) {
     size_t colon = text.rfind(':');
     if (colon == std::string::npos) return false;

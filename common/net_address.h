@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace s2s {
@@ -83,6 +84,47 @@ private:
 /// The address alone, without the port: "1.2.3.4", "::1"; an IPv4-mapped IPv6 address is shown
 /// as IPv4, so one client has one text whichever socket family saw it. "?" as format_sockaddr.
 [[nodiscard]] std::string format_ip(const sockaddr* sa);
+
+// Where this process listens, to tell whether a connection to an address would come back to it.
+//
+// A listener bound to one address is reached at that address and port only. One bound to the
+// unspecified address is reached at its port on any address of this host: loopback (127.0.0.0/8,
+// ::1), the unspecified address itself, and the host's interface addresses (set_host_addresses).
+// 0.0.0.0 takes IPv4 only; :: takes IPv6 and IPv4 too (dual-stack, as libuv binds it). IPv4-mapped
+// IPv6 addresses count as the IPv4 address they map. Lookups are hash lookups: O(1).
+class ListenerSet {
+public:
+    // A bound listener (AF_INET or AF_INET6; others are ignored).
+    void add(const sockaddr* bound);
+    // This host's own addresses (replacing the previous ones), for listeners on the unspecified address.
+    void set_host_addresses(const std::vector<sockaddr_storage>& addresses);
+    // Whether a TCP connection to `dest` (address and port) would arrive at one of the listeners.
+    [[nodiscard]] bool reaches(const sockaddr* dest) const;
+    [[nodiscard]] bool empty() const noexcept { return exact_.empty() && any_v4_.empty() && any_v6_.empty(); }
+
+private:
+    [[nodiscard]] bool is_host_address(const std::string& address) const;
+    std::unordered_set<std::string> exact_;      // address key + port
+    std::unordered_set<uint16_t> any_v4_, any_v6_;  // ports bound on 0.0.0.0 and on ::
+    std::unordered_set<std::string> host_;        // address keys of this host's interfaces
+};
+
+// A set of socket addresses (address and port; IPv4-mapped IPv6 counts as IPv4), with hash lookups.
+class SocketAddressSet {
+public:
+    // False when it was already there (or is not AF_INET/AF_INET6).
+    bool insert(const sockaddr* sa);
+    void erase(const sockaddr* sa);
+    [[nodiscard]] bool contains(const sockaddr* sa) const;
+    [[nodiscard]] std::size_t size() const noexcept { return set_.size(); }
+
+private:
+    std::unordered_set<std::string> set_;
+};
+
+// Whether `sa` is a loopback (127.0.0.0/8, ::1) or the unspecified address (0.0.0.0, ::), in
+// either family's form: a connection there stays on this host.
+[[nodiscard]] bool is_loopback_or_unspecified(const sockaddr* sa) noexcept;
 
 // "ip:port", "[v6]:port" or "localhost:port" (taken as 127.0.0.1) into a socket address;
 // false when it is not one (names other than localhost are not resolved).

@@ -40,6 +40,14 @@ LocalIn::~LocalIn() { ctx_.connections.erase(this); }
 void LocalIn::on_stream_open(const xml::StreamHeader& h) {
     remote_ = domain_of(h.attr("to").value_or(""));
     local_ = domain_of(h.attr("from").value_or(""));
+    // (checked at the header, not at accept: by now the link that connected has recorded its end)
+    sockaddr_storage peer{};
+    if (settings_.own_outgoing && stream_->peer_sockaddr(&peer) &&
+        settings_.own_outgoing->contains(reinterpret_cast<const sockaddr*>(&peer))) {
+        ++metrics().local_loops_refused;
+        fail(StreamError::PolicyViolation, "this stream comes from one of s2s-proxy's own outgoing links (routing loop)");
+        return;
+    }
     stream_->send(stream_header(remote_, local_, random_hex(16), true));
     header_sent_ = true;
     if (remote_.empty()) {

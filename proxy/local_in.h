@@ -6,12 +6,16 @@
 // (Prosody sends them on its authenticated link, ejabberd on separate verify-only connections),
 // and hands each stanza of an accepted (local, remote) pair to the router for the public side.
 // A stanza addressed to one of our own hosts would loop back in: it is bounced, never sent.
+// A stream from one of s2s-proxy's own outgoing links (its peer is the local end of an S2SOut
+// socket: DNS led a remote domain back here) is refused with policy-violation before anything
+// else, so no stanza can circle through the proxy.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "common/net_address.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
 #include "proxy/stream.h"
@@ -26,6 +30,7 @@ struct LocalInSettings {
     xml::StreamOptions parse;
     std::string listener;         // "listen.local.0", for logs
     uint64_t max_rate = 0;        // listener's shaper, bytes/s read; 0: none
+    const SocketAddressSet* own_outgoing = nullptr;  // local ends of our outgoing sockets; null: not checked
 };
 
 class LocalIn final : public Connection, private Stream::Owner {

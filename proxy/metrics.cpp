@@ -132,6 +132,13 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                m.proxy_headers, "result", "reason");
     w.counters("connections_refused_total", "Inbound streams refused by a listener limit, by its key",
                m.connections_refused, "limit");
+    w.counters("outgoing_candidates_refused_total",
+               "Addresses of remote servers not dialled because they lead back into s2s-proxy, by reason "
+               "(own_listener: s2s-proxy listens there; denied_network: from DNS, in s2s.outgoing.denied_networks)",
+               m.outgoing_refused, "reason");
+    w.head("local_loops_refused_total",
+           "Streams on listen.local refused because they came from one of s2s-proxy's own outgoing links", "counter");
+    w.row("local_loops_refused_total", "", static_cast<double>(m.local_loops_refused));
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

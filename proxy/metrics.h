@@ -58,6 +58,8 @@ struct Metrics {
     CounterMap stanza_bounces;                // bounces sent, by stanza error condition
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
+    CounterMap outgoing_refused;              // outgoing candidates not dialled: own_listener, denied_network
+    uint64_t local_loops_refused = 0;         // [[listen.local]] streams from our own outgoing links
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)

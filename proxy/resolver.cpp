@@ -38,6 +38,7 @@ std::vector<Candidate> StaticResolver::lookup(const std::string& domain) const {
         if (a.host != domain) continue;
         Candidate c;
         c.host = domain;
+        c.configured = true;
         if (make_addr(a.ip_address, a.port.value_or(config_.outgoing.port), &c.addr)) out.push_back(c);
     }
     return out;

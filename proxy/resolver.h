@@ -22,6 +22,7 @@ struct Candidate {
     sockaddr_storage addr{};
     bool direct_tls = false;   // XEP-0368: TLS from the first byte
     std::string host;          // the SRV target or the domain, for logs
+    bool configured = false;   // from s2s.outgoing.address (the operator's word), not from DNS
     [[nodiscard]] std::string describe() const;  // "host (ip port N)"
 };
 

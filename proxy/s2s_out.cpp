@@ -63,7 +63,10 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
     start();
 }
 
-S2SOut::~S2SOut() { ctx_.connections.erase(this); }
+S2SOut::~S2SOut() {
+    forget_local_end();
+    ctx_.connections.erase(this);
+}
 
 // ---- reaching the remote -----------------------------------------------------------------------
 
@@ -71,23 +74,57 @@ void S2SOut::start() {
     state_ = State::Resolving;
     resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
         resolve_token_ = 0;
-        if (found.empty()) {
-            fail(StanzaError::RemoteServerNotFound, error);
-            ctx_.loop.defer([this] { finish(); });  // no socket to wait for
-            return;
-        }
         candidates_ = std::move(found);
-        connect_next();
+        if (candidates_.empty() || !connect_next()) {
+            fail(StanzaError::RemoteServerNotFound, candidates_.empty() ? error : refused_);
+            ctx_.loop.defer([this] { finish(); });  // no socket to wait for
+        }
     });
 }
 
-void S2SOut::connect_next() {
-    const Candidate& c = candidates_[next_candidate_++];
-    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
-    state_ = State::Connecting;
-    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
-    if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
-    stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
+std::string S2SOut::refusal(const Candidate& c) const {
+    const auto* addr = reinterpret_cast<const sockaddr*>(&c.addr);
+    const char* reason = nullptr;
+    const char* why = nullptr;
+    if (settings_.own_listeners && settings_.own_listeners->reaches(addr)) {
+        reason = "own_listener";
+        why = "s2s-proxy itself listens there";
+    } else if (!c.configured && ctx_.config.outgoing.denied_networks.contains(addr)) {
+        reason = "denied_network";
+        why = "it is in s2s.outgoing.denied_networks";
+    } else {
+        return {};
+    }
+    metrics().outgoing_refused.add(reason);
+    S2S_LOG_NOTICE(log_ctx(), "candidate-refused", "not connecting to %s: %s%s", c.describe().c_str(), why,
+                   c.configured ? " (s2s.outgoing.address)" : "");
+    // The text goes to local senders: it names the case, not the address.
+    if (c.configured) return "s2s.outgoing.address for " + remote_ + " leads back into s2s-proxy";
+    return "DNS for " + remote_ + " points at a forbidden address";
+}
+
+bool S2SOut::connect_next() {
+    while (next_candidate_ < candidates_.size()) {
+        const Candidate& c = candidates_[next_candidate_++];
+        std::string refused = refusal(c);
+        if (!refused.empty()) {
+            refused_ = std::move(refused);
+            continue;
+        }
+        S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
+        state_ = State::Connecting;
+        stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+        if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
+        stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
+        return true;
+    }
+    return false;
+}
+
+void S2SOut::forget_local_end() {
+    if (!has_local_end_) return;
+    has_local_end_ = false;
+    if (settings_.own_outgoing) settings_.own_outgoing->erase(reinterpret_cast<const sockaddr*>(&local_end_));
 }
 
 void S2SOut::on_connected(int status) {
@@ -96,6 +133,11 @@ void S2SOut::on_connected(int status) {
         last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // the stream closes; on_closed() tries the next candidate
     }
+    int len = sizeof local_end_;
+    if (settings_.own_outgoing &&
+        uv_tcp_getsockname(reinterpret_cast<const uv_tcp_t*>(stream_->handle()), reinterpret_cast<sockaddr*>(&local_end_),
+                           &len) == 0)
+        has_local_end_ = settings_.own_outgoing->insert(reinterpret_cast<const sockaddr*>(&local_end_));
     if (c.direct_tls || settings_.tls == OutboundTls::Direct) {
         tls::SessionOptions so;
         so.server_name = remote_;
@@ -566,13 +608,12 @@ void S2SOut::on_stream_error(StreamError error, std::string_view text) {
 // once it has had a socket).
 void S2SOut::on_closed(const std::string& reason) {
     stream_ = nullptr;
+    forget_local_end();
     if (!failed_ && state_ == State::Connecting) {
         if (last_error_.empty()) last_error_ = reason;
-        if (next_candidate_ < candidates_.size()) {
-            connect_next();
-            return;
-        }
-        fail(StanzaError::RemoteServerNotFound, "could not connect: " + last_error_);
+        if (connect_next()) return;
+        fail(StanzaError::RemoteServerNotFound,
+             "could not connect: " + last_error_ + (refused_.empty() ? "" : "; " + refused_));
     }
     // A close we started for idleness is no failure; anything else is.
     if (!failed_ && !(state_ == State::Closing && detached_)) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);

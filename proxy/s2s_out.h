@@ -16,6 +16,13 @@
 // stream error that says why. The remote may also ask us, as authoritative server, to verify
 // dialback keys on it; dialback requests of its own are refused (the stream id is the remote's,
 // so a key could be replayed): it must open a stream to us for that.
+//
+// Candidates that lead back into s2s-proxy are never dialled: an address where it listens
+// (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
+// IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
+// (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
+// a forbidden address". While connected, the socket's local end is in own_outgoing, so that
+// [[listen.local]] can tell a stream from one of our own links.
 #pragma once
 
 #include <map>
@@ -24,6 +31,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/net_address.h"
 #include "common/tls.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
@@ -57,6 +65,10 @@ struct OutboundSettings {
     bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
     uint64_t max_rate = 0;                             // s2s.outgoing.shaper, bytes/s read; 0: none
     xml::StreamOptions parse;
+    // Where s2s-proxy itself listens (never dialled), and the local ends of its outgoing
+    // connections (kept while each is open); null: not checked, not kept.
+    const ListenerSet* own_listeners = nullptr;
+    SocketAddressSet* own_outgoing = nullptr;
 };
 
 // What an outbound link tells the one who keeps links (the router).
@@ -137,7 +149,11 @@ private:
     };
 
     void start();
-    void connect_next();
+    // Connects to the next candidate that may be dialled; false when none is left.
+    [[nodiscard]] bool connect_next();
+    // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
+    [[nodiscard]] std::string refusal(const Candidate& c) const;
+    void forget_local_end();
     void fail(StanzaError condition, const std::string& why);
     void detach();
     void finish();
@@ -181,6 +197,9 @@ private:
     std::vector<Candidate> candidates_;
     size_t next_candidate_ = 0;
     std::string last_error_;       // why the previous candidate failed
+    std::string refused_;          // why a candidate was not dialled (empty: none was refused)
+    sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
+    bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     bool version_1_ = false;
     bool starttls_sent_ = false;   // <starttls/> sent and its <proceed/> not yet come

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "common/log.h"
@@ -118,6 +119,8 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.queue_max_bytes = static_cast<size_t>(c.outgoing.queue_max_bytes);
     outbound_.max_rate = rate_of(c, c.outgoing.shaper);
     outbound_.bidi = c.bidi;
+    outbound_.own_listeners = &own_listeners_;
+    outbound_.own_outgoing = &own_outgoing_;
 
     local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
 
@@ -147,7 +150,31 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.state_timeout_ms = ms(l.state_timeout);
         s.max_rate = rate_of(c, l.shaper);
         s.parse = parse_options(l.max_stanza_size);
+        s.own_outgoing = &own_outgoing_;
     }
+}
+
+void Server::refresh_host_addresses() {
+    uv_interface_address_t* list = nullptr;
+    int count = 0;
+    std::vector<sockaddr_storage> found;
+    if (uv_interface_addresses(&list, &count) == 0) {
+        for (int i = 0; i < count; ++i) {
+            sockaddr_storage a{};
+            if (list[i].address.address4.sin_family == AF_INET)
+                std::memcpy(&a, &list[i].address.address4, sizeof list[i].address.address4);
+            else if (list[i].address.address6.sin6_family == AF_INET6)
+                std::memcpy(&a, &list[i].address.address6, sizeof list[i].address.address6);
+            else
+                continue;
+            found.push_back(a);
+        }
+        uv_free_interface_addresses(list, count);
+    } else {
+        S2S_LOG_WARNING(LogContext{}, "interfaces", "cannot list this host's addresses: only loopback counts as ours "
+                                                     "behind a wildcard listener");
+    }
+    own_listeners_.set_host_addresses(found);
 }
 
 bool Server::start(std::string* error) {
@@ -184,6 +211,12 @@ bool Server::start(std::string* error) {
     for (size_t i = 0; i < config_.listen_local.size(); ++i)
         if (!listen(config_.listen_local[i], local_in_[i]->listener, true, i, error)) return false;
     if (config_.admin_enabled && !start_admin(error)) return false;
+    for (const std::string* other : {config_.admin_enabled ? &config_.admin_listen : nullptr,
+                                     config_.local_dns_responder.empty() ? nullptr : &config_.local_dns_responder}) {
+        sockaddr_storage a{};
+        if (other && parse_socket_address(*other, &a)) own_listeners_.add(reinterpret_cast<const sockaddr*>(&a));
+    }
+    refresh_host_addresses();
     started_ms_ = loop_.now_ms();
     uv_signal_init(loop_.uv(), &sigterm_);
     uv_signal_init(loop_.uv(), &sigint_);
@@ -230,6 +263,7 @@ bool Server::reload() {
     settings_ = std::move(plan.settings);
     policy_ = PolicyRules(config_);
     apply_settings(tls);
+    refresh_host_addresses();
     apply_logging(config_);
     for (Connection* c : ctx_->connections) c->reconfigure();
     std::string keys;
@@ -264,6 +298,10 @@ bool Server::listen(const s2s::Listener& conf, const std::string& name, bool loc
         *error = "cannot listen on " + l->address + " (" + name.substr(0, name.rfind('.')) + "): " + uv_strerror(rc);
         return false;
     }
+    sockaddr_storage bound{};
+    int len = sizeof bound;
+    if (uv_tcp_getsockname(&l->tcp, reinterpret_cast<sockaddr*>(&bound), &len) == 0)
+        own_listeners_.add(reinterpret_cast<const sockaddr*>(&bound));
     S2S_LOG_NOTICE(LogContext{}, "listening", "%s on %s", name.c_str(), l->address.c_str());
     return true;
 }

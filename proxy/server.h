@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/config_load.h"
 #include "common/event_loop.h"
+#include "common/net_address.h"
 #include "proxy/admin.h"
 #include "proxy/context.h"
 #include "proxy/dialback.h"
@@ -127,6 +128,12 @@ private:
     std::vector<std::unique_ptr<InboundSettings>> inbound_;
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
+    // Where this process listens (every listener, the admin endpoint and the DNS responder, with
+    // the host's interface addresses for wildcard binds): outgoing links never dial there.
+    ListenerSet own_listeners_;
+    SocketAddressSet own_outgoing_;  // local ends of open outgoing links, for [[listen.local]]
+    // The host's interface addresses into own_listeners_ (at start and on SIGHUP).
+    void refresh_host_addresses();
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
     uv_timer_t trim_timer_{};  // frees idle streams' parsers and buffers
     uv_timer_t drain_timer_{};  // while draining: looks for links with nothing left to send

@@ -343,6 +343,7 @@ class B_PlainProsody(EjabberdBehindProxy):
         # proxy C's stop quick (an answered query leaves the DNS client's deadline timer armed
         # until that deadline: common/dns.cpp on_udns_result does not re-arm it)
         cls.pc.set("s2s.outgoing.dns.nameservers", [f"{cls.dns.host}:{cls.dns.port}"])
+        cls.pc.set("s2s.outgoing.denied_networks", [])   # the answers are loopback addresses
         cls.pc.set("s2s.outgoing.dns.timeout", 1)
         cls.pc.set("s2s.outgoing.dns.retries", 1)
 

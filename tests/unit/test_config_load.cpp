@@ -351,8 +351,8 @@ TEST_CASE("config: the 6.x layout maps onto the outgoing options") {
   dns.retries = 5
   dns.nameservers = ["127.0.0.53:25353"]
   address = [
-    {host = "my.xmpp.org", ip_address = "127.0.0.2"},
-    {host = "your.xmpp.org", ip_address = "::1", port = 5271}
+    {host = "my.xmpp.org", ip_address = "127.0.0.2", port = 5271},
+    {host = "your.xmpp.org", ip_address = "::1"}
   ]
 )"));
     INFO(all_errors(r));
@@ -364,9 +364,62 @@ TEST_CASE("config: the 6.x layout maps onto the outgoing options") {
     CHECK(o.dns_nameservers == std::vector<std::string>{"127.0.0.53:25353"});
     REQUIRE(o.address.size() == 2);
     CHECK(o.address[0].host == "my.xmpp.org");
-    CHECK_FALSE(o.address[0].port.has_value());
+    CHECK(*o.address[0].port == 5271);
     CHECK(o.address[1].ip_address == "::1");
-    CHECK(*o.address[1].port == 5271);
+    CHECK_FALSE(o.address[1].port.has_value());
+}
+
+TEST_CASE("config: an address override that leads to one of our own listeners is an error naming it") {
+    // kMinimal: listen.s2s on 0.0.0.0:5269 (any IPv4 address of this host), listen.local on
+    // 127.0.0.1:15270, admin on 127.0.0.1:9269.
+    struct Case {
+        const char* entry;
+        const char* listener;
+    };
+    for (const Case& c : {Case{"ip_address = \"127.0.0.1\", port = 15270", "listen.local.0"},
+                          Case{"ip_address = \"127.0.0.5\"", "listen.s2s.0"},  // outgoing.port 5269
+                          Case{"ip_address = \"0.0.0.0\", port = 5269", "listen.s2s.0"},
+                          Case{"ip_address = \"::ffff:127.0.0.1\", port = 15270", "listen.local.0"},
+                          Case{"ip_address = \"127.0.0.1\", port = 9269", "admin.listen"}}) {
+        CAPTURE(c.entry);
+        Diagnostic d = only_error(load_text(with(std::string("\n[s2s]\n  outgoing.address = [{host = \"x.example\", ") +
+                                                 c.entry + "}]\n")));
+        CHECK(d.key == "s2s.outgoing.address.0.ip_address");
+        CHECK(d.message.find("is where s2s-proxy itself listens (" + std::string(c.listener) +
+                             "): a link there would come back into s2s-proxy") != std::string::npos);
+    }
+    // Another port, another loopback address of a listener bound to one address, IPv6 where only
+    // IPv4 is bound, or the admin endpoint switched off: fine.
+    for (const char* entry : {"ip_address = \"127.0.0.1\", port = 15271", "ip_address = \"127.0.0.2\", port = 15270",
+                              "ip_address = \"::1\", port = 5269"}) {
+        CAPTURE(entry);
+        LoadResult r = load_text(with(std::string("\n[s2s]\n  outgoing.address = [{host = \"x.example\", ") + entry + "}]\n"));
+        INFO(all_errors(r));
+        CHECK(r.ok());
+    }
+    LoadResult off = load_text(with("\n[admin]\n  enabled = false\n\n[s2s]\n  outgoing.address = [{host = \"x.example\", "
+                                    "ip_address = \"127.0.0.1\", port = 9269}]\n"));
+    INFO(all_errors(off));
+    CHECK(off.ok());
+}
+
+TEST_CASE("config: s2s.outgoing.denied_networks defaults to this host, link-local and multicast; [] allows all") {
+    LoadResult r = load_text(kMinimal);
+    REQUIRE(r.ok());
+    std::vector<std::string> nets;
+    for (auto& n : r.config.outgoing.denied_networks.networks()) nets.push_back(n.to_string());
+    CHECK(nets == std::vector<std::string>{"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
+                                           "255.255.255.255/32", "::/128", "::1/128", "fe80::/10", "ff00::/8"});
+    LoadResult none = load_text(with("\n[s2s]\n  outgoing.denied_networks = []\n"));
+    INFO(all_errors(none));
+    REQUIRE(none.ok());
+    CHECK(none.config.outgoing.denied_networks.empty());
+    LoadResult priv = load_text(with("\n[s2s]\n  outgoing.denied_networks = [\"10.0.0.0/8\", \"fc00::/7\"]\n"));
+    REQUIRE(priv.ok());
+    CHECK(priv.config.outgoing.denied_networks.size() == 2);
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  outgoing.denied_networks = [\"10.1.0.0/8\"]\n")));
+    CHECK(d.key == "s2s.outgoing.denied_networks");
+    CHECK(d.message.find("did you mean 10.0.0.0/8?") != std::string::npos);
 }
 
 TEST_CASE("config: inline-table entries report their own line") {

@@ -196,3 +196,27 @@ TEST_CASE("local link: a domain that is not ours is refused; a stanza for our ow
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
     CHECK(f.router->counters().to_remote == 0);
 }
+
+TEST_CASE("local link: a stream from one of s2s-proxy's own outgoing links is refused; the stanza bounces once") {
+    Fixture f;
+    SocketAddressSet own;  // the local ends of outgoing sockets, shared as the server shares them
+    f.outbound.own_outgoing = &own;
+    f.in_settings.own_outgoing = &own;
+    // b.test leads to [[listen.local]] itself, and nothing else stops it (no own_listeners, no
+    // denied networks): only the listener's check can keep the stanza from circling.
+    f.config.outgoing.address = {{"b.test", "127.0.0.1", ntohs(f.in_addr.sin_port)}};
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    uint64_t refused = metrics().local_loops_refused;
+    f.router->to_remote("a.test", "b.test",
+                        stanza("<message from='alice@a.test/r' to='bob@b.test' id='circle'><body>x</body></message>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("id='circle'"); }));
+    Peer& server = *f.server_sides[0];
+    CHECK(server.saw("type='error'"));
+    CHECK(server.saw("remote-server-not-found"));
+    CHECK(server.saw("routing loop"));
+    CHECK(metrics().local_loops_refused == refused + 1);
+    CHECK(f.router->counters().to_remote == 1);  // it went out once and never came back in
+    CHECK(f.router->counters().bounced == 1);
+    REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+    CHECK(own.size() == 0);  // a closed link's end is forgotten
+}

@@ -233,3 +233,93 @@ TEST_CASE("net_address: parse_socket_address takes ip:port, [v6]:port and localh
                             "example.org:5269", ":5269", "[::1:5269"})
         CHECK_MESSAGE(!parse_socket_address(bad, &ss), bad);
 }
+
+TEST_CASE("net_address/ListenerSet: a listener bound to one address is reached there only") {
+    s2s::ListenerSet set;
+    CHECK(set.empty());
+    auto local = addr("127.0.0.1", 15270);
+    set.add(sa(local));
+    CHECK_FALSE(set.empty());
+    CHECK(set.reaches(sa(addr("127.0.0.1", 15270))));
+    CHECK(set.reaches(sa(addr("::ffff:127.0.0.1", 15270))));  // the IPv4-mapped form is the same address
+    CHECK_FALSE(set.reaches(sa(addr("127.0.0.1", 15271))));
+    CHECK_FALSE(set.reaches(sa(addr("127.0.0.2", 15270))));
+    CHECK_FALSE(set.reaches(sa(addr("::1", 15270))));
+    CHECK_FALSE(set.reaches(nullptr));
+}
+
+TEST_CASE("net_address/ListenerSet: a wildcard listener is reached on its port at any address of this host") {
+    s2s::ListenerSet set;
+    auto any4 = addr("0.0.0.0", 5269);
+    auto any6 = addr("::", 5270);
+    set.add(sa(any4));
+    set.add(sa(any6));
+    // 0.0.0.0:5269: every IPv4 loopback address, the unspecified address, and the host's own.
+    for (const char* ip : {"127.0.0.1", "127.9.8.7", "0.0.0.0", "::ffff:127.0.0.1"}) {
+        CAPTURE(ip);
+        CHECK(set.reaches(sa(addr(ip, 5269))));
+    }
+    CHECK_FALSE(set.reaches(sa(addr("::1", 5269))));           // IPv6 does not reach an IPv4 socket
+    CHECK_FALSE(set.reaches(sa(addr("127.0.0.1", 5268))));
+    CHECK_FALSE(set.reaches(sa(addr("10.1.2.3", 5269))));      // not (yet) one of this host's addresses
+    // [::]:5270 is dual-stack: IPv6 and IPv4 alike.
+    for (const char* ip : {"::1", "::", "127.0.0.1", "0.0.0.0"}) {
+        CAPTURE(ip);
+        CHECK(set.reaches(sa(addr(ip, 5270))));
+    }
+    // The host's interface addresses count once they are known, and only those.
+    set.set_host_addresses({addr("10.1.2.3"), addr("fd00::5")});
+    CHECK(set.reaches(sa(addr("10.1.2.3", 5269))));
+    CHECK(set.reaches(sa(addr("::ffff:10.1.2.3", 5269))));
+    CHECK(set.reaches(sa(addr("fd00::5", 5270))));
+    CHECK_FALSE(set.reaches(sa(addr("fd00::5", 5269))));
+    CHECK_FALSE(set.reaches(sa(addr("10.1.2.4", 5269))));
+    set.set_host_addresses({});
+    CHECK_FALSE(set.reaches(sa(addr("10.1.2.3", 5269))));
+}
+
+TEST_CASE("net_address/SocketAddressSet: address and port, either family's form") {
+    s2s::SocketAddressSet set;
+    auto a = addr("127.0.0.12", 40001);
+    CHECK(set.insert(sa(a)));
+    CHECK_FALSE(set.insert(sa(addr("::ffff:127.0.0.12", 40001))));  // the same socket address
+    CHECK(set.size() == 1);
+    CHECK(set.contains(sa(addr("127.0.0.12", 40001))));
+    CHECK(set.contains(sa(addr("::ffff:127.0.0.12", 40001))));
+    CHECK_FALSE(set.contains(sa(addr("127.0.0.12", 40002))));
+    CHECK_FALSE(set.contains(sa(addr("127.0.0.13", 40001))));
+    CHECK_FALSE(set.contains(nullptr));
+    CHECK(set.insert(sa(addr("::1", 40001))));
+    set.erase(sa(a));
+    CHECK_FALSE(set.contains(sa(a)));
+    CHECK(set.contains(sa(addr("::1", 40001))));
+    set.erase(sa(addr("::1", 40001)));
+    CHECK(set.size() == 0);
+}
+
+TEST_CASE("net_address/is_loopback_or_unspecified") {
+    for (const char* ip : {"127.0.0.1", "127.255.0.1", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1", "::ffff:0.0.0.0"}) {
+        CAPTURE(ip);
+        CHECK(s2s::is_loopback_or_unspecified(sa(addr(ip))));
+    }
+    for (const char* ip : {"10.0.0.1", "128.0.0.1", "0.0.0.1", "::2", "fe80::1", "::ffff:10.0.0.1"}) {
+        CAPTURE(ip);
+        CHECK_FALSE(s2s::is_loopback_or_unspecified(sa(addr(ip))));
+    }
+}
+
+TEST_CASE("net_address/the default denied networks cover both families and the IPv4-mapped forms") {
+    auto list = NetworkList::parse({"0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.255.255.255/32",
+                                    "::/128", "::1/128", "fe80::/10", "ff00::/8"});
+    REQUIRE(list);
+    for (const char* ip : {"127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0", "::ffff:0.0.0.0", "169.254.1.1",
+                           "::ffff:169.254.1.1", "224.0.0.1", "239.1.2.3", "::ffff:224.0.0.5", "255.255.255.255", "::",
+                           "::1", "fe80::1", "ff02::1"}) {
+        CAPTURE(ip);
+        CHECK(list->contains(sa(addr(ip))));
+    }
+    for (const char* ip : {"10.0.0.1", "192.168.1.1", "8.8.8.8", "2001:db8::1", "fd00::1", "::ffff:10.0.0.1"}) {
+        CAPTURE(ip);
+        CHECK_FALSE(list->contains(sa(addr(ip))));
+    }
+}

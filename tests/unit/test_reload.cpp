@@ -201,3 +201,15 @@ TEST_CASE("reload: listeners cannot be added or removed; their reloadable keys s
     CHECK(removed.config.listen_s2s[1].shaper == "slow");  // a listener that stays keeps its values
     CHECK(has(removed.need_restart, "removing"));
 }
+
+TEST_CASE("reload: s2s.outgoing.denied_networks is applied (links read it at each connect)") {
+    LoadResult running = load_with({});
+    REQUIRE_FALSE(running.config.outgoing.denied_networks.empty());
+    LoadResult next = load_with({{"s2s.outgoing.denied_networks", "[\"10.0.0.0/8\"]"}});
+    ReloadPlan plan = plan_reload(running.config, running.settings, next);
+    INFO(all(plan.need_restart));
+    CHECK(plan.need_restart.empty());
+    CHECK(plan.applied == std::vector<std::string>{"s2s.outgoing.denied_networks"});
+    REQUIRE(plan.config.outgoing.denied_networks.size() == 1);
+    CHECK(plan.config.outgoing.denied_networks.networks()[0].to_string() == "10.0.0.0/8");
+}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/xml_stream.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/s2s_out.h"
 #include "tests/unit/loop_harness.h"
@@ -36,20 +37,37 @@ std::string remote_header(const std::string& id) {
            "xmlns:db='jabber:server:dialback' from='b.test' to='a.test' version='1.0' id='" + id + "'>";
 }
 
+// s2s.outgoing.address answers, passed on as if DNS had given them (not the operator's word).
+class AsIfFromDns : public Resolver {
+public:
+    AsIfFromDns(EventLoop& loop, const Config& config) : inner_(loop, config) {}
+    uint64_t resolve(const std::string& domain, Done done) override {
+        return inner_.resolve(domain, [done = std::move(done)](std::vector<Candidate> found, const std::string& error) {
+            for (auto& c : found) c.configured = false;
+            done(std::move(found), error);
+        });
+    }
+    void cancel(uint64_t token) override { inner_.cancel(token); }
+
+private:
+    StaticResolver inner_;
+};
+
 struct Fixture {
     test::TestLoop t;
     Config config;
     std::unique_ptr<DialbackKeys> keys;
     std::unique_ptr<PolicyRules> policy;
     OutboundSettings settings;
-    std::unique_ptr<StaticResolver> resolver;
+    std::unique_ptr<Resolver> resolver;
     std::unique_ptr<ProxyRouter> router;
     std::unique_ptr<ProxyContext> ctx;
     RecordingLocal local;
     Peer& remote;  // the remote server's side of the accepted connection
     int accepted = 0;
 
-    explicit Fixture(const std::function<void(Config&)>& tweak = nullptr) : remote(t.new_peer()) {
+    // from_dns: the candidates come as if from DNS (checked against s2s.outgoing.denied_networks).
+    explicit Fixture(const std::function<void(Config&)>& tweak = nullptr, bool from_dns = false) : remote(t.new_peer()) {
         config.hosts = {"a.test"};
         t.listen([this](uv_stream_t* l) {
             ++accepted;
@@ -63,7 +81,8 @@ struct Fixture {
         keys = std::make_unique<DialbackKeys>("secret");
         policy = std::make_unique<PolicyRules>(config);
         settings.state_timeout_ms = 2000;
-        resolver = std::make_unique<StaticResolver>(t.loop(), config);
+        if (from_dns) resolver = std::make_unique<AsIfFromDns>(t.loop(), config);
+        else resolver = std::make_unique<StaticResolver>(t.loop(), config);
         router = std::make_unique<ProxyRouter>(settings, *resolver);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
         router->attach(*ctx, local);
@@ -684,4 +703,90 @@ TEST_CASE("s2s_out: shutting a link down twice before it has a socket frees it o
     REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
     REQUIRE(f.local.got.size() == 1);  // the stanza bounced once
     CHECK(f.local.got[0].bytes.find("first") != std::string::npos);
+}
+
+// ---- candidates that lead back into s2s-proxy ------------------------------------------------------
+
+namespace {
+
+NetworkList networks(const std::vector<std::string>& list) {
+    auto n = NetworkList::parse(list);
+    REQUIRE(n);
+    return *n;
+}
+
+}  // namespace
+
+TEST_CASE("s2s_out: an address from DNS in s2s.outgoing.denied_networks is not dialled; the stanza bounces saying so") {
+    Fixture f([](Config& c) { c.outgoing.denied_networks = networks({"127.0.0.0/8", "::1"}); }, true);
+    uint64_t refused = metrics().outgoing_refused.get("denied_network");
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    const QueuedStanza& b = f.local.got[0];
+    CHECK(b.bytes.find("remote-server-not-found") != std::string::npos);
+    CHECK(b.bytes.find("s2s to b.test failed: DNS for b.test points at a forbidden address") != std::string::npos);
+    CHECK(b.bytes.find("127.0.0.1") == std::string::npos);  // the sender learns the case, not our addresses
+    CHECK(metrics().outgoing_refused.get("denied_network") == refused + 1);
+    REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+    CHECK(f.accepted == 0);
+}
+
+TEST_CASE("s2s_out: s2s.outgoing.denied_networks does not apply to address overrides, nor when it is empty") {
+    SUBCASE("an override in a denied network is dialled") {
+        Fixture f([](Config& c) { c.outgoing.denied_networks = networks({"127.0.0.0/8"}); });
+        f.remote_speaks_dialback();
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    }
+    SUBCASE("an empty list lets DNS lead anywhere") {
+        Fixture f(nullptr, true);
+        f.remote_speaks_dialback();
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    }
+}
+
+TEST_CASE("s2s_out: an address where s2s-proxy itself listens is never dialled, override or not") {
+    ListenerSet own;
+    for (bool from_dns : {false, true}) {
+        CAPTURE(from_dns);
+        Fixture f(nullptr, from_dns);
+        own.add(f.t.address());
+        f.settings.own_listeners = &own;
+        uint64_t refused = metrics().outgoing_refused.get("own_listener");
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        std::string expected = from_dns ? "s2s to b.test failed: DNS for b.test points at a forbidden address"
+                                        : "s2s to b.test failed: s2s.outgoing.address for b.test leads back into s2s-proxy";
+        CHECK(f.local.got[0].bytes.find(expected) != std::string::npos);
+        CHECK(metrics().outgoing_refused.get("own_listener") == refused + 1);
+        REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+        CHECK(f.accepted == 0);
+    }
+}
+
+TEST_CASE("s2s_out: a refused candidate is skipped and the next one is dialled; its local end is kept while open") {
+    ListenerSet own;
+    SocketAddressSet ends;
+    Fixture f([](Config& c) {
+        // first where "we" listen (127.0.0.1:1 here), then the remote server
+        c.outgoing.address.insert(c.outgoing.address.begin(), AddressOverride{"b.test", "127.0.0.1", 1});
+    });
+    sockaddr_storage ours{};
+    REQUIRE(parse_socket_address("127.0.0.1:1", &ours));
+    own.add(reinterpret_cast<const sockaddr*>(&ours));
+    f.settings.own_listeners = &own;
+    f.settings.own_outgoing = &ends;
+    f.remote_speaks_dialback();
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    CHECK(f.local.got.empty());
+    // The remote's peer address is our socket's local end: that is what [[listen.local]] looks up.
+    sockaddr_storage peer{};
+    REQUIRE(f.remote.stream->peer_sockaddr(&peer));
+    CHECK(ends.size() == 1);
+    CHECK(ends.contains(reinterpret_cast<const sockaddr*>(&peer)));
+    f.remote.stream->close("test: the remote goes away");
+    REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+    CHECK(ends.size() == 0);
 }
