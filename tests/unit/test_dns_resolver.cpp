@@ -244,10 +244,20 @@ TEST_CASE("dns_resolver: s2s.outgoing.address beats DNS") {
     Outcome o = resolve(t, *r, "b.test");
     CHECK(o.error == "");
     CHECK(o.list() == V{"b.test (127.0.0.77 port 5999)"});
+    REQUIRE(o.candidates.size() == 1);
+    CHECK(o.candidates[0].configured);  // the operator's word: not checked against denied_networks
 
-    // An IP-literal domain needs no DNS either.
+    // An IP-literal domain needs no DNS either; it is peer input, checked like a DNS answer.
     o = resolve(t, *r, "127.0.0.66");
     CHECK(o.list() == V{"127.0.0.66 (127.0.0.66 port 5299)"});
+    REQUIRE(o.candidates.size() == 1);
+    CHECK_FALSE(o.candidates[0].configured);
+
+    config.outgoing.address.clear();
+    o = resolve(t, *r, "b.test");
+    CHECK(o.list() == V{"host.b.test (127.0.0.3 port 5269)"});
+    REQUIRE(o.candidates.size() == 1);
+    CHECK_FALSE(o.candidates[0].configured);
 }
 
 TEST_CASE("dns_resolver: addresses in s2s.outgoing.ip_versions order, only the listed families") {

@@ -51,3 +51,16 @@ TEST_CASE("metrics: the text format has HELP and TYPE lines, labels and escaped 
     CHECK(text.find("s2s_proxy_dns_query_duration_seconds_count 1\n") != std::string::npos);
     CHECK(text.back() == '\n');
 }
+
+TEST_CASE("metrics: outgoing candidates refused and local loops refused are exported") {
+    Metrics m;
+    m.outgoing_refused.add("own_listener", 2);
+    m.outgoing_refused.add("denied_network");
+    m.local_loops_refused = 3;
+    std::string text = render_prometheus({}, m);
+    CHECK(text.find("# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_outgoing_candidates_refused_total{reason=\"own_listener\"} 2\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_outgoing_candidates_refused_total{reason=\"denied_network\"} 1\n") != std::string::npos);
+    CHECK(text.find("# TYPE s2s_proxy_local_loops_refused_total counter\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_local_loops_refused_total 3\n") != std::string::npos);
+}
