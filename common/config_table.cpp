@@ -10,7 +10,8 @@ namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxMs = 24LL * 3600 * 1000 * 365;  // a year
-// Where DNS answers may not lead by default: this host (loopback, unspecified), link-local and multicast.
+// Where DNS answers may not lead by default: this host (loopback, unspecified), link-local,
+// multicast and broadcast.
 constexpr const char* kDeniedNetworks =
     "[\"0.0.0.0/8\", \"127.0.0.0/8\", \"169.254.0.0/16\", \"224.0.0.0/4\", \"255.255.255.255/32\", "
     "\"::/128\", \"::1/128\", \"fe80::/10\", \"ff00::/8\"]";
@@ -283,7 +284,8 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.denied_networks", Kind::Networks, kDeniedNetworks, 0, 0, {}, R,
          "networks an address from DNS (or an IP-literal domain) may not lead to: such a candidate is not dialled, "
          "and when none is left the stanzas are bounced (\"DNS for D points at a forbidden address\"). Default: "
-         "loopback, unspecified, link-local and multicast, IPv4 and IPv6 (IPv4 networks also cover their "
+         "loopback, unspecified (0.0.0.0/8), link-local, multicast and broadcast, IPv4 and IPv6 (IPv4 networks also "
+         "cover their "
          "IPv4-mapped IPv6 form); add private ranges such as \"10.0.0.0/8\", \"172.16.0.0/12\", "
          "\"192.168.0.0/16\", \"fc00::/7\" if remote domains must not reach into your network; [] allows every "
          "address. s2s.outgoing.address overrides are never checked against it; whatever the list, no address "

@@ -108,6 +108,8 @@ private:
     static constexpr uint64_t kIdleAfterMs = 10000;  // quiet this long counts as idle
     bool listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error);
     bool start_admin(std::string* error);
+    // The host's interface addresses into own_listeners_ (at start and on SIGHUP).
+    void refresh_host_addresses();
     static constexpr uint64_t kReadyProbeMs = 2000;  // how long /readyz waits for the local server
 
     EventLoop& loop_;
@@ -118,6 +120,11 @@ private:
     PolicyRules policy_;
     OutboundSettings outbound_;
     LocalSettings local_settings_;
+    // Where this process listens (every listener, the admin endpoint and the DNS responder, with
+    // the host's interface addresses for wildcard binds): outgoing links never dial there.
+    // (Declared before the router: links still open when it goes erase their ends from these.)
+    ListenerSet own_listeners_;
+    SocketAddressSet own_outgoing_;  // local ends of open outgoing links, for [[listen.local]]
     std::unique_ptr<Resolver> resolver_;
     std::unique_ptr<ProxyRouter> router_;
     std::unique_ptr<ProxyContext> ctx_;
@@ -128,12 +135,6 @@ private:
     std::vector<std::unique_ptr<InboundSettings>> inbound_;
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
-    // Where this process listens (every listener, the admin endpoint and the DNS responder, with
-    // the host's interface addresses for wildcard binds): outgoing links never dial there.
-    ListenerSet own_listeners_;
-    SocketAddressSet own_outgoing_;  // local ends of open outgoing links, for [[listen.local]]
-    // The host's interface addresses into own_listeners_ (at start and on SIGHUP).
-    void refresh_host_addresses();
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
     uv_timer_t trim_timer_{};  // frees idle streams' parsers and buffers
     uv_timer_t drain_timer_{};  // while draining: looks for links with nothing left to send
