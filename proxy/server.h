@@ -34,6 +34,7 @@
 #include "proxy/dns_responder.h"
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
+#include "proxy/local_verify.h"
 #include "proxy/policy.h"
 #include "proxy/resolver.h"
 #include "proxy/router.h"
@@ -89,6 +90,8 @@ private:
     // from config_, in place: streams hold references to them.
     void apply_settings(const TlsContexts& tls);
     void close_listeners(bool local_too);
+    // Logs a warning when local.verify_dialback is off (at start and after each reload).
+    void warn_if_unverified() const;
     void drain_step();
     static void on_drain_timer(uv_timer_t* handle) noexcept;
     static void on_exit_guard(uv_timer_t* handle) noexcept;
@@ -117,10 +120,12 @@ private:
     PolicyRules policy_;
     OutboundSettings outbound_;
     LocalSettings local_settings_;
+    LocalVerifySettings local_verify_;
     std::unique_ptr<Resolver> resolver_;
     std::unique_ptr<ProxyRouter> router_;
     std::unique_ptr<ProxyContext> ctx_;
     std::unique_ptr<LocalLink> local_link_;
+    std::unique_ptr<LocalVerifier> local_verifier_;  // checks the local server's dialback keys
     std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
     std::unique_ptr<AdminServer> admin_;           // admin.listen, when admin.enabled
     uint64_t started_ms_ = 0;                      // loop time at start, for uptime
