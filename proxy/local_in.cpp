@@ -27,6 +27,7 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& veri
                                                         std::to_string(settings.max_connections.value) + ")");
         return;
     }
+    self->window_end_ = ctx.loop.now_ms() + settings.state_timeout_ms;
     self->stream_->set_deadline(settings.state_timeout_ms);
 }
 
@@ -173,8 +174,13 @@ void LocalIn::verify_done(const std::string& local, const std::string& remote, R
                                                 : "the local server could not be asked to confirm the key");
             break;
     }
-    // Back to the negotiation deadline while nothing is accepted yet.
-    if (pairs_.empty() && pending_.empty()) stream_->set_deadline(settings_.state_timeout_ms);
+    // Back to the negotiation deadline while nothing is accepted yet: what is left of the first
+    // state_timeout (refused keys do not buy a stream more time).
+    if (pairs_.empty() && pending_.empty()) {
+        uint64_t now = ctx_.loop.now_ms();
+        if (now >= window_end_) fail(StreamError::ConnectionTimeout, "negotiation took too long");
+        else stream_->set_deadline(window_end_ - now);
+    }
 }
 
 void LocalIn::accept_pair(const std::string& local, const std::string& remote, const char* how) {

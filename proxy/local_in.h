@@ -101,6 +101,7 @@ private:
     std::string stream_id_;        // the id we sent: the local server's keys are bound to it
     std::vector<Pair> pairs_;
     std::vector<PendingVerify> pending_;  // keys the local server is being asked about
+    uint64_t window_end_ = 0;      // loop time the negotiation window (state_timeout) ends
 };
 
 }  // namespace s2s

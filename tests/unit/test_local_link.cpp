@@ -227,6 +227,24 @@ TEST_CASE("local link: a key the local server did not issue is invalid, and noth
     CHECK(f.router->counters().to_remote == 0);
 }
 
+TEST_CASE("local link: refused keys do not keep a stream open past its negotiation window") {
+    Fixture f;
+    f.in_settings.state_timeout_ms = 400;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    int answers = 0;
+    Peer& p = f.outgoing_from_local_server([](Peer&) {});
+    // A made-up key after the features, and another one as soon as each is refused.
+    p.on_stanza_hook = [&answers](Peer& me) {
+        if (me.events.back() == "stanza result") ++answers;
+        else if (me.events.back() != "stanza features") return;
+        me.stream->send("<db:result from='a.test' to='b.test'>junk-" + std::to_string(answers) + "</db:result>");
+    };
+    REQUIRE(f.t.run_until([&] { return p.closed; }, 3000));
+    CHECK(has_event(p, "stream-error connection-timeout"));
+    CHECK(answers >= 2);
+    CHECK(f.router->counters().to_remote == 0);
+}
+
 TEST_CASE("local link: a stanza sent while the key is being checked is refused") {
     Fixture f;
     f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
