@@ -86,7 +86,8 @@ private:
         std::vector<std::shared_ptr<const tls::Context>> listeners;          // per listen.s2s entry
     };
     [[nodiscard]] static bool build_tls(const Config& config, TlsContexts* out, std::string* error);
-    // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_)
+    // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_,
+    // local_verify_)
     // from config_, in place: streams hold references to them.
     void apply_settings(const TlsContexts& tls);
     void close_listeners(bool local_too);
