@@ -903,7 +903,8 @@ private:
     }
 
     // Component mode (XEP-0114) connects as local.component_name with local.password: both are
-    // needed, and the name is a domain of its own, not one the server hosts.
+    // needed, and the name is a domain of its own, not one the server hosts. A component port
+    // cannot answer db:verify, so checking the local server's keys needs its s2s port too.
     void check_component_mode() {
         const Value* mode = get("local.mode");
         if (!mode || mode->choice != 1) return;
@@ -914,6 +915,12 @@ private:
         if (!get("local.password") && !entries_.count("local.password"))
             error_at("local.mode", "\"component\" needs local.password: the secret the local server has for "
                                    "local.component_name");
+        const Value* verify = get("local.verify_dialback");
+        if ((!verify || verify->b) && !get("local.verify_server") && !entries_.count("local.verify_server"))
+            error_at("local.mode", "\"component\" needs local.verify_server: the local server's loopback s2s "
+                                   "listener (e.g. \"127.0.0.1:5269\"), where s2s-proxy checks the dialback keys it "
+                                   "presents on [[listen.local]] (a component port cannot answer them); or set "
+                                   "local.verify_dialback = false to trust any process that can connect there");
         const std::vector<std::string> hosts = config_hosts();
         if (name && std::count(hosts.begin(), hosts.end(), name->s))
             error_at("local.component_name", quote(name->s) + " is one of general.hosts; the component needs a "

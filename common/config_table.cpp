@@ -331,6 +331,19 @@ std::vector<OptionSpec> build() {
          "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "
          "its outgoing s2s (ejabberd: its inetrc nameserver) (ours; unset: none)",
          [](Config& c, const Wild&, const Value& v) { c.local_dns_responder = v.s; }},
+        {"local.verify_dialback", Kind::Bool, "true", 0, 0, {}, R,
+         "check each dialback key the local server presents on [[listen.local]] by asking it (a db:verify to "
+         "local.verify_server) before taking stanzas for that domain; false trusts any process that can connect "
+         "to [[listen.local]] to speak for general.hosts, and is warned about at start (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_verify_dialback = v.b; }},
+        {"local.verify_server", Kind::HostPort, nullptr, 0, 0, {}, 0,
+         "\"host:port\" of the local server's loopback s2s listener, where those keys are checked (unset: "
+         "local.server; required in component mode while local.verify_dialback is true) (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_verify_server = v.s; }},
+        {"local.max_verifications", Kind::Int, "100", 1, 100000, {}, R,
+         "key checks with the local server under way at once (each is a loopback connection); past it a "
+         "db:result on [[listen.local]] gets resource-constraint; one stream may have 8 (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_max_verifications = v.i; }},
 
         // [admin]
         {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",

@@ -4,12 +4,14 @@
 #include "common/jid.h"
 #include "common/random.h"
 #include "proxy/access.h"
+#include "proxy/local_verify.h"
 #include "proxy/router.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
-void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listener, const LocalInSettings& settings) {
-    auto* self = new LocalIn(ctx, router, settings);
+void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier, uv_stream_t* listener,
+                     const LocalInSettings& settings) {
+    auto* self = new LocalIn(ctx, router, verifier, settings);
     self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id(), Side::Local);
     if (settings.max_rate > 0) self->stream_->set_rate_limit(settings.max_rate);
     if (uv_accept(listener, self->stream_->handle()) != 0) {
@@ -18,7 +20,15 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, uv_stream_t* listen
     }
     S2S_LOG_DEBUG(self->log_ctx(), "accepted", "%s from %s", settings.listener.c_str(),
                   self->stream_->peer_address().c_str());
-    if (self->stream_->start()) self->stream_->set_deadline(settings.state_timeout_ms);
+    if (!self->stream_->start()) return;
+    if (!settings.max_connections.allows(static_cast<int64_t>(settings.active))) {
+        metrics().connections_refused.add("local_max_connections");
+        self->fail(StreamError::ResourceConstraint, settings.listener + " has reached max_connections (" +
+                                                        std::to_string(settings.max_connections.value) + ")");
+        return;
+    }
+    self->window_end_ = ctx.loop.now_ms() + settings.state_timeout_ms;
+    self->stream_->set_deadline(settings.state_timeout_ms);
 }
 
 const char* LocalIn::state_label() const noexcept {
@@ -30,12 +40,16 @@ const char* LocalIn::state_label() const noexcept {
     return "?";
 }
 
-LocalIn::LocalIn(ProxyContext& ctx, ProxyRouter& router, const LocalInSettings& settings)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), router_(router), settings_(settings) {
+LocalIn::LocalIn(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier, const LocalInSettings& settings)
+    : Connection(ctx.next_conn_id()), ctx_(ctx), router_(router), verifier_(verifier), settings_(settings) {
     ctx_.connections.insert(this);
+    ++settings_.active;
 }
 
-LocalIn::~LocalIn() { ctx_.connections.erase(this); }
+LocalIn::~LocalIn() {
+    --settings_.active;
+    ctx_.connections.erase(this);
+}
 
 void LocalIn::on_stream_open(const xml::StreamHeader& h) {
     remote_ = domain_of(h.attr("to").value_or(""));
@@ -48,7 +62,8 @@ void LocalIn::on_stream_open(const xml::StreamHeader& h) {
         fail(StreamError::PolicyViolation, "this stream comes from one of s2s-proxy's own outgoing links (routing loop)");
         return;
     }
-    stream_->send(stream_header(remote_, local_, random_hex(16), true));
+    stream_id_ = random_hex(16);
+    stream_->send(stream_header(remote_, local_, stream_id_, true));
     header_sent_ = true;
     if (remote_.empty()) {
         fail(StreamError::HostUnknown, "the stream header names no remote domain");
@@ -77,8 +92,9 @@ void LocalIn::on_stanza(xml::Document& doc) {
         fail(StreamError::UnsupportedStanzaType, "<" + std::string(e.name()) + "> is not handled on the local link");
 }
 
-// The local server authenticates one of its domains to us: trusted on this loopback listener for
-// general.hosts and peers its access rule admits; the remote domain must be one we may reach.
+// The local server authenticates one of its domains to us (XEP-0220, s2s-proxy receiving): a
+// domain in general.hosts that the listener's access rule admits, toward a domain we may reach,
+// with a key the local server confirms it issued (we ask it: it is the authority for our domains).
 void LocalIn::handle_db_result(const xml::Element& e) {
     std::string local = domain_of(e.attr("from").value_or("")), remote = domain_of(e.attr("to").value_or(""));
     auto answer = [&](const char* type, const char* condition, const std::string& text) {
@@ -99,20 +115,113 @@ void LocalIn::handle_db_result(const xml::Element& e) {
     // A remote domain our policy denies is still accepted here: the router then bounces each
     // stanza with policy-violation and the reason, which the sender sees (a dialback error would
     // only make the local server report a generic failure).
-    bool known = false;
-    for (auto& p : pairs_) known |= p.local == local && p.remote == remote;
-    if (!known) pairs_.push_back({local, remote});
-    answer("valid", nullptr, "");
-    S2S_LOG_INFO(LogContext{id(), local, remote}, "local-accepted", "outgoing s2s from the local server");
-    stream_->set_deadline(0);
+    if (has_pair(local, remote)) {
+        answer("valid", nullptr, "");
+        return;
+    }
+    if (!settings_.verify_dialback) {
+        metrics().dialback.add("local_receiving:unchecked");
+        accept_pair(local, remote, "key not checked: local.verify_dialback is false");
+        return;
+    }
+    for (auto& p : pending_)
+        if (p.local == local && p.remote == remote) return;  // already being asked about
+    LogContext lc{id(), local, remote};
+    if (pending_.size() >= kMaxPendingVerifications) {
+        metrics().dialback.add("local_receiving:refused_stream_limit");
+        S2S_LOG_WARNING(lc, "local-verify-refused", "%zu dialback verifications already under way on this stream",
+                        pending_.size());
+        answer("error", "resource-constraint", "too many dialback verifications are under way on this stream");
+        return;
+    }
+    uint64_t token = verifier_.verify(
+        local, remote, stream_id_, e.text(),
+        [this, local, remote](Router::Verdict v, const std::string& why) { verify_done(local, remote, v, why); });
+    if (token == 0) {
+        metrics().dialback.add("local_receiving:refused_total_limit");
+        S2S_LOG_WARNING(lc, "local-verify-refused", "local.max_verifications (%zu) are under way",
+                        verifier_.under_way());
+        answer("error", "resource-constraint", "too many dialback verifications are under way");
+        return;
+    }
+    pending_.push_back({local, remote, token});
+    // The verification has deadlines of its own and always ends before this one.
+    stream_->set_deadline(verifier_.timeout_ms() + settings_.state_timeout_ms);
+}
+
+void LocalIn::verify_done(const std::string& local, const std::string& remote, Router::Verdict v,
+                          const std::string& why) {
+    for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->local == local && it->remote == remote) {
+            pending_.erase(it);
+            break;
+        }
+    if (state_ == State::Closing || !stream_) return;
+    LogContext lc{id(), local, remote};
+    auto answer = [&](const char* type, const char* condition, const std::string& text) {
+        metrics().dialback.add(std::string("local_receiving:") + type);
+        stream_->send(dialback_answer("result", remote, local, "", type, condition ? condition : "", text));
+    };
+    switch (v) {
+        case Router::Verdict::Valid:
+            metrics().dialback.add("local_receiving:valid");
+            accept_pair(local, remote, "key confirmed by the local server");
+            return;
+        case Router::Verdict::Invalid:
+            S2S_LOG_WARNING(lc, "local-dialback-invalid",
+                            "the local server did not issue the key presented for %s on [[listen.local]] (from %s): "
+                            "not the local server; refused",
+                            local.c_str(), stream_->peer_address().c_str());
+            answer("invalid", nullptr, "");
+            break;
+        case Router::Verdict::Failed:
+        case Router::Verdict::Unreachable:
+            S2S_LOG_WARNING(lc, "local-dialback-failed", "the key could not be checked: %s", why.c_str());
+            answer("error", v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found",
+                   v == Router::Verdict::Failed ? "the local server did not confirm the key"
+                                                : "the local server could not be asked to confirm the key");
+            break;
+    }
+    // Back to the negotiation deadline while nothing is accepted yet: what is left of the first
+    // state_timeout (refused keys do not buy a stream more time).
+    if (pairs_.empty() && pending_.empty()) {
+        uint64_t now = ctx_.loop.now_ms();
+        if (now >= window_end_) fail(StreamError::ConnectionTimeout, "negotiation took too long");
+        else stream_->set_deadline(window_end_ - now);
+    }
+}
+
+void LocalIn::accept_pair(const std::string& local, const std::string& remote, const char* how) {
+    if (!has_pair(local, remote)) pairs_.push_back({local, remote});
+    stream_->send(dialback_answer("result", remote, local, "", "valid"));
+    S2S_LOG_INFO(LogContext{id(), local, remote}, "local-accepted", "outgoing s2s from the local server (%s)", how);
+    if (pending_.empty()) stream_->set_deadline(0);
+}
+
+bool LocalIn::has_pair(const std::string& local, const std::string& remote) const noexcept {
+    for (auto& p : pairs_)
+        if (p.local == local && p.remote == remote) return true;
+    return false;
 }
 
 // The local server checks a key LocalOut presented for a remote domain (we are its authority).
+// LocalOut issues keys only as a remote domain toward one of ours: anything else is not one of
+// them, whatever the key (a process on the listener may not use us to confirm other pairs).
 void LocalIn::handle_db_verify(const xml::Element& e) {
     std::string asker(e.attr("from").value_or("")), claimed(e.attr("to").value_or("")), sid(e.attr("id").value_or(""));
-    bool valid = ctx_.keys.verify(domain_of(asker), domain_of(claimed), sid, e.text());
-    S2S_LOG_DEBUG(LogContext{id(), domain_of(asker), domain_of(claimed)}, "local-verify", "%s",
-                  valid ? "valid" : "invalid");
+    std::string asker_d = domain_of(asker), claimed_d = domain_of(claimed);
+    LogContext lc{id(), asker_d, claimed_d};
+    bool ours = !asker_d.empty() && ctx_.is_local(asker_d) && !claimed_d.empty() && !ctx_.is_local(claimed_d);
+    bool valid = ours && ctx_.keys.verify(asker_d, claimed_d, sid, e.text());
+    metrics().dialback.add(valid ? "local_authoritative:valid" : "local_authoritative:invalid");
+    if (!ours)
+        S2S_LOG_WARNING(lc, "local-verify-invalid", "db:verify from '%s' about '%s': not a pair s2s-proxy issues keys "
+                        "for (from one of general.hosts about another domain)", asker.c_str(), claimed.c_str());
+    else if (!valid)
+        S2S_LOG_NOTICE(lc, "local-verify-invalid", "db:verify for a key s2s-proxy did not issue (from %s)",
+                       stream_->peer_address().c_str());
+    else
+        S2S_LOG_DEBUG(lc, "local-verify", "valid");
     stream_->send(dialback_answer("verify", claimed, asker, sid, valid ? "valid" : "invalid"));
 }
 
@@ -124,8 +233,7 @@ void LocalIn::handle_stanza(xml::Document& doc) {
         return;
     }
     std::string local = domain_of(from->domain()), remote = domain_of(to->domain());
-    bool accepted = false;
-    for (auto& p : pairs_) accepted |= p.local == local && p.remote == remote;
+    bool accepted = has_pair(local, remote);
     QueuedStanza s = QueuedStanza::capture(e, xml::NamespaceScope::server_stream());
     if (ctx_.is_local(remote)) {
         S2S_LOG_WARNING(LogContext{id(), local, remote}, "routing-loop", "%s for one of our own domains came back",
@@ -174,6 +282,8 @@ void LocalIn::on_stream_error(StreamError error, std::string_view text) { fail(e
 void LocalIn::on_timeout() { fail(StreamError::ConnectionTimeout, "negotiation took too long"); }
 
 void LocalIn::on_closed(const std::string& reason) {
+    for (auto& p : pending_) verifier_.cancel(p.token);
+    pending_.clear();
     S2S_LOG_DEBUG(log_ctx(), "closed", "%s", reason.c_str());
     stream_ = nullptr;
     delete this;

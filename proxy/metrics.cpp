@@ -120,7 +120,9 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
 
     w.counters("tls_handshakes_total", "Completed TLS handshakes, by our role", m.tls_handshakes, "role");
     w.counters("tls_failures_total", "Failed TLS handshakes and sessions, by reason", m.tls_failures, "reason");
-    w.counters("dialback_total", "Dialback results, by role (receiving, authoritative, originating) and result",
+    w.counters("dialback_total",
+               "Dialback results, by role (receiving, authoritative, originating; local_receiving and "
+               "local_authoritative on [[listen.local]]) and result",
                m.dialback, "role", "result");
     w.counters("sasl_external_total", "SASL EXTERNAL results, by direction and result", m.sasl_external,
                "direction", "result");

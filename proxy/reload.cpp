@@ -36,6 +36,7 @@ Config keep_restart_only(const Config& running, const Config& next) {
     c.local_password = running.local_password;
     c.local_component_name = running.local_component_name;
     c.local_dns_responder = running.local_dns_responder;
+    c.local_verify_server = running.local_verify_server;
     c.admin_enabled = running.admin_enabled;
     c.admin_listen = running.admin_listen;
     keep_listeners(running.listen_s2s, next.listen_s2s, &c.listen_s2s);
@@ -71,6 +72,7 @@ const std::vector<std::string>& restart_only_keys() {
         "s2s.shared",
         "s2s.outgoing.dns.timeout", "s2s.outgoing.dns.retries", "s2s.outgoing.dns.nameservers",
         "local.server", "local.mode", "local.password", "local.component_name", "local.dns_responder",
+        "local.verify_server",
         "admin.enabled", "admin.listen",
         "listen.s2s.*.port", "listen.s2s.*.ip_address", "listen.s2s.*.reuse_port", "listen.s2s.*.backlog",
         "listen.local.*.port", "listen.local.*.ip_address", "listen.local.*.reuse_port", "listen.local.*.backlog",

@@ -123,6 +123,7 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.own_outgoing = &own_outgoing_;
 
     local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
+    local_verify_.max_verifications = static_cast<size_t>(c.local_max_verifications);
 
     while (inbound_.size() < c.listen_s2s.size()) inbound_.push_back(std::make_unique<InboundSettings>());
     for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
@@ -151,6 +152,8 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.max_rate = rate_of(c, l.shaper);
         s.parse = parse_options(l.max_stanza_size);
         s.own_outgoing = &own_outgoing_;
+        s.verify_dialback = c.local_verify_dialback;
+        s.max_connections = l.max_connections;
     }
 }
 
@@ -188,7 +191,22 @@ bool Server::start(std::string* error) {
     local_settings_.mode = config_.local_mode;  // restart-only, like the server's address
     local_settings_.component_name = config_.local_component_name;
     local_settings_.password = config_.local_password;
+    // Keys the local server presents on [[listen.local]] are checked with it: at its s2s port
+    // (local.verify_server; in s2s mode local.server is that port).
+    const std::string& verify_at = config_.local_verify_server.empty() ? config_.local_server : config_.local_verify_server;
+    if (config_.local_verify_dialback && config_.local_mode == LocalMode::Component && config_.local_verify_server.empty()) {
+        *error = "local.verify_server: component mode needs the local server's loopback s2s port to check its dialback "
+                 "keys at (or local.verify_dialback = false)";
+        return false;
+    }
+    if (!parse_socket_address(verify_at, &local_verify_.server)) {
+        *error = "local.verify_server: \"" + verify_at + "\" must be an IP address (or localhost) and a port";
+        return false;
+    }
+    local_verify_.server_text = verify_at;
+    local_verify_.parse = local_settings_.parse;
     apply_settings(tls);
+    warn_if_unverified();
 
     resolver_ = DnsResolver::create(loop_, config_, error);
     if (!resolver_) {
@@ -198,6 +216,7 @@ bool Server::start(std::string* error) {
     router_ = std::make_unique<ProxyRouter>(outbound_, *resolver_);
     ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0});
     local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);
+    local_verifier_ = std::make_unique<LocalVerifier>(*ctx_, local_verify_);
     router_->attach(*ctx_, *local_link_);
 
     // (bound before the listeners only so that a config error comes first: nothing is served
@@ -265,6 +284,7 @@ bool Server::reload() {
     apply_settings(tls);
     refresh_host_addresses();
     apply_logging(config_);
+    warn_if_unverified();
     for (Connection* c : ctx_->connections) c->reconfigure();
     std::string keys;
     for (auto& k : plan.applied) keys += (keys.empty() ? "" : ", ") + k;
@@ -274,6 +294,13 @@ bool Server::reload() {
                    plan.need_restart.size(), plan.need_restart.size() == 1 ? "s" : "");
     metrics().reloads.add("applied");
     return true;
+}
+
+void Server::warn_if_unverified() const {
+    if (config_.local_verify_dialback) return;
+    S2S_LOG_WARNING(LogContext{}, "local-unverified",
+                    "local.verify_dialback is false: the local server's dialback keys are not checked, so any process "
+                    "that can connect to [[listen.local]] may send as any user of general.hosts");
 }
 
 bool Server::listen(const s2s::Listener& conf, const std::string& name, bool local, size_t index, std::string* error) {
@@ -389,7 +416,7 @@ void Server::on_connection(uv_stream_t* stream, int status) noexcept {
         return;
     }
     Server* self = l->server;
-    if (l->local) LocalIn::accept(*self->ctx_, *self->router_, stream, *self->local_in_[l->index]);
+    if (l->local) LocalIn::accept(*self->ctx_, *self->router_, *self->local_verifier_, stream, *self->local_in_[l->index]);
     else S2SIn::accept(*self->ctx_, stream, *self->inbound_[l->index]);
 }
 

@@ -35,6 +35,7 @@
 #include "proxy/dns_responder.h"
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
+#include "proxy/local_verify.h"
 #include "proxy/policy.h"
 #include "proxy/resolver.h"
 #include "proxy/router.h"
@@ -86,10 +87,13 @@ private:
         std::vector<std::shared_ptr<const tls::Context>> listeners;          // per listen.s2s entry
     };
     [[nodiscard]] static bool build_tls(const Config& config, TlsContexts* out, std::string* error);
-    // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_)
+    // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_,
+    // local_verify_)
     // from config_, in place: streams hold references to them.
     void apply_settings(const TlsContexts& tls);
     void close_listeners(bool local_too);
+    // Logs a warning when local.verify_dialback is off (at start and after each reload).
+    void warn_if_unverified() const;
     void drain_step();
     static void on_drain_timer(uv_timer_t* handle) noexcept;
     static void on_exit_guard(uv_timer_t* handle) noexcept;
@@ -125,10 +129,12 @@ private:
     // (Declared before the router: links still open when it goes erase their ends from these.)
     ListenerSet own_listeners_;
     SocketAddressSet own_outgoing_;  // local ends of open outgoing links, for [[listen.local]]
+    LocalVerifySettings local_verify_;
     std::unique_ptr<Resolver> resolver_;
     std::unique_ptr<ProxyRouter> router_;
     std::unique_ptr<ProxyContext> ctx_;
     std::unique_ptr<LocalLink> local_link_;
+    std::unique_ptr<LocalVerifier> local_verifier_;  // checks the local server's dialback keys
     std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
     std::unique_ptr<AdminServer> admin_;           // admin.listen, when admin.enabled
     uint64_t started_ms_ = 0;                      // loop time at start, for uptime

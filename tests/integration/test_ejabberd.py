@@ -407,6 +407,8 @@ class C_ComponentMode(EjabberdBehindProxy):
         cls.pc.local_server = (cls.c.ip, cls.c.component_port)
         cls.pc.set("local.mode", "component").set("local.component_name", COMPONENT)
         cls.pc.set("local.password", cls.password).set("local.queue_timeout", 4000)
+        # ejabberd's keys on [[listen.local]] are checked at its s2s listener (not the component's)
+        cls.pc.set("local.verify_server", f"{cls.c.ip}:{cls.c.s2s_port}")
         return add_proxied_prosody_a(cls)
 
     @classmethod

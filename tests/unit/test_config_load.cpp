@@ -560,6 +560,7 @@ TEST_CASE("config: component mode needs local.component_name and local.password"
   mode = "component"
   component_name = "S2S-Proxy.example.com"
   password = "component-secret"
+  verify_server = "127.0.0.1:5269"
 
 [[listen.s2s]]
   port = 5269
@@ -590,10 +591,24 @@ TEST_CASE("config: component mode needs local.component_name and local.password"
     CHECK(no_password.line == 7);
     CHECK(no_password.message.find("\"component\" needs local.password") == 0);
     LoadResult neither = load_text(kMinimal, {{"local.mode", "component"}});
-    CHECK(neither.errors.size() == 2);
+    CHECK(neither.errors.size() == 3);  // name, password, verify_server
+
+    // A component port cannot answer db:verify: the local server's s2s port is needed to check
+    // its keys, unless the check is turned off.
+    Diagnostic no_verify = only_error(load_text(without("  verify_server = \"127.0.0.1:5269\"")));
+    CHECK(no_verify.key == "local.mode");
+    CHECK(no_verify.message.find("\"component\" needs local.verify_server") == 0);
+    CHECK(no_verify.message.find("local.verify_dialback = false") != std::string::npos);
+    LoadResult off = load_text(without("  verify_server = \"127.0.0.1:5269\""), {{"local.verify_dialback", "false"}});
+    INFO(all_errors(off));
+    CHECK(off.ok());
+    CHECK_FALSE(off.config.local_verify_dialback);
+    CHECK(ok.config.local_verify_server == "127.0.0.1:5269");
+    CHECK(ok.config.local_verify_dialback);
 
     // From the command line too, and the name is a domain of its own.
-    Diagnostic cli = only_error(load_text(kMinimal, {{"local.mode", "component"}, {"local.password", "pw"}}));
+    Diagnostic cli = only_error(load_text(kMinimal, {{"local.mode", "component"}, {"local.password", "pw"},
+                                                     {"local.verify_dialback", "false"}}));
     CHECK(cli.str() == "command line: --local.mode: \"component\" needs local.component_name: the domain s2s-proxy "
                        "connects as, as named in the local server's component listener (e.g. "
                        "\"s2s-proxy.example.com\")");

@@ -8,6 +8,7 @@
 #include "common/xml_stream.h"
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
+#include "proxy/local_verify.h"
 #include "proxy/router.h"
 #include "tests/unit/loop_harness.h"
 
@@ -38,10 +39,12 @@ struct Fixture {
     OutboundSettings outbound;
     LocalSettings local_settings;
     LocalInSettings in_settings;
+    LocalVerifySettings verify_settings;
     std::unique_ptr<StaticResolver> resolver;
     std::unique_ptr<ProxyRouter> router;
     std::unique_ptr<ProxyContext> ctx;
     std::unique_ptr<LocalLink> link;
+    std::unique_ptr<LocalVerifier> verifier;
     std::vector<Peer*> server_sides;  // one per connection LocalOut made
     std::function<void(Peer&)> on_server_side;
     uv_tcp_t in_listener{};
@@ -67,6 +70,10 @@ struct Fixture {
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
         link = std::make_unique<LocalLink>(*ctx, local_settings, *router);
         router->attach(*ctx, *link);
+        std::memcpy(&verify_settings.server, t.address(), sizeof(sockaddr_in));
+        verify_settings.server_text = "test local server";
+        verify_settings.state_timeout_ms = 2000;
+        verifier = std::make_unique<LocalVerifier>(*ctx, verify_settings);
         // [[listen.local]]
         uv_tcp_init(t.uv(), &in_listener);
         in_listener.data = this;
@@ -76,7 +83,7 @@ struct Fixture {
         uv_tcp_getsockname(&in_listener, reinterpret_cast<sockaddr*>(&in_addr), &len);
         REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&in_listener), 16, [](uv_stream_t* l, int) {
                     auto* f = static_cast<Fixture*>(l->data);
-                    LocalIn::accept(*f->ctx, *f->router, l, f->in_settings);
+                    LocalIn::accept(*f->ctx, *f->router, *f->verifier, l, f->in_settings);
                 }) == 0);
     }
     ~Fixture() {
@@ -102,8 +109,13 @@ struct Fixture {
     }
 };
 
-// The local server: answers LocalOut's header with features offering STARTTLS (as Prosody does)
-// and dialback, and accepts every db:result whose key is the one s2s-proxy issues.
+// The key the scripted local server issues on its outgoing s2s for stream id `id` (it is the
+// authority for a.test: only it knows which keys it made).
+std::string local_server_key(const std::string& id) { return "key-of-the-local-server-" + id; }
+
+// The local server: answers a stream to it with features offering STARTTLS (as Prosody does) and
+// dialback; accepts every db:result whose key is the one s2s-proxy issues (LocalOut), and
+// confirms a db:verify (a verify-only connection from s2s-proxy) for the keys it issued itself.
 void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid") {
     p.on_open_hook = [id](Peer& me) {
         me.stream->send(server_header("a.test", "b.test", id) +
@@ -111,11 +123,30 @@ void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid")
                         "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
     };
     p.on_stanza_hook = [&f, id](Peer& me) {
+        auto d = xml::parse_element(me.last());
+        REQUIRE(d);
+        xml::Element e = d->root();
+        if (me.events.back() == "stanza verify") {
+            std::string sid(e.attr("id").value_or(""));
+            bool valid = e.text() == local_server_key(sid) && e.attr("from") == "b.test" && e.attr("to") == "a.test";
+            me.stream->send("<db:verify from='a.test' to='b.test' id='" + sid + "' type='" +
+                            (valid ? "valid" : "invalid") + "'/>");
+            return;
+        }
         if (me.events.back() != "stanza result") return;
         bool valid = me.last().find(f.keys->key("a.test", "b.test", id)) != std::string::npos;
         me.stream->send(std::string("<db:result from='a.test' to='b.test' type='") + (valid ? "valid" : "invalid") + "'/>");
     };
 }
+
+// What the local server's outgoing s2s sends once it has s2s-proxy's features: a db:result with
+// the key it issued for the stream id s2s-proxy sent.
+void send_local_key(Peer& me, const std::string& to = "b.test") {
+    std::string id(me.stream->peer_header().attr("id").value_or(""));
+    me.stream->send("<db:result from='a.test' to='" + to + "'>" + local_server_key(id) + "</db:result>");
+}
+
+bool has_event(const Peer& p, const std::string& e) { return std::find(p.events.begin(), p.events.end(), e) != p.events.end(); }
 
 }  // namespace
 
@@ -159,28 +190,171 @@ TEST_CASE("local link: an unreachable local server makes queued stanzas bounce a
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
 }
 
-TEST_CASE("local link: from the local server, a domain of ours is accepted and its stanzas routed") {
+TEST_CASE("local link: from the local server, a domain of ours is accepted once the local server confirms its key") {
     Fixture f;
-    Peer& p = f.outgoing_from_local_server([](Peer& me) {
-        me.stream->send("<db:result from='a.test' to='b.test'>whatever-the-local-server-made</db:result>");
-    });
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    Peer& p = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
     REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
     CHECK(p.events[1] == "open from=b.test");  // s2s-proxy answers as the remote domain
     CHECK(p.saw("urn:xmpp:features:dialback"));
+    // s2s-proxy asked the local server, on a connection of its own, with the id it sent.
+    REQUIRE(f.server_sides.size() == 1);
+    Peer& verify = *f.server_sides[0];
+    CHECK(verify.events[0] == "open from=b.test");
+    std::string id(p.stream->peer_header().attr("id").value_or(""));
+    REQUIRE(id.size() == 32);
+    CHECK(verify.saw("<db:verify from='b.test' to='a.test' id='" + id + "'>" + local_server_key(id) + "</db:verify>"));
+    CHECK(f.t.run_until([&] { return verify.closed; }));  // and closed it after the answer
+    CHECK(metrics().dialback.get("local_receiving:valid") >= 1);
     p.stream->send("<message from='alice@a.test' to='bob@b.test' id='out'/>");
     REQUIRE(f.t.run_until([&] { return f.router->counters().to_remote == 1; }));
+}
+
+TEST_CASE("local link: a key the local server did not issue is invalid, and nothing is forwarded") {
+    Fixture f;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    uint64_t invalid_before = metrics().dialback.get("local_receiving:invalid");
+    Peer& p = f.outgoing_from_local_server([](Peer& me) {
+        me.stream->send("<db:result from='a.test' to='b.test'>junk</db:result>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='invalid'"); }));
+    CHECK(p.last() == "<db:result from='b.test' to='a.test' type='invalid'/>");
+    CHECK(metrics().dialback.get("local_receiving:invalid") == invalid_before + 1);
+    // Before the answer, too, the pair is not accepted: a stanza for it ends the stream.
+    p.stream->send("<message from='alice@a.test' to='bob@b.test' id='forged'><body>forged</body></message>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has_event(p, "stream-error invalid-from"));
+    CHECK(f.router->counters().to_remote == 0);
+}
+
+TEST_CASE("local link: refused keys do not keep a stream open past its negotiation window") {
+    Fixture f;
+    f.in_settings.state_timeout_ms = 400;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    int answers = 0;
+    Peer& p = f.outgoing_from_local_server([](Peer&) {});
+    // A made-up key after the features, and another one as soon as each is refused.
+    p.on_stanza_hook = [&answers](Peer& me) {
+        if (me.events.back() == "stanza result") ++answers;
+        else if (me.events.back() != "stanza features") return;
+        me.stream->send("<db:result from='a.test' to='b.test'>junk-" + std::to_string(answers) + "</db:result>");
+    };
+    REQUIRE(f.t.run_until([&] { return p.closed; }, 3000));
+    CHECK(has_event(p, "stream-error connection-timeout"));
+    CHECK(answers >= 2);
+    CHECK(f.router->counters().to_remote == 0);
+}
+
+TEST_CASE("local link: a stanza sent while the key is being checked is refused") {
+    Fixture f;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    Peer& p = f.outgoing_from_local_server([](Peer& me) {
+        send_local_key(me);
+        me.stream->send("<message from='alice@a.test' to='bob@b.test' id='early'/>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has_event(p, "stream-error invalid-from"));
+    CHECK(f.router->counters().to_remote == 0);
+}
+
+TEST_CASE("local link: a local server that cannot be reached or does not answer makes the db:result an error") {
+    Fixture f;
+    SUBCASE("unreachable") {
+        sockaddr_in nowhere{};
+        uv_ip4_addr("127.0.0.1", 1, &nowhere);
+        std::memcpy(&f.verify_settings.server, &nowhere, sizeof nowhere);
+        Peer& p = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
+        INFO(p.last());
+        CHECK(p.saw("<remote-server-not-found"));
+        CHECK(p.saw("the local server could not be asked to confirm the key"));
+        CHECK_FALSE(p.saw("127.0.0.1"));  // addresses go to the log only
+    }
+    SUBCASE("silent") {
+        f.verify_settings.state_timeout_ms = 200;
+        f.on_server_side = [](Peer&) {};  // accepts, never answers
+        Peer& p = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
+        CHECK(p.saw("<remote-server-timeout"));
+        CHECK(f.verifier->under_way() == 0);
+    }
+    CHECK(f.router->counters().to_remote == 0);
+}
+
+TEST_CASE("local link: verifications under way are bounded per stream and in total") {
+    Fixture f;
+    f.on_server_side = [](Peer&) {};  // accepts, never answers: every check stays under way
+    SUBCASE("per stream") {
+        Peer& p = f.outgoing_from_local_server([](Peer& me) {
+            for (size_t i = 0; i <= LocalIn::kMaxPendingVerifications; ++i) send_local_key(me, "r" + std::to_string(i) + ".test");
+        });
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
+        CHECK(p.saw("<db:result from='r8.test' to='a.test' type='error'"));
+        CHECK(p.saw("<resource-constraint"));
+        CHECK(f.verifier->under_way() == LocalIn::kMaxPendingVerifications);
+        CHECK(metrics().dialback.get("local_receiving:refused_stream_limit") >= 1);
+    }
+    SUBCASE("in total") {
+        f.verify_settings.max_verifications = 2;
+        Peer& p = f.outgoing_from_local_server([](Peer& me) {
+            for (int i = 0; i < 3; ++i) send_local_key(me, "r" + std::to_string(i) + ".test");
+        });
+        REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
+        CHECK(p.saw("<db:result from='r2.test' to='a.test' type='error'"));
+        CHECK(f.verifier->under_way() == 2);
+        CHECK(metrics().dialback.get("local_receiving:refused_total_limit") >= 1);
+    }
+    // A stream that goes away cancels its checks.
+    REQUIRE(f.t.run_until([&] { return f.server_sides.size() >= 2; }));
+    for (Connection* c : std::vector<Connection*>(f.ctx->connections.begin(), f.ctx->connections.end()))
+        if (std::string(c->kind()) == "local_in") c->shutdown(StreamError::SystemShutdown, "test");
+    REQUIRE(f.t.run_until([&] { return f.verifier->under_way() == 0; }));
+}
+
+TEST_CASE("local link: with local.verify_dialback = false any key is taken (the check is off)") {
+    Fixture f;
+    f.in_settings.verify_dialback = false;
+    Peer& p = f.outgoing_from_local_server([](Peer& me) {
+        me.stream->send("<db:result from='a.test' to='b.test'>junk</db:result>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    CHECK(f.server_sides.empty());  // nobody was asked
+    p.stream->send("<message from='alice@a.test' to='bob@b.test' id='out'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->counters().to_remote == 1; }));
+}
+
+TEST_CASE("local link: max_connections bounds the streams open on [[listen.local]]") {
+    Fixture f;
+    f.in_settings.max_connections = Limit{1, false};
+    uint64_t refused = metrics().connections_refused.get("local_max_connections");
+    Peer& first = f.outgoing_from_local_server([](Peer&) {});
+    REQUIRE(f.t.run_until([&] { return first.saw("urn:xmpp:features:dialback"); }));
+    Peer& second = f.outgoing_from_local_server([](Peer&) {});
+    REQUIRE(f.t.run_until([&] { return second.closed; }));
+    CHECK(has_event(second, "stream-error resource-constraint"));
+    CHECK(metrics().connections_refused.get("local_max_connections") == refused + 1);
+    CHECK_FALSE(first.closed);
+    CHECK(f.in_settings.active == 1);
 }
 
 TEST_CASE("local link: db:verify is confirmed only for keys s2s-proxy issued") {
     Fixture f;
     std::string key = f.keys->key("a.test", "b.test", "sid-7");
+    // A key of ours for another pair: asked by a domain that is not ours, or about one of ours.
+    std::string reversed = f.keys->key("b.test", "a.test", "sid-7");
+    f.config.hosts = {"a.test", "c.test"};
+    std::string about_ours = f.keys->key("a.test", "c.test", "sid-7");
     Peer& p = f.outgoing_from_local_server([&](Peer& me) {
         me.stream->send("<db:verify from='a.test' to='b.test' id='sid-7'>" + key + "</db:verify>"
-                        "<db:verify from='a.test' to='b.test' id='sid-8'>" + key + "</db:verify>");
+                        "<db:verify from='a.test' to='b.test' id='sid-8'>" + key + "</db:verify>"
+                        "<db:verify from='b.test' to='a.test' id='sid-7'>" + reversed + "</db:verify>"
+                        "<db:verify from='a.test' to='c.test' id='sid-7'>" + about_ours + "</db:verify>");
     });
-    REQUIRE(f.t.run_until([&] { return p.stanzas.size() >= 3; }));
+    REQUIRE(f.t.run_until([&] { return p.stanzas.size() >= 5; }));
     CHECK(p.stanzas[1] == "<db:verify from='b.test' to='a.test' id='sid-7' type='valid'/>");
     CHECK(p.stanzas[2] == "<db:verify from='b.test' to='a.test' id='sid-8' type='invalid'/>");
+    CHECK(p.stanzas[3] == "<db:verify from='a.test' to='b.test' id='sid-7' type='invalid'/>");
+    CHECK(p.stanzas[4] == "<db:verify from='c.test' to='a.test' id='sid-7' type='invalid'/>");
 }
 
 TEST_CASE("local link: a domain that is not ours is refused; a stanza for our own domain is a loop") {
@@ -190,7 +364,8 @@ TEST_CASE("local link: a domain that is not ours is refused; a stanza for our ow
     REQUIRE(f.t.run_until([&] { return stranger.closed; }));
     CHECK(std::find(stranger.events.begin(), stranger.events.end(), "stream-error invalid-from") != stranger.events.end());
 
-    Peer& p = f.outgoing_from_local_server([](Peer& me) { me.stream->send("<db:result from='a.test' to='b.test'>k</db:result>"); });
+    f.on_server_side = [&f](Peer& server) { play_local_server(f, server); };
+    Peer& p = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
     REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
     p.stream->send("<message from='alice@a.test' to='carol@a.test' id='loop'/>");
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));

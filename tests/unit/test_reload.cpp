@@ -116,6 +116,7 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         {"local.password", "\"component-secret\"", [](const Config& c) { return c.local_password; }},
         {"local.component_name", "\"proxy.a.example\"", [](const Config& c) { return c.local_component_name; }},
         {"local.dns_responder", "\"127.0.0.1:15353\"", [](const Config& c) { return c.local_dns_responder; }},
+        {"local.verify_server", "\"127.0.0.1:5269\"", [](const Config& c) { return c.local_verify_server; }},
         {"admin.enabled", "false", [&](const Config& c) { return str(c.admin_enabled); }},
         {"admin.listen", "\"127.0.0.1:9999\"", [](const Config& c) { return c.admin_listen; }},
         {"listen.s2s.0.port", "5280", [&](const Config& c) { return str(c.listen_s2s.at(0).port); }},
@@ -156,7 +157,8 @@ TEST_CASE("reload: switching local.mode waits for a restart, with its component 
     LoadResult running = load_with({});
     LoadResult next = load_with({{"local.mode", "\"component\""},
                                  {"local.component_name", "\"proxy.a.example\""},
-                                 {"local.password", "\"component-secret\""}});
+                                 {"local.password", "\"component-secret\""},
+                                 {"local.verify_server", "\"127.0.0.1:5269\""}});
     ReloadPlan plan = plan_reload(running.config, running.settings, next);
     CHECK(plan.config.local_mode == LocalMode::S2S);
     CHECK(plan.config.local_component_name.empty());

@@ -1,0 +1,195 @@
+#include "proxy/local_verify.h"
+
+#include <utility>
+#include <vector>
+
+#include "proxy/metrics.h"
+#include "proxy/xmpp.h"
+
+namespace s2s {
+
+// ---- LocalVerifier ---------------------------------------------------------------------------------
+
+LocalVerifier::~LocalVerifier() {
+    std::vector<LocalVerify*> open;
+    for (auto& [token, v] : active_) open.push_back(v);
+    active_.clear();
+    for (LocalVerify* v : open) v->abandon();
+}
+
+uint64_t LocalVerifier::verify(const std::string& local, const std::string& remote, const std::string& stream_id,
+                               const std::string& key, Router::VerifyDone done) {
+    if (active_.size() >= settings_.max_verifications) return 0;
+    uint64_t token = ++last_token_;
+    auto* v = new LocalVerify(ctx_, *this, token, LocalVerify::Request{local, remote, stream_id, key}, std::move(done));
+    active_.emplace(token, v);
+    v->start();
+    return token;
+}
+
+void LocalVerifier::cancel(uint64_t token) {
+    auto it = active_.find(token);
+    if (it == active_.end()) return;
+    LocalVerify* v = it->second;
+    active_.erase(it);
+    v->abandon();
+}
+
+// ---- LocalVerify ----------------------------------------------------------------------------------
+
+const char* LocalVerify::state_name(State s) noexcept {
+    switch (s) {
+        case State::Connecting: return "connecting";
+        case State::AwaitingHeader: return "awaiting-header";
+        case State::AwaitingFeatures: return "awaiting-features";
+        case State::AwaitingAnswer: return "awaiting-answer";
+        case State::Closing: return "closing";
+    }
+    return "?";
+}
+
+LocalVerify::LocalVerify(ProxyContext& ctx, LocalVerifier& verifier, uint64_t token, Request request,
+                         Router::VerifyDone done)
+    : Connection(ctx.next_conn_id()),
+      ctx_(ctx),
+      verifier_(&verifier),
+      settings_(verifier.settings_),
+      token_(token),
+      request_(std::move(request)),
+      done_(std::move(done)) {
+    ctx_.connections.insert(this);
+}
+
+LocalVerify::~LocalVerify() { ctx_.connections.erase(this); }
+
+void LocalVerify::start() {
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id(), Side::Local);
+    S2S_LOG_DEBUG(log_ctx(), "local-verify", "asking the local server at %s to confirm a key",
+                  settings_.server_text.c_str());
+    stream_->connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
+}
+
+void LocalVerify::on_connected(int status) {
+    if (status != 0) {
+        failure_ = "cannot connect to the local server at " + settings_.server_text + ": " +
+                   (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
+        return;  // on_closed follows
+    }
+    // As the receiving server for `remote` (XEP-0220 §2.3): our stream names the pair.
+    stream_->send(stream_header(request_.remote, request_.local, "", true));
+    state_ = State::AwaitingHeader;
+    stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalVerify::on_stream_open(const xml::StreamHeader& h) {
+    if (state_ != State::AwaitingHeader) return;
+    if (major_version(h.attr("version").value_or("")) >= 1) {
+        state_ = State::AwaitingFeatures;
+        stream_->set_deadline(settings_.state_timeout_ms);
+        return;
+    }
+    send_verify();
+}
+
+void LocalVerify::send_verify() {
+    // The local server offers STARTTLS here too (Prosody does even when it does not require it):
+    // this connection is plain on loopback, like the rest of the local link.
+    stream_->send("<db:verify from='" + xml::escape_attr(request_.remote) + "' to='" + xml::escape_attr(request_.local) +
+                  "' id='" + xml::escape_attr(request_.stream_id) + "'>" + xml::escape_text(request_.key) +
+                  "</db:verify>");
+    state_ = State::AwaitingAnswer;
+    stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalVerify::on_stanza(xml::Document& doc) {
+    xml::Element e = doc.root();
+    if (state_ == State::AwaitingFeatures && e.is("features", xml::ns::streams)) {
+        if (xml::Element tls = e.child("starttls", xml::ns::tls); tls && tls.child("required", xml::ns::tls)) {
+            finish(Router::Verdict::Failed, "the local server requires TLS on s2s; set it to allow plain s2s on loopback");
+            return;
+        }
+        send_verify();
+        return;
+    }
+    if (state_ == State::AwaitingAnswer && e.is("verify", xml::ns::dialback)) {
+        handle_answer(e);
+        return;
+    }
+    if (e.is("error", xml::ns::streams)) {
+        xml::Element cond = e.first_element();
+        finish(Router::Verdict::Unreachable,
+               "the local server ended the stream with " + std::string(cond ? cond.name() : "?") + " (" +
+                   state_name(state_) + ")");
+        return;
+    }
+    finish(Router::Verdict::Failed,
+           "the local server sent <" + std::string(e.name()) + "> instead of an answer (" + state_name(state_) + ")");
+}
+
+// The answer must be for what was asked: from=LOCAL to=REMOTE with our id (XEP-0220 §2.3.1).
+void LocalVerify::handle_answer(const xml::Element& e) {
+    std::string from = domain_of(attr_or_empty(e, "from")), to = domain_of(attr_or_empty(e, "to"));
+    std::string type = attr_or_empty(e, "type");
+    if (from != request_.local || to != request_.remote || attr_or_empty(e, "id") != request_.stream_id) {
+        finish(Router::Verdict::Failed, "the local server answered a db:verify that was not asked (from '" + from +
+                                            "' to '" + to + "')");
+        return;
+    }
+    if (type == "valid") finish(Router::Verdict::Valid, "the local server confirmed the key");
+    else if (type == "invalid") finish(Router::Verdict::Invalid, "the local server did not issue this key");
+    else {
+        xml::Element err = e.child("error", xml::ns::server);
+        xml::Element cond = err ? err.first_element() : xml::Element();
+        finish(Router::Verdict::Failed, "the local server answered type '" + type + "'" +
+                                            (cond ? " (" + std::string(cond.name()) + ")" : std::string()));
+    }
+}
+
+void LocalVerify::finish(Router::Verdict verdict, const std::string& why) {
+    if (state_ == State::Closing) return;
+    state_ = State::Closing;
+    if (verifier_) verifier_->finished(token_);
+    verifier_ = nullptr;
+    S2S_LOG_DEBUG(log_ctx(), "local-verify", "%s", why.c_str());
+    if (stream_) {
+        stream_->send("</stream:stream>");
+        stream_->close(why);
+    }
+    if (Router::VerifyDone done = std::exchange(done_, nullptr)) done(verdict, why);
+}
+
+void LocalVerify::abandon() {
+    verifier_ = nullptr;
+    done_ = nullptr;
+    if (state_ == State::Closing) return;
+    state_ = State::Closing;
+    if (stream_) stream_->close("the verification is no longer wanted");
+}
+
+void LocalVerify::shutdown(StreamError, const std::string& why) { finish(Router::Verdict::Unreachable, why); }
+
+void LocalVerify::on_stream_close() {
+    finish(Router::Verdict::Unreachable,
+           std::string("the local server closed the stream before answering (") + state_name(state_) + ")");
+}
+
+void LocalVerify::on_stream_error(StreamError error, std::string_view text) {
+    metrics().stream_errors.add(name(error));
+    if (stream_) stream_->send(stream_error_bytes(error, text));
+    finish(Router::Verdict::Failed, "bad XML from the local server: " + std::string(text));
+}
+
+void LocalVerify::on_timeout() {
+    finish(Router::Verdict::Failed, "the local server did not answer within " +
+                                        std::to_string(settings_.state_timeout_ms) + " ms (" + state_name(state_) + ")");
+}
+
+void LocalVerify::on_closed(const std::string& reason) {
+    stream_ = nullptr;
+    finish(Router::Verdict::Unreachable, failure_.empty() ? "the connection to the local server at " +
+                                                                settings_.server_text + " closed: " + reason
+                                                          : failure_);
+    delete this;
+}
+
+}  // namespace s2s
