@@ -132,6 +132,9 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                m.proxy_headers, "result", "reason");
     w.counters("connections_refused_total", "Inbound streams refused by a listener limit, by its key",
                m.connections_refused, "limit");
+    w.counters("limits_reached_total",
+               "Claims refused, or table entries evicted, by a bound on what peers may make the proxy hold, by its key",
+               m.limits_reached, "limit");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

@@ -58,6 +58,10 @@ struct Metrics {
     CounterMap stanza_bounces;                // bounces sent, by stanza error condition
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
+    // Claims refused or entries evicted by a bound on what peers make us hold, by the bound's key:
+    // max_domain_pairs, max_verifications_per_stream, max_verifications_per_host,
+    // max_verifications, max_hosts_in_backoff.
+    CounterMap limits_reached;
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
