@@ -112,6 +112,7 @@ struct Outgoing {
     int dns_retries = 2;
     int64_t queue_max_stanzas = 1000;          // waiting per (local, remote) pair
     int64_t queue_max_bytes = 4 * 1024 * 1024;
+    int64_t max_hosts_in_backoff = 10000;     // remote hosts remembered as failing; the oldest go first
     std::vector<std::string> dns_nameservers; // "ip" or "ip:port"; empty: the system's
     std::vector<AddressOverride> address;
     // Networks that addresses from DNS (and IP-literal domains) may not lead to; address
@@ -138,6 +139,10 @@ struct Config {
     bool secure_auth = false;
     std::vector<std::string> secure_domains, insecure_domains;
     bool bidi = true;                          // XEP-0288 bidirectional streams
+    int64_t max_domain_pairs = 256;            // (remote, local) pairs one inbound stream may authenticate
+    int64_t max_verifications_per_stream = 8;  // dialback verifications under way for one inbound stream
+    int64_t max_verifications_per_host = 32;   // ... for all streams from one client address
+    int64_t max_verifications = 1024;          // ... in total
     Outgoing outgoing;
 
     // [[listen.s2s]], [[listen.local]]

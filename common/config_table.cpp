@@ -241,6 +241,22 @@ std::vector<OptionSpec> build() {
          "XEP-0288 (Prosody's mod_s2s_bidi): offer bidirectional streams after TLS and ask for them when the "
          "peer's certificate is valid, so one connection carries both directions",
          [](Config& c, const Wild&, const Value& v) { c.bidi = v.b; }},
+        {"s2s.max_domain_pairs", Kind::Int, "256", 1, 100000, {}, R,
+         "(remote, local) domain pairs one inbound stream may authenticate (dialback piggybacking, SASL); "
+         "a claim beyond it is refused with policy-violation and the peer must open another stream (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.max_domain_pairs = v.i; }},
+        {"s2s.max_verifications_per_stream", Kind::Int, "8", 1, 64, {}, R,
+         "dialback verifications (each a question to another server, maybe a new connection) one inbound "
+         "stream may have under way; more are answered resource-constraint (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.max_verifications_per_stream = v.i; }},
+        {"s2s.max_verifications_per_host", Kind::Int, "32", 1, 1000000, {}, R,
+         "dialback verifications all inbound streams from one client address may have under way; more are "
+         "answered resource-constraint (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.max_verifications_per_host = v.i; }},
+        {"s2s.max_verifications", Kind::Int, "1024", 1, 1000000, {}, R,
+         "dialback verifications under way at once for all inbound streams; more are answered "
+         "resource-constraint (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.max_verifications = v.i; }},
 
         // [s2s.outgoing]
         {"s2s.outgoing.port", Kind::Int, "5269", 1, 65535, {}, R, "port of remote servers when DNS names none",
@@ -274,6 +290,10 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.queue_max_bytes", Kind::Int, "4_194_304", 1024, kMaxInt, {}, R,
          "bytes of stanzas that may wait for one (local, remote) link (ours)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.queue_max_bytes = v.i; }},
+        {"s2s.outgoing.max_hosts_in_backoff", Kind::Int, "10_000", 16, 10000000, {}, R,
+         "remote hosts remembered as failing (each waits max_retry_delay at most, and is forgotten a minute "
+         "after that); when full, the oldest failure is forgotten first (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.max_hosts_in_backoff = v.i; }},
         {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, 0, "s one DNS attempt may take",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_timeout = v.i; }},
         {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, 0, "DNS attempts before giving up",

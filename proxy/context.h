@@ -15,6 +15,7 @@
 #include "proxy/dialback.h"
 #include "proxy/policy.h"
 #include "proxy/queue.h"
+#include "proxy/verify_budget.h"
 
 namespace s2s {
 
@@ -72,6 +73,8 @@ struct ProxyContext {
     Router& router;
     ConnectionSet connections;
     uint64_t last_conn_id = 0;
+    // Dialback verifications under way for inbound streams, per client address and in total.
+    VerifyBudget verifications{};
 
     [[nodiscard]] uint64_t next_conn_id() { return ++last_conn_id; }
     // Whether `domain` (normalised) is one of general.hosts.

@@ -141,6 +141,9 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
     w.head("local_loops_refused_total",
            "Streams on listen.local refused because they came from one of s2s-proxy's own outgoing links", "counter");
     w.row("local_loops_refused_total", "", static_cast<double>(m.local_loops_refused));
+    w.counters("limits_reached_total",
+               "Claims refused, or table entries evicted, by a bound on what peers may make the proxy hold, by its key",
+               m.limits_reached, "limit");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

@@ -60,6 +60,10 @@ struct Metrics {
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
     CounterMap outgoing_refused;              // outgoing candidates not dialled: own_listener, denied_network
     uint64_t local_loops_refused = 0;         // [[listen.local]] streams from our own outgoing links
+    // Claims refused or entries evicted by a bound on what peers make us hold, by the bound's key:
+    // max_domain_pairs, max_verifications_per_stream, max_verifications_per_host,
+    // max_verifications, max_hosts_in_backoff.
+    CounterMap limits_reached;
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)

@@ -4,7 +4,6 @@
 
 #include "common/jid.h"
 #include "common/log.h"
-#include "common/random.h"
 #include "proxy/metrics.h"
 
 namespace s2s {
@@ -156,44 +155,44 @@ void ProxyRouter::undeliverable(const QueuedStanza& stanza, StanzaError conditio
 }
 
 uint64_t ProxyRouter::backoff_ms(const std::string& remote) const {
-    auto it = backoff_.find(remote);
-    uint64_t now = ctx_->loop.now_ms();
-    return it == backoff_.end() || it->second.until <= now ? 0 : it->second.until - now;
+    return backoff_.remaining(remote, ctx_->loop.now_ms());
 }
 
-size_t ProxyRouter::hosts_in_backoff() const {
+size_t ProxyRouter::hosts_in_backoff() {
     uint64_t now = ctx_->loop.now_ms();
-    return static_cast<size_t>(std::count_if(backoff_.begin(), backoff_.end(), [now](auto& b) { return b.second.until > now; }));
+    backoff_.sweep(now);
+    return backoff_.waiting(now);
 }
 
 std::string ProxyRouter::backoff_text(const std::string& remote) const {
-    const Backoff& b = backoff_.at(remote);
-    return "s2s to " + remote + " failed: " + b.error + "; next attempt in " +
+    const BackoffTable::Entry* b = backoff_.find(remote);
+    return "s2s to " + remote + " failed: " + (b ? b->error : std::string("unknown")) + "; next attempt in " +
            std::to_string((backoff_ms(remote) + 999) / 1000) + " s";
 }
 
-void ProxyRouter::link_ready(const std::string& remote) { backoff_.erase(remote); }
+void ProxyRouter::link_ready(const std::string& remote) { backoff_.forget(remote); }
 
-// Backoff per remote host (MongooseIM's max_retry_delay): the first wait is about a second, with
-// jitter so that many hosts failing together do not retry together; each consecutive failure
-// doubles it, up to the cap. A link that had worked is not a failure of reachability.
+// Backoff per remote host (see backoff.h). A link that had worked is not a failure of reachability.
 std::string ProxyRouter::link_failed(const std::string& remote, const std::string& why, bool was_ready) {
     if (was_ready) {
-        backoff_.erase(remote);
+        backoff_.forget(remote);
         return "";
     }
-    Backoff& b = backoff_[remote];
-    uint64_t cap = std::max<uint64_t>(outbound_.max_retry_delay_ms, 1);
-    uint64_t base = b.delay == 0 ? 1000 : std::min(b.delay * 2, cap);
-    uint8_t r = 0;
-    (void)random_bytes(&r, 1);
-    uint64_t jitter = base / 5 * r / 255;  // up to +20%
-    b.delay = std::min(base + jitter, cap);
-    b.until = ctx_->loop.now_ms() + b.delay;
-    b.error = why;
+    uint64_t evicted = backoff_.evicted();
+    size_t max = static_cast<size_t>(std::max<int64_t>(ctx_->config.outgoing.max_hosts_in_backoff, 1));
+    uint64_t delay = backoff_.failed(remote, why, ctx_->loop.now_ms(), outbound_.max_retry_delay_ms, max);
+    if (backoff_.evicted() != evicted) {
+        metrics().limits_reached.add("max_hosts_in_backoff", backoff_.evicted() - evicted);
+        // Logged at the first eviction and every thousandth after it: an attack must not flood the log.
+        if (evicted == 0 || evicted / 1000 != backoff_.evicted() / 1000)
+            S2S_LOG_NOTICE(LogContext{std::nullopt, "", remote}, "backoff-full",
+                           "s2s.outgoing.max_hosts_in_backoff (%zu) reached: the oldest failing hosts are forgotten "
+                           "(%llu so far)",
+                           max, static_cast<unsigned long long>(backoff_.evicted()));
+    }
     S2S_LOG_INFO(LogContext{std::nullopt, "", remote}, "backoff", "next attempt in %llu ms",
-                 static_cast<unsigned long long>(b.delay));
-    return "; next attempt in " + std::to_string((b.delay + 999) / 1000) + " s";
+                 static_cast<unsigned long long>(delay));
+    return "; next attempt in " + std::to_string((delay + 999) / 1000) + " s";
 }
 
 void ProxyRouter::link_closed(S2SOut* l) {

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/backoff.h"
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/s2s_out.h"
@@ -90,7 +91,11 @@ public:
 
     // The delay before the next attempt to reach `remote` (0 when not in backoff).
     [[nodiscard]] uint64_t backoff_ms(const std::string& remote) const;
-    [[nodiscard]] size_t hosts_in_backoff() const;
+    // Remote hosts waiting before their next attempt (forgets those whose time has passed).
+    [[nodiscard]] size_t hosts_in_backoff();
+    // Remote hosts remembered as failing (waiting, or kept for the doubling of their next wait),
+    // at most s2s.outgoing.max_hosts_in_backoff.
+    [[nodiscard]] size_t backoff_entries() const noexcept { return backoff_.size(); }
 
     [[nodiscard]] const RouterCounters& counters() const noexcept { return counters_; }
     [[nodiscard]] size_t links() const noexcept { return links_.size(); }
@@ -104,13 +109,8 @@ private:
     bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza);
     [[nodiscard]] std::string backoff_text(const std::string& remote) const;
 
-    // A remote host whose last attempts failed: no new attempt before `until`.
-    struct Backoff {
-        uint64_t until = 0;      // loop time
-        uint64_t delay = 0;      // the last wait, doubled per failure up to max_retry_delay
-        std::string error;       // why the last attempt failed
-    };
-    std::unordered_map<std::string, Backoff> backoff_;
+    // Remote hosts whose last attempts failed: no new attempt before their time.
+    BackoffTable backoff_;
 
     const OutboundSettings& outbound_;
     Resolver& resolver_;

@@ -15,15 +15,14 @@ namespace s2s {
 namespace {
 
 constexpr int kMaxSaslFailures = 2;
-// Dialback verifications one stream may have under way at once (each is a link to another
-// server); a server that piggybacks more domains gets resource-constraint for the extra ones.
-constexpr size_t kMaxPendingVerifications = 8;
 constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
 
-bool has_pair(const std::vector<AuthenticatedPair>& pairs, std::string_view remote, std::string_view local) {
-    for (auto& p : pairs)
-        if (domains_equal(p.remote, remote) && domains_equal(p.local, local)) return true;
-    return false;
+// What a peer that has not authenticated is told when a dialback verification did not give an
+// answer: the condition and a fixed sentence. The details (addresses, ports, DNS answers, socket
+// errors) would map our network for anyone who claims a domain; they go to the log only.
+std::string verification_failure_text(Router::Verdict v, const std::string& remote) {
+    return v == Router::Verdict::Failed ? "the authoritative server for " + remote + " did not answer in time"
+                                        : "the authoritative server for " + remote + " could not be reached";
 }
 
 // A domain a remote server may not claim (by dialback or SASL EXTERNAL), with the dialback error
@@ -49,7 +48,7 @@ std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::str
 // A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
 // 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
 std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                 const std::vector<AuthenticatedPair>& pairs) {
+                                                 const PairSet& pairs) {
     xml::Element e = doc.root();
     if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
     auto from_attr = e.attr("from"), to_attr = e.attr("to");
@@ -59,28 +58,19 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
     if (!from) return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
     auto to = JidView::parse(*to_attr);
     if (!to) return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
-    const AuthenticatedPair* pair = nullptr;
-    bool local_known = false;
-    for (auto& p : pairs) {
-        if (!domains_equal(p.local, to->domain())) continue;
-        local_known = true;
-        if (domains_equal(p.remote, from->domain())) {
-            pair = &p;
-            break;
-        }
-    }
-    if (!pair) {
+    // One hash lookup, however many pairs the stream carries.
+    std::string remote = domain_of(from->domain()), local = domain_of(to->domain());
+    if (!pairs.contains(remote, local)) {
         std::string to_domain(to->domain()), from_domain(from->domain());
-        if (!local_known && !ctx.is_local(domain_of(to_domain)))
-            return StanzaRefusal{StreamError::HostUnknown, to_domain + " is not served here"};
+        if (!ctx.is_local(local)) return StanzaRefusal{StreamError::HostUnknown, to_domain + " is not served here"};
         return StanzaRefusal{StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream"};
     }
-    if (!ctx.policy.allowed(pair->remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(pair->remote)};
-    S2S_LOG_DEBUG(LogContext{conn_id, pair->local, pair->remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
+    if (!ctx.policy.allowed(remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(remote)};
+    S2S_LOG_DEBUG(LogContext{conn_id, local, remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
                   static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
                   e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
-                  static_cast<int>(to_attr->size()), to_attr->data(), pair->remote.c_str());
-    ctx.router.from_remote(pair->remote, pair->local, doc);
+                  static_cast<int>(to_attr->size()), to_attr->data(), remote.c_str());
+    ctx.router.from_remote(remote, local, doc);
     return std::nullopt;
 }
 
@@ -143,9 +133,9 @@ bool S2SIn::count_host() {
     size_t n = ++settings_.per_host[host_];
     if (settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) return true;
     metrics().connections_refused.add("max_connections_per_host");
-    fail(StreamError::ResourceConstraint, host_ + " has reached max_connections_per_host (" +
-                                              std::to_string(settings_.max_connections_per_host.value) + ") on " +
-                                              settings_.listener);
+    S2S_LOG_NOTICE(log_ctx(), "refused", "%s has reached max_connections_per_host (%lld) on %s", host_.c_str(),
+                   static_cast<long long>(settings_.max_connections_per_host.value), settings_.listener.c_str());
+    fail(StreamError::ResourceConstraint, "too many connections from your address");
     return false;
 }
 
@@ -206,10 +196,11 @@ void S2SIn::enter(State s) {
 
 // ---- deadlines -----------------------------------------------------------------------------------
 
-// Negotiating: no pair authenticated yet (and no db:verify served), or a new stream or TLS
-// handshake under way. Otherwise the stream is in use and only idleness ends it.
+// Negotiating: no pair authenticated yet, or a new stream or TLS handshake under way. Otherwise
+// the stream is in use and only idleness ends it. Answering db:verify requests does not end
+// negotiation (it authenticates nothing): it only restarts the window (handle_db_verify()).
 bool S2SIn::negotiating() const noexcept {
-    return state_ != State::Negotiating || (pairs_.empty() && !served_verify_);
+    return state_ != State::Negotiating || pairs_.empty();
 }
 
 // The one stream deadline: the end of the negotiation window (or of idleness), but never before
@@ -238,14 +229,19 @@ void S2SIn::expire_verifies(uint64_t now) {
             ++i;
             continue;
         }
-        PendingVerify p = std::move(pending_[i]);
-        pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+        PendingVerify p = pending_[i];
+        end_verify(i);
         ctx_.router.cancel_verify(p.token);
         std::string why = "the authoritative server of " + p.remote + " did not answer within " +
                           std::to_string(ctx_.router.verify_timeout_ms()) + " ms";
         S2S_LOG_NOTICE(LogContext{id(), p.local, p.remote}, "dialback-failed", "%s", why.c_str());
         answer_db_result(p.remote, p.local, "error", "remote-server-timeout", why);
     }
+}
+
+void S2SIn::end_verify(size_t i) {
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    ctx_.verifications.give_back(host_);
 }
 
 // ---- stream header and features ------------------------------------------------------------------
@@ -456,6 +452,11 @@ void S2SIn::handle_sasl(const xml::Element& e) {
         sasl_failure("not-authorized", ctx_.policy.refusal(domain));
         return;
     }
+    if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_)) {
+        sasl_failure("not-authorized", "this stream may authenticate at most " +
+                                           std::to_string(ctx_.config.max_domain_pairs) + " domain pairs");
+        return;
+    }
     tls::PeerAuth auth = stream_->tls()->authenticate_peer(domain);
     if (auth != tls::PeerAuth::Authenticated) {
         std::string why = "the certificate is not valid for " + domain + " (" + stream_->tls()->describe_peer_auth(auth) + ")";
@@ -510,20 +511,46 @@ void S2SIn::handle_db_result(const xml::Element& e) {
                          remote + " must present a certificate valid for its domain");
         return;
     }
-    if (is_authenticated(remote, local) || cert_ok) {
-        // The certificate already proves the domain (XEP-0344): no need to ask its authority.
+    if (is_authenticated(remote, local)) {
         answer_db_result(remote, local, "valid");
-        authenticated(remote, local, cert_ok ? "dialback with a valid certificate" : "dialback");
+        authenticated(remote, local, "dialback");
         return;
     }
     for (auto& p : pending_)
         if (p.remote == remote && p.local == local) return;  // already being verified
-    if (pending_.size() >= kMaxPendingVerifications) {
-        // Each costs a connection to another server: one stream may not fan out without bound.
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %zu verifications already under way",
-                       pending_.size());
+    if (!room_for_pair(remote, local)) {
+        answer_db_result(remote, local, "error", "policy-violation",
+                         "this stream may authenticate at most " + std::to_string(ctx_.config.max_domain_pairs) +
+                             " domain pairs; open another stream for more");
+        return;
+    }
+    if (cert_ok) {
+        // The certificate already proves the domain (XEP-0344): no need to ask its authority.
+        answer_db_result(remote, local, "valid");
+        authenticated(remote, local, "dialback with a valid certificate");
+        return;
+    }
+    // Each verification may cost a connection to another server, made for a peer that has not
+    // authenticated: bounded per stream, per client address and in total.
+    const char* limit = nullptr;
+    size_t per_stream = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_verifications_per_stream, 1));
+    if (pending_.size() >= per_stream) {
+        limit = "max_verifications_per_stream";
+    } else {
+        switch (ctx_.verifications.take(host_, static_cast<size_t>(ctx_.config.max_verifications_per_host),
+                                        static_cast<size_t>(ctx_.config.max_verifications))) {
+            case VerifyBudget::Refusal::None: break;
+            case VerifyBudget::Refusal::PerHost: limit = "max_verifications_per_host"; break;
+            case VerifyBudget::Refusal::Total: limit = "max_verifications"; break;
+        }
+    }
+    if (limit) {
+        metrics().limits_reached.add(limit);
+        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused",
+                       "dialback: s2s.%s reached (%zu on this stream, %zu from %s, %zu in all)", limit, pending_.size(),
+                       ctx_.verifications.of(host_), host_.c_str(), ctx_.verifications.total());
         answer_db_result(remote, local, "error", "resource-constraint",
-                         "too many dialback verifications are under way on this stream; try again later");
+                         "too many dialback verifications are under way; try again later");
         return;
     }
     std::string key = e.text();
@@ -535,10 +562,20 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     rearm();  // the negotiation deadline now waits for the verification
 }
 
+bool S2SIn::room_for_pair(const std::string& remote, const std::string& local) {
+    size_t max = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1));
+    if (pairs_.size() + pending_.size() < max) return true;
+    metrics().limits_reached.add("max_domain_pairs");
+    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused",
+                   "claim refused: s2s.max_domain_pairs (%zu) reached (%zu authenticated, %zu being verified)", max,
+                   pairs_.size(), pending_.size());
+    return false;
+}
+
 void S2SIn::verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why) {
-    for (auto it = pending_.begin(); it != pending_.end(); ++it)
-        if (it->remote == remote && it->local == local) {
-            pending_.erase(it);
+    for (size_t i = 0; i < pending_.size(); ++i)
+        if (pending_[i].remote == remote && pending_[i].local == local) {
+            end_verify(i);
             break;
         }
     if (state_ == State::Closing) return;
@@ -556,7 +593,8 @@ void S2SIn::verify_done(const std::string& remote, const std::string& local, Rou
             // XEP-0220 §2.4: the authoritative server was not found/reached, or did not answer.
             S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
             answer_db_result(remote, local, "error",
-                             v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found", why);
+                             v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found",
+                             verification_failure_text(v, remote));
             break;
     }
     rearm();  // back to the negotiation window (which may have ended meanwhile) or idleness
@@ -590,56 +628,69 @@ void S2SIn::handle_db_verify(const xml::Element& e) {
         return;
     }
     stream_->send(answer_db_verify(ctx_, id(), e));
-    // A stream used only to verify keys (XEP-0220 §2.3) is legitimate: it is idle now, not stuck.
+    // A stream used only to verify keys (XEP-0220 §2.3) is legitimate, but it authenticates
+    // nothing: it may stay while it asks, up to state_timeout between requests, and no longer.
     served_verify_ = true;
     last_activity_ = ctx_.loop.now_ms();
+    if (negotiating() && state_ == State::Negotiating && settings_.state_timeout_ms)
+        window_end_ = last_activity_ + settings_.state_timeout_ms;
     rearm();
 }
 
 bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) const noexcept {
-    return has_pair(pairs_, remote, local);
+    return pairs_.contains(remote, local);
 }
 
 void S2SIn::authenticated(const std::string& remote, const std::string& local, const char* how) {
-    if (!is_authenticated(remote, local)) pairs_.push_back({remote, local});
+    pairs_.insert(remote, local);
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
     if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
         S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",
                      "%s proved its domain by dialback only: our stanzas for it take an outbound link",
                      remote.c_str());
     last_activity_ = ctx_.loop.now_ms();
-    update_routes();
+    // Only the new pair's reverse route changes (the others were offered when they came).
+    if (routes_open()) offer_route(remote, local);
+    else withdraw_routes();
     rearm();
 }
 
 // ---- bidi: our stanzas back on this stream (XEP-0288) ------------------------------------------
 
 // Offers the router each authenticated pair whose remote domain the peer's certificate proves,
-// while our stream is open for stanzas; withdraws them all otherwise.
+// while our stream is open for stanzas; withdraws them all otherwise. A full pass, run when the
+// stream's state changes (a bounded number of times per stream); a new pair is offered alone.
 void S2SIn::update_routes() {
-    if (!bidi_ || state_ != State::Negotiating || !header_sent_ || !stream_ || !stream_->tls_open()) {
+    if (!routes_open()) {
         withdraw_routes();
         return;
     }
-    for (auto& p : pairs_) {
-        if (has_pair(routes_, p.remote, p.local)) continue;
-        if (stream_->tls()->authenticate_peer(p.remote) != tls::PeerAuth::Authenticated) continue;
-        routes_.push_back(p);
-        ctx_.router.offer_reverse_route(p.remote, p.local, *this);
-        S2S_LOG_INFO(LogContext{id(), p.local, p.remote}, "bidi-route",
-                     "stanzas from %s to %s may go back on this stream", p.local.c_str(), p.remote.c_str());
-    }
+    for (auto& p : pairs_.pairs()) offer_route(p.remote, p.local);
+}
+
+bool S2SIn::routes_open() const noexcept {
+    return bidi_ && state_ == State::Negotiating && header_sent_ && stream_ && stream_->tls_open();
+}
+
+void S2SIn::offer_route(const std::string& remote, const std::string& local) {
+    if (routes_.contains(remote, local)) return;
+    if (stream_->tls()->authenticate_peer(remote) != tls::PeerAuth::Authenticated) return;
+    routes_.insert(remote, local);
+    ctx_.router.offer_reverse_route(remote, local, *this);
+    S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-route", "stanzas from %s to %s may go back on this stream",
+                 local.c_str(), remote.c_str());
 }
 
 void S2SIn::withdraw_routes() {
-    std::vector<AuthenticatedPair> routes;
-    routes.swap(routes_);
-    for (auto& p : routes) ctx_.router.withdraw_reverse_route(p.remote, p.local, *this);
+    if (routes_.empty()) return;
+    PairSet routes;
+    std::swap(routes, routes_);
+    for (auto& p : routes.pairs()) ctx_.router.withdraw_reverse_route(p.remote, p.local, *this);
 }
 
 bool S2SIn::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
     if (state_ != State::Negotiating || !header_sent_ || !stream_ || stream_->state() != Stream::State::Open ||
-        !has_pair(routes_, remote, local))
+        !routes_.contains(remote, local))
         return false;
     S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
                   stanza.describe().c_str(), remote.c_str());
@@ -705,7 +756,11 @@ void S2SIn::on_timeout() {
     for (auto& p : pending_) verifying |= p.until != 0;
     if (negotiating()) {
         if (window_end_ != 0 && window_end_ <= now && !verifying) {
-            fail(StreamError::ConnectionTimeout, std::string("negotiation took too long (") + state_name(state_) + ")");
+            fail(StreamError::ConnectionTimeout,
+                 served_verify_ && state_ == State::Negotiating
+                     ? "no request within " + std::to_string(settings_.state_timeout_ms) +
+                           " ms on a stream that has authenticated nothing"
+                     : std::string("negotiation took too long (") + state_name(state_) + ")");
             return;
         }
     } else if (settings_.idle_timeout_ms && now - last_activity_ >= settings_.idle_timeout_ms && !verifying) {
@@ -720,8 +775,10 @@ void S2SIn::on_timeout() {
 
 void S2SIn::on_closed(const std::string& reason) {
     withdraw_routes();
-    for (auto& p : pending_) ctx_.router.cancel_verify(p.token);
-    pending_.clear();
+    while (!pending_.empty()) {
+        ctx_.router.cancel_verify(pending_.back().token);
+        end_verify(pending_.size() - 1);
+    }
     S2S_LOG_INFO(log_ctx(), "closed", "%s", reason.c_str());
     stream_ = nullptr;
     delete this;

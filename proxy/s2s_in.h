@@ -23,6 +23,15 @@
 // While a dialback verification asked for by this stream is under way, the negotiation deadline
 // waits for it, up to the verification's own bound (Router::verify_timeout_ms()); past that
 // bound the verification is given up and answered with remote-server-timeout.
+//
+// What a peer may make us hold before it authenticates is bounded: the pairs one stream may
+// authenticate (s2s.max_domain_pairs, counting those being verified), verifications under way
+// per stream, per client address and in total (s2s.max_verifications*, see verify_budget.h), and
+// time: until a pair is authenticated the stream keeps the negotiation deadline (state_timeout),
+// and answering its db:verify requests (the authoritative role) only restarts that window.
+// Each refusal is answered, logged and counted (limits_reached_total). Texts sent to a peer that
+// has not authenticated name the condition only; addresses, ports and socket errors of the
+// servers we tried go to the log.
 #pragma once
 
 #include <memory>
@@ -37,6 +46,7 @@
 #include "common/xml_stream.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
+#include "proxy/pair_set.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -47,11 +57,6 @@ enum class InboundTls {
     Offer,     // STARTTLS offered
     Require,   // STARTTLS required before anything else
     Direct,    // TLS from the first byte (XEP-0368), ALPN xmpp-server
-};
-
-// A (remote domain, local domain) pair authenticated on a stream.
-struct AuthenticatedPair {
-    std::string remote, local;
 };
 
 // Why a stanza from a remote server was refused: the stream must end with this error.
@@ -67,7 +72,7 @@ struct StanzaRefusal {
 // stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
 // was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log.
 [[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                               const std::vector<AuthenticatedPair>& pairs);
+                                                               const PairSet& pairs);
 
 // The authoritative server's answer (XEP-0220 §2.3) to a db:verify request: valid only for a
 // key this process (or a replica sharing s2s.shared) issued. Logged; `conn_id` names the stream.
@@ -129,6 +134,7 @@ private:
         std::string remote, local;
         uint64_t token;
         uint64_t until;  // loop time past which it is given up; 0: no bound
+        // (each holds one unit of ctx.verifications for host_, given back in end_verify())
     };
 
     S2SIn(ProxyContext& ctx, const InboundSettings& settings);
@@ -153,6 +159,11 @@ private:
     void rearm();
     [[nodiscard]] bool negotiating() const noexcept;
     void expire_verifies(uint64_t now);
+    // Forgets the pending verification at `i`, giving back its unit of ctx.verifications.
+    void end_verify(size_t i);
+    // Whether one more (remote, local) pair may be claimed on this stream (s2s.max_domain_pairs,
+    // counting the pairs being verified); false when it was logged and counted as refused.
+    [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local);
     void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
     void send_header();
     void send_features();
@@ -169,6 +180,8 @@ private:
     [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
     void authenticated(const std::string& remote, const std::string& local, const char* how);
     void update_routes();
+    [[nodiscard]] bool routes_open() const noexcept;
+    void offer_route(const std::string& remote, const std::string& local);
     void withdraw_routes();
     [[nodiscard]] bool tls_required_first() const noexcept;
     [[nodiscard]] LogContext log_ctx() const noexcept;
@@ -184,15 +197,16 @@ private:
     bool header_sent_ = false;  // our header for the current stream
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
     bool sasl_done_ = false;
-    bool served_verify_ = false;  // a db:verify was answered: an idle stream, not a stuck one
+    bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
     bool bidi_offered_ = false;   // our features for the current stream offered bidi
     bool bidi_ = false;           // the peer asked for bidi (XEP-0288)
     int sasl_failures_ = 0;
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
-    std::vector<AuthenticatedPair> pairs_;   // authenticated on this stream
-    std::vector<AuthenticatedPair> routes_;  // of those, offered to the router as reverse routes
-    std::vector<PendingVerify> pending_;     // dialback verifications under way
+    PairSet pairs_;                          // authenticated on this stream
+    PairSet routes_;                         // of those, offered to the router as reverse routes
+    std::vector<PendingVerify> pending_;     // dialback verifications under way (at most
+                                             // s2s.max_verifications_per_stream)
 };
 
 }  // namespace s2s

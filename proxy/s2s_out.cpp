@@ -463,7 +463,7 @@ void S2SOut::update_reverse_pairs() {
     if (!bidi_) return;
     reverse_pairs_.clear();
     for (auto& [local, d] : locals_)
-        if (d.auth == Auth::Valid) reverse_pairs_.push_back({remote_, local});
+        if (d.auth == Auth::Valid) reverse_pairs_.insert(remote_, local);
 }
 
 bool S2SOut::carries(const std::string& local) const {

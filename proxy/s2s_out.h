@@ -213,7 +213,7 @@ private:
     uint64_t next_verify_ = 0;
     std::map<std::string, LocalDomain> locals_;
     std::vector<Verify> verifies_;
-    std::vector<AuthenticatedPair> reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
+    PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };
 
 }  // namespace s2s

@@ -385,6 +385,10 @@ std::string Server::metrics_text() const {
     for (const char* kind : {"s2s_out", "local_out", "local_component"}) q.rows.push_back({label("kind", kind), queued[kind]});
     family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
         .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
+    family("backoff_entries", "Remote hosts remembered as failing (waiting, or kept to double their next wait)", "gauge")
+        .rows.push_back({"", static_cast<double>(router_->backoff_entries())});
+    family("dialback_verifications", "Dialback verifications under way for inbound streams", "gauge")
+        .rows.push_back({"", static_cast<double>(ctx_->verifications.total())});
     family("outgoing_links", "Outgoing links to remote domains (any state)", "gauge")
         .rows.push_back({"", static_cast<double>(router_->links())});
 

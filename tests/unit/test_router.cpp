@@ -335,3 +335,18 @@ TEST_CASE("router: an inbound stream waits for a dialback verification slower th
     in.stream->send("<message from='bob@b.test' to='alice@a.test' id='in1'/>");
     REQUIRE(f.t.run_until([&] { return f.local.got.size() == 1; }));
 }
+
+TEST_CASE("router: the backoff table holds at most s2s.outgoing.max_hosts_in_backoff hosts; evictions are counted") {
+    Fixture f;
+    f.config.outgoing.max_hosts_in_backoff = 50;
+    uint64_t before = metrics().limits_reached.get("max_hosts_in_backoff");
+    for (int i = 0; i < 300; ++i) (void)f.router->link_failed("h" + std::to_string(i) + ".test", "nxdomain", false);
+    CHECK(f.router->backoff_entries() == 50);
+    CHECK(f.router->hosts_in_backoff() == 50);
+    CHECK(metrics().limits_reached.get("max_hosts_in_backoff") == before + 250);
+    CHECK(f.router->backoff_ms("h299.test") > 0);
+    CHECK(f.router->backoff_ms("h0.test") == 0);  // forgotten first
+    // A host whose link worked is forgotten at once.
+    (void)f.router->link_failed("h299.test", "", true);
+    CHECK(f.router->backoff_entries() == 49);
+}

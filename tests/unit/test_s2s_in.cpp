@@ -657,7 +657,7 @@ TEST_CASE("s2s_in: one stream may have at most 8 dialback verifications under wa
     CHECK_FALSE(p.closed);
     CHECK(f.router->requests.size() == 8);
     CHECK(p.saw("from='a.test' to='b8.test' type='error'"));
-    CHECK(p.saw("too many dialback verifications are under way on this stream"));
+    CHECK(p.saw("too many dialback verifications are under way; try again later"));
     // once they are answered, another domain may be verified
     f.router->verdict = Router::Verdict::Valid;
     f.router->answer();
@@ -674,6 +674,11 @@ TEST_CASE("s2s_in: an authoritative server that cannot be reached is remote-serv
         Peer& p = f.peer("b.test", "a.test", dialback);
         REQUIRE(f.t.run_until([&] { return p.saw("type='error'"); }));
         CHECK(p.saw(std::string("<") + condition + " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+        // The peer has not authenticated: it learns the condition, never what we tried or saw.
+        CHECK_FALSE(p.saw("said no"));
+        CHECK(p.saw(verdict == Router::Verdict::Unreachable
+                        ? "the authoritative server for b.test could not be reached"
+                        : "the authoritative server for b.test did not answer in time"));
         CHECK_FALSE(p.closed);
     }
 }
@@ -836,7 +841,8 @@ TEST_CASE("s2s_in: past max_connections_per_host a client gets resource-constrai
     Peer& other = peer_from(f, "127.0.0.1", proxy_v1("192.0.2.8"));
     REQUIRE(f.t.run_until([&] { return three.closed && served(other) && f.settings.per_host.at("192.0.2.7") == 2; }));
     CHECK(has(three, "stream-error resource-constraint"));
-    CHECK(three.saw("192.0.2.7 has reached max_connections_per_host (2) on listen.s2s.0"));
+    CHECK(three.saw("too many connections from your address"));
+    CHECK_FALSE(three.saw("192.0.2.7"));  // addresses go to the log only
     CHECK(metrics().connections_refused.get("max_connections_per_host") == refused + 1);
     CHECK(f.settings.per_host.at("192.0.2.7") == 2);  // the refused one is released
     CHECK(f.settings.per_host.at("192.0.2.8") == 1);
@@ -858,7 +864,8 @@ TEST_CASE("s2s_in: max_connections_per_host without PROXY protocol counts the TC
     Peer& second = f.peer("b.test", "a.test");
     REQUIRE(f.t.run_until([&] { return second.closed; }));
     CHECK(has(second, "stream-error resource-constraint"));
-    CHECK(second.saw("127.0.0.1 has reached max_connections_per_host (1)"));
+    CHECK(second.saw("too many connections from your address"));
+    CHECK_FALSE(second.saw("127.0.0.1"));
     CHECK_FALSE(first.closed);
 }
 
@@ -1075,4 +1082,122 @@ TEST_CASE("s2s_in: a stanza on a bidi route that aborts the stream (output over 
     CHECK_FALSE(route->send_reverse("a.test", "b.test", big));
     REQUIRE(f.t.run_until([&] { return p.closed && f.router->routes.empty(); }));
     CHECK_FALSE(p.saw("id='big'"));
+}
+
+// ---- caps on what a peer that has not authenticated may make us hold ------------------------------
+
+namespace {
+
+// Sends db:result claims for b<first>.test .. b<first+n-1>.test to a.test.
+void claim(Peer& p, int first, int n) {
+    for (int i = first; i < first + n; ++i)
+        p.stream->send("<db:result from='b" + std::to_string(i) + ".test' to='a.test'>key</db:result>");
+}
+
+}  // namespace
+
+TEST_CASE("s2s_in: past s2s.max_domain_pairs (counting those being verified) a claim is policy-violation") {
+    uint64_t refused = metrics().limits_reached.get("max_domain_pairs");
+    Fixture f([](Config& c) { c.max_domain_pairs = 3; });
+    Peer& p = f.peer("b0.test", "a.test", [](Peer& me) { claim(me, 0, 5); });
+    REQUIRE(f.t.run_until([&] { return p.saw("to='b2.test' type='valid'") && p.saw("to='b4.test' type='error'"); }));
+    CHECK(p.saw("from='a.test' to='b3.test' type='error'"));
+    CHECK(p.saw("this stream may authenticate at most 3 domain pairs"));
+    CHECK(p.saw("<policy-violation"));
+    CHECK(f.router->requests.size() == 3);
+    CHECK(metrics().limits_reached.get("max_domain_pairs") == refused + 2);
+    // The authenticated pairs work; an authenticated pair may be claimed again.
+    p.stream->send("<message from='u@b2.test' to='v@a.test'/>");
+    claim(p, 0, 1);
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1 && p.stanzas.size() >= 7; }));
+    CHECK(f.router->requests.size() == 3);
+    CHECK_FALSE(p.closed);
+}
+
+TEST_CASE("s2s_in: thousands of pairs on one stream, when the operator allows them, are claimed and used") {
+    Fixture f([](Config& c) {
+        c.max_domain_pairs = 100000;
+        c.max_verifications_per_stream = 64;
+        c.max_verifications_per_host = 1000;
+    });
+    const int n = 3000;
+    Peer& p = f.peer("b0.test", "a.test", [](Peer& me) { claim(me, 0, 60); });
+    int sent = 60;
+    REQUIRE(f.t.run_until([&] {
+        // keep 60 verifications under way until n are claimed
+        int answered = static_cast<int>(p.stanzas.size()) - 1;
+        if (answered + 60 > sent && sent < n) {
+            claim(p, sent, 1);
+            ++sent;
+        }
+        return answered >= n;
+    }, 20000));
+    CHECK_FALSE(p.saw("type='error'"));
+    for (int i = 0; i < n; ++i) p.stream->send("<message from='u@b" + std::to_string(i) + ".test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == static_cast<size_t>(n); }, 20000));
+}
+
+TEST_CASE("s2s_in: verifications under way are bounded per client address and in total; refusals are counted") {
+    uint64_t per_host = metrics().limits_reached.get("max_verifications_per_host");
+    Fixture f([](Config& c) { c.max_verifications_per_host = 3; });
+    f.router->silent = true;
+    f.router->bound_ms = 5000;
+    Peer& one = f.peer("b0.test", "a.test", [](Peer& me) { claim(me, 0, 2); });
+    REQUIRE(f.t.run_until([&] { return f.router->requests.size() == 2; }));
+    Peer& two = f.peer("b10.test", "a.test", [](Peer& me) { claim(me, 10, 2); });  // same address, 127.0.0.1
+    REQUIRE(f.t.run_until([&] { return two.saw("resource-constraint"); }));
+    CHECK(f.router->requests.size() == 3);
+    CHECK(two.saw("from='a.test' to='b11.test' type='error'"));
+    CHECK(two.saw("too many dialback verifications are under way; try again later"));
+    CHECK_FALSE(two.saw("127.0.0.1"));
+    CHECK(f.ctx->verifications.total() == 3);
+    CHECK(metrics().limits_reached.get("max_verifications_per_host") == per_host + 1);
+    // A closed stream gives its units back.
+    one.stream->send("</stream:stream>");
+    REQUIRE(f.t.run_until([&] { return one.closed && f.ctx->verifications.total() == 1; }));
+    claim(two, 11, 1);
+    REQUIRE(f.t.run_until([&] { return f.router->requests.size() == 4; }));
+    CHECK(f.ctx->verifications.of("127.0.0.1") == 2);
+}
+
+TEST_CASE("s2s_in: s2s.max_verifications bounds verifications for all addresses together") {
+    uint64_t total = metrics().limits_reached.get("max_verifications");
+    Fixture f([](Config& c) { c.max_verifications = 2; });
+    f.router->silent = true;
+    f.router->bound_ms = 5000;
+    Peer& p = f.peer("b0.test", "a.test", [](Peer& me) { claim(me, 0, 3); });
+    REQUIRE(f.t.run_until([&] { return p.saw("resource-constraint"); }));
+    CHECK(f.router->requests.size() == 2);
+    CHECK(metrics().limits_reached.get("max_verifications") == total + 1);
+    // Answered verifications give their units back.
+    f.router->answer();
+    REQUIRE(f.t.run_until([&] { return f.ctx->verifications.total() == 0; }));
+}
+
+TEST_CASE("s2s_in: a stream that only asks db:verify keeps the negotiation deadline, not the idle timeout") {
+    Fixture f;
+    f.settings.state_timeout_ms = 200;
+    f.settings.idle_timeout_ms = 600000;
+    std::string good = f.keys->key("b.test", "a.test", "sid-1");
+    int asked = 0;
+    Peer& p = f.peer("b.test", "a.test", [&](Peer& me) {
+        me.stream->send("<db:verify from='b.test' to='a.test' id='sid-1'>" + good + "</db:verify>");
+        ++asked;
+    });
+    // Requests within the window each restart it...
+    uint64_t t0 = uv_now(f.t.uv());
+    while (uv_now(f.t.uv()) - t0 < 500) {
+        REQUIRE(f.t.run_until([&] { return static_cast<int>(p.stanzas.size()) > asked; }));
+        REQUIRE_FALSE(p.closed);
+        f.t.run_until([] { return false; }, 100);
+        p.stream->send("<db:verify from='b.test' to='a.test' id='sid-1'>" + good + "</db:verify>");
+        ++asked;
+    }
+    // ...and without one the stream ends after state_timeout.
+    uint64_t t1 = uv_now(f.t.uv());
+    REQUIRE(f.t.run_until([&] { return p.closed; }, 3000));
+    uint64_t took = uv_now(f.t.uv()) - t1;
+    CHECK(took >= 150);
+    CHECK(took < 1500);
+    CHECK(has(p, "stream-error connection-timeout"));
 }
