@@ -132,6 +132,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                m.proxy_headers, "result", "reason");
     w.counters("connections_refused_total", "Inbound streams refused by a listener limit, by its key",
                m.connections_refused, "limit");
+    w.counters("addresses_refused_total",
+               "Domains and JIDs from peers refused as invalid (IDNA/UTS 46 included), by where they were "
+               "(stream-header, dialback, stanza) and why",
+               m.addresses_refused, "where", "reason");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

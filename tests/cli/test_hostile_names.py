@@ -146,6 +146,11 @@ class NamesThatFailIdna(unittest.TestCase):
             got = cli.read_until(c, lambda g: b"</stream:stream>" in g)
         self.assertIn(b"<invalid-from", got)
         self.assertNotIn(b"<stream:features>", got)
+        status, body = cli.curl(f"http://127.0.0.1:{proxy.ports['admin_port']}/metrics")
+        self.assertEqual(status, 200)
+        samples = cli.parse_metrics(body)
+        self.assertEqual(samples.get('s2s_proxy_addresses_refused_total{where="stream-header",reason="domain_idna"}'),
+                         1.0, body)
 
     def test_header_from_with_a_disallowed_code_point_is_invalid_from(self):
         """A bidirectional override inside a label fails UTS 46."""
