@@ -54,7 +54,6 @@ bool is_space(char32_t cp) noexcept {
            cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-
 // ASCII character classes, so the common all-ASCII JID is checked with one lookup per byte.
 enum : std::uint8_t {
     kLocalOk = 1,     // allowed in a localpart: printable, not space or one of "&'/:<>@

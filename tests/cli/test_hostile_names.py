@@ -13,10 +13,11 @@ Ends with a line `cli-summary: N passed, N failed` that tests/run-all.sh adds to
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import unittest
 
@@ -135,6 +136,104 @@ class OwnHostUnderAnotherSpelling(unittest.TestCase):
             got = cli.read_until(c, lambda g: b"</stream:features>" in g or b"</stream:stream>" in g)
         self.assertIn(b"from='a.test'", got)
         self.assertNotIn(b"host-unknown", got)
+
+
+class FakeServer:
+    """One scripted XMPP server on loopback, run in a thread: `script(sock)` serves the first
+    connection; what it returns is kept in `result`."""
+
+    def __init__(self, script):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(15)
+        self.port = self.listener.getsockname()[1]
+        self.result = None
+        self.error = None
+        self.conn = None
+        self.thread = threading.Thread(target=self.run, args=(script,), daemon=True)
+        self.thread.start()
+
+    def run(self, script):
+        try:
+            self.conn, _ = self.listener.accept()
+            self.conn.settimeout(15)
+            self.result = script(self.conn)
+        except Exception as e:  # reported by wait()
+            self.error = e
+
+    def wait(self, seconds=20):
+        self.thread.join(seconds)
+        if self.thread.is_alive():
+            raise AssertionError("the scripted server did not finish in time")
+        if self.error:
+            raise self.error
+        return self.result
+
+    def close(self):
+        for s in (self.conn, self.listener):
+            if s:
+                s.close()
+
+
+def header_received(got):
+    start = got.find(b"<stream:stream")
+    return start >= 0 and b">" in got[start:]
+
+
+def attr(text, name):
+    m = re.search(name.encode() + rb"=['\"]([^'\"]*)['\"]", text)
+    return m.group(1).decode() if m else ""
+
+
+class StanzaAddressesOnTheWire(unittest.TestCase):
+    def test_a_sharp_s_domain_reaches_the_local_server_as_its_a_label(self):
+        """faß.test (xn--fa-hia.test under UTS 46) authenticates by dialback and sends as
+        'm@faß.test': the local server must read xn--fa-hia.test, not a name that a server doing
+        IDNA2003 (nameprep) reads as fass.test, another domain."""
+        remote = "xn--fa-hia.test"
+        features = b"<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>"
+
+        def authoritative(c):   # the remote's authoritative server: every key is valid
+            got = cli.read_until(c, header_received)
+            c.sendall(header("a.test", remote).replace(b" version='1.0'>", b" id='auth1' version='1.0'>") + features)
+            got = cli.read_until(c, lambda g: b"</db:verify>" in g)
+            c.sendall(f"<db:verify from='{remote}' to='a.test' id='{attr(got.split(b'<db:verify')[1], 'id')}' "
+                      f"type='valid'/>".encode())
+            return got
+
+        def local_server(c):    # the local server: accepts the remote domain, keeps the first stanza
+            cli.read_until(c, header_received)
+            c.sendall(header(remote, "a.test").replace(b" version='1.0'>", b" id='loc1' version='1.0'>") + features)
+            got = cli.read_until(c, lambda g: b"</db:result>" in g)
+            c.sendall(f"<db:result from='a.test' to='{remote}' type='valid'/>".encode())
+            return cli.read_until(c, lambda g: b"</message>" in g)
+
+        auth, local = FakeServer(authoritative), FakeServer(local_server)
+        self.addCleanup(auth.close)
+        self.addCleanup(local.close)
+        ports = dict(s2s_port=cli.free_port(), local_port=cli.free_port(), admin_port=cli.free_port(),
+                     local_server_port=local.port)
+        cfg = cli.ConfigFile(cli.minimal(**ports) + "[s2s]\n  outgoing.address = [{host = \"fa\u00df.test\", "
+                             f"ip_address = \"127.0.0.1\", port = {auth.port}}}]\n")
+        path = cfg.__enter__()
+        self.addCleanup(cfg.__exit__)
+        with open(path + ".log", "w") as log:
+            proc = subprocess.Popen([cli.PROXY, "--config", path, "--general.loglevel=debug"], stdout=log, stderr=log)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait(5)))
+        self.assertTrue(cli.Process.wait_listening(ports["s2s_port"], proc))
+        with socket.create_connection(("127.0.0.1", ports["s2s_port"]), timeout=15) as c:
+            c.sendall(header("a.test", "fa\u00df.test"))
+            cli.read_until(c, lambda g: b"</stream:features>" in g)
+            c.sendall("<db:result from='fa\u00df.test' to='a.test'>key</db:result>".encode())
+            got = cli.read_until(c, lambda g: b"type=" in g.split(b"<db:result")[-1] or b"</stream:stream>" in g)
+            self.assertIn("type='valid'", answer_of(got, "result") or got.decode("utf-8", "replace"), got)
+            c.sendall("<message from='m@fa\u00df.test/r' to='u@a.test' id='m1'><body>hi</body></message>".encode())
+            delivered = local.wait()
+        auth.wait()
+        message = delivered[delivered.find(b"<message"):]
+        self.assertIn(b"from='m@xn--fa-hia.test/r'", message)
+        self.assertNotIn("fa\u00df".encode(), message)
 
 
 class NamesThatFailIdna(unittest.TestCase):
