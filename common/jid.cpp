@@ -176,11 +176,18 @@ JidError normalize_ipv6(std::string_view s, char* out, std::size_t& out_len) noe
     return JidError::ok;
 }
 
+// Whether a label starting at s[0] says it is an A-label ("xn--" in any case), whose Punycode must
+// then decode to a valid U-label.
+bool is_a_label_prefix(std::string_view s) noexcept {
+    return s.size() >= 4 && (s[0] | 0x20) == 'x' && (s[1] | 0x20) == 'n' && s[2] == '-' && s[3] == '-';
+}
+
 // A name of ASCII letters, digits and hyphens (or an IP literal): one trailing '.' is stripped,
 // letters are lowercased, and each label must be 1..63 bytes without a leading or trailing '-'.
 // Writes the result to `out` (capacity kJidMaxPartBytes: it never grows, and an IPv6 literal is at
-// most 47 bytes).
-JidError normalize_ascii_name(std::string_view s, char* out, std::size_t& out_len) noexcept {
+// most 47 bytes). With `idna` given, a non-ASCII byte or an "xn--" label stops the check there and
+// sets *idna: the name needs UTS 46 processing (one pass over the common all-ASCII name).
+JidError normalize_ascii_name(std::string_view s, char* out, std::size_t& out_len, bool* idna = nullptr) noexcept {
     out_len = 0;
     if (!s.empty() && s.back() == '.') s.remove_suffix(1);  // RFC 7622 §3.2: one trailing dot
     if (s.empty()) return JidError::domain_empty;
@@ -202,6 +209,10 @@ JidError normalize_ascii_name(std::string_view s, char* out, std::size_t& out_le
             continue;
         }
         const auto c = static_cast<unsigned char>(s[i]);
+        if (idna != nullptr && (c >= 0x80 || (n == label_start && is_a_label_prefix(s.substr(i))))) {
+            *idna = true;
+            return JidError::ok;
+        }
         const std::uint8_t cls = c < 0x80 ? kAscii.cls[c] : 0;
         if ((cls & kHostOk) == 0) return JidError::domain_bad_char;
         label_digits = label_digits && (cls & kDigit) != 0;
@@ -211,21 +222,6 @@ JidError normalize_ascii_name(std::string_view s, char* out, std::size_t& out_le
     if (label_digits && !is_ipv4(std::string_view(out, n))) return JidError::domain_bad_ip;
     out_len = n;
     return JidError::ok;
-}
-
-// Whether a name needs UTS 46 processing: a non-ASCII byte, or a label that says it is an
-// A-label ("xn--" in any case), whose Punycode must decode to a valid U-label.
-bool needs_idna(std::string_view s) noexcept {
-    bool label_start = true;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) return true;
-        if (label_start && s.size() - i >= 4 && (c | 0x20) == 'x' && (s[i + 1] | 0x20) == 'n' && s[i + 2] == '-' &&
-            s[i + 3] == '-')
-            return true;
-        label_start = c == '.';
-    }
-    return false;
 }
 
 // UTS 46 (non-transitional, NFC) with libidn2, then the ASCII rules above on its A-label form.
@@ -268,7 +264,9 @@ JidError normalize_idna(std::string_view s, char* out, std::size_t& out_len) noe
 // (capacity kJidMaxPartBytes). All-ASCII names without A-labels, the common case, never reach
 // libidn2 and allocate nothing.
 JidError normalize_domain_into(std::string_view s, char* out, std::size_t& out_len) noexcept {
-    return needs_idna(s) ? normalize_idna(s, out, out_len) : normalize_ascii_name(s, out, out_len);
+    bool idna = false;
+    const JidError e = normalize_ascii_name(s, out, out_len, &idna);
+    return idna ? normalize_idna(s, out, out_len) : e;
 }
 
 }  // namespace
@@ -385,7 +383,27 @@ bool JidView::equals(const JidView& other) const noexcept {
     return domains_equal(domain_, other.domain_);
 }
 
+namespace {
+
+// Whether a valid domainpart is already in canonical form, without normalising it: lowercase
+// letters, digits, '-' and inner '.', no trailing dot, no A-label (which would need checking).
+// One pass over the bytes: the per-stanza test for nearly every address.
+bool plainly_canonical(std::string_view d) noexcept {
+    if (d.empty() || d.back() == '.') return false;
+    bool label_start = true;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const char c = d[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+        if (label_start && c == 'x' && is_a_label_prefix(d.substr(i))) return false;
+        label_start = c == '.';
+    }
+    return true;
+}
+
+}  // namespace
+
 std::optional<std::string> with_canonical_domain(const JidView& v) {
+    if (plainly_canonical(v.domain())) return std::nullopt;
     char dom[kJidMaxPartBytes];
     std::size_t n = 0;
     if (normalize_domain_into(v.domain(), dom, n) != JidError::ok) return std::nullopt;  // cannot: v is valid
