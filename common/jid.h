@@ -7,9 +7,9 @@
 //  - localpart: must not contain " & ' / : < > @, spaces or controls. ASCII letters and the simple
 //    one-to-one Latin-1/Greek/Cyrillic capitals are lowercased (see fold_case in jid.cpp); anything
 //    else is kept byte for byte (no NFC, no full Unicode case mapping, no PRECIS class checks).
-//  - domainpart: the canonical form is the one the local server compares too: IDNA, UTS 46
+//  - domainpart: the canonical form is the one DNS and certificates use: IDNA, UTS 46
 //    non-transitional processing (libidn2) to A-labels, then lowercase and one trailing '.'
-//    stripped. So "ａ.test" (fullwidth a), "A.TEST." and "a.test" are one domain, and so are
+//    stripped; forwarded stanzas carry it too (see canonicalize_address in proxy/xmpp.h). So "ａ.test" (fullwidth a), "A.TEST." and "a.test" are one domain, and so are
 //    "Bücher.example" and "xn--bcher-kva.example". The result must be an IPv4 dotted quad, an IPv6
 //    literal in brackets (canonicalised: lowercase, compressed), or a name whose labels are 1..63
 //    bytes of letters, digits and inner '-'. A name UTS 46 refuses (a disallowed code point such
@@ -49,7 +49,7 @@ enum class JidError : std::uint8_t {
     domain_too_long,     ///< domainpart over 1023 bytes (after the trailing dot is stripped)
     domain_bad_utf8,     ///< domainpart is not valid UTF-8
     domain_empty_label,  ///< "a..b", ".a", or more than one trailing dot
-    domain_label_too_long,  ///< a label over 63 bytes (or a U-label over 59 code points)
+    domain_label_too_long,  ///< an ASCII label over 63 bytes (a U-label too long for one is domain_idna)
     domain_bad_char,     ///< a character not allowed in a host name ('_', '@', space, ...)
     domain_bad_hyphen,   ///< a label starting or ending with '-'
     domain_bad_ip,       ///< bad IPv6 literal, all-numeric name that is not a dotted quad, or an IP
