@@ -12,13 +12,13 @@ DEBUG    ?= -g
 SAN      ?=
 FINAL_CXXFLAGS  = $(STD) $(WARN) $(OPT) $(DEBUG) $(SAN) -I. -MMD -MP $(CXXFLAGS)
 FINAL_LDFLAGS   = $(SAN) $(LDFLAGS)
-LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser
+LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser -lidn2
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
 # The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp,
 # HAProxy (a load balancer sending the PROXY protocol).
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
-                libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev openssl python3 \
+                libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev libidn2-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
                 haproxy
 

@@ -185,7 +185,8 @@ std::vector<OptionSpec> build() {
     std::vector<OptionSpec> o = {
         // [general]
         {"general.hosts", Kind::DomainList, nullptr, 1, 0, {}, Required,
-         "local domains this proxy fronts (ours: the domains of the server behind it)",
+         "local domains this proxy fronts (ours: the domains of the server behind it); like every "
+         "domain in the config, compared in canonical form (IDNA A-labels, lowercase, no trailing dot)",
          [](Config& c, const Wild&, const Value& v) { c.hosts = v.list; }},
         {"general.loglevel", Kind::Enum, "\"warning\"",
          0, 0, {"none", "emergency", "alert", "critical", "error", "warning", "notice", "info", "debug", "all"}, R,

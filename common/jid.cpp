@@ -2,6 +2,7 @@
 #include "common/jid.h"
 
 #include <arpa/inet.h>
+#include <idn2.h>
 
 #include <cstring>
 
@@ -11,9 +12,6 @@ namespace s2s {
 namespace {
 
 constexpr std::size_t kMaxLabelBytes = 63;
-// An A-label is "xn--" plus at least one character per code point, so a U-label with more than
-// 59 code points can never be encoded in 63 octets.
-constexpr std::size_t kMaxULabelCodePoints = kMaxLabelBytes - 4;
 
 // Appends the UTF-8 encoding of cp (any valid scalar value) at out[n]; returns the new length.
 std::size_t encode_utf8(char32_t cp, char* out, std::size_t n) noexcept {
@@ -55,9 +53,6 @@ bool is_space(char32_t cp) noexcept {
     return cp == 0x20 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
            cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
-
-// Code points IDNA maps to '.': accepting them would let two spellings of one domain differ.
-bool is_dot_lookalike(char32_t cp) noexcept { return cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61; }
 
 // ASCII character classes, so the common all-ASCII JID is checked with one lookup per byte.
 enum : std::uint8_t {
@@ -181,9 +176,18 @@ JidError normalize_ipv6(std::string_view s, char* out, std::size_t& out_len) noe
     return JidError::ok;
 }
 
-// The core of every domain function: validates `s` and writes its normalised form to `out`
-// (capacity kJidMaxPartBytes: a name never grows, and an IPv6 literal is at most 47 bytes).
-JidError normalize_domain_into(std::string_view s, char* out, std::size_t& out_len) noexcept {
+// Whether a label starting at s[0] says it is an A-label ("xn--" in any case), whose Punycode must
+// then decode to a valid U-label.
+bool is_a_label_prefix(std::string_view s) noexcept {
+    return s.size() >= 4 && (s[0] | 0x20) == 'x' && (s[1] | 0x20) == 'n' && s[2] == '-' && s[3] == '-';
+}
+
+// A name of ASCII letters, digits and hyphens (or an IP literal): one trailing '.' is stripped,
+// letters are lowercased, and each label must be 1..63 bytes without a leading or trailing '-'.
+// Writes the result to `out` (capacity kJidMaxPartBytes: it never grows, and an IPv6 literal is at
+// most 47 bytes). With `idna` given, a non-ASCII byte or an "xn--" label stops the check there and
+// sets *idna: the name needs UTS 46 processing (one pass over the common all-ASCII name).
+JidError normalize_ascii_name(std::string_view s, char* out, std::size_t& out_len, bool* idna = nullptr) noexcept {
     out_len = 0;
     if (!s.empty() && s.back() == '.') s.remove_suffix(1);  // RFC 7622 §3.2: one trailing dot
     if (s.empty()) return JidError::domain_empty;
@@ -191,52 +195,78 @@ JidError normalize_domain_into(std::string_view s, char* out, std::size_t& out_l
     if (s.front() == '[') return normalize_ipv6(s, out, out_len);
 
     std::size_t n = 0;
-    std::size_t label_start = 0;     // offset in out
-    std::size_t label_cps = 0;       // code points in the current label
-    bool label_ascii = true;
-    bool label_digits = true;        // the current label is all ASCII digits
-    char32_t prev = 0;
-    for (std::size_t i = 0; i <= s.size();) {
+    std::size_t label_start = 0;  // offset in out
+    bool label_digits = true;     // the current label is all digits
+    for (std::size_t i = 0; i <= s.size(); ++i) {
         if (i == s.size() || s[i] == '.') {
             const std::size_t bytes = n - label_start;
             if (bytes == 0) return JidError::domain_empty_label;
-            if (label_ascii ? bytes > kMaxLabelBytes : label_cps > kMaxULabelCodePoints) {
-                return JidError::domain_label_too_long;
-            }
-            if (out[label_start] == '-' || prev == '-') return JidError::domain_bad_hyphen;
+            if (bytes > kMaxLabelBytes) return JidError::domain_label_too_long;
+            if (out[label_start] == '-' || out[n - 1] == '-') return JidError::domain_bad_hyphen;
             if (i == s.size()) break;
             out[n++] = '.';
-            label_start = n, label_cps = 0, label_ascii = true, label_digits = true, prev = '.';
-            ++i;
+            label_start = n, label_digits = true;
             continue;
         }
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            const std::uint8_t cls = kAscii.cls[c];
-            if ((cls & kHostOk) == 0) return JidError::domain_bad_char;
-            label_digits = label_digits && (cls & kDigit) != 0;
-            out[n++] = kAscii.lower[c];
-            prev = c;
-            ++label_cps;
-            ++i;
-            continue;
+        if (idna != nullptr && (c >= 0x80 || (n == label_start && is_a_label_prefix(s.substr(i))))) {
+            *idna = true;
+            return JidError::ok;
         }
-        char32_t cp;
-        const std::size_t len = decode_utf8(s, i, cp);
-        if (len == 0) return JidError::domain_bad_utf8;
-        i += len;
-        if (is_control(cp) || is_space(cp) || is_dot_lookalike(cp)) return JidError::domain_bad_char;
-        label_ascii = false;
-        label_digits = false;
-        cp = fold_case(cp);
-        n = encode_utf8(cp, out, n);
-        ++label_cps;
-        prev = cp;
+        const std::uint8_t cls = c < 0x80 ? kAscii.cls[c] : 0;
+        if ((cls & kHostOk) == 0) return JidError::domain_bad_char;
+        label_digits = label_digits && (cls & kDigit) != 0;
+        out[n++] = kAscii.lower[c];
     }
     // A numeric last label cannot be a top-level domain: only a real IPv4 address may look so.
     if (label_digits && !is_ipv4(std::string_view(out, n))) return JidError::domain_bad_ip;
     out_len = n;
     return JidError::ok;
+}
+
+// UTS 46 (non-transitional, NFC) with libidn2, then the ASCII rules above on its A-label form.
+// libidn2 is asked without IDN2_USE_STD3_ASCII_RULES: libidn2 2.3.3 with it drops '_', ' ' or
+// a fullwidth '@' from a name instead of refusing it ("a_b" became "ab"); without it they come
+// through as ASCII and the host-name rules refuse them.
+JidError normalize_idna(std::string_view s, char* out, std::size_t& out_len) noexcept {
+    out_len = 0;
+    if (s.size() > kJidMaxPartBytes) return JidError::domain_too_long;
+    // What reaches libidn2 is one C string of valid UTF-8 without controls or spaces.
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t cp;
+        const std::size_t len = decode_utf8(s, i, cp);
+        if (len == 0) return JidError::domain_bad_utf8;
+        if (is_control(cp) || is_space(cp)) return JidError::domain_bad_char;
+        i += len;
+    }
+    char in[kJidMaxPartBytes + 1];
+    std::memcpy(in, s.data(), s.size());
+    in[s.size()] = '\0';
+    char* mapped = nullptr;
+    if (idn2_to_ascii_8z(in, &mapped, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) != IDN2_OK) {
+        idn2_free(mapped);
+        return JidError::domain_idna;
+    }
+    const JidError e = normalize_ascii_name(mapped, out, out_len);
+    idn2_free(mapped);
+    if (e != JidError::ok) return e;
+    // An IP literal is written in ASCII (RFC 7622 §3.2): a name that only maps to one is not one.
+    const std::string_view result(out, out_len);
+    const std::string_view last = result.substr(result.rfind('.') + 1);
+    if (result.front() == '[' || last.find_first_not_of("0123456789") == std::string_view::npos) {
+        out_len = 0;
+        return JidError::domain_bad_ip;
+    }
+    return JidError::ok;
+}
+
+// The core of every domain function: validates `s` and writes its canonical form to `out`
+// (capacity kJidMaxPartBytes). All-ASCII names without A-labels, the common case, never reach
+// libidn2 and allocate nothing.
+JidError normalize_domain_into(std::string_view s, char* out, std::size_t& out_len) noexcept {
+    bool idna = false;
+    const JidError e = normalize_ascii_name(s, out, out_len, &idna);
+    return idna ? normalize_idna(s, out, out_len) : e;
 }
 
 }  // namespace
@@ -256,6 +286,7 @@ const char* jid_error_name(JidError e) noexcept {
         case JidError::domain_bad_char: return "domain_bad_char";
         case JidError::domain_bad_hyphen: return "domain_bad_hyphen";
         case JidError::domain_bad_ip: return "domain_bad_ip";
+        case JidError::domain_idna: return "domain_idna";
         case JidError::resource_empty: return "resource_empty";
         case JidError::resource_too_long: return "resource_too_long";
         case JidError::resource_bad_utf8: return "resource_bad_utf8";
@@ -350,6 +381,40 @@ bool JidView::equals(const JidView& other) const noexcept {
         if (na != nb || std::memcmp(a, b, na) != 0) return false;
     }
     return domains_equal(domain_, other.domain_);
+}
+
+namespace {
+
+// Whether a valid domainpart is already in canonical form, without normalising it: lowercase
+// letters, digits, '-' and inner '.', no trailing dot, no A-label (which would need checking).
+// One pass over the bytes: the per-stanza test for nearly every address.
+bool plainly_canonical(std::string_view d) noexcept {
+    if (d.empty() || d.back() == '.') return false;
+    bool label_start = true;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const char c = d[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+        if (label_start && c == 'x' && is_a_label_prefix(d.substr(i))) return false;
+        label_start = c == '.';
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<std::string> with_canonical_domain(const JidView& v) {
+    if (plainly_canonical(v.domain())) return std::nullopt;
+    char dom[kJidMaxPartBytes];
+    std::size_t n = 0;
+    if (normalize_domain_into(v.domain(), dom, n) != JidError::ok) return std::nullopt;  // cannot: v is valid
+    const std::string_view canonical(dom, n);
+    if (canonical == v.domain()) return std::nullopt;
+    std::string s;
+    s.reserve(v.local().size() + n + v.resource().size() + 2);
+    if (v.has_local()) s.append(v.local()).append(1, '@');
+    s.append(canonical);
+    if (v.has_resource()) s.append(1, '/').append(v.resource());
+    return s;
 }
 
 Jid Jid::build(std::string_view local, std::string_view normalised_domain, std::string_view resource) {

@@ -3,23 +3,27 @@
 // Split rules (RFC 7622 §3.2): the first '/' starts the resourcepart; an '@' before it ends the
 // localpart. Each part present must be 1..1023 bytes of valid UTF-8.
 //
-// What "normalised" means here (no libidn2, no PRECIS tables):
+// What "normalised" means here (libidn2 for domains, no PRECIS tables):
 //  - localpart: must not contain " & ' / : < > @, spaces or controls. ASCII letters and the simple
 //    one-to-one Latin-1/Greek/Cyrillic capitals are lowercased (see fold_case in jid.cpp); anything
 //    else is kept byte for byte (no NFC, no full Unicode case mapping, no PRECIS class checks).
-//  - domainpart: one trailing '.' is stripped, then it must be an IPv4 dotted quad, an IPv6 literal
-//    in brackets (canonicalised: lowercase, compressed), or a name whose labels are 1..63 bytes of
-//    letters, digits and inner '-'. ASCII is lowercased. Non-ASCII (U-label) domains are ACCEPTED
-//    as UTF-8: the same simple capitals are lowercased, IDNA dot look-alikes, spaces and controls
-//    are rejected, and a label longer than 59 code points is rejected (its A-label could never fit
-//    in 63 octets). Not done: NFC, IDNA2008 validity, and A-label <-> U-label conversion, so
-//    "xn--bcher-kva.example" and "bücher.example" compare different. Compliant servers send domains
-//    already nameprep'd, which makes byte comparison of what remains correct in practice.
+//  - domainpart: the canonical form is the one DNS and certificates use: IDNA, UTS 46
+//    non-transitional processing (libidn2) to A-labels, then lowercase and one trailing '.'
+//    stripped; forwarded stanzas carry it too (see canonicalize_address in proxy/xmpp.h). So "ａ.test" (fullwidth a), "A.TEST." and "a.test" are one domain, and so are
+//    "Bücher.example" and "xn--bcher-kva.example". The result must be an IPv4 dotted quad, an IPv6
+//    literal in brackets (canonicalised: lowercase, compressed), or a name whose labels are 1..63
+//    bytes of letters, digits and inner '-'. A name UTS 46 refuses (a disallowed code point such
+//    as a bidirectional override, Punycode that does not decode, an "xn--" label that is no valid
+//    A-label) is invalid (domain_idna), and so is a non-ASCII spelling of an IP literal.
+//    All-ASCII names without an "xn--" label (nearly every name on the wire) are checked without
+//    libidn2 and without allocating.
 //  - resourcepart: any UTF-8 except controls; kept exactly (compared byte for byte).
 //
-// Errors are returned (nullopt + JidError), never thrown. Only the owning `Jid` and
-// `normalize_domain` allocate (one std::string each), so std::bad_alloc is the one exception
-// that can leave them; everything on JidView and the domain checks is noexcept and heap-free.
+// Errors are returned (nullopt + JidError), never thrown. Only the owning `Jid`,
+// `normalize_domain` and `with_canonical_domain` allocate (one std::string each), so
+// std::bad_alloc is the one exception that can leave them; everything on JidView and the domain
+// checks is noexcept, and heap-free except inside libidn2 for a name that needs IDNA (a failed
+// allocation there makes the name invalid).
 #pragma once
 
 #include <cstddef>
@@ -45,10 +49,12 @@ enum class JidError : std::uint8_t {
     domain_too_long,     ///< domainpart over 1023 bytes (after the trailing dot is stripped)
     domain_bad_utf8,     ///< domainpart is not valid UTF-8
     domain_empty_label,  ///< "a..b", ".a", or more than one trailing dot
-    domain_label_too_long,  ///< a label over 63 bytes (or a U-label over 59 code points)
+    domain_label_too_long,  ///< an ASCII label over 63 bytes (a U-label too long for one is domain_idna)
     domain_bad_char,     ///< a character not allowed in a host name ('_', '@', space, ...)
     domain_bad_hyphen,   ///< a label starting or ending with '-'
-    domain_bad_ip,       ///< bad IPv6 literal, or all-numeric name that is not a dotted quad
+    domain_bad_ip,       ///< bad IPv6 literal, all-numeric name that is not a dotted quad, or an IP
+                         ///< literal spelled with non-ASCII characters
+    domain_idna,         ///< refused by IDNA (UTS 46): disallowed code point, bad Punycode or A-label
     resource_empty,      ///< "example.com/": a '/' with nothing after it
     resource_too_long,   ///< resourcepart over 1023 bytes
     resource_bad_utf8,   ///< resourcepart is not valid UTF-8
@@ -64,7 +70,7 @@ enum class JidError : std::uint8_t {
 /// As normalize_domain, but only the verdict; allocation-free. `why` (if given) gets the reason.
 [[nodiscard]] bool is_valid_domain(std::string_view domain, JidError* why = nullptr) noexcept;
 
-/// True if both are valid domains with the same normalised form ("A.test." == "a.test").
+/// True if both are valid domains with the same normalised form ("A.test." == "a.test" == "ａ.test").
 /// Allocation-free: the routing code can compare a stanza's domain to a configured one.
 [[nodiscard]] bool domains_equal(std::string_view a, std::string_view b) noexcept;
 
@@ -97,6 +103,11 @@ private:
     std::string_view domain_;
     std::string_view resource_;
 };
+
+/// The text of `v` with its domainpart in canonical form and its local and resource parts as
+/// written, or nullopt when the domainpart already is canonical (the common case: nothing is
+/// allocated). Used to forward a stanza with the addresses that were checked.
+[[nodiscard]] std::optional<std::string> with_canonical_domain(const JidView& v);
 
 /// An owning, normalised JID: one string "local@domain/resource" plus part lengths.
 /// Equal JIDs have equal to_string(), so it works as a map key (operator<, std::hash).

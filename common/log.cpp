@@ -32,7 +32,36 @@ void append_u00(std::string& out, unsigned v) {
     out += kHex[v & 0xF];
 }
 
-// JSON string body: quotes, backslashes and controls escaped; invalid UTF-8 -> \ufffd.
+void append_hex4(std::string& out, char32_t v) {
+    for (int shift = 12; shift >= 0; shift -= 4) out += kHex[(v >> shift) & 0xF];
+}
+
+// Code points that change how a line is laid out or read without being controls: the line and
+// paragraph separators (Zl, Zp: a viewer breaks the line there) and the format characters (Cf:
+// bidirectional overrides, embeddings and isolates that reorder what follows, zero-width and
+// invisible characters, the byte order mark, tags). Ranges from Unicode 15.0, sorted.
+struct CpRange {
+    char32_t first, last;
+};
+constexpr CpRange kFormatRanges[] = {
+    {0x00AD, 0x00AD},   {0x0600, 0x0605},   {0x061C, 0x061C},   {0x06DD, 0x06DD},   {0x070F, 0x070F},
+    {0x0890, 0x0891},   {0x08E2, 0x08E2},   {0x180E, 0x180E},   {0x200B, 0x200F},   {0x2028, 0x202E},
+    {0x2060, 0x2064},   {0x2066, 0x206F},   {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD},
+    {0x110CD, 0x110CD}, {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+    {0xE0020, 0xE007F},
+};
+
+bool is_format_char(char32_t cp) noexcept {
+    if (cp < 0xAD) return false;
+    for (const CpRange& r : kFormatRanges) {
+        if (cp < r.first) return false;
+        if (cp <= r.last) return true;
+    }
+    return false;
+}
+
+// JSON string body: quotes, backslashes, controls and format characters escaped; invalid UTF-8
+// -> \ufffd.
 void escape_json(std::string& out, std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
@@ -65,6 +94,16 @@ void escape_json(std::string& out, std::string_view s) {
             default:
                 if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
                     append_u00(out, static_cast<unsigned>(cp));
+                } else if (is_format_char(cp)) {
+                    if (cp < 0x10000) {
+                        out += "\\u";
+                        append_hex4(out, cp);
+                    } else {  // a surrogate pair, as JSON spells code points past the BMP
+                        out += "\\u";
+                        append_hex4(out, 0xD800 + ((cp - 0x10000) >> 10));
+                        out += "\\u";
+                        append_hex4(out, 0xDC00 + ((cp - 0x10000) & 0x3FF));
+                    }
                 } else {
                     out.append(s.data() + i, len);
                 }
@@ -73,7 +112,8 @@ void escape_json(std::string& out, std::string_view s) {
     }
 }
 
-// Text: controls escaped (\n \r \t, \xNN, C1 as \u00NN), invalid UTF-8 bytes as \xNN.
+// Text: controls escaped (\n \r \t, \xNN, C1 as \u00NN), format characters and the line and
+// paragraph separators as \uNNNN (\UNNNNNNNN past the BMP), invalid UTF-8 bytes as \xNN.
 void escape_text(std::string& out, std::string_view s) {
     std::size_t i = 0;
     while (i < s.size()) {
@@ -106,6 +146,14 @@ void escape_text(std::string& out, std::string_view s) {
         }
         if (cp >= 0x80 && cp <= 0x9F) {
             append_u00(out, static_cast<unsigned>(cp));
+        } else if (is_format_char(cp)) {
+            if (cp < 0x10000) {
+                out += "\\u";
+                append_hex4(out, cp);
+            } else {
+                out += "\\U";
+                for (int shift = 28; shift >= 0; shift -= 4) out += kHex[(cp >> shift) & 0xF];
+            }
         } else {
             out.append(s.data() + i, len);
         }

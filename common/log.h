@@ -12,8 +12,11 @@
 // Text line:  2026-11-22T10:00:00.123Z info [c42 a.test->b.test] event: message
 // JSON line:  {"time":"...","level":"info","connection":42,"local":"a.test","remote":"b.test",
 //              "event":"event","reason":"message"}   (connection/local/remote omitted when unknown)
-// Control characters are escaped in both formats (a peer cannot forge a log line), and invalid
-// UTF-8 becomes \xNN (text) or \ufffd (JSON) so every JSON line is valid JSON.
+// Control characters, the Unicode line and paragraph separators (U+2028, U+2029) and format
+// characters (bidirectional overrides U+202A-202E and isolates U+2066-2069, zero-width marks, the
+// byte order mark...) are escaped in both formats as \uNNNN, so a peer can neither break a line
+// nor make a viewer show its text reordered; other non-ASCII text ("é", CJK) is kept as it is.
+// Invalid UTF-8 becomes \xNN (text) or \ufffd (JSON) so every JSON line is valid JSON.
 //
 // Secrets never go to the log. Code that prints configuration (--print-config, a startup dump)
 // prints `redact(value)` for every secret-bearing option (dialback secret, component secret,

@@ -229,9 +229,12 @@ void LocalIn::handle_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     auto from = JidView::parse(e.attr("from").value_or("")), to = JidView::parse(e.attr("to").value_or(""));
     if (!from || !to) {
+        count_refused_jid("stanza", e.attr(from ? "to" : "from").value_or(""));
         fail(StreamError::ImproperAddressing, "a stanza without valid 'from' and 'to'");
         return;
     }
+    canonicalize_address(doc, "from", *from);
+    canonicalize_address(doc, "to", *to);
     std::string local = domain_of(from->domain()), remote = domain_of(to->domain());
     bool accepted = has_pair(local, remote);
     QueuedStanza s = QueuedStanza::capture(e, xml::NamespaceScope::server_stream());

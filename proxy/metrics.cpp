@@ -144,6 +144,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
     w.counters("limits_reached_total",
                "Claims refused, or table entries evicted, by a bound on what peers may make the proxy hold, by its key",
                m.limits_reached, "limit");
+    w.counters("addresses_refused_total",
+               "Domains and JIDs from peers refused as invalid (IDNA/UTS 46 included), by where they were "
+               "(stream-header, dialback, stanza) and why",
+               m.addresses_refused, "where", "reason");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

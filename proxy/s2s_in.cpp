@@ -55,9 +55,18 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
     if (!from_attr || !to_attr)
         return StanzaRefusal{StreamError::ImproperAddressing, std::string("a stanza without '") + (from_attr ? "to" : "from") + "'"};
     auto from = JidView::parse(*from_attr);
-    if (!from) return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
+    if (!from) {
+        count_refused_jid("stanza", *from_attr);
+        return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
+    }
     auto to = JidView::parse(*to_attr);
-    if (!to) return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
+    if (!to) {
+        count_refused_jid("stanza", *to_attr);
+        return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
+    }
+    canonicalize_address(doc, "from", *from);
+    canonicalize_address(doc, "to", *to);
+    from_attr = e.attr("from"), to_attr = e.attr("to");
     // One hash lookup, however many pairs the stream carries.
     std::string remote = domain_of(from->domain()), local = domain_of(to->domain());
     if (!pairs.contains(remote, local)) {
@@ -260,10 +269,12 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
         return;
     }
     if (to.empty() || !ctx_.is_local(to)) {
+        if (to.empty()) count_refused_domain("stream-header", h.attr("to").value_or(""));
         fail(StreamError::HostUnknown, std::string(h.attr("to").value_or("")) + " is not served here");
         return;
     }
     if (!from_raw.empty() && from.empty()) {
+        count_refused_domain("stream-header", from_raw);
         fail(StreamError::InvalidFrom, "'" + from_raw + "' is not a domain");
         return;
     }
@@ -483,6 +494,7 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
     std::string remote = domain_of(from_raw), local = domain_of(to_raw);
     if (remote.empty()) {
+        count_refused_domain("dialback", from_raw);
         fail(StreamError::InvalidFrom, "db:result from '" + from_raw + "' is not a domain");
         return;
     }
@@ -491,6 +503,7 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         return;
     }
     if (local.empty() || !ctx_.is_local(local)) {
+        if (local.empty()) count_refused_domain("dialback", to_raw);
         answer_db_result(remote, to_raw, "error", "item-not-found", to_raw + " is not served here");
         return;
     }

@@ -2,6 +2,7 @@
 
 #include "common/jid.h"
 #include "common/stanza_error.h"
+#include "proxy/metrics.h"
 
 namespace s2s {
 
@@ -44,6 +45,26 @@ int major_version(std::string_view v) noexcept {
 }
 
 std::string domain_of(std::string_view s) { return normalize_domain(s).value_or(""); }
+
+void canonicalize_address(xml::Document& doc, std::string_view name, JidView& jid) {
+    auto text = with_canonical_domain(jid);
+    if (!text) return;
+    xml::Element e = doc.root();
+    doc.set_attr(e, name, *text);
+    if (auto again = JidView::parse(e.attr(name).value_or(""))) jid = *again;  // always: the text is valid
+}
+
+void count_refused_domain(std::string_view where, std::string_view raw) {
+    JidError why = JidError::ok;
+    (void)is_valid_domain(raw, &why);
+    metrics().addresses_refused.add(std::string(where) + ":" + jid_error_name(why));
+}
+
+void count_refused_jid(std::string_view where, std::string_view raw) {
+    JidError why = JidError::ok;
+    (void)JidView::parse(raw, &why);
+    metrics().addresses_refused.add(std::string(where) + ":" + jid_error_name(why));
+}
 
 // Normalisation leaves an IPv6 literal in brackets, and lets an all-digit last label through only
 // in a dotted quad.

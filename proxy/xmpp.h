@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/jid.h"
 #include "common/xml.h"
 
 namespace s2s {
@@ -24,6 +25,18 @@ namespace s2s {
 
 // The normalised domain, or "" when `s` is not a valid domain.
 [[nodiscard]] std::string domain_of(std::string_view s);
+
+// Rewrites the stanza's attribute `name` ("from" or "to"), parsed as `jid`, when its domainpart is
+// not in canonical form ("ａ.test", "Bücher.example"), and points `jid` at the new text. So the
+// next hop reads the domain the checks were made on: a server mapping names as IDNA2003 does
+// reads "faß.test" as "fass.test", which is another domain under UTS 46. Local and resource parts
+// are kept as written. Nothing is allocated when the domain already is canonical.
+void canonicalize_address(xml::Document& doc, std::string_view name, JidView& jid);
+
+// Count a domain or a JID from a peer refused as invalid on addresses_refused_total, by `where`
+// ("stream-header", "dialback", "stanza") and the reason the JID rules give for `raw`.
+void count_refused_domain(std::string_view where, std::string_view raw);
+void count_refused_jid(std::string_view where, std::string_view raw);
 
 // Whether a normalised domain is an IP literal ("192.0.2.1", "[2001:db8::1]") rather than a name.
 [[nodiscard]] bool is_ip_literal(std::string_view domain) noexcept;

@@ -1,7 +1,8 @@
 // libFuzzer target for common/jid: parsing never crashes, and on valid input
 //  - the owning Jid and the view agree, normalising twice changes nothing,
 //  - to_string() parses back to an equal JID (and an equal view),
-//  - the domain helpers agree with the parser.
+//  - the domain helpers agree with the parser,
+//  - with_canonical_domain gives a JID equal to the input whose domain is already canonical.
 #include "common/jid.h"
 
 #include <cstdint>
@@ -58,5 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto parts = s2s::Jid::from_parts(view->local(), view->domain(), view->resource());
     require(parts.has_value());
     require(*parts == *jid);
+
+    const auto rewritten = s2s::with_canonical_domain(*view);
+    const auto canonical = s2s::JidView::parse(rewritten ? std::string_view(*rewritten) : in);
+    require(canonical.has_value());
+    require(*canonical == *view);
+    require(canonical->domain() == jid->domain());
+    require(!s2s::with_canonical_domain(*canonical).has_value());
     return 0;
 }

@@ -471,6 +471,50 @@ TEST_CASE("config: values with their own syntax") {
           std::string::npos);
 }
 
+TEST_CASE("config: domains are kept in the canonical form the wire is compared in") {
+    // hosts, host_policy, secure_domains, outgoing.address: UTS 46 to A-labels, lowercase, no
+    // trailing dot, so a configured name compares equal to any spelling a peer sends. (The names
+    // are written as raw UTF-8: cpptoml 0.1.1 mis-encodes \u escapes past U+07FF.)
+    LoadResult r = load_text(R"(
+[general]
+  hosts = ["ａ.test", "BÜCHER.example."]
+[local]
+  server = "127.0.0.1:15269"
+[[listen.s2s]]
+  port = 5269
+[[listen.local]]
+  port = 15270
+[s2s]
+  host_policy = [{host = "①.example", policy = "deny"}]
+  secure_domains = ["пример.рф"]
+  outgoing.address = [{host = "XN--TDA.test", ip_address = "127.0.0.2"}]
+)");
+    INFO(all_errors(r));
+    REQUIRE(r.ok());
+    CHECK(r.config.hosts == std::vector<std::string>{"a.test", "xn--bcher-kva.example"});
+    REQUIRE(r.config.host_policy.size() == 1);
+    CHECK(r.config.host_policy[0].host == "1.example");
+    CHECK(r.config.secure_domains == std::vector<std::string>{"xn--e1afmkfd.xn--p1ai"});
+    REQUIRE(r.config.outgoing.address.size() == 1);
+    CHECK(r.config.outgoing.address[0].host == "xn--tda.test");
+}
+
+TEST_CASE("config: a domain that fails IDNA is an error naming the key and line; spellings of one name are duplicates") {
+    Diagnostic d = only_error(load_text(with("\n[s2s]\n  secure_domains = [\"xn--zz.example\"]\n")));
+    CHECK(d.key == "s2s.secure_domains");
+    CHECK(d.line == 15);
+    CHECK(d.message == "\"xn--zz.example\" is not a valid domain name (domain_idna)");
+    d = only_error(load_text(with("\n[s2s]\n  insecure_domains = [\"b\xe2\x80\xae" "c.example\"]\n")));
+    CHECK(d.key == "s2s.insecure_domains");
+    CHECK(d.message.find("(domain_idna)") != std::string::npos);
+    d = only_error(load_text(with("\n[s2s]\n  secure_domains = [\"a.example\", \"\xef\xbd\x81" ".EXAMPLE.\"]\n")));
+    CHECK(d.message == "\"a.example\" is listed twice");
+    d = only_error(load_text(with("\n[s2s]\n  host_policy = [{host = \"a.example\", policy = \"allow\"},"
+                                 " {host = \"\xef\xbc\xa1" ".example\", policy = \"deny\"}]\n")));
+    CHECK(d.key == "s2s.host_policy.1.host");
+    CHECK(d.message.find("is already listed at s2s.host_policy.0") != std::string::npos);
+}
+
 TEST_CASE("config: a TOML syntax error gives its line") {
     Diagnostic d = only_error(load_text("[general]\nhosts = [\"a.example\"\n"));
     CHECK(d.line > 0);

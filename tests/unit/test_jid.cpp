@@ -69,9 +69,19 @@ TEST_CASE("jid: valid addresses and their normalised form") {
         {"123.example", "123.example", "numeric label not last"},
         {"1-2.a-b.example", "1-2.a-b.example", "inner hyphens"},
         {"xn--bcher-kva.example", "xn--bcher-kva.example", "A-label kept as ASCII"},
-        {"B\xc3\x9c" "CHER.example", "b\xc3\xbc" "cher.example", "U-label, simple capitals lowercased"},
+        {"XN--BCHER-KVA.example", "xn--bcher-kva.example", "A-label lowercased"},
+        {"B\xc3\x9c" "CHER.example", "xn--bcher-kva.example", "U-label: uppercase mapped, then its A-label"},
         {"\xd0\x9f\xd0\xa0\xd0\x98\xd0\x9c\xd0\x95\xd0\xa0.\xd1\x80\xd1\x84",
-         "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84", "Cyrillic lowercased"},
+         "xn--e1afmkfd.xn--p1ai", "Cyrillic uppercase to A-labels"},
+        {"\xef\xbd\x81.test", "a.test", "fullwidth a is plain a"},
+        {"u@\xef\xbc\xa1.TEST./r", "u@a.test/r", "fullwidth capital A, uppercase, trailing dot"},
+        {"\xe2\x93\x90.test", "a.test", "circled a (compatibility mapping)"},
+        {"fa\xc3\x9f.test", "xn--fa-hia.test", "sharp s kept (non-transitional, not 'fass')"},
+        {"\xc3\xbc.test.", "xn--tda.test", "U-label with a trailing dot"},
+        {"a\xe3\x80\x82" "b", "a.b", "ideographic full stop is a dot"},
+        {"a\xef\xbc\x8e" "b", "a.b", "fullwidth full stop is a dot"},
+        {"a.test\xe3\x80\x82", "a.test", "trailing ideographic full stop stripped as a dot"},
+        {"b\xe2\x80\x8b" "c.test", "bc.test", "zero width space mapped to nothing"},
         {"juliet@example.com/ foo", "juliet@example.com/ foo", "leading space in resource (OpaqueString)"},
     };
     for (const Valid& c : cases) {
@@ -127,8 +137,16 @@ TEST_CASE("jid: invalid addresses with the reason") {
         {"exa_mple.com", JidError::domain_bad_char, "underscore"},
         {"exa mple.com", JidError::domain_bad_char, "space"},
         {"example.com\x01", JidError::domain_bad_char, "control"},
-        {"a\xe3\x80\x82" "b", JidError::domain_bad_char, "ideographic full stop (IDNA dot)"},
-        {"a\xef\xbc\x8e" "b", JidError::domain_bad_char, "fullwidth full stop"},
+        {"a.test.\xe3\x80\x82", JidError::domain_empty_label, "two trailing dots, one ideographic"},
+        {"xn--a.test", JidError::domain_idna, "an A-label that is no valid Punycode of a U-label"},
+        {"xn--zz.test", JidError::domain_idna, "invalid Punycode"},
+        {"XN--ZZ.test", JidError::domain_idna, "invalid Punycode, uppercase prefix"},
+        {"b\xe2\x80\xae" "c.test", JidError::domain_idna, "right-to-left override"},
+        {"b\xe2\x81\xa6" "c.test", JidError::domain_idna, "left-to-right isolate"},
+        {"a\xe2\x80\xa8.test", JidError::domain_bad_char, "line separator"},
+        {"\xef\xbd\x81\xef\xbc\xa0" "b.test", JidError::domain_bad_char, "fullwidth '@' maps to '@'"},
+        {"\xc3\xbc_x.test", JidError::domain_bad_char, "'_' next to a U-label"},
+        {"1.2.3.\xef\xbc\x94", JidError::domain_bad_ip, "an IPv4 address with a fullwidth digit"},
         {"ex\xc3(.com", JidError::domain_bad_utf8, "invalid UTF-8"},
         {"a..b", JidError::domain_empty_label, "empty inner label"},
         {".a", JidError::domain_empty_label, "leading dot"},
@@ -186,18 +204,19 @@ TEST_CASE("jid: length limits are inclusive") {
     CHECK(full->domain().size() == 1023);
     CHECK(full->resource().size() == 1023);
 
-    // A U-label longer than 59 code points can never be a 63-octet A-label.
-    std::string u59;
-    for (int i = 0; i < 59; ++i) u59 += "\xc3\xbc";  // ü: 118 bytes, still acceptable
-    CHECK(s2s::is_valid_domain(u59 + ".example"));
+    // A U-label is as long as its A-label: 55 'a' and a 'ü' make a 63-byte A-label, 56 'a' do not fit.
+    const auto u63 = s2s::normalize_domain(label('a', 55) + "\xc3\xbc.example");
+    REQUIRE(u63.has_value());
+    CHECK(*u63 == "xn--" + label('a', 55) + "-8yf.example");
     JidError why = JidError::ok;
-    CHECK_FALSE(s2s::is_valid_domain(u59 + "\xc3\xbc.example", &why));
-    CHECK(why == JidError::domain_label_too_long);
+    CHECK_FALSE(s2s::is_valid_domain(label('a', 56) + "\xc3\xbc.example", &why));
+    CHECK(why == JidError::domain_idna);
 }
 
 TEST_CASE("jid: known gaps without PRECIS tables are accepted") {
     // RFC 7622 §3.5.2 calls these invalid (compatibility character; symbol in localpart), but
-    // telling them apart needs the Unicode tables libidn2/PRECIS would bring. Documented in jid.h.
+    // telling them apart needs the PRECIS tables (only domainparts go through libidn2).
+    // Documented in jid.h.
     CHECK(Jid::parse("henri\xe2\x85\xa3@example.com").has_value());
     CHECK(Jid::parse("\xe2\x99\x9a@example.com").has_value());
 }
@@ -255,7 +274,11 @@ TEST_CASE("jid: comparison uses the normalised form") {
     CHECK_FALSE(eq("juliet@example.com", "example.com"));
     CHECK_FALSE(eq("romeo@example.com", "juliet@example.com"));
     CHECK_FALSE(eq("\xcf\x82@example.com", "\xcf\x83@example.com"));  // no final-sigma mapping
-    CHECK_FALSE(eq("xn--bcher-kva.example", "b\xc3\xbc" "cher.example"));  // no A/U-label mapping
+    CHECK(eq("xn--bcher-kva.example", "b\xc3\xbc" "cher.example"));  // A-label and U-label
+    CHECK(eq("xn--bcher-kva.example", "B\xc3\x9c" "CHER.EXAMPLE"));
+    CHECK(eq("x@a.test", "x@\xef\xbd\x81.test"));  // fullwidth
+    CHECK(s2s::domains_equal("a.test", "\xef\xbc\xa1.TEST."));
+    CHECK_FALSE(eq("x@fass.test", "x@fa\xc3\x9f.test"));  // non-transitional: sharp s stays
 
     // As map and hash keys.
     std::map<Jid, int> m;
@@ -264,6 +287,17 @@ TEST_CASE("jid: comparison uses the normalised form") {
     CHECK(m.size() == 1);
     std::unordered_set<Jid> h{*Jid::parse("a@b.test"), *Jid::parse("A@b.TEST"), *Jid::parse("a@b.test/r")};
     CHECK(h.size() == 2);
+}
+
+TEST_CASE("jid: with_canonical_domain rewrites only the domainpart, and only when it must") {
+    auto rewrite = [](const std::string& s) { return s2s::with_canonical_domain(*JidView::parse(s)); };
+    CHECK_FALSE(rewrite("Juliet@example.com/Balcony").has_value());  // already canonical: nothing
+    CHECK_FALSE(rewrite("xn--bcher-kva.example").has_value());
+    CHECK(rewrite("Juliet@\xef\xbd\x81.TEST./Balcony") == "Juliet@a.test/Balcony");
+    CHECK(rewrite("B\xc3\x9c" "cher.example") == "xn--bcher-kva.example");
+    CHECK(rewrite("x@EXAMPLE.com") == "x@example.com");
+    CHECK(rewrite("x@[2001:DB8::1]/r") == "x@[2001:db8::1]/r");
+    CHECK(rewrite("example.com./r@s") == "example.com/r@s");
 }
 
 TEST_CASE("jid: from_parts") {

@@ -395,3 +395,15 @@ TEST_CASE("local link: a stream from one of s2s-proxy's own outgoing links is re
     REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
     CHECK(own.size() == 0);  // a closed link's end is forgotten
 }
+
+TEST_CASE("local link: another spelling of our own domain is still our domain (a loop), of the remote one still that remote") {
+    Fixture f;
+    Peer& p = f.outgoing_from_local_server([](Peer& me) { me.stream->send("<db:result from='a.test' to='b.test'>k</db:result>"); });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    p.stream->send("<message from='alice@a.test' to='carol@\xef\xbd\x81.TEST.' id='loop'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+    CHECK(f.router->counters().to_remote == 0);
+    p.stream->send("<message from='alice@A.test' to='bob@\xef\xbd\x82.test' id='out'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->counters().to_remote == 1; }));
+    CHECK_FALSE(p.closed);
+}

@@ -102,6 +102,91 @@ TEST_CASE("log: JSON escapes quotes, backslashes, controls and bad UTF-8") {
     for (unsigned char c : line) CHECK((c >= 0x20 && c != 0x7f));
 }
 
+namespace {
+
+// The UTF-8 encoding of one code point (test input).
+std::string utf8(char32_t cp) {
+    std::string s;
+    if (cp < 0x80) {
+        s += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        s += static_cast<char>(0xC0 | (cp >> 6));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        s += static_cast<char>(0xE0 | (cp >> 12));
+        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        s += static_cast<char>(0xF0 | (cp >> 18));
+        s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+    return s;
+}
+
+// The message part of a formatted line (after "event: " or in "reason").
+std::string text_msg(const std::string& m) {
+    const std::string line = fmt(LogFormat::text, {}, "e", m);
+    return line.substr(line.find("e: ") + 3);
+}
+std::string json_msg(const std::string& m) {
+    const std::string line = fmt(LogFormat::json, {}, "e", m);
+    const std::size_t at = line.find("\"reason\":\"") + 10;
+    return line.substr(at, line.size() - at - 2);
+}
+
+char hexdigit(unsigned v) { return "0123456789abcdef"[v & 0xF]; }
+std::string u4(char32_t cp) {
+    std::string s = "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) s += hexdigit(static_cast<unsigned>(cp >> shift));
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("log: line and paragraph separators and format characters are escaped in both formats") {
+    // The ones a peer could use to break a line or reorder what a viewer shows, and the rest of
+    // the format characters (zero-width, BOM, Arabic/Syriac marks, soft hyphen).
+    std::vector<char32_t> escaped = {0x2028, 0x2029, 0x00AD, 0x0600, 0x0605, 0x061C, 0x06DD, 0x070F,
+                                     0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2064,
+                                     0x206A, 0x206F, 0xFEFF, 0xFFF9, 0xFFFB};
+    for (char32_t cp = 0x202A; cp <= 0x202E; ++cp) escaped.push_back(cp);  // embeddings, overrides
+    for (char32_t cp = 0x2066; cp <= 0x2069; ++cp) escaped.push_back(cp);  // isolates
+    for (char32_t cp : escaped) {
+        CAPTURE(static_cast<unsigned>(cp));
+        const std::string raw = "a" + utf8(cp) + "b";
+        CHECK(text_msg(raw) == "a" + u4(cp) + "b");
+        CHECK(json_msg(raw) == "a" + u4(cp) + "b");
+    }
+    // Past the BMP: tags and musical format controls; JSON spells them as a surrogate pair.
+    CHECK(text_msg(utf8(0xE0001)) == "\\U000e0001");
+    CHECK(json_msg(utf8(0xE0001)) == "\\udb40\\udc01");
+    CHECK(text_msg(utf8(0x1D173)) == "\\U0001d173");
+    CHECK(json_msg(utf8(0x1D173)) == "\\ud834\\udd73");
+    // A whole forged line: nothing of it is left raw.
+    const std::string forged = "x" + utf8(0x2028) + "2026-11-22T10:00:00.000Z notice fake: " + utf8(0x202E) + "gnp.exe";
+    for (const std::string& line : {fmt(LogFormat::text, {1, utf8(0x2029), utf8(0x2066)}, "e", forged),
+                                    fmt(LogFormat::json, {1, utf8(0x2029), utf8(0x2066)}, "e", forged)}) {
+        CHECK(line.find(utf8(0x2028)) == std::string::npos);
+        CHECK(line.find(utf8(0x2029)) == std::string::npos);
+        CHECK(line.find(utf8(0x202E)) == std::string::npos);
+        CHECK(line.find(utf8(0x2066)) == std::string::npos);
+    }
+}
+
+TEST_CASE("log: ordinary non-ASCII text is kept as it is") {
+    // Letters, CJK, emoji, spaces and punctuation next to the escaped ranges are not format
+    // characters: a log line shows them as they are.
+    for (char32_t cp : {0xE9u, 0x4E2Du, 0x6587u, 0x1F600u, 0x00ACu, 0x00AEu, 0x2027u, 0x202Fu, 0x2065u,
+                        0x2070u, 0x3000u, 0xFEFEu, 0xFF41u, 0x0606u}) {
+        CAPTURE(cp);
+        const std::string raw = "a" + utf8(cp) + "b";
+        CHECK(text_msg(raw) == raw);
+        CHECK(json_msg(raw) == raw);
+    }
+}
+
 TEST_CASE("log: level filtering does not evaluate arguments of an off level") {
     Capture cap;
     s2s::set_log_level(LogLevel::warning);

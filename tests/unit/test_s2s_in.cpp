@@ -230,6 +230,58 @@ TEST_CASE("s2s_in: stanzas need both addresses, and a 'to' we serve on an authen
     }
 }
 
+TEST_CASE("s2s_in: a stanza is forwarded with its domains in canonical form, the form its pair was checked in") {
+    Fixture f;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    // Fullwidth and uppercase spellings of the authenticated pair: accepted, and rewritten.
+    p.stream->send("<message from='U@\xef\xbc\xa2.TEST/R\xc3\xa9s' to='V@\xef\xbd\x81.test.' id='m1'><body>hi</body></message>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(f.router->delivered[0] ==
+          "b.test->a.test <message from='U@b.test/R\xc3\xa9s' to='V@a.test' id='m1'><body>hi</body></message>");
+    // Already canonical: forwarded byte for byte.
+    p.stream->send("<message from='u@b.test/r' to='v@a.test' id='m2'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 2; }));
+    CHECK(f.router->delivered[1] == "b.test->a.test <message from='u@b.test/r' to='v@a.test' id='m2'/>");
+}
+
+TEST_CASE("s2s_in: a domain with a sharp s reaches the local server as its A-label, not as a name it would read as 'ss'") {
+    Fixture f;
+    Peer& p = f.peer("fa\xc3\x9f.test", "a.test", [](Peer& me) {
+        me.stream->send("<db:result from='fa\xc3\x9f.test' to='a.test'>some-key</db:result>");
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    REQUIRE(f.router->requests.size() == 1);
+    CHECK(f.router->requests[0].originating == "xn--fa-hia.test");
+    p.stream->send("<message from='m@fa\xc3\x9f.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(f.router->delivered[0] == "xn--fa-hia.test->a.test <message from='m@xn--fa-hia.test' to='v@a.test'/>");
+    // 'fass.test' is another domain: not authenticated here.
+    p.stream->send("<message from='m@fass.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error invalid-from"));
+    CHECK(f.router->delivered.size() == 1);
+}
+
+TEST_CASE("s2s_in: stanza addresses that fail IDNA are refused like any invalid JID") {
+    struct Case {
+        const char* stanza;
+        const char* error;
+    };
+    for (Case c : {Case{"<message from='u@xn--zz.test' to='v@a.test'/>", "invalid-from"},
+                   Case{"<message from='u@b.test' to='v@xn--zz.test'/>", "improper-addressing"},
+                   Case{"<message from='u@b\xe2\x80\xae" "c.test' to='v@a.test'/>", "invalid-from"}}) {
+        CAPTURE(c.stanza);
+        Fixture f;
+        Peer& p = f.peer("b.test", "a.test", dialback);
+        REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+        p.stream->send(c.stanza);
+        REQUIRE(f.t.run_until([&] { return p.closed; }));
+        CHECK(has(p, std::string("stream-error ") + c.error));
+        CHECK(f.router->delivered.empty());
+    }
+}
+
 TEST_CASE("s2s_in: piggybacking: a second local domain is authenticated on its own") {
     Fixture f;
     Peer& p = f.peer("b.test", "a.test", dialback);
