@@ -505,7 +505,9 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
     if (ctx_.policy.needs_valid_certificate(remote) && !cert_ok) {
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required");
+        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
+                       ctx_.policy.certificate_rule(remote).c_str());
+        metrics().secure_domain_refusals.add("inbound:dialback_without_certificate");
         answer_db_result(remote, local, "error", "not-authorized",
                          remote + " must present a certificate valid for its domain");
         return;

@@ -4,7 +4,8 @@ and the end-to-end tests of s2s-proxy (test_federation.py: Prosody behind s2s-pr
 test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; test_failover.py:
 a certificate for the wrong domain, a remote proxy found through DNS going away and coming back;
 test_lifecycle.py: SIGTERM drain and SIGHUP reload; test_balancer.py: behind HAProxy sending the
-PROXY protocol).
+PROXY protocol; test_hostile_tls.py: secure domains without TLS or with the wrong certificate, a
+revoked peer resuming its TLS session after SIGHUP).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -24,9 +25,10 @@ import test_balancer  # noqa: E402
 import test_ejabberd  # noqa: E402
 import test_failover  # noqa: E402
 import test_federation  # noqa: E402
+import test_hostile_tls  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover, test_lifecycle,
-                              test_balancer]))
+                              test_balancer, test_hostile_tls]))
