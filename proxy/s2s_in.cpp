@@ -392,8 +392,9 @@ void S2SIn::handle_bidi() {
 
 void S2SIn::on_tls_established() {
     const tls::Session* t = stream_->tls();
-    S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
+    S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s%s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
                  t->protocol_version().data(), static_cast<int>(t->ciphersuite().size()), t->ciphersuite().data(),
+                 t->resumed() ? " (resumed session)" : "",
                  t->peer_verification().status == tls::PeerCertificate::Valid && !t->peer_verification().self_signed_only
                      ? "valid"
                      : t->peer_verification().status == tls::PeerCertificate::Missing

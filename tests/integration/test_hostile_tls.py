@@ -360,9 +360,11 @@ class RevokedResumption(unittest.TestCase):
         self.assertTrue(session.has_ticket, "the listener issued no session ticket")
         first.close()
         # the control: before the revocation the listener resumes the session, and trusts it
+        mark = self.pa.log_mark()
         again, features = self.connect(session)
         self.assertTrue(again.session_reused, "the listener did not resume a session at all")
         self.assertIn("<mechanism>EXTERNAL</mechanism>", features)
+        self.pa.wait_log(r"tls: TLSv1\.2 \S+ \(resumed session\), peer certificate: valid", 5, since=mark)
         again.close()
 
         mark = self.pa.log_mark()
@@ -384,7 +386,7 @@ class RevokedResumption(unittest.TestCase):
         self.assertNotIn("<success", got)
         self.assertRegex(got, r"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>"
                               r"<text>the certificate is not valid for b\.test \(untrusted certificate: [^)]*revoked")
-        self.assertRegex(self.pa.log_text(mark), r"peer certificate: [^\n]*revoked")
+        self.assertRegex(self.pa.log_text(mark), r"tls: TLSv1\.2 \S+, peer certificate: [^\n]*revoked")
 
 
 if __name__ == "__main__":
