@@ -230,10 +230,12 @@ std::vector<OptionSpec> build() {
         {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R, "cipher list when no tls.ciphers is set",
          [](Config& c, const Wild&, const Value& v) { c.ciphers = v.s; }},
         {"s2s.secure_auth", Kind::Bool, "false", 0, 0, {}, R,
-         "Prosody's s2s_secure_auth: only certificate authentication, no dialback",
+         "Prosody's s2s_secure_auth: only certificate authentication, no dialback; outgoing links use TLS "
+         "(and need the remote's certificate) whatever use_starttls says",
          [](Config& c, const Wild&, const Value& v) { c.secure_auth = v.b; }},
         {"s2s.secure_domains", Kind::DomainList, "[]", 0, 0, {}, R,
-         "Prosody's s2s_secure_domains: these always need a valid certificate",
+         "Prosody's s2s_secure_domains: these always need a valid certificate; links to them use TLS "
+         "whatever use_starttls says, and fail if they offer none",
          [](Config& c, const Wild&, const Value& v) { c.secure_domains = v.list; }},
         {"s2s.insecure_domains", Kind::DomainList, "[]", 0, 0, {}, R,
          "Prosody's s2s_insecure_domains: these may use dialback even with secure_auth",

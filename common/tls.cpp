@@ -129,6 +129,8 @@ struct Session::Impl {
     Identities identities;
     unsigned char first_bytes[kFirstBytesKept] = {};
     std::size_t first_len = 0;
+    bool chain_verified = false;  // mbedTLS verified a certificate chain in this handshake
+    bool resumed = false;         // the peer's certificate came from a resumed session (see resumed())
 
     Impl(std::shared_ptr<const Context> c, const SessionOptions& options) : ctx(std::move(c)) {
         mbedtls_ssl_init(&box.ssl);
@@ -143,6 +145,7 @@ struct Session::Impl {
             return;
         }
         mbedtls_ssl_set_bio(&box.ssl, this, bio_send, bio_recv, nullptr);
+        mbedtls_ssl_set_verify(&box.ssl, on_verify, this);
         if (ctx->role() == Role::Client) {
             server_name = options.server_name;
             // Always called: with a name it is sent as SNI; without, mbedTLS 3.6.3+ needs to be
@@ -170,6 +173,28 @@ struct Session::Impl {
             return MBEDTLS_ERR_SSL_ALLOC_FAILED;
         }
         return static_cast<int>(len);
+    }
+
+    // Called for each certificate of a chain mbedTLS verifies (a full handshake); leaves the
+    // verdict to mbedTLS and evaluate_peer().
+    static int on_verify(void* p, mbedtls_x509_crt*, int, std::uint32_t*) noexcept {
+        static_cast<Impl*>(p)->chain_verified = true;
+        return 0;
+    }
+
+    // A resumed session's leaf against what may have changed since its ticket was made: its
+    // validity dates, and this context's CRLs (those of the leaf's issuer). The rest of the chain
+    // is not in the ticket; it was verified by this same context, whose CAs do not change.
+    std::uint32_t recheck_resumed(const mbedtls_x509_crt& leaf) const noexcept {
+        std::uint32_t flags = 0;
+        if (mbedtls_x509_time_is_past(&leaf.valid_to)) flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+        if (mbedtls_x509_time_is_future(&leaf.valid_from)) flags |= MBEDTLS_X509_BADCERT_FUTURE;
+        for (const mbedtls_x509_crl* crl = ctx->revocation_lists(); crl != nullptr && crl->version != 0; crl = crl->next)
+            if (crl->issuer_raw.len == leaf.issuer_raw.len &&
+                std::memcmp(crl->issuer_raw.p, leaf.issuer_raw.p, leaf.issuer_raw.len) == 0 &&
+                mbedtls_x509_crt_is_revoked(&leaf, crl) != 0)
+                flags |= MBEDTLS_X509_BADCERT_REVOKED;
+        return flags;
     }
 
     static int bio_recv(void* p, unsigned char* buf, std::size_t len) noexcept {
@@ -271,6 +296,8 @@ struct Session::Impl {
         }
         std::uint32_t flags = mbedtls_ssl_get_verify_result(&box.ssl);
         if (flags == 0xFFFFFFFFu) flags = MBEDTLS_X509_BADCERT_OTHER;
+        resumed = !chain_verified;  // a certificate without a verification: it came from a ticket
+        if (resumed) flags |= recheck_resumed(*peer);
         flags &= ~static_cast<std::uint32_t>(MBEDTLS_X509_BADCERT_CN_MISMATCH);  // names: RFC 6125, not here
         if ((flags & MBEDTLS_X509_BADCERT_EXT_KEY_USAGE) && ctx->role() == Role::Server &&
             o.accept_server_auth_for_clients &&
@@ -463,6 +490,7 @@ std::string_view Session::alpn_protocol() const noexcept {
 }
 
 const std::string& Session::server_name() const noexcept { return impl_->server_name; }
+bool Session::resumed() const noexcept { return impl_->resumed; }
 const PeerVerification& Session::peer_verification() const noexcept { return impl_->verification; }
 const Identities& Session::peer_identities() const noexcept { return impl_->identities; }
 

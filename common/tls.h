@@ -36,7 +36,9 @@
 // Peer certificates: peer_verification() says whether the chain is good (and why not, in
 // words); authenticate_peer(domain) adds the RFC 6125 name check (tls_identity.h) for SASL
 // EXTERNAL / secure_domains. A bad chain fails the handshake only if the context has
-// require_valid_peer.
+// require_valid_peer. A resumed session (resumed()) exchanges no certificates: the peer's leaf
+// and the chain's verdict come from the handshake that made the ticket, and what may have
+// changed since is checked again: the leaf's validity dates and the context's CRLs.
 //
 // Memory: each session allocates mbedTLS's record buffers (2.28: 16 KB + ~350 B each way,
 // for the life of the session) plus the peer's certificate chain kept by mbedTLS; the input
@@ -191,6 +193,9 @@ public:
     [[nodiscard]] std::string_view alpn_protocol() const noexcept;     ///< "" if none agreed
     /// Server: the name the client asked for with SNI ("" if none). Client: the name sent.
     [[nodiscard]] const std::string& server_name() const noexcept;
+    /// Whether the peer's certificate comes from a resumed session (a ticket) instead of this
+    /// handshake. Known when the peer has one and verify_mode is not none; false otherwise.
+    [[nodiscard]] bool resumed() const noexcept;
     [[nodiscard]] const PeerVerification& peer_verification() const noexcept;
     /// The names in the peer's leaf certificate (empty without one).
     [[nodiscard]] const Identities& peer_identities() const noexcept;

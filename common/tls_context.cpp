@@ -444,6 +444,8 @@ Role Context::role() const noexcept { return impl_->options.role; }
 const ContextOptions& Context::options() const noexcept { return impl_->options; }
 const mbedtls_ssl_config* Context::ssl_config() const noexcept { return &impl_->conf; }
 
+const mbedtls_x509_crl* Context::revocation_lists() const noexcept { return impl_->have_crl ? &impl_->crl : nullptr; }
+
 std::vector<std::string> Context::certificate_names() const {
     std::vector<std::string> out;
     if (impl_->default_cert) out = impl_->default_cert->names;

@@ -18,6 +18,11 @@
 // server's chain without failing on a bad one. The outcome is reported per session
 // (Session::peer_verification) and becomes a handshake failure only with require_valid_peer.
 // Names are never checked by mbedTLS: Session::authenticate_peer applies RFC 6125 instead.
+//
+// Session tickets (server): each context draws its own ticket keys from its own random
+// generator, so a ticket is resumed only by the context that issued it. A reload builds new
+// contexts: tickets issued before it get a full handshake, with the CAs and CRLs read again, and
+// a listener never resumes another listener's sessions. There is no session-id cache.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +34,7 @@
 struct mbedtls_ssl_config;
 struct mbedtls_ssl_context;
 struct mbedtls_x509_crt;
+struct mbedtls_x509_crl;
 struct mbedtls_pk_context;
 
 namespace s2s::tls {
@@ -122,6 +128,8 @@ public:
     };
     /// The SNI certificate for `server_name` (exact name first, then wildcard); null: default.
     [[nodiscard]] const KeyPair* certificate_for(std::string_view server_name) const noexcept;
+    /// The CRLs loaded from crl_files (a chain of them); null without any.
+    [[nodiscard]] const mbedtls_x509_crl* revocation_lists() const noexcept;
 
     struct Impl;
 

@@ -126,6 +126,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                m.dialback, "role", "result");
     w.counters("sasl_external_total", "SASL EXTERNAL results, by direction and result", m.sasl_external,
                "direction", "result");
+    w.counters("secure_domain_refusals_total",
+               "Links and claims refused because a domain that needs a valid certificate (s2s.secure_domains, "
+               "s2s.secure_auth) showed none, by direction and reason",
+               m.secure_domain_refusals, "direction", "reason");
     w.counters("stream_errors_sent_total", "Stream errors sent to peers, by condition", m.stream_errors, "condition");
     w.counters("stanzas_bounced_by_condition_total", "Error replies sent for undeliverable stanzas, by condition",
                m.stanza_bounces, "condition");

@@ -54,6 +54,9 @@ struct Metrics {
     CounterMap tls_failures;                  // by reason kind (see tls::Session::failure_kind)
     CounterMap dialback;                      // "<role>:<result>", e.g. "receiving:valid"
     CounterMap sasl_external;                 // "<direction>:<result>", e.g. "inbound:success"
+    // Links refused because a domain that must prove itself with a certificate did not:
+    // "outbound:no_tls", "outbound:certificate", "inbound:dialback_without_certificate".
+    CounterMap secure_domain_refusals;
     CounterMap stream_errors;                 // stream errors we sent, by condition
     CounterMap stanza_bounces;                // bounces sent, by stanza error condition
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"

@@ -34,6 +34,14 @@ bool PolicyRules::needs_valid_certificate(std::string_view remote) const {
     return secure_auth_ && !insecure_.count(d);
 }
 
+std::string PolicyRules::certificate_rule(std::string_view remote) const {
+    std::string d = norm(remote);
+    if (secure_.count(d)) return "s2s.secure_domains";
+    if (secure_auth_ && !insecure_.count(d)) return "s2s.secure_auth";
+    if (trusted_only_) return "s2s.use_starttls = required_trusted";
+    return "";
+}
+
 std::string PolicyRules::refusal(std::string_view remote) const {
     std::string d = norm(remote);
     if (deny_.count(d)) return d + " is denied by s2s.host_policy";

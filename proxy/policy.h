@@ -26,7 +26,10 @@ public:
     [[nodiscard]] bool listed_allow(std::string_view remote) const;
     // Whether `remote` must present a certificate valid for its domain (dialback is not enough).
     [[nodiscard]] bool needs_valid_certificate(std::string_view remote) const;
-    // Whether dialback may authenticate `remote` (the negation of the above).
+    // The option that makes `remote` need a valid certificate, for logs and bounces
+    // ("s2s.secure_domains", "s2s.secure_auth", "s2s.use_starttls = required_trusted"); "" if none does.
+    [[nodiscard]] std::string certificate_rule(std::string_view remote) const;
+    // Whether dialback may authenticate `remote` (the negation of needs_valid_certificate).
     [[nodiscard]] bool dialback_allowed(std::string_view remote) const { return !needs_valid_certificate(remote); }
     // A sentence for logs and bounces saying why `remote` is refused ("" when allowed).
     [[nodiscard]] std::string refusal(std::string_view remote) const;

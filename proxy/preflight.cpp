@@ -14,7 +14,7 @@ std::vector<std::string> preflight(const Config& config) {
         if (!make_listener_context(config, l, &error))
             problems.push_back("listen.s2s." + std::to_string(i) + ".tls: " + error);
     }
-    if (outbound_tls_mode(config) != OutboundTls::None) {
+    if (outgoing_tls_needed(config)) {
         bool with_cert = false;
         if (!make_outgoing_context(config, "", &with_cert, &error)) problems.push_back("s2s.outgoing.tls: " + error);
         for (auto& d : config.domain_certs)

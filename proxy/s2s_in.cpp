@@ -399,8 +399,9 @@ void S2SIn::handle_bidi() {
 
 void S2SIn::on_tls_established() {
     const tls::Session* t = stream_->tls();
-    S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
+    S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s%s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
                  t->protocol_version().data(), static_cast<int>(t->ciphersuite().size()), t->ciphersuite().data(),
+                 t->resumed() ? " (resumed session)" : "",
                  t->peer_verification().status == tls::PeerCertificate::Valid && !t->peer_verification().self_signed_only
                      ? "valid"
                      : t->peer_verification().status == tls::PeerCertificate::Missing
@@ -519,7 +520,9 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
     if (ctx_.policy.needs_valid_certificate(remote) && !cert_ok) {
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required");
+        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
+                       ctx_.policy.certificate_rule(remote).c_str());
+        metrics().secure_domain_refusals.add("inbound:dialback_without_certificate");
         answer_db_result(remote, local, "error", "not-authorized",
                          remote + " must present a certificate valid for its domain");
         return;

@@ -186,17 +186,40 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
             fail(StanzaError::RemoteServerNotFound, remote_ + " does not support STARTTLS, which is required");
             return;
         }
+        if (!secure_enough()) return;
         after_negotiation();
         return;
     }
     state_ = State::AwaitingFeatures;
 }
 
+bool S2SOut::secure_enough() {
+    std::string rule = ctx_.policy.certificate_rule(remote_);
+    if (rule.empty()) return true;
+    std::string why;
+    const char* reason = "certificate";
+    if (!stream_->tls_open()) {
+        why = remote_ + " is a secure domain (" + rule + ") and offered no TLS";
+        reason = "no_tls";
+    } else if (tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_); auth != tls::PeerAuth::Authenticated) {
+        why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
+              stream_->tls()->describe_peer_auth(auth) + ")";
+    } else {
+        return true;
+    }
+    S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
+    metrics().secure_domain_refusals.add(std::string("outbound:") + reason);
+    fail(StanzaError::RemoteServerNotFound, why);
+    return false;
+}
+
 void S2SOut::on_features(const xml::Element& f) {
     bool tls_open = stream_->tls_open();
     xml::Element starttls = f.child("starttls", xml::ns::tls);
     if (!tls_open && starttls) {
-        if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired) {
+        // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
+        bool secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
+        if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired || secure) {
             stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
             starttls_sent_ = true;
             return;  // <proceed/> follows
@@ -211,16 +234,7 @@ void S2SOut::on_features(const xml::Element& f) {
         fail(StanzaError::RemoteServerNotFound, remote_ + " does not offer STARTTLS, which is required here");
         return;
     }
-    if (tls_open && ctx_.policy.needs_valid_certificate(remote_)) {
-        tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
-        if (auth != tls::PeerAuth::Authenticated) {
-            std::string why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
-                              stream_->tls()->describe_peer_auth(auth) + ")";
-            S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
-            fail(StanzaError::RemoteServerNotFound, why);
-            return;
-        }
-    }
+    if (!secure_enough()) return;
     // XEP-0288: asked for before authenticating, and only of a remote whose certificate proves
     // its domain, so that what it sends back on this link is known to come from it.
     if (settings_.bidi && !bidi_ && tls_open && f.child("bidi", kBidiFeatureNs)) {

@@ -2,7 +2,11 @@
 // domains (dialback piggybacking) and the dialback verifications our inbound streams ask for.
 //
 // As the initiating server (RFC 6120): resolve, connect (direct TLS when the candidate says
-// so), send our header, then STARTTLS as outgoing.tls.mode asks; authenticate each local domain
+// so), send our header, then STARTTLS as outgoing.tls.mode asks. A remote domain that must prove
+// itself with a certificate (PolicyRules::needs_valid_certificate: s2s.secure_domains,
+// s2s.secure_auth) gets STARTTLS whatever the mode says, and its link fails before anything is
+// sent on it (no dialback, no stanza, no db:verify) when it offers no TLS or its certificate is
+// not valid for it. Then authenticate each local domain
 // by SASL EXTERNAL when the peer offers it and we hold a certificate, else by dialback
 // (XEP-0220, keys per XEP-0185). Stanzas wait in a per-local-domain queue until that domain is
 // authenticated; when the link or a domain's authentication fails, each is bounced to its
@@ -52,7 +56,8 @@ enum class OutboundTls {
 
 struct OutboundSettings {
     OutboundTls tls = OutboundTls::None;
-    std::shared_ptr<const tls::Context> tls_context;  // client context; set unless tls is None
+    // Client context: set unless tls is None and no domain needs a certificate (outgoing_tls_needed).
+    std::shared_ptr<const tls::Context> tls_context;
     bool have_certificate = false;                    // we can do SASL EXTERNAL
     // Local domains with a certificate of their own (s2s.domain_certfile): their client context.
     std::map<std::string, std::shared_ptr<const tls::Context>> domain_contexts;
@@ -162,6 +167,9 @@ private:
     LocalDomain& domain(const std::string& local);
     [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
     void on_features(const xml::Element& features);
+    // For a remote that must show a valid certificate: false (and the link failed) unless TLS is
+    // up and the remote's certificate is valid for its domain. True for any other remote.
+    [[nodiscard]] bool secure_enough();
     void after_negotiation();
     void authenticate(const std::string& local);
     void flush_queue(const std::string& local);

@@ -74,7 +74,7 @@ Server::~Server() {
 }
 
 bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
-    if (outbound_tls_mode(c) != OutboundTls::None) {
+    if (outgoing_tls_needed(c)) {
         out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
         if (!out->outgoing) {
             *error = "s2s.outgoing.tls: " + *error;

@@ -70,6 +70,10 @@ OutboundTls outbound_tls_mode(const Config& c) {
     return OutboundTls::None;
 }
 
+bool outgoing_tls_needed(const Config& c) {
+    return outbound_tls_mode(c) != OutboundTls::None || c.secure_auth || !c.secure_domains.empty();
+}
+
 std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {
     tls::ContextOptions o;
     o.role = tls::Role::Server;

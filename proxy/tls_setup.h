@@ -19,6 +19,10 @@ namespace s2s {
 
 [[nodiscard]] InboundTls inbound_tls_mode(const Config& config, const Listener& listener);
 [[nodiscard]] OutboundTls outbound_tls_mode(const Config& config);
+// Whether outgoing links need a TLS client context: the mode above uses TLS, or some remote
+// domain must prove itself with a certificate (s2s.secure_auth, s2s.secure_domains), which
+// makes its links use TLS whatever the mode says.
+[[nodiscard]] bool outgoing_tls_needed(const Config& config);
 
 // The server context for a [[listen.s2s]] listener (null with *error set when it cannot be made;
 // not called for a listener without TLS).

@@ -5,7 +5,8 @@ test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; 
 a certificate for the wrong domain, a remote proxy found through DNS going away and coming back;
 test_lifecycle.py: SIGTERM drain and SIGHUP reload; test_balancer.py: behind HAProxy sending the
 PROXY protocol; test_hostile_dns.py: DNS that leads back into s2s-proxy; test_hostile_local.py: a
-process on [[listen.local]] claiming one of our domains).
+process on [[listen.local]] claiming one of our domains; test_hostile_tls.py: secure domains without
+TLS or with the wrong certificate, a revoked peer resuming its TLS session after SIGHUP).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -27,9 +28,10 @@ import test_failover  # noqa: E402
 import test_federation  # noqa: E402
 import test_hostile_dns  # noqa: E402
 import test_hostile_local  # noqa: E402
+import test_hostile_tls  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover, test_lifecycle,
-                              test_balancer, test_hostile_dns, test_hostile_local]))
+                              test_balancer, test_hostile_dns, test_hostile_local, test_hostile_tls]))

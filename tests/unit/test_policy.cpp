@@ -48,3 +48,26 @@ TEST_CASE("policy: which domains must show a valid certificate") {
     t.insecure_domains = {"legacy.test"};
     CHECK(PolicyRules(t).needs_valid_certificate("legacy.test"));
 }
+
+TEST_CASE("policy: the option that makes a domain need a valid certificate is named for texts") {
+    Config c;
+    CHECK(PolicyRules(c).certificate_rule("a.test").empty());
+    c.secure_domains = {"bank.test"};
+    c.insecure_domains = {"legacy.test"};
+    CHECK(PolicyRules(c).certificate_rule("BANK.test") == "s2s.secure_domains");
+    CHECK(PolicyRules(c).certificate_rule("a.test").empty());
+    c.secure_auth = true;
+    PolicyRules all(c);
+    CHECK(all.certificate_rule("bank.test") == "s2s.secure_domains");
+    CHECK(all.certificate_rule("a.test") == "s2s.secure_auth");
+    CHECK(all.certificate_rule("legacy.test").empty());
+    c.use_starttls = StartTls::RequiredTrusted;
+    CHECK(PolicyRules(c).certificate_rule("legacy.test") == "s2s.use_starttls = required_trusted");
+    // every domain needing a certificate has a rule, and no other
+    for (const char* d : {"a.test", "bank.test", "legacy.test"}) {
+        Config o;
+        o.secure_domains = {"bank.test"};
+        PolicyRules p(o);
+        CHECK(p.needs_valid_certificate(d) == !p.certificate_rule(d).empty());
+    }
+}

@@ -442,6 +442,22 @@ TEST_CASE("s2s_in: where a valid certificate is required, dialback without one i
     CHECK(f.router->requests.empty());
 }
 
+TEST_CASE("s2s_in: a secure domain's dialback on a plain stream is refused without asking its server; counted") {
+    Fixture f([](Config& c) { c.secure_domains = {"b.test"}; });
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    p.on_stanza_hook = [](Peer& me) {
+        if (me.events.back() == "stanza features") dialback(me);
+    };
+    uint64_t refused = metrics().secure_domain_refusals.get("inbound:dialback_without_certificate");
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return p.saw("not-authorized"); }));
+    CHECK(p.saw("type='error'"));
+    CHECK(p.saw("must present a certificate valid for its domain"));
+    CHECK(f.router->requests.empty());
+    CHECK(metrics().secure_domain_refusals.get("inbound:dialback_without_certificate") == refused + 1);
+}
+
 TEST_CASE("s2s_in: with STARTTLS required, dialback before TLS is refused") {
     Fixture f;
     f.use_tls(InboundTls::Require);

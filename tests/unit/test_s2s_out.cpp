@@ -296,6 +296,98 @@ TEST_CASE("s2s_out: STARTTLS required but not offered fails the link") {
     CHECK(f.local.got[0].bytes.find("does not offer STARTTLS, which is required here") != std::string::npos);
 }
 
+namespace {
+
+// A client context trusting the test CA, as the server builds it for a secure domain.
+std::shared_ptr<const tls::Context> client_context() {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    tls::ContextOptions co;
+    co.role = tls::Role::Client;
+    co.cacertfile = pki.ca;
+    auto made = tls::Context::create(co);
+    REQUIRE_MESSAGE(made, made.error);
+    return made.context;
+}
+
+void secure_b(Config& c) { c.secure_domains = {"b.test"}; }
+
+}  // namespace
+
+TEST_CASE("s2s_out: a secure domain that offers no TLS fails the link before anything is sent, whatever the mode") {
+    for (OutboundTls mode : {OutboundTls::None, OutboundTls::StartTls}) {
+        CAPTURE(static_cast<int>(mode));
+        Fixture f(secure_b);
+        f.settings.tls = mode;
+        f.settings.tls_context = client_context();
+        f.remote_speaks_dialback();
+        uint64_t refused = metrics().secure_domain_refusals.get("outbound:no_tls");
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        const QueuedStanza& bounce = f.local.got[0];
+        CHECK(bounce.type == "error");
+        CHECK(bounce.bytes.find("<remote-server-not-found") != std::string::npos);
+        CHECK(bounce.bytes.find("s2s to b.test failed: b.test is a secure domain (s2s.secure_domains) and offered no TLS") !=
+              std::string::npos);
+        CHECK(metrics().secure_domain_refusals.get("outbound:no_tls") == refused + 1);
+        CHECK_FALSE(f.remote.saw("db:result"));
+        CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+    }
+}
+
+TEST_CASE("s2s_out: a dialback key is not sent for verification to a secure domain that offers no TLS") {
+    Fixture f(secure_b);
+    f.settings.tls_context = client_context();
+    f.remote.on_open_hook = [](Peer& p) {
+        p.stream->send(remote_header("other") +
+                       "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    };
+    std::optional<Router::Verdict> verdict;
+    std::string why;
+    f.router->verify_dialback("a.test", "b.test", "in-42", "the-key", [&](Router::Verdict v, const std::string& w) {
+        verdict = v;
+        why = w;
+    });
+    REQUIRE(f.t.run_until([&] { return verdict.has_value(); }));
+    CHECK(*verdict == Router::Verdict::Unreachable);
+    CHECK(why.find("b.test is a secure domain (s2s.secure_domains) and offered no TLS") != std::string::npos);
+    CHECK_FALSE(f.remote.saw("db:verify"));
+}
+
+TEST_CASE("s2s_out: a secure domain gets STARTTLS with TLS off; its certificate must be valid for it") {
+    SUBCASE("a certificate for another name: the link fails, nothing is sent") {
+        Fixture f(secure_b);
+        f.remote_speaks_tls(test::TestPki::get().c);  // DNS:c.test
+        f.settings.tls = OutboundTls::None;
+        uint64_t refused = metrics().secure_domain_refusals.get("outbound:certificate");
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(has(f.remote, "stanza starttls"));
+        CHECK(f.local.got[0].bytes.find("s2s to b.test failed: the certificate of b.test is not valid for it "
+                                        "(certificate for another name: it is for c.test)") != std::string::npos);
+        CHECK(metrics().secure_domain_refusals.get("outbound:certificate") == refused + 1);
+        CHECK_FALSE(has(f.remote, "stanza result"));
+        CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+    }
+    SUBCASE("a certificate for b.test: delivered over TLS") {
+        Fixture f(secure_b);
+        f.remote_speaks_tls(test::TestPki::get().srv);  // SRV-ID and XmppAddr b.test
+        f.settings.tls = OutboundTls::None;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+        CHECK(index_of(f.remote, "stanza starttls") < index_of(f.remote, "stanza result"));
+        CHECK(f.local.got.empty());
+    }
+    SUBCASE("without the rule, TLS off means no STARTTLS (and dialback in the clear)") {
+        Fixture f;
+        f.remote_speaks_tls(test::TestPki::get().c);
+        f.settings.tls = OutboundTls::None;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+        CHECK_FALSE(has(f.remote, "stanza starttls"));
+    }
+}
+
 TEST_CASE("s2s_out: a denied domain is bounced with policy-violation without connecting") {
     Fixture f([](Config& c) { c.host_policy = {{"b.test", Policy::Deny}}; });
     f.router->to_remote("a.test", "b.test", stanza(kMessage));

@@ -8,7 +8,10 @@
 #include <malloc.h>
 #include <mbedtls/version.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
+#include <thread>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -619,6 +622,8 @@ TEST_CASE("tls session: session tickets let a client resume") {
     co.server_name = "a.test";
     Pair first(client_ctx, server_ctx, co);
     REQUIRE(first.client.state() == State::Open);
+    CHECK_FALSE(first.server.resumed());
+    CHECK_FALSE(first.client.resumed());
     std::shared_ptr<const SavedSession> saved = first.client.save_session();
     REQUIRE(saved != nullptr);
     CHECK(first.server.save_session() == nullptr);  // servers keep nothing: the ticket is the state
@@ -627,6 +632,8 @@ TEST_CASE("tls session: session tickets let a client resume") {
     Pair again(client_ctx, server_ctx, co);
     REQUIRE(again.client.state() == State::Open);
     REQUIRE(again.server.state() == State::Open);
+    CHECK(again.server.resumed());
+    CHECK(again.client.resumed());
     // No certificates were sent the second time.
     MESSAGE("full handshake: server sent ", first.pipe.to_client_bytes, " bytes; resumed: ", again.pipe.to_client_bytes);
     // (The client's side does not shrink: its ticket carries its certificate, because mbedTLS
@@ -644,6 +651,91 @@ TEST_CASE("tls session: session tickets let a client resume") {
     Pair full(client_ctx, make(no_tickets), co);
     REQUIRE(full.client.state() == State::Open);
     CHECK(full.pipe.to_client_bytes * 2 > first.pipe.to_client_bytes);
+}
+
+TEST_CASE("tls session: a ticket is resumed only by the context that issued it (a reload makes new ones)") {
+    const auto& p = pki();
+    auto client_ctx = make(client_options(&p.c));
+    SessionOptions co;
+    co.server_name = "a.test";
+    Pair first(client_ctx, make(server_options(p.a)), co);
+    REQUIRE(first.server.state() == State::Open);
+    co.resume = first.client.save_session();
+    REQUIRE(co.resume != nullptr);
+    // The same options, as after a SIGHUP that changed nothing: still a new context, new ticket keys.
+    Pair other(client_ctx, make(server_options(p.a)), co);
+    REQUIRE(other.server.state() == State::Open);
+    CHECK_FALSE(other.server.resumed());
+    CHECK_FALSE(other.client.resumed());
+    CHECK(other.pipe.to_client_bytes * 2 > first.pipe.to_client_bytes);  // certificates sent again
+    CHECK(other.server.authenticate_peer("c.test") == PeerAuth::Authenticated);
+    // ...and with a CRL listing the client's certificate, the full handshake finds it revoked.
+    ContextOptions with_crl = server_options(p.a);
+    with_crl.crl_files = {p.crl};
+    auto revoked_ctx = make(client_options(&p.revoked));
+    SessionOptions ro;
+    ro.server_name = "a.test";
+    Pair before(revoked_ctx, make(server_options(p.a)), ro);
+    REQUIRE(before.server.state() == State::Open);
+    CHECK(before.server.peer_verification().status == PeerCertificate::Valid);
+    ro.resume = before.client.save_session();
+    Pair after(revoked_ctx, make(with_crl), ro);
+    REQUIRE(after.server.state() == State::Open);
+    CHECK_FALSE(after.server.resumed());
+    CHECK(after.server.peer_verification().status == PeerCertificate::Invalid);
+    CHECK(contains(after.server.peer_verification().reason, "revoked"));
+}
+
+namespace {
+
+// A leaf for c.test from the test root, valid from an hour ago until `until`; empty cert on failure.
+CertFiles leaf_until(const TempDir& dir, std::time_t until) {
+    char end[32];
+    std::tm tm{};
+    gmtime_r(&until, &tm);
+    std::strftime(end, sizeof end, "%Y%m%d%H%M%SZ", &tm);
+    std::time_t from = std::time(nullptr) - 3600;
+    char start[32];
+    gmtime_r(&from, &tm);
+    std::strftime(start, sizeof start, "%Y%m%d%H%M%SZ", &tm);
+    const std::string d = dir.path();
+    std::string cmd = "cd '" + pki().dir() + "' && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" +
+                      d + "/short.key' && openssl req -new -key '" + d + "/short.key' -subj '/CN=c.test' -config req.cnf -out '" +
+                      d + "/short.csr' && openssl ca -batch -notext -config root.cnf -extfile req.cnf -extensions leaf_c " +
+                      "-startdate " + start + " -enddate " + end + " -in '" + d + "/short.csr' -out '" + d +
+                      "/short.crt' >'" + d + "/openssl.log' 2>&1";
+    if (std::system(cmd.c_str()) != 0) return {};
+    return {d + "/short.crt", d + "/short.key"};
+}
+
+}  // namespace
+
+TEST_CASE("tls session: a resumed session's certificate is checked again: one expired since is not valid") {
+    TempDir dir;
+    const std::time_t until = std::time(nullptr) + 3;
+    CertFiles leaf = leaf_until(dir, until);
+    const std::string log = dir.path() + "/openssl.log";
+    REQUIRE_MESSAGE(!leaf.cert.empty(), "openssl failed: see " << log);
+    auto server_ctx = make(server_options(pki().a));
+    auto client_ctx = make(client_options(&leaf));
+    SessionOptions co;
+    co.server_name = "a.test";
+    Pair first(client_ctx, server_ctx, co);
+    REQUIRE(first.server.state() == State::Open);
+    REQUIRE_MESSAGE(first.server.authenticate_peer("c.test") == PeerAuth::Authenticated, first.server.peer_verification().reason);
+    co.resume = first.client.save_session();
+    REQUIRE(co.resume != nullptr);
+    // mbedTLS compares whole seconds: wait until the certificate's last second has passed.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::time(nullptr) <= until + 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(std::time(nullptr) > until + 1);
+    Pair again(client_ctx, server_ctx, co);
+    REQUIRE(again.server.state() == State::Open);
+    CHECK(again.server.resumed());
+    CHECK(again.server.peer_verification().status == PeerCertificate::Invalid);
+    CHECK_MESSAGE(contains(again.server.peer_verification().reason, "expired"), again.server.peer_verification().reason);
+    CHECK(again.server.authenticate_peer("c.test") == PeerAuth::Untrusted);
 }
 
 TEST_CASE("tls session: TLS 1.3 when the library has it") {

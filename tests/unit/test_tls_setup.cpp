@@ -41,6 +41,19 @@ TEST_CASE("tls_setup: modes from tls.mode, else from s2s.use_starttls") {
     CHECK(outbound_tls_mode(c) == OutboundTls::Direct);
 }
 
+TEST_CASE("tls_setup: outgoing links get a TLS context when their mode uses TLS or a domain needs a certificate") {
+    Config c;
+    CHECK_FALSE(outgoing_tls_needed(c));
+    c.secure_domains = {"bank.test"};
+    CHECK(outgoing_tls_needed(c));  // use_starttls "false" does not stop TLS toward bank.test
+    c.secure_domains.clear();
+    c.secure_auth = true;
+    CHECK(outgoing_tls_needed(c));
+    c.secure_auth = false;
+    c.use_starttls = StartTls::Optional;
+    CHECK(outgoing_tls_needed(c));
+}
+
 TEST_CASE("tls_setup: each local domain's certificate is chosen by SNI, and used as its client certificate") {
     const test::TestPki& pki = test::TestPki::get();
     REQUIRE_MESSAGE(pki.ok(), pki.error());
