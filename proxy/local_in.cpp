@@ -94,6 +94,7 @@ void LocalIn::handle_db_result(const xml::Element& e) {
     bool known = false;
     for (auto& p : pairs_) known |= p.local == local && p.remote == remote;
     if (!known) pairs_.push_back({local, remote});
+    stream_->set_authenticated();  // the configured stanza limits from now on
     answer("valid", nullptr, "");
     S2S_LOG_INFO(LogContext{id(), local, remote}, "local-accepted", "outgoing s2s from the local server");
     stream_->set_deadline(0);

@@ -132,6 +132,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                m.proxy_headers, "result", "reason");
     w.counters("connections_refused_total", "Inbound streams refused by a listener limit, by its key",
                m.connections_refused, "limit");
+    w.counters("stanza_limits_total",
+               "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
+               "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",
+               m.stanza_limits, "reason");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

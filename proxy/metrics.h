@@ -58,6 +58,7 @@ struct Metrics {
     CounterMap stanza_bounces;                // bounces sent, by stanza error condition
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
+    CounterMap stanza_limits;                 // streams ended by a stanza limit, by xml::limit_name()
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
