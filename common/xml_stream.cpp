@@ -376,10 +376,10 @@ void XmlStream::enforce_budget() noexcept {
         }
         if (largest == nullptr) return;
         const bool self = largest == this;
+        // Its share leaves the total at once (halt()); its owner may even destroy it meanwhile.
         largest->cut_off(StreamError::ResourceConstraint,
                          "the server cannot hold more unfinished stanzas; this one was the largest",
                          LimitHit::Budget);
-        largest->unaccount();  // also when it was already failing
         if (self) return;
     }
 }
@@ -451,6 +451,7 @@ void XmlStream::install_handlers() {
 
 void XmlStream::halt() noexcept {
     halted_ = true;
+    unaccount();  // a stream that parses no more holds no share of the budget
     if (in_parse_ && parser_ != nullptr) XML_StopParser(parser_, XML_FALSE);
 }
 

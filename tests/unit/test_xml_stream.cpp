@@ -731,6 +731,22 @@ TEST_CASE("xml/stream budget: past it the largest unfinished stanza is cut off, 
     XmlStream::set_memory_budget(0);
 }
 
+TEST_CASE("xml/stream budget: the owner of the stream cut off may destroy it from the error callback") {
+    REQUIRE(XmlStream::stanza_memory_in_use() == 0);
+    Recorder big_r, small_r;
+    auto big = std::make_unique<XmlStream>(big_r);
+    XmlStream small(small_r);
+    big_r.error_hook = [&] { big.reset(); };
+    REQUIRE(big->feed(with_header("<message>" + bombs(2000))).status == FeedStatus::Ok);
+    REQUIRE(small.feed(with_header("<message>" + bombs(10))).status == FeedStatus::Ok);
+    XmlStream::set_memory_budget(XmlStream::stanza_memory_in_use() - 1);
+    CHECK(small.feed(bombs(1)).status == FeedStatus::Ok);
+    CHECK(big == nullptr);
+    CHECK(big_r.events.back() == "error resource-constraint");
+    CHECK(XmlStream::stanza_memory_in_use() == small.accounted_memory());
+    XmlStream::set_memory_budget(0);
+}
+
 TEST_CASE("xml/stream: cut_off outside feed reports once; inside a callback it waits for feed to return") {
     Recorder r;
     XmlStream s(r);
