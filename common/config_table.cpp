@@ -201,8 +201,8 @@ std::vector<OptionSpec> build() {
          [](Config& c, const Wild&, const Value& v) { c.max_stanza_elements = v.i; }},
         {"general.stanza_timeout", Kind::Limit, "30_000", 1000, kMaxMs, {}, R,
          "ms a stanza may take from its first byte to its last, on every stream, authenticated or not; a "
-         "stream whose stanza is late is closed with policy-violation (the clock waits while s2s-proxy itself "
-         "holds reading back). \"infinity\": no deadline, only the idle timeout. Streams opened after a "
+         "stream whose stanza is late is closed with policy-violation (the clock starts again when s2s-proxy "
+         "itself is holding reading back). \"infinity\": no deadline, only the idle timeout. Streams opened after a "
          "reload take a new value (ours)",
          [](Config& c, const Wild&, const Value& v) { c.stanza_timeout = to_limit(v); }},
         {"general.stanza_memory_budget", Kind::Limit, "268_435_456", 65536, std::numeric_limits<int64_t>::max() / 2,

@@ -14,7 +14,7 @@
 // the peer has authenticated.
 //
 // Memory of an idle open stream (measured, see "memory of an idle stream" in
-// tests/unit/test_xml_stream.cpp): the XmlStream object (~460 bytes), the expat parser (~9.6 KB
+// tests/unit/test_xml_stream.cpp): the XmlStream object (~590 bytes), the expat parser (~9.6 KB
 // right after the header, ~12-14 KB once stanzas have flowed: its input buffer grows to 4 KB and
 // never shrinks) and the recycled stanza Document (~1.5 KB for small stanzas; capped at 16 KB of
 // strings and 256 nodes). release_parser() frees the parser and the Document of an idle stream,

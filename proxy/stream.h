@@ -7,7 +7,7 @@
 // peer_address() is the client's address the header names.
 //
 // Every stanza read has a deadline from its first byte (StreamOptions::stanza_timeout_ms; the
-// clock stands still while we hold reading back): a peer that starts a stanza and never finishes
+// clock starts again when it finds that we hold reading back): a peer that starts a stanza and never finishes
 // it is cut off with policy-violation, authenticated or not, instead of pinning the stanza's
 // memory until the idle timeout. The parser's limits (xml_stream.h) are the unauthenticated ones
 // until the owner calls set_authenticated().

@@ -324,3 +324,17 @@ TEST_CASE("stream: the unauthenticated limits hold until the owner calls set_aut
     REQUIRE(h2.run_until([&] { return h2.server.events.size() >= 3; }));
     CHECK(h2.server.events[2] == "stanza message");
 }
+
+TEST_CASE("stream: the stanza clock starts again while we hold reading back, and runs once we read again") {
+    Harness h;
+    h.options.stanza_timeout_ms = 100;
+    h.server.on_open_hook = [](Peer& r) { r.stream->pause_reading(); };  // the rest waits in the kernel
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(std::string(kHeader) + "<message><body>half"); };
+    h.connect();
+    REQUIRE(h.run_until([&] { return !h.server.events.empty(); }));
+    h.run_for(400);
+    CHECK(h.server.events == std::vector<std::string>{"open from=a.test"});
+    h.server.stream->resume_reading();
+    REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }, 1000));
+    CHECK(h.server.events[1] == "parse-error policy-violation");
+}
