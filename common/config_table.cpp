@@ -124,7 +124,7 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
         {"backlog", Kind::Int, "1024", 1, 65535, {}, 0, "TCP accept backlog",
          [](Listener& l, const Value& v) { l.backlog = static_cast<int>(v.i); }},
         {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, Reloadable,
-         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation. Its tree may take 4 bytes of memory per byte plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead",
+         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
          [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
     };
 }
