@@ -56,7 +56,7 @@ struct Listener {
     Limit state_timeout{5000, false};    // ms
     bool reuse_port = false;
     int backlog = 1024;
-    Limit max_stanza_size{0, true};      // bytes
+    Limit max_stanza_size{512 * 1024, false};  // bytes; "infinity": 16 MiB
     TlsOptions tls;
     // [[listen.s2s]] only:
     bool proxy_protocol = false;         // a PROXY header (v1 or v2) comes first from proxy_trusted
@@ -103,7 +103,7 @@ struct Outgoing {
     int port = 5269;
     std::vector<int> ip_versions{4, 6};
     Limit connection_timeout{10000, false};   // ms
-    Limit max_stanza_size{0, true};           // bytes
+    Limit max_stanza_size{512 * 1024, false};  // bytes; "infinity": 16 MiB
     std::string shaper = "none";
     Limit state_timeout{5000, false};         // ms
     Limit stream_timeout{600000, false};      // ms
@@ -127,6 +127,9 @@ struct Config {
     LogSetting loglevel = LogSetting::Warning;
     LogFormatSetting log_format = LogFormatSetting::Text;
     int64_t shutdown_timeout = 10000;          // ms SIGTERM waits for queued stanzas to go out
+    int64_t max_stanza_elements = 10000;       // elements in one stanza, on every stream
+    Limit stanza_timeout{30000, false};        // ms from a stanza's first byte to its last
+    Limit stanza_memory_budget{256LL * 1024 * 1024, false};  // bytes of all unfinished stanzas' trees
 
     // [s2s]
     Policy default_policy = Policy::Allow;

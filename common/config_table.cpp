@@ -128,8 +128,8 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
          [](Listener& l, const Value& v) { l.reuse_port = v.b; }},
         {"backlog", Kind::Int, "1024", 1, 65535, {}, 0, "TCP accept backlog",
          [](Listener& l, const Value& v) { l.backlog = static_cast<int>(v.i); }},
-        {"max_stanza_size", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
-         "bytes one stanza may take; a larger one closes the stream with policy-violation",
+        {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, Reloadable,
+         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
          [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
     };
 }
@@ -200,6 +200,23 @@ std::vector<OptionSpec> build() {
          "ms SIGTERM waits for queued stanzas to be delivered before bouncing the rest; the process exits at "
          "most 9 s after that (ours)",
          [](Config& c, const Wild&, const Value& v) { c.shutdown_timeout = v.i; }},
+        {"general.max_stanza_elements", Kind::Int, "10_000", 2500, 10000000, {}, R,
+         "elements one stanza may hold, on every stream (public and local); more close the stream with "
+         "policy-violation. At least 2_500, so that any stanza of 10_000 bytes passes. Streams opened after a "
+         "reload take a new value (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.max_stanza_elements = v.i; }},
+        {"general.stanza_timeout", Kind::Limit, "30_000", 1000, kMaxMs, {}, R,
+         "ms a stanza may take from its first byte to its last, on every stream, authenticated or not; a "
+         "stream whose stanza is late is closed with policy-violation (the clock starts again when s2s-proxy "
+         "itself is holding reading back). \"infinity\": no deadline, only the idle timeout. Streams opened after a "
+         "reload take a new value (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.stanza_timeout = to_limit(v); }},
+        {"general.stanza_memory_budget", Kind::Limit, "268_435_456", 65536, std::numeric_limits<int64_t>::max() / 2,
+         {}, R,
+         "bytes the trees of all unfinished stanzas of the process may hold together (256 MiB); past it the "
+         "stream holding the largest unfinished stanza is closed with resource-constraint. \"infinity\": no "
+         "budget (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.stanza_memory_budget = to_limit(v); }},
 
         // [s2s] general
         {"s2s.default_policy", Kind::Enum, "\"allow\"", 0, 0, {"allow", "deny"}, R,
@@ -272,8 +289,10 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.connection_timeout", Kind::Limit, "10_000", 1, kMaxMs, {}, R,
          "ms one TCP connect may take",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.connection_timeout = to_limit(v); }},
-        {"s2s.outgoing.max_stanza_size", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, R,
-         "bytes one stanza from a remote server may take",
+        {"s2s.outgoing.max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, R,
+         "bytes one stanza from a remote server may take on an outgoing link (at least 10_000; \"infinity\": "
+         "16 MiB); its tree may take 4 bytes of memory per byte plus 256 KiB; until the link is negotiated "
+         "16 KiB, 500 elements and 128 KiB of tree apply instead",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.max_stanza_size = to_limit(v); }},
         {"s2s.outgoing.shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, R,
          "shaper for the incoming traffic of outgoing links, or \"none\"",

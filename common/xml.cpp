@@ -85,6 +85,7 @@ namespace detail {
 
 Arena::Arena(Arena&& other) noexcept
     : blocks_(std::move(other.blocks_)),
+      held_(std::exchange(other.held_, 0)),
       cur_(std::exchange(other.cur_, nullptr)),
       left_(std::exchange(other.left_, 0)),
       next_size_(std::exchange(other.next_size_, kFirstBlock)) {
@@ -95,6 +96,7 @@ Arena& Arena::operator=(Arena&& other) noexcept {
     if (this != &other) {
         blocks_ = std::move(other.blocks_);
         other.blocks_.clear();
+        held_ = std::exchange(other.held_, 0);
         cur_ = std::exchange(other.cur_, nullptr);
         left_ = std::exchange(other.left_, 0);
         next_size_ = std::exchange(other.next_size_, kFirstBlock);
@@ -112,11 +114,13 @@ char* Arena::allocate(std::size_t n) {
     if (n > next_size_ / 2) {
         // A big string gets a block of its own; the current block keeps serving small ones.
         blocks_.push_back(Block{std::unique_ptr<char[]>(new char[n]), n});
+        held_ += n;
         return blocks_.back().data.get();
     }
     const std::size_t size = next_size_;
     next_size_ = std::min(next_size_ * 2, kMaxBlock);
     blocks_.push_back(Block{std::unique_ptr<char[]>(new char[size]), size});
+    held_ += size;
     char* p = blocks_.back().data.get();
     cur_ = p + n;
     left_ = size - n;
@@ -156,6 +160,7 @@ void Arena::clear() noexcept {
     }
     if (keep != 0) std::swap(blocks_[0], blocks_[keep]);
     blocks_.resize(1);
+    held_ = blocks_[0].size;
     cur_ = blocks_[0].data.get();
     left_ = blocks_[0].size;
     next_size_ = std::min(std::max(blocks_[0].size * 2, kFirstBlock), kMaxBlock);
@@ -164,15 +169,10 @@ void Arena::clear() noexcept {
 void Arena::release() noexcept {
     blocks_.clear();
     blocks_.shrink_to_fit();
+    held_ = 0;
     cur_ = nullptr;
     left_ = 0;
     next_size_ = kFirstBlock;
-}
-
-std::size_t Arena::capacity() const noexcept {
-    std::size_t n = blocks_.capacity() * sizeof(Block);
-    for (const Block& b : blocks_) n += b.size;
-    return n;
 }
 
 }  // namespace detail

@@ -109,7 +109,8 @@ public:
     void clear() noexcept;
     // Forgets every string and frees every block.
     void release() noexcept;
-    [[nodiscard]] std::size_t capacity() const noexcept;
+    // Bytes held (blocks and their table); O(1).
+    [[nodiscard]] std::size_t capacity() const noexcept { return blocks_.capacity() * sizeof(Block) + held_; }
 
     static constexpr std::size_t kFirstBlock = 512;
     static constexpr std::size_t kMaxBlock = 64 * 1024;
@@ -123,6 +124,7 @@ private:
         std::size_t size = 0;
     };
     std::vector<Block> blocks_;
+    std::size_t held_ = 0;  // sum of the blocks' sizes
     char* cur_ = nullptr;  // free space in the current block
     std::size_t left_ = 0;
     std::size_t next_size_ = kFirstBlock;
@@ -292,7 +294,8 @@ public:
     void clear() noexcept;
     // Forgets the tree and frees all memory.
     void release() noexcept;
-    // Heap bytes held (capacity, not size).
+    // Heap bytes held (capacity, not size): node and attribute records and string blocks. O(1),
+    // so a parser can check it after every node.
     [[nodiscard]] std::size_t memory_usage() const noexcept;
 
 private:

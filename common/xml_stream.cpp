@@ -145,6 +145,23 @@ StreamError map_expat_error(XML_Error code) noexcept {
     }
 }
 
+// Each field of `want`, but never above the same field of `cap`.
+StreamLimits capped(const StreamLimits& want, const StreamLimits& cap) noexcept {
+    StreamLimits l;
+    l.max_stanza_size = std::min(want.max_stanza_size, cap.max_stanza_size);
+    l.max_tag_size = std::min(want.max_tag_size, cap.max_tag_size);
+    l.max_depth = std::min(want.max_depth, cap.max_depth);
+    l.max_attributes = std::min(want.max_attributes, cap.max_attributes);
+    l.max_stanza_elements = std::min(want.max_stanza_elements, cap.max_stanza_elements);
+    l.max_stanza_memory = std::min(want.max_stanza_memory, cap.max_stanza_memory);
+    return l;
+}
+
+// The process-wide budget for unfinished stanzas (one thread: see set_memory_budget()).
+std::size_t g_budget = 0;          // 0: none
+std::size_t g_stanza_bytes = 0;    // sum of every stream's accounted_
+XmlStream* g_unfinished = nullptr;  // streams with accounted_ > 0 (budget_next_ links them)
+
 std::string limit_text(std::string_view what, std::size_t limit) {
     std::string s(what);
     s += " (limit ";
@@ -227,6 +244,21 @@ struct XmlStreamCallbacks {
     }
 };
 
+const char* limit_name(LimitHit hit) noexcept {
+    switch (hit) {
+        case LimitHit::None: return "none";
+        case LimitHit::StanzaSize: return "stanza_size";
+        case LimitHit::TagSize: return "tag_size";
+        case LimitHit::Depth: return "depth";
+        case LimitHit::Attributes: return "attributes";
+        case LimitHit::Elements: return "elements";
+        case LimitHit::Memory: return "memory";
+        case LimitHit::Budget: return "budget";
+        case LimitHit::Timeout: return "timeout";
+    }
+    return "?";
+}
+
 // --- StreamHeader ------------------------------------------------------------------------------
 
 std::optional<std::string_view> StreamHeader::attr(std::string_view n,
@@ -264,9 +296,15 @@ void StreamHeader::clear() {
 // --- XmlStream ---------------------------------------------------------------------------------
 
 XmlStream::XmlStream(Handler& handler, StreamOptions options)
-    : handler_(handler), options_(std::move(options)) {}
+    : handler_(handler), options_(std::move(options)) {
+    if (options_.unauthenticated) {
+        *options_.unauthenticated = capped(*options_.unauthenticated, options_.limits);
+        limits_ = &*options_.unauthenticated;
+    }
+}
 
 XmlStream::~XmlStream() {
+    unaccount();
     if (guard_ != nullptr) {
         // Destroyed from inside a callback: expat is still on the stack. Silence the parser and
         // leave it to feed() to free once XML_Parse has returned.
@@ -286,6 +324,94 @@ XmlStream::~XmlStream() {
         return;
     }
     if (parser_ != nullptr) XML_ParserFree(parser_);
+}
+
+void XmlStream::set_authenticated() noexcept { limits_ = &options_.limits; }
+
+// --- Budget for unfinished stanzas --------------------------------------------------------------
+
+void XmlStream::set_memory_budget(std::size_t bytes) noexcept { g_budget = bytes; }
+std::size_t XmlStream::memory_budget() noexcept { return g_budget; }
+std::size_t XmlStream::stanza_memory_in_use() noexcept { return g_stanza_bytes; }
+
+// Updates this stream's share of the running total: the tree of the stanza being built, or 0
+// between stanzas. Called after every slice fed to expat (never from inside an expat callback).
+void XmlStream::account() noexcept {
+    const std::size_t now =
+        state_ == State::Open && depth_ >= 2 ? doc_.memory_usage() + text_.capacity() : 0;
+    if (now != accounted_) {
+        if (now == 0) {
+            unaccount();
+        } else {
+            if (accounted_ == 0) {
+                budget_prev_ = nullptr;
+                budget_next_ = g_unfinished;
+                if (g_unfinished != nullptr) g_unfinished->budget_prev_ = this;
+                g_unfinished = this;
+            }
+            g_stanza_bytes = g_stanza_bytes - accounted_ + now;
+            accounted_ = now;
+        }
+    }
+    if (g_budget != 0 && g_stanza_bytes > g_budget) enforce_budget();
+}
+
+void XmlStream::unaccount() noexcept {
+    if (accounted_ == 0) return;
+    g_stanza_bytes -= accounted_;
+    accounted_ = 0;
+    if (budget_prev_ != nullptr) budget_prev_->budget_next_ = budget_next_;
+    else g_unfinished = budget_next_;
+    if (budget_next_ != nullptr) budget_next_->budget_prev_ = budget_prev_;
+    budget_prev_ = budget_next_ = nullptr;
+}
+
+// Over budget: cut off the stream holding the largest unfinished stanza (this one or another)
+// until the total fits. The scan runs only here, over streams with an unfinished stanza.
+void XmlStream::enforce_budget() noexcept {
+    while (g_budget != 0 && g_stanza_bytes > g_budget) {
+        XmlStream* largest = nullptr;
+        for (XmlStream* s = g_unfinished; s != nullptr; s = s->budget_next_) {
+            if (largest == nullptr || s->accounted_ > largest->accounted_) largest = s;
+        }
+        if (largest == nullptr) return;
+        const bool self = largest == this;
+        // Its share leaves the total at once (halt()); its owner may even destroy it meanwhile.
+        largest->cut_off(StreamError::ResourceConstraint,
+                         "the server cannot hold more unfinished stanzas; this one was the largest",
+                         LimitHit::Budget);
+        if (self) return;
+    }
+}
+
+void XmlStream::release_tree() noexcept {
+    doc_.release();
+    std::string().swap(text_);
+    unaccount();
+}
+
+void XmlStream::cut_off(StreamError error, std::string_view text, LimitHit hit) noexcept {
+    if (state_ != State::AwaitingHeader && state_ != State::Open) return;
+    fail(error, text, hit);
+    if (guard_ != nullptr) return;  // inside feed(): reported when it returns
+    // Outside feed(): free what the dead stream holds now, then tell the owner.
+    release_tree();
+    if (parser_ != nullptr) {
+        XML_ParserFree(parser_);
+        parser_ = nullptr;
+    }
+    if (!error_) return;
+    const auto [e, t] = std::move(*error_);
+    error_.reset();
+    FeedGuard guard;
+    guard_ = &guard;
+    try {
+        handler_.on_stream_error(e, t);
+    } catch (...) {
+        // The stream is already failed: nothing more to report.
+    }
+    if (guard.destroyed) return;  // no parser to free: it was freed above
+    guard_ = nullptr;
 }
 
 std::size_t XmlStream::expat_memory_in_use() noexcept {
@@ -325,12 +451,14 @@ void XmlStream::install_handlers() {
 
 void XmlStream::halt() noexcept {
     halted_ = true;
+    unaccount();  // a stream that parses no more holds no share of the budget
     if (in_parse_ && parser_ != nullptr) XML_StopParser(parser_, XML_FALSE);
 }
 
-void XmlStream::fail(StreamError error, std::string_view text) noexcept {
+void XmlStream::fail(StreamError error, std::string_view text, LimitHit hit) noexcept {
     if (state_ == State::Failed) return;  // only the first error is reported
     state_ = State::Failed;
+    limit_hit_ = hit;
     try {
         error_.emplace(error, std::string(text));
     } catch (...) {
@@ -364,7 +492,10 @@ void XmlStream::do_reset() {
             parser_ = nullptr;  // recreated by the next feed()
         }
     }
+    unaccount();
     state_ = State::AwaitingHeader;
+    limit_hit_ = LimitHit::None;
+    elements_ = 0;
     header_.clear();
     doc_.clear();
     text_.clear();
@@ -430,22 +561,24 @@ FeedResult XmlStream::feed(const char* data, std::size_t len) {
         }
     }
 
-    const StreamLimits& limits = options_.limits;
     const std::uint64_t base = fed_;
     FeedGuard guard;
     guard_ = &guard;
     std::size_t off = 0;
     while (off < len && !halted_) {
+        const StreamLimits& limits = *limits_;  // set_authenticated() may switch it in a callback
         const std::uint64_t in_stanza = fed_ - mark_;
         const std::uint64_t in_tag = fed_ - last_event_end_;
         if (in_stanza >= limits.max_stanza_size) {
             fail(StreamError::PolicyViolation,
                  limit_text(depth_ == 0 ? "stream header too large" : "stanza too large",
-                            limits.max_stanza_size));
+                            limits.max_stanza_size),
+                 LimitHit::StanzaSize);
             break;
         }
         if (in_tag >= limits.max_tag_size) {
-            fail(StreamError::PolicyViolation, limit_text("tag too large", limits.max_tag_size));
+            fail(StreamError::PolicyViolation, limit_text("tag too large", limits.max_tag_size),
+                 LimitHit::TagSize);
             break;
         }
         std::size_t n = std::min(len - off, kSlice);
@@ -462,6 +595,7 @@ FeedResult XmlStream::feed(const char* data, std::size_t len) {
         in_parse_ = false;
         fed_ += n;
         off += n;
+        account();
         if (st != XML_STATUS_OK && !halted_) {
             const XML_Error code = XML_GetErrorCode(parser_);
             std::string text;
@@ -485,6 +619,7 @@ FeedResult XmlStream::finish_feed(std::uint64_t base, std::size_t len) {
         return static_cast<std::size_t>(std::min<std::uint64_t>(end - base, len));
     };
     if (error_) {
+        release_tree();  // a failed stream builds nothing more
         const auto [error, text] = std::move(*error_);
         error_.reset();
         FeedGuard guard;
@@ -547,6 +682,7 @@ void XmlStream::open_stream(const char* raw, const char** atts) {
     if (replaying_) {
         depth_ = 1;
         mark_ = last_event_end_;
+        ++items_done_;
         return;
     }
     const QName q = split_name(raw);
@@ -559,9 +695,9 @@ void XmlStream::open_stream(const char* raw, const char** atts) {
         fail(StreamError::BadNamespacePrefix, "the stream element must carry a namespace prefix");
         return;
     }
-    if (count_attributes(atts) > options_.limits.max_attributes) {
-        fail(StreamError::PolicyViolation,
-             limit_text("too many attributes", options_.limits.max_attributes));
+    if (count_attributes(atts) > limits_->max_attributes) {
+        fail(StreamError::PolicyViolation, limit_text("too many attributes", limits_->max_attributes),
+             LimitHit::Attributes);
         return;
     }
     const std::string_view content = header_.content_namespace();
@@ -586,6 +722,7 @@ void XmlStream::open_stream(const char* raw, const char** atts) {
     }
     depth_ = 1;
     mark_ = last_event_end_;
+    ++items_done_;
     state_ = State::Open;
     handler_.on_stream_open(header_);
 }
@@ -596,15 +733,25 @@ void XmlStream::handle_start(const char* raw, const char** atts) {
         open_stream(raw, atts);
         return;
     }
-    const StreamLimits& limits = options_.limits;
+    const StreamLimits& limits = *limits_;
     if (depth_ > limits.max_depth) {
-        fail(StreamError::PolicyViolation, limit_text("elements nested too deep", limits.max_depth));
+        fail(StreamError::PolicyViolation, limit_text("elements nested too deep", limits.max_depth),
+             LimitHit::Depth);
         return;
     }
     if (count_attributes(atts) > limits.max_attributes) {
-        fail(StreamError::PolicyViolation, limit_text("too many attributes", limits.max_attributes));
+        fail(StreamError::PolicyViolation, limit_text("too many attributes", limits.max_attributes),
+             LimitHit::Attributes);
         return;
     }
+    const std::size_t elements = depth_ == 1 ? 1 : elements_ + 1;
+    if (elements > limits.max_stanza_elements) {
+        fail(StreamError::PolicyViolation,
+             limit_text("too many elements in one stanza", limits.max_stanza_elements),
+             LimitHit::Elements);
+        return;
+    }
+    elements_ = elements;
     const QName q = split_name(raw);
     std::uint32_t index = 0;
     if (depth_ == 1) {
@@ -621,6 +768,16 @@ void XmlStream::handle_start(const char* raw, const char** atts) {
     }
     current_ = index;
     ++depth_;
+    check_tree();
+}
+
+// The tree being built against max_stanza_memory: a few additions per node.
+void XmlStream::check_tree() {
+    const std::size_t bytes = doc_.memory_usage() + text_.capacity();
+    if (bytes > limits_->max_stanza_memory) {
+        fail(StreamError::PolicyViolation,
+             limit_text("stanza takes too much memory", limits_->max_stanza_memory), LimitHit::Memory);
+    }
 }
 
 void XmlStream::handle_end() {
@@ -633,10 +790,12 @@ void XmlStream::handle_end() {
     flush_text();
     if (depth_ > 1) {
         current_ = doc_.nodes_[current_].parent;
+        check_tree();
         return;
     }
     // A complete depth-1 element.
     mark_ = last_event_end_;
+    ++items_done_;
     FeedGuard* guard = guard_;
     handler_.on_stanza(doc_);
     if (guard != nullptr && guard->destroyed) return;
@@ -656,6 +815,7 @@ void XmlStream::handle_text(const char* s, int len) {
     note_event();
     if (depth_ >= 2) {
         text_.append(s, static_cast<std::size_t>(len));
+        check_tree();
         return;
     }
     // Between stanzas only whitespace (keepalives) may appear.
@@ -664,6 +824,7 @@ void XmlStream::handle_text(const char* s, int len) {
         return;
     }
     mark_ = last_event_end_;
+    ++items_done_;
 }
 
 // --- One-element parsing ---------------------------------------------------------------------

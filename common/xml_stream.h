@@ -7,9 +7,14 @@
 //
 // Limits are enforced while bytes arrive, before expat sees them: a stanza larger than
 // max_stanza_size fails as soon as its first byte over the limit is fed, whatever the chunking.
+// What a stanza costs in memory is bounded too (max_stanza_elements, max_stanza_memory, checked
+// after every node), and so is what all unfinished stanzas of the process hold together
+// (set_memory_budget(): past it the stream with the largest unfinished stanza is cut off with
+// resource-constraint). A stream is held to StreamOptions::unauthenticated until its owner says
+// the peer has authenticated.
 //
 // Memory of an idle open stream (measured, see "memory of an idle stream" in
-// tests/unit/test_xml_stream.cpp): the XmlStream object (~460 bytes), the expat parser (~9.6 KB
+// tests/unit/test_xml_stream.cpp): the XmlStream object (~590 bytes), the expat parser (~9.6 KB
 // right after the header, ~12-14 KB once stanzas have flowed: its input buffer grows to 4 KB and
 // never shrinks) and the recycled stanza Document (~1.5 KB for small stanzas; capped at 16 KB of
 // strings and 256 nodes). release_parser() frees the parser and the Document of an idle stream,
@@ -48,11 +53,58 @@ struct StreamLimits {
     std::size_t max_tag_size = 16 * 1024;
     unsigned max_depth = 32;                   // element nesting inside a stanza (stanza = 1)
     unsigned max_attributes = 64;              // attributes on one element
+    // Elements in one depth-1 element, itself included.
+    std::size_t max_stanza_elements = 10000;
+    // Heap bytes the tree of one depth-1 element may hold while it is built: node and attribute
+    // records, the string blocks and the character data not yet added (Document::memory_usage()
+    // plus the text buffer, capacities, checked after every node and every piece of text).
+    // A tag of 4 bytes (<a/>) costs a 64-byte node record, so bytes alone do not bound this.
+    std::size_t max_stanza_memory = memory_for(512 * 1024);
+
+    // The tree memory that lets any stanza of `stanza_size` bytes made of text and a sane number
+    // of elements through: 4 bytes per byte (text is held twice while it is built, and the
+    // buffers grow by doubling) plus 256 KiB for node records.
+    [[nodiscard]] static constexpr std::size_t memory_for(std::size_t stanza_size) noexcept {
+        return 4 * stanza_size + 256 * 1024;
+    }
+    // Limits for a peer that has proved nothing yet: negotiation elements (features, STARTTLS,
+    // SASL, dialback) are small, so at most 16 KiB, 500 elements and 128 KiB of tree each.
+    [[nodiscard]] static constexpr StreamLimits unauthenticated() noexcept {
+        StreamLimits l;
+        l.max_stanza_size = 16 * 1024;
+        l.max_stanza_elements = 500;
+        l.max_stanza_memory = 128 * 1024;
+        return l;
+    }
 };
+
+// Which limit ended a stream (XmlStream::limit_hit()), for counters and logs.
+enum class LimitHit {
+    None,
+    StanzaSize,  // max_stanza_size bytes (or the header's)
+    TagSize,     // max_tag_size
+    Depth,       // max_depth
+    Attributes,  // max_attributes
+    Elements,    // max_stanza_elements
+    Memory,      // max_stanza_memory
+    Budget,      // the process-wide budget (XmlStream::set_memory_budget): this stream held the
+                 // largest unfinished stanza
+    Timeout,     // the owner's stanza deadline (see StreamOptions::stanza_timeout_ms)
+};
+// "stanza_size", "tag_size", "depth", "attributes", "elements", "memory", "budget", "timeout"
+// ("none" for None): the metric label.
+[[nodiscard]] const char* limit_name(LimitHit hit) noexcept;
 
 // Configuration of one XmlStream.
 struct StreamOptions {
     StreamLimits limits;
+    // Limits that apply until the owner calls XmlStream::set_authenticated() (unset: `limits`
+    // from the start). Each field is used only where it is below the same field of `limits`.
+    std::optional<StreamLimits> unauthenticated;
+    // Milliseconds a depth-1 element may take from its first byte to its last; 0: no deadline.
+    // The parser keeps no clock: the transport that feeds it (proxy/stream) enforces this, with
+    // items_done() and unfinished_bytes(), and ends the stream through cut_off().
+    std::uint64_t stanza_timeout_ms = 0;
     // Accepted default (content) namespaces of the stream header; anything else, or none,
     // is invalid-namespace. Empty accepts any namespace, or none.
     std::vector<std::string> content_namespaces = {std::string(ns::server)};
@@ -168,6 +220,43 @@ public:
     // Heap bytes held by this stream outside expat (stanza buffers, header).
     [[nodiscard]] std::size_t memory_usage() const noexcept;
 
+    // The peer has authenticated: StreamOptions::limits apply from now on (for the element being
+    // built too). Idempotent; kept across reset().
+    void set_authenticated() noexcept;
+    [[nodiscard]] bool authenticated() const noexcept { return limits_ == &options_.limits; }
+    // The limits in force now.
+    [[nodiscard]] const StreamLimits& limits() const noexcept { return *limits_; }
+    // Which limit ended the stream; None if it did not end on a limit.
+    [[nodiscard]] LimitHit limit_hit() const noexcept { return limit_hit_; }
+
+    // Bytes fed of a depth-1 element not yet complete (0 between stanzas and before the header
+    // is accepted). With items_done(), tells a transport when a stanza began.
+    [[nodiscard]] std::size_t unfinished_bytes() const noexcept {
+        return state_ == State::Open && fed_ > mark_ ? static_cast<std::size_t>(fed_ - mark_) : 0;
+    }
+    // How many items (the header, stanzas, whitespace between them) were completed so far; a
+    // change means that the unfinished bytes now belong to a newer element.
+    [[nodiscard]] std::uint64_t items_done() const noexcept { return items_done_; }
+    // Tree bytes of the unfinished stanza, as counted against the process-wide budget (updated
+    // after every slice fed to expat, 0 between stanzas).
+    [[nodiscard]] std::size_t accounted_memory() const noexcept { return accounted_; }
+
+    // Ends the stream for a limit enforced outside feed() (a deadline, the budget): frees the
+    // stanza being built and reports on_stream_error() now, or when feed() returns if called
+    // from inside it. Nothing happens when the stream is already Closed, Failed or Stopped.
+    void cut_off(StreamError error, std::string_view text, LimitHit hit) noexcept;
+
+    // The process-wide budget for the trees of unfinished stanzas, in bytes (0: none). Whenever a
+    // stream's share is updated and the total is over it, the stream holding the largest
+    // unfinished stanza is cut off with resource-constraint (limit_hit() Budget), until the
+    // total fits. The accounting is a running total (O(1) per update); the largest is looked
+    // for, among streams with an unfinished stanza only, when the budget is exceeded. All
+    // XmlStreams of a process must live on one thread (the event loop).
+    static void set_memory_budget(std::size_t bytes) noexcept;
+    [[nodiscard]] static std::size_t memory_budget() noexcept;
+    // Bytes the trees of all unfinished stanzas hold now (what the budget is compared with).
+    [[nodiscard]] static std::size_t stanza_memory_in_use() noexcept;
+
     // Bytes currently allocated by all expat parsers of the process (every XmlStream uses a
     // counting allocator). For metrics and for measuring the cost of one stream.
     [[nodiscard]] static std::size_t expat_memory_in_use() noexcept;
@@ -184,7 +273,12 @@ private:
     bool restore_parser();
     void do_reset();
     void halt() noexcept;
-    void fail(StreamError error, std::string_view text) noexcept;
+    void fail(StreamError error, std::string_view text, LimitHit hit = LimitHit::None) noexcept;
+    void check_tree();
+    void account() noexcept;
+    void unaccount() noexcept;
+    void release_tree() noexcept;
+    void enforce_budget() noexcept;
     FeedResult finish_feed(std::uint64_t base, std::size_t len);
     void note_event();
     void flush_text();
@@ -198,6 +292,14 @@ private:
 
     Handler& handler_;
     StreamOptions options_;
+    // options_.limits, or options_.unauthenticated (capped by options_.limits at construction)
+    const StreamLimits* limits_ = &options_.limits;
+    LimitHit limit_hit_ = LimitHit::None;
+    std::size_t elements_ = 0;          // elements of the stanza being built
+    std::uint64_t items_done_ = 0;      // see items_done()
+    std::size_t accounted_ = 0;         // this stream's share of the budget's running total
+    XmlStream* budget_prev_ = nullptr;  // in the list of streams with accounted_ > 0
+    XmlStream* budget_next_ = nullptr;
     XML_ParserStruct* parser_ = nullptr;
     FeedGuard* guard_ = nullptr;  // non-null while feed() runs
     State state_ = State::AwaitingHeader;

@@ -126,6 +126,7 @@ void LocalComponent::on_stanza(xml::Document& doc) {
     if (e.is("handshake", xml::ns::component_accept) && state_ == State::AwaitingHandshake) {
         state_ = State::Ready;
         retry_.ready();
+        stream_->set_authenticated();  // the configured stanza limits from now on
         stream_->set_deadline(0);
         S2S_LOG_INFO(log_ctx(), "component-ready", "the local server at %s accepted the component handshake",
                      settings_.server_text.c_str());

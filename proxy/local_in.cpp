@@ -193,6 +193,7 @@ void LocalIn::verify_done(const std::string& local, const std::string& remote, R
 
 void LocalIn::accept_pair(const std::string& local, const std::string& remote, const char* how) {
     if (!has_pair(local, remote)) pairs_.push_back({local, remote});
+    stream_->set_authenticated();  // the configured stanza limits from now on
     stream_->send(dialback_answer("result", remote, local, "", "valid"));
     S2S_LOG_INFO(LogContext{id(), local, remote}, "local-accepted", "outgoing s2s from the local server (%s)", how);
     if (pending_.empty()) stream_->set_deadline(0);

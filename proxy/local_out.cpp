@@ -137,6 +137,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
         if (it == remotes_.end() || it->second.auth != Auth::Pending) return;
         if (e.attr("type").value_or("") == "valid") {
             it->second.auth = Auth::Valid;
+            stream_->set_authenticated();  // the configured stanza limits from now on
             S2S_LOG_INFO(log_ctx(remote), "local-authenticated", "the local server accepted %s", remote.c_str());
             flush(remote);
         } else {

@@ -152,6 +152,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                "Domains and JIDs from peers refused as invalid (IDNA/UTS 46 included), by where they were "
                "(stream-header, dialback, stanza) and why",
                m.addresses_refused, "where", "reason");
+    w.counters("stanza_limits_total",
+               "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
+               "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",
+               m.stanza_limits, "reason");
 
     w.head("dns_queries_total", "Resolutions of remote domains started", "counter");
     w.row("dns_queries_total", "", static_cast<double>(m.dns_queries));

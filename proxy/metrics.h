@@ -68,6 +68,7 @@ struct Metrics {
     // max_verifications, max_hosts_in_backoff.
     CounterMap limits_reached;
     CounterMap addresses_refused;             // domains/JIDs from peers refused as invalid: "<where>:<JidError name>"
+    CounterMap stanza_limits;                 // streams ended by a stanza limit, by xml::limit_name()
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)

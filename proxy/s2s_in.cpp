@@ -659,6 +659,7 @@ bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) co
 
 void S2SIn::authenticated(const std::string& remote, const std::string& local, const char* how) {
     pairs_.insert(remote, local);
+    stream_->set_authenticated();  // the configured stanza limits from now on
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
     if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
         S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",

@@ -271,6 +271,7 @@ void S2SOut::on_tls_established() {
 
 void S2SOut::after_negotiation() {
     state_ = State::Ready;
+    stream_->set_authenticated();  // the remote DNS named passed our checks: configured stanza limits
     if (!was_ready_) owner_.link_ready(remote_);
     was_ready_ = true;
     last_activity_ = ctx_.loop.now_ms();

@@ -40,11 +40,16 @@ uint64_t rate_of(const Config& c, const std::string& shaper) {
 }
 
 // The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
-// make the process buffer without bound.
-xml::StreamOptions parse_options(const s2s::Limit& max_stanza_size) {
+// make the process buffer without bound; the tree memory that size allows; the general element
+// count and stanza deadline; and the small limits that hold until the peer has authenticated.
+xml::StreamOptions parse_options(const Config& c, const s2s::Limit& max_stanza_size) {
     constexpr size_t kCeiling = 16 * 1024 * 1024;
     xml::StreamOptions o;
     o.limits.max_stanza_size = max_stanza_size.infinite ? kCeiling : static_cast<size_t>(max_stanza_size.value);
+    o.limits.max_stanza_memory = xml::StreamLimits::memory_for(o.limits.max_stanza_size);
+    o.limits.max_stanza_elements = static_cast<size_t>(c.max_stanza_elements);
+    o.unauthenticated = xml::StreamLimits::unauthenticated();
+    o.stanza_timeout_ms = ms(c.stanza_timeout);
     return o;
 }
 
@@ -113,7 +118,7 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
     outbound_.state_timeout_ms = ms(c.outgoing.state_timeout);
     outbound_.idle_timeout_ms = ms(c.outgoing.stream_timeout);
-    outbound_.parse = parse_options(c.outgoing.max_stanza_size);
+    outbound_.parse = parse_options(c, c.outgoing.max_stanza_size);
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;
     outbound_.queue_max_stanzas = static_cast<size_t>(c.outgoing.queue_max_stanzas);
     outbound_.queue_max_bytes = static_cast<size_t>(c.outgoing.queue_max_bytes);
@@ -124,6 +129,12 @@ void Server::apply_settings(const TlsContexts& tls) {
 
     local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
     local_verify_.max_verifications = static_cast<size_t>(c.local_max_verifications);
+    // The streams we open to the local server (s2s or component) take the first local
+    // listener's stanza size: in component mode the server's stanzas arrive on them.
+    local_settings_.parse = parse_options(c, c.listen_local.empty() ? s2s::Listener{}.max_stanza_size
+                                                                    : c.listen_local[0].max_stanza_size);
+    xml::XmlStream::set_memory_budget(
+        c.stanza_memory_budget.infinite ? 0 : static_cast<size_t>(c.stanza_memory_budget.value));
 
     while (inbound_.size() < c.listen_s2s.size()) inbound_.push_back(std::make_unique<InboundSettings>());
     for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
@@ -134,7 +145,7 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.tls_context = tls.listeners[i];
         s.state_timeout_ms = ms(l.state_timeout);
         s.idle_timeout_ms = ms(c.outgoing.stream_timeout);
-        s.parse = parse_options(l.max_stanza_size);
+        s.parse = parse_options(c, l.max_stanza_size);
         s.max_connections = l.max_connections;
         s.max_rate = rate_of(c, l.shaper);
         s.bidi = c.bidi;
@@ -150,10 +161,10 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.access = l.access;
         s.state_timeout_ms = ms(l.state_timeout);
         s.max_rate = rate_of(c, l.shaper);
-        s.parse = parse_options(l.max_stanza_size);
         s.own_outgoing = &own_outgoing_;
         s.verify_dialback = c.local_verify_dialback;
         s.max_connections = l.max_connections;
+        s.parse = parse_options(c, l.max_stanza_size);
     }
 }
 
@@ -391,6 +402,10 @@ std::string Server::metrics_text() const {
         .rows.push_back({"", static_cast<double>(ctx_->verifications.total())});
     family("outgoing_links", "Outgoing links to remote domains (any state)", "gauge")
         .rows.push_back({"", static_cast<double>(router_->links())});
+    family("stanza_memory_bytes", "Bytes the trees of all unfinished stanzas hold now", "gauge")
+        .rows.push_back({"", static_cast<double>(xml::XmlStream::stanza_memory_in_use())});
+    family("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge")
+        .rows.push_back({"", static_cast<double>(xml::XmlStream::memory_budget())});
 
     // Where every accepted stanza went.
     const RouterCounters& r = router_->counters();

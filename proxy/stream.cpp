@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "common/net_address.h"
 
 namespace s2s {
@@ -32,8 +33,9 @@ Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64
       inflight_(kHardLimit, kHighWater) {
     uv_tcp_init(loop_.uv(), &tcp_);
     uv_timer_init(loop_.uv(), &timer_);
-    tcp_.data = timer_.data = this;
-    open_handles_ = 2;
+    uv_timer_init(loop_.uv(), &stanza_timer_);
+    tcp_.data = timer_.data = stanza_timer_.data = this;
+    open_handles_ = 3;
 }
 
 namespace {
@@ -148,6 +150,7 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
     g_reading = self;
     if (self->proxy_) self->feed_proxy(buf->base, static_cast<size_t>(nread));
     else self->feed_stream(buf->base, static_cast<size_t>(nread));
+    self->watch_stanza();
     if (g_reading == self) g_reading = nullptr;
     if (self->bucket_) self->shape(static_cast<size_t>(nread));
 }
@@ -323,6 +326,18 @@ void Stream::on_stream_close() {
 }
 
 void Stream::on_stream_error(StreamError error, std::string_view text) {
+    if (xml::LimitHit hit = parser_.limit_hit(); hit != xml::LimitHit::None && state_ == State::Open) {
+        metrics().stanza_limits.add(xml::limit_name(hit));
+        if (hit == xml::LimitHit::Budget) {
+            S2S_LOG_WARNING(LogContext{id_, {}, {}}, "stanza-limit",
+                            "unfinished stanzas hold more than general.stanza_memory_budget (%zu bytes): the "
+                            "largest, from %s, is cut off with resource-constraint",
+                            xml::XmlStream::memory_budget(), peer_address().c_str());
+        } else {
+            S2S_LOG_NOTICE(LogContext{id_, {}, {}}, "stanza-limit", "%s from %s: %.*s", xml::limit_name(hit),
+                           peer_address().c_str(), static_cast<int>(text.size()), text.data());
+        }
+    }
     if (state_ == State::Open) owner_.on_stream_error(error, text);
 }
 
@@ -457,6 +472,45 @@ void Stream::on_timer(uv_timer_t* t) noexcept {
     }
 }
 
+// ---- the stanza deadline ------------------------------------------------------------------------
+
+// After every read: a stanza left unfinished starts its clock (unless it is the one already
+// timed). The timer is armed once and left running: when it fires it looks at the stanza then
+// pending, so a busy stream costs no timer update per read.
+void Stream::watch_stanza() {
+    const uint64_t timeout = parser_.options().stanza_timeout_ms;
+    if (timeout == 0 || state_ != State::Open) return;
+    if (parser_.unfinished_bytes() == 0) {
+        stanza_pending_ = false;
+        return;
+    }
+    if (stanza_pending_ && parser_.items_done() == stanza_item_) return;
+    stanza_pending_ = true;
+    stanza_since_ = loop_.now_ms();
+    stanza_item_ = parser_.items_done();
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&stanza_timer_)))
+        uv_timer_start(&stanza_timer_, on_stanza_timer, timeout, 0);
+}
+
+void Stream::on_stanza_timer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Stream*>(t->data);
+    if (self->state_ != State::Open || !self->stanza_pending_) return;
+    const uint64_t timeout = self->parser_.options().stanza_timeout_ms;
+    const uint64_t now = self->loop_.now_ms();
+    // While we hold reading back (backpressure, shaper), the rest of the stanza waits on our
+    // side: its clock starts again.
+    if (self->reading_stopped()) self->stanza_since_ = now;
+    const uint64_t age = now - self->stanza_since_;
+    if (age < timeout) {
+        uv_timer_start(t, on_stanza_timer, timeout - age, 0);
+        return;
+    }
+    self->stanza_pending_ = false;
+    self->parser_.cut_off(StreamError::PolicyViolation,
+                          "stanza not complete within " + std::to_string(timeout) + " ms of its first byte",
+                          xml::LimitHit::Timeout);
+}
+
 // ---- reading control and closing --------------------------------------------------------------------
 
 void Stream::reset_parser() { parser_.reset(); }
@@ -524,6 +578,7 @@ void Stream::finish_close() {
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&stanza_timer_), on_handle_closed);
 }
 
 void Stream::on_handle_closed(uv_handle_t* h) noexcept {

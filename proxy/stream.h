@@ -6,6 +6,12 @@
 // stream reads it before any TLS or XML byte, tells the owner on_proxy_header(), and from then on
 // peer_address() is the client's address the header names.
 //
+// Every stanza read has a deadline from its first byte (StreamOptions::stanza_timeout_ms; the
+// clock starts again when it finds that we hold reading back): a peer that starts a stanza and never finishes
+// it is cut off with policy-violation, authenticated or not, instead of pinning the stanza's
+// memory until the idle timeout. The parser's limits (xml_stream.h) are the unauthenticated ones
+// until the owner calls set_authenticated().
+//
 // Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
 // right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
 // freed inside a callback chain: close() only starts the closing.
@@ -132,6 +138,10 @@ public:
     // Whether bytes now flow encrypted (TLS handshake done).
     [[nodiscard]] bool tls_open() const noexcept { return tls_ && tls_->state() == tls::State::Open; }
 
+    // The peer has authenticated (a pair on this stream, or the link it serves): the parser's
+    // configured limits replace the small unauthenticated ones. Idempotent.
+    void set_authenticated() noexcept { parser_.set_authenticated(); }
+
     // Arms the one deadline (replacing any other); 0 disarms it.
     void set_deadline(uint64_t ms);
 
@@ -184,6 +194,7 @@ private:
     static void on_write(uv_write_t* req, int status) noexcept;
     static void on_connect(uv_connect_t* req, int status) noexcept;
     static void on_timer(uv_timer_t* t) noexcept;
+    static void on_stanza_timer(uv_timer_t* t) noexcept;
     static void on_handle_closed(uv_handle_t* h) noexcept;
     static void on_shaper_timer(uv_timer_t* t) noexcept;
     static void alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
@@ -201,6 +212,7 @@ private:
     void count_tls_failure();
     bool take_tls_output();
     void finish_close();
+    void watch_stanza();
 
     EventLoop& loop_;
     Owner& owner_;
@@ -209,6 +221,7 @@ private:
     State state_ = State::Idle;
     uv_tcp_t tcp_{};
     uv_timer_t timer_{};
+    uv_timer_t stanza_timer_{};  // the stanza deadline; left running lazily (see watch_stanza())
     uv_connect_t connect_req_{};
     uv_write_t write_req_{};
     int open_handles_ = 0;
@@ -225,6 +238,9 @@ private:
     FlowGate* blocked_on_ = nullptr;     // as a source: where we wait (a congested stream, a queue)
     FlowGate output_gate_;               // as a destination: the sources waiting for our output
     uint64_t last_read_ = 0;         // loop time of the last bytes read
+    bool stanza_pending_ = false;    // a stanza is partly read
+    uint64_t stanza_since_ = 0;      // loop time its first byte was read
+    uint64_t stanza_item_ = 0;       // the parser's items_done() then: a change means a newer stanza
     std::string close_reason_;
     xml::XmlStream parser_;
     xml::NamespaceScope scope_;

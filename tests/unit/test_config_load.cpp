@@ -66,7 +66,11 @@ TEST_CASE("config: the minimal config loads with every seed default") {
     CHECK(c.outgoing.ip_versions == std::vector<int>{4, 6});
     CHECK(c.outgoing.connection_timeout.value == 10000);
     CHECK_FALSE(c.outgoing.connection_timeout.infinite);
-    CHECK(c.outgoing.max_stanza_size.infinite);
+    CHECK(c.outgoing.max_stanza_size.value == 524288);  // 512 KiB, as Prosody and ejabberd
+    CHECK_FALSE(c.outgoing.max_stanza_size.infinite);
+    CHECK(c.max_stanza_elements == 10000);
+    CHECK(c.stanza_timeout.value == 30000);
+    CHECK(c.stanza_memory_budget.value == 256LL * 1024 * 1024);
     CHECK(c.outgoing.shaper == "none");
     CHECK(c.outgoing.state_timeout.value == 5000);
     CHECK(c.outgoing.stream_timeout.value == 600000);
@@ -89,7 +93,8 @@ TEST_CASE("config: the minimal config loads with every seed default") {
     CHECK(s.max_connections.infinite);
     CHECK(s.state_timeout.value == 5000);
     CHECK_FALSE(s.reuse_port);
-    CHECK(s.max_stanza_size.infinite);
+    CHECK(s.max_stanza_size.value == 524288);
+    CHECK_FALSE(s.max_stanza_size.infinite);
     CHECK(s.tls.disconnect_on_failure);
     CHECK(c.listen_local[0].ip_address == "127.0.0.1");
 }

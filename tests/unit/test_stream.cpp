@@ -24,9 +24,10 @@ using test::Peer;
 struct Harness : test::TestLoop {
     Peer& server = new_peer();
     Peer& client = new_peer();
+    xml::StreamOptions options;  // the server stream's parser
     Harness() {
         listen([this](uv_stream_t* l) {
-            server.stream = Stream::create(loop(), server, {}, 1);
+            server.stream = Stream::create(loop(), server, options, 1);
             REQUIRE(uv_accept(l, server.stream->handle()) == 0);
             server.stream->start();
         });
@@ -276,4 +277,64 @@ TEST_CASE("stream: a stream restarted inside a callback under TLS parses the res
     CHECK(h.server.events == std::vector<std::string>{"open from=a.test", "stanza starttls", "tls", "open from=a.test",
                                                       "stanza restart", "open from=a.test", "stanza message"});
     CHECK(h.server.saw("after-restart"));
+}
+
+TEST_CASE("stream: a stanza not finished within stanza_timeout_ms ends the stream with policy-violation") {
+    Harness h;
+    h.options.stanza_timeout_ms = 150;
+    const uint64_t before = metrics().stanza_limits.get("timeout");
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(std::string(kHeader) + "<message><body>half"); };
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }));
+    CHECK(h.server.events == std::vector<std::string>{"open from=a.test", "parse-error policy-violation"});
+    CHECK(metrics().stanza_limits.get("timeout") == before + 1);
+}
+
+TEST_CASE("stream: stanzas that each finish in time pass, however the reads cut them; keepalives start no clock") {
+    Harness h;
+    h.options.stanza_timeout_ms = 200;
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.client.connect_status == 0 && h.server.stream != nullptr; }));
+    h.client.stream->send(std::string(kHeader) + "<message><body>1");
+    // Every read ends inside a stanza for 1.2 s, but none of them lives 200 ms.
+    for (int i = 2; i <= 12; ++i) {
+        h.run_for(100);
+        h.client.stream->send("</body></message><message><body>" + std::to_string(i));
+    }
+    h.client.stream->send("</body></message> ");
+    h.run_for(500);  // a trailing keepalive is no stanza
+    CHECK(h.server.events.size() == 13);  // open and 12 stanzas
+    CHECK(h.server.events.back() == "stanza message");
+}
+
+TEST_CASE("stream: the unauthenticated limits hold until the owner calls set_authenticated()") {
+    Harness h;
+    h.options.unauthenticated = xml::StreamLimits::unauthenticated();
+    h.server.on_stanza_hook = [](Peer& r) { r.stream->set_authenticated(); };
+    const std::string big = "<message><body>" + std::string(20000, 'x') + "</body></message>";
+    h.client.on_connect_hook = [&](Peer& r) { r.stream->send(std::string(kHeader) + big + "<iq/>" + big); };
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }));
+    CHECK(h.server.events[1] == "parse-error policy-violation");  // the first big one, before anything
+    Harness h2;
+    h2.options.unauthenticated = xml::StreamLimits::unauthenticated();
+    h2.server.on_stanza_hook = [](Peer& r) { r.stream->set_authenticated(); };
+    h2.client.on_connect_hook = [&](Peer& r) { r.stream->send(std::string(kHeader) + "<iq/>" + big); };
+    h2.connect();
+    REQUIRE(h2.run_until([&] { return h2.server.events.size() >= 3; }));
+    CHECK(h2.server.events[2] == "stanza message");
+}
+
+TEST_CASE("stream: the stanza clock starts again while we hold reading back, and runs once we read again") {
+    Harness h;
+    h.options.stanza_timeout_ms = 100;
+    h.server.on_open_hook = [](Peer& r) { r.stream->pause_reading(); };  // the rest waits in the kernel
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(std::string(kHeader) + "<message><body>half"); };
+    h.connect();
+    REQUIRE(h.run_until([&] { return !h.server.events.empty(); }));
+    h.run_for(400);
+    CHECK(h.server.events == std::vector<std::string>{"open from=a.test"});
+    h.server.stream->resume_reading();
+    REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }, 1000));
+    CHECK(h.server.events[1] == "parse-error policy-violation");
 }

@@ -434,3 +434,20 @@ TEST_CASE("xml/roundtrip: a copy serializes like the original") {
         CHECK(to_string(copy.root(), server_scope()) == to_string(first.root(), server_scope()));
     }
 }
+
+TEST_CASE("xml/document: memory_usage is the sum of what the tree holds, kept up to date in O(1)") {
+    Document d;
+    CHECK(d.memory_usage() == 0);
+    Element root = d.create_root("message", ns::server);
+    for (int i = 0; i < 300; ++i) d.add_element(root, "a" + std::to_string(i), ns::server);
+    d.add_text(root, std::string(100000, 'x'));  // a block of its own
+    const std::size_t held = d.memory_usage();
+    CHECK(held >= 301 * sizeof(detail::NodeRec) + 100000);
+    CHECK(held < 2 * (301 * sizeof(detail::NodeRec)) + 100000 + 64 * 1024);
+    d.clear();  // keeps a bounded amount
+    CHECK(d.memory_usage() <= detail::Arena::kKeepBytes + 2 * 256 * sizeof(detail::AttrRec) + 64);
+    Document moved(std::move(d));
+    CHECK(d.memory_usage() == 0);
+    moved.release();
+    CHECK(moved.memory_usage() == 0);
+}

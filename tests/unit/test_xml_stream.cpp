@@ -544,6 +544,229 @@ TEST_CASE("xml/stream limit: attribute count") {
 
 // --- Owner control: reset, stop, close, destroy -------------------------------------------------
 
+// --- Memory and time of one stanza; the process-wide budget ---------------------------------
+
+namespace {
+
+std::string bombs(std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i) s += "<a/>";
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("xml/stream limit: max_stanza_elements counts the stanza and its descendants") {
+    StreamOptions o;
+    o.limits.max_stanza_elements = 10;
+    CHECK(error_of(with_header("<message>" + bombs(9) + "</message>"), o) == "none");
+    Recorder r;
+    XmlStream s(r, o);
+    CHECK(s.feed(with_header("<message>" + bombs(10))).status == FeedStatus::Failed);
+    CHECK(r.events.back() == "error policy-violation");
+    CHECK(r.error_text == "too many elements in one stanza (limit 10)");
+    CHECK(s.limit_hit() == LimitHit::Elements);
+    CHECK(std::string(limit_name(s.limit_hit())) == "elements");
+}
+
+TEST_CASE("xml/stream limit: max_stanza_memory stops a tree bomb long before its bytes do") {
+    // 1 MiB of <a/> is far below max_stanza_size here, but its tree would take ~16 MiB.
+    StreamOptions o;
+    o.limits.max_stanza_size = 4 * 1024 * 1024;
+    o.limits.max_stanza_elements = 10000000;
+    o.limits.max_stanza_memory = 256 * 1024;
+    Recorder r;
+    XmlStream s(r, o);
+    REQUIRE(s.feed(with_header("<message>")).status == FeedStatus::Ok);
+    const std::string chunk = bombs(1024);
+    std::size_t fed = 0;
+    while (fed < 1024 * 1024 && s.feed(chunk).status == FeedStatus::Ok) fed += chunk.size();
+    CHECK(s.state() == XmlStream::State::Failed);
+    CHECK(s.limit_hit() == LimitHit::Memory);
+    CHECK(r.events.back() == "error policy-violation");
+    // Cut off at the limit: 256 KiB of tree is about 4096 nodes, 16 KiB of input.
+    CHECK(fed < 64 * 1024);
+    CHECK(s.memory_usage() < 4 * 1024);  // the dead stream's tree is freed
+}
+
+TEST_CASE("xml/stream limit: a text stanza of max_stanza_size fits in the default tree memory") {
+    StreamOptions o;
+    o.limits.max_stanza_size = 512 * 1024;
+    o.limits.max_stanza_memory = StreamLimits::memory_for(o.limits.max_stanza_size);
+    CHECK(error_of(with_header(message_of_size(512 * 1024)), o) == "none");
+    // Chunked as a socket delivers it: the text buffer grows piece by piece.
+    const std::string input = with_header(message_of_size(512 * 1024));
+    std::vector<std::size_t> cuts;
+    for (std::size_t c = 1000; c < input.size(); c += 1000) cuts.push_back(c);
+    const auto events = parse_in_chunks(input, cuts, o);
+    REQUIRE(events.size() == 2);
+    CHECK(events[1].rfind("stanza <message>", 0) == 0);
+}
+
+TEST_CASE("xml/stream limit: RFC 6120's 10000-byte floor holds for any shape under the smallest allowed settings") {
+    StreamOptions o;
+    o.limits.max_stanza_size = 10000;
+    o.limits.max_stanza_memory = StreamLimits::memory_for(10000);
+    o.limits.max_stanza_elements = 2500;  // general.max_stanza_elements' lower bound
+    const std::string open = "<message>", close = "</message>";
+    std::string mixed;  // elements and text nodes interleaved
+    while (open.size() + mixed.size() + 5 + close.size() <= 10000) mixed += "<a/>x";
+    CHECK(error_of(with_header(open + mixed + close), o) == "none");
+    CHECK(error_of(with_header(open + bombs((10000 - open.size() - close.size()) / 4 - 1) + close), o) == "none");
+    std::string attrs = "<a";
+    for (int i = 0; i < 64; ++i) attrs += " b" + std::to_string(i) + "=''";
+    attrs += "/>";
+    std::string many_attrs;
+    while (open.size() + many_attrs.size() + attrs.size() + close.size() <= 10000) many_attrs += attrs;
+    CHECK(error_of(with_header(open + many_attrs + close), o) == "none");
+}
+
+TEST_CASE("xml/stream: the unauthenticated limits hold until set_authenticated()") {
+    StreamOptions o;
+    o.limits.max_stanza_size = 100000;
+    o.unauthenticated = StreamLimits::unauthenticated();
+    const std::string big = message_of_size(20000);  // over 16 KiB
+    {
+        Recorder r;
+        XmlStream s(r, o);
+        CHECK_FALSE(s.authenticated());
+        CHECK(s.limits().max_stanza_size == 16 * 1024);
+        CHECK(s.feed(with_header(big)).status == FeedStatus::Failed);
+        CHECK(s.limit_hit() == LimitHit::StanzaSize);
+        CHECK(r.error_text == "stanza too large (limit 16384)");
+    }
+    {
+        Recorder r;
+        XmlStream s(r, o);
+        REQUIRE(s.feed(with_header("<db:result from='b.test' to='a.test'>k</db:result>")).status == FeedStatus::Ok);
+        s.set_authenticated();
+        CHECK(s.authenticated());
+        CHECK(s.feed(big).status == FeedStatus::Ok);
+        CHECK(r.events.back().rfind("stanza <message>", 0) == 0);
+        s.reset();  // a restarted stream keeps what the owner said
+        CHECK(s.authenticated());
+    }
+    {
+        // An unauthenticated limit above the configured one is capped by it.
+        StreamOptions tight = o;
+        tight.limits.max_stanza_size = 10000;
+        Recorder r;
+        XmlStream s(r, tight);
+        CHECK(s.limits().max_stanza_size == 10000);
+        CHECK(s.limits().max_stanza_elements == 500);
+    }
+}
+
+TEST_CASE("xml/stream: unfinished_bytes and items_done tell when a stanza began") {
+    Recorder r;
+    XmlStream s(r);
+    REQUIRE(s.feed(kHeader).status == FeedStatus::Ok);
+    CHECK(s.unfinished_bytes() == 0);
+    const std::uint64_t after_header = s.items_done();
+    REQUIRE(s.feed("  \n").status == FeedStatus::Ok);  // a whitespace keepalive is no stanza
+    CHECK(s.unfinished_bytes() == 0);
+    REQUIRE(s.feed("<message><bo").status == FeedStatus::Ok);
+    CHECK(s.unfinished_bytes() == 12);
+    const std::uint64_t started = s.items_done();
+    CHECK(started > after_header);
+    REQUIRE(s.feed("dy>x").status == FeedStatus::Ok);
+    CHECK(s.items_done() == started);  // the same stanza
+    REQUIRE(s.feed("</body></message><iq").status == FeedStatus::Ok);
+    CHECK(s.unfinished_bytes() == 3);
+    CHECK(s.items_done() > started);  // a newer one
+    REQUIRE(s.feed("/>").status == FeedStatus::Ok);
+    CHECK(s.unfinished_bytes() == 0);
+}
+
+TEST_CASE("xml/stream budget: the running total follows unfinished stanzas only") {
+    const std::size_t before = XmlStream::stanza_memory_in_use();
+    Recorder r;
+    XmlStream s(r);
+    REQUIRE(s.feed(with_header("<message>" + bombs(100))).status == FeedStatus::Ok);
+    CHECK(s.accounted_memory() > 100 * sizeof(detail::NodeRec));
+    CHECK(XmlStream::stanza_memory_in_use() == before + s.accounted_memory());
+    REQUIRE(s.feed("</message>").status == FeedStatus::Ok);
+    CHECK(s.accounted_memory() == 0);
+    CHECK(XmlStream::stanza_memory_in_use() == before);
+    REQUIRE(s.feed("<message>" + bombs(10)).status == FeedStatus::Ok);
+    {
+        Recorder r2;
+        XmlStream gone(r2);
+        REQUIRE(gone.feed(with_header("<iq>" + bombs(10))).status == FeedStatus::Ok);
+        CHECK(XmlStream::stanza_memory_in_use() == before + s.accounted_memory() + gone.accounted_memory());
+    }
+    CHECK(XmlStream::stanza_memory_in_use() == before + s.accounted_memory());  // a destroyed stream leaves
+    s.reset();
+    CHECK(XmlStream::stanza_memory_in_use() == before);
+}
+
+TEST_CASE("xml/stream budget: past it the largest unfinished stanza is cut off, whichever stream fed last") {
+    REQUIRE(XmlStream::stanza_memory_in_use() == 0);
+    Recorder big_r, small_r;
+    XmlStream big(big_r), small(small_r);
+    REQUIRE(big.feed(with_header("<message>" + bombs(2000))).status == FeedStatus::Ok);
+    REQUIRE(small.feed(with_header("<message>" + bombs(100))).status == FeedStatus::Ok);
+    const std::size_t total = XmlStream::stanza_memory_in_use();
+    REQUIRE(big.accounted_memory() > small.accounted_memory());
+    XmlStream::set_memory_budget(total);  // nothing over it yet
+    REQUIRE(small.feed(bombs(1)).status == FeedStatus::Ok);
+    CHECK(big.state() == XmlStream::State::Open);
+    XmlStream::set_memory_budget(total - 1);
+    // The small stream's next bytes find the total over budget: the big one goes, at once.
+    CHECK(small.feed(bombs(1)).status == FeedStatus::Ok);
+    CHECK(big.state() == XmlStream::State::Failed);
+    CHECK(big_r.events.back() == "error resource-constraint");
+    CHECK(big.limit_hit() == LimitHit::Budget);
+    CHECK(big.accounted_memory() == 0);
+    CHECK(big.memory_usage() < 2048);  // the header only
+    CHECK(small.state() == XmlStream::State::Open);
+    CHECK(XmlStream::stanza_memory_in_use() == small.accounted_memory());
+    CHECK(big.feed("</message>").status == FeedStatus::Failed);  // nothing after the error
+    CHECK(big_r.events.back() == "error resource-constraint");
+    // The one feeding may be the largest itself.
+    XmlStream::set_memory_budget(small.accounted_memory() + 1);
+    CHECK(small.feed(bombs(500)).status == FeedStatus::Failed);
+    CHECK(small.limit_hit() == LimitHit::Budget);
+    CHECK(XmlStream::stanza_memory_in_use() == 0);
+    XmlStream::set_memory_budget(0);
+}
+
+TEST_CASE("xml/stream budget: the owner of the stream cut off may destroy it from the error callback") {
+    REQUIRE(XmlStream::stanza_memory_in_use() == 0);
+    Recorder big_r, small_r;
+    auto big = std::make_unique<XmlStream>(big_r);
+    XmlStream small(small_r);
+    big_r.error_hook = [&] { big.reset(); };
+    REQUIRE(big->feed(with_header("<message>" + bombs(2000))).status == FeedStatus::Ok);
+    REQUIRE(small.feed(with_header("<message>" + bombs(10))).status == FeedStatus::Ok);
+    XmlStream::set_memory_budget(XmlStream::stanza_memory_in_use() - 1);
+    CHECK(small.feed(bombs(1)).status == FeedStatus::Ok);
+    CHECK(big == nullptr);
+    CHECK(big_r.events.back() == "error resource-constraint");
+    CHECK(XmlStream::stanza_memory_in_use() == small.accounted_memory());
+    XmlStream::set_memory_budget(0);
+}
+
+TEST_CASE("xml/stream: cut_off outside feed reports once; inside a callback it waits for feed to return") {
+    Recorder r;
+    XmlStream s(r);
+    REQUIRE(s.feed(with_header("<message><body>x")).status == FeedStatus::Ok);
+    s.cut_off(StreamError::PolicyViolation, "late", LimitHit::Timeout);
+    CHECK(r.events.back() == "error policy-violation");
+    CHECK(r.error_text == "late");
+    CHECK(s.limit_hit() == LimitHit::Timeout);
+    CHECK_FALSE(s.has_parser());
+    s.cut_off(StreamError::PolicyViolation, "again", LimitHit::Timeout);
+    CHECK(std::count(r.events.begin(), r.events.end(), "error policy-violation") == 1);
+
+    Recorder r2;
+    XmlStream s2(r2);
+    r2.stanza_hook = [&](Document&) { s2.cut_off(StreamError::ResourceConstraint, "now", LimitHit::Budget); };
+    CHECK(s2.feed(with_header("<iq/><iq/>")).status == FeedStatus::Failed);
+    CHECK(r2.events.size() == 3);  // open, the first stanza, the error
+    CHECK(r2.events.back() == "error resource-constraint");
+}
+
 TEST_CASE("xml/stream: reset after STARTTLS accepts a new header on the same object") {
     Recorder r;
     XmlStream s(r);
