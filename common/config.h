@@ -62,6 +62,9 @@ struct Listener {
     bool proxy_protocol = false;         // a PROXY header (v1 or v2) comes first from proxy_trusted
     NetworkList proxy_trusted;           // the load balancers' networks
     Limit max_connections_per_host{0, true};  // at once from one client address
+    Limit max_connection_rate_per_host{20, false};  // new connections per second from one client address
+    Limit max_tls_handshakes{256, false};     // TLS handshakes in progress at once
+    Limit proxy_protocol_timeout{3000, false};  // ms for the PROXY header (or a direct peer's first bytes)
 };
 
 struct HostPolicy {

@@ -150,6 +150,18 @@ std::vector<SubSpec> public_listener_specs() {
          "connections at once from one client address (the one a PROXY header names); more get "
          "resource-constraint (ours)",
          [](Listener& l, const Value& v) { l.max_connections_per_host = to_limit(v); }},
+        {"max_connection_rate_per_host", Kind::Limit, "20", 1, kMaxInt, {}, Reloadable,
+         "new connections per second from one client address (a burst of as many at once); more are closed before "
+         "any TLS work (ours)",
+         [](Listener& l, const Value& v) { l.max_connection_rate_per_host = to_limit(v); }},
+        {"max_tls_handshakes", Kind::Limit, "256", 1, kMaxInt, {}, Reloadable,
+         "TLS handshakes in progress at once on this listener; a connection that would start one more is closed "
+         "before any TLS work (ours)",
+         [](Listener& l, const Value& v) { l.max_tls_handshakes = to_limit(v); }},
+        {"proxy_protocol_timeout", Kind::Limit, "3_000", 1, kMaxMs, {}, Reloadable,
+         "ms a connection may take to send its PROXY header (or, from outside proxy_trusted, its first bytes) when "
+         "proxy_protocol is on (ours)",
+         [](Listener& l, const Value& v) { l.proxy_protocol_timeout = to_limit(v); }},
     };
 }
 

@@ -34,12 +34,14 @@ struct AdminServer::Conn {
     uv_write_t write_req{};
     http_parser parser{};
     std::string url;
+    std::string source;     // the client's address, counted in per_source_
     std::string response;   // kept alive until the write completes
     size_t request_bytes = 0;
     bool complete = false;  // the request was read; no more parsing
     bool head = false;
     bool answered = false;
     bool closing = false;
+    bool counted = false;   // in per_source_
     int open_handles = 2;
 };
 
@@ -71,14 +73,15 @@ AdminServer::AdminServer(EventLoop& loop, std::string address, std::unordered_ma
 
 std::unique_ptr<AdminServer> AdminServer::start(EventLoop& loop, const std::string& address,
                                                 std::unordered_map<std::string, Route> routes, std::string* error,
-                                                uint64_t deadline_ms) {
+                                                uint64_t request_deadline_ms, uint64_t answer_deadline_ms) {
     sockaddr_storage addr{};
     if (!parse_socket_address(address, &addr)) {
         *error = "admin.listen: \"" + address + "\" is not an \"ip:port\" address";
         return nullptr;
     }
     std::unique_ptr<AdminServer> self(new AdminServer(loop, address, std::move(routes)));
-    self->deadline_ms_ = deadline_ms;
+    self->request_deadline_ms_ = request_deadline_ms;
+    self->answer_deadline_ms_ = answer_deadline_ms;
     self->listener_ = new uv_tcp_t;
     uv_tcp_init(loop.uv(), self->listener_);
     self->listener_->data = self.get();
@@ -113,17 +116,26 @@ void AdminServer::on_connection(uv_stream_t* listener, int status) noexcept {
     uv_timer_init(self->loop_.uv(), &c->timer);
     c->tcp.data = c->timer.data = c;
     self->open_[c->id] = c;
-    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0 || self->open_.size() > kMaxConnections) {
+    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
         self->close(*c);
         return;
     }
+    sockaddr_storage peer{};
+    int len = sizeof peer;
+    if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+        c->source = format_ip(reinterpret_cast<sockaddr*>(&peer));
+    if (!self->make_room(c->source)) {
+        metrics().admin_dropped.add("refused");
+        S2S_LOG_WARNING(LogContext{}, "admin-refused", "connection from %s: every admin connection is being answered",
+                        c->source.c_str());
+        self->close(*c);
+        return;
+    }
+    ++self->per_source_[c->source];
+    c->counted = true;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = &c->url;
-    uv_timer_start(&c->timer, [](uv_timer_t* t) {
-        auto* conn = static_cast<Conn*>(t->data);
-        if (!conn->answered) conn->server->respond(conn->id, {408, "request timed out\n"});
-        else conn->server->close(*conn);  // the client does not take the answer
-    }, self->deadline_ms_, 0);
+    uv_timer_start(&c->timer, on_deadline, self->request_deadline_ms_, 0);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), EventLoop::alloc_read_buffer,
                   [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
                       auto* conn = static_cast<Conn*>(s->data);
@@ -152,8 +164,44 @@ void AdminServer::on_connection(uv_stream_t* listener, int status) noexcept {
                   });
 }
 
+// The request deadline (408), or the answer deadline (503), or the client did not take the answer.
+void AdminServer::on_deadline(uv_timer_t* t) noexcept {
+    auto* conn = static_cast<Conn*>(t->data);
+    AdminServer* server = conn->server;
+    if (conn->answered) {
+        server->close(*conn);
+    } else if (!conn->complete) {
+        metrics().admin_dropped.add("request_timeout");
+        conn->complete = true;
+        uv_read_stop(reinterpret_cast<uv_stream_t*>(&conn->tcp));
+        server->respond(conn->id, {408, "request timed out\n"});
+    } else {
+        server->respond(conn->id, {503, "no answer in time\n"});
+    }
+}
+
+// The oldest connection that has not sent its whole request, from `source` when that address is
+// at its cap, from anyone when the endpoint is; at most kMaxConnections are looked at.
+bool AdminServer::make_room(const std::string& source) {
+    auto held = per_source_.find(source);
+    bool source_full = held != per_source_.end() && held->second >= kMaxPerSource;
+    // open_ already holds the new connection, which is not counted in per_source_ yet.
+    if (!source_full && open_.size() <= kMaxConnections) return true;
+    for (auto& [id, c] : open_) {
+        if (c->complete || c->closing || c->source.empty() || (source_full && c->source != source)) continue;
+        if (c->id == next_id_) continue;  // the new connection itself
+        metrics().admin_dropped.add("evicted");
+        S2S_LOG_INFO(LogContext{}, "admin-evicted", "an idle connection from %s made room for one from %s",
+                     c->source.c_str(), source.c_str());
+        close(*c);
+        return true;
+    }
+    return false;
+}
+
 void AdminServer::dispatch(Conn& c) {
     ++metrics().admin_requests;
+    uv_timer_start(&c.timer, on_deadline, answer_deadline_ms_, 0);
     const auto method = static_cast<http_method>(c.parser.method);
     if (method != HTTP_GET && method != HTTP_HEAD) {
         respond(c.id, {405, "only GET and HEAD\n"});
@@ -203,6 +251,8 @@ void AdminServer::close(Conn& c) {
     if (c.closing) return;
     c.closing = true;
     open_.erase(c.id);
+    auto held = per_source_.find(c.source);
+    if (held != per_source_.end() && c.counted && --held->second == 0) per_source_.erase(held);
     auto done = [](uv_handle_t* h) {
         auto* conn = static_cast<Conn*>(h->data);
         if (--conn->open_handles == 0) delete conn;

@@ -164,6 +164,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
 
     w.head("admin_requests_total", "HTTP requests served by the admin endpoint", "counter");
     w.row("admin_requests_total", "", static_cast<double>(m.admin_requests));
+    w.counters("admin_connections_dropped_total",
+               "Admin connections closed without an answer to a request: evicted to make room, refused, or "
+               "no whole request within the deadline",
+               m.admin_dropped, "reason");
     w.counters("config_reloads_total", "SIGHUP reloads, by result (applied, refused)", m.reloads, "result");
     return out;
 }

@@ -73,6 +73,7 @@ struct Metrics {
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
     uint64_t admin_requests = 0;
+    CounterMap admin_dropped;                 // admin connections closed unserved: evicted, refused, request_timeout
     CounterMap reloads;                       // SIGHUP: "applied" or "refused"
 };
 

@@ -116,6 +116,9 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
         return;
     }
     if (settings.proxy_protocol) {
+        // A trusted balancer's connections are counted under the client address its header
+        // names; anyone else's under their own address, from now on.
+        if (!trusted && !self->admit_host()) return;
         self->enter(State::ProxyHeader);
         return;
     }
@@ -125,8 +128,9 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
 // The client's address is known (at accept, or from the PROXY header): it counts against
 // max_connections_per_host, then the stream starts as the listener's TLS mode says.
 void S2SIn::serve() {
-    if (!count_host()) return;
+    if (host_.empty() && !admit_host()) return;
     if (settings_.tls == InboundTls::Direct) {
+        if (!begin_handshake()) return;
         stream_->start_tls(settings_.tls_context);
         enter(State::TlsHandshake);
     } else {
@@ -134,18 +138,55 @@ void S2SIn::serve() {
     }
 }
 
-// Counts this stream for its client address (released in the destructor); false, with the
-// stream ended, past max_connections_per_host.
-bool S2SIn::count_host() {
+// Counts this stream for its client address (released in the destructor) and takes one of the
+// address's new connections for this second; false, with the stream ended, past
+// max_connections_per_host or max_connection_rate_per_host.
+bool S2SIn::admit_host() {
     sockaddr_storage ss{};
     host_ = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
     size_t n = ++settings_.per_host[host_];
-    if (settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) return true;
-    metrics().connections_refused.add("max_connections_per_host");
-    S2S_LOG_NOTICE(log_ctx(), "refused", "%s has reached max_connections_per_host (%lld) on %s", host_.c_str(),
-                   static_cast<long long>(settings_.max_connections_per_host.value), settings_.listener.c_str());
-    fail(StreamError::ResourceConstraint, "too many connections from your address");
-    return false;
+    if (!settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) {
+        metrics().connections_refused.add("max_connections_per_host");
+        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has reached max_connections_per_host (%lld) on %s", host_.c_str(),
+                       static_cast<long long>(settings_.max_connections_per_host.value), settings_.listener.c_str());
+        fail(StreamError::ResourceConstraint, "too many connections from your address");
+        return false;
+    }
+    ConnectionRate::Verdict v = settings_.rate.admit(host_, settings_.max_connection_rate_per_host, ctx_.loop.now_ms());
+    if (v != ConnectionRate::Verdict::Allowed) {
+        metrics().connections_refused.add("max_connection_rate_per_host");
+        S2S_LOG_NOTICE(log_ctx(), "refused", "%s",
+                       (v == ConnectionRate::Verdict::OverRate
+                            ? host_ + " opened more than max_connection_rate_per_host (" +
+                                  std::to_string(settings_.max_connection_rate_per_host.value) +
+                                  ") connections a second on " + settings_.listener
+                            : "too many client addresses opened connections on " + settings_.listener + " at once")
+                           .c_str());
+        fail(StreamError::ResourceConstraint, "too many new connections from your address; try again later");
+        return false;
+    }
+    return true;
+}
+
+// A TLS handshake may start (counted until it ends); false, with the connection closed, when the
+// listener already runs max_tls_handshakes.
+bool S2SIn::begin_handshake() {
+    if (!settings_.max_tls_handshakes.allows(static_cast<int64_t>(settings_.handshakes) + 1)) {
+        metrics().connections_refused.add("max_tls_handshakes");
+        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has max_tls_handshakes (%lld) in progress",
+                       settings_.listener.c_str(), static_cast<long long>(settings_.max_tls_handshakes.value));
+        fail(StreamError::ResourceConstraint, "too many TLS handshakes in progress; try again later");
+        return false;
+    }
+    ++settings_.handshakes;
+    in_handshake_ = true;
+    return true;
+}
+
+void S2SIn::end_handshake() {
+    if (!in_handshake_) return;
+    in_handshake_ = false;
+    --settings_.handshakes;
 }
 
 void S2SIn::on_proxy_header(const ProxyStage& stage) {
@@ -178,6 +219,7 @@ S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
 
 S2SIn::~S2SIn() {
     --settings_.active;
+    end_handshake();
     if (!host_.empty()) {
         auto it = settings_.per_host.find(host_);
         if (it != settings_.per_host.end() && --it->second == 0) settings_.per_host.erase(it);
@@ -193,11 +235,13 @@ void S2SIn::enter(State s) {
         withdraw_routes();
         return;
     }
-    // Each new stream (and the TLS handshake) gets a negotiation window of state_timeout; once a
-    // pair is authenticated the idle deadline takes over (see negotiating()).
+    // Each new stream (and the TLS handshake) gets a negotiation window of state_timeout (the
+    // PROXY header stage, proxy_protocol_timeout); once a pair is authenticated the idle deadline
+    // takes over (see negotiating()).
     if (s != State::Negotiating || pairs_.empty()) {
         uint64_t now = ctx_.loop.now_ms();
-        window_end_ = settings_.state_timeout_ms ? now + settings_.state_timeout_ms : 0;
+        uint64_t window = s == State::ProxyHeader ? settings_.proxy_timeout_ms : settings_.state_timeout_ms;
+        window_end_ = window ? now + window : 0;
     }
     update_routes();
     rearm();
@@ -372,6 +416,7 @@ void S2SIn::handle_starttls() {
         stream_->close(why);
         return;
     }
+    if (!begin_handshake()) return;
     stream_->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
     stream_->start_tls(settings_.tls_context);
     stream_->reset_parser();
@@ -398,6 +443,8 @@ void S2SIn::handle_bidi() {
 }
 
 void S2SIn::on_tls_established() {
+    end_handshake();
+    tls_up_ = true;
     const tls::Session* t = stream_->tls();
     S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s%s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
                  t->protocol_version().data(), static_cast<int>(t->ciphersuite().size()), t->ciphersuite().data(),
@@ -735,6 +782,13 @@ void S2SIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_NOTICE(log_ctx(), "stream-error", "%.*s: %s", static_cast<int>(name(error).size()), name(error).data(),
                    text.c_str());
+    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_)) {
+        // Plaintext XML would land in a TLS handshake: the connection is just closed.
+        metrics().stream_errors.add(name(error));
+        enter(State::Closing);
+        stream_->close(std::string(name(error)) + ": " + text);
+        return;
+    }
     if (!header_sent_) send_header();
     metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");

@@ -17,8 +17,15 @@
 // stanzas for such a pair take an outbound link of their own, to the server DNS names.
 //
 // Behind a load balancer (listen.s2s.*.proxy_protocol), the stream first waits for the PROXY
-// header (proxy_stage.h) within state_timeout; the client's address it names is the one logged and
-// counted against max_connections_per_host.
+// header (proxy_stage.h) within proxy_protocol_timeout; the client's address it names is the one
+// logged and counted. A connection from outside proxy_trusted is counted against its own address
+// from the start.
+//
+// What one client address may cost before anything is negotiated: max_connections_per_host
+// streams at once, max_connection_rate_per_host new ones a second (connection_rate.h), and each
+// listener runs at most max_tls_handshakes TLS handshakes at once. A connection over any of these
+// is closed before any TLS work; on a direct-TLS port (or during a handshake) a refusal is never
+// written as plaintext XML, the connection is just closed.
 //
 // While a dialback verification asked for by this stream is under way, the negotiation deadline
 // waits for it, up to the verification's own bound (Router::verify_timeout_ms()); past that
@@ -45,6 +52,7 @@
 #include "common/net_address.h"
 #include "common/xml_stream.h"
 #include "proxy/connection.h"
+#include "proxy/connection_rate.h"
 #include "proxy/context.h"
 #include "proxy/pair_set.h"
 #include "proxy/stream.h"
@@ -96,6 +104,11 @@ struct InboundSettings {
     // Streams open now per client address ("192.0.2.7", "2001:db8::1"), like `active` a live count
     // that a reload of the other fields must keep.
     mutable std::unordered_map<std::string, size_t> per_host;
+    Limit max_connection_rate_per_host{20, false};    // new connections per second from one client address
+    Limit max_tls_handshakes{256, false};             // TLS handshakes in progress at once
+    uint64_t proxy_timeout_ms = 3000;                 // for the PROXY header stage; 0: none
+    mutable ConnectionRate rate;                      // recent connections per client address (live)
+    mutable size_t handshakes = 0;                    // TLS handshakes in progress now (live)
 };
 
 class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute {
@@ -155,7 +168,9 @@ private:
 
     void enter(State s);
     void serve();
-    [[nodiscard]] bool count_host();
+    [[nodiscard]] bool admit_host();
+    [[nodiscard]] bool begin_handshake();
+    void end_handshake();
     void rearm();
     [[nodiscard]] bool negotiating() const noexcept;
     void expire_verifies(uint64_t now);
@@ -190,6 +205,8 @@ private:
     const InboundSettings& settings_;
     Stream* stream_ = nullptr;
     std::string host_;          // the client address counted in settings_.per_host; "" until counted
+    bool in_handshake_ = false; // counted in settings_.handshakes
+    bool tls_up_ = false;       // a TLS handshake completed on this connection
     State state_ = State::AwaitingHeader;
     std::string stream_id_;
     std::string local_;         // the header's 'to' (one of general.hosts)

@@ -152,6 +152,9 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.proxy_protocol = l.proxy_protocol;
         s.proxy_trusted = l.proxy_trusted;
         s.max_connections_per_host = l.max_connections_per_host;
+        s.max_connection_rate_per_host = l.max_connection_rate_per_host;
+        s.max_tls_handshakes = l.max_tls_handshakes;
+        s.proxy_timeout_ms = ms(l.proxy_protocol_timeout);
     }
     while (local_in_.size() < c.listen_local.size()) local_in_.push_back(std::make_unique<LocalInSettings>());
     for (size_t i = 0; i < c.listen_local.size(); ++i) {

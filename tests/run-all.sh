@@ -4,6 +4,8 @@
 #   BUILD      build directory (default build)
 #   SKIP_FUZZ  set to skip the fuzz targets (the sanitizer build has none)
 #   FUZZ_SECONDS  seconds per fuzz target (default 20)
+#   SAN        set (by make asan) when the binaries carry sanitizers: every report they write goes
+#              to $BUILD/test-logs/sanitizer/ and each counts as a failure
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -12,6 +14,12 @@ PY=/usr/bin/python3
 passed=0 failed=0 skipped=0
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
+if [ -n "${SAN:-}" ]; then
+  sandir=$(cd "$logdir" && pwd)/sanitizer
+  rm -rf "$sandir"; mkdir -p "$sandir"
+  export ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+fi
 
 count() {  # count NAME PASSED FAILED [SKIPPED]
   passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + ${4:-0}))
@@ -107,6 +115,14 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
     fi
     rm -rf "$scratch"
   done
+fi
+
+# 7. Sanitizer reports from any process of any suite (make asan).
+if [ -n "${SAN:-}" ]; then
+  echo "== sanitizer reports"
+  reports=$(find "$sandir" -type f | wc -l)
+  for r in $(find "$sandir" -type f | head -5); do echo "--- $r"; head -40 "$r"; done
+  count sanitizer $((reports == 0 ? 1 : 0)) "$reports"
 fi
 
 echo

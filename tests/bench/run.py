@@ -139,6 +139,8 @@ tls.certfile = "{self.local_cert.chain}"
 tls.keyfile = "{self.local_cert.key}"
 tls.cacertfile = "{self.ca.cert}"
 tls.verify_mode = "peer"
+max_connection_rate_per_host = "infinity"  # the benchmark opens links as fast as it can
+max_tls_handshakes = "infinity"
 
 [[listen.local]]
 port = {local_port}

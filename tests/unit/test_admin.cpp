@@ -8,6 +8,7 @@
 
 #include "common/net_address.h"
 #include "proxy/admin.h"
+#include "proxy/metrics.h"
 #include "proxy/tcp_probe.h"
 #include "tests/unit/loop_harness.h"
 
@@ -59,13 +60,13 @@ struct AdminHarness : test::TestLoop {
     AdminServer::Reply later;  // a reply held back by the "/slow" route
     std::vector<std::unique_ptr<RawClient>> clients;
 
-    AdminHarness() {
+    explicit AdminHarness(uint64_t deadline_ms = 300) {
         std::unordered_map<std::string, AdminServer::Route> routes;
         routes["/healthz"] = [](AdminServer::Reply r) { r({200, "ok\n"}); };
         routes["/slow"] = [this](AdminServer::Reply r) { later = std::move(r); };
         std::string error;
         for (int port = 39269; port < 39369 && !admin; ++port) {
-            admin = AdminServer::start(loop(), "127.0.0.1:" + std::to_string(port), routes, &error, 300);
+            admin = AdminServer::start(loop(), "127.0.0.1:" + std::to_string(port), routes, &error, deadline_ms, deadline_ms);
             if (admin) REQUIRE(parse_socket_address(admin->address(), &addr));
         }
         REQUIRE(admin);
@@ -140,6 +141,58 @@ TEST_CASE("admin: a silent client is answered 408 at the deadline") {
     AdminHarness h;
     RawClient& c = h.ask("GET /healthz HTTP/1.1\r\n");  // headers never end
     CHECK(c.status_line() == "HTTP/1.1 408 Request Timeout");
+}
+
+TEST_CASE("admin: a route that never answers gets 503 at the answer deadline") {
+    AdminHarness h;
+    RawClient& c = h.ask("GET /slow HTTP/1.1\r\n\r\n");
+    CHECK(c.status_line() == "HTTP/1.1 503 Service Unavailable");
+}
+
+TEST_CASE("admin: idle connections past the per-source cap are evicted, oldest first, and a probe is served") {
+    AdminHarness h(5000);
+    std::vector<RawClient*> idle;
+    for (size_t i = 0; i < AdminServer::kMaxPerSource + 3; ++i) {
+        h.clients.push_back(std::make_unique<RawClient>(h.uv(), reinterpret_cast<sockaddr*>(&h.addr), ""));
+        idle.push_back(h.clients.back().get());
+        REQUIRE(h.run_until([&] { return h.admin->connections() == std::min(i + 1, AdminServer::kMaxPerSource); }));
+    }
+    // The three oldest made room for the newest ones; the rest are still held.
+    REQUIRE(h.run_until([&] { return idle[0]->done && idle[1]->done && idle[2]->done; }));
+    for (size_t i = 3; i < idle.size(); ++i) CHECK_FALSE(idle[i]->done);
+    CHECK(idle[0]->response.empty());
+    uint64_t evicted = metrics().admin_dropped.get("evicted");
+    RawClient& probe = h.ask("GET /healthz HTTP/1.1\r\n\r\n");
+    CHECK(probe.body() == "ok\n");
+    CHECK(metrics().admin_dropped.get("evicted") == evicted + 1);
+    CHECK(h.admin->connections() <= AdminServer::kMaxPerSource);
+}
+
+TEST_CASE("admin: when every held connection is being answered, a new one is refused") {
+    AdminHarness h(5000);
+    std::vector<AdminServer::Reply> pending;
+    std::unordered_map<std::string, AdminServer::Route> routes;
+    routes["/slow"] = [&](AdminServer::Reply r) { pending.push_back(std::move(r)); };
+    std::string error;
+    std::unique_ptr<AdminServer> busy;
+    sockaddr_storage addr{};
+    for (int port = 39469; port < 39569 && !busy; ++port) {
+        busy = AdminServer::start(h.loop(), "127.0.0.1:" + std::to_string(port), routes, &error, 5000, 5000);
+        if (busy) REQUIRE(parse_socket_address(busy->address(), &addr));
+    }
+    REQUIRE(busy);
+    for (size_t i = 0; i < AdminServer::kMaxPerSource; ++i)
+        h.clients.push_back(std::make_unique<RawClient>(h.uv(), reinterpret_cast<sockaddr*>(&addr), "GET /slow HTTP/1.1\r\n\r\n"));
+    REQUIRE(h.run_until([&] { return pending.size() == AdminServer::kMaxPerSource; }));
+    uint64_t refused = metrics().admin_dropped.get("refused");
+    h.clients.push_back(std::make_unique<RawClient>(h.uv(), reinterpret_cast<sockaddr*>(&addr), "GET /slow HTTP/1.1\r\n\r\n"));
+    RawClient& late = *h.clients.back();
+    REQUIRE(h.run_until([&] { return late.done; }));
+    CHECK(late.response.empty());
+    CHECK(metrics().admin_dropped.get("refused") == refused + 1);
+    for (auto& r : pending) r({200, "done\n"});
+    REQUIRE(h.run_until([&] { return busy->connections() == 0; }));
+    busy.reset();
 }
 
 TEST_CASE("admin: an address that is not ip:port, or a port in use, is refused with the key named") {

@@ -266,6 +266,10 @@ TEST_CASE("config: PROXY protocol and the per-host cap on listen.s2s: defaults a
     CHECK_FALSE(l.proxy_protocol);
     CHECK(l.proxy_trusted.empty());
     CHECK(l.max_connections_per_host.infinite);
+    CHECK(l.max_connection_rate_per_host.value == 20);
+    CHECK_FALSE(l.max_connection_rate_per_host.infinite);
+    CHECK(l.max_tls_handshakes.value == 256);
+    CHECK(l.proxy_protocol_timeout.value == 3000);
 
     LoadResult r = load_text(std::string(kS2sLast) +
                              "  proxy_protocol = true\n"
@@ -294,7 +298,8 @@ TEST_CASE("config: PROXY protocol and the per-host cap on listen.s2s: defaults a
 
     // Reloadable: a SIGHUP may change them for new connections.
     for (const char* key : {"listen.s2s.*.proxy_protocol", "listen.s2s.*.proxy_trusted",
-                            "listen.s2s.*.max_connections_per_host"}) {
+                            "listen.s2s.*.max_connections_per_host", "listen.s2s.*.max_connection_rate_per_host",
+                            "listen.s2s.*.max_tls_handshakes", "listen.s2s.*.proxy_protocol_timeout"}) {
         CAPTURE(key);
         REQUIRE(find_option(key) != nullptr);
         CHECK((find_option(key)->flags & Reloadable) != 0);
@@ -330,7 +335,8 @@ TEST_CASE("config: proxy_protocol without proxy_trusted is an error saying what 
 }
 
 TEST_CASE("config: the PROXY and per-host keys are refused on listen.local, saying where they belong") {
-    for (const char* key : {"proxy_protocol = true", "proxy_trusted = [\"127.0.0.1\"]", "max_connections_per_host = 2"}) {
+    for (const char* key : {"proxy_protocol = true", "proxy_trusted = [\"127.0.0.1\"]", "max_connections_per_host = 2",
+                            "max_connection_rate_per_host = 5", "max_tls_handshakes = 5", "proxy_protocol_timeout = 100"}) {
         CAPTURE(key);
         Diagnostic d = only_error(load_text(with(std::string("  ") + key + "\n")));
         CHECK(d.key.find("listen.local.0.") == 0);
