@@ -498,7 +498,7 @@ TEST_CASE("config: domains are kept in the canonical form the wire is compared i
 [s2s]
   host_policy = [{host = "①.example", policy = "deny"}]
   secure_domains = ["пример.рф"]
-  outgoing.address = [{host = "XN--TDA.test", ip_address = "127.0.0.2"}]
+  outgoing.address = [{host = "XN--TDA.test", ip_address = "127.0.0.2", port = 5271}]
 )");
     INFO(all_errors(r));
     REQUIRE(r.ok());
