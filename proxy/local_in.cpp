@@ -192,17 +192,11 @@ void LocalIn::verify_done(const std::string& local, const std::string& remote, R
 }
 
 void LocalIn::accept_pair(const std::string& local, const std::string& remote, const char* how) {
-    if (!has_pair(local, remote)) pairs_.push_back({local, remote});
+    pairs_.insert(remote, local);
     stream_->set_authenticated();  // the configured stanza limits from now on
     stream_->send(dialback_answer("result", remote, local, "", "valid"));
     S2S_LOG_INFO(LogContext{id(), local, remote}, "local-accepted", "outgoing s2s from the local server (%s)", how);
     if (pending_.empty()) stream_->set_deadline(0);
-}
-
-bool LocalIn::has_pair(const std::string& local, const std::string& remote) const noexcept {
-    for (auto& p : pairs_)
-        if (p.local == local && p.remote == remote) return true;
-    return false;
 }
 
 // The local server checks a key LocalOut presented for a remote domain (we are its authority).
@@ -239,7 +233,7 @@ void LocalIn::handle_stanza(xml::Document& doc) {
     std::string local = domain_of(from->domain()), remote = domain_of(to->domain());
     bool accepted = has_pair(local, remote);
     QueuedStanza s = QueuedStanza::capture(e, xml::NamespaceScope::server_stream());
-    if (ctx_.is_local(remote)) {
+    if (ctx_.is_local(remote) && !pairs_.empty()) {  // a stream nothing was accepted on gets no bounces
         S2S_LOG_WARNING(LogContext{id(), local, remote}, "routing-loop", "%s for one of our own domains came back",
                         s.name.c_str());
         router_.bounce(s, StanzaError::InternalServerError,

@@ -24,6 +24,7 @@
 #include "common/net_address.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
+#include "proxy/pair_set.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -68,9 +69,6 @@ public:
     }
 
 private:
-    struct Pair {
-        std::string local, remote;
-    };
     struct PendingVerify {
         std::string local, remote;
         uint64_t token;
@@ -90,7 +88,9 @@ private:
     void handle_db_verify(const xml::Element& e);
     void verify_done(const std::string& local, const std::string& remote, Router::Verdict v, const std::string& why);
     void accept_pair(const std::string& local, const std::string& remote, const char* how);
-    [[nodiscard]] bool has_pair(const std::string& local, const std::string& remote) const noexcept;
+    [[nodiscard]] bool has_pair(const std::string& local, const std::string& remote) const {
+        return pairs_.contains(remote, local);
+    }
     void handle_stanza(xml::Document& doc);
     void closed_by_peer(const xml::Element& error);
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), local_, remote_}; }
@@ -104,7 +104,7 @@ private:
     bool header_sent_ = false;
     std::string local_, remote_;   // from the header: from=local, to=remote
     std::string stream_id_;        // the id we sent: the local server's keys are bound to it
-    std::vector<Pair> pairs_;
+    PairSet pairs_;  // accepted (remote, local) pairs: one hash lookup per stanza
     std::vector<PendingVerify> pending_;  // keys the local server is being asked about
     uint64_t window_end_ = 0;      // loop time the negotiation window (state_timeout) ends
 };
