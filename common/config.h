@@ -44,6 +44,7 @@ struct TlsOptions {
     bool sni_enabled = true;              // outgoing only: server_name_indication.*
     std::string sni_host;                 // empty: the remote domain
     SniProtocol sni_protocol = SniProtocol::Default;
+    bool written = false;                 // some tls.* key was written (not only defaults filled in)
 };
 
 // One `[[listen.s2s]]` or `[[listen.local]]` entry.
@@ -164,6 +165,9 @@ struct Config {
     bool local_verify_dialback = true;         // check the local server's dialback keys with it
     std::string local_verify_server;           // "host:port" of its s2s port for that; empty: local.server
     int64_t local_max_verifications = 100;     // key checks under way at once
+    // local.tls: the streams s2s-proxy opens to the local server (mode unset: plain, as before).
+    TlsOptions local_tls;                      // mode, cacertfile, verify_mode, certfile, keyfile
+    std::string local_tls_server_name;         // name checked in its certificate; empty: see local_tls.h
 
     // [admin]
     bool admin_enabled = true;

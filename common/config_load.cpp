@@ -824,6 +824,7 @@ private:
         }
         check_duplicates("s2s.domain_certfile.*", "domain");
         check_tls_certificates();
+        check_local_tls();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
@@ -963,12 +964,51 @@ private:
                 error_at(mode ? l + ".tls.mode" : "s2s.use_starttls",
                          "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile");
         }
-        for (auto& l : instances("listen.local.*"))
+        for (auto& l : instances("listen.local.*")) {
+            std::string written = first_written(l + ".tls.");
             if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
                 error_at(l + ".tls.mode", "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile");
+            else if (!get(l + ".tls.mode") && !written.empty() && !get(l + ".tls.certfile") && !global_cert)
+                error_at(written, "a tls subsection without mode means STARTTLS on " + l + ", which needs a "
+                                  "certificate: set " + l + ".tls.certfile (or remove the tls subsection for a plain "
+                                  "listener)");
+        }
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
                                              "\" needs s2s.certfile (a PEM file with the certificate and its key)");
+    }
+
+    // The first key under `prefix` the file or the command line set to something other than its
+    // default (an ignored key, or a default spelled out as --print-config writes it, does not
+    // count); "" if none.
+    std::string first_written(const std::string& prefix) const {
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Default || key.compare(0, prefix.size(), prefix) != 0) continue;
+            const OptionSpec* o = find_option(key);
+            if (!o || o->kind == Kind::Ignored) continue;
+            if (o->def && render(e.node) == render(parse_value(o->def))) continue;
+            return key;
+        }
+        return "";
+    }
+
+    // local.tls: its keys act only with a mode, and a component stream (XEP-0114) has no STARTTLS.
+    void check_local_tls() {
+        const Value* mode = get("local.tls.mode");
+        if (!mode) {
+            if (entries_.count("local.tls.mode")) return;  // (a bad value has its own error)
+            std::string written = first_written("local.tls.");
+            if (!written.empty())
+                error_at(written, "has no effect without local.tls.mode: set local.tls.mode = \"starttls\" (or "
+                                  "\"tls\", \"starttls_required\") to encrypt the streams to the local server, or "
+                                  "remove it");
+            return;
+        }
+        const Value* local_mode = get("local.mode");
+        if (local_mode && local_mode->choice == 1 && mode->choice != 0)
+            error_at("local.tls.mode", quote(options_choice("local.tls.mode", mode->choice)) +
+                                           " cannot be used in component mode: XEP-0114 has no STARTTLS; write "
+                                           "\"tls\" (direct TLS) and give the local server's component listener TLS");
     }
 
     static const std::string& options_choice(const std::string& key, size_t i) {
@@ -1002,6 +1042,9 @@ private:
     void build() {
         for (auto& [key, c] : checked_)
             if (c.spec->apply) c.spec->apply(r_.config, c.wild, c.value);
+        // A [[listen.local]] tls subsection written without mode means STARTTLS (local_tls.h).
+        for (size_t i = 0; i < r_.config.listen_local.size(); ++i)
+            r_.config.listen_local[i].tls.written = !first_written("listen.local." + std::to_string(i) + ".tls.").empty();
         for (auto& [key, c] : checked_) {
             bool secret = c.spec->kind == Kind::Secret;
             auto it = entries_.find(key);

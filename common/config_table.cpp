@@ -165,6 +165,26 @@ std::vector<SubSpec> public_listener_specs() {
     };
 }
 
+// [[listen.local]]'s tls keys where their meaning there differs from [[listen.s2s]]'s: the local
+// server is the peer, and s2s.use_starttls (the public side's) does not apply.
+const char* local_listener_tls_help(const std::string& key, const char* help) {
+    if (key == "mode")
+        return "TLS for the local server's outgoing s2s, for a local server on another host: tls: direct TLS "
+               "(XEP-0368); starttls: STARTTLS offered; starttls_required: a db:result, db:verify or stanza before "
+               "STARTTLS ends the stream with policy-violation (RFC 6120 5.3.1). A tls subsection without mode means "
+               "starttls (MongooseIM's default); without a tls subsection the listener is plain (s2s.use_starttls is "
+               "for the public side only). The dialback key check (local.verify_dialback) applies either way";
+    if (key == "verify_mode")
+        return "how a client certificate the local server sends is judged (peer, selfsigned_peer, none); it is "
+               "logged, never required: the local server proves its domains by dialback keys it confirms "
+               "(local.verify_dialback)";
+    if (key == "certfile") return "PEM certificate chain presented to the local server (unset: s2s.certfile)";
+    if (key == "disconnect_on_failure")
+        return "accepted for compatibility: a client certificate that does not check out never closes the TLS "
+               "handshake here; the local server's domains are proven by dialback (local.verify_dialback)";
+    return help;
+}
+
 void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, const char* default_ip,
                        std::vector<Listener> Config::*list) {
     const std::string prefix = "listen." + type + ".*.";
@@ -188,7 +208,8 @@ void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, co
             a = [apply, list](Config& c, const Wild& w, const Value& v) {
                 apply(at(c.*list, index_of(w)).tls, v);
             };
-        out.push_back({prefix + "tls." + t.key, t.kind, t.def, 0, 0, t.choices, Reloadable, t.help, a});
+        const char* help = type == "local" ? local_listener_tls_help(t.key, t.help) : t.help;
+        out.push_back({prefix + "tls." + t.key, t.kind, t.def, 0, 0, t.choices, Reloadable, help, a});
     }
 }
 
@@ -398,6 +419,35 @@ std::vector<OptionSpec> build() {
          "key checks with the local server under way at once (each is a loopback connection); past it a "
          "db:result on [[listen.local]] gets resource-constraint; one stream may have 8 (ours)",
          [](Config& c, const Wild&, const Value& v) { c.local_max_verifications = v.i; }},
+        {"local.tls.mode", Kind::Enum, nullptr, 0, 0, kTlsModes, 0,
+         "TLS on the streams s2s-proxy opens to the local server (local.server, local.verify_server), for a local "
+         "server on another host: tls: TLS from the first byte; starttls: STARTTLS when the server offers it; "
+         "starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
+         "tls (XEP-0114 has no STARTTLS). A failed handshake or a certificate that does not check out counts as an "
+         "unreachable server: stanzas wait (local.queue_timeout), then bounce (ours, in MongooseIM's tls layout)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = static_cast<TlsMode>(v.choice); }},
+        {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, 0,
+         "how the local server's certificate is judged: peer: it must chain to local.tls.cacertfile and name "
+         "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, "
+         "names unchecked; none: not checked (encryption without authentication)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.verify_mode = static_cast<VerifyMode>(v.choice); }},
+        {"local.tls.cacertfile", Kind::CertFile, nullptr, 0, 0, {}, 0,
+         "PEM CA certificates the local server's certificate must chain to (unset: the system store)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.cacertfile = v.s; }},
+        {"local.tls.certfile", Kind::CertFile, nullptr, 0, 0, {}, 0,
+         "PEM client certificate presented to the local server when it asks for one (unset: s2s.certfile, if set)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.certfile = v.s; }},
+        {"local.tls.keyfile", Kind::KeyFile, nullptr, 0, 0, {}, 0,
+         "PEM private key of local.tls.certfile (unset: inside certfile)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.keyfile = v.s; }},
+        {"local.tls.password", Kind::Secret, nullptr, 0, 0, {}, 0,
+         "password of an encrypted local.tls.keyfile (never printed)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.password = v.s; }},
+        {"local.tls.server_name", Kind::Domain, nullptr, 0, 0, {}, 0,
+         "name the local server's certificate must hold, also sent with SNI (unset: the host of local.server when "
+         "it is a name, such as \"localhost\"; else the local domain the stream is for, and in component mode the "
+         "first of general.hosts)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls_server_name = v.s; }},
 
         // [admin]
         {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",

@@ -1,5 +1,7 @@
 #include "proxy/tls_setup.h"
 
+#include "proxy/local_tls.h"
+
 namespace s2s {
 namespace {
 
@@ -94,6 +96,29 @@ std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const
         if (d.domain == local) o.certificate = {d.certfile, "", "", {}};
     if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();
+    auto made = tls::Context::create(o);
+    if (!made) *error = made.error;
+    return made.context;
+}
+
+std::shared_ptr<const tls::Context> make_local_listener_context(const Config& c, const Listener& l, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    common_options(c, l.tls, o);
+    if (local_tls_mode(l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    auto made = tls::Context::create(o);
+    if (!made) *error = made.error;
+    return made.context;
+}
+
+std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Client;
+    common_options(c, c.local_tls, o);
+    // The local server has no dialback fallback to offer: a certificate that does not check out
+    // ends the link at the handshake.
+    o.require_valid_peer = c.local_tls.verify_mode == VerifyMode::Peer;
+    if (local_client_tls_mode(c) == LocalTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     auto made = tls::Context::create(o);
     if (!made) *error = made.error;
     return made.context;

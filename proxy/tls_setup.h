@@ -34,4 +34,13 @@ namespace s2s {
 [[nodiscard]] std::shared_ptr<const tls::Context> make_outgoing_context(const Config& config, const std::string& local,
                                                                         bool* have_certificate, std::string* error);
 
+// The local link (local_tls.h). The server context for a [[listen.local]] listener with TLS:
+// its tls.certfile (else s2s.certfile), no SNI certificates, ALPN xmpp-server in direct mode.
+[[nodiscard]] std::shared_ptr<const tls::Context> make_local_listener_context(const Config& config,
+                                                                              const Listener& listener,
+                                                                              std::string* error);
+// The client context for s2s-proxy's streams to the local server (local.tls.*): verify_mode peer
+// fails the handshake on a chain that does not lead to local.tls.cacertfile.
+[[nodiscard]] std::shared_ptr<const tls::Context> make_local_client_context(const Config& config, std::string* error);
+
 }  // namespace s2s
