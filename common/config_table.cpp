@@ -419,31 +419,31 @@ std::vector<OptionSpec> build() {
          "key checks with the local server under way at once (each is a loopback connection); past it a "
          "db:result on [[listen.local]] gets resource-constraint; one stream may have 8 (ours)",
          [](Config& c, const Wild&, const Value& v) { c.local_max_verifications = v.i; }},
-        {"local.tls.mode", Kind::Enum, nullptr, 0, 0, kTlsModes, 0,
+        {"local.tls.mode", Kind::Enum, nullptr, 0, 0, kTlsModes, R,
          "TLS on the streams s2s-proxy opens to the local server (local.server, local.verify_server), for a local "
          "server on another host: tls: TLS from the first byte; starttls: STARTTLS when the server offers it; "
          "starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
          "tls (XEP-0114 has no STARTTLS). A failed handshake or a certificate that does not check out counts as an "
-         "unreachable server: stanzas wait (local.queue_timeout), then bounce (ours, in MongooseIM's tls layout)",
+         "unreachable server: stanzas wait (local.queue_timeout), then bounce. Streams opened after a reload take a new value (ours, in MongooseIM's tls layout)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = static_cast<TlsMode>(v.choice); }},
-        {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, 0,
+        {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, R,
          "how the local server's certificate is judged: peer: it must chain to local.tls.cacertfile and name "
          "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, "
          "names unchecked; none: not checked (encryption without authentication)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.verify_mode = static_cast<VerifyMode>(v.choice); }},
-        {"local.tls.cacertfile", Kind::CertFile, nullptr, 0, 0, {}, 0,
+        {"local.tls.cacertfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM CA certificates the local server's certificate must chain to (unset: the system store)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.cacertfile = v.s; }},
-        {"local.tls.certfile", Kind::CertFile, nullptr, 0, 0, {}, 0,
+        {"local.tls.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM client certificate presented to the local server when it asks for one (unset: s2s.certfile, if set)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.certfile = v.s; }},
-        {"local.tls.keyfile", Kind::KeyFile, nullptr, 0, 0, {}, 0,
+        {"local.tls.keyfile", Kind::KeyFile, nullptr, 0, 0, {}, R,
          "PEM private key of local.tls.certfile (unset: inside certfile)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.keyfile = v.s; }},
-        {"local.tls.password", Kind::Secret, nullptr, 0, 0, {}, 0,
+        {"local.tls.password", Kind::Secret, nullptr, 0, 0, {}, R,
          "password of an encrypted local.tls.keyfile (never printed)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.password = v.s; }},
-        {"local.tls.server_name", Kind::Domain, nullptr, 0, 0, {}, 0,
+        {"local.tls.server_name", Kind::Domain, nullptr, 0, 0, {}, R,
          "name the local server's certificate must hold, also sent with SNI (unset: the host of local.server when "
          "it is a name, such as \"localhost\"; else the local domain the stream is for, and in component mode the "
          "first of general.hosts)",
