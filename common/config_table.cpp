@@ -171,7 +171,7 @@ const char* local_listener_tls_help(const std::string& key, const char* help) {
     if (key == "mode")
         return "TLS for the local server's outgoing s2s, for a local server on another host: tls: direct TLS "
                "(XEP-0368); starttls: STARTTLS offered; starttls_required: a db:result, db:verify or stanza before "
-               "STARTTLS ends the stream with policy-violation (RFC 6120 5.3.1). A tls subsection without mode means "
+               "STARTTLS ends the stream with policy-violation (TLS is mandatory-to-negotiate, RFC 6120 5.3.1). A tls subsection without mode means "
                "starttls (MongooseIM's default); without a tls subsection the listener is plain (s2s.use_starttls is "
                "for the public side only). The dialback key check (local.verify_dialback) applies either way";
     if (key == "verify_mode")

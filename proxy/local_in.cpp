@@ -97,7 +97,7 @@ void LocalIn::on_stanza(xml::Document& doc) {
         return;
     }
     if (starttls::required_first(settings_.tls, *stream_)) {
-        // RFC 6120 §5.3.1: STARTTLS is mandatory-to-negotiate here.
+        // STARTTLS is mandatory-to-negotiate here (RFC 6120 §5.3.1): see starttls.h.
         fail(StreamError::PolicyViolation, "TLS is required on " + settings_.listener + ": STARTTLS first");
         return;
     }

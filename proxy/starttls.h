@@ -3,8 +3,9 @@
 // (s2s_in, listen.s2s.*.tls) and the local one (local_in, listen.local.*.tls).
 //
 // A listener in Offer mode lists <starttls/> in its features until TLS is up; in Require mode it
-// adds <required/> and nothing but <starttls/> is accepted before TLS (RFC 6120 §5.3.1: anything
-// else ends the stream with policy-violation); in Direct mode TLS starts with the first byte and
+// adds <required/>, which makes TLS mandatory-to-negotiate (RFC 6120 §5.3.1): nothing but
+// <starttls/> is accepted before TLS, anything else ends the stream with policy-violation (a local
+// service policy, RFC 6120 §4.9.3.14, as Prosody answers it too); in Direct mode TLS starts with the first byte and
 // <starttls/> is never offered. After <proceed/> the stream restarts (the owner waits for a new
 // header), and the new features do not list <starttls/> again.
 #pragma once
