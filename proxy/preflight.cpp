@@ -1,6 +1,7 @@
 #include "proxy/preflight.h"
 
 #include "proxy/dns_responder.h"
+#include "proxy/local_tls.h"
 #include "proxy/tls_setup.h"
 
 namespace s2s {
@@ -14,6 +15,14 @@ std::vector<std::string> preflight(const Config& config) {
         if (!make_listener_context(config, l, &error))
             problems.push_back("listen.s2s." + std::to_string(i) + ".tls: " + error);
     }
+    for (size_t i = 0; i < config.listen_local.size(); ++i) {
+        const Listener& l = config.listen_local[i];
+        if (local_tls_mode(l) == InboundTls::None) continue;
+        if (!make_local_listener_context(config, l, &error))
+            problems.push_back("listen.local." + std::to_string(i) + ".tls: " + error);
+    }
+    if (local_client_tls_mode(config) != LocalTls::Plain && !make_local_client_context(config, &error))
+        problems.push_back("local.tls: " + error);
     if (outgoing_tls_needed(config)) {
         bool with_cert = false;
         if (!make_outgoing_context(config, "", &with_cert, &error)) problems.push_back("s2s.outgoing.tls: " + error);
