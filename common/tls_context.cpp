@@ -1,5 +1,6 @@
 #include "common/tls_context.h"
 
+#include "common/tls_ciphers.h"
 #include "common/tls_identity.h"
 
 #include <sys/stat.h>
@@ -61,13 +62,6 @@ std::string lowercase(std::string_view s) {
     return out;
 }
 
-std::string uppercase(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));
-    return out;
-}
-
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 // "" if `path` can be opened for reading, else the system's reason.
@@ -82,34 +76,6 @@ std::string unreadable(const std::string& path) {
 bool is_directory(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::vector<std::string> split_list(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ':' || s[i] == ',' || s[i] == ' ' || s[i] == '\t')) ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ':' && s[j] != ',' && s[j] != ' ' && s[j] != '\t') ++j;
-        if (j > i) out.emplace_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
-// The mbedTLS id of a cipher suite named the IANA or the mbedTLS way; 0 if unknown.
-int ciphersuite_id(std::string_view token) {
-    std::string name = uppercase(token);
-    if (int id = mbedtls_ssl_get_ciphersuite_id(name.c_str())) return id;
-    for (char& c : name)
-        if (c == '_') c = '-';
-    if (int id = mbedtls_ssl_get_ciphersuite_id(name.c_str())) return id;
-    // TLS 1.3 suites: IANA "TLS_AES_128_GCM_SHA256" is mbedTLS "TLS1-3-AES-128-GCM-SHA256".
-    if (name.rfind("TLS-", 0) == 0 && name.find("-WITH-") == std::string::npos) {
-        std::string v13 = "TLS1-3-" + name.substr(4);
-        if (int id = mbedtls_ssl_get_ciphersuite_id(v13.c_str())) return id;
-    }
-    return 0;
 }
 
 }  // namespace
@@ -210,21 +176,9 @@ std::string Context::Impl::set_versions(std::vector<std::string>& warnings) {
 }
 
 std::string Context::Impl::set_ciphers() {
-    std::vector<std::string> tokens = split_list(options.ciphers);
-    bool defaults = true;
-    for (const auto& t : tokens) {
-        std::string u = uppercase(t);
-        if (u != "TLSV1.2" && u != "TLSV1.3" && u != "DEFAULT") defaults = false;
-    }
-    if (defaults) return "";  // mbedTLS's default list: AEAD and ECDHE first
-    for (const auto& t : tokens) {
-        int id = ciphersuite_id(t);
-        if (id == 0)
-            return "ciphers: unknown cipher suite '" + t +
-                   "' (OpenSSL cipher names and rules are not supported: list IANA names such as "
-                   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, or leave ciphers at \"" + kDefaultCiphers + "\")";
-        ciphersuites.push_back(id);
-    }
+    CipherSelection selected = select_ciphersuites(options.ciphers);
+    if (!selected.error.empty()) return "ciphers: " + selected.error;
+    ciphersuites = std::move(selected.suites);
     ciphersuites.push_back(0);
     mbedtls_ssl_conf_ciphersuites(&conf, ciphersuites.data());
     return "";

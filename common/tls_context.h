@@ -75,9 +75,8 @@ struct ContextOptions {
     std::string cacertfile;               ///< PEM file or directory; empty: kSystemCaFile
     std::vector<std::string> crl_files;   ///< PEM/DER CRLs checked with the CAs
     std::vector<std::string> versions;    ///< "tlsv1.2", "tlsv1.3"; empty: every one available
-    /// "" or kDefaultCiphers (or "DEFAULT"): mbedTLS's defaults. Otherwise a list of suite names
-    /// separated by ':', ',' or spaces, IANA ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or mbedTLS
-    /// ("TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256") spelling, in order of preference.
+    /// An OpenSSL cipher string ("HIGH:!aNULL", "ECDHE+AESGCM", suite names), translated by
+    /// select_ciphersuites (tls_ciphers.h); "" means kDefaultCiphers.
     std::string ciphers;
     VerifyMode verify_mode = VerifyMode::Peer;
     /// Fail the handshake unless the peer's chain is valid (server: a client certificate is then

@@ -196,11 +196,11 @@ TEST_CASE("tls context: versions and ciphers") {
                 "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384";
     CHECK(Context::create(o));
     o.ciphers = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256";
-    std::string e = context_error(o);
-    CHECK(contains(e, "unknown cipher suite 'ECDHE-RSA-AES128-GCM-SHA256'"));
-    CHECK(contains(e, "IANA"));
+    CHECK(Context::create(o));
     o.ciphers = "HIGH:!aNULL";
-    CHECK(contains(context_error(o), "'HIGH'"));
+    CHECK(Context::create(o));
+    o.ciphers = "HIGH:FOO";
+    CHECK(contains(context_error(o), "ciphers: unknown cipher or cipher keyword 'FOO'"));
     CHECK_FALSE(available_ciphersuites().empty());
 
     o = server_options(p.a);
