@@ -2,14 +2,17 @@
 
 #include "common/tls_ciphers.h"
 #include "common/tls_identity.h"
+#include "common/tls_keyfile.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/dhm.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
@@ -94,6 +97,7 @@ struct Context::Impl {
     std::unique_ptr<StoredCert> default_cert;               // may be null on a client
     std::vector<std::unique_ptr<StoredCert>> sni_certs;
     std::vector<int> ciphersuites;                          // 0-terminated
+    bool no_tls12 = false, no_tls13 = false;                // from protocol_options
     std::vector<std::string> alpn;
     std::vector<const char*> alpn_ptrs;                     // null-terminated, into `alpn`
 
@@ -122,7 +126,9 @@ struct Context::Impl {
 
     // Each step returns "" or an error message.
     std::string seed();
+    std::string set_protocol_options();
     std::string set_versions(std::vector<std::string>& warnings);
+    std::string set_dh_parameters();
     std::string set_ciphers();
     std::string load_certificate(const CertificateSpec& spec, StoredCert& out);
     std::string load_certificates(std::vector<std::string>& warnings);
@@ -156,6 +162,9 @@ std::string Context::Impl::set_versions(std::vector<std::string>& warnings) {
         }
     }
     if (!want12 && !want13) want12 = want13 = true;
+    if (no_tls12) want12 = false;
+    if (no_tls13) want13 = false;
+    if (!want12 && !want13) return "versions: protocol_options exclude every TLS version listed here";
     if (want13 && !S2S_TLS13) {
         if (!want12)
             return std::string("versions: tlsv1.3 is not available in this build (") + MBEDTLS_VERSION_STRING_FULL +
@@ -173,6 +182,64 @@ std::string Context::Impl::set_versions(std::vector<std::string>& warnings) {
     mbedtls_ssl_conf_max_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
     return "";
+}
+
+std::string Context::Impl::set_protocol_options() {
+    for (const auto& o : options.protocol_options) {
+        const auto& known = known_protocol_options();
+        if (std::find(known.begin(), known.end(), o) == known.end()) {
+            std::string list;
+            for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+            return "protocol_options: unknown option '" + o + "' (known: " + list + ")";
+        }
+        if (o == "no_tlsv1_2") no_tls12 = true;
+        if (o == "no_tlsv1_3") no_tls13 = true;
+        if (o == "no_ticket") options.session_tickets = false;
+        // no_sslv2 .. no_tlsv1_1: TLS 1.2 is the minimum anyway. cipher_server_preference: an
+        // mbedTLS server chooses by its own order. no_compression: mbedTLS never compresses.
+    }
+    if (no_tls12 && !S2S_TLS13)
+        return std::string("protocol_options: no_tlsv1_2 leaves TLS 1.3 only, and this TLS library (") +
+               MBEDTLS_VERSION_STRING_FULL + ") has no TLS 1.3; remove no_tlsv1_2";
+    if (no_tls12 && no_tls13) return "protocol_options: no_tlsv1_2 and no_tlsv1_3 together leave no TLS version";
+    return "";
+}
+
+std::string Context::Impl::set_dh_parameters() {
+    if (options.dhfile.empty()) return "";
+    if (std::string why = unreadable(options.dhfile); !why.empty()) return "dhfile " + quoted(options.dhfile) + ": " + why;
+#if defined(MBEDTLS_DHM_C)
+    mbedtls_dhm_context dhm;
+    mbedtls_dhm_init(&dhm);
+    int ret = mbedtls_dhm_parse_dhmfile(&dhm, options.dhfile.c_str());
+    if (ret != 0) {
+        mbedtls_dhm_free(&dhm);
+        return "dhfile " + quoted(options.dhfile) + ": no PEM DH parameters in it (" + describe_mbedtls_error(ret) +
+               "); make them with 'openssl dhparam -out dh.pem 2048'";
+    }
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    const std::size_t bits = mbedtls_dhm_get_bitlen(&dhm);
+#else
+    const std::size_t bits = mbedtls_mpi_bitlen(&dhm.P);
+#endif
+    if (bits < 2048) {
+        mbedtls_dhm_free(&dhm);
+        return "dhfile " + quoted(options.dhfile) + ": the prime has " + std::to_string(bits) +
+               " bits; at least 2048 are needed (smaller groups are breakable, RFC 8247 and Logjam), e.g. "
+               "'openssl dhparam -out dh.pem 2048'";
+    }
+    if (options.role == Role::Server) {
+        ret = mbedtls_ssl_conf_dh_param_ctx(&conf, &dhm);  // copies P and G
+    } else {
+        mbedtls_ssl_conf_dhm_min_bitlen(&conf, static_cast<unsigned int>(bits));
+        ret = 0;
+    }
+    mbedtls_dhm_free(&dhm);
+    if (ret != 0) return "dhfile " + quoted(options.dhfile) + ": " + describe_mbedtls_error(ret);
+    return "";
+#else
+    return "dhfile: this TLS library (" MBEDTLS_VERSION_STRING_FULL ") is built without Diffie-Hellman";
+#endif
 }
 
 std::string Context::Impl::set_ciphers() {
@@ -201,12 +268,9 @@ std::string Context::Impl::load_certificate(const CertificateSpec& spec, StoredC
 #endif
     if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) return "keyfile " + quoted(keyfile) + ": the key is encrypted and no password is set";
     if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) return "keyfile " + quoted(keyfile) + ": wrong password for the key";
-#if MBEDTLS_VERSION_NUMBER < 0x03000000 && defined(MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE)
-    if (ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE)
-        return "keyfile " + quoted(keyfile) + ": " + describe_mbedtls_error(ret) +
-               "; mbedTLS 2.28 cannot decrypt AES-encrypted PKCS#8 keys: convert it with "
-               "'openssl pkey -traditional -aes256' (or store it unencrypted with tight permissions)";
-#endif
+    if (ret != 0)
+        if (std::string why = explain_undecryptable_key(keyfile, ret); !why.empty())
+            return "keyfile " + quoted(keyfile) + ": " + why;
     if (ret != 0) return "keyfile " + quoted(keyfile) + ": " + describe_mbedtls_error(ret);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
     ret = mbedtls_pk_check_pair(&out.chain.pk, &out.key, mbedtls_ctr_drbg_random, &drbg);
@@ -342,9 +406,11 @@ ContextResult Context::create(const ContextOptions& options) {
     std::string err = m.seed();
     if (err.empty()) {
         mbedtls_ssl_conf_rng(&m.conf, mbedtls_ctr_drbg_random, &m.drbg);
-        err = m.set_versions(result.warnings);
+        err = m.set_protocol_options();
     }
+    if (err.empty()) err = m.set_versions(result.warnings);
     if (err.empty()) err = m.set_ciphers();
+    if (err.empty()) err = m.set_dh_parameters();
     if (err.empty()) {
         // Key exchange groups, cheapest first: X25519 costs less than P-256 in mbedTLS.
 #if MBEDTLS_VERSION_NUMBER >= 0x03010000
@@ -371,6 +437,11 @@ ContextResult Context::create(const ContextOptions& options) {
     if (err.empty()) err = m.set_alpn();
     if (err.empty()) err = m.set_tickets();
     if (!err.empty()) {
+        static const char* const fields[] = {"ciphers",  "certfile", "keyfile",          "cacertfile", "crl_files",
+                                             "versions", "dhfile",   "protocol_options", "alpn"};
+        std::size_t word = err.find_first_of(" :");
+        for (const char* f : fields)
+            if (err.compare(0, word, f) == 0) result.option = f;
         result.error = std::move(err);
         return result;
     }
@@ -413,6 +484,13 @@ const Context::KeyPair* Context::certificate_for(std::string_view server_name) c
             for (const auto& n : c->names)
                 if ((n.find('*') != std::string::npos) == wildcard && dns_id_matches(n, server_name)) return &c->pair;
     return nullptr;
+}
+
+const std::vector<std::string>& known_protocol_options() {
+    static const std::vector<std::string> known = {"no_sslv2",   "no_sslv3",   "no_tlsv1",
+                                                   "no_tlsv1_1", "no_tlsv1_2", "no_tlsv1_3",
+                                                   "cipher_server_preference", "no_compression", "no_ticket"};
+    return known;
 }
 
 bool tls13_available() noexcept { return S2S_TLS13 != 0; }

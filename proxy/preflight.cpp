@@ -1,5 +1,6 @@
 #include "proxy/preflight.h"
 
+#include "common/config_load.h"
 #include "proxy/dns_responder.h"
 #include "proxy/tls_setup.h"
 
@@ -11,20 +12,23 @@ std::vector<std::string> preflight(const Config& config) {
     for (size_t i = 0; i < config.listen_s2s.size(); ++i) {
         const Listener& l = config.listen_s2s[i];
         if (inbound_tls_mode(config, l) == InboundTls::None) continue;
-        if (!make_listener_context(config, l, &error))
-            problems.push_back("listen.s2s." + std::to_string(i) + ".tls: " + error);
+        if (!make_listener_context(config, l, &error)) problems.push_back(error);
     }
     if (outgoing_tls_needed(config)) {
         bool with_cert = false;
-        if (!make_outgoing_context(config, "", &with_cert, &error)) problems.push_back("s2s.outgoing.tls: " + error);
+        if (!make_outgoing_context(config, "", &with_cert, &error)) problems.push_back(error);
         for (auto& d : config.domain_certs)
             if (!make_outgoing_context(config, d.domain, &with_cert, &error))
-                problems.push_back("s2s.domain_certfile (" + d.domain + "): " + error);
+                problems.push_back(error + " (outgoing links from " + d.domain + ")");
     }
     if (!config.local_dns_responder.empty()) {
         sockaddr_storage bind{};
         DnsResponderRules rules;
-        if (!dns_responder_settings(config, &bind, &rules, &error)) problems.push_back(error);
+        if (!dns_responder_settings(config, &bind, &rules, &error)) {
+            const std::string key = "local.dns_responder";
+            if (error.compare(0, key.size() + 2, key + ": ") == 0) error.erase(0, key.size() + 2);
+            problems.push_back(config::locate(config, key) + ": " + error);
+        }
     }
     return problems;
 }

@@ -81,15 +81,12 @@ Server::~Server() {
 bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
     if (outgoing_tls_needed(c)) {
         out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
-        if (!out->outgoing) {
-            *error = "s2s.outgoing.tls: " + *error;
-            return false;
-        }
+        if (!out->outgoing) return false;
         for (auto& d : c.domain_certs) {
             bool with_cert = false;
             auto ctx = make_outgoing_context(c, d.domain, &with_cert, error);
             if (!ctx) {
-                *error = "s2s.domain_certfile (" + d.domain + "): " + *error;
+                *error += " (outgoing links from " + d.domain + ")";
                 return false;
             }
             out->domains[d.domain] = ctx;
@@ -99,10 +96,7 @@ bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
         std::shared_ptr<const tls::Context> ctx;
         if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
             ctx = make_listener_context(c, c.listen_s2s[i], error);
-            if (!ctx) {
-                *error = "listen.s2s." + std::to_string(i) + ".tls: " + *error;
-                return false;
-            }
+            if (!ctx) return false;
         }
         out->listeners.push_back(std::move(ctx));
     }
