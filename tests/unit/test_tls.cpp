@@ -809,3 +809,64 @@ TEST_CASE("tls session: memory per idle session") {
     MESSAGE("heap per idle TLS 1.2 session (peer certificate kept): ", per_session, " bytes");
     CHECK(per_session < 40 * 1024);
 }
+
+TEST_CASE("tls context: dhfile sets a server's DHE group and a client's smallest accepted prime") {
+    const auto& p = pki();
+    TempDir tmp;
+    const std::string dh3072 = tmp.path() + "/dh3072.pem", dh1024 = tmp.path() + "/dh1024.pem";
+    REQUIRE(std::system(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe3072 -out '" + dh3072 +
+                         "' 2>/dev/null").c_str()) == 0);
+    REQUIRE(std::system(("openssl dhparam -out '" + dh1024 + "' 1024 2>/dev/null").c_str()) == 0);
+    ContextOptions o = server_options(p.a);
+    o.dhfile = dh3072;
+    CHECK(Context::create(o));
+    ContextOptions c = client_options();
+    c.dhfile = dh3072;
+    CHECK(Context::create(c));
+
+    o.dhfile = dh1024;
+    ContextResult r = Context::create(o);
+    CHECK_FALSE(r);
+    CHECK(r.option == "dhfile");
+    CHECK(contains(r.error, "the prime has 1024 bits; at least 2048 are needed"));
+    o.dhfile = tmp.write("junk.pem", "not DH parameters\n");
+    CHECK(contains(context_error(o), "no PEM DH parameters"));
+    o.dhfile = tmp.path() + "/missing.pem";
+    CHECK(contains(context_error(o), "dhfile '" + tmp.path() + "/missing.pem'"));
+}
+
+TEST_CASE("tls context: protocol_options are MongooseIM's, others are refused naming them") {
+    const auto& p = pki();
+    ContextOptions o = server_options(p.a);
+    o.protocol_options = {"no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "no_tlsv1_3", "cipher_server_preference",
+                          "no_compression", "no_ticket"};
+    CHECK(Context::create(o));
+    o.protocol_options = {"no_tlsv1_4"};
+    ContextResult r = Context::create(o);
+    CHECK(r.option == "protocol_options");
+    CHECK(contains(r.error, "unknown option 'no_tlsv1_4' (known: no_sslv2,"));
+    o.protocol_options = {"no_tlsv1_2", "no_tlsv1_3"};
+    CHECK(contains(context_error(o), "protocol_options"));
+    o.protocol_options = {"no_tlsv1_2"};
+    if (!tls13_available()) CHECK(contains(context_error(o), "no_tlsv1_2 leaves TLS 1.3 only"));
+}
+
+TEST_CASE("tls context: an error names the option it is about") {
+    const auto& p = pki();
+    ContextOptions o = server_options(p.a);
+    o.ciphers = "NOPE";
+    ContextResult r = Context::create(o);
+    CHECK(r.option == "ciphers");
+    o = server_options(p.a);
+    o.cacertfile = "/nonexistent/ca.pem";
+    r = Context::create(o);
+    CHECK(r.option == "cacertfile");
+    o = server_options(p.a);
+    o.certificate.keyfile = "/nonexistent/k.pem";
+    r = Context::create(o);
+    CHECK(r.option == "keyfile");
+    o = server_options(p.a);
+    o.versions = {"tlsv9"};
+    r = Context::create(o);
+    CHECK(r.option == "versions");
+}
