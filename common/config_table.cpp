@@ -87,7 +87,7 @@ std::vector<TlsSpec> tls_specs() {
          [](TlsOptions& t, const Value& v) { t.ciphers = v.s; }},
         {"password", Kind::Secret, nullptr, {}, Both,
          "password of an encrypted keyfile (never printed). mbedTLS 2.28 reads PKCS#8 keys encrypted with "
-         "PBE-SHA1-3DES or PBES2 with HMAC-SHA1 and 3DES, and traditional PEM encryption (AES, 3DES), but not "
+         "PBE-SHA1-3DES or PBES2 with 3DES, and traditional PEM encryption (AES, 3DES), but not "
          "OpenSSL 3's default (PBES2, AES-256, HMAC-SHA256): such a key is refused with the openssl command that "
          "converts it",
          [](TlsOptions& t, const Value& v) { t.password = v.s; }},

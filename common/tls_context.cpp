@@ -266,11 +266,11 @@ std::string Context::Impl::load_certificate(const CertificateSpec& spec, StoredC
 #else
     ret = mbedtls_pk_parse_keyfile(&out.key, keyfile.c_str(), pwd);
 #endif
-    if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) return "keyfile " + quoted(keyfile) + ": the key is encrypted and no password is set";
-    if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) return "keyfile " + quoted(keyfile) + ": wrong password for the key";
     if (ret != 0)
         if (std::string why = explain_undecryptable_key(keyfile, ret); !why.empty())
             return "keyfile " + quoted(keyfile) + ": " + why;
+    if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) return "keyfile " + quoted(keyfile) + ": the key is encrypted and no password is set";
+    if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) return "keyfile " + quoted(keyfile) + ": wrong password for the key";
     if (ret != 0) return "keyfile " + quoted(keyfile) + ": " + describe_mbedtls_error(ret);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
     ret = mbedtls_pk_check_pair(&out.chain.pk, &out.key, mbedtls_ctr_drbg_random, &drbg);

@@ -72,8 +72,8 @@ bool algorithm(unsigned char** p, const unsigned char* end, mbedtls_asn1_buf* oi
     return true;
 }
 
-// The encryption of an EncryptedPrivateKeyInfo in words: "PBES2 (AES-256-CBC, key from PBKDF2
-// with HMAC-SHA256)"; "" if `der` is not one.
+// The encryption of an EncryptedPrivateKeyInfo in words: "PBES2 (AES-256-CBC, key derived with
+// PBKDF2 and HMAC-SHA256)"; "" if `der` is not one, or is one that mbedTLS 2.28 decrypts.
 std::string describe_scheme(unsigned char* p, const unsigned char* end) {
     std::size_t len;
     if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE) != 0) return "";
@@ -116,7 +116,9 @@ std::string describe_scheme(unsigned char* p, const unsigned char* end) {
                 }
             }
         }
-        return "PBES2 (" + oid_name(cipher) + ", key derived with PBKDF2 and " + prf + ")";
+        const std::string c = oid_name(cipher);
+        if (prf.rfind("HMAC-", 0) == 0 && (c == "DES-EDE3-CBC" || c == "DES-CBC")) return "";  // 2.28 reads it
+        return "PBES2 (" + c + ", key derived with PBKDF2 and " + prf + ")";
     }
     return "PBES2 (" + oid_name(cipher) + ", key derived with " + oid_name(kdf) + ")";
 }
@@ -124,7 +126,9 @@ std::string describe_scheme(unsigned char* p, const unsigned char* end) {
 }  // namespace
 
 std::string explain_undecryptable_key(const std::string& path, int code) {
-    if (code == MBEDTLS_ERR_PK_PASSWORD_MISMATCH || code == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) return "";
+    if (code == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) return "";
+    // Without a password mbedTLS stops before it tries: say now that a password would not help.
+    if (code == MBEDTLS_ERR_PK_PASSWORD_REQUIRED && MBEDTLS_VERSION_MAJOR >= 3) return "";
     std::vector<unsigned char> file = read_file(path);
     if (file.empty()) return "";
     std::string scheme;

@@ -317,6 +317,12 @@ class EncryptedKey(unittest.TestCase):
                 self.assertIn(f"openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in {Files.encrypted_key} -out ", r.stderr)
                 self.assertIn(f"openssl pkey -in {Files.encrypted_key} -out ", r.stderr)
                 self.assertNotIn("s3cret", r.stderr)
+        # Without a password the answer is the same: a password would not help.
+        if mbedtls_major() < 3:
+            cfg_np = ConfigDir(self, text.replace('\n  tls.password = "s3cret"', ""))
+            r = run("--check-config", "--config", cfg_np.path)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertIn("PKCS#8 encrypted with PBES2 (AES-256-CBC", r.stderr)
         # The conversion it proposes gives a key that works, with the same password.
         compat = os.path.join(cfg.dir.name, "key-compat.pem")
         openssl("pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-in", Files.encrypted_key, "-passin", "pass:s3cret",
