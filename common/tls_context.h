@@ -51,7 +51,8 @@ enum class VerifyMode : std::uint8_t {
 
 inline constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
 inline constexpr const char* kAlpnXmppServer = "xmpp-server";  ///< XEP-0368 direct TLS
-/// OpenSSL-style cipher strings meaning "the library's defaults" (MongooseIM's default first).
+/// MongooseIM's default cipher string: every suite that needs TLS 1.2 (AEAD or a SHA-2 MAC), and the
+/// TLS 1.3 suites where the library has them.
 inline constexpr const char* kDefaultCiphers = "TLSv1.2:TLSv1.3";
 
 /// A certificate chain with its private key.
