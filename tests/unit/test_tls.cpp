@@ -870,3 +870,40 @@ TEST_CASE("tls context: an error names the option it is about") {
     r = Context::create(o);
     CHECK(r.option == "versions");
 }
+
+TEST_CASE("tls session: DHE uses the server's dhfile group; a client's dhfile sets the smallest prime it accepts") {
+    TempDir tmp;
+    const std::string cert = tmp.path() + "/rsa.crt", key = tmp.path() + "/rsa.key", dh3072 = tmp.path() + "/dh.pem";
+    REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key + "' -out '" + cert +
+                         "' -subj /CN=a.test -addext subjectAltName=DNS:a.test -days 2 >/dev/null 2>&1").c_str()) == 0);
+    REQUIRE(std::system(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe3072 -out '" + dh3072 +
+                         "' 2>/dev/null").c_str()) == 0);
+    ContextOptions so;
+    so.role = Role::Server;
+    so.certificate.certfile = cert;
+    so.certificate.keyfile = key;
+    so.verify_mode = VerifyMode::None;
+    so.ciphers = "DHE-RSA-AES128-GCM-SHA256";
+    ContextOptions co;
+    co.role = Role::Client;
+    co.verify_mode = VerifyMode::None;
+
+    // The server's default group has 2048 bits: accepted by default, refused by a client whose
+    // dhfile has 3072.
+    {
+        Pair t(make(co), make(so));
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+    }
+    co.dhfile = dh3072;
+    {
+        Pair t(make(co), make(so));
+        CHECK(t.client.state() == State::Failed);
+    }
+    // With the file's 3072-bit group it negotiates DHE.
+    so.dhfile = dh3072;
+    {
+        Pair t(make(co), make(so));
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        CHECK(t.client.ciphersuite() == "TLS-DHE-RSA-WITH-AES-128-GCM-SHA256");
+    }
+}
