@@ -278,7 +278,8 @@ std::vector<OptionSpec> build() {
          "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), keywords (HIGH, DEFAULT, ALL, ECDHE, DHE, kRSA, aRSA, ECDSA, AESGCM, "
          "AES128, AES256, CHACHA20, SHA256, SHA384, TLSv1.2: the suites that need TLS 1.2, TLSv1.3), '+' for "
          "suites matching all ('ECDHE+AESGCM'), prefixes '!' (never), '-' (remove), '+' (move last), and "
-         "@STRENGTH; @SECLEVEL=n is accepted and has no effect. Words that match nothing in mbedTLS (aNULL, eNULL, "
+         "@STRENGTH (longest keys first, as in OpenSSL); @SECLEVEL=n is accepted and has no effect (mbedTLS has no "
+         "security levels). Words that match nothing in mbedTLS (aNULL, eNULL, "
          "MD5, RC4, 3DES, DES, EXPORT, LOW, MEDIUM, PSK, SRP) may be excluded; an unknown word, or a string that "
          "leaves no suite, is refused. TLS 1.3 suites (mbedTLS 3.6+) stay on unless named, as in OpenSSL",
          [](Config& c, const Wild&, const Value& v) { c.ciphers = v.s; }},
