@@ -176,6 +176,12 @@ struct Config {
     std::map<std::string, Shaper> shapers;
     std::map<std::string, std::vector<AccessClause>> access;
     std::map<std::string, std::vector<AclPattern>> acl;
+
+    // Where the config came from and where each key given stands ("proxy.toml:14:
+    // listen.s2s.0.tls.ciphers", "command line: --s2s.ciphers"), for messages about values that
+    // are checked after loading, such as TLS contexts (config::locate). Filled by config::load.
+    std::string source_name;
+    std::map<std::string, std::string> key_origins;
 };
 
 }  // namespace s2s

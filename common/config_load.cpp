@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "common/config_lines.h"
+#include "common/tls_keyfile.h"
 #include "common/config_table.h"
 #include "common/jid.h"
 #include "common/net_address.h"
@@ -944,6 +945,10 @@ private:
 #endif
         mbedtls_pk_free(&pk);
         if (rc == 0) return;
+        if (std::string why = s2s::tls::explain_undecryptable_key(path, rc); !why.empty()) {
+            error_at(key, quote(path) + ": " + why);
+            return;
+        }
         std::string why = mbedtls_reason(rc);
         if (password_key.empty())
             error_at(key, quote(path) + " holds no private key that parses (" + why +
@@ -1053,6 +1058,16 @@ private:
             r_.settings.push_back({key, text, secret, generated});
         }
         for (auto& key : unset_) r_.settings.push_back({key, "", false});
+        r_.config.source_name = name_;
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Cli) {
+                r_.config.key_origins[key] = "command line: --" + key;
+                continue;
+            }
+            const std::string& shown = e.written.empty() ? key : e.written;
+            int line = line_of(lines_, shown);
+            r_.config.key_origins[key] = name_ + (line > 0 ? ":" + std::to_string(line) : "") + ": " + shown;
+        }
         std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });
     }
 
@@ -1071,6 +1086,12 @@ private:
 
 LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli) {
     return Loader(name, text, cli).run();
+}
+
+std::string locate(const Config& config, const std::string& key) {
+    auto it = config.key_origins.find(key);
+    if (it != config.key_origins.end()) return it->second;
+    return (config.source_name.empty() ? std::string("config") : config.source_name) + ": " + key;
 }
 
 LoadResult load_file(const std::string& path, const std::vector<Override>& cli) {

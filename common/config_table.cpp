@@ -54,6 +54,9 @@ struct TlsSpec {
 const Choices kTlsModes{"tls", "starttls", "starttls_required"};
 const Choices kVerifyModes{"peer", "selfsigned_peer", "none"};
 const Choices kTlsVersions{"tlsv1.2", "tlsv1.3"};
+const Choices kProtocolOptions{"no_sslv2",   "no_sslv3",   "no_tlsv1",
+                               "no_tlsv1_1", "no_tlsv1_2", "no_tlsv1_3",
+                               "cipher_server_preference", "no_compression", "no_ticket"};
 
 std::vector<TlsSpec> tls_specs() {
     return {
@@ -73,11 +76,20 @@ std::vector<TlsSpec> tls_specs() {
         {"cacertfile", Kind::CertFile, nullptr, {}, Both,
          "PEM CA certificates that peers must chain to (unset: the system store)",
          [](TlsOptions& t, const Value& v) { t.cacertfile = v.s; }},
-        {"dhfile", Kind::Path, nullptr, {}, Both, "PEM Diffie-Hellman parameters for DHE suites",
+        {"dhfile", Kind::Path, nullptr, {}, Both,
+         "PEM Diffie-Hellman parameters (openssl dhparam) for DHE suites. Listener: DHE suites use this group; its "
+         "prime must have at least 2048 bits (smaller groups are breakable); unset: the RFC 3526 2048-bit group. "
+         "s2s.outgoing.tls: the file's prime size becomes the smallest DH prime accepted from servers (unset: 1024 "
+         "bits)",
          [](TlsOptions& t, const Value& v) { t.dhfile = v.s; }},
-        {"ciphers", Kind::String, nullptr, {}, Both, "OpenSSL-style cipher list (unset: s2s.ciphers)",
+        {"ciphers", Kind::String, nullptr, {}, Both,
+         "OpenSSL cipher string, as s2s.ciphers, for this listener or for outgoing links (unset: s2s.ciphers)",
          [](TlsOptions& t, const Value& v) { t.ciphers = v.s; }},
-        {"password", Kind::Secret, nullptr, {}, Both, "password of an encrypted keyfile (never printed)",
+        {"password", Kind::Secret, nullptr, {}, Both,
+         "password of an encrypted keyfile (never printed). mbedTLS 2.28 reads PKCS#8 keys encrypted with "
+         "PBE-SHA1-3DES or PBES2 with 3DES, and traditional PEM encryption (AES, 3DES), but not "
+         "OpenSSL 3's default (PBES2, AES-256, HMAC-SHA256): such a key is refused with the openssl command that "
+         "converts it",
          [](TlsOptions& t, const Value& v) { t.password = v.s; }},
         {"versions", Kind::StringList, nullptr, kTlsVersions, Both,
          "TLS versions allowed, e.g. [\"tlsv1.2\", \"tlsv1.3\"] (unset: all the library has)",
@@ -89,8 +101,13 @@ std::vector<TlsSpec> tls_specs() {
          "remote domain (use_starttls = required_trusted, secure_auth, secure_domains), so a peer without one can "
          "still ask us to verify dialback keys",
          [](TlsOptions& t, const Value& v) { t.disconnect_on_failure = v.b; }},
-        {"protocol_options", Kind::StringList, nullptr, {}, InListener,
-         "TLS library options (accepted for compatibility; mbedTLS has no equivalent)",
+        {"protocol_options", Kind::StringList, "[\"no_sslv2\", \"no_sslv3\", \"no_tlsv1\", \"no_tlsv1_1\"]",
+         kProtocolOptions, InListener,
+         "TLS library options (MongooseIM's fast_tls): no_sslv2, no_sslv3, no_tlsv1, no_tlsv1_1 (always so: TLS 1.2 "
+         "is the minimum), no_tlsv1_2 (TLS 1.3 only; refused when the TLS library has no TLS 1.3), no_tlsv1_3 (TLS "
+         "1.2 only), cipher_server_preference (always so: the listener chooses by its own cipher order), "
+         "no_compression (always so: the TLS library never compresses), no_ticket (no session tickets: every "
+         "reconnection is a full handshake)",
          [](TlsOptions& t, const Value& v) { t.protocol_options = v.list; }},
         {"module", Kind::Ignored, nullptr, {}, InListener,
          "TLS library choice (ignored: mbedTLS is the only TLS library)", nullptr},
@@ -279,7 +296,15 @@ std::vector<OptionSpec> build() {
         {"s2s.shared", Kind::Secret, nullptr, 0, 0, {}, Generated,
          "dialback secret (default: 10 random bytes, hex; replicas must share one; never printed)",
          [](Config& c, const Wild&, const Value& v) { c.shared = v.s; }},
-        {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R, "cipher list when no tls.ciphers is set",
+        {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R,
+         "OpenSSL cipher string used when no tls.ciphers is set: suite names (ECDHE-RSA-AES128-GCM-SHA256, or IANA "
+         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), keywords (HIGH, DEFAULT, ALL, ECDHE, DHE, kRSA, aRSA, ECDSA, AESGCM, "
+         "AES128, AES256, CHACHA20, SHA256, SHA384, TLSv1.2: the suites that need TLS 1.2, TLSv1.3), '+' for "
+         "suites matching all ('ECDHE+AESGCM'), prefixes '!' (never), '-' (remove), '+' (move last), and "
+         "@STRENGTH (longest keys first, as in OpenSSL); @SECLEVEL=n is accepted and has no effect (mbedTLS has no "
+         "security levels). Words that match nothing in mbedTLS (aNULL, eNULL, "
+         "MD5, RC4, 3DES, DES, EXPORT, LOW, MEDIUM, PSK, SRP) may be excluded; an unknown word, or a string that "
+         "leaves no suite, is refused. TLS 1.3 suites (mbedTLS 3.6+) stay on unless named, as in OpenSSL",
          [](Config& c, const Wild&, const Value& v) { c.ciphers = v.s; }},
         {"s2s.secure_auth", Kind::Bool, "false", 0, 0, {}, R,
          "Prosody's s2s_secure_auth: only certificate authentication, no dialback; outgoing links use TLS "

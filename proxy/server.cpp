@@ -82,15 +82,12 @@ Server::~Server() {
 bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
     if (outgoing_tls_needed(c)) {
         out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
-        if (!out->outgoing) {
-            *error = "s2s.outgoing.tls: " + *error;
-            return false;
-        }
+        if (!out->outgoing) return false;
         for (auto& d : c.domain_certs) {
             bool with_cert = false;
             auto ctx = make_outgoing_context(c, d.domain, &with_cert, error);
             if (!ctx) {
-                *error = "s2s.domain_certfile (" + d.domain + "): " + *error;
+                *error += " (outgoing links from " + d.domain + ")";
                 return false;
             }
             out->domains[d.domain] = ctx;
@@ -100,10 +97,7 @@ bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
         std::shared_ptr<const tls::Context> ctx;
         if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
             ctx = make_listener_context(c, c.listen_s2s[i], error);
-            if (!ctx) {
-                *error = "listen.s2s." + std::to_string(i) + ".tls: " + *error;
-                return false;
-            }
+            if (!ctx) return false;
         }
         out->listeners.push_back(std::move(ctx));
     }
@@ -111,19 +105,13 @@ bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
         std::shared_ptr<const tls::Context> ctx;
         if (local_tls_mode(c.listen_local[i]) != InboundTls::None) {
             ctx = make_local_listener_context(c, c.listen_local[i], error);
-            if (!ctx) {
-                *error = "listen.local." + std::to_string(i) + ".tls: " + *error;
-                return false;
-            }
+            if (!ctx) return false;
         }
         out->local_listeners.push_back(std::move(ctx));
     }
     if (local_client_tls_mode(c) != LocalTls::Plain) {
         out->local_client = make_local_client_context(c, error);
-        if (!out->local_client) {
-            *error = "local.tls: " + *error;
-            return false;
-        }
+        if (!out->local_client) return false;
     }
     return true;
 }

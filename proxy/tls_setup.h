@@ -25,12 +25,13 @@ namespace s2s {
 [[nodiscard]] bool outgoing_tls_needed(const Config& config);
 
 // The server context for a [[listen.s2s]] listener (null with *error set when it cannot be made;
-// not called for a listener without TLS).
+// not called for a listener without TLS). `listener` is one of config.listen_s2s. An error begins
+// with where the key behind it stands: "proxy.toml:14: listen.s2s.0.tls.ciphers: ...".
 [[nodiscard]] std::shared_ptr<const tls::Context> make_listener_context(const Config& config, const Listener& listener,
                                                                         std::string* error);
 // The client context for outgoing links from `local` ("" for the default one): its certificate is
 // the domain's s2s.domain_certfile entry, else tls.certfile or s2s.certfile; *have_certificate
-// says whether SASL EXTERNAL is possible with it.
+// says whether SASL EXTERNAL is possible with it. Errors are located as above.
 [[nodiscard]] std::shared_ptr<const tls::Context> make_outgoing_context(const Config& config, const std::string& local,
                                                                         bool* have_certificate, std::string* error);
 

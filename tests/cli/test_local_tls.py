@@ -230,11 +230,11 @@ class ConfigChecks(unittest.TestCase):
         a, other = MODULE["a_test"], MODULE["listener"]
         r = self.check("--local.tls.mode=tls", f"--local.tls.certfile={a.cert}", f"--local.tls.keyfile={other.key}")
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("local.tls: ", r.stderr + r.stdout)
+        self.assertIn("--local.tls.keyfile: ", r.stderr + r.stdout)
         r = self.check("--listen.local.0.tls.mode=starttls", f"--listen.local.0.tls.certfile={a.cert}",
                        f"--listen.local.0.tls.keyfile={a.key}", "--listen.local.0.tls.ciphers=NOT-A-CIPHER")
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("listen.local.0.tls: ", r.stderr + r.stdout)
+        self.assertIn("--listen.local.0.tls.ciphers: ", r.stderr + r.stdout)
         self.assertIn("NOT-A-CIPHER", r.stderr + r.stdout)
 
     def test_local_tls_keys_without_a_mode_are_refused(self):
