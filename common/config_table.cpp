@@ -448,15 +448,17 @@ std::vector<OptionSpec> build() {
          [](Config& c, const Wild&, const Value& v) { c.local_max_verifications = v.i; }},
         {"local.tls.mode", Kind::Enum, nullptr, 0, 0, kTlsModes, R,
          "TLS on the streams s2s-proxy opens to the local server (local.server, local.verify_server), for a local "
-         "server on another host: tls: TLS from the first byte; starttls: STARTTLS when the server offers it; "
-         "starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
+         "server on another host: tls: TLS from the first byte; starttls: STARTTLS when the server offers it (with "
+         "verify_mode peer or selfsigned_peer a server that does not offer it fails the link, since a missing offer "
+         "is what an attacker stripping it would show); starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
          "tls (XEP-0114 has no STARTTLS). A failed handshake or a certificate that does not check out counts as an "
          "unreachable server: stanzas wait (local.queue_timeout), then bounce. Streams opened after a reload take a new value (ours, in MongooseIM's tls layout)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = static_cast<TlsMode>(v.choice); }},
         {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, R,
          "how the local server's certificate is judged: peer: it must chain to local.tls.cacertfile and name "
-         "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, "
-         "names unchecked; none: not checked (encryption without authentication)",
+         "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, but "
+         "it must still name local.tls.server_name; none: not checked (encryption without authentication, and "
+         "starttls goes on in plain text when the server does not offer it)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls.verify_mode = static_cast<VerifyMode>(v.choice); }},
         {"local.tls.cacertfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM CA certificates the local server's certificate must chain to (unset: the system store)",

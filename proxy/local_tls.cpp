@@ -65,8 +65,13 @@ Step on_features(Stream& stream, const LocalTlsSettings& s, const xml::Element& 
                 stream.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
                 return Step::SendStartTls;
             }
-            if (s.mode == LocalTls::StartTls) return Step::Continue;
-            *why = "the local server does not offer STARTTLS, which local.tls.mode = \"starttls_required\" needs";
+            // With a certificate to check, a missing offer is what a man in the middle stripping
+            // <starttls/> would show: the link does not go on in plain text.
+            if (s.mode == LocalTls::StartTls && !s.check_name) return Step::Continue;
+            *why = s.mode == LocalTls::StartTls
+                       ? "the local server does not offer STARTTLS, and local.tls.verify_mode asks for its certificate "
+                         "(write local.tls.verify_mode = \"none\" to allow plain streams)"
+                       : "the local server does not offer STARTTLS, which local.tls.mode = \"starttls_required\" needs";
             return Step::Fail;
     }
     return Step::Continue;
@@ -84,6 +89,10 @@ std::string check_server(const LocalTlsSettings& s, const tls::Session& t, const
     std::string name = server_name(s, domain);
     tls::PeerAuth auth = t.authenticate_peer(name);
     if (auth == tls::PeerAuth::Authenticated) return "";
+    // selfsigned_peer: the handshake let a self-signed certificate through; it must still name the server.
+    if (auth == tls::PeerAuth::Untrusted && t.peer_verification().self_signed_only &&
+        tls::certificate_matches_domain(t.peer_identities(), name))
+        return "";
     return "the local server's certificate is not valid for " + name + " (" + t.describe_peer_auth(auth) +
            "); check local.tls.cacertfile and local.tls.server_name";
 }

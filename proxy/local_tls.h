@@ -44,7 +44,7 @@ struct LocalTlsSettings {
     LocalTls mode = LocalTls::Plain;
     std::shared_ptr<const tls::Context> context;  // set unless mode is Plain
     std::string server_name;  // local.tls.server_name, else a name local.server holds; empty: the stream's domain
-    bool check_name = true;   // verify_mode peer: the certificate must name the server
+    bool check_name = true;   // verify_mode peer or selfsigned_peer: the certificate must name the server, and STARTTLS must be offered
 };
 
 // The name local.server (or local.verify_server) holds, when its host is a name rather than an IP

@@ -137,7 +137,7 @@ void Server::apply_settings(const TlsContexts& tls) {
     for (LocalTlsSettings* t : {&local_settings_.tls, &local_verify_.tls}) {
         t->mode = local_client_tls_mode(c);
         t->context = tls.local_client;
-        t->check_name = c.local_tls.verify_mode == VerifyMode::Peer;
+        t->check_name = c.local_tls.verify_mode != VerifyMode::None;
         t->server_name = c.local_tls_server_name;
     }
     // By default the name to check is the one the server was configured by, when it is a name.

@@ -155,8 +155,9 @@ std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, s
     o.role = tls::Role::Client;
     common_options(c, c.local_tls, o);
     // The local server has no dialback fallback to offer: a certificate that does not check out
-    // ends the link at the handshake.
-    o.require_valid_peer = c.local_tls.verify_mode == VerifyMode::Peer;
+    // (under selfsigned_peer: one that is neither valid nor self-signed) ends the link at the
+    // handshake.
+    o.require_valid_peer = c.local_tls.verify_mode != VerifyMode::None;
     if (local_client_tls_mode(c) == LocalTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     auto made = tls::Context::create(o);
     if (!made) *error = located(c, "local.tls", c.local_tls, made);

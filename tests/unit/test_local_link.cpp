@@ -118,10 +118,10 @@ std::string local_server_key(const std::string& id) { return "key-of-the-local-s
 // The local server: answers a stream to it with features offering STARTTLS (as Prosody does) and
 // dialback; accepts every db:result whose key is the one s2s-proxy issues (LocalOut), and
 // confirms a db:verify (a verify-only connection from s2s-proxy) for the keys it issued itself.
-void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid") {
-    p.on_open_hook = [id](Peer& me) {
-        me.stream->send(server_header("a.test", "b.test", id) +
-                        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid", bool offer_starttls = true) {
+    p.on_open_hook = [id, offer_starttls](Peer& me) {
+        me.stream->send(server_header("a.test", "b.test", id) + "<stream:features>" +
+                        (offer_starttls ? "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" : "") +
                         "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
     };
     p.on_stanza_hook = [&f, id](Peer& me) {
@@ -517,6 +517,52 @@ TEST_CASE("local link: without local.tls a local server that requires TLS is rep
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'/>"));
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
     for (Peer* server : f.server_sides) CHECK_FALSE(server->saw("starttls"));
+}
+
+TEST_CASE("local link: local.tls = starttls with a certificate to check does not go on in plain text when no STARTTLS is offered") {
+    // A server (or an attacker stripping the offer) that lists no <starttls/>: the stream must not
+    // carry the dialback key or stanzas in the clear.
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTls);
+    f.local_settings.queue_timeout_ms = 500;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'><body>x</body></message>"));
+    REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+    for (Peer* server : f.server_sides) {
+        CHECK_FALSE(server->saw("db:result"));
+        CHECK_FALSE(server->saw("<body>x</body>"));
+    }
+    CHECK(f.router->counters().delivered_local == 0);
+}
+
+TEST_CASE("local link: local.tls = starttls with verify_mode none goes on in plain text when no STARTTLS is offered") {
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTls);
+    for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->check_name = false;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
+    CHECK_FALSE(f.server_sides[0]->stream->tls_open());
+}
+
+TEST_CASE("local link: local.tls verify_mode selfsigned_peer takes a self-signed certificate only when it names the server") {
+    for (bool named : {true, false}) {
+        CAPTURE(named);
+        Fixture f;
+        f.config.local_tls.verify_mode = VerifyMode::SelfsignedPeer;
+        use_local_tls(f, TlsMode::StartTls);
+        if (named)
+            for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->server_name = "self.test";
+        f.local_settings.queue_timeout_ms = 500;
+        f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().self_signed); };
+        f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
+        if (named) {
+            REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
+        } else {
+            REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+            for (Peer* server : f.server_sides) CHECK_FALSE(server->saw("db:result"));
+        }
+    }
 }
 
 TEST_CASE("local link: key checks with the local server go through local.tls too") {
