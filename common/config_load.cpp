@@ -980,7 +980,7 @@ private:
             check_strict_listener(l, !given.empty());
         }
         if (!listeners.empty() && !any_cert)
-            warn_at("listen.s2s", "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
+            warn_at(listeners.front(), "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
                                   "tls.certfile on a listener); remote servers that require encryption cannot connect "
                                   "to us, and only outgoing links are encrypted (where the remote offers STARTTLS)");
         for (auto& l : instances("listen.local.*"))
