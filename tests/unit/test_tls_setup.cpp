@@ -284,3 +284,20 @@ TEST_CASE("tls_setup: --print-config loads back with the same TLS meaning") {
         CHECK(again.config.listen_s2s[0].tls.present == r.config.listen_s2s[0].tls.present);
     }
 }
+
+TEST_CASE("tls_setup: a tls subsection without a mode beside use_starttls = required is warned about") {
+    REQUIRE(test::TestPki::get().ok());
+    test::TempDir dir;
+    config::LoadResult r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.verify_mode = \"none\"",
+                                     "tls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    int warned = 0;
+    for (auto& w : r.warnings) warned += w.message.find("to require TLS") != std::string::npos;
+    CHECK(warned == 2);
+    r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.mode = \"starttls_required\"",
+                  "tls.mode = \"starttls_required\"\ntls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    for (auto& w : r.warnings) CHECK(w.message.find("to require TLS") == std::string::npos);
+}
