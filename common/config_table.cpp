@@ -59,9 +59,10 @@ std::vector<TlsSpec> tls_specs() {
     return {
         {"mode", Kind::Enum, nullptr, kTlsModes, Both,
          "tls: direct TLS (XEP-0368); starttls: offered/used when offered; starttls_required: no plain "
-         "stream. Unset in a tls subsection that has other keys: starttls (MongooseIM's default), even beside "
-         "s2s.use_starttls = \"false\"; with no tls key at all: from s2s.use_starttls on a listener, and on "
-         "outgoing links STARTTLS whenever the remote offers it unless s2s.use_starttls is set",
+         "stream. On [[listen.s2s]] and s2s.outgoing.tls, unset in a tls subsection that has other keys: starttls "
+         "(MongooseIM's default), even beside s2s.use_starttls = \"false\"; with no tls key at all: from "
+         "s2s.use_starttls on a listener, and on outgoing links STARTTLS whenever the remote offers it unless "
+         "s2s.use_starttls is set",
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
          "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
@@ -89,7 +90,7 @@ std::vector<TlsSpec> tls_specs() {
         {"crl_files", Kind::StringList, nullptr, {}, Both, "PEM certificate revocation lists",
          [](TlsOptions& t, const Value& v) { t.crl_files = v.list; }},
         {"disconnect_on_failure", Kind::Bool, "true", {}, InListener,
-         "with verify_mode = \"peer\": true refuses a TLS handshake whose client certificate is missing or does "
+         "on [[listen.s2s]] with verify_mode = \"peer\": true refuses a TLS handshake whose client certificate is missing or does "
          "not chain to cacertfile (fatal alert, counted in tls_failures_total{reason=\"certificate\"}); false "
          "goes on and judges the certificate per remote domain (secure_auth, secure_domains, required_trusted), "
          "so peers that use dialback only (no client certificate, as most servers) still connect. Keep those "
