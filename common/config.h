@@ -47,6 +47,7 @@ struct TlsOptions {
     bool sni_enabled = true;              // outgoing only: server_name_indication.*
     std::string sni_host;                 // empty: the remote domain
     SniProtocol sni_protocol = SniProtocol::Default;
+    bool written = false;                 // some tls.* key was written (not only defaults filled in)
 };
 
 // One `[[listen.s2s]]` or `[[listen.local]]` entry.
@@ -168,6 +169,9 @@ struct Config {
     bool local_verify_dialback = true;         // check the local server's dialback keys with it
     std::string local_verify_server;           // "host:port" of its s2s port for that; empty: local.server
     int64_t local_max_verifications = 100;     // key checks under way at once
+    // local.tls: the streams s2s-proxy opens to the local server (mode unset: plain, as before).
+    TlsOptions local_tls;                      // mode, cacertfile, verify_mode, certfile, keyfile
+    std::string local_tls_server_name;         // name checked in its certificate; empty: see local_tls.h
 
     // [admin]
     bool admin_enabled = true;
@@ -176,6 +180,12 @@ struct Config {
     std::map<std::string, Shaper> shapers;
     std::map<std::string, std::vector<AccessClause>> access;
     std::map<std::string, std::vector<AclPattern>> acl;
+
+    // Where the config came from and where each key given stands ("proxy.toml:14:
+    // listen.s2s.0.tls.ciphers", "command line: --s2s.ciphers"), for messages about values that
+    // are checked after loading, such as TLS contexts (config::locate). Filled by config::load.
+    std::string source_name;
+    std::map<std::string, std::string> key_origins;
 };
 
 }  // namespace s2s

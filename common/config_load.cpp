@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "common/config_lines.h"
+#include "common/tls_keyfile.h"
 #include "common/config_table.h"
 #include "common/jid.h"
 #include "common/net_address.h"
@@ -824,6 +825,7 @@ private:
         }
         check_duplicates("s2s.domain_certfile.*", "domain");
         check_tls_certificates();
+        check_local_tls();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_listener_ports();
@@ -943,6 +945,10 @@ private:
 #endif
         mbedtls_pk_free(&pk);
         if (rc == 0) return;
+        if (std::string why = s2s::tls::explain_undecryptable_key(path, rc); !why.empty()) {
+            error_at(key, quote(path) + ": " + why);
+            return;
+        }
         std::string why = mbedtls_reason(rc);
         if (password_key.empty())
             error_at(key, quote(path) + " holds no private key that parses (" + why +
@@ -987,9 +993,15 @@ private:
             warn_at(listeners.front(), "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
                                   "tls.certfile on a listener); remote servers that require encryption cannot connect "
                                   "to us, and only outgoing links are encrypted (where the remote offers STARTTLS)");
-        for (auto& l : instances("listen.local.*"))
+        for (auto& l : instances("listen.local.*")) {
+            std::string written = first_written(l + ".tls.");
             if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
                 error_at(l + ".tls.mode", "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile");
+            else if (!get(l + ".tls.mode") && !written.empty() && !get(l + ".tls.certfile") && !global_cert)
+                error_at(written, "a tls subsection without mode means STARTTLS on " + l + ", which needs a "
+                                  "certificate: set " + l + ".tls.certfile (or remove the tls subsection for a plain "
+                                  "listener)");
+        }
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
                                              "\" needs s2s.certfile (a PEM file with the certificate and its key)");
@@ -1017,6 +1029,39 @@ private:
                     "certificate is missing or does not chain to tls.cacertfile (the system store when unset): peers "
                     "that authenticate with dialback only cannot connect; set disconnect_on_failure = false (or "
                     "verify_mode = \"none\") to let them in and judge certificates per domain");
+    }
+
+    // The first key under `prefix` the file or the command line set to something other than its
+    // default (an ignored key, or a default spelled out as --print-config writes it, does not
+    // count); "" if none.
+    std::string first_written(const std::string& prefix) const {
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Default || key.compare(0, prefix.size(), prefix) != 0) continue;
+            const OptionSpec* o = find_option(key);
+            if (!o || o->kind == Kind::Ignored) continue;
+            if (o->def && render(e.node) == render(parse_value(o->def))) continue;
+            return key;
+        }
+        return "";
+    }
+
+    // local.tls: its keys act only with a mode, and a component stream (XEP-0114) has no STARTTLS.
+    void check_local_tls() {
+        const Value* mode = get("local.tls.mode");
+        if (!mode) {
+            if (entries_.count("local.tls.mode")) return;  // (a bad value has its own error)
+            std::string written = first_written("local.tls.");
+            if (!written.empty())
+                error_at(written, "has no effect without local.tls.mode: set local.tls.mode = \"starttls\" (or "
+                                  "\"tls\", \"starttls_required\") to encrypt the streams to the local server, or "
+                                  "remove it");
+            return;
+        }
+        const Value* local_mode = get("local.mode");
+        if (local_mode && local_mode->choice == 1 && mode->choice != 0)
+            error_at("local.tls.mode", quote(options_choice("local.tls.mode", mode->choice)) +
+                                           " cannot be used in component mode: XEP-0114 has no STARTTLS; write "
+                                           "\"tls\" (direct TLS) and give the local server's component listener TLS");
     }
 
     static const std::string& options_choice(const std::string& key, size_t i) {
@@ -1055,6 +1100,9 @@ private:
         r_.config.outgoing.tls.present = !given_under("s2s.outgoing.tls").empty();
         for (size_t i = 0; i < r_.config.listen_s2s.size(); ++i)
             r_.config.listen_s2s[i].tls.present = !given_under("listen.s2s." + std::to_string(i) + ".tls").empty();
+        // A [[listen.local]] tls subsection written without mode means STARTTLS (local_tls.h).
+        for (size_t i = 0; i < r_.config.listen_local.size(); ++i)
+            r_.config.listen_local[i].tls.written = !first_written("listen.local." + std::to_string(i) + ".tls.").empty();
         for (auto& [key, c] : checked_) {
             bool secret = c.spec->kind == Kind::Secret;
             auto it = entries_.find(key);
@@ -1063,6 +1111,16 @@ private:
             r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0});
         }
         for (auto& key : unset_) r_.settings.push_back({key, "", false});
+        r_.config.source_name = name_;
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Cli) {
+                r_.config.key_origins[key] = "command line: --" + key;
+                continue;
+            }
+            const std::string& shown = e.written.empty() ? key : e.written;
+            int line = line_of(lines_, shown);
+            r_.config.key_origins[key] = name_ + (line > 0 ? ":" + std::to_string(line) : "") + ": " + shown;
+        }
         std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });
     }
 
@@ -1081,6 +1139,12 @@ private:
 
 LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli) {
     return Loader(name, text, cli).run();
+}
+
+std::string locate(const Config& config, const std::string& key) {
+    auto it = config.key_origins.find(key);
+    if (it != config.key_origins.end()) return it->second;
+    return (config.source_name.empty() ? std::string("config") : config.source_name) + ": " + key;
 }
 
 LoadResult load_file(const std::string& path, const std::vector<Override>& cli) {

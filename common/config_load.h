@@ -48,6 +48,10 @@ struct LoadResult {
 // Loads TOML text (name is used in messages) with overrides applied on top.
 [[nodiscard]] LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli);
 
+// Where `key` of a loaded config stands, for a message about its value: "proxy.toml:14: KEY" (the key
+// as written), "command line: --KEY", or "proxy.toml: KEY" for a key the file left unset.
+[[nodiscard]] std::string locate(const Config& config, const std::string& key);
+
 // Reads the file, then as load(); a file that cannot be read is an error naming it.
 [[nodiscard]] LoadResult load_file(const std::string& path, const std::vector<Override>& cli);
 

@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     }
     if (cl.command == s2s::Command::CheckConfig) {
         std::vector<std::string> problems = s2s::preflight(r.config);
-        for (auto& p : problems) std::fprintf(stderr, "%s: %s\n", cl.config_path.c_str(), p.c_str());
+        for (auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
         if (!problems.empty()) {
             std::fprintf(stderr, "s2s-proxy: the config would not start (%zu problem%s)\n", problems.size(),
                          problems.size() == 1 ? "" : "s");

@@ -301,3 +301,33 @@ TEST_CASE("tls_setup: a tls subsection without a mode beside use_starttls = requ
     REQUIRE(r.ok());
     for (auto& w : r.warnings) CHECK(w.message.find("to require TLS") == std::string::npos);
 }
+
+TEST_CASE("tls_setup: a context error begins with the file, line and key behind it") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE(pki.ok());
+    test::TempDir dir;
+    std::string a = combined(dir, "a.pem", pki.a);
+    const std::string text = "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\n"
+                             "certfile = \"" + a + "\"\nciphers = \"HIGH:NOPE\"\n"
+                             "[[listen.s2s]]\nport = 5269\ntls.mode = \"tls\"\ntls.cacertfile = \"" + pki.ca + "\"\n"
+                             "[[listen.s2s]]\nport = 5270\ntls.mode = \"tls\"\ntls.cacertfile = \"" + pki.ca + "\"\n"
+                             "tls.ciphers = \"ECDHE+FOO\"\n";
+    config::LoadResult r = config::load("proxy.toml", text, {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    std::string error;
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[0], &error));
+    CHECK(error == "proxy.toml:7: s2s.ciphers: unknown cipher or cipher keyword 'NOPE'");
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[1], &error));
+    CHECK(error == "proxy.toml:16: listen.s2s.1.tls.ciphers: unknown cipher or cipher keyword 'FOO'");
+
+    r = config::load("proxy.toml", text, {{"s2s.ciphers", "\"BAR\""}});
+    REQUIRE(r.ok());
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[0], &error));
+    CHECK(error == "command line: --s2s.ciphers: unknown cipher or cipher keyword 'BAR'");
+    bool with_cert = false;
+    r.config.ciphers = "HIGH";
+    r.config.outgoing.tls.cacertfile = "/nonexistent/ca.pem";
+    CHECK_FALSE(make_outgoing_context(r.config, "", &with_cert, &error));
+    CHECK_MESSAGE(error.rfind("proxy.toml: s2s.outgoing.tls.cacertfile: ", 0) == 0, error);
+}
