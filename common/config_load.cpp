@@ -959,11 +959,14 @@ private:
     }
 
     // Whether some key under `prefix` (e.g. "listen.s2s.0.tls") came from the file or the command
-    // line rather than from a default; the first such key, or "".
+    // line rather than from a default, whatever its value (an ignored key does not count); the
+    // first such key, or "".
     std::string given_under(const std::string& prefix) const {
         for (auto it = entries_.lower_bound(prefix + "."); it != entries_.end(); ++it) {
             if (it->first.compare(0, prefix.size() + 1, prefix + ".") != 0) break;
-            if (it->second.source != Source::Default) return it->first;
+            if (it->second.source == Source::Default) continue;
+            const OptionSpec* o = find_option(it->first);
+            if (o && o->kind != Kind::Ignored) return it->first;
         }
         return "";
     }

@@ -331,3 +331,12 @@ TEST_CASE("tls_setup: a context error begins with the file, line and key behind 
     CHECK_FALSE(make_outgoing_context(r.config, "", &with_cert, &error));
     CHECK_MESSAGE(error.rfind("proxy.toml: s2s.outgoing.tls.cacertfile: ", 0) == 0, error);
 }
+
+TEST_CASE("tls_setup: tls.module alone (accepted and ignored) makes no tls subsection") {
+    config::LoadResult r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
+                                        "[[listen.s2s]]\nport = 5269\ntls.module = \"fast_tls\"\n", {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    CHECK_FALSE(r.config.listen_s2s[0].tls.present);
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::None);
+}
