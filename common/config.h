@@ -34,7 +34,10 @@ enum class SniProtocol { Default, Https };
 
 // TLS options shared by listeners (`listen.*.tls.*`) and outgoing links (`s2s.outgoing.tls.*`).
 struct TlsOptions {
-    std::optional<TlsMode> mode;          // unset: derived from s2s.use_starttls
+    // Some key of this subsection was given (file or command line): a subsection without a mode
+    // means STARTTLS (tls_setup.h).
+    bool present = false;
+    std::optional<TlsMode> mode;          // unset: "starttls" when present, else from s2s.use_starttls
     VerifyMode verify_mode = VerifyMode::Peer;
     std::string certfile, keyfile, cacertfile, dhfile, ciphers, password;
     std::vector<std::string> versions;    // e.g. "tlsv1.2", "tlsv1.3"; empty: library default
@@ -139,6 +142,7 @@ struct Config {
     Policy default_policy = Policy::Allow;
     std::vector<HostPolicy> host_policy;
     StartTls use_starttls = StartTls::False;
+    bool use_starttls_set = false;             // given in the file or on the command line
     std::string certfile;
     std::vector<DomainCert> domain_certs;      // s2s.domain_certfile
     std::string shared;                        // dialback secret: never logged

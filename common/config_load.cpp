@@ -958,17 +958,44 @@ private:
                               (pw ? "; check " + password_key : "; if it is encrypted, set " + password_key));
     }
 
+    // Whether some key under `prefix` (e.g. "listen.s2s.0.tls") came from the file or the command
+    // line rather than from a default, whatever its value (an ignored key does not count); the
+    // first such key, or "".
+    std::string given_under(const std::string& prefix) const {
+        for (auto it = entries_.lower_bound(prefix + "."); it != entries_.end(); ++it) {
+            if (it->first.compare(0, prefix.size() + 1, prefix + ".") != 0) break;
+            if (it->second.source == Source::Default) continue;
+            const OptionSpec* o = find_option(it->first);
+            if (o && o->kind != Kind::Ignored) return it->first;
+        }
+        return "";
+    }
+
     void check_tls_certificates() {
         const Value* use = get("s2s.use_starttls");
         bool global_cert = get("s2s.certfile") != nullptr || !instances("s2s.domain_certfile.*").empty();
         auto listeners = instances("listen.s2s.*");
+        bool any_cert = global_cert;
         for (auto& l : listeners) {
             const Value* mode = get(l + ".tls.mode");
-            bool tls = mode ? true : (use && use->choice != 0);
+            std::string given = given_under(l + ".tls");
+            // A tls subsection without a mode means STARTTLS, whatever s2s.use_starttls says.
+            bool tls = mode || !given.empty() || (use && use->choice != 0);
+            if (get(l + ".tls.certfile")) any_cert = true;
             if (tls && !global_cert && !get(l + ".tls.certfile"))
-                error_at(mode ? l + ".tls.mode" : "s2s.use_starttls",
-                         "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile");
+                error_at(mode ? l + ".tls.mode" : !given.empty() ? given : "s2s.use_starttls",
+                         "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile" +
+                             (mode || given.empty() ? "" : " (a tls subsection without tls.mode means \"starttls\")"));
+            check_strict_listener(l, !given.empty());
+            if (!mode && !given.empty()) check_weaker_than_use_starttls(l + ".tls", given);
         }
+        if (!get("s2s.outgoing.tls.mode"))
+            if (std::string given = given_under("s2s.outgoing.tls"); !given.empty())
+                check_weaker_than_use_starttls("s2s.outgoing.tls", given);
+        if (!listeners.empty() && !any_cert)
+            warn_at(listeners.front(), "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
+                                  "tls.certfile on a listener); remote servers that require encryption cannot connect "
+                                  "to us, and only outgoing links are encrypted (where the remote offers STARTTLS)");
         for (auto& l : instances("listen.local.*")) {
             std::string written = first_written(l + ".tls.");
             if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
@@ -981,6 +1008,30 @@ private:
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
                                              "\" needs s2s.certfile (a PEM file with the certificate and its key)");
+    }
+
+    // A tls subsection without a mode means "starttls", which offers TLS but does not demand it:
+    // say so when s2s.use_starttls asks for more.
+    void check_weaker_than_use_starttls(const std::string& subsection, const std::string& given) {
+        const Value* use = get("s2s.use_starttls");
+        if (!use || use->choice < 2) return;
+        warn_at(given, subsection + " has no mode, so it means \"starttls\" (TLS used when offered, not required) "
+                       "although s2s.use_starttls = \"" + options_choice("s2s.use_starttls", use->choice) +
+                       "\"; set " + subsection + ".mode = \"starttls_required\" to require TLS");
+    }
+
+    // verify_mode = "peer" with disconnect_on_failure = true in a listener's own tls subsection
+    // refuses every TLS handshake without a valid client certificate: say what that costs.
+    void check_strict_listener(const std::string& l, bool subsection) {
+        if (!subsection) return;
+        const Value* verify = get(l + ".tls.verify_mode");
+        const Value* disconnect = get(l + ".tls.disconnect_on_failure");
+        if (verify && verify->choice == 0 && disconnect && disconnect->b)
+            warn_at(l + ".tls.verify_mode",
+                    "with disconnect_on_failure = true (the default), " + l + " refuses every TLS handshake whose client "
+                    "certificate is missing or does not chain to tls.cacertfile (the system store when unset): peers "
+                    "that authenticate with dialback only cannot connect; set disconnect_on_failure = false (or "
+                    "verify_mode = \"none\") to let them in and judge certificates per domain");
     }
 
     // The first key under `prefix` the file or the command line set to something other than its
@@ -1047,6 +1098,11 @@ private:
     void build() {
         for (auto& [key, c] : checked_)
             if (c.spec->apply) c.spec->apply(r_.config, c.wild, c.value);
+        r_.config.use_starttls_set = entries_.count("s2s.use_starttls") &&
+                                     entries_.at("s2s.use_starttls").source != Source::Default;
+        r_.config.outgoing.tls.present = !given_under("s2s.outgoing.tls").empty();
+        for (size_t i = 0; i < r_.config.listen_s2s.size(); ++i)
+            r_.config.listen_s2s[i].tls.present = !given_under("listen.s2s." + std::to_string(i) + ".tls").empty();
         // A [[listen.local]] tls subsection written without mode means STARTTLS (local_tls.h).
         for (size_t i = 0; i < r_.config.listen_local.size(); ++i)
             r_.config.listen_local[i].tls.written = !first_written("listen.local." + std::to_string(i) + ".tls.").empty();
@@ -1055,7 +1111,7 @@ private:
             auto it = entries_.find(key);
             std::string text = it != entries_.end() ? render(it->second.node) : quote(c.value.s);
             bool generated = (c.spec->flags & Generated) && defaults_.count(key);
-            r_.settings.push_back({key, text, secret, generated});
+            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0});
         }
         for (auto& key : unset_) r_.settings.push_back({key, "", false});
         r_.config.source_name = name_;

@@ -34,6 +34,7 @@ struct Setting {
     std::string toml;     // "" for an option left unset
     bool secret = false;
     bool generated = false;  // a Generated key the file left unset: a fresh value each load
+    bool defaulted = false;  // the table's default, not given in the file or on the command line
 };
 
 struct LoadResult {

@@ -62,12 +62,17 @@ std::vector<TlsSpec> tls_specs() {
     return {
         {"mode", Kind::Enum, nullptr, kTlsModes, Both,
          "tls: direct TLS (XEP-0368); starttls: offered/used when offered; starttls_required: no plain "
-         "stream (unset: from s2s.use_starttls)",
+         "stream. On [[listen.s2s]] and s2s.outgoing.tls, unset in a tls subsection that has other keys: starttls "
+         "(MongooseIM's default), even beside s2s.use_starttls = \"false\"; with no tls key at all: from "
+         "s2s.use_starttls on a listener, and on outgoing links STARTTLS whenever the remote offers it unless "
+         "s2s.use_starttls is set",
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
          "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
          "self-signed ones are accepted for TLS too, but prove no domain (dialback is still needed); none: not checked (without a valid certificate a peer may still use "
-         "dialback, unless secure_auth, secure_domains or required_trusted ask for one)",
+         "dialback, unless secure_auth, secure_domains or required_trusted ask for one). On a [[listen.s2s]] "
+         "with peer and disconnect_on_failure = true, a client without a valid certificate is refused at the "
+         "handshake",
          [](TlsOptions& t, const Value& v) { t.verify_mode = static_cast<VerifyMode>(v.choice); }},
         {"certfile", Kind::CertFile, nullptr, {}, Both, "PEM certificate chain presented to peers",
          [](TlsOptions& t, const Value& v) { t.certfile = v.s; }},
@@ -97,9 +102,13 @@ std::vector<TlsSpec> tls_specs() {
         {"crl_files", Kind::StringList, nullptr, {}, Both, "PEM certificate revocation lists",
          [](TlsOptions& t, const Value& v) { t.crl_files = v.list; }},
         {"disconnect_on_failure", Kind::Bool, "true", {}, InListener,
-         "accepted for compatibility: a bad peer certificate never closes the TLS handshake; it is judged per "
-         "remote domain (use_starttls = required_trusted, secure_auth, secure_domains), so a peer without one can "
-         "still ask us to verify dialback keys",
+         "on [[listen.s2s]] with verify_mode = \"peer\": true refuses a TLS handshake whose client certificate is missing or does "
+         "not chain to cacertfile (fatal alert, counted in tls_failures_total{reason=\"certificate\"}); false "
+         "goes on and judges the certificate per remote domain (secure_auth, secure_domains, required_trusted), "
+         "so peers that use dialback only (no client certificate, as most servers) still connect. Keep those "
+         "peers working with false or verify_mode = \"none\". selfsigned_peer and none never refuse at the "
+         "handshake. Applies to a listener with its own tls subsection; TLS that comes only from "
+         "s2s.use_starttls keeps its 6.x meaning (required_trusted demands valid certificates per domain)",
          [](TlsOptions& t, const Value& v) { t.disconnect_on_failure = v.b; }},
         {"protocol_options", Kind::StringList, "[\"no_sslv2\", \"no_sslv3\", \"no_tlsv1\", \"no_tlsv1_1\"]",
          kProtocolOptions, InListener,
@@ -112,13 +121,16 @@ std::vector<TlsSpec> tls_specs() {
         {"module", Kind::Ignored, nullptr, {}, InListener,
          "TLS library choice (ignored: mbedTLS is the only TLS library)", nullptr},
         {"server_name_indication.enabled", Kind::Bool, "true", {}, InOutgoing,
-         "send SNI naming the remote domain",
+         "send SNI (the remote domain, or server_name_indication.host); false: no SNI is sent",
          [](TlsOptions& t, const Value& v) { t.sni_enabled = v.b; }},
         {"server_name_indication.host", Kind::Domain, nullptr, {}, InOutgoing,
-         "name sent in SNI (unset: the remote domain)",
+         "name sent in SNI instead of the remote domain (unset: the remote domain); the certificate must still "
+         "be valid for the remote domain, which is what it proves for XMPP",
          [](TlsOptions& t, const Value& v) { t.sni_host = v.s; }},
         {"server_name_indication.protocol", Kind::Enum, "\"default\"", {"default", "https"}, InOutgoing,
-         "default: SNI host checked against the certificate as RFC 6125 says; https: as browsers do",
+         "https: certificate names matched as browsers do (a \"*\" as the whole leftmost label matches one "
+         "label); default: MongooseIM takes no wildcards here, but s2s-proxy matches names by RFC 6125 (which "
+         "XMPP allows wildcards under) with the same rule as https, so both values behave alike",
          [](TlsOptions& t, const Value& v) { t.sni_protocol = static_cast<SniProtocol>(v.choice); }},
     };
 }
@@ -282,7 +294,11 @@ std::vector<OptionSpec> build() {
              at(c.host_policy, index_of(w)).policy = static_cast<Policy>(v.choice);
          }},
         {"s2s.use_starttls", Kind::Enum, "\"false\"", 0, 0, {"false", "optional", "required", "required_trusted"}, R,
-         "TLS when no tls.mode is set: false, optional, required, required_trusted (certificate verified)",
+         "TLS where no tls subsection says otherwise: false, optional, required, required_trusted (certificate "
+         "verified). Unset: listeners without a tls subsection offer no TLS, and outgoing links without "
+         "s2s.outgoing.tls use STARTTLS whenever the remote offers it (no client certificate needed; the "
+         "remote's certificate is judged per domain, and an unverified one still allows dialback); \"false\" "
+         "set explicitly means no TLS at all",
          [](Config& c, const Wild&, const Value& v) { c.use_starttls = static_cast<StartTls>(v.choice); }},
         {"s2s.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM file with the certificate and its private key, used when no tls.certfile is set",

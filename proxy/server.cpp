@@ -121,6 +121,8 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.tls = outbound_tls_mode(c);
     outbound_.tls_context = tls.outgoing;
     outbound_.have_certificate = tls.outgoing_has_certificate;
+    outbound_.sni = c.outgoing.tls.sni_enabled;
+    outbound_.sni_host = c.outgoing.tls.sni_host;
     outbound_.domain_contexts = tls.domains;
     outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
     outbound_.state_timeout_ms = ms(c.outgoing.state_timeout);

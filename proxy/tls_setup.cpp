@@ -83,6 +83,7 @@ std::string listener_prefix(const Config& c, const Listener& l) {
 
 InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
     if (l.tls.mode) return from_mode(*l.tls.mode);
+    if (l.tls.present) return InboundTls::Offer;  // MongooseIM 6: a tls subsection means "starttls"
     switch (c.use_starttls) {
         case StartTls::False: return InboundTls::None;
         case StartTls::Optional: return InboundTls::Offer;
@@ -100,6 +101,8 @@ OutboundTls outbound_tls_mode(const Config& c) {
             case TlsMode::StartTlsRequired: return OutboundTls::StartTlsRequired;
         }
     }
+    // A tls subsection without a mode, or no TLS setting at all: STARTTLS when the remote offers it.
+    if (c.outgoing.tls.present || !c.use_starttls_set) return OutboundTls::StartTls;
     switch (c.use_starttls) {
         case StartTls::False: return OutboundTls::None;
         case StartTls::Optional: return OutboundTls::StartTls;
@@ -117,6 +120,10 @@ std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const
     tls::ContextOptions o;
     o.role = tls::Role::Server;
     common_options(c, l.tls, o);
+    // The listener's own tls subsection with verify_mode = "peer" and disconnect_on_failure = true
+    // (MongooseIM's defaults) refuses a handshake without a valid client certificate. TLS that
+    // comes from s2s.use_starttls alone keeps the 6.x meaning: certificates judged per domain.
+    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
     o.protocol_options = l.tls.protocol_options;
     domain_certificates(c, o);
     if (inbound_tls_mode(c, l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};

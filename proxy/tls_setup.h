@@ -1,8 +1,13 @@
 // From the config's TLS options to TLS modes and contexts for listeners and outgoing links.
 //
-// A listener's or the outgoing side's `tls.mode` wins; when it is unset, MongooseIM 6.x's
-// s2s.use_starttls decides: "false" no TLS, "optional" STARTTLS offered/used, "required" and
-// "required_trusted" STARTTLS required (the latter also demands valid peer certificates).
+// A listener's or the outgoing side's `tls.mode` wins; a tls subsection without a mode means
+// "starttls" (MongooseIM's default), even beside s2s.use_starttls = "false". Otherwise MongooseIM
+// 6.x's s2s.use_starttls decides: "false" no TLS, "optional" STARTTLS offered/used, "required" and
+// "required_trusted" STARTTLS required (the latter also demands valid peer certificates, per
+// domain). Outgoing links with neither s2s.use_starttls nor any s2s.outgoing.tls.* key use
+// STARTTLS whenever the remote offers it.
+// A listener's own tls subsection with verify_mode "peer" and disconnect_on_failure true refuses
+// handshakes without a valid client certificate.
 // Certificates come from `tls.certfile`/`tls.keyfile`, else from s2s.certfile (which holds the
 // key too).
 #pragma once

@@ -93,6 +93,7 @@ def config_text(listener_tls="", s2s="", ports=None):
   tls.certfile = "{Files.a.cert}"
   tls.keyfile = "{Files.a.key}"
   tls.cacertfile = "{Files.ca}"
+  tls.disconnect_on_failure = false
 {listener_tls}
 [[listen.local]]
   port = {p['local']}
