@@ -47,7 +47,6 @@ struct TlsOptions {
     bool sni_enabled = true;              // outgoing only: server_name_indication.*
     std::string sni_host;                 // empty: the remote domain
     SniProtocol sni_protocol = SniProtocol::Default;
-    bool written = false;                 // some tls.* key was written (not only defaults filled in)
 };
 
 // One `[[listen.s2s]]` or `[[listen.local]]` entry.

@@ -997,13 +997,14 @@ private:
                                   "tls.certfile on a listener); remote servers that require encryption cannot connect "
                                   "to us, and only outgoing links are encrypted (where the remote offers STARTTLS)");
         for (auto& l : instances("listen.local.*")) {
-            std::string written = first_written(l + ".tls.");
+            std::string given = given_under(l + ".tls");
             if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
                 error_at(l + ".tls.mode", "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile");
-            else if (!get(l + ".tls.mode") && !written.empty() && !get(l + ".tls.certfile") && !global_cert)
-                error_at(written, "a tls subsection without mode means STARTTLS on " + l + ", which needs a "
-                                  "certificate: set " + l + ".tls.certfile (or remove the tls subsection for a plain "
-                                  "listener)");
+            else if (!get(l + ".tls.mode") && !given.empty() && !get(l + ".tls.certfile") && !global_cert)
+                error_at(given, "a tls subsection without mode means STARTTLS on " + l + ", which needs a "
+                                "certificate: set " + l + ".tls.certfile (or remove the tls subsection for a plain "
+                                "listener)");
+            check_strict_listener(l, !given.empty());
         }
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
@@ -1034,28 +1035,14 @@ private:
                     "verify_mode = \"none\") to let them in and judge certificates per domain");
     }
 
-    // The first key under `prefix` the file or the command line set to something other than its
-    // default (an ignored key, or a default spelled out as --print-config writes it, does not
-    // count); "" if none.
-    std::string first_written(const std::string& prefix) const {
-        for (auto& [key, e] : entries_) {
-            if (e.source == Source::Default || key.compare(0, prefix.size(), prefix) != 0) continue;
-            const OptionSpec* o = find_option(key);
-            if (!o || o->kind == Kind::Ignored) continue;
-            if (o->def && render(e.node) == render(parse_value(o->def))) continue;
-            return key;
-        }
-        return "";
-    }
-
     // local.tls: its keys act only with a mode, and a component stream (XEP-0114) has no STARTTLS.
     void check_local_tls() {
         const Value* mode = get("local.tls.mode");
         if (!mode) {
             if (entries_.count("local.tls.mode")) return;  // (a bad value has its own error)
-            std::string written = first_written("local.tls.");
-            if (!written.empty())
-                error_at(written, "has no effect without local.tls.mode: set local.tls.mode = \"starttls\" (or "
+            std::string given = given_under("local.tls");
+            if (!given.empty())
+                error_at(given, "has no effect without local.tls.mode: set local.tls.mode = \"starttls\" (or "
                                   "\"tls\", \"starttls_required\") to encrypt the streams to the local server, or "
                                   "remove it");
             return;
@@ -1103,9 +1090,9 @@ private:
         r_.config.outgoing.tls.present = !given_under("s2s.outgoing.tls").empty();
         for (size_t i = 0; i < r_.config.listen_s2s.size(); ++i)
             r_.config.listen_s2s[i].tls.present = !given_under("listen.s2s." + std::to_string(i) + ".tls").empty();
-        // A [[listen.local]] tls subsection written without mode means STARTTLS (local_tls.h).
+        // A [[listen.local]] tls subsection without mode means STARTTLS too (local_tls.h).
         for (size_t i = 0; i < r_.config.listen_local.size(); ++i)
-            r_.config.listen_local[i].tls.written = !first_written("listen.local." + std::to_string(i) + ".tls.").empty();
+            r_.config.listen_local[i].tls.present = !given_under("listen.local." + std::to_string(i) + ".tls").empty();
         for (auto& [key, c] : checked_) {
             bool secret = c.spec->kind == Kind::Secret;
             auto it = entries_.find(key);

@@ -27,12 +27,14 @@ std::string natural(const std::string& s) {
     return out;
 }
 
-// Keys whose mere presence changes what the config means: a tls subsection (listen.s2s.N.tls.*,
-// s2s.outgoing.tls.*) turns TLS on, and s2s.use_starttls replaces the outgoing STARTTLS default.
+// Keys whose mere presence changes what the config means: a tls subsection (listen.*.N.tls.*,
+// s2s.outgoing.tls.*) turns TLS on, a local.tls.* key needs local.tls.mode, and s2s.use_starttls
+// replaces the outgoing STARTTLS default.
 // Their defaults are printed commented out, so that the printed config means the same when loaded.
 bool presence_matters(const std::string& key) {
     return key == "s2s.use_starttls" || key.compare(0, 17, "s2s.outgoing.tls.") == 0 ||
-           key_matches("listen.s2s.*.tls.*", key);
+           key.compare(0, 10, "local.tls.") == 0 || key_matches("listen.s2s.*.tls.*", key) ||
+           key_matches("listen.local.*.tls.*", key);
 }
 
 std::string line_for(const std::string& rel, const Setting& s) {

@@ -204,15 +204,16 @@ const char* local_listener_tls_help(const std::string& key, const char* help) {
                "starttls (MongooseIM's default); without a tls subsection the listener is plain (s2s.use_starttls is "
                "for the public side only). The dialback key check (local.verify_dialback) applies either way";
     if (key == "verify_mode")
-        return "how a client certificate the local server sends is judged (peer: chains to tls.cacertfile; "
-               "selfsigned_peer: a self-signed one passes too; none: not checked). Unlike MongooseIM, whose listener "
-               "disconnects a client whose certificate fails, the verdict is only logged: the local server proves its "
-               "domains with dialback keys it confirms (local.verify_dialback), and may have no client certificate";
+        return "how a client certificate the local server sends is judged: peer: it must chain to tls.cacertfile; "
+               "selfsigned_peer: a self-signed one passes too; none: not checked. With peer and "
+               "disconnect_on_failure = true (both defaults) a handshake without a valid client certificate is "
+               "refused, as on [[listen.s2s]]; the dialback key check (local.verify_dialback) applies either way";
     if (key == "certfile") return "PEM certificate chain presented to the local server (unset: s2s.certfile)";
     if (key == "disconnect_on_failure")
-        return "accepted for compatibility; unlike MongooseIM, a client certificate that does not check out never "
-               "closes the TLS handshake here: the local server's domains are proven by dialback "
-               "(local.verify_dialback), not by its certificate";
+        return "with verify_mode = \"peer\": true refuses a TLS handshake whose client certificate is missing or "
+               "does not chain to tls.cacertfile (fatal alert, counted in tls_failures_total{reason=\"certificate\"}); "
+               "false goes on, and the local server's domains are proven by dialback alone. Give the local server a "
+               "client certificate from tls.cacertfile, or write false for one that has none";
     return help;
 }
 

@@ -5,7 +5,7 @@
 namespace s2s {
 
 InboundTls local_tls_mode(const Listener& l) {
-    if (!l.tls.mode) return l.tls.written ? InboundTls::Offer : InboundTls::None;
+    if (!l.tls.mode) return l.tls.present ? InboundTls::Offer : InboundTls::None;
     switch (*l.tls.mode) {
         case TlsMode::Tls: return InboundTls::Direct;
         case TlsMode::StartTls: return InboundTls::Offer;

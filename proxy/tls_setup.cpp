@@ -150,6 +150,9 @@ std::shared_ptr<const tls::Context> make_local_listener_context(const Config& c,
     tls::ContextOptions o;
     o.role = tls::Role::Server;
     common_options(c, l.tls, o);
+    // As on [[listen.s2s]]: the listener's own tls subsection with verify_mode peer and
+    // disconnect_on_failure refuses a client certificate that is missing or does not check out.
+    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
     o.protocol_options = l.tls.protocol_options;
     if (local_tls_mode(l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     auto made = tls::Context::create(o);

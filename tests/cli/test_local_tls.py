@@ -87,7 +87,27 @@ class ListenLocalTls(LocalListener):
     def start_tls_listener(self, mode, *args):
         cert = MODULE["listener"]
         self.start("", f"--listen.local.0.tls.mode={mode}", f"--listen.local.0.tls.certfile={cert.chain}",
-                   f"--listen.local.0.tls.keyfile={cert.key}", *args)
+                   f"--listen.local.0.tls.keyfile={cert.key}", "--listen.local.0.tls.disconnect_on_failure=false",
+                   *args)
+
+    def test_verify_mode_peer_with_disconnect_on_failure_refuses_a_client_without_a_valid_certificate(self):
+        # Both are the defaults: as on [[listen.s2s]], a handshake without a client certificate that
+        # chains to tls.cacertfile is refused; one with such a certificate reaches the stream.
+        cert, a, other = MODULE["listener"], MODULE["a_test"], MODULE["other_ca"]
+        self.start("", "--listen.local.0.tls.mode=tls", f"--listen.local.0.tls.certfile={cert.chain}",
+                   f"--listen.local.0.tls.keyfile={cert.key}", f"--listen.local.0.tls.cacertfile={MODULE['ca'].cert}")
+        for client, admitted in ((None, False), (other, False), (a, True)):
+            extra = ["-cert", client.cert, "-key", client.key] if client else []
+            c = OpenSSL(self, "s_client", "-connect", f"127.0.0.1:{self.ports['local_port']}", "-alpn", "xmpp-server",
+                        "-CAfile", MODULE["ca"].cert, "-servername", "b.test", "-quiet", *extra)
+            c.send(HEADER.format(to="b.test").encode())
+            got = c.read_until(rb"</stream:features>")
+            if admitted:
+                self.assertIsNotNone(got, f"a valid client certificate was refused: {c.got!r}\n{self.log()[-2000:]}")
+            else:
+                self.assertIsNone(got, f"admitted without a valid client certificate ({client}): {c.got!r}")
+            c.stop()
+        self.assertGreaterEqual(self.metrics().get('s2s_proxy_tls_failures_total{reason="certificate"}') or 0, 2)
 
     def test_starttls_required_refuses_a_plain_db_result_with_policy_violation(self):
         self.start_tls_listener("starttls_required")

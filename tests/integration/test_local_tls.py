@@ -80,6 +80,9 @@ class ProxiedPair(unittest.TestCase):
                 cls.pa.set("listen.local.0.tls.mode", "starttls")
                 cls.pa.set("listen.local.0.tls.certfile", listener.chain)
                 cls.pa.set("listen.local.0.tls.keyfile", listener.key)
+                # verify_mode peer and disconnect_on_failure (the defaults): Prosody's client
+                # certificate must chain to the test CA, or its stream is refused at the handshake.
+                cls.pa.set("listen.local.0.tls.cacertfile", ca.cert)
             start_all(cls.a, cls.b, cls.pa, cls.pb)
             cls.alice = clients.Account.on(cls.a, "alice", "a.test")
             cls.bob = clients.Account.on(cls.b, "bob", "b.test")
