@@ -157,6 +157,10 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
          [](Listener& l, const Value& v) { l.reuse_port = v.b; }},
         {"backlog", Kind::Int, "1024", 1, 65535, {}, 0, "TCP accept backlog",
          [](Listener& l, const Value& v) { l.backlog = static_cast<int>(v.i); }},
+        {"max_tls_handshakes", Kind::Limit, "256", 1, kMaxInt, {}, Reloadable,
+         "TLS handshakes in progress at once on this listener; a connection that would start one more is closed "
+         "before any TLS work (ours)",
+         [](Listener& l, const Value& v) { l.max_tls_handshakes = to_limit(v); }},
         {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, Reloadable,
          "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
          [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
@@ -183,10 +187,6 @@ std::vector<SubSpec> public_listener_specs() {
          "new connections per second from one client address (a burst of as many at once); more are closed before "
          "any TLS work (ours)",
          [](Listener& l, const Value& v) { l.max_connection_rate_per_host = to_limit(v); }},
-        {"max_tls_handshakes", Kind::Limit, "256", 1, kMaxInt, {}, Reloadable,
-         "TLS handshakes in progress at once on this listener; a connection that would start one more is closed "
-         "before any TLS work (ours)",
-         [](Listener& l, const Value& v) { l.max_tls_handshakes = to_limit(v); }},
         {"proxy_protocol_timeout", Kind::Limit, "3_000", 1, kMaxMs, {}, Reloadable,
          "ms a connection may take to send its PROXY header (or, from outside proxy_trusted, its first bytes) when "
          "proxy_protocol is on (ours)",

@@ -30,9 +30,32 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& veri
     self->window_end_ = ctx.loop.now_ms() + settings.state_timeout_ms;
     self->stream_->set_deadline(settings.state_timeout_ms);
     if (settings.tls == InboundTls::Direct) {
+        if (!self->begin_handshake()) return;
         self->state_ = State::TlsHandshake;
         self->stream_->start_tls(settings.tls_context);
     }
+}
+
+// A TLS handshake may start (counted until it ends); false, with the connection closed, when the
+// listener already runs max_tls_handshakes (a listener off loopback must not be made to hold
+// unbounded handshake work).
+bool LocalIn::begin_handshake() {
+    if (!settings_.max_tls_handshakes.allows(static_cast<int64_t>(settings_.handshakes) + 1)) {
+        metrics().connections_refused.add("max_tls_handshakes");
+        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has max_tls_handshakes (%lld) in progress", settings_.listener.c_str(),
+                       static_cast<long long>(settings_.max_tls_handshakes.value));
+        fail(StreamError::ResourceConstraint, "too many TLS handshakes in progress; try again later");
+        return false;
+    }
+    ++settings_.handshakes;
+    in_handshake_ = true;
+    return true;
+}
+
+void LocalIn::end_handshake() {
+    if (!in_handshake_) return;
+    in_handshake_ = false;
+    --settings_.handshakes;
 }
 
 const char* LocalIn::state_label() const noexcept {
@@ -52,6 +75,7 @@ LocalIn::LocalIn(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier
 }
 
 LocalIn::~LocalIn() {
+    end_handshake();
     --settings_.active;
     ctx_.connections.erase(this);
 }
@@ -122,12 +146,14 @@ void LocalIn::handle_starttls() {
         stream_->close(refused);
         return;
     }
+    if (!begin_handshake()) return;
     starttls::proceed(*stream_, settings_.tls_context);
     header_sent_ = false;
     state_ = State::TlsHandshake;
 }
 
 void LocalIn::on_tls_established() {
+    end_handshake();
     S2S_LOG_INFO(log_ctx(), "tls", "%s: %s", settings_.listener.c_str(), starttls::describe(*stream_->tls()).c_str());
     metrics().local_tls.add(settings_.tls == InboundTls::Direct ? "listener:direct" : "listener:starttls");
     state_ = State::AwaitingHeader;

@@ -46,7 +46,9 @@ struct LocalInSettings {
     Limit max_connections{0, true};  // beyond it new streams get resource-constraint
     InboundTls tls = InboundTls::None;  // listen.local.*.tls (local_tls_mode())
     std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
+    Limit max_tls_handshakes{256, false};  // listen.local.*.max_tls_handshakes
     mutable size_t active = 0;    // streams open on this listener now (kept across a reload)
+    mutable size_t handshakes = 0;  // TLS handshakes in progress on it now (kept across a reload)
 };
 
 class LocalVerifier;
@@ -92,6 +94,8 @@ private:
     void on_tls_established() override;
 
     void handle_starttls();
+    [[nodiscard]] bool begin_handshake();
+    void end_handshake();
     void fail(StreamError error, const std::string& text);
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
@@ -110,6 +114,7 @@ private:
     const LocalInSettings& settings_;
     Stream* stream_ = nullptr;
     State state_ = State::AwaitingHeader;
+    bool in_handshake_ = false;  // counted in settings_.handshakes
     bool header_sent_ = false;
     std::string local_, remote_;   // from the header: from=local, to=remote
     std::string stream_id_;        // the id we sent: the local server's keys are bound to it

@@ -188,6 +188,7 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.own_outgoing = &own_outgoing_;
         s.verify_dialback = c.local_verify_dialback;
         s.max_connections = l.max_connections;
+        s.max_tls_handshakes = l.max_tls_handshakes;
         s.parse = parse_options(c, l.max_stanza_size);
         s.tls = local_tls_mode(l);
         s.tls_context = tls.local_listeners[i];

@@ -152,6 +152,16 @@ class ListenLocalTls(LocalListener):
         self.assertIsNotNone(c.read_until(rb"<db:verify from='b.test' to='a.test' id='x' type='invalid'/>"), c.got)
         self.assertEqual(self.metrics().get('s2s_proxy_local_tls_total{where="listener",how="direct"}'), 1)
 
+    def test_max_tls_handshakes_bounds_the_handshakes_in_progress(self):
+        self.start_tls_listener("tls", "--listen.local.0.max_tls_handshakes=1")
+        first = socket.create_connection(("127.0.0.1", self.ports["local_port"]), timeout=10)
+        self.addCleanup(first.close)  # a handshake that never gets a byte: it holds the one slot
+        second = socket.create_connection(("127.0.0.1", self.ports["local_port"]), timeout=10)
+        self.addCleanup(second.close)
+        self.assertEqual(cli.read_until(second, lambda g: False), b"")  # closed before any TLS work
+        self.wait_log(r"listen\.local\.0 has max_tls_handshakes \(1\) in progress")
+        self.assertEqual(self.metrics().get('s2s_proxy_connections_refused_total{limit="max_tls_handshakes"}'), 1)
+
     def test_direct_tls_listener_does_not_talk_plain_xml(self):
         self.start_tls_listener("tls")
         c = socket.create_connection(("127.0.0.1", self.ports["local_port"]), timeout=10)

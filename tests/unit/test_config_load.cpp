@@ -336,7 +336,7 @@ TEST_CASE("config: proxy_protocol without proxy_trusted is an error saying what 
 
 TEST_CASE("config: the PROXY and per-host keys are refused on listen.local, saying where they belong") {
     for (const char* key : {"proxy_protocol = true", "proxy_trusted = [\"127.0.0.1\"]", "max_connections_per_host = 2",
-                            "max_connection_rate_per_host = 5", "max_tls_handshakes = 5", "proxy_protocol_timeout = 100"}) {
+                            "max_connection_rate_per_host = 5", "proxy_protocol_timeout = 100"}) {
         CAPTURE(key);
         Diagnostic d = only_error(load_text(with(std::string("  ") + key + "\n")));
         CHECK(d.key.find("listen.local.0.") == 0);
