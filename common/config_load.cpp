@@ -319,17 +319,36 @@ private:
             Node value = parse_value(o.value);
             // A string option takes the text as it is when it does not read as a TOML string
             // (a secret like 12345 or 1e5 from an environment variable is still that text).
-            if (const OptionSpec* spec = find_option(key); spec && is_string_kind(spec->kind) && value &&
-                                                           !value->as<std::string>())
+            if (const OptionSpec* str = find_option(key); str && is_string_kind(str->kind) && value &&
+                                                          !value->as<std::string>())
                 value = cpptoml::make_value<std::string>(std::string(o.value));
+            const OptionSpec* spec = find_option(key);
+            // A list key takes one bare value as a list of one (--s2s.outgoing.ip_versions=6).
+            if (spec && is_list_kind(spec->kind) && value && !value->is_array()) {
+                auto arr = cpptoml::make_array();
+                if (auto i = value->as<int64_t>(); i && spec->kind == Kind::IntList) arr->push_back(i->get());
+                else if (auto str = value->as<std::string>()) arr->push_back(str->get());
+                else arr->push_back(std::string(o.value));
+                value = arr;
+            }
             if (!value) {
-                const OptionSpec* spec = find_option(key);
                 if (spec && is_list_kind(spec->kind)) {
-                    auto arr = cpptoml::make_array();
+                    // Comma-separated: integers for an integer list (--s2s.outgoing.ip_versions=6,4),
+                    // strings otherwise.
+                    std::vector<std::string> items;
                     std::stringstream ss(o.value);
                     std::string item;
                     while (std::getline(ss, item, ','))
-                        if (!item.empty()) arr->push_back(item);
+                        if (!item.empty()) items.push_back(item);
+                    std::vector<int64_t> ints;
+                    for (auto& i : items)
+                        if (Node n = spec->kind == Kind::IntList ? parse_value(i) : nullptr; n && n->as<int64_t>())
+                            ints.push_back(n->as<int64_t>()->get());
+                    auto arr = cpptoml::make_array();  // one type throughout: integers only when all are
+                    if (!items.empty() && ints.size() == items.size())
+                        for (int64_t i : ints) arr->push_back(i);
+                    else
+                        for (auto& i : items) arr->push_back(i);
                     value = arr;
                 } else {
                     value = cpptoml::make_value<std::string>(std::string(o.value));
@@ -826,9 +845,22 @@ private:
         check_tls_certificates();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
+        check_overrides_not_local(hosts);
         check_listener_ports();
         check_overrides_not_ours();
         check_proxy_protocol();
+    }
+
+    // MongooseIM's s2s.outgoing.address gives addresses of non-local domains; our own domains are
+    // served by the local server behind local.server, and a link to one would never be opened.
+    void check_overrides_not_local(const std::vector<std::string>& hosts) {
+        for (auto& o : instances("s2s.outgoing.address.*")) {
+            const Value* h = get(o + ".host");
+            if (h && std::count(hosts.begin(), hosts.end(), h->s))
+                error_at(o + ".host", quote(h->s) + " is one of general.hosts: an address override is for a remote "
+                                      "domain (the local server, at local.server, serves " + h->s +
+                                      "); remove this entry");
+        }
     }
 
     // An address override that leads to one of our own listeners would loop: a link there comes

