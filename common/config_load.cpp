@@ -676,6 +676,11 @@ private:
             }
             case Kind::Nameservers: {
                 if (!expect_strings(key, n, &v->list)) return false;
+                if (spec.max > 0 && static_cast<int64_t>(v->list.size()) > spec.max) {
+                    error_at(key, "lists " + std::to_string(v->list.size()) + " servers; at most " +
+                                      std::to_string(spec.max) + " are used, list fewer");
+                    return false;
+                }
                 for (auto& s : v->list) {
                     std::string host;
                     int port = 0;

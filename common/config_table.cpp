@@ -332,12 +332,14 @@ std::vector<OptionSpec> build() {
          "remote hosts remembered as failing (each waits max_retry_delay at most, and is forgotten a minute "
          "after that); when full, the oldest failure is forgotten first (ours)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.max_hosts_in_backoff = v.i; }},
-        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, 0, "s one DNS attempt may take",
+        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, kDnsMaxTimeoutS, {}, 0,
+         "s one DNS attempt may take (at most 300: the DNS library's limit)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_timeout = v.i; }},
-        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, 0, "DNS attempts before giving up",
+        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, kDnsMaxRetries, {}, 0,
+         "DNS attempts before giving up (at most 50: the DNS library's limit)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_retries = static_cast<int>(v.i); }},
-        {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, 0, {}, 0,
-         "DNS servers as \"ip\" or \"ip:port\" (ours; empty: /etc/resolv.conf)",
+        {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, static_cast<int64_t>(kDnsMaxNameservers), {}, 0,
+         "DNS servers as \"ip\" or \"ip:port\", at most 6 (ours; empty: /etc/resolv.conf)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_nameservers = v.list; }},
         {"s2s.outgoing.denied_networks", Kind::Networks, kDeniedNetworks, 0, 0, {}, R,
          "networks an address from DNS (or an IP-literal domain) may not lead to: such a candidate is not dialled, "

@@ -193,6 +193,32 @@ class StateTimeout(Running):
         self.wait_log(r"link-failed.*no answer from b\.test within")
 
 
+class CheckAgreesWithStart(Running):
+    """Every value --check-config accepts also starts: the bounds are the DNS library's own."""
+
+    def test_extreme_dns_values_start(self):
+        servers = '["127.0.0.53:25353", "127.0.0.54", "127.0.0.55", "127.0.0.56", "127.0.0.57", "::1"]'
+        for args in (("--s2s.outgoing.dns.timeout=300", "--s2s.outgoing.dns.retries=50"),
+                     ("--s2s.outgoing.dns.timeout=1", "--s2s.outgoing.dns.retries=1"),
+                     (f"--s2s.outgoing.dns.nameservers={servers}",)):
+            with self.subTest(args=args):
+                _, r = check(cli.minimal(**self.ports), *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.start("", *args)
+                self.stop()
+                self.assertEqual(self.proc.returncode, 0, self.log())
+
+    def test_values_past_the_library_are_refused_at_check(self):
+        seven = '["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"]'
+        for arg, says in (("--s2s.outgoing.dns.timeout=301", "301 is out of range 1..300"),
+                          ("--s2s.dns.retries=51", "51 is out of range 1..50"),
+                          (f"--s2s.outgoing.dns.nameservers={seven}", "lists 7 servers; at most 6")):
+            with self.subTest(arg=arg):
+                _, r = check(cli.minimal(), arg)
+                self.assertEqual(r.returncode, 2, r.stdout)
+                self.assertIn(says, r.stderr)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
