@@ -1044,9 +1044,12 @@ private:
             auto it = entries_.find(key);
             std::string text = it != entries_.end() ? render(it->second.node) : quote(c.value.s);
             bool generated = (c.spec->flags & Generated) && defaults_.count(key);
-            r_.settings.push_back({key, text, secret, generated});
+            std::string note;
+            if (c.value.infinite && key.size() >= 15 && key.compare(key.size() - 15, 15, "max_stanza_size") == 0)
+                note = "means " + std::to_string(kMaxStanzaSizeCap) + " bytes (16 MiB), the hard limit";
+            r_.settings.push_back({key, text, secret, generated, note});
         }
-        for (auto& key : unset_) r_.settings.push_back({key, "", false});
+        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, ""});
         std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });
     }
 

@@ -34,6 +34,7 @@ struct Setting {
     std::string toml;     // "" for an option left unset
     bool secret = false;
     bool generated = false;  // a Generated key the file left unset: a fresh value each load
+    std::string note;     // what the value means when the text alone does not say ("infinity" capped)
 };
 
 struct LoadResult {

@@ -29,7 +29,7 @@ std::string natural(const std::string& s) {
 
 std::string line_for(const std::string& rel, const Setting& s) {
     if (s.toml.empty()) return "# " + rel + " = (not set)\n";
-    return rel + " = " + (s.secret ? kMask : s.toml) + "\n";
+    return rel + " = " + (s.secret ? kMask : s.toml) + (s.note.empty() ? "" : "  # " + s.note) + "\n";
 }
 
 struct Printer {

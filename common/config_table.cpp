@@ -128,8 +128,9 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
          [](Listener& l, const Value& v) { l.reuse_port = v.b; }},
         {"backlog", Kind::Int, "1024", 1, 65535, {}, 0, "TCP accept backlog",
          [](Listener& l, const Value& v) { l.backlog = static_cast<int>(v.i); }},
-        {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, Reloadable,
-         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
+        {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxStanzaSizeCap, {}, Reloadable,
+         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; at most 16_777_216, the hard limit, which is "
+         "what \"infinity\" means here: unlike MongooseIM, s2s-proxy never takes stanzas of any size); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
          [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
     };
 }
@@ -301,9 +302,9 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.connection_timeout", Kind::Limit, "10_000", 1, kMaxMs, {}, R,
          "ms one TCP connect may take",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.connection_timeout = to_limit(v); }},
-        {"s2s.outgoing.max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, R,
-         "bytes one stanza from a remote server may take on an outgoing link (at least 10_000; \"infinity\": "
-         "16 MiB); its tree may take 4 bytes of memory per byte plus 256 KiB; until the link is negotiated "
+        {"s2s.outgoing.max_stanza_size", Kind::Limit, "524_288", 10000, kMaxStanzaSizeCap, {}, R,
+         "bytes one stanza from a remote server may take on an outgoing link (at least 10_000; at most 16_777_216, "
+         "the hard limit, which is what \"infinity\" means here; MongooseIM's default \"infinity\" is not ours); its tree may take 4 bytes of memory per byte plus 256 KiB; until the link is negotiated "
          "16 KiB, 500 elements and 128 KiB of tree apply instead",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.max_stanza_size = to_limit(v); }},
         {"s2s.outgoing.shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, R,

@@ -43,9 +43,8 @@ uint64_t rate_of(const Config& c, const std::string& shaper) {
 // make the process buffer without bound; the tree memory that size allows; the general element
 // count and stanza deadline; and the small limits that hold until the peer has authenticated.
 xml::StreamOptions parse_options(const Config& c, const s2s::Limit& max_stanza_size) {
-    constexpr size_t kCeiling = 16 * 1024 * 1024;
     xml::StreamOptions o;
-    o.limits.max_stanza_size = max_stanza_size.infinite ? kCeiling : static_cast<size_t>(max_stanza_size.value);
+    o.limits.max_stanza_size = static_cast<size_t>(max_stanza_size.infinite ? kMaxStanzaSizeCap : max_stanza_size.value);
     o.limits.max_stanza_memory = xml::StreamLimits::memory_for(o.limits.max_stanza_size);
     o.limits.max_stanza_elements = static_cast<size_t>(c.max_stanza_elements);
     o.unauthenticated = xml::StreamLimits::unauthenticated();

@@ -219,6 +219,37 @@ class CheckAgreesWithStart(Running):
                 self.assertIn(says, r.stderr)
 
 
+class MaxStanzaSizeCap(unittest.TestCase):
+    """max_stanza_size = "infinity" is capped at 16 MiB: --help says so, --print-config shows it,
+    and no larger number is taken."""
+
+    def test_help_names_the_cap(self):
+        r = cli.run("--help")
+        for key in ("s2s.outgoing.max_stanza_size", "listen.s2s.*.max_stanza_size", "listen.local.*.max_stanza_size"):
+            self.assertRegex(r.stdout, re.escape(key) + r" = 524_288 .*at most 16_777_216, the hard limit, which is "
+                                                        r"what \"infinity\" means here")
+
+    def test_print_config_shows_what_infinity_means(self):
+        with cli.ConfigFile(cli.minimal()) as path:
+            r = cli.run("--print-config", "--config", path, "--listen.s2s.0.max_stanza_size=infinity",
+                        "--s2s.outgoing.max_stanza_size=infinity")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('outgoing.max_stanza_size = "infinity"  # means 16777216 bytes (16 MiB), the hard limit', r.stdout)
+        self.assertIn('\nmax_stanza_size = "infinity"  # means 16777216 bytes (16 MiB), the hard limit', r.stdout)
+        with cli.ConfigFile(r.stdout) as printed:
+            again = cli.run("--check-config", "--config", printed)
+        self.assertEqual(again.returncode, 0, again.stderr)
+
+    def test_a_number_above_the_cap_is_refused(self):
+        for key in ("listen.s2s.0.max_stanza_size", "listen.local.0.max_stanza_size", "s2s.outgoing.max_stanza_size"):
+            with self.subTest(key=key):
+                _, ok = check(cli.minimal(), f"--{key}=16777216")
+                self.assertEqual(ok.returncode, 0, ok.stderr)
+                _, r = check(cli.minimal(), f"--{key}=16777217")
+                self.assertEqual(r.returncode, 2, r.stdout)
+                self.assertIn(f"--{key}: 16777217 is out of range 10000..16777216", r.stderr)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
