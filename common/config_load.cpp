@@ -280,7 +280,15 @@ private:
                 line = std::atoi(msg.c_str() + at + 9);
                 msg.resize(at);
             }
-            error(name_, line, "", "TOML syntax error: " + msg);
+            // Name the key or table the error is in: cpptoml gives only the line.
+            KeyAt near = line > 0 ? key_at(lines_, line) : KeyAt{};
+            std::string where;
+            if (!near.key.empty() && near.line < line) {
+                size_t dot = near.key.rfind('.');
+                where = " (after " + near.key + " on line " + std::to_string(near.line) +
+                        (dot == std::string::npos ? "" : ", in " + near.key.substr(0, dot)) + ")";
+            }
+            error(name_, line, near.line == line ? near.key : "", "TOML syntax error" + where + ": " + msg);
             return false;
         }
         flatten(root, "", Source::File);

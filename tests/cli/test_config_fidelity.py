@@ -250,6 +250,20 @@ class MaxStanzaSizeCap(unittest.TestCase):
                 self.assertIn(f"--{key}: 16777217 is out of range 10000..16777216", r.stderr)
 
 
+class SyntaxErrors(unittest.TestCase):
+    """cpptoml gives a line only: the error also names the key there, or the key and table before it."""
+
+    def test_the_key_on_the_line_is_named(self):
+        path, r = check("[general]\n  hosts = [\"a.test\"]\n[s2s]\n  default_policy = deny\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f"{path}:4: s2s.default_policy: TOML syntax error: ", r.stderr)
+
+    def test_the_table_and_key_before_are_named(self):
+        path, r = check("[general]\n  hosts = [\"a.test\"]\n[[listen.s2s]]\n  port = 5269\n\n  not a key\n")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f"{path}:6: TOML syntax error (after listen.s2s.0.port on line 4, in listen.s2s.0): ", r.stderr)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
