@@ -831,9 +831,19 @@ private:
         };
         for (auto& [key, c] : checked_) {
             const std::string& s = c.value.s;
-            if (c.spec->kind == Kind::ShaperRef && s != "none" && !shapers.count(s))
-                error_at(key, "no shaper " + quote(s) + " is defined (known: " + names(shapers, "none") +
-                                  "; define it as [shaper." + s + "] max_rate = ...)");
+            bool listener = key.compare(0, 7, "listen.") == 0;
+            if (c.spec->kind == Kind::ShaperRef && s != "none" && !shapers.count(s)) {
+                if (listener && rules.count(s))
+                    check_shaper_rule(s, shapers, names(shapers, "none"));
+                else if (listener)
+                    error_at(key, "no shaper or access rule " + quote(s) + " is defined (shapers: " +
+                                      names(shapers, "none") + "; access rules: " + join_quoted({rules.begin(), rules.end()}) +
+                                      "); define it as [shaper." + s + "] max_rate = ..., or as an [access] rule whose "
+                                      "values name shapers (" + s + " = [{acl = \"all\", value = \"fast\"}])");
+                else
+                    error_at(key, "no shaper " + quote(s) + " is defined (known: " + names(shapers, "none") +
+                                      "; define it as [shaper." + s + "] max_rate = ...)");
+            }
             if (c.spec->kind == Kind::AccessRef && s != "all" && !rules.count(s))
                 error_at(key, "no access rule " + quote(s) + " is defined (known: " + names(rules, "all") +
                                   "; define it under [access])");
@@ -862,6 +872,18 @@ private:
         check_listener_ports();
         check_overrides_not_ours();
         check_proxy_protocol();
+    }
+
+    // A listener shaper may name an access rule (MongooseIM's c2s listeners): each value of that
+    // rule must then name a shaper, or be "none".
+    void check_shaper_rule(const std::string& rule, const std::set<std::string>& shapers, const std::string& known) {
+        for (auto& clause : instances("access." + rule + ".*")) {
+            const Value* v = get(clause + ".value");
+            if (v && v->s != "none" && !shapers.count(v->s))
+                error_at(clause + ".value", quote(v->s) + " is not a shaper, and access rule " + quote(rule) +
+                                                " is a listener's shaper (known shapers: " + known +
+                                                "; define [shaper." + v->s + "] max_rate = ...)");
+        }
     }
 
     // MongooseIM's s2s.outgoing.address gives addresses of non-local domains; our own domains are

@@ -113,10 +113,17 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
         {"ip_address", Kind::IpAddress, default_ip, 0, 0, {}, 0, "address to listen on",
          [](Listener& l, const Value& v) { l.ip_address = v.s; }},
         {"access", Kind::AccessRef, "\"all\"", 0, 0, {}, Reloadable,
-         "access rule a peer must pass, or \"all\"",
+         "access rule (MongooseIM's [access] with [acl] match all/none/current_domain or server = \"x\"), or \"all\". "
+         "[[listen.s2s]]: each remote domain must pass it once it authenticates; one it denies gets db:result "
+         "type='error' <not-authorized/> (dialback) or <failure><not-authorized/> (SASL EXTERNAL), and a stanza from "
+         "a domain a reload has since denied ends the stream with policy-violation; each refusal is counted "
+         "(access_refusals_total). [[listen.local]]: each local domain the local server authenticates must pass it",
          [](Listener& l, const Value& v) { l.access = v.s; }},
         {"shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, Reloadable,
-         "shaper limiting the incoming byte rate of each connection, or \"none\"",
+         "limit on the incoming byte rate of each connection: \"none\", a [shaper.NAME], or (as for MongooseIM's c2s "
+         "listeners) an [access] rule whose values are shaper names or \"none\". A rule is evaluated when the "
+         "connection is accepted, with no domain known (acls that need one do not match; no match: no shaper), and "
+         "on [[listen.s2s]] again for each remote domain that authenticates, the strictest rate applying",
          [](Listener& l, const Value& v) { l.shaper = v.s; }},
         {"max_connections", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
          "connections accepted at once (soft: new ones are refused past it)",

@@ -7,7 +7,7 @@ namespace {
 
 bool acl_matches(const Config& c, const std::string& acl, std::string_view server) {
     if (acl == "all") return true;
-    if (acl == "none") return false;
+    if (acl == "none" || server.empty()) return false;
     auto it = c.acl.find(acl);
     if (it == c.acl.end()) return false;
     for (auto& p : it->second) {
@@ -28,6 +28,14 @@ bool access_allows(const Config& c, const std::string& rule, std::string_view se
     for (auto& clause : it->second)
         if (acl_matches(c, clause.acl, server)) return clause.value == "allow";
     return false;
+}
+
+std::string access_value(const Config& c, const std::string& rule, std::string_view server) {
+    auto it = c.access.find(rule);
+    if (it == c.access.end()) return "";
+    for (auto& clause : it->second)
+        if (acl_matches(c, clause.acl, server)) return clause.value;
+    return "";
 }
 
 }  // namespace s2s

@@ -15,6 +15,7 @@
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
+#include "proxy/shaper.h"
 #include "proxy/tls_setup.h"
 
 namespace s2s {
@@ -33,11 +34,9 @@ int set_reuse_port(uv_tcp_t* tcp) {
     return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
 }
 
-// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists).
-uint64_t rate_of(const Config& c, const std::string& shaper) {
-    auto it = c.shapers.find(shaper);
-    return shaper == "none" || it == c.shapers.end() ? 0 : static_cast<uint64_t>(it->second.max_rate);
-}
+// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists);
+// a listener's access-rule shaper as it is when a connection is accepted (no domain known yet).
+uint64_t rate_of(const Config& c, const std::string& shaper) { return shaper_rate(c, shaper, ""); }
 
 // The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
 // make the process buffer without bound; the tree memory that size allows; the general element
@@ -148,6 +147,8 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.parse = parse_options(c, l.max_stanza_size);
         s.max_connections = l.max_connections;
         s.max_rate = rate_of(c, l.shaper);
+        s.shaper = l.shaper;
+        s.access = l.access;
         s.bidi = c.bidi;
         s.proxy_protocol = l.proxy_protocol;
         s.proxy_trusted = l.proxy_trusted;
