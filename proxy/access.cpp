@@ -7,12 +7,13 @@ namespace {
 
 bool acl_matches(const Config& c, const std::string& acl, std::string_view server) {
     if (acl == "all") return true;
-    if (acl == "none" || server.empty()) return false;
+    if (acl == "none") return false;
     auto it = c.acl.find(acl);
     if (it == c.acl.end()) return false;
     for (auto& p : it->second) {
-        if (!p.server.empty() && p.server == server) return true;
         if (p.match == "all") return true;
+        if (server.empty()) continue;  // no domain known yet: only {match = "all"} matches
+        if (!p.server.empty() && p.server == server) return true;
         if (p.match == "current_domain" && std::find(c.hosts.begin(), c.hosts.end(), server) != c.hosts.end())
             return true;
     }
