@@ -264,6 +264,97 @@ class SyntaxErrors(unittest.TestCase):
         self.assertIn(f"{path}:6: TOML syntax error (after listen.s2s.0.port on line 4, in listen.s2s.0): ", r.stderr)
 
 
+ACCESS = """
+[access]
+  s2s = [{acl = "bad", value = "deny"}, {acl = "all", value = "allow"}]
+[acl]
+  bad = [{server = "bad.test"}]
+"""
+
+
+class ListenerAccess(Running):
+    """[[listen.s2s]] access: a remote domain the rule denies is refused when it claims a pair;
+    one it allows goes on to verification. Reloadable."""
+
+    def setUp(self):
+        super().setUp()
+        closed = cli.free_port()  # nothing listens there: good.test's verification fails at once
+        self.extra = ('[s2s]\n  outgoing.address = [\n'
+                      f'    {{host = "good.test", ip_address = "127.0.0.1", port = {closed}}},\n'
+                      f'    {{host = "bad.test", ip_address = "127.0.0.1", port = {closed}}},\n  ]\n' + ACCESS)
+
+    def claim(self, domain):
+        c, got = self.open_stream(self.ports["s2s_port"], domain, "a.test")
+        self.assertIn(b"<stream:features>", got)
+        c.sendall(f"<db:result from='{domain}' to='a.test'>some-key</db:result>".encode())
+        return cli.read_until(c, lambda g: b"</db:result>" in g or b"/>" in g.split(b"<db:result")[-1]
+                              or b"</stream:stream>" in g)
+
+    def test_a_denied_domain_is_refused_and_an_allowed_one_verified(self):
+        self.start(self.extra, "--listen.s2s.0.access=s2s")
+        bad = self.claim("bad.test")
+        self.assertRegex(bad, rb"<db:result from='a.test' to='bad.test' type='error'><error type='[a-z]+'>"
+                              rb"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>")
+        good = self.claim("good.test")
+        self.assertIn(b"type='error'", good)
+        self.assertIn(b"remote-server-not-found", good)  # it went on to ask good.test's server
+        self.assertNotIn(b"not-authorized", good)
+        self.assertEqual(self.metrics().get('s2s_proxy_access_refusals_total{where="dialback"}'), 1)
+        self.wait_log(r"bad\.test is not admitted by access rule s2s of listen\.s2s\.0")
+
+    def test_the_rule_is_reloaded(self):
+        self.start(self.extra)
+        with open(self.path) as f:
+            text = f.read()
+        self.assertNotIn(b"not-authorized", self.claim("bad.test"))  # access = "all" by default
+        with open(self.path, "w") as f:
+            f.write(text.replace("[[listen.s2s]]\n", "[[listen.s2s]]\n  access = \"s2s\"\n", 1))
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait_log(r"change applied: listen\.s2s\.0\.access|changes applied: .*listen\.s2s\.0\.access")
+        self.assertIn(b"not-authorized", self.claim("bad.test"))
+
+
+class ListenerShaperByAccessRule(Running):
+    """MongooseIM's c2s listener form: shaper names an access rule whose value is a shaper name."""
+
+    RULES = """
+[access]
+  c2s_shaper = [{acl = "all", value = "normal"}]
+  unshaped = [{acl = "all", value = "none"}]
+[shaper.normal]
+  max_rate = 25_000
+"""
+
+    def timed(self, rule):
+        self.start(self.RULES, f"--listen.s2s.0.shaper={rule}", "--listen.s2s.0.state_timeout=30000")
+        with socket.create_connection(("127.0.0.1", self.ports["s2s_port"]), timeout=20) as c:
+            c.sendall(cli.STREAM_HEADER)
+            elapsed, got = cli.timed_verify_through(c)
+        self.assertIn(b"db:verify", got)
+        return elapsed
+
+    def test_the_rule_s_shaper_holds_the_peer_to_its_rate(self):
+        """100 kB at 25 kB/s takes about 3 s after the 1 s burst."""
+        elapsed = self.timed("c2s_shaper")
+        self.assertGreater(elapsed, 2.4, "the shaper named by the access rule was not applied")
+        self.assertLess(elapsed, 15)
+
+    def test_a_rule_whose_value_is_none_does_not_shape(self):
+        self.assertLess(self.timed("unshaped"), 2.0)
+
+    def test_a_name_that_is_neither_is_refused_naming_both_tables(self):
+        _, r = check(cli.minimal() + self.RULES, "--listen.s2s.0.shaper=nosuch")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('--listen.s2s.0.shaper: no shaper or access rule "nosuch" is defined (shapers: none, normal; '
+                      'access rules: c2s_shaper, unshaped)', r.stderr)
+
+    def test_a_rule_value_that_is_not_a_shaper_is_refused(self):
+        path, r = check(cli.minimal() + self.RULES.replace('value = "normal"', 'value = "slow"'),
+                        "--listen.s2s.0.shaper=c2s_shaper")
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, re.escape(path) + r':\d+: access\.c2s_shaper\.0\.value: "slow" is not a shaper')
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
