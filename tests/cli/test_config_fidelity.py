@@ -355,6 +355,44 @@ class ListenerShaperByAccessRule(Running):
         self.assertRegex(r.stderr, re.escape(path) + r':\d+: access\.c2s_shaper\.0\.value: "slow" is not a shaper')
 
 
+class SeedExamples(unittest.TestCase):
+    """config-examples/mongooseim-seed.toml holds MongooseIM's documentation examples and checks clean."""
+
+    VERBATIM = [
+        'default_policy = "deny"',
+        '{host = "good.xmpp.org", policy = "allow"},',
+        'shared = "82gc8b23ct7824"',
+        '{host = "your.xmpp.org", ip_address = "192.0.1.100", port = 5271}',
+        'ciphers = "TLSv1.2"',
+        'max_retry_delay = 300',
+        'outgoing.port = 5270',
+        'outgoing.ip_versions = [6]',
+        'outgoing.connection_timeout = 5000',
+        'outgoing.state_timeout = 10_000',
+        'dns.timeout = 30',
+        'dns.retries = 1',
+        'shaper = "s2s_shaper"',
+        'max_stanza_size = 131072',
+        'access = "c2s"',
+        'shaper = "c2s_shaper"',
+        'max_connections = 10000',
+        'max_stanza_size = 65536',
+        '[shaper.fast]\n  max_rate = 50_000',
+    ]
+
+    def test_the_examples_are_there_and_check_clean(self):
+        path = os.path.join(cli.EXAMPLES, "mongooseim-seed.toml")
+        with open(path) as f:
+            text = f.read()
+        for line in self.VERBATIM:
+            self.assertIn(line, text)
+        r = cli.run("--check-config", "--config", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        printed = cli.run("--print-config", "--config", path).stdout
+        self.assertIn('shaper = "s2s_shaper"', printed)
+        self.assertIn('host = "my.xmpp.org"', printed)
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     bad = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
