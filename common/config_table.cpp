@@ -362,7 +362,8 @@ std::vector<OptionSpec> build() {
              c.outgoing.denied_networks = NetworkList::parse(v.list).value_or(NetworkList{});
          }},
         {"s2s.outgoing.address.*.host", Kind::Domain, nullptr, 0, 0, {}, Required | R,
-         "remote domain reached at this address instead of through DNS",
+         "remote domain reached at this address instead of through DNS (MongooseIM: for non-local domains; one of "
+         "general.hosts is refused at load, the local server at local.server serves those)",
          [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).host = v.s; }},
         {"s2s.outgoing.address.*.ip_address", Kind::IpAddress, nullptr, 0, 0, {}, Required | R,
          "its IP address (with the port, never one where s2s-proxy itself listens: such an entry is refused at load)",
