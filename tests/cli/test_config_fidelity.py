@@ -342,6 +342,34 @@ class ListenerShaperByAccessRule(Running):
     def test_a_rule_whose_value_is_none_does_not_shape(self):
         self.assertLess(self.timed("unshaped"), 2.0)
 
+    def test_the_rule_is_evaluated_again_for_the_domain_that_authenticates(self):
+        """Held to 25 kB/s when accepted (no domain known: "all" matches), unshaped once good.test,
+        which the rule gives "none", has authenticated by dialback."""
+        auth = socket.socket()  # good.test's authoritative server, reached by an address override
+        self.addCleanup(auth.close)
+        auth.bind(("127.0.0.1", 0))
+        auth.listen(4)
+        auth.settimeout(20)
+        rules = self.RULES.replace("[access]\n", '[access]\n  per_domain = [{acl = "trusted", value = "none"}, '
+                                                  '{acl = "all", value = "normal"}]\n') + ('[acl]\n  trusted = [{server = "good.test"}]\n[s2s]\n  outgoing.address = [{host = '
+                              f'"good.test", ip_address = "127.0.0.1", port = {auth.getsockname()[1]}}}]\n')
+        self.start(rules, "--listen.s2s.0.shaper=per_domain", "--listen.s2s.0.state_timeout=30000")
+        c, got = self.open_stream(self.ports["s2s_port"], "good.test", "a.test")
+        c.sendall(b"<db:result from='good.test' to='a.test'>some-key</db:result>")
+        conn, _ = auth.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(20)
+        cli.read_until(conn, lambda g: b"<stream:stream" in g and b">" in g.split(b"<stream:stream")[-1])
+        conn.sendall(b"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                     b"xmlns:db='jabber:server:dialback' from='good.test' to='a.test' id='auth1'>")
+        asked = cli.read_until(conn, lambda g: b"</db:verify>" in g)
+        sid = re.search(rb"<db:verify [^>]*id='([^']+)'", asked).group(1)
+        conn.sendall(b"<db:verify from='good.test' to='a.test' id='" + sid + b"' type='valid'/>")
+        self.assertIn(b"type='valid'", cli.read_until(c, lambda g: b"type=" in g))
+        elapsed, got = cli.timed_verify_through(c)
+        self.assertIn(b"db:verify", got)
+        self.assertLess(elapsed, 2.0, "the rule's value for good.test (none) was not applied")
+
     def test_a_name_that_is_neither_is_refused_naming_both_tables(self):
         _, r = check(cli.minimal() + self.RULES, "--listen.s2s.0.shaper=nosuch")
         self.assertEqual(r.returncode, 2)
