@@ -34,7 +34,10 @@ enum class SniProtocol { Default, Https };
 
 // TLS options shared by listeners (`listen.*.tls.*`) and outgoing links (`s2s.outgoing.tls.*`).
 struct TlsOptions {
-    std::optional<TlsMode> mode;          // unset: derived from s2s.use_starttls
+    // Some key of this subsection was given (file or command line): a subsection without a mode
+    // means STARTTLS (tls_setup.h).
+    bool present = false;
+    std::optional<TlsMode> mode;          // unset: "starttls" when present, else from s2s.use_starttls
     VerifyMode verify_mode = VerifyMode::Peer;
     std::string certfile, keyfile, cacertfile, dhfile, ciphers, password;
     std::vector<std::string> versions;    // e.g. "tlsv1.2", "tlsv1.3"; empty: library default
@@ -44,6 +47,7 @@ struct TlsOptions {
     bool sni_enabled = true;              // outgoing only: server_name_indication.*
     std::string sni_host;                 // empty: the remote domain
     SniProtocol sni_protocol = SniProtocol::Default;
+    bool written = false;                 // some tls.* key was written (not only defaults filled in)
 };
 
 // One `[[listen.s2s]]` or `[[listen.local]]` entry.
@@ -148,6 +152,7 @@ struct Config {
     Policy default_policy = Policy::Allow;
     std::vector<HostPolicy> host_policy;
     StartTls use_starttls = StartTls::False;
+    bool use_starttls_set = false;             // given in the file or on the command line
     std::string certfile;
     std::vector<DomainCert> domain_certs;      // s2s.domain_certfile
     std::string shared;                        // dialback secret: never logged
@@ -174,6 +179,9 @@ struct Config {
     bool local_verify_dialback = true;         // check the local server's dialback keys with it
     std::string local_verify_server;           // "host:port" of its s2s port for that; empty: local.server
     int64_t local_max_verifications = 100;     // key checks under way at once
+    // local.tls: the streams s2s-proxy opens to the local server (mode unset: plain, as before).
+    TlsOptions local_tls;                      // mode, cacertfile, verify_mode, certfile, keyfile
+    std::string local_tls_server_name;         // name checked in its certificate; empty: see local_tls.h
 
     // [admin]
     bool admin_enabled = true;
@@ -182,6 +190,12 @@ struct Config {
     std::map<std::string, Shaper> shapers;
     std::map<std::string, std::vector<AccessClause>> access;
     std::map<std::string, std::vector<AclPattern>> acl;
+
+    // Where the config came from and where each key given stands ("proxy.toml:14:
+    // listen.s2s.0.tls.ciphers", "command line: --s2s.ciphers"), for messages about values that
+    // are checked after loading, such as TLS contexts (config::locate). Filled by config::load.
+    std::string source_name;
+    std::map<std::string, std::string> key_origins;
 };
 
 }  // namespace s2s

@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "common/config_lines.h"
+#include "common/tls_keyfile.h"
 #include "common/config_table.h"
 #include "common/jid.h"
 #include "common/net_address.h"
@@ -866,6 +867,7 @@ private:
         }
         check_duplicates("s2s.domain_certfile.*", "domain");
         check_tls_certificates();
+        check_local_tls();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
         check_overrides_not_local(hosts);
@@ -1010,6 +1012,10 @@ private:
 #endif
         mbedtls_pk_free(&pk);
         if (rc == 0) return;
+        if (std::string why = s2s::tls::explain_undecryptable_key(path, rc); !why.empty()) {
+            error_at(key, quote(path) + ": " + why);
+            return;
+        }
         std::string why = mbedtls_reason(rc);
         if (password_key.empty())
             error_at(key, quote(path) + " holds no private key that parses (" + why +
@@ -1019,23 +1025,113 @@ private:
                               (pw ? "; check " + password_key : "; if it is encrypted, set " + password_key));
     }
 
+    // Whether some key under `prefix` (e.g. "listen.s2s.0.tls") came from the file or the command
+    // line rather than from a default, whatever its value (an ignored key does not count); the
+    // first such key, or "".
+    std::string given_under(const std::string& prefix) const {
+        for (auto it = entries_.lower_bound(prefix + "."); it != entries_.end(); ++it) {
+            if (it->first.compare(0, prefix.size() + 1, prefix + ".") != 0) break;
+            if (it->second.source == Source::Default) continue;
+            const OptionSpec* o = find_option(it->first);
+            if (o && o->kind != Kind::Ignored) return it->first;
+        }
+        return "";
+    }
+
     void check_tls_certificates() {
         const Value* use = get("s2s.use_starttls");
         bool global_cert = get("s2s.certfile") != nullptr || !instances("s2s.domain_certfile.*").empty();
         auto listeners = instances("listen.s2s.*");
+        bool any_cert = global_cert;
         for (auto& l : listeners) {
             const Value* mode = get(l + ".tls.mode");
-            bool tls = mode ? true : (use && use->choice != 0);
+            std::string given = given_under(l + ".tls");
+            // A tls subsection without a mode means STARTTLS, whatever s2s.use_starttls says.
+            bool tls = mode || !given.empty() || (use && use->choice != 0);
+            if (get(l + ".tls.certfile")) any_cert = true;
             if (tls && !global_cert && !get(l + ".tls.certfile"))
-                error_at(mode ? l + ".tls.mode" : "s2s.use_starttls",
-                         "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile");
+                error_at(mode ? l + ".tls.mode" : !given.empty() ? given : "s2s.use_starttls",
+                         "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile" +
+                             (mode || given.empty() ? "" : " (a tls subsection without tls.mode means \"starttls\")"));
+            check_strict_listener(l, !given.empty());
+            if (!mode && !given.empty()) check_weaker_than_use_starttls(l + ".tls", given);
         }
-        for (auto& l : instances("listen.local.*"))
+        if (!get("s2s.outgoing.tls.mode"))
+            if (std::string given = given_under("s2s.outgoing.tls"); !given.empty())
+                check_weaker_than_use_starttls("s2s.outgoing.tls", given);
+        if (!listeners.empty() && !any_cert)
+            warn_at(listeners.front(), "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
+                                  "tls.certfile on a listener); remote servers that require encryption cannot connect "
+                                  "to us, and only outgoing links are encrypted (where the remote offers STARTTLS)");
+        for (auto& l : instances("listen.local.*")) {
+            std::string written = first_written(l + ".tls.");
             if (get(l + ".tls.mode") && !get(l + ".tls.certfile") && !global_cert)
                 error_at(l + ".tls.mode", "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile");
+            else if (!get(l + ".tls.mode") && !written.empty() && !get(l + ".tls.certfile") && !global_cert)
+                error_at(written, "a tls subsection without mode means STARTTLS on " + l + ", which needs a "
+                                  "certificate: set " + l + ".tls.certfile (or remove the tls subsection for a plain "
+                                  "listener)");
+        }
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
                                              "\" needs s2s.certfile (a PEM file with the certificate and its key)");
+    }
+
+    // A tls subsection without a mode means "starttls", which offers TLS but does not demand it:
+    // say so when s2s.use_starttls asks for more.
+    void check_weaker_than_use_starttls(const std::string& subsection, const std::string& given) {
+        const Value* use = get("s2s.use_starttls");
+        if (!use || use->choice < 2) return;
+        warn_at(given, subsection + " has no mode, so it means \"starttls\" (TLS used when offered, not required) "
+                       "although s2s.use_starttls = \"" + options_choice("s2s.use_starttls", use->choice) +
+                       "\"; set " + subsection + ".mode = \"starttls_required\" to require TLS");
+    }
+
+    // verify_mode = "peer" with disconnect_on_failure = true in a listener's own tls subsection
+    // refuses every TLS handshake without a valid client certificate: say what that costs.
+    void check_strict_listener(const std::string& l, bool subsection) {
+        if (!subsection) return;
+        const Value* verify = get(l + ".tls.verify_mode");
+        const Value* disconnect = get(l + ".tls.disconnect_on_failure");
+        if (verify && verify->choice == 0 && disconnect && disconnect->b)
+            warn_at(l + ".tls.verify_mode",
+                    "with disconnect_on_failure = true (the default), " + l + " refuses every TLS handshake whose client "
+                    "certificate is missing or does not chain to tls.cacertfile (the system store when unset): peers "
+                    "that authenticate with dialback only cannot connect; set disconnect_on_failure = false (or "
+                    "verify_mode = \"none\") to let them in and judge certificates per domain");
+    }
+
+    // The first key under `prefix` the file or the command line set to something other than its
+    // default (an ignored key, or a default spelled out as --print-config writes it, does not
+    // count); "" if none.
+    std::string first_written(const std::string& prefix) const {
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Default || key.compare(0, prefix.size(), prefix) != 0) continue;
+            const OptionSpec* o = find_option(key);
+            if (!o || o->kind == Kind::Ignored) continue;
+            if (o->def && render(e.node) == render(parse_value(o->def))) continue;
+            return key;
+        }
+        return "";
+    }
+
+    // local.tls: its keys act only with a mode, and a component stream (XEP-0114) has no STARTTLS.
+    void check_local_tls() {
+        const Value* mode = get("local.tls.mode");
+        if (!mode) {
+            if (entries_.count("local.tls.mode")) return;  // (a bad value has its own error)
+            std::string written = first_written("local.tls.");
+            if (!written.empty())
+                error_at(written, "has no effect without local.tls.mode: set local.tls.mode = \"starttls\" (or "
+                                  "\"tls\", \"starttls_required\") to encrypt the streams to the local server, or "
+                                  "remove it");
+            return;
+        }
+        const Value* local_mode = get("local.mode");
+        if (local_mode && local_mode->choice == 1 && mode->choice != 0)
+            error_at("local.tls.mode", quote(options_choice("local.tls.mode", mode->choice)) +
+                                           " cannot be used in component mode: XEP-0114 has no STARTTLS; write "
+                                           "\"tls\" (direct TLS) and give the local server's component listener TLS");
     }
 
     static const std::string& options_choice(const std::string& key, size_t i) {
@@ -1069,6 +1165,14 @@ private:
     void build() {
         for (auto& [key, c] : checked_)
             if (c.spec->apply) c.spec->apply(r_.config, c.wild, c.value);
+        r_.config.use_starttls_set = entries_.count("s2s.use_starttls") &&
+                                     entries_.at("s2s.use_starttls").source != Source::Default;
+        r_.config.outgoing.tls.present = !given_under("s2s.outgoing.tls").empty();
+        for (size_t i = 0; i < r_.config.listen_s2s.size(); ++i)
+            r_.config.listen_s2s[i].tls.present = !given_under("listen.s2s." + std::to_string(i) + ".tls").empty();
+        // A [[listen.local]] tls subsection written without mode means STARTTLS (local_tls.h).
+        for (size_t i = 0; i < r_.config.listen_local.size(); ++i)
+            r_.config.listen_local[i].tls.written = !first_written("listen.local." + std::to_string(i) + ".tls.").empty();
         for (auto& [key, c] : checked_) {
             bool secret = c.spec->kind == Kind::Secret;
             auto it = entries_.find(key);
@@ -1077,9 +1181,19 @@ private:
             std::string note;
             if (c.value.infinite && key.size() >= 15 && key.compare(key.size() - 15, 15, "max_stanza_size") == 0)
                 note = "means " + std::to_string(kMaxStanzaSizeCap) + " bytes (16 MiB), the hard limit";
-            r_.settings.push_back({key, text, secret, generated, note});
+            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0, note});
         }
-        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, ""});
+        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, false, ""});
+        r_.config.source_name = name_;
+        for (auto& [key, e] : entries_) {
+            if (e.source == Source::Cli) {
+                r_.config.key_origins[key] = "command line: --" + key;
+                continue;
+            }
+            const std::string& shown = e.written.empty() ? key : e.written;
+            int line = line_of(lines_, shown);
+            r_.config.key_origins[key] = name_ + (line > 0 ? ":" + std::to_string(line) : "") + ": " + shown;
+        }
         std::sort(r_.settings.begin(), r_.settings.end(), [](const Setting& a, const Setting& b) { return a.key < b.key; });
     }
 
@@ -1098,6 +1212,12 @@ private:
 
 LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli) {
     return Loader(name, text, cli).run();
+}
+
+std::string locate(const Config& config, const std::string& key) {
+    auto it = config.key_origins.find(key);
+    if (it != config.key_origins.end()) return it->second;
+    return (config.source_name.empty() ? std::string("config") : config.source_name) + ": " + key;
 }
 
 LoadResult load_file(const std::string& path, const std::vector<Override>& cli) {

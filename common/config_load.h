@@ -34,6 +34,7 @@ struct Setting {
     std::string toml;     // "" for an option left unset
     bool secret = false;
     bool generated = false;  // a Generated key the file left unset: a fresh value each load
+    bool defaulted = false;  // the table's default, not given in the file or on the command line
     std::string note;     // what the value means when the text alone does not say ("infinity" capped)
 };
 
@@ -47,6 +48,10 @@ struct LoadResult {
 
 // Loads TOML text (name is used in messages) with overrides applied on top.
 [[nodiscard]] LoadResult load(const std::string& name, const std::string& text, const std::vector<Override>& cli);
+
+// Where `key` of a loaded config stands, for a message about its value: "proxy.toml:14: KEY" (the key
+// as written), "command line: --KEY", or "proxy.toml: KEY" for a key the file left unset.
+[[nodiscard]] std::string locate(const Config& config, const std::string& key);
 
 // Reads the file, then as load(); a file that cannot be read is an error naming it.
 [[nodiscard]] LoadResult load_file(const std::string& path, const std::vector<Override>& cli);

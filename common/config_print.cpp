@@ -27,8 +27,17 @@ std::string natural(const std::string& s) {
     return out;
 }
 
+// Keys whose mere presence changes what the config means: a tls subsection (listen.s2s.N.tls.*,
+// s2s.outgoing.tls.*) turns TLS on, and s2s.use_starttls replaces the outgoing STARTTLS default.
+// Their defaults are printed commented out, so that the printed config means the same when loaded.
+bool presence_matters(const std::string& key) {
+    return key == "s2s.use_starttls" || key.compare(0, 17, "s2s.outgoing.tls.") == 0 ||
+           key_matches("listen.s2s.*.tls.*", key);
+}
+
 std::string line_for(const std::string& rel, const Setting& s) {
     if (s.toml.empty()) return "# " + rel + " = (not set)\n";
+    if (s.defaulted && presence_matters(s.key)) return "# " + rel + " = " + s.toml + "  (default; unset)\n";
     return rel + " = " + (s.secret ? kMask : s.toml) + (s.note.empty() ? "" : "  # " + s.note) + "\n";
 }
 

@@ -54,17 +54,25 @@ struct TlsSpec {
 const Choices kTlsModes{"tls", "starttls", "starttls_required"};
 const Choices kVerifyModes{"peer", "selfsigned_peer", "none"};
 const Choices kTlsVersions{"tlsv1.2", "tlsv1.3"};
+const Choices kProtocolOptions{"no_sslv2",   "no_sslv3",   "no_tlsv1",
+                               "no_tlsv1_1", "no_tlsv1_2", "no_tlsv1_3",
+                               "cipher_server_preference", "no_compression", "no_ticket"};
 
 std::vector<TlsSpec> tls_specs() {
     return {
         {"mode", Kind::Enum, nullptr, kTlsModes, Both,
          "tls: direct TLS (XEP-0368); starttls: offered/used when offered; starttls_required: no plain "
-         "stream (unset: from s2s.use_starttls)",
+         "stream. On [[listen.s2s]] and s2s.outgoing.tls, unset in a tls subsection that has other keys: starttls "
+         "(MongooseIM's default), even beside s2s.use_starttls = \"false\"; with no tls key at all: from "
+         "s2s.use_starttls on a listener, and on outgoing links STARTTLS whenever the remote offers it unless "
+         "s2s.use_starttls is set",
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
          "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
          "self-signed ones are accepted for TLS too, but prove no domain (dialback is still needed); none: not checked (without a valid certificate a peer may still use "
-         "dialback, unless secure_auth, secure_domains or required_trusted ask for one)",
+         "dialback, unless secure_auth, secure_domains or required_trusted ask for one). On a [[listen.s2s]] "
+         "with peer and disconnect_on_failure = true, a client without a valid certificate is refused at the "
+         "handshake",
          [](TlsOptions& t, const Value& v) { t.verify_mode = static_cast<VerifyMode>(v.choice); }},
         {"certfile", Kind::CertFile, nullptr, {}, Both, "PEM certificate chain presented to peers",
          [](TlsOptions& t, const Value& v) { t.certfile = v.s; }},
@@ -73,11 +81,20 @@ std::vector<TlsSpec> tls_specs() {
         {"cacertfile", Kind::CertFile, nullptr, {}, Both,
          "PEM CA certificates that peers must chain to (unset: the system store)",
          [](TlsOptions& t, const Value& v) { t.cacertfile = v.s; }},
-        {"dhfile", Kind::Path, nullptr, {}, Both, "PEM Diffie-Hellman parameters for DHE suites",
+        {"dhfile", Kind::Path, nullptr, {}, Both,
+         "PEM Diffie-Hellman parameters (openssl dhparam) for DHE suites. Listener: DHE suites use this group; its "
+         "prime must have at least 2048 bits (smaller groups are breakable); unset: the RFC 3526 2048-bit group. "
+         "s2s.outgoing.tls: the file's prime size becomes the smallest DH prime accepted from servers (unset: 1024 "
+         "bits)",
          [](TlsOptions& t, const Value& v) { t.dhfile = v.s; }},
-        {"ciphers", Kind::String, nullptr, {}, Both, "OpenSSL-style cipher list (unset: s2s.ciphers)",
+        {"ciphers", Kind::String, nullptr, {}, Both,
+         "OpenSSL cipher string, as s2s.ciphers, for this listener or for outgoing links (unset: s2s.ciphers)",
          [](TlsOptions& t, const Value& v) { t.ciphers = v.s; }},
-        {"password", Kind::Secret, nullptr, {}, Both, "password of an encrypted keyfile (never printed)",
+        {"password", Kind::Secret, nullptr, {}, Both,
+         "password of an encrypted keyfile (never printed). mbedTLS 2.28 reads PKCS#8 keys encrypted with "
+         "PBE-SHA1-3DES or PBES2 with 3DES, and traditional PEM encryption (AES, 3DES), but not "
+         "OpenSSL 3's default (PBES2, AES-256, HMAC-SHA256): such a key is refused with the openssl command that "
+         "converts it",
          [](TlsOptions& t, const Value& v) { t.password = v.s; }},
         {"versions", Kind::StringList, nullptr, kTlsVersions, Both,
          "TLS versions allowed, e.g. [\"tlsv1.2\", \"tlsv1.3\"] (unset: all the library has)",
@@ -85,23 +102,35 @@ std::vector<TlsSpec> tls_specs() {
         {"crl_files", Kind::StringList, nullptr, {}, Both, "PEM certificate revocation lists",
          [](TlsOptions& t, const Value& v) { t.crl_files = v.list; }},
         {"disconnect_on_failure", Kind::Bool, "true", {}, InListener,
-         "accepted for compatibility: a bad peer certificate never closes the TLS handshake; it is judged per "
-         "remote domain (use_starttls = required_trusted, secure_auth, secure_domains), so a peer without one can "
-         "still ask us to verify dialback keys",
+         "on [[listen.s2s]] with verify_mode = \"peer\": true refuses a TLS handshake whose client certificate is missing or does "
+         "not chain to cacertfile (fatal alert, counted in tls_failures_total{reason=\"certificate\"}); false "
+         "goes on and judges the certificate per remote domain (secure_auth, secure_domains, required_trusted), "
+         "so peers that use dialback only (no client certificate, as most servers) still connect. Keep those "
+         "peers working with false or verify_mode = \"none\". selfsigned_peer and none never refuse at the "
+         "handshake. Applies to a listener with its own tls subsection; TLS that comes only from "
+         "s2s.use_starttls keeps its 6.x meaning (required_trusted demands valid certificates per domain)",
          [](TlsOptions& t, const Value& v) { t.disconnect_on_failure = v.b; }},
-        {"protocol_options", Kind::StringList, nullptr, {}, InListener,
-         "TLS library options (accepted for compatibility; mbedTLS has no equivalent)",
+        {"protocol_options", Kind::StringList, "[\"no_sslv2\", \"no_sslv3\", \"no_tlsv1\", \"no_tlsv1_1\"]",
+         kProtocolOptions, InListener,
+         "TLS library options (MongooseIM's fast_tls): no_sslv2, no_sslv3, no_tlsv1, no_tlsv1_1 (always so: TLS 1.2 "
+         "is the minimum), no_tlsv1_2 (TLS 1.3 only; refused when the TLS library has no TLS 1.3), no_tlsv1_3 (TLS "
+         "1.2 only), cipher_server_preference (always so: the listener chooses by its own cipher order), "
+         "no_compression (always so: the TLS library never compresses), no_ticket (no session tickets: every "
+         "reconnection is a full handshake)",
          [](TlsOptions& t, const Value& v) { t.protocol_options = v.list; }},
         {"module", Kind::Ignored, nullptr, {}, InListener,
          "TLS library choice (ignored: mbedTLS is the only TLS library)", nullptr},
         {"server_name_indication.enabled", Kind::Bool, "true", {}, InOutgoing,
-         "send SNI naming the remote domain",
+         "send SNI (the remote domain, or server_name_indication.host); false: no SNI is sent",
          [](TlsOptions& t, const Value& v) { t.sni_enabled = v.b; }},
         {"server_name_indication.host", Kind::Domain, nullptr, {}, InOutgoing,
-         "name sent in SNI (unset: the remote domain)",
+         "name sent in SNI instead of the remote domain (unset: the remote domain); the certificate must still "
+         "be valid for the remote domain, which is what it proves for XMPP",
          [](TlsOptions& t, const Value& v) { t.sni_host = v.s; }},
         {"server_name_indication.protocol", Kind::Enum, "\"default\"", {"default", "https"}, InOutgoing,
-         "default: SNI host checked against the certificate as RFC 6125 says; https: as browsers do",
+         "https: certificate names matched as browsers do (a \"*\" as the whole leftmost label matches one "
+         "label); default: MongooseIM takes no wildcards here, but s2s-proxy matches names by RFC 6125 (which "
+         "XMPP allows wildcards under) with the same rule as https, so both values behave alike",
          [](TlsOptions& t, const Value& v) { t.sni_protocol = static_cast<SniProtocol>(v.choice); }},
     };
 }
@@ -173,6 +202,28 @@ std::vector<SubSpec> public_listener_specs() {
     };
 }
 
+// [[listen.local]]'s tls keys where their meaning there differs from [[listen.s2s]]'s: the local
+// server is the peer, and s2s.use_starttls (the public side's) does not apply.
+const char* local_listener_tls_help(const std::string& key, const char* help) {
+    if (key == "mode")
+        return "TLS for the local server's outgoing s2s, for a local server on another host: tls: direct TLS "
+               "(XEP-0368); starttls: STARTTLS offered; starttls_required: a db:result, db:verify or stanza before "
+               "STARTTLS ends the stream with policy-violation (TLS is mandatory-to-negotiate, RFC 6120 5.3.1). A tls subsection without mode means "
+               "starttls (MongooseIM's default); without a tls subsection the listener is plain (s2s.use_starttls is "
+               "for the public side only). The dialback key check (local.verify_dialback) applies either way";
+    if (key == "verify_mode")
+        return "how a client certificate the local server sends is judged (peer: chains to tls.cacertfile; "
+               "selfsigned_peer: a self-signed one passes too; none: not checked). Unlike MongooseIM, whose listener "
+               "disconnects a client whose certificate fails, the verdict is only logged: the local server proves its "
+               "domains with dialback keys it confirms (local.verify_dialback), and may have no client certificate";
+    if (key == "certfile") return "PEM certificate chain presented to the local server (unset: s2s.certfile)";
+    if (key == "disconnect_on_failure")
+        return "accepted for compatibility; unlike MongooseIM, a client certificate that does not check out never "
+               "closes the TLS handshake here: the local server's domains are proven by dialback "
+               "(local.verify_dialback), not by its certificate";
+    return help;
+}
+
 void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, const char* default_ip,
                        std::vector<Listener> Config::*list) {
     const std::string prefix = "listen." + type + ".*.";
@@ -196,7 +247,8 @@ void add_listener_type(std::vector<OptionSpec>& out, const std::string& type, co
             a = [apply, list](Config& c, const Wild& w, const Value& v) {
                 apply(at(c.*list, index_of(w)).tls, v);
             };
-        out.push_back({prefix + "tls." + t.key, t.kind, t.def, 0, 0, t.choices, Reloadable, t.help, a});
+        const char* help = type == "local" ? local_listener_tls_help(t.key, t.help) : t.help;
+        out.push_back({prefix + "tls." + t.key, t.kind, t.def, 0, 0, t.choices, Reloadable, help, a});
     }
 }
 
@@ -250,7 +302,11 @@ std::vector<OptionSpec> build() {
              at(c.host_policy, index_of(w)).policy = static_cast<Policy>(v.choice);
          }},
         {"s2s.use_starttls", Kind::Enum, "\"false\"", 0, 0, {"false", "optional", "required", "required_trusted"}, R,
-         "TLS when no tls.mode is set: false, optional, required, required_trusted (certificate verified)",
+         "TLS where no tls subsection says otherwise: false, optional, required, required_trusted (certificate "
+         "verified). Unset: listeners without a tls subsection offer no TLS, and outgoing links without "
+         "s2s.outgoing.tls use STARTTLS whenever the remote offers it (no client certificate needed; the "
+         "remote's certificate is judged per domain, and an unverified one still allows dialback); \"false\" "
+         "set explicitly means no TLS at all",
          [](Config& c, const Wild&, const Value& v) { c.use_starttls = static_cast<StartTls>(v.choice); }},
         {"s2s.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM file with the certificate and its private key, used when no tls.certfile is set",
@@ -264,7 +320,15 @@ std::vector<OptionSpec> build() {
         {"s2s.shared", Kind::Secret, nullptr, 0, 0, {}, Generated,
          "dialback secret (default: 10 random bytes, hex; replicas must share one; never printed)",
          [](Config& c, const Wild&, const Value& v) { c.shared = v.s; }},
-        {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R, "cipher list when no tls.ciphers is set",
+        {"s2s.ciphers", Kind::String, "\"TLSv1.2:TLSv1.3\"", 0, 0, {}, R,
+         "OpenSSL cipher string used when no tls.ciphers is set: suite names (ECDHE-RSA-AES128-GCM-SHA256, or IANA "
+         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256), keywords (HIGH, DEFAULT, ALL, ECDHE, DHE, kRSA, aRSA, ECDSA, AESGCM, "
+         "AES128, AES256, CHACHA20, SHA256, SHA384, TLSv1.2: the suites that need TLS 1.2, TLSv1.3), '+' for "
+         "suites matching all ('ECDHE+AESGCM'), prefixes '!' (never), '-' (remove), '+' (move last), and "
+         "@STRENGTH (longest keys first, as in OpenSSL); @SECLEVEL=n is accepted and has no effect (mbedTLS has no "
+         "security levels). Words that match nothing in mbedTLS (aNULL, eNULL, "
+         "MD5, RC4, 3DES, DES, EXPORT, LOW, MEDIUM, PSK, SRP) may be excluded; an unknown word, or a string that "
+         "leaves no suite, is refused. TLS 1.3 suites (mbedTLS 3.6+) stay on unless named, as in OpenSSL",
          [](Config& c, const Wild&, const Value& v) { c.ciphers = v.s; }},
         {"s2s.secure_auth", Kind::Bool, "false", 0, 0, {}, R,
          "Prosody's s2s_secure_auth: only certificate authentication, no dialback; outgoing links use TLS "
@@ -413,6 +477,37 @@ std::vector<OptionSpec> build() {
          "key checks with the local server under way at once (each is a loopback connection); past it a "
          "db:result on [[listen.local]] gets resource-constraint; one stream may have 8 (ours)",
          [](Config& c, const Wild&, const Value& v) { c.local_max_verifications = v.i; }},
+        {"local.tls.mode", Kind::Enum, nullptr, 0, 0, kTlsModes, R,
+         "TLS on the streams s2s-proxy opens to the local server (local.server, local.verify_server), for a local "
+         "server on another host: tls: TLS from the first byte; starttls: STARTTLS when the server offers it (with "
+         "verify_mode peer or selfsigned_peer a server that does not offer it fails the link, since a missing offer "
+         "is what an attacker stripping it would show); starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
+         "tls (XEP-0114 has no STARTTLS). A failed handshake or a certificate that does not check out counts as an "
+         "unreachable server: stanzas wait (local.queue_timeout), then bounce. Streams opened after a reload take a new value (ours, in MongooseIM's tls layout)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = static_cast<TlsMode>(v.choice); }},
+        {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, R,
+         "how the local server's certificate is judged: peer: it must chain to local.tls.cacertfile and name "
+         "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, but "
+         "it must still name local.tls.server_name; none: not checked (encryption without authentication, and "
+         "starttls goes on in plain text when the server does not offer it)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.verify_mode = static_cast<VerifyMode>(v.choice); }},
+        {"local.tls.cacertfile", Kind::CertFile, nullptr, 0, 0, {}, R,
+         "PEM CA certificates the local server's certificate must chain to (unset: the system store)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.cacertfile = v.s; }},
+        {"local.tls.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
+         "PEM client certificate presented to the local server when it asks for one (unset: s2s.certfile, if set)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.certfile = v.s; }},
+        {"local.tls.keyfile", Kind::KeyFile, nullptr, 0, 0, {}, R,
+         "PEM private key of local.tls.certfile (unset: inside certfile)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.keyfile = v.s; }},
+        {"local.tls.password", Kind::Secret, nullptr, 0, 0, {}, R,
+         "password of an encrypted local.tls.keyfile (never printed)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.password = v.s; }},
+        {"local.tls.server_name", Kind::Domain, nullptr, 0, 0, {}, R,
+         "name the local server's certificate must hold, also sent with SNI (unset: the host of local.server when "
+         "it is a name, such as \"localhost\"; else the local domain the stream is for, and in component mode the "
+         "first of general.hosts)",
+         [](Config& c, const Wild&, const Value& v) { c.local_tls_server_name = v.s; }},
 
         // [admin]
         {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",

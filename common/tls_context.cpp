@@ -1,14 +1,18 @@
 #include "common/tls_context.h"
 
+#include "common/tls_ciphers.h"
 #include "common/tls_identity.h"
+#include "common/tls_keyfile.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/dhm.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/pk.h>
@@ -61,13 +65,6 @@ std::string lowercase(std::string_view s) {
     return out;
 }
 
-std::string uppercase(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'a' && c <= 'z') c = static_cast<char>(c - ('a' - 'A'));
-    return out;
-}
-
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
 // "" if `path` can be opened for reading, else the system's reason.
@@ -82,34 +79,6 @@ std::string unreadable(const std::string& path) {
 bool is_directory(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-std::vector<std::string> split_list(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        while (i < s.size() && (s[i] == ':' || s[i] == ',' || s[i] == ' ' || s[i] == '\t')) ++i;
-        std::size_t j = i;
-        while (j < s.size() && s[j] != ':' && s[j] != ',' && s[j] != ' ' && s[j] != '\t') ++j;
-        if (j > i) out.emplace_back(s.substr(i, j - i));
-        i = j;
-    }
-    return out;
-}
-
-// The mbedTLS id of a cipher suite named the IANA or the mbedTLS way; 0 if unknown.
-int ciphersuite_id(std::string_view token) {
-    std::string name = uppercase(token);
-    if (int id = mbedtls_ssl_get_ciphersuite_id(name.c_str())) return id;
-    for (char& c : name)
-        if (c == '_') c = '-';
-    if (int id = mbedtls_ssl_get_ciphersuite_id(name.c_str())) return id;
-    // TLS 1.3 suites: IANA "TLS_AES_128_GCM_SHA256" is mbedTLS "TLS1-3-AES-128-GCM-SHA256".
-    if (name.rfind("TLS-", 0) == 0 && name.find("-WITH-") == std::string::npos) {
-        std::string v13 = "TLS1-3-" + name.substr(4);
-        if (int id = mbedtls_ssl_get_ciphersuite_id(v13.c_str())) return id;
-    }
-    return 0;
 }
 
 }  // namespace
@@ -128,6 +97,7 @@ struct Context::Impl {
     std::unique_ptr<StoredCert> default_cert;               // may be null on a client
     std::vector<std::unique_ptr<StoredCert>> sni_certs;
     std::vector<int> ciphersuites;                          // 0-terminated
+    bool no_tls12 = false, no_tls13 = false;                // from protocol_options
     std::vector<std::string> alpn;
     std::vector<const char*> alpn_ptrs;                     // null-terminated, into `alpn`
 
@@ -156,7 +126,9 @@ struct Context::Impl {
 
     // Each step returns "" or an error message.
     std::string seed();
+    std::string set_protocol_options();
     std::string set_versions(std::vector<std::string>& warnings);
+    std::string set_dh_parameters();
     std::string set_ciphers();
     std::string load_certificate(const CertificateSpec& spec, StoredCert& out);
     std::string load_certificates(std::vector<std::string>& warnings);
@@ -190,6 +162,9 @@ std::string Context::Impl::set_versions(std::vector<std::string>& warnings) {
         }
     }
     if (!want12 && !want13) want12 = want13 = true;
+    if (no_tls12) want12 = false;
+    if (no_tls13) want13 = false;
+    if (!want12 && !want13) return "versions: protocol_options exclude every TLS version listed here";
     if (want13 && !S2S_TLS13) {
         if (!want12)
             return std::string("versions: tlsv1.3 is not available in this build (") + MBEDTLS_VERSION_STRING_FULL +
@@ -209,22 +184,68 @@ std::string Context::Impl::set_versions(std::vector<std::string>& warnings) {
     return "";
 }
 
+std::string Context::Impl::set_protocol_options() {
+    for (const auto& o : options.protocol_options) {
+        const auto& known = known_protocol_options();
+        if (std::find(known.begin(), known.end(), o) == known.end()) {
+            std::string list;
+            for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+            return "protocol_options: unknown option '" + o + "' (known: " + list + ")";
+        }
+        if (o == "no_tlsv1_2") no_tls12 = true;
+        if (o == "no_tlsv1_3") no_tls13 = true;
+        if (o == "no_ticket") options.session_tickets = false;
+        // no_sslv2 .. no_tlsv1_1: TLS 1.2 is the minimum anyway. cipher_server_preference: an
+        // mbedTLS server chooses by its own order. no_compression: mbedTLS never compresses.
+    }
+    if (no_tls12 && !S2S_TLS13)
+        return std::string("protocol_options: no_tlsv1_2 leaves TLS 1.3 only, and this TLS library (") +
+               MBEDTLS_VERSION_STRING_FULL + ") has no TLS 1.3; remove no_tlsv1_2";
+    if (no_tls12 && no_tls13) return "protocol_options: no_tlsv1_2 and no_tlsv1_3 together leave no TLS version";
+    return "";
+}
+
+std::string Context::Impl::set_dh_parameters() {
+    if (options.dhfile.empty()) return "";
+    if (std::string why = unreadable(options.dhfile); !why.empty()) return "dhfile " + quoted(options.dhfile) + ": " + why;
+#if defined(MBEDTLS_DHM_C)
+    mbedtls_dhm_context dhm;
+    mbedtls_dhm_init(&dhm);
+    int ret = mbedtls_dhm_parse_dhmfile(&dhm, options.dhfile.c_str());
+    if (ret != 0) {
+        mbedtls_dhm_free(&dhm);
+        return "dhfile " + quoted(options.dhfile) + ": no PEM DH parameters in it (" + describe_mbedtls_error(ret) +
+               "); make them with 'openssl dhparam -out dh.pem 2048'";
+    }
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+    const std::size_t bits = mbedtls_dhm_get_bitlen(&dhm);
+#else
+    const std::size_t bits = mbedtls_mpi_bitlen(&dhm.P);
+#endif
+    if (bits < 2048) {
+        mbedtls_dhm_free(&dhm);
+        return "dhfile " + quoted(options.dhfile) + ": the prime has " + std::to_string(bits) +
+               " bits; at least 2048 are needed (smaller groups are breakable, RFC 8247 and Logjam), e.g. "
+               "'openssl dhparam -out dh.pem 2048'";
+    }
+    if (options.role == Role::Server) {
+        ret = mbedtls_ssl_conf_dh_param_ctx(&conf, &dhm);  // copies P and G
+    } else {
+        mbedtls_ssl_conf_dhm_min_bitlen(&conf, static_cast<unsigned int>(bits));
+        ret = 0;
+    }
+    mbedtls_dhm_free(&dhm);
+    if (ret != 0) return "dhfile " + quoted(options.dhfile) + ": " + describe_mbedtls_error(ret);
+    return "";
+#else
+    return "dhfile: this TLS library (" MBEDTLS_VERSION_STRING_FULL ") is built without Diffie-Hellman";
+#endif
+}
+
 std::string Context::Impl::set_ciphers() {
-    std::vector<std::string> tokens = split_list(options.ciphers);
-    bool defaults = true;
-    for (const auto& t : tokens) {
-        std::string u = uppercase(t);
-        if (u != "TLSV1.2" && u != "TLSV1.3" && u != "DEFAULT") defaults = false;
-    }
-    if (defaults) return "";  // mbedTLS's default list: AEAD and ECDHE first
-    for (const auto& t : tokens) {
-        int id = ciphersuite_id(t);
-        if (id == 0)
-            return "ciphers: unknown cipher suite '" + t +
-                   "' (OpenSSL cipher names and rules are not supported: list IANA names such as "
-                   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, or leave ciphers at \"" + kDefaultCiphers + "\")";
-        ciphersuites.push_back(id);
-    }
+    CipherSelection selected = select_ciphersuites(options.ciphers);
+    if (!selected.error.empty()) return "ciphers: " + selected.error;
+    ciphersuites = std::move(selected.suites);
     ciphersuites.push_back(0);
     mbedtls_ssl_conf_ciphersuites(&conf, ciphersuites.data());
     return "";
@@ -245,14 +266,11 @@ std::string Context::Impl::load_certificate(const CertificateSpec& spec, StoredC
 #else
     ret = mbedtls_pk_parse_keyfile(&out.key, keyfile.c_str(), pwd);
 #endif
+    if (ret != 0)
+        if (std::string why = explain_undecryptable_key(keyfile, ret); !why.empty())
+            return "keyfile " + quoted(keyfile) + ": " + why;
     if (ret == MBEDTLS_ERR_PK_PASSWORD_REQUIRED) return "keyfile " + quoted(keyfile) + ": the key is encrypted and no password is set";
     if (ret == MBEDTLS_ERR_PK_PASSWORD_MISMATCH) return "keyfile " + quoted(keyfile) + ": wrong password for the key";
-#if MBEDTLS_VERSION_NUMBER < 0x03000000 && defined(MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE)
-    if (ret == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE)
-        return "keyfile " + quoted(keyfile) + ": " + describe_mbedtls_error(ret) +
-               "; mbedTLS 2.28 cannot decrypt AES-encrypted PKCS#8 keys: convert it with "
-               "'openssl pkey -traditional -aes256' (or store it unencrypted with tight permissions)";
-#endif
     if (ret != 0) return "keyfile " + quoted(keyfile) + ": " + describe_mbedtls_error(ret);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
     ret = mbedtls_pk_check_pair(&out.chain.pk, &out.key, mbedtls_ctr_drbg_random, &drbg);
@@ -388,9 +406,11 @@ ContextResult Context::create(const ContextOptions& options) {
     std::string err = m.seed();
     if (err.empty()) {
         mbedtls_ssl_conf_rng(&m.conf, mbedtls_ctr_drbg_random, &m.drbg);
-        err = m.set_versions(result.warnings);
+        err = m.set_protocol_options();
     }
+    if (err.empty()) err = m.set_versions(result.warnings);
     if (err.empty()) err = m.set_ciphers();
+    if (err.empty()) err = m.set_dh_parameters();
     if (err.empty()) {
         // Key exchange groups, cheapest first: X25519 costs less than P-256 in mbedTLS.
 #if MBEDTLS_VERSION_NUMBER >= 0x03010000
@@ -417,6 +437,11 @@ ContextResult Context::create(const ContextOptions& options) {
     if (err.empty()) err = m.set_alpn();
     if (err.empty()) err = m.set_tickets();
     if (!err.empty()) {
+        static const char* const fields[] = {"ciphers",  "certfile", "keyfile",          "cacertfile", "crl_files",
+                                             "versions", "dhfile",   "protocol_options", "alpn"};
+        std::size_t word = err.find_first_of(" :");
+        for (const char* f : fields)
+            if (err.compare(0, word, f) == 0) result.option = f;
         result.error = std::move(err);
         return result;
     }
@@ -459,6 +484,13 @@ const Context::KeyPair* Context::certificate_for(std::string_view server_name) c
             for (const auto& n : c->names)
                 if ((n.find('*') != std::string::npos) == wildcard && dns_id_matches(n, server_name)) return &c->pair;
     return nullptr;
+}
+
+const std::vector<std::string>& known_protocol_options() {
+    static const std::vector<std::string> known = {"no_sslv2",   "no_sslv3",   "no_tlsv1",
+                                                   "no_tlsv1_1", "no_tlsv1_2", "no_tlsv1_3",
+                                                   "cipher_server_preference", "no_compression", "no_ticket"};
+    return known;
 }
 
 bool tls13_available() noexcept { return S2S_TLS13 != 0; }

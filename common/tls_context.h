@@ -51,7 +51,8 @@ enum class VerifyMode : std::uint8_t {
 
 inline constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
 inline constexpr const char* kAlpnXmppServer = "xmpp-server";  ///< XEP-0368 direct TLS
-/// OpenSSL-style cipher strings meaning "the library's defaults" (MongooseIM's default first).
+/// MongooseIM's default cipher string: every suite that needs TLS 1.2 (AEAD or a SHA-2 MAC), and the
+/// TLS 1.3 suites where the library has them.
 inline constexpr const char* kDefaultCiphers = "TLSv1.2:TLSv1.3";
 
 /// A certificate chain with its private key.
@@ -75,10 +76,18 @@ struct ContextOptions {
     std::string cacertfile;               ///< PEM file or directory; empty: kSystemCaFile
     std::vector<std::string> crl_files;   ///< PEM/DER CRLs checked with the CAs
     std::vector<std::string> versions;    ///< "tlsv1.2", "tlsv1.3"; empty: every one available
-    /// "" or kDefaultCiphers (or "DEFAULT"): mbedTLS's defaults. Otherwise a list of suite names
-    /// separated by ':', ',' or spaces, IANA ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256") or mbedTLS
-    /// ("TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256") spelling, in order of preference.
+    /// An OpenSSL cipher string ("HIGH:!aNULL", "ECDHE+AESGCM", suite names), translated by
+    /// select_ciphersuites (tls_ciphers.h); "" means kDefaultCiphers.
     std::string ciphers;
+    /// PEM Diffie-Hellman parameters (`openssl dhparam`). Server: DHE suites use this group (its
+    /// prime must have 2048 bits or more); "" keeps mbedTLS's RFC 3526 2048-bit group. Client: the
+    /// file's prime size becomes the smallest DH prime accepted from servers (mbedTLS: 1024 bits).
+    std::string dhfile;
+    /// MongooseIM's (fast_tls) protocol options: "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1"
+    /// (always so: TLS 1.2 is the minimum), "no_tlsv1_2" (TLS 1.3 only), "no_tlsv1_3" (TLS 1.2
+    /// only), "cipher_server_preference" (mbedTLS servers always choose by their own order),
+    /// "no_compression" (mbedTLS never compresses), "no_ticket" (no session tickets).
+    std::vector<std::string> protocol_options;
     VerifyMode verify_mode = VerifyMode::Peer;
     /// Fail the handshake unless the peer's chain is valid (server: a client certificate is then
     /// required). For use_starttls = required_trusted. The check runs when mbedTLS finishes the
@@ -104,6 +113,10 @@ class Context;
 struct [[nodiscard]] ContextResult {
     std::shared_ptr<const Context> context;   ///< null on error
     std::string error;
+    /// The ContextOptions field the error is about ("ciphers", "certfile", "keyfile", "cacertfile",
+    /// "crl_files", "versions", "dhfile", "protocol_options", "alpn"); "" when none is. Every error
+    /// about a field begins with the field's name.
+    std::string option;
     std::vector<std::string> warnings;        ///< made anyway, but worth logging
     explicit operator bool() const noexcept { return context != nullptr; }
 };
@@ -137,6 +150,9 @@ private:
     Context();
     std::unique_ptr<Impl> impl_;
 };
+
+/// The values ContextOptions::protocol_options accepts.
+[[nodiscard]] const std::vector<std::string>& known_protocol_options();
 
 /// True if this mbedTLS build negotiates TLS 1.3 (mbedTLS 3.6+ with TLS 1.3 enabled).
 [[nodiscard]] bool tls13_available() noexcept;

@@ -37,6 +37,7 @@ const char* LocalComponent::state_name(State s) noexcept {
         case State::Idle: return "idle";
         case State::Backoff: return "backoff";
         case State::Connecting: return "connecting";
+        case State::TlsHandshake: return "tls-handshake";
         case State::AwaitingHeader: return "awaiting-header";
         case State::AwaitingHandshake: return "awaiting-handshake";
         case State::Ready: return "ready";
@@ -87,6 +88,33 @@ void LocalComponent::on_connected(int status) {
                       (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // on_closed follows
     }
+    stream_->set_deadline(settings_.state_timeout_ms);
+    if (local_tls::start_direct(*stream_, settings_.tls, tls_domain())) {
+        state_ = State::TlsHandshake;
+        return;
+    }
+    send_header();
+}
+
+std::string LocalComponent::tls_domain() const {
+    return ctx_.config.hosts.empty() ? std::string() : ctx_.config.hosts.front();
+}
+
+void LocalComponent::on_tls_established() {
+    std::string refused = local_tls::check_server(settings_.tls, *stream_->tls(), tls_domain());
+    if (!refused.empty()) {
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-refused", "%s at %s", refused.c_str(), settings_.server_text.c_str());
+        connection_lost(refused);
+        return;
+    }
+    metrics().local_tls.add("client:direct");
+    S2S_LOG_INFO(log_ctx(), "local-tls", "to the local server at %s: %s", settings_.server_text.c_str(),
+                 starttls::describe(*stream_->tls()).c_str());
+    send_header();
+}
+
+void LocalComponent::send_header() {
     // Stanzas from the public side were serialized with jabber:server as the default namespace, so
     // they carry no xmlns of their own and take this stream's (jabber:component:accept). Elements
     // inside them in the dialback or streams namespace are written with the db: or stream:
@@ -213,6 +241,11 @@ void LocalComponent::on_closed(const std::string& reason) {
         return;
     }
     bool was_ready = state_ == State::Ready;
+    if (state_ == State::TlsHandshake && reason.rfind("TLS", 0) == 0) {  // (the stream's own TLS failures)
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)",
+                        settings_.server_text.c_str(), reason.c_str());
+    }
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, !queue_.empty(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

@@ -6,7 +6,9 @@
 // while the stream is not ready; while the local server is unreachable (or refuses the handshake)
 // they wait up to local.queue_timeout, reconnecting with a growing delay, and are then bounced to
 // their remote senders. Only the inbound direction uses this link: the local server's outgoing
-// s2s still arrives at [[listen.local]].
+// s2s still arrives at [[listen.local]]. With local.tls.mode = "tls" the component stream is
+// direct TLS (XEP-0114 has no STARTTLS), the server's certificate checked as LocalOut checks it,
+// against local.tls.server_name or else the first of general.hosts.
 #pragma once
 
 #include <uv.h>
@@ -35,6 +37,7 @@ public:
         Idle,               // no stream, nothing waiting
         Backoff,            // the last attempt failed: waiting before the next
         Connecting,         // TCP connect to local.server
+        TlsHandshake,       // local.tls: direct TLS; our header follows it
         AwaitingHeader,     // our header sent; the server's, with the stream id, next
         AwaitingHandshake,  // <handshake> sent; the server's empty <handshake/> next
         Ready,              // stanzas flow
@@ -77,6 +80,9 @@ private:
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
+    void on_tls_established() override;
+    void send_header();
+    [[nodiscard]] std::string tls_domain() const;
 
     ProxyContext& ctx_;
     const LocalSettings& settings_;

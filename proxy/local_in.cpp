@@ -29,11 +29,16 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& veri
     }
     self->window_end_ = ctx.loop.now_ms() + settings.state_timeout_ms;
     self->stream_->set_deadline(settings.state_timeout_ms);
+    if (settings.tls == InboundTls::Direct) {
+        self->state_ = State::TlsHandshake;
+        self->stream_->start_tls(settings.tls_context);
+    }
 }
 
 const char* LocalIn::state_label() const noexcept {
     switch (state_) {
         case State::AwaitingHeader: return "awaiting-header";
+        case State::TlsHandshake: return "tls-handshake";
         case State::Open: return "open";
         case State::Closing: return "closing";
     }
@@ -73,23 +78,59 @@ void LocalIn::on_stream_open(const xml::StreamHeader& h) {
         fail(StreamError::HostUnknown, remote_ + " is one of this server's own domains: its s2s must not come here");
         return;
     }
-    stream_->send("<stream:features><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback></stream:features>");
+    std::string features = "<stream:features>" + starttls::feature(settings_.tls, *stream_);
+    if (!starttls::required_first(settings_.tls, *stream_))
+        features += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
+    stream_->send(features + "</stream:features>");
     state_ = State::Open;
 }
 
 void LocalIn::on_stanza(xml::Document& doc) {
     if (state_ != State::Open) return;
     xml::Element e = doc.root();
+    if (e.is("starttls", xml::ns::tls)) {
+        handle_starttls();
+        return;
+    }
+    if (e.is("error", xml::ns::streams)) {
+        closed_by_peer(e);
+        return;
+    }
+    if (starttls::required_first(settings_.tls, *stream_)) {
+        // STARTTLS is mandatory-to-negotiate here (RFC 6120 §5.3.1): see starttls.h.
+        fail(StreamError::PolicyViolation, "TLS is required on " + settings_.listener + ": STARTTLS first");
+        return;
+    }
     if (e.is("result", xml::ns::dialback)) handle_db_result(e);
     else if (e.is("verify", xml::ns::dialback)) handle_db_verify(e);
     else if (e.ns() == xml::ns::server && (e.name() == "message" || e.name() == "presence" || e.name() == "iq"))
         handle_stanza(doc);
-    else if (e.is("error", xml::ns::streams))
-        closed_by_peer(e);
-    else if (e.is("starttls", xml::ns::tls))
-        fail(StreamError::UnsupportedFeature, "the local link is plain on loopback");
     else
         fail(StreamError::UnsupportedStanzaType, "<" + std::string(e.name()) + "> is not handled on the local link");
+}
+
+// RFC 6120 §5.4.2: STARTTLS, when this listener offers it and nothing was negotiated on the
+// plain stream yet (what was would have to be forgotten: such a peer is refused instead).
+void LocalIn::handle_starttls() {
+    std::string refused;
+    if (starttls::may_proceed(settings_.tls, *stream_, &refused) && (!pairs_.empty() || !pending_.empty()))
+        refused = "STARTTLS asked after a dialback key was presented on the plain stream";
+    if (!refused.empty()) {
+        S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", refused.c_str());
+        starttls::refuse(*stream_);
+        state_ = State::Closing;
+        stream_->close(refused);
+        return;
+    }
+    starttls::proceed(*stream_, settings_.tls_context);
+    header_sent_ = false;
+    state_ = State::TlsHandshake;
+}
+
+void LocalIn::on_tls_established() {
+    S2S_LOG_INFO(log_ctx(), "tls", "%s: %s", settings_.listener.c_str(), starttls::describe(*stream_->tls()).c_str());
+    metrics().local_tls.add(settings_.tls == InboundTls::Direct ? "listener:direct" : "listener:starttls");
+    state_ = State::AwaitingHeader;
 }
 
 // The local server authenticates one of its domains to us (XEP-0220, s2s-proxy receiving): a
@@ -252,6 +293,13 @@ void LocalIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_WARNING(log_ctx(), "local-stream-error", "%.*s: %s", static_cast<int>(name(error).size()),
                     name(error).data(), text.c_str());
+    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !stream_->tls_open())) {
+        // Plaintext XML would land in a TLS handshake: the connection is just closed.
+        metrics().stream_errors.add(name(error));
+        state_ = State::Closing;
+        stream_->close(std::string(name(error)) + ": " + text);
+        return;
+    }
     if (!header_sent_) stream_->send(stream_header("", "", "", true));
     metrics().stream_errors.add(name(error));
     stream_->send(stream_error_bytes(error, text) + "</stream:stream>");

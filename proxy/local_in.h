@@ -15,6 +15,9 @@
 // A stream from one of s2s-proxy's own outgoing links (its peer is the local end of an S2SOut
 // socket: DNS led a remote domain back here) is refused with policy-violation before anything
 // else, so no stanza can circle through the proxy.
+// TLS as the listener's tls subsection says (local_tls.h, starttls.h): STARTTLS offered or
+// required in the features, or direct TLS from the first byte; with STARTTLS required, a
+// db:result, db:verify or stanza before it ends the stream with policy-violation.
 #pragma once
 
 #include <string>
@@ -25,6 +28,7 @@
 #include "proxy/connection.h"
 #include "proxy/context.h"
 #include "proxy/pair_set.h"
+#include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -40,6 +44,8 @@ struct LocalInSettings {
     const SocketAddressSet* own_outgoing = nullptr;  // local ends of our outgoing sockets; null: not checked
     bool verify_dialback = true;  // local.verify_dialback: ask the local server to confirm its keys
     Limit max_connections{0, true};  // beyond it new streams get resource-constraint
+    InboundTls tls = InboundTls::None;  // listen.local.*.tls (local_tls_mode())
+    std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
     mutable size_t active = 0;    // streams open on this listener now (kept across a reload)
 };
 
@@ -49,6 +55,7 @@ class LocalIn final : public Connection, private Stream::Owner {
 public:
     enum class State {
         AwaitingHeader,  // waiting for the local server's header
+        TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs, then a new header
         Open,            // header and features sent: dialback and (for accepted pairs) stanzas
         Closing,
     };
@@ -82,7 +89,9 @@ private:
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
+    void on_tls_established() override;
 
+    void handle_starttls();
     void fail(StreamError error, const std::string& text);
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);

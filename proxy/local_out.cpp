@@ -12,8 +12,10 @@ const char* LocalOut::state_name(State s) noexcept {
         case State::Idle: return "idle";
         case State::Backoff: return "backoff";
         case State::Connecting: return "connecting";
+        case State::TlsHandshake: return "tls-handshake";
         case State::AwaitingHeader: return "awaiting-header";
         case State::AwaitingFeatures: return "awaiting-features";
+        case State::AwaitingProceed: return "awaiting-proceed";
         case State::Ready: return "ready";
         case State::Closing: return "closing";
     }
@@ -80,9 +82,32 @@ void LocalOut::on_connected(int status) {
                       (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // on_closed follows
     }
+    stream_->set_deadline(settings_.state_timeout_ms);
+    if (local_tls::start_direct(*stream_, settings_.tls, local_)) {
+        state_ = State::TlsHandshake;
+        return;
+    }
+    send_header();
+}
+
+void LocalOut::send_header() {
     stream_->send(stream_header(header_from_, local_, "", true));
     state_ = State::AwaitingHeader;
     stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalOut::on_tls_established() {
+    std::string refused = local_tls::check_server(settings_.tls, *stream_->tls(), local_);
+    if (!refused.empty()) {
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-refused", "%s at %s", refused.c_str(), settings_.server_text.c_str());
+        connection_lost(refused);
+        return;
+    }
+    metrics().local_tls.add(settings_.tls.mode == LocalTls::Direct ? "client:direct" : "client:starttls");
+    S2S_LOG_INFO(log_ctx(), "local-tls", "to the local server at %s: %s", settings_.server_text.c_str(),
+                 starttls::describe(*stream_->tls()).c_str());
+    send_header();
 }
 
 void LocalOut::on_stream_open(const xml::StreamHeader& h) {
@@ -119,16 +144,31 @@ void LocalOut::flush(const std::string& remote) {
 void LocalOut::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     if (e.is("features", xml::ns::streams) && state_ == State::AwaitingFeatures) {
-        // The local link is plain on loopback: an offered STARTTLS is ignored (Prosody offers it
-        // even with s2s_require_encryption = false).
-        if (xml::Element tls = e.child("starttls", xml::ns::tls); tls && tls.child("required", xml::ns::tls)) {
-            connection_lost("the local server requires TLS on s2s; set it to allow plain s2s on loopback");
-            return;
+        if (!stream_->tls()) {
+            std::string why;
+            switch (local_tls::on_features(*stream_, settings_.tls, e, &why)) {
+                case local_tls::Step::Fail: connection_lost(why); return;
+                case local_tls::Step::SendStartTls:
+                    state_ = State::AwaitingProceed;
+                    stream_->set_deadline(settings_.state_timeout_ms);
+                    return;
+                case local_tls::Step::Continue: break;
+            }
         }
         state_ = State::Ready;
         retry_.ready();
         for (auto& [remote, r] : remotes_)
             if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote);
+        return;
+    }
+    if (e.is("proceed", xml::ns::tls) && state_ == State::AwaitingProceed) {
+        local_tls::proceed(*stream_, settings_.tls, local_);
+        state_ = State::TlsHandshake;
+        stream_->set_deadline(settings_.state_timeout_ms);
+        return;
+    }
+    if (e.is("failure", xml::ns::tls) && state_ == State::AwaitingProceed) {
+        connection_lost("the local server refused STARTTLS");
         return;
     }
     if (e.is("result", xml::ns::dialback) && state_ == State::Ready) {
@@ -205,6 +245,11 @@ void LocalOut::on_closed(const std::string& reason) {
         return;
     }
     bool was_ready = state_ == State::Ready;
+    if (state_ == State::TlsHandshake && reason.rfind("TLS", 0) == 0) {  // (the stream's own TLS failures)
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)",
+                        settings_.server_text.c_str(), reason.c_str());
+    }
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, anything_waiting(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

@@ -4,7 +4,9 @@
 // connecting back (its outgoing s2s is redirected to [[listen.local]], where LocalIn confirms only
 // keys issued here). Stanzas wait per remote domain until it is accepted; while the local server
 // is unreachable they wait up to local.queue_timeout, reconnecting with a growing delay, and are
-// then bounced to their remote senders.
+// then bounced to their remote senders. With local.tls (local_tls.h) the stream is encrypted, by
+// direct TLS or STARTTLS, and the local server's certificate is checked before our header goes out;
+// a failed handshake or a certificate that does not check out counts as an unreachable server.
 #pragma once
 
 #include <uv.h>
@@ -16,6 +18,7 @@
 #include "proxy/connection.h"
 #include "proxy/context.h"
 #include "proxy/local_retry.h"
+#include "proxy/local_tls.h"
 #include "proxy/queue.h"
 #include "proxy/stream.h"
 
@@ -33,6 +36,7 @@ struct LocalSettings {
     LocalMode mode = LocalMode::S2S;   // local.mode: LocalOut per local domain, or one LocalComponent
     std::string component_name;        // local.component_name (component mode)
     std::string password;              // local.password (component mode): never logged
+    LocalTlsSettings tls;              // local.tls
 };
 
 class LocalOut final : public Connection, private Stream::Owner {
@@ -41,8 +45,10 @@ public:
         Idle,              // no stream, nothing waiting
         Backoff,           // the last attempt failed: waiting before the next
         Connecting,        // TCP connect to local.server
+        TlsHandshake,      // local.tls: direct TLS, or after <proceed/>; our header follows it
         AwaitingHeader,    // our header sent
         AwaitingFeatures,  // the server's header came (1.0): features next
+        AwaitingProceed,   // <starttls/> sent: <proceed/> next
         Ready,             // dialback requests and accepted remote domains' stanzas flow
         Closing,           // shutting down for good
     };
@@ -91,6 +97,8 @@ private:
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
+    void on_tls_established() override;
+    void send_header();
 
     ProxyContext& ctx_;
     const LocalSettings& settings_;

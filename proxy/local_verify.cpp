@@ -40,8 +40,10 @@ void LocalVerifier::cancel(uint64_t token) {
 const char* LocalVerify::state_name(State s) noexcept {
     switch (s) {
         case State::Connecting: return "connecting";
+        case State::TlsHandshake: return "tls-handshake";
         case State::AwaitingHeader: return "awaiting-header";
         case State::AwaitingFeatures: return "awaiting-features";
+        case State::AwaitingProceed: return "awaiting-proceed";
         case State::AwaitingAnswer: return "awaiting-answer";
         case State::Closing: return "closing";
     }
@@ -75,10 +77,33 @@ void LocalVerify::on_connected(int status) {
                    (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // on_closed follows
     }
+    stream_->set_deadline(settings_.state_timeout_ms);
+    if (local_tls::start_direct(*stream_, settings_.tls, request_.local)) {
+        state_ = State::TlsHandshake;
+        return;
+    }
+    send_header();
+}
+
+void LocalVerify::send_header() {
     // As the receiving server for `remote` (XEP-0220 §2.3): our stream names the pair.
     stream_->send(stream_header(request_.remote, request_.local, "", true));
     state_ = State::AwaitingHeader;
     stream_->set_deadline(settings_.state_timeout_ms);
+}
+
+void LocalVerify::on_tls_established() {
+    std::string refused = local_tls::check_server(settings_.tls, *stream_->tls(), request_.local);
+    if (!refused.empty()) {
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-refused", "%s at %s", refused.c_str(), settings_.server_text.c_str());
+        finish(Router::Verdict::Unreachable, refused);
+        return;
+    }
+    metrics().local_tls.add(settings_.tls.mode == LocalTls::Direct ? "client:direct" : "client:starttls");
+    S2S_LOG_DEBUG(log_ctx(), "local-tls", "to the local server at %s: %s", settings_.server_text.c_str(),
+                  starttls::describe(*stream_->tls()).c_str());
+    send_header();
 }
 
 void LocalVerify::on_stream_open(const xml::StreamHeader& h) {
@@ -92,8 +117,6 @@ void LocalVerify::on_stream_open(const xml::StreamHeader& h) {
 }
 
 void LocalVerify::send_verify() {
-    // The local server offers STARTTLS here too (Prosody does even when it does not require it):
-    // this connection is plain on loopback, like the rest of the local link.
     stream_->send("<db:verify from='" + xml::escape_attr(request_.remote) + "' to='" + xml::escape_attr(request_.local) +
                   "' id='" + xml::escape_attr(request_.stream_id) + "'>" + xml::escape_text(request_.key) +
                   "</db:verify>");
@@ -104,11 +127,28 @@ void LocalVerify::send_verify() {
 void LocalVerify::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     if (state_ == State::AwaitingFeatures && e.is("features", xml::ns::streams)) {
-        if (xml::Element tls = e.child("starttls", xml::ns::tls); tls && tls.child("required", xml::ns::tls)) {
-            finish(Router::Verdict::Failed, "the local server requires TLS on s2s; set it to allow plain s2s on loopback");
-            return;
+        if (!stream_->tls()) {
+            std::string why;
+            switch (local_tls::on_features(*stream_, settings_.tls, e, &why)) {
+                case local_tls::Step::Fail: finish(Router::Verdict::Failed, why); return;
+                case local_tls::Step::SendStartTls:
+                    state_ = State::AwaitingProceed;
+                    stream_->set_deadline(settings_.state_timeout_ms);
+                    return;
+                case local_tls::Step::Continue: break;
+            }
         }
         send_verify();
+        return;
+    }
+    if (state_ == State::AwaitingProceed && e.is("proceed", xml::ns::tls)) {
+        local_tls::proceed(*stream_, settings_.tls, request_.local);
+        state_ = State::TlsHandshake;
+        stream_->set_deadline(settings_.state_timeout_ms);
+        return;
+    }
+    if (state_ == State::AwaitingProceed && e.is("failure", xml::ns::tls)) {
+        finish(Router::Verdict::Unreachable, "the local server refused STARTTLS");
         return;
     }
     if (state_ == State::AwaitingAnswer && e.is("verify", xml::ns::dialback)) {
@@ -186,6 +226,11 @@ void LocalVerify::on_timeout() {
 
 void LocalVerify::on_closed(const std::string& reason) {
     stream_ = nullptr;
+    if (state_ == State::TlsHandshake && reason.rfind("TLS", 0) == 0) {  // (the stream's own TLS failures)
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log_ctx(), "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)",
+                        settings_.server_text.c_str(), reason.c_str());
+    }
     finish(Router::Verdict::Unreachable, failure_.empty() ? "the connection to the local server at " +
                                                                 settings_.server_text + " closed: " + reason
                                                           : failure_);

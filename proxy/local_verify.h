@@ -4,7 +4,9 @@
 // them) to local.verify_server (else local.server): our header from=REMOTE to=LOCAL, then
 // <db:verify from='REMOTE' to='LOCAL' id='ID'>KEY</db:verify> with the id of the stream
 // s2s-proxy sent on [[listen.local]], the server's answer, and the close. Every wait has a
-// deadline (connect_timeout, then state_timeout for the header, the features and the answer).
+// deadline (connect_timeout, then state_timeout for the header, the features and the answer, and
+// for each TLS step). With local.tls the connection is encrypted as LocalOut's are (local_tls.h),
+// and a local server whose certificate does not check out cannot confirm anything.
 //
 // LocalVerifier starts them and bounds how many are under way at once (local.max_verifications):
 // a process on the local listener must not make s2s-proxy open connections without bound.
@@ -18,6 +20,7 @@
 #include "common/log.h"
 #include "proxy/connection.h"
 #include "proxy/context.h"
+#include "proxy/local_tls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -29,6 +32,7 @@ struct LocalVerifySettings {
     uint64_t state_timeout_ms = 5000;   // for each of the header, the features and the answer
     size_t max_verifications = 100;     // local.max_verifications: under way at once, in total
     xml::StreamOptions parse;
+    LocalTlsSettings tls;               // local.tls
 };
 
 class LocalVerify;
@@ -51,9 +55,10 @@ public:
                                   const std::string& key, Router::VerifyDone done);
     void cancel(uint64_t token);
     [[nodiscard]] size_t under_way() const noexcept { return active_.size(); }
-    // The longest one may take: connect, header, features, answer.
+    // The longest one may take: connect, header, features, answer (and with TLS, STARTTLS and the
+    // handshake).
     [[nodiscard]] uint64_t timeout_ms() const noexcept {
-        return settings_.connect_timeout_ms + 3 * settings_.state_timeout_ms;
+        return settings_.connect_timeout_ms + (settings_.tls.mode == LocalTls::Plain ? 3 : 5) * settings_.state_timeout_ms;
     }
 
 private:
@@ -71,8 +76,10 @@ class LocalVerify final : public Connection, private Stream::Owner {
 public:
     enum class State {
         Connecting,        // TCP connect to the local server
+        TlsHandshake,      // local.tls: direct TLS, or after <proceed/>; our header follows it
         AwaitingHeader,    // our header sent: the server's next
         AwaitingFeatures,  // its header came (1.0): its features next
+        AwaitingProceed,   // <starttls/> sent: <proceed/> next
         AwaitingAnswer,    // db:verify sent: the answer next
         Closing,           // answered (or failed): the stream closes
     };
@@ -107,6 +114,8 @@ private:
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
+    void on_tls_established() override;
+    void send_header();
 
     ProxyContext& ctx_;
     LocalVerifier* verifier_;  // null once finished or abandoned

@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
         default: break;
     }
     s2s::config::LoadResult r = s2s::config::load_file(cl.config_path, cl.overrides);
-    for (auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.str().c_str());
+    // Warnings go to the log when the proxy starts (in its format), to stderr otherwise.
+    if (!r.ok() || cl.command != s2s::Command::Run)
+        for (auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.str().c_str());
     for (auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
     if (!r.ok()) {
         std::fprintf(stderr, "s2s-proxy: %zu error%s in the config; nothing started\n", r.errors.size(),
@@ -67,7 +69,7 @@ int main(int argc, char** argv) {
     }
     if (cl.command == s2s::Command::CheckConfig) {
         std::vector<std::string> problems = s2s::preflight(r.config);
-        for (auto& p : problems) std::fprintf(stderr, "%s: %s\n", cl.config_path.c_str(), p.c_str());
+        for (auto& p : problems) std::fprintf(stderr, "%s\n", p.c_str());
         if (!problems.empty()) {
             std::fprintf(stderr, "s2s-proxy: the config would not start (%zu problem%s)\n", problems.size(),
                          problems.size() == 1 ? "" : "s");
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     s2s::apply_logging(r.config);
+    for (auto& w : r.warnings) S2S_LOG_WARNING(s2s::LogContext{}, "config", "%s", w.str().c_str());
     // SIGHUP reads the same file with the same command-line overrides.
     std::string path = cl.config_path;
     std::vector<s2s::config::Override> overrides = cl.overrides;

@@ -124,6 +124,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                "Dialback results, by role (receiving, authoritative, originating; local_receiving and "
                "local_authoritative on [[listen.local]]) and result",
                m.dialback, "role", "result");
+    w.counters("local_tls_total",
+               "TLS on the local link, by where ([[listen.local]] listener, local.tls client) and how (direct, "
+               "starttls; refused: the local server's certificate did not check out)",
+               m.local_tls, "where", "how");
     w.counters("sasl_external_total", "SASL EXTERNAL results, by direction and result", m.sasl_external,
                "direction", "result");
     w.counters("secure_domain_refusals_total",

@@ -54,6 +54,10 @@ struct Metrics {
     CounterMap tls_failures;                  // by reason kind (see tls::Session::failure_kind)
     CounterMap dialback;                      // "<role>:<result>", e.g. "receiving:valid"
     CounterMap sasl_external;                 // "<direction>:<result>", e.g. "inbound:success"
+    // TLS established on the local link: "listener:direct", "listener:starttls" ([[listen.local]]),
+    // "client:direct", "client:starttls" (local.tls); "client:refused" when the local server's
+    // certificate did not check out.
+    CounterMap local_tls;
     // Links refused because a domain that must prove itself with a certificate did not:
     // "outbound:no_tls", "outbound:certificate", "inbound:dialback_without_certificate".
     CounterMap secure_domain_refusals;

@@ -10,7 +10,8 @@
 
 namespace s2s {
 
-// One sentence per problem, each naming the key; empty when the proxy would start.
+// One sentence per problem, each beginning with where the key behind it stands
+// ("proxy.toml:14: listen.s2s.0.tls.ciphers: ..."); empty when the proxy would start.
 [[nodiscard]] std::vector<std::string> preflight(const Config& config);
 
 }  // namespace s2s

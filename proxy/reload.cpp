@@ -125,6 +125,9 @@ ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>
                                             "; it takes effect only after a restart");
             }
         }
+        // The same value, now written out or now left to its default: the new record says which
+        // (a tls subsection or s2s.use_starttls means something by being there; the config has it).
+        if (same && a && b && a->defaulted != b->defaulted) keep = a;
         if (keep) plan.settings.push_back(*keep);
     }
     return plan;

@@ -348,17 +348,13 @@ void S2SIn::send_header() {
 }
 
 bool S2SIn::tls_required_first() const noexcept {
-    return settings_.tls == InboundTls::Require && !stream_->tls_open();
+    return starttls::required_first(settings_.tls, *stream_);
 }
 
 void S2SIn::send_features() {
     std::string f = "<stream:features>";
     bool tls_open = stream_->tls_open();
-    if (!tls_open && (settings_.tls == InboundTls::Offer || settings_.tls == InboundTls::Require)) {
-        f += "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>";
-        if (settings_.tls == InboundTls::Require) f += "<required/>";
-        f += "</starttls>";
-    }
+    f += starttls::feature(settings_.tls, *stream_);
     if (!tls_required_first()) {
         if (tls_open && !sasl_done_ && !claimed_.empty() && !refuse_claim(ctx_, claimed_) &&
             stream_->tls()->authenticate_peer(claimed_) == tls::PeerAuth::Authenticated)
@@ -405,10 +401,11 @@ void S2SIn::on_stanza(xml::Document& doc) {
 }
 
 void S2SIn::handle_starttls() {
-    if (stream_->tls() || settings_.tls == InboundTls::None || settings_.tls == InboundTls::Direct) {
-        stream_->send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+    std::string refused;
+    if (!starttls::may_proceed(settings_.tls, *stream_, &refused)) {
+        starttls::refuse(*stream_);
         enter(State::Closing);
-        stream_->close(stream_->tls() ? "STARTTLS asked twice" : "STARTTLS asked but not offered");
+        stream_->close(refused);
         return;
     }
     if (!pairs_.empty() || !pending_.empty()) {
@@ -418,15 +415,13 @@ void S2SIn::handle_starttls() {
                           (pairs_.empty() ? "a dialback verification was started" : "a domain was authenticated") +
                           " on the plain stream";
         S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", why.c_str());
-        stream_->send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+        starttls::refuse(*stream_);
         enter(State::Closing);
         stream_->close(why);
         return;
     }
     if (!begin_handshake()) return;
-    stream_->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-    stream_->start_tls(settings_.tls_context);
-    stream_->reset_parser();
+    starttls::proceed(*stream_, settings_.tls_context);
     header_sent_ = false;
     enter(State::TlsHandshake);
 }
@@ -452,15 +447,7 @@ void S2SIn::handle_bidi() {
 void S2SIn::on_tls_established() {
     end_handshake();
     tls_up_ = true;
-    const tls::Session* t = stream_->tls();
-    S2S_LOG_INFO(log_ctx(), "tls", "%.*s %.*s%s, peer certificate: %s", static_cast<int>(t->protocol_version().size()),
-                 t->protocol_version().data(), static_cast<int>(t->ciphersuite().size()), t->ciphersuite().data(),
-                 t->resumed() ? " (resumed session)" : "",
-                 t->peer_verification().status == tls::PeerCertificate::Valid && !t->peer_verification().self_signed_only
-                     ? "valid"
-                     : t->peer_verification().status == tls::PeerCertificate::Missing
-                           ? "none"
-                           : t->peer_verification().reason.c_str());
+    S2S_LOG_INFO(log_ctx(), "tls", "%s", starttls::describe(*stream_->tls()).c_str());
     enter(State::AwaitingHeader);
 }
 

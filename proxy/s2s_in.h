@@ -55,17 +55,10 @@
 #include "proxy/connection_rate.h"
 #include "proxy/context.h"
 #include "proxy/pair_set.h"
+#include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
-
-// How a listener treats TLS (listen.s2s.*.tls.mode, or s2s.use_starttls when unset).
-enum class InboundTls {
-    None,      // plain only
-    Offer,     // STARTTLS offered
-    Require,   // STARTTLS required before anything else
-    Direct,    // TLS from the first byte (XEP-0368), ALPN xmpp-server
-};
 
 // Why a stanza from a remote server was refused: the stream must end with this error.
 struct StanzaRefusal {

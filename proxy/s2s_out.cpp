@@ -140,7 +140,7 @@ void S2SOut::on_connected(int status) {
         has_local_end_ = settings_.own_outgoing->insert(reinterpret_cast<const sockaddr*>(&local_end_));
     if (c.direct_tls || settings_.tls == OutboundTls::Direct) {
         tls::SessionOptions so;
-        so.server_name = remote_;
+        so.server_name = sni_name();
         stream_->start_tls(tls_context(), so);
         state_ = State::TlsHandshake;
         stream_->set_deadline(settings_.state_timeout_ms);
@@ -161,6 +161,11 @@ S2SOut::LocalDomain& S2SOut::domain(const std::string& local) {
 const std::shared_ptr<const tls::Context>& S2SOut::tls_context() const {
     auto it = settings_.domain_contexts.find(first_local_);
     return it != settings_.domain_contexts.end() ? it->second : settings_.tls_context;
+}
+
+std::string S2SOut::sni_name() const {
+    if (!settings_.sni) return "";
+    return settings_.sni_host.empty() ? remote_ : settings_.sni_host;
 }
 
 void S2SOut::send_header() {
@@ -348,7 +353,7 @@ void S2SOut::on_stanza(xml::Document& doc) {
     } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures && starttls_sent_) {
         // (an unsolicited <proceed/> falls through to the stream error below)
         starttls_sent_ = false;
-        stream_->start_tls(tls_context(), tls::SessionOptions{remote_, nullptr});
+        stream_->start_tls(tls_context(), tls::SessionOptions{sni_name(), nullptr});
         stream_->reset_parser();
         state_ = State::TlsHandshake;
         stream_->set_deadline(settings_.state_timeout_ms);

@@ -59,6 +59,11 @@ struct OutboundSettings {
     // Client context: set unless tls is None and no domain needs a certificate (outgoing_tls_needed).
     std::shared_ptr<const tls::Context> tls_context;
     bool have_certificate = false;                    // we can do SASL EXTERNAL
+    // The name sent with SNI (s2s.outgoing.tls.server_name_indication.*): the remote domain, or
+    // sni_host when set; nothing when sni is false. The certificate is judged against the remote
+    // domain either way.
+    bool sni = true;
+    std::string sni_host;
     // Local domains with a certificate of their own (s2s.domain_certfile): their client context.
     std::map<std::string, std::shared_ptr<const tls::Context>> domain_contexts;
     uint64_t connect_timeout_ms = 10000;
@@ -166,6 +171,8 @@ private:
     void send_header();
     LocalDomain& domain(const std::string& local);
     [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
+    // The name sent with SNI on this link ("" for none).
+    [[nodiscard]] std::string sni_name() const;
     void on_features(const xml::Element& features);
     // For a remote that must show a valid certificate: false (and the link failed) unless TLS is
     // up and the remote's certificate is valid for its domain. True for any other remote.

@@ -15,6 +15,7 @@
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
+#include "proxy/local_tls.h"
 #include "proxy/shaper.h"
 #include "proxy/tls_setup.h"
 
@@ -79,15 +80,12 @@ Server::~Server() {
 bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
     if (outgoing_tls_needed(c)) {
         out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
-        if (!out->outgoing) {
-            *error = "s2s.outgoing.tls: " + *error;
-            return false;
-        }
+        if (!out->outgoing) return false;
         for (auto& d : c.domain_certs) {
             bool with_cert = false;
             auto ctx = make_outgoing_context(c, d.domain, &with_cert, error);
             if (!ctx) {
-                *error = "s2s.domain_certfile (" + d.domain + "): " + *error;
+                *error += " (outgoing links from " + d.domain + ")";
                 return false;
             }
             out->domains[d.domain] = ctx;
@@ -97,12 +95,21 @@ bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
         std::shared_ptr<const tls::Context> ctx;
         if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
             ctx = make_listener_context(c, c.listen_s2s[i], error);
-            if (!ctx) {
-                *error = "listen.s2s." + std::to_string(i) + ".tls: " + *error;
-                return false;
-            }
+            if (!ctx) return false;
         }
         out->listeners.push_back(std::move(ctx));
+    }
+    for (size_t i = 0; i < c.listen_local.size(); ++i) {
+        std::shared_ptr<const tls::Context> ctx;
+        if (local_tls_mode(c.listen_local[i]) != InboundTls::None) {
+            ctx = make_local_listener_context(c, c.listen_local[i], error);
+            if (!ctx) return false;
+        }
+        out->local_listeners.push_back(std::move(ctx));
+    }
+    if (local_client_tls_mode(c) != LocalTls::Plain) {
+        out->local_client = make_local_client_context(c, error);
+        if (!out->local_client) return false;
     }
     return true;
 }
@@ -112,6 +119,8 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.tls = outbound_tls_mode(c);
     outbound_.tls_context = tls.outgoing;
     outbound_.have_certificate = tls.outgoing_has_certificate;
+    outbound_.sni = c.outgoing.tls.sni_enabled;
+    outbound_.sni_host = c.outgoing.tls.sni_host;
     outbound_.domain_contexts = tls.domains;
     outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
     // 0 ms (MongooseIM allows it) is a deadline that passes at once, not none: the smallest the timer has.
@@ -126,6 +135,18 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.own_listeners = &own_listeners_;
     outbound_.own_outgoing = &own_outgoing_;
 
+    for (LocalTlsSettings* t : {&local_settings_.tls, &local_verify_.tls}) {
+        t->mode = local_client_tls_mode(c);
+        t->context = tls.local_client;
+        t->check_name = c.local_tls.verify_mode != VerifyMode::None;
+        t->server_name = c.local_tls_server_name;
+    }
+    // By default the name to check is the one the server was configured by, when it is a name.
+    if (c.local_tls_server_name.empty()) {
+        local_settings_.tls.server_name = host_name_of(c.local_server);
+        local_verify_.tls.server_name =
+            host_name_of(c.local_verify_server.empty() ? c.local_server : c.local_verify_server);
+    }
     local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
     local_verify_.max_verifications = static_cast<size_t>(c.local_max_verifications);
     // The streams we open to the local server (s2s or component) take the first local
@@ -169,6 +190,8 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.verify_dialback = c.local_verify_dialback;
         s.max_connections = l.max_connections;
         s.parse = parse_options(c, l.max_stanza_size);
+        s.tls = local_tls_mode(l);
+        s.tls_context = tls.local_listeners[i];
     }
 }
 

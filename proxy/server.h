@@ -85,6 +85,8 @@ private:
         bool outgoing_has_certificate = false;
         std::map<std::string, std::shared_ptr<const tls::Context>> domains;   // s2s.domain_certfile
         std::vector<std::shared_ptr<const tls::Context>> listeners;          // per listen.s2s entry
+        std::vector<std::shared_ptr<const tls::Context>> local_listeners;    // per listen.local entry
+        std::shared_ptr<const tls::Context> local_client;                    // local.tls
     };
     [[nodiscard]] static bool build_tls(const Config& config, TlsContexts* out, std::string* error);
     // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_,

@@ -1,5 +1,8 @@
 #include "proxy/tls_setup.h"
 
+#include "common/config_load.h"
+#include "proxy/local_tls.h"
+
 namespace s2s {
 namespace {
 
@@ -27,6 +30,7 @@ void common_options(const Config& c, const TlsOptions& t, tls::ContextOptions& o
     o.crl_files = t.crl_files;
     o.versions = t.versions;
     o.ciphers = t.ciphers.empty() ? c.ciphers : t.ciphers;
+    o.dhfile = t.dhfile;
     o.verify_mode = verify(t.verify_mode);
     // Never at the handshake: a peer without a valid certificate may still verify dialback keys
     // with us (db:verify); policy refuses to authenticate its domain (PolicyRules, per domain).
@@ -40,10 +44,46 @@ void domain_certificates(const Config& c, tls::ContextOptions& o) {
     for (auto& d : c.domain_certs) o.sni_certificates.push_back({d.certfile, "", "", {d.domain}});
 }
 
+// The config key behind a context's error about ContextOptions field `option`, for a context made
+// from `t` (whose keys stand under `prefix`, e.g. "listen.s2s.0.tls").
+std::string key_for(const Config& c, const std::string& prefix, const TlsOptions& t, const tls::ContextResult& made) {
+    const std::string& option = made.option;
+    if (option == "ciphers") return t.ciphers.empty() ? "s2s.ciphers" : prefix + ".ciphers";
+    if (option == "certfile" || option == "keyfile") {
+        for (size_t i = 0; i < c.domain_certs.size(); ++i)
+            if (made.error.find("'" + c.domain_certs[i].certfile + "'") != std::string::npos)
+                return "s2s.domain_certfile." + std::to_string(i) + ".certfile";
+        if (!t.certfile.empty()) return prefix + (option == "keyfile" && !t.keyfile.empty() ? ".keyfile" : ".certfile");
+        if (!c.certfile.empty()) return "s2s.certfile";
+        return prefix;
+    }
+    if (option.empty()) return prefix;
+    return prefix + "." + option;
+}
+
+// "proxy.toml:14: listen.s2s.0.tls.ciphers: unknown cipher ...": the error located at its key.
+std::string located(const Config& c, const std::string& prefix, const TlsOptions& t, const tls::ContextResult& made) {
+    std::string message = made.error;
+    // "ciphers: unknown ..." and "dhfile '/x': ..." lose the field name, which the key says.
+    if (!made.option.empty() && (message.compare(0, made.option.size() + 2, made.option + ": ") == 0 ||
+                                 message.compare(0, made.option.size() + 2, made.option + " '") == 0))
+        message.erase(0, made.option.size() + 1 + (message[made.option.size()] == ':'));
+    return config::locate(c, key_for(c, prefix, t, made)) + ": " + message;
+}
+
+std::string listener_prefix(const Config& c, const Listener& l) {
+    for (size_t i = 0; i < c.listen_s2s.size(); ++i)
+        if (&c.listen_s2s[i] == &l) return "listen.s2s." + std::to_string(i) + ".tls";
+    for (size_t i = 0; i < c.listen_local.size(); ++i)
+        if (&c.listen_local[i] == &l) return "listen.local." + std::to_string(i) + ".tls";
+    return "listen.s2s.tls";
+}
+
 }  // namespace
 
 InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
     if (l.tls.mode) return from_mode(*l.tls.mode);
+    if (l.tls.present) return InboundTls::Offer;  // MongooseIM 6: a tls subsection means "starttls"
     switch (c.use_starttls) {
         case StartTls::False: return InboundTls::None;
         case StartTls::Optional: return InboundTls::Offer;
@@ -61,6 +101,8 @@ OutboundTls outbound_tls_mode(const Config& c) {
             case TlsMode::StartTlsRequired: return OutboundTls::StartTlsRequired;
         }
     }
+    // A tls subsection without a mode, or no TLS setting at all: STARTTLS when the remote offers it.
+    if (c.outgoing.tls.present || !c.use_starttls_set) return OutboundTls::StartTls;
     switch (c.use_starttls) {
         case StartTls::False: return OutboundTls::None;
         case StartTls::Optional: return OutboundTls::StartTls;
@@ -78,10 +120,15 @@ std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const
     tls::ContextOptions o;
     o.role = tls::Role::Server;
     common_options(c, l.tls, o);
+    // The listener's own tls subsection with verify_mode = "peer" and disconnect_on_failure = true
+    // (MongooseIM's defaults) refuses a handshake without a valid client certificate. TLS that
+    // comes from s2s.use_starttls alone keeps the 6.x meaning: certificates judged per domain.
+    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
+    o.protocol_options = l.tls.protocol_options;
     domain_certificates(c, o);
     if (inbound_tls_mode(c, l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     auto made = tls::Context::create(o);
-    if (!made) *error = made.error;
+    if (!made) *error = located(c, listener_prefix(c, l), l.tls, made);
     return made.context;
 }
 
@@ -95,7 +142,32 @@ std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const
     if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();
     auto made = tls::Context::create(o);
-    if (!made) *error = made.error;
+    if (!made) *error = located(c, "s2s.outgoing.tls", c.outgoing.tls, made);
+    return made.context;
+}
+
+std::shared_ptr<const tls::Context> make_local_listener_context(const Config& c, const Listener& l, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    common_options(c, l.tls, o);
+    o.protocol_options = l.tls.protocol_options;
+    if (local_tls_mode(l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    auto made = tls::Context::create(o);
+    if (!made) *error = located(c, listener_prefix(c, l), l.tls, made);
+    return made.context;
+}
+
+std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Client;
+    common_options(c, c.local_tls, o);
+    // The local server has no dialback fallback to offer: a certificate that does not check out
+    // (under selfsigned_peer: one that is neither valid nor self-signed) ends the link at the
+    // handshake.
+    o.require_valid_peer = c.local_tls.verify_mode != VerifyMode::None;
+    if (local_client_tls_mode(c) == LocalTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    auto made = tls::Context::create(o);
+    if (!made) *error = located(c, "local.tls", c.local_tls, made);
     return made.context;
 }
 

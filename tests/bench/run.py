@@ -139,6 +139,7 @@ tls.certfile = "{self.local_cert.chain}"
 tls.keyfile = "{self.local_cert.key}"
 tls.cacertfile = "{self.ca.cert}"
 tls.verify_mode = "peer"
+tls.disconnect_on_failure = false  # a generator link without a client certificate still comes in
 max_connection_rate_per_host = "infinity"  # the benchmark opens links as fast as it can
 max_tls_handshakes = "infinity"
 

@@ -6,7 +6,10 @@ a certificate for the wrong domain, a remote proxy found through DNS going away 
 test_lifecycle.py: SIGTERM drain and SIGHUP reload; test_balancer.py: behind HAProxy sending the
 PROXY protocol; test_hostile_dns.py: DNS that leads back into s2s-proxy; test_hostile_local.py: a
 process on [[listen.local]] claiming one of our domains; test_hostile_tls.py: secure domains without
-TLS or with the wrong certificate, a revoked peer resuming its TLS session after SIGHUP).
+TLS or with the wrong certificate, a revoked peer resuming its TLS session after SIGHUP;
+test_local_tls.py: a local Prosody that requires TLS on s2s, reached over local.tls and
+connecting to [[listen.local]] with STARTTLS; test_tls_semantics.py: outgoing STARTTLS by default, a
+listener that refuses peers without a valid client certificate).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -31,7 +34,10 @@ import test_hostile_local  # noqa: E402
 import test_hostile_tls  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
+import test_local_tls  # noqa: E402
+import test_tls_semantics  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover, test_lifecycle,
-                              test_balancer, test_hostile_dns, test_hostile_local, test_hostile_tls]))
+                              test_balancer, test_hostile_dns, test_hostile_local, test_hostile_tls, test_local_tls,
+                              test_tls_semantics]))

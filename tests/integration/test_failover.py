@@ -131,8 +131,9 @@ class WrongCertificate(Pair):
 
     @classmethod
     def set_policy(cls, use_starttls):
-        """Proxy A's TLS comes from s2s.use_starttls alone (no tls.mode on either side): its
-        listener has a.test's certificate, both sides trust the test CA."""
+        """Proxy A has no tls.mode on either side: its tls subsections (the test CA, a.test's
+        certificate on the listener, disconnect_on_failure = false) mean STARTTLS, and
+        s2s.use_starttls = required_trusted still demands valid certificates per domain."""
         cls.pa.tls(cls.ca, mode="starttls", cert=cls.certs["a.test"], client_cert=False)
         del cls.pa.listener_tls["mode"]
         del cls.pa.outgoing_tls["mode"]

@@ -3,16 +3,15 @@
 peer that tries to resume its TLS session after the operator's SIGHUP.
 
   SecureDomainOutbound  a.test is a real Prosody 0.12 behind s2s-proxy A (127.0.0.12), which has
-                        s2s.secure_domains = ["b.test"] and s2s.use_starttls at its default
-                        ("false"), trusting the test CA. "b.test" is a scripted server in this file
+                        s2s.secure_domains = ["b.test"] and s2s.use_starttls = "false", trusting
+                        the test CA (an outgoing tls subsection: STARTTLS when offered). "b.test" is a scripted server in this file
                         (127.0.0.3, reached by s2s.outgoing.address) that answers every dialback
                         with type='valid' and records what it receives. (a) It offers no STARTTLS:
                         alice's message comes back with remote-server-not-found and a text saying
                         b.test is a secure domain and offered no TLS; the fake b.test receives no
                         stanza. (b) It offers STARTTLS with a certificate for c.test: the text says
                         the certificate is not valid for b.test; no stanza reaches it. (c) With a
-                        certificate for b.test the message is delivered, over TLS, although
-                        use_starttls is "false". Each refusal is counted on /metrics.
+                        certificate for b.test the message is delivered, over TLS. Each refusal is counted on /metrics.
   RevokedResumption     s2s-proxy A with a direct-TLS listener (test CA, a CRL from it). A client
                         with b.test's certificate connects, is offered SASL EXTERNAL for b.test and
                         saves its TLS session; a second connection resumes it (the control: the
@@ -170,7 +169,8 @@ class SecureDomainOutbound(unittest.TestCase):
                                 proxy=cls.pa.local_addr)
             cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=cls.certs["a.test"])
             cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            # use_starttls stays "false": only s2s.secure_domains asks for TLS toward b.test
+            # use_starttls stays "false"; the outgoing tls subsection (cacertfile) means STARTTLS
+            # when offered, and s2s.secure_domains makes it a must toward b.test
             cls.pa.set("s2s.secure_domains", ["b.test"])
             cls.pa.set("s2s.outgoing.tls.cacertfile", cls.ca.cert)
             cls.pa.set("s2s.outgoing.max_retry_delay", 1)

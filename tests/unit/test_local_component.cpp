@@ -17,7 +17,9 @@
 #include "proxy/local_component.h"
 #include "proxy/local_link.h"
 #include "proxy/router.h"
+#include "proxy/tls_setup.h"
 #include "tests/unit/loop_harness.h"
+#include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
 using test::Peer;
@@ -94,6 +96,7 @@ struct Fixture {
     std::deque<ComponentServer> servers;  // one per connection made to local.server
     std::string server_secret = kSecret;
     std::function<void(ComponentServer&)> on_server;  // before the connection is served
+    std::shared_ptr<const tls::Context> server_tls;   // the component listener speaks direct TLS
 
     Fixture() {
         config.hosts = {"a.test"};
@@ -128,6 +131,7 @@ struct Fixture {
             p.stream->scope().set_default_ns(xml::ns::component_accept);
             REQUIRE(uv_accept(l, p.stream->handle()) == 0);
             p.stream->start();
+            if (server_tls) p.stream->start_tls(server_tls);
         });
         std::memcpy(&settings.server, t.address(), sizeof(sockaddr_in));
         settings.server_text = "test component listener";
@@ -352,4 +356,58 @@ TEST_CASE("local component: in s2s mode the local link makes no component connec
     bool local_out = false;
     for (const Connection* c : f.ctx->connections) local_out |= std::string(c->kind()) == "local_out";
     CHECK(local_out);
+}
+
+namespace {
+
+// local.tls.mode = "tls" toward a component listener with `cert` (direct TLS); s2s-proxy trusts
+// the test CA and checks the name (the first of general.hosts: a.test).
+void use_tls(Fixture& f, const test::CertFiles& cert) {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    o.certificate = {cert.cert, cert.key, "", {}};
+    auto made = tls::Context::create(o);
+    REQUIRE_MESSAGE(made, made.error);
+    f.server_tls = made.context;
+    f.config.local_tls.mode = TlsMode::Tls;
+    f.config.local_tls.cacertfile = pki.ca;
+    std::string error;
+    f.settings.tls.mode = LocalTls::Direct;
+    f.settings.tls.context = make_local_client_context(f.config, &error);
+    REQUIRE_MESSAGE(static_cast<bool>(f.settings.tls.context), error);
+}
+
+}  // namespace
+
+TEST_CASE("local component: with local.tls the component stream is direct TLS to a server whose certificate checks out") {
+    LogCapture log;
+    Fixture f;
+    use_tls(f, test::TestPki::get().a);
+    f.from_bob("m1", "over TLS");
+    REQUIRE(f.t.run_until([&] { return !f.servers.empty() && f.servers[0].peer->saw("<body>over TLS</body>"); }));
+    CHECK(f.servers[0].peer->stream->tls_open());
+    CHECK(f.servers[0].header_to == kComponent);
+    CHECK(f.component_state() == "ready");
+    CHECK(log.has("local-tls", "peer certificate: valid"));
+}
+
+TEST_CASE("local component: a certificate from another CA or for another name stops the link; stanzas bounce") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE_MESSAGE(pki.ok(), pki.error());
+    for (const test::CertFiles* cert : {&pki.foreign, &pki.c}) {
+        LogCapture log;
+        Fixture f;
+        use_tls(f, *cert);
+        f.settings.queue_timeout_ms = 600;
+        f.from_bob("lost", "hello");
+        REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+        CHECK(f.router->counters().delivered_local == 0);
+        for (auto& s : f.servers) CHECK(s.header_to.empty());  // nothing of XMPP reached it
+        if (cert == &pki.foreign)
+            CHECK(log.has("local-tls-failed", "TLS handshake failed"));
+        else
+            CHECK(log.has("local-tls-refused", "the local server's certificate is not valid for a.test"));
+    }
 }

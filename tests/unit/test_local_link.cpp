@@ -10,7 +10,9 @@
 #include "proxy/local_link.h"
 #include "proxy/local_verify.h"
 #include "proxy/router.h"
+#include "proxy/tls_setup.h"
 #include "tests/unit/loop_harness.h"
+#include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
 using test::Peer;
@@ -116,10 +118,10 @@ std::string local_server_key(const std::string& id) { return "key-of-the-local-s
 // The local server: answers a stream to it with features offering STARTTLS (as Prosody does) and
 // dialback; accepts every db:result whose key is the one s2s-proxy issues (LocalOut), and
 // confirms a db:verify (a verify-only connection from s2s-proxy) for the keys it issued itself.
-void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid") {
-    p.on_open_hook = [id](Peer& me) {
-        me.stream->send(server_header("a.test", "b.test", id) +
-                        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+void play_local_server(Fixture& f, Peer& p, const std::string& id = "local-sid", bool offer_starttls = true) {
+    p.on_open_hook = [id, offer_starttls](Peer& me) {
+        me.stream->send(server_header("a.test", "b.test", id) + "<stream:features>" +
+                        (offer_starttls ? "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" : "") +
                         "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
     };
     p.on_stanza_hook = [&f, id](Peer& me) {
@@ -407,4 +409,186 @@ TEST_CASE("local link: another spelling of our own domain is still our domain (a
     p.stream->send("<message from='alice@A.test' to='bob@\xef\xbd\x82.test' id='out'/>");
     REQUIRE(f.t.run_until([&] { return f.router->counters().to_remote == 1; }));
     CHECK_FALSE(p.closed);
+}
+
+// ---- TLS on the local link ------------------------------------------------------------------------
+
+namespace {
+
+const test::TestPki& pki() {
+    const test::TestPki& p = test::TestPki::get();
+    REQUIRE_MESSAGE(p.ok(), p.error());
+    return p;
+}
+
+std::shared_ptr<const tls::Context> server_context(const test::CertFiles& cert) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    o.certificate = {cert.cert, cert.key, "", {}};
+    o.cacertfile = pki().ca;
+    auto made = tls::Context::create(o);
+    REQUIRE_MESSAGE(made, made.error);
+    return made.context;
+}
+
+// local.tls as the config gives it: `mode`, the test CA, the name checked (verify_mode peer).
+void use_local_tls(Fixture& f, TlsMode mode) {
+    f.config.local_tls.mode = mode;
+    f.config.local_tls.cacertfile = pki().ca;
+    std::string error;
+    auto ctx = make_local_client_context(f.config, &error);
+    REQUIRE_MESSAGE(static_cast<bool>(ctx), error);
+    for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) {
+        t->mode = local_client_tls_mode(f.config);
+        t->context = ctx;
+    }
+}
+
+// The local server of play_local_server() requiring STARTTLS first (s2s_require_encryption), with
+// `cert`; inside TLS it offers dialback only.
+void play_local_server_requiring_tls(Fixture& f, Peer& p, const test::CertFiles& cert) {
+    play_local_server(f, p);
+    auto ctx = server_context(cert);
+    auto inner_open = p.on_open_hook;
+    auto inner_stanza = p.on_stanza_hook;
+    p.on_open_hook = [inner_open](Peer& me) {
+        if (me.stream->tls_open()) {
+            me.stream->send(server_header("a.test", "b.test", "local-sid") +
+                            "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+            return;
+        }
+        me.stream->send(server_header("a.test", "b.test", "plain-sid") +
+                        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+                        "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    };
+    p.on_stanza_hook = [inner_stanza, ctx](Peer& me) {
+        if (me.events.back() == "stanza starttls") {
+            me.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            me.stream->start_tls(ctx);
+            me.stream->reset_parser();
+            return;
+        }
+        if (!me.stream->tls_open()) {
+            me.stream->send("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                            "</stream:error></stream:stream>");
+            me.stream->close("TLS required");
+            return;
+        }
+        inner_stanza(me);
+    };
+}
+
+}  // namespace
+
+TEST_CASE("local link: with local.tls = starttls the stream to the local server is encrypted before dialback") {
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTls);
+    f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().a); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
+    Peer& server = *f.server_sides[0];
+    CHECK(server.stream->tls_open());
+    CHECK(server.events[0] == "open from=b.test");
+    CHECK(server.events[1] == "stanza starttls");
+    CHECK(server.events[2] == "tls");
+    CHECK(server.events[3] == "open from=b.test");  // the restarted stream, inside TLS
+    // The key is bound to the stream id the server gave inside TLS.
+    CHECK(server.saw("<db:result from='b.test' to='a.test'>" + f.keys->key("a.test", "b.test", "local-sid")));
+    CHECK(f.router->counters().bounced == 0);
+}
+
+TEST_CASE("local link: a local server whose certificate is for another name or from another CA is not used") {
+    for (const test::CertFiles* cert : {&pki().c, &pki().foreign}) {
+        Fixture f;
+        use_local_tls(f, TlsMode::StartTls);
+        f.local_settings.queue_timeout_ms = 500;
+        f.on_server_side = [&f, cert](Peer& p) { play_local_server_requiring_tls(f, p, *cert); };
+        f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'/>"));
+        REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+        for (Peer* server : f.server_sides) CHECK_FALSE(server->saw("db:result"));
+        CHECK(f.router->counters().delivered_local == 0);
+    }
+}
+
+TEST_CASE("local link: without local.tls a local server that requires TLS is reported, and stanzas bounce") {
+    Fixture f;
+    f.local_settings.queue_timeout_ms = 500;
+    f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().a); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'/>"));
+    REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+    for (Peer* server : f.server_sides) CHECK_FALSE(server->saw("starttls"));
+}
+
+TEST_CASE("local link: local.tls = starttls with a certificate to check does not go on in plain text when no STARTTLS is offered") {
+    // A server (or an attacker stripping the offer) that lists no <starttls/>: the stream must not
+    // carry the dialback key or stanzas in the clear.
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTls);
+    f.local_settings.queue_timeout_ms = 500;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'><body>x</body></message>"));
+    REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+    for (Peer* server : f.server_sides) {
+        CHECK_FALSE(server->saw("db:result"));
+        CHECK_FALSE(server->saw("<body>x</body>"));
+    }
+    CHECK(f.router->counters().delivered_local == 0);
+}
+
+TEST_CASE("local link: local.tls = starttls with verify_mode none goes on in plain text when no STARTTLS is offered") {
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTls);
+    for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->check_name = false;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
+    CHECK_FALSE(f.server_sides[0]->stream->tls_open());
+}
+
+TEST_CASE("local link: local.tls verify_mode selfsigned_peer takes a self-signed certificate only when it names the server") {
+    for (bool named : {true, false}) {
+        CAPTURE(named);
+        Fixture f;
+        f.config.local_tls.verify_mode = VerifyMode::SelfsignedPeer;
+        use_local_tls(f, TlsMode::StartTls);
+        if (named)
+            for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->server_name = "self.test";
+        f.local_settings.queue_timeout_ms = 500;
+        f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().self_signed); };
+        f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
+        if (named) {
+            REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
+        } else {
+            REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+            for (Peer* server : f.server_sides) CHECK_FALSE(server->saw("db:result"));
+        }
+    }
+}
+
+TEST_CASE("local link: key checks with the local server go through local.tls too") {
+    Fixture f;
+    use_local_tls(f, TlsMode::StartTlsRequired);
+    f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().a); };
+    Peer& out = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
+    REQUIRE(f.t.run_until([&] { return out.saw("type='valid'"); }));
+    REQUIRE(f.server_sides.size() == 1);
+    CHECK(has_event(*f.server_sides[0], "tls"));
+    CHECK(f.server_sides[0]->saw("<db:verify from='b.test' to='a.test'"));
+}
+
+TEST_CASE("local link: [[listen.local]] with STARTTLS required refuses a db:result before it") {
+    Fixture f;
+    f.in_settings.tls = InboundTls::Require;
+    f.in_settings.tls_context = server_context(pki().a);
+    std::string features;
+    Peer& out = f.outgoing_from_local_server([&features](Peer& me) {
+        features = me.last();
+        send_local_key(me);
+    });
+    REQUIRE(f.t.run_until([&] { return out.closed; }));
+    CHECK(features.find("<required/>") != std::string::npos);
+    CHECK(features.find("dialback") == std::string::npos);
+    CHECK(out.saw("<policy-violation"));
+    CHECK_FALSE(out.saw("db:result"));
+    CHECK(f.server_sides.empty());  // nothing was asked of the local server
 }

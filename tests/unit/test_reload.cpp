@@ -215,3 +215,14 @@ TEST_CASE("reload: s2s.outgoing.denied_networks is applied (links read it at eac
     REQUIRE(plan.config.outgoing.denied_networks.size() == 1);
     CHECK(plan.config.outgoing.denied_networks.networks()[0].to_string() == "10.0.0.0/8");
 }
+
+TEST_CASE("reload: a TLS key written out with its default value turns the subsection on, and is kept as given") {
+    LoadResult running = load_with({});
+    LoadResult next = load_with({{"s2s.use_starttls", "false"}, {"s2s.outgoing.tls.verify_mode", "peer"}});
+    ReloadPlan plan = plan_reload(running.config, running.settings, next);
+    CHECK(plan.need_restart.empty());
+    CHECK(plan.config.use_starttls_set);
+    CHECK(plan.config.outgoing.tls.present);
+    for (auto& s : plan.settings)
+        if (s.key == "s2s.use_starttls" || s.key == "s2s.outgoing.tls.verify_mode") CHECK_FALSE(s.defaulted);
+}

@@ -183,7 +183,17 @@ TEST_CASE("tls context: load errors name the file and the reason") {
     o = server_options(p.a);
     o.certificate.keyfile = p8;
     o.certificate.password = "x";
-    CHECK(contains(context_error(o), "openssl pkey -traditional"));
+    e = context_error(o);
+    CHECK(contains(e, "PKCS#8 encrypted with PBES2 (AES-256-CBC, key derived with PBKDF2 and HMAC-SHA256)"));
+    CHECK(contains(e, "cannot decrypt"));
+    CHECK(contains(e, "openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in " + p8));
+    CHECK(contains(e, "openssl pkey -in " + p8));
+    // The conversion it proposes gives a key this library reads, with the same password.
+    const std::string compat = tmp.path() + "/compat.key";
+    REQUIRE(std::system(("openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in '" + p8 + "' -passin pass:x -passout pass:x -out '" +
+                         compat + "' 2>/dev/null").c_str()) == 0);
+    o.certificate.keyfile = compat;
+    CHECK(Context::create(o));
 #endif
 }
 
@@ -196,11 +206,11 @@ TEST_CASE("tls context: versions and ciphers") {
                 "TLS-ECDHE-ECDSA-WITH-AES-256-GCM-SHA384";
     CHECK(Context::create(o));
     o.ciphers = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256";
-    std::string e = context_error(o);
-    CHECK(contains(e, "unknown cipher suite 'ECDHE-RSA-AES128-GCM-SHA256'"));
-    CHECK(contains(e, "IANA"));
+    CHECK(Context::create(o));
     o.ciphers = "HIGH:!aNULL";
-    CHECK(contains(context_error(o), "'HIGH'"));
+    CHECK(Context::create(o));
+    o.ciphers = "HIGH:FOO";
+    CHECK(contains(context_error(o), "ciphers: unknown cipher or cipher keyword 'FOO'"));
     CHECK_FALSE(available_ciphersuites().empty());
 
     o = server_options(p.a);
@@ -798,4 +808,102 @@ TEST_CASE("tls session: memory per idle session") {
     const std::size_t per_session = (after - before) / (2 * kPairs);
     MESSAGE("heap per idle TLS 1.2 session (peer certificate kept): ", per_session, " bytes");
     CHECK(per_session < 40 * 1024);
+}
+
+TEST_CASE("tls context: dhfile sets a server's DHE group and a client's smallest accepted prime") {
+    const auto& p = pki();
+    TempDir tmp;
+    const std::string dh3072 = tmp.path() + "/dh3072.pem", dh1024 = tmp.path() + "/dh1024.pem";
+    REQUIRE(std::system(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe3072 -out '" + dh3072 +
+                         "' 2>/dev/null").c_str()) == 0);
+    REQUIRE(std::system(("openssl dhparam -out '" + dh1024 + "' 1024 2>/dev/null").c_str()) == 0);
+    ContextOptions o = server_options(p.a);
+    o.dhfile = dh3072;
+    CHECK(Context::create(o));
+    ContextOptions c = client_options();
+    c.dhfile = dh3072;
+    CHECK(Context::create(c));
+
+    o.dhfile = dh1024;
+    ContextResult r = Context::create(o);
+    CHECK_FALSE(r);
+    CHECK(r.option == "dhfile");
+    CHECK(contains(r.error, "the prime has 1024 bits; at least 2048 are needed"));
+    o.dhfile = tmp.write("junk.pem", "not DH parameters\n");
+    CHECK(contains(context_error(o), "no PEM DH parameters"));
+    o.dhfile = tmp.path() + "/missing.pem";
+    CHECK(contains(context_error(o), "dhfile '" + tmp.path() + "/missing.pem'"));
+}
+
+TEST_CASE("tls context: protocol_options are MongooseIM's, others are refused naming them") {
+    const auto& p = pki();
+    ContextOptions o = server_options(p.a);
+    o.protocol_options = {"no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1", "no_tlsv1_3", "cipher_server_preference",
+                          "no_compression", "no_ticket"};
+    CHECK(Context::create(o));
+    o.protocol_options = {"no_tlsv1_4"};
+    ContextResult r = Context::create(o);
+    CHECK(r.option == "protocol_options");
+    CHECK(contains(r.error, "unknown option 'no_tlsv1_4' (known: no_sslv2,"));
+    o.protocol_options = {"no_tlsv1_2", "no_tlsv1_3"};
+    CHECK(contains(context_error(o), "protocol_options"));
+    o.protocol_options = {"no_tlsv1_2"};
+    if (!tls13_available()) CHECK(contains(context_error(o), "no_tlsv1_2 leaves TLS 1.3 only"));
+}
+
+TEST_CASE("tls context: an error names the option it is about") {
+    const auto& p = pki();
+    ContextOptions o = server_options(p.a);
+    o.ciphers = "NOPE";
+    ContextResult r = Context::create(o);
+    CHECK(r.option == "ciphers");
+    o = server_options(p.a);
+    o.cacertfile = "/nonexistent/ca.pem";
+    r = Context::create(o);
+    CHECK(r.option == "cacertfile");
+    o = server_options(p.a);
+    o.certificate.keyfile = "/nonexistent/k.pem";
+    r = Context::create(o);
+    CHECK(r.option == "keyfile");
+    o = server_options(p.a);
+    o.versions = {"tlsv9"};
+    r = Context::create(o);
+    CHECK(r.option == "versions");
+}
+
+TEST_CASE("tls session: DHE uses the server's dhfile group; a client's dhfile sets the smallest prime it accepts") {
+    TempDir tmp;
+    const std::string cert = tmp.path() + "/rsa.crt", key = tmp.path() + "/rsa.key", dh3072 = tmp.path() + "/dh.pem";
+    REQUIRE(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -keyout '" + key + "' -out '" + cert +
+                         "' -subj /CN=a.test -addext subjectAltName=DNS:a.test -days 2 >/dev/null 2>&1").c_str()) == 0);
+    REQUIRE(std::system(("openssl genpkey -genparam -algorithm DH -pkeyopt group:ffdhe3072 -out '" + dh3072 +
+                         "' 2>/dev/null").c_str()) == 0);
+    ContextOptions so;
+    so.role = Role::Server;
+    so.certificate.certfile = cert;
+    so.certificate.keyfile = key;
+    so.verify_mode = VerifyMode::None;
+    so.ciphers = "DHE-RSA-AES128-GCM-SHA256";
+    ContextOptions co;
+    co.role = Role::Client;
+    co.verify_mode = VerifyMode::None;
+
+    // The server's default group has 2048 bits: accepted by default, refused by a client whose
+    // dhfile has 3072.
+    {
+        Pair t(make(co), make(so));
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+    }
+    co.dhfile = dh3072;
+    {
+        Pair t(make(co), make(so));
+        CHECK(t.client.state() == State::Failed);
+    }
+    // With the file's 3072-bit group it negotiates DHE.
+    so.dhfile = dh3072;
+    {
+        Pair t(make(co), make(so));
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        CHECK(t.client.ciphersuite() == "TLS-DHE-RSA-WITH-AES-128-GCM-SHA256");
+    }
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "common/config_load.h"
+#include "common/config_print.h"
 #include "proxy/tls_setup.h"
 #include "tests/unit/loop_harness.h"
 #include "tests/unit/tls_test_ca.h"
@@ -27,6 +28,7 @@ std::string combined(const test::TempDir& dir, const std::string& name, const te
 TEST_CASE("tls_setup: modes from tls.mode, else from s2s.use_starttls") {
     Config c;
     Listener l;
+    c.use_starttls_set = true;  // use_starttls = "false" written out
     CHECK(inbound_tls_mode(c, l) == InboundTls::None);
     CHECK(outbound_tls_mode(c) == OutboundTls::None);
     c.use_starttls = StartTls::Optional;
@@ -43,6 +45,7 @@ TEST_CASE("tls_setup: modes from tls.mode, else from s2s.use_starttls") {
 
 TEST_CASE("tls_setup: outgoing links get a TLS context when their mode uses TLS or a domain needs a certificate") {
     Config c;
+    c.use_starttls_set = true;  // use_starttls = "false" written out
     CHECK_FALSE(outgoing_tls_needed(c));
     c.secure_domains = {"bank.test"};
     CHECK(outgoing_tls_needed(c));  // use_starttls "false" does not stop TLS toward bank.test
@@ -124,10 +127,11 @@ TEST_CASE("tls_setup: under required_trusted a peer without a certificate still 
                                         "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
                                         "[s2s]\nuse_starttls = \"required_trusted\"\ncertfile = \"" + a + "\"\n"
                                         "outgoing.tls.cacertfile = \"" + pki.ca + "\"\n"
-                                        "[[listen.s2s]]\nport = 5269\ntls.cacertfile = \"" + pki.ca + "\"\n",
+                                        "[[listen.s2s]]\nport = 5269\n",
                                         {});
     for (auto& e : r.errors) MESSAGE(e.str());
     REQUIRE(r.ok());
+    REQUIRE_FALSE(r.config.listen_s2s[0].tls.present);  // its TLS comes from use_starttls alone
     std::string error;
     auto server_ctx = make_listener_context(r.config, r.config.listen_s2s[0], &error);
     REQUIRE_MESSAGE(server_ctx, error);
@@ -153,4 +157,186 @@ TEST_CASE("tls_setup: under required_trusted a peer without a certificate still 
     }));
     CHECK_FALSE(client.closed);
     CHECK(server.stream->tls()->peer_verification().status == tls::PeerCertificate::Missing);
+}
+
+namespace {
+
+// A config with one [[listen.s2s]] carrying `listener` and [s2s] carrying `s2s`, a.test's
+// certificate in s2s.certfile.
+config::LoadResult load_with(const test::TempDir& dir, const std::string& s2s, const std::string& listener) {
+    const test::TestPki& pki = test::TestPki::get();
+    std::string a = combined(dir, "a.pem", pki.a);
+    return config::load("t.toml",
+                        "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\ncertfile = \"" + a +
+                            "\"\n" + s2s + "\n[[listen.s2s]]\nport = 5269\n" + listener + "\n",
+                        {});
+}
+
+bool strict(const config::LoadResult& r) {
+    std::string error;
+    auto ctx = make_listener_context(r.config, r.config.listen_s2s[0], &error);
+    REQUIRE_MESSAGE(ctx, error);
+    return ctx->options().require_valid_peer;
+}
+
+}  // namespace
+
+TEST_CASE("tls_setup: a tls subsection without tls.mode means starttls, even beside use_starttls = false") {
+    REQUIRE(test::TestPki::get().ok());
+    test::TempDir dir;
+    config::LoadResult r = load_with(dir, "", "tls.verify_mode = \"none\"");
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    CHECK(r.config.listen_s2s[0].tls.present);
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    r = load_with(dir, "use_starttls = \"false\"\noutgoing.tls.verify_mode = \"none\"", "tls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    // Without a tls subsection, s2s.use_starttls decides as before.
+    r = load_with(dir, "use_starttls = \"false\"", "");
+    REQUIRE(r.ok());
+    CHECK_FALSE(r.config.listen_s2s[0].tls.present);
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::None);
+    r = load_with(dir, "use_starttls = \"required\"", "");
+    REQUIRE(r.ok());
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Require);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTlsRequired);
+    // A key given on the command line makes a subsection too.
+    r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n",
+                     {{"s2s.outgoing.tls.verify_mode", "none"}, {"s2s.use_starttls", "false"}});
+    REQUIRE(r.ok());
+    CHECK(r.config.outgoing.tls.present);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+}
+
+TEST_CASE("tls_setup: with no TLS setting at all, outgoing links use STARTTLS when offered; use_starttls = false is off") {
+    config::LoadResult r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n", {});
+    REQUIRE(r.ok());
+    CHECK_FALSE(r.config.use_starttls_set);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(outgoing_tls_needed(r.config));
+    std::string error;
+    bool with_cert = true;
+    CHECK_MESSAGE(make_outgoing_context(r.config, "", &with_cert, &error), error);  // the system CA store
+    CHECK_FALSE(with_cert);
+    r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\n"
+                     "use_starttls = \"false\"\n", {});
+    REQUIRE(r.ok());
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::None);
+    CHECK_FALSE(outgoing_tls_needed(r.config));
+}
+
+TEST_CASE("tls_setup: a listener's own tls subsection with verify_mode peer and disconnect_on_failure refuses bad client certificates") {
+    REQUIRE(test::TestPki::get().ok());
+    const std::string ca = test::TestPki::get().ca;
+    test::TempDir dir;
+    config::LoadResult r = load_with(dir, "", "tls.cacertfile = \"" + ca + "\"");
+    REQUIRE(r.ok());
+    CHECK(strict(r));
+    bool warned = false;
+    for (auto& w : r.warnings) warned |= w.key == "listen.s2s.0.tls.verify_mode";
+    CHECK(warned);
+    r = load_with(dir, "", "tls.cacertfile = \"" + ca + "\"\ntls.disconnect_on_failure = false");
+    REQUIRE(r.ok());
+    CHECK_FALSE(strict(r));
+    for (auto& w : r.warnings) CHECK(w.key != "listen.s2s.0.tls.verify_mode");
+    r = load_with(dir, "", "tls.verify_mode = \"selfsigned_peer\"\ntls.cacertfile = \"" + ca + "\"");
+    REQUIRE(r.ok());
+    CHECK_FALSE(strict(r));
+    r = load_with(dir, "", "tls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    CHECK_FALSE(strict(r));
+    // TLS from s2s.use_starttls alone keeps the 6.x meaning: judged per domain, not at the handshake.
+    r = load_with(dir, "use_starttls = \"required_trusted\"", "");
+    REQUIRE(r.ok());
+    CHECK_FALSE(strict(r));
+}
+
+TEST_CASE("tls_setup: --check-config warns when no listener can offer TLS for want of a certificate") {
+    config::LoadResult r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
+                                        "[[listen.s2s]]\nport = 5269\n", {});
+    REQUIRE(r.ok());
+    bool warned = false;
+    for (auto& w : r.warnings) warned |= w.message.find("no [[listen.s2s]] can offer TLS") != std::string::npos;
+    CHECK(warned);
+    test::TempDir dir;
+    REQUIRE(test::TestPki::get().ok());
+    r = load_with(dir, "", "");
+    REQUIRE(r.ok());
+    for (auto& w : r.warnings) CHECK(w.message.find("no [[listen.s2s]] can offer TLS") == std::string::npos);
+}
+
+TEST_CASE("tls_setup: --print-config loads back with the same TLS meaning") {
+    REQUIRE(test::TestPki::get().ok());
+    test::TempDir dir;
+    for (const char* listener : {"", "tls.verify_mode = \"none\""}) {
+        CAPTURE(listener);
+        config::LoadResult r = load_with(dir, "", listener);
+        REQUIRE(r.ok());
+        config::LoadResult again = config::load("p.toml", config::print_config(r.settings), {});
+        INFO(config::print_config(r.settings));
+        REQUIRE(again.ok());
+        CHECK(again.config.use_starttls_set == r.config.use_starttls_set);
+        CHECK(outbound_tls_mode(again.config) == outbound_tls_mode(r.config));
+        CHECK(inbound_tls_mode(again.config, again.config.listen_s2s[0]) ==
+              inbound_tls_mode(r.config, r.config.listen_s2s[0]));
+        CHECK(again.config.listen_s2s[0].tls.present == r.config.listen_s2s[0].tls.present);
+    }
+}
+
+TEST_CASE("tls_setup: a tls subsection without a mode beside use_starttls = required is warned about") {
+    REQUIRE(test::TestPki::get().ok());
+    test::TempDir dir;
+    config::LoadResult r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.verify_mode = \"none\"",
+                                     "tls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    int warned = 0;
+    for (auto& w : r.warnings) warned += w.message.find("to require TLS") != std::string::npos;
+    CHECK(warned == 2);
+    r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.mode = \"starttls_required\"",
+                  "tls.mode = \"starttls_required\"\ntls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
+    for (auto& w : r.warnings) CHECK(w.message.find("to require TLS") == std::string::npos);
+}
+
+TEST_CASE("tls_setup: a context error begins with the file, line and key behind it") {
+    const test::TestPki& pki = test::TestPki::get();
+    REQUIRE(pki.ok());
+    test::TempDir dir;
+    std::string a = combined(dir, "a.pem", pki.a);
+    const std::string text = "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\n"
+                             "certfile = \"" + a + "\"\nciphers = \"HIGH:NOPE\"\n"
+                             "[[listen.s2s]]\nport = 5269\ntls.mode = \"tls\"\ntls.cacertfile = \"" + pki.ca + "\"\n"
+                             "[[listen.s2s]]\nport = 5270\ntls.mode = \"tls\"\ntls.cacertfile = \"" + pki.ca + "\"\n"
+                             "tls.ciphers = \"ECDHE+FOO\"\n";
+    config::LoadResult r = config::load("proxy.toml", text, {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    std::string error;
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[0], &error));
+    CHECK(error == "proxy.toml:7: s2s.ciphers: unknown cipher or cipher keyword 'NOPE'");
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[1], &error));
+    CHECK(error == "proxy.toml:16: listen.s2s.1.tls.ciphers: unknown cipher or cipher keyword 'FOO'");
+
+    r = config::load("proxy.toml", text, {{"s2s.ciphers", "\"BAR\""}});
+    REQUIRE(r.ok());
+    CHECK_FALSE(make_listener_context(r.config, r.config.listen_s2s[0], &error));
+    CHECK(error == "command line: --s2s.ciphers: unknown cipher or cipher keyword 'BAR'");
+    bool with_cert = false;
+    r.config.ciphers = "HIGH";
+    r.config.outgoing.tls.cacertfile = "/nonexistent/ca.pem";
+    CHECK_FALSE(make_outgoing_context(r.config, "", &with_cert, &error));
+    CHECK_MESSAGE(error.rfind("proxy.toml: s2s.outgoing.tls.cacertfile: ", 0) == 0, error);
+}
+
+TEST_CASE("tls_setup: tls.module alone (accepted and ignored) makes no tls subsection") {
+    config::LoadResult r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n"
+                                        "[[listen.s2s]]\nport = 5269\ntls.module = \"fast_tls\"\n", {});
+    for (auto& e : r.errors) MESSAGE(e.str());
+    REQUIRE(r.ok());
+    CHECK_FALSE(r.config.listen_s2s[0].tls.present);
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::None);
 }

@@ -79,7 +79,7 @@ class S2SProxy(LogWatch):
         self.settings = {}                          # dotted key -> value (anything else)
         self.listener_tls = {}                      # listen.s2s.0.tls.*
         self.outgoing_tls = {}                      # s2s.outgoing.tls.*
-        self.use_starttls = "false"
+        self.use_starttls = "false"                 # None: not written (the proxy's own default)
         self.extra_listeners = []                   # more [[listen.s2s]] tables (dicts)
         self.dir = procs.mkdir(f"s2s-proxy-{name}")
         self.config_path = os.path.join(self.dir, "s2s-proxy.toml")
@@ -116,14 +116,18 @@ class S2SProxy(LogWatch):
         self.listener_tls, self.outgoing_tls = {}, {}
         return self
 
-    def tls(self, ca, *, mode="starttls", cert=None, client_cert=False, verify_mode="peer"):
+    def tls(self, ca, *, mode="starttls", cert=None, client_cert=False, verify_mode="peer",
+            disconnect_on_failure=False):
         """TLS on the public listener (`mode`: starttls, starttls_required or tls) with `cert` (a
         kit.ca.Issued) and the same mode outgoing; both trust `ca` (a kit.ca.CA or a CA cert path).
         `client_cert`: present `cert` on outgoing links too (SASL EXTERNAL possible); otherwise the
-        outgoing side has no certificate (dialback after TLS)."""
+        outgoing side has no certificate (dialback after TLS). `disconnect_on_failure`: the
+        listener's tls.disconnect_on_failure; False (here) lets peers without a client certificate
+        in, True (the proxy's default) refuses them at the handshake when verify_mode is "peer"."""
         ca_path = ca if isinstance(ca, str) else ca.cert
         self.use_starttls = "optional"
-        self.listener_tls = {"mode": mode, "cacertfile": ca_path, "verify_mode": verify_mode}
+        self.listener_tls = {"mode": mode, "cacertfile": ca_path, "verify_mode": verify_mode,
+                             "disconnect_on_failure": disconnect_on_failure}
         if cert is not None:
             self.listener_tls.update(certfile=cert.chain, keyfile=cert.key)
         self.outgoing_tls = {"mode": mode, "cacertfile": ca_path, "verify_mode": verify_mode}
@@ -149,9 +153,10 @@ class S2SProxy(LogWatch):
                "[admin]",
                f"listen = {toml_value(f'{self.ip}:{self.admin_port}')}",
                "",
-               "[s2s]",
-               f"use_starttls = {toml_value(self.use_starttls)}",
-               f"shared = {toml_value(self.shared)}"]
+               "[s2s]"]
+        if self.use_starttls is not None:
+            out.append(f"use_starttls = {toml_value(self.use_starttls)}")
+        out.append(f"shared = {toml_value(self.shared)}")
         if self.policy:
             out.append("host_policy = [" + ", ".join(
                 toml_value({"host": d, "policy": p}) for d, p in self.policy.items()) + "]")
