@@ -157,7 +157,7 @@ class StateTimeout(Running):
         self.start(f"[s2s]\n  outgoing.address = [{{host = \"b.test\", ip_address = \"127.0.0.1\", "
                    f"port = {srv.getsockname()[1]}}}]\n", "--local.verify_dialback=false",
                    "--s2s.outgoing.state_timeout=1000")
-        local = self.local_sends_a_message()
+        self.local_sends_a_message()  # (its socket stays open until the test ends)
         conn, _ = srv.accept()
         self.addCleanup(conn.close)
         conn.settimeout(20)
@@ -184,7 +184,7 @@ class StateTimeout(Running):
         self.start(f"[s2s]\n  outgoing.address = [{{host = \"b.test\", ip_address = \"127.0.0.1\", "
                    f"port = {srv.getsockname()[1]}}}]\n", "--local.verify_dialback=false",
                    "--s2s.outgoing.state_timeout=0")
-        local = self.local_sends_a_message()
+        self.local_sends_a_message()  # (its socket stays open until the test ends)
         conn, _ = srv.accept()
         self.addCleanup(conn.close)
         conn.settimeout(20)
