@@ -105,6 +105,16 @@ struct AclPattern {
     std::string server;
 };
 
+// The hard limit on one stanza: max_stanza_size = "infinity" means this many bytes, and no number
+// above it is accepted, so that one peer cannot make the process buffer without bound.
+constexpr int64_t kMaxStanzaSizeCap = 16 * 1024 * 1024;
+
+// What the DNS client (udns) can take: its timeout and attempt ranges and its nameserver slots. The
+// config table bounds s2s.outgoing.dns.* to these, so a config that checks clean also starts.
+constexpr int64_t kDnsMaxTimeoutS = 300;
+constexpr int64_t kDnsMaxRetries = 50;
+constexpr size_t kDnsMaxNameservers = 6;
+
 struct Outgoing {
     int port = 5269;
     std::vector<int> ip_versions{4, 6};

@@ -223,4 +223,13 @@ int line_of(const LineIndex& index, const std::string& key) {
     }
 }
 
+KeyAt key_at(const LineIndex& index, int line) {
+    KeyAt best;
+    for (auto& [key, l] : index) {
+        if (l > line || l < best.line) continue;
+        if (l > best.line || key.size() > best.key.size()) best = KeyAt{key, l};
+    }
+    return best;
+}
+
 }  // namespace s2s::config

@@ -19,4 +19,12 @@ using LineIndex = std::map<std::string, int>;
 // The line of key, or of its nearest enclosing table or entry; 0 if none is known.
 [[nodiscard]] int line_of(const LineIndex& index, const std::string& key);
 
+// The key, table or entry that starts last at or before `line` (the most specific one when several
+// start on that line), with its line; {"", 0} when none does. For naming where a syntax error is.
+struct KeyAt {
+    std::string key;
+    int line = 0;
+};
+[[nodiscard]] KeyAt key_at(const LineIndex& index, int line);
+
 }  // namespace s2s::config

@@ -281,7 +281,15 @@ private:
                 line = std::atoi(msg.c_str() + at + 9);
                 msg.resize(at);
             }
-            error(name_, line, "", "TOML syntax error: " + msg);
+            // Name the key or table the error is in: cpptoml gives only the line.
+            KeyAt near = line > 0 ? key_at(lines_, line) : KeyAt{};
+            std::string where;
+            if (!near.key.empty() && near.line < line) {
+                size_t dot = near.key.rfind('.');
+                where = " (after " + near.key + " on line " + std::to_string(near.line) +
+                        (dot == std::string::npos ? "" : ", in " + near.key.substr(0, dot)) + ")";
+            }
+            error(name_, line, near.line == line ? near.key : "", "TOML syntax error" + where + ": " + msg);
             return false;
         }
         flatten(root, "", Source::File);
@@ -320,17 +328,36 @@ private:
             Node value = parse_value(o.value);
             // A string option takes the text as it is when it does not read as a TOML string
             // (a secret like 12345 or 1e5 from an environment variable is still that text).
-            if (const OptionSpec* spec = find_option(key); spec && is_string_kind(spec->kind) && value &&
-                                                           !value->as<std::string>())
+            if (const OptionSpec* str = find_option(key); str && is_string_kind(str->kind) && value &&
+                                                          !value->as<std::string>())
                 value = cpptoml::make_value<std::string>(std::string(o.value));
+            const OptionSpec* spec = find_option(key);
+            // A list key takes one bare value as a list of one (--s2s.outgoing.ip_versions=6).
+            if (spec && is_list_kind(spec->kind) && value && !value->is_array()) {
+                auto arr = cpptoml::make_array();
+                if (auto i = value->as<int64_t>(); i && spec->kind == Kind::IntList) arr->push_back(i->get());
+                else if (auto str = value->as<std::string>()) arr->push_back(str->get());
+                else arr->push_back(std::string(o.value));
+                value = arr;
+            }
             if (!value) {
-                const OptionSpec* spec = find_option(key);
                 if (spec && is_list_kind(spec->kind)) {
-                    auto arr = cpptoml::make_array();
+                    // Comma-separated: integers for an integer list (--s2s.outgoing.ip_versions=6,4),
+                    // strings otherwise.
+                    std::vector<std::string> items;
                     std::stringstream ss(o.value);
                     std::string item;
                     while (std::getline(ss, item, ','))
-                        if (!item.empty()) arr->push_back(item);
+                        if (!item.empty()) items.push_back(item);
+                    std::vector<int64_t> ints;
+                    for (auto& i : items)
+                        if (Node n = spec->kind == Kind::IntList ? parse_value(i) : nullptr; n && n->as<int64_t>())
+                            ints.push_back(n->as<int64_t>()->get());
+                    auto arr = cpptoml::make_array();  // one type throughout: integers only when all are
+                    if (!items.empty() && ints.size() == items.size())
+                        for (int64_t i : ints) arr->push_back(i);
+                    else
+                        for (auto& i : items) arr->push_back(i);
                     value = arr;
                 } else {
                     value = cpptoml::make_value<std::string>(std::string(o.value));
@@ -658,6 +685,11 @@ private:
             }
             case Kind::Nameservers: {
                 if (!expect_strings(key, n, &v->list)) return false;
+                if (spec.max > 0 && static_cast<int64_t>(v->list.size()) > spec.max) {
+                    error_at(key, "lists " + std::to_string(v->list.size()) + " servers; at most " +
+                                      std::to_string(spec.max) + " are used, list fewer");
+                    return false;
+                }
                 for (auto& s : v->list) {
                     std::string host;
                     int port = 0;
@@ -800,9 +832,19 @@ private:
         };
         for (auto& [key, c] : checked_) {
             const std::string& s = c.value.s;
-            if (c.spec->kind == Kind::ShaperRef && s != "none" && !shapers.count(s))
-                error_at(key, "no shaper " + quote(s) + " is defined (known: " + names(shapers, "none") +
-                                  "; define it as [shaper." + s + "] max_rate = ...)");
+            bool listener = key.compare(0, 7, "listen.") == 0;
+            if (c.spec->kind == Kind::ShaperRef && s != "none" && !shapers.count(s)) {
+                if (listener && rules.count(s))
+                    check_shaper_rule(s, shapers, names(shapers, "none"));
+                else if (listener)
+                    error_at(key, "no shaper or access rule " + quote(s) + " is defined (shapers: " +
+                                      names(shapers, "none") + "; access rules: " + join_quoted({rules.begin(), rules.end()}) +
+                                      "); define it as [shaper." + s + "] max_rate = ..., or as an [access] rule whose "
+                                      "values name shapers (" + s + " = [{acl = \"all\", value = \"fast\"}])");
+                else
+                    error_at(key, "no shaper " + quote(s) + " is defined (known: " + names(shapers, "none") +
+                                      "; define it as [shaper." + s + "] max_rate = ...)");
+            }
             if (c.spec->kind == Kind::AccessRef && s != "all" && !rules.count(s))
                 error_at(key, "no access rule " + quote(s) + " is defined (known: " + names(rules, "all") +
                                   "; define it under [access])");
@@ -828,9 +870,34 @@ private:
         check_local_tls();
         check_duplicates("s2s.host_policy.*", "host");
         check_duplicates("s2s.outgoing.address.*", "host");
+        check_overrides_not_local(hosts);
         check_listener_ports();
         check_overrides_not_ours();
         check_proxy_protocol();
+    }
+
+    // A listener shaper may name an access rule (MongooseIM's c2s listeners): each value of that
+    // rule must then name a shaper, or be "none".
+    void check_shaper_rule(const std::string& rule, const std::set<std::string>& shapers, const std::string& known) {
+        for (auto& clause : instances("access." + rule + ".*")) {
+            const Value* v = get(clause + ".value");
+            if (v && v->s != "none" && !shapers.count(v->s))
+                error_at(clause + ".value", quote(v->s) + " is not a shaper, and access rule " + quote(rule) +
+                                                " is a listener's shaper (known shapers: " + known +
+                                                "; define [shaper." + v->s + "] max_rate = ...)");
+        }
+    }
+
+    // MongooseIM's s2s.outgoing.address gives addresses of non-local domains; our own domains are
+    // served by the local server behind local.server, and a link to one would never be opened.
+    void check_overrides_not_local(const std::vector<std::string>& hosts) {
+        for (auto& o : instances("s2s.outgoing.address.*")) {
+            const Value* h = get(o + ".host");
+            if (h && std::count(hosts.begin(), hosts.end(), h->s))
+                error_at(o + ".host", quote(h->s) + " is one of general.hosts: an address override is for a remote "
+                                      "domain (the local server, at local.server, serves " + h->s +
+                                      "); remove this entry");
+        }
     }
 
     // An address override that leads to one of our own listeners would loop: a link there comes
@@ -1098,9 +1165,12 @@ private:
             auto it = entries_.find(key);
             std::string text = it != entries_.end() ? render(it->second.node) : quote(c.value.s);
             bool generated = (c.spec->flags & Generated) && defaults_.count(key);
-            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0});
+            std::string note;
+            if (c.value.infinite && key.size() >= 15 && key.compare(key.size() - 15, 15, "max_stanza_size") == 0)
+                note = "means " + std::to_string(kMaxStanzaSizeCap) + " bytes (16 MiB), the hard limit";
+            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0, note});
         }
-        for (auto& key : unset_) r_.settings.push_back({key, "", false});
+        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, false, ""});
         r_.config.source_name = name_;
         for (auto& [key, e] : entries_) {
             if (e.source == Source::Cli) {

@@ -35,6 +35,7 @@ struct Setting {
     bool secret = false;
     bool generated = false;  // a Generated key the file left unset: a fresh value each load
     bool defaulted = false;  // the table's default, not given in the file or on the command line
+    std::string note;     // what the value means when the text alone does not say ("infinity" capped)
 };
 
 struct LoadResult {

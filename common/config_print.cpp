@@ -40,7 +40,7 @@ bool presence_matters(const std::string& key) {
 std::string line_for(const std::string& rel, const Setting& s) {
     if (s.toml.empty()) return "# " + rel + " = (not set)\n";
     if (s.defaulted && presence_matters(s.key)) return "# " + rel + " = " + s.toml + "  (default; unset)\n";
-    return rel + " = " + (s.secret ? kMask : s.toml) + "\n";
+    return rel + " = " + (s.secret ? kMask : s.toml) + (s.note.empty() ? "" : "  # " + s.note) + "\n";
 }
 
 struct Printer {

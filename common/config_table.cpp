@@ -142,10 +142,17 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
         {"ip_address", Kind::IpAddress, default_ip, 0, 0, {}, 0, "address to listen on",
          [](Listener& l, const Value& v) { l.ip_address = v.s; }},
         {"access", Kind::AccessRef, "\"all\"", 0, 0, {}, Reloadable,
-         "access rule a peer must pass, or \"all\"",
+         "access rule (MongooseIM's [access] with [acl] match all/none/current_domain or server = \"x\"), or \"all\". "
+         "[[listen.s2s]]: each remote domain must pass it once it authenticates; one it denies gets db:result "
+         "type='error' <not-authorized/> (dialback) or <failure><not-authorized/> (SASL EXTERNAL), and a stanza from "
+         "a domain a reload has since denied ends the stream with policy-violation; each refusal is counted "
+         "(access_refusals_total). [[listen.local]]: each local domain the local server authenticates must pass it",
          [](Listener& l, const Value& v) { l.access = v.s; }},
         {"shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, Reloadable,
-         "shaper limiting the incoming byte rate of each connection, or \"none\"",
+         "limit on the incoming byte rate of each connection: \"none\", a [shaper.NAME], or (as for MongooseIM's c2s "
+         "listeners) an [access] rule whose values are shaper names or \"none\". A rule is evaluated when the "
+         "connection is accepted, with no domain known (acls that need one do not match; no match: no shaper), and "
+         "on [[listen.s2s]] again for each remote domain that authenticates, the strictest rate applying",
          [](Listener& l, const Value& v) { l.shaper = v.s; }},
         {"max_connections", Kind::Limit, "\"infinity\"", 1, kMaxInt, {}, Reloadable,
          "connections accepted at once (soft: new ones are refused past it)",
@@ -161,8 +168,9 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
          "TLS handshakes in progress at once on this listener; a connection that would start one more is closed "
          "before any TLS work (ours)",
          [](Listener& l, const Value& v) { l.max_tls_handshakes = to_limit(v); }},
-        {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, Reloadable,
-         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; \"infinity\": 16 MiB); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
+        {"max_stanza_size", Kind::Limit, "524_288", 10000, kMaxStanzaSizeCap, {}, Reloadable,
+         "bytes one stanza may take (at least 10_000, RFC 6120 13.12; at most 16_777_216, the hard limit, which is "
+         "what \"infinity\" means here: unlike MongooseIM, s2s-proxy never takes stanzas of any size); a larger one closes the stream with policy-violation, and so does a stanza whose tree takes more than 4 bytes of memory per byte of this limit plus 256 KiB. Until the peer has authenticated, 16 KiB, 500 elements and 128 KiB of tree apply instead. The first [[listen.local]]'s value also applies to the streams s2s-proxy opens to the local server. Streams opened after a reload take a new value",
          [](Listener& l, const Value& v) { l.max_stanza_size = to_limit(v); }},
     };
 }
@@ -366,16 +374,20 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.connection_timeout", Kind::Limit, "10_000", 1, kMaxMs, {}, R,
          "ms one TCP connect may take",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.connection_timeout = to_limit(v); }},
-        {"s2s.outgoing.max_stanza_size", Kind::Limit, "524_288", 10000, kMaxInt, {}, R,
-         "bytes one stanza from a remote server may take on an outgoing link (at least 10_000; \"infinity\": "
-         "16 MiB); its tree may take 4 bytes of memory per byte plus 256 KiB; until the link is negotiated "
+        {"s2s.outgoing.max_stanza_size", Kind::Limit, "524_288", 10000, kMaxStanzaSizeCap, {}, R,
+         "bytes one stanza from a remote server may take on an outgoing link (at least 10_000; at most 16_777_216, "
+         "the hard limit, which is what \"infinity\" means here; MongooseIM's default \"infinity\" is not ours); its tree may take 4 bytes of memory per byte plus 256 KiB; until the link is negotiated "
          "16 KiB, 500 elements and 128 KiB of tree apply instead",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.max_stanza_size = to_limit(v); }},
         {"s2s.outgoing.shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, R,
          "shaper for the incoming traffic of outgoing links, or \"none\"",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.shaper = v.s; }},
-        {"s2s.outgoing.state_timeout", Kind::Limit, "5_000", 1, kMaxMs, {}, R,
-         "ms negotiation of an outgoing stream may take",
+        {"s2s.outgoing.state_timeout", Kind::Limit, "5_000", 0, kMaxMs, {}, R,
+         "ms s2s-proxy waits for the remote server to answer during negotiation of an outgoing stream (its stream "
+         "header, features, TLS, SASL and dialback answers); when it passes, the stream ends with the "
+         "connection-timeout stream error (a bare close during a TLS handshake) and the queued stanzas are bounced "
+         "with remote-server-timeout. 0: no wait at all, so negotiation ends at once unless the answer is already "
+         "there (MongooseIM's meaning of a 0 ms timeout); \"infinity\": no deadline",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.state_timeout = to_limit(v); }},
         {"s2s.outgoing.stream_timeout", Kind::Limit, "600_000", 1, kMaxMs, {}, R,
          "ms an outgoing link may stay idle before it is closed",
@@ -393,12 +405,14 @@ std::vector<OptionSpec> build() {
          "remote hosts remembered as failing (each waits max_retry_delay at most, and is forgotten a minute "
          "after that); when full, the oldest failure is forgotten first (ours)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.max_hosts_in_backoff = v.i; }},
-        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, 3600, {}, 0, "s one DNS attempt may take",
+        {"s2s.outgoing.dns.timeout", Kind::Int, "10", 1, kDnsMaxTimeoutS, {}, 0,
+         "s one DNS attempt may take (at most 300: the DNS library's limit)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_timeout = v.i; }},
-        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, 100, {}, 0, "DNS attempts before giving up",
+        {"s2s.outgoing.dns.retries", Kind::Int, "2", 1, kDnsMaxRetries, {}, 0,
+         "DNS attempts before giving up (at most 50: the DNS library's limit)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_retries = static_cast<int>(v.i); }},
-        {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, 0, {}, 0,
-         "DNS servers as \"ip\" or \"ip:port\" (ours; empty: /etc/resolv.conf)",
+        {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, static_cast<int64_t>(kDnsMaxNameservers), {}, 0,
+         "DNS servers as \"ip\" or \"ip:port\", at most 6 (ours; empty: /etc/resolv.conf)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_nameservers = v.list; }},
         {"s2s.outgoing.denied_networks", Kind::Networks, kDeniedNetworks, 0, 0, {}, R,
          "networks an address from DNS (or an IP-literal domain) may not lead to: such a candidate is not dialled, "
@@ -413,7 +427,8 @@ std::vector<OptionSpec> build() {
              c.outgoing.denied_networks = NetworkList::parse(v.list).value_or(NetworkList{});
          }},
         {"s2s.outgoing.address.*.host", Kind::Domain, nullptr, 0, 0, {}, Required | R,
-         "remote domain reached at this address instead of through DNS",
+         "remote domain reached at this address instead of through DNS (MongooseIM: for non-local domains; one of "
+         "general.hosts is refused at load, the local server at local.server serves those)",
          [](Config& c, const Wild& w, const Value& v) { at(c.outgoing.address, index_of(w)).host = v.s; }},
         {"s2s.outgoing.address.*.ip_address", Kind::IpAddress, nullptr, 0, 0, {}, Required | R,
          "its IP address (with the port, never one where s2s-proxy itself listens: such an entry is refused at load)",

@@ -179,13 +179,15 @@ struct DnsClient::Handles {
 };
 
 std::unique_ptr<DnsClient> DnsClient::create(EventLoop& loop, const DnsOptions& options, std::string* error) {
-    if (options.timeout_s < 1 || options.timeout_s > 300) {
-        *error = "s2s.outgoing.dns.timeout must be between 1 and 300 seconds (it is " +
+    static_assert(kDnsMaxNameservers == DNS_MAXSERV, "the config's bound is udns's");
+    if (options.timeout_s < 1 || options.timeout_s > kDnsMaxTimeoutS) {
+        *error = "s2s.outgoing.dns.timeout must be between 1 and " + std::to_string(kDnsMaxTimeoutS) + " seconds (it is " +
                  std::to_string(options.timeout_s) + ")";
         return nullptr;
     }
-    if (options.retries < 1 || options.retries > 50) {
-        *error = "s2s.outgoing.dns.retries must be between 1 and 50 (it is " + std::to_string(options.retries) + ")";
+    if (options.retries < 1 || options.retries > kDnsMaxRetries) {
+        *error = "s2s.outgoing.dns.retries must be between 1 and " + std::to_string(kDnsMaxRetries) + " (it is " +
+                 std::to_string(options.retries) + ")";
         return nullptr;
     }
     if (options.nameservers.size() > DNS_MAXSERV) {

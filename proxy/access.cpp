@@ -11,8 +11,9 @@ bool acl_matches(const Config& c, const std::string& acl, std::string_view serve
     auto it = c.acl.find(acl);
     if (it == c.acl.end()) return false;
     for (auto& p : it->second) {
-        if (!p.server.empty() && p.server == server) return true;
         if (p.match == "all") return true;
+        if (server.empty()) continue;  // no domain known yet: only {match = "all"} matches
+        if (!p.server.empty() && p.server == server) return true;
         if (p.match == "current_domain" && std::find(c.hosts.begin(), c.hosts.end(), server) != c.hosts.end())
             return true;
     }
@@ -28,6 +29,14 @@ bool access_allows(const Config& c, const std::string& rule, std::string_view se
     for (auto& clause : it->second)
         if (acl_matches(c, clause.acl, server)) return clause.value == "allow";
     return false;
+}
+
+std::string access_value(const Config& c, const std::string& rule, std::string_view server) {
+    auto it = c.access.find(rule);
+    if (it == c.access.end()) return "";
+    for (auto& clause : it->second)
+        if (acl_matches(c, clause.acl, server)) return clause.value;
+    return "";
 }
 
 }  // namespace s2s

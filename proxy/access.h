@@ -14,4 +14,8 @@ namespace s2s {
 // A rule that matches nothing denies.
 [[nodiscard]] bool access_allows(const Config& config, const std::string& rule, std::string_view server);
 
+// The value of the first clause of `rule` whose acl matches `server` ("" when no domain is known
+// yet: only acls that need none match, such as "all"); "" when no clause matches.
+[[nodiscard]] std::string access_value(const Config& config, const std::string& rule, std::string_view server);
+
 }  // namespace s2s

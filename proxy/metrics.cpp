@@ -156,6 +156,9 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                "Domains and JIDs from peers refused as invalid (IDNA/UTS 46 included), by where they were "
                "(stream-header, dialback, stanza) and why",
                m.addresses_refused, "where", "reason");
+    w.counters("access_refusals_total",
+               "Remote domains refused by a [[listen.s2s]] access rule, by where (dialback, sasl_external, stanza)",
+               m.access_refusals, "where");
     w.counters("stanza_limits_total",
                "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
                "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",

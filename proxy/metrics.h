@@ -73,6 +73,8 @@ struct Metrics {
     CounterMap limits_reached;
     CounterMap addresses_refused;             // domains/JIDs from peers refused as invalid: "<where>:<JidError name>"
     CounterMap stanza_limits;                 // streams ended by a stanza limit, by xml::limit_name()
+    CounterMap access_refusals;               // remote domains a [[listen.s2s]] access rule refused: dialback,
+                                              // sasl_external, stanza
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)

@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "common/stanza_error.h"
+#include "proxy/access.h"
+#include "proxy/shaper.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
@@ -48,7 +50,7 @@ std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::str
 // A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
 // 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
 std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                 const PairSet& pairs) {
+                                                 const PairSet& pairs, const std::string& access) {
     xml::Element e = doc.root();
     if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
     auto from_attr = e.attr("from"), to_attr = e.attr("to");
@@ -75,6 +77,11 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
         return StanzaRefusal{StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream"};
     }
     if (!ctx.policy.allowed(remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(remote)};
+    // (a reload may have changed the listener's access rule since the pair authenticated)
+    if (!access_allows(ctx.config, access, remote)) {
+        metrics().access_refusals.add("stanza");
+        return StanzaRefusal{StreamError::PolicyViolation, remote + " is not admitted by this listener's access rule"};
+    }
     S2S_LOG_DEBUG(LogContext{conn_id, local, remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
                   static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
                   e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
@@ -498,6 +505,10 @@ void S2SIn::handle_sasl(const xml::Element& e) {
         sasl_failure("not-authorized", ctx_.policy.refusal(domain));
         return;
     }
+    if (!admitted(domain, local_, "sasl_external")) {
+        sasl_failure("not-authorized", domain + " is not admitted by this listener's access rule");
+        return;
+    }
     if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_)) {
         sasl_failure("not-authorized", "this stream may authenticate at most " +
                                            std::to_string(ctx_.config.max_domain_pairs) + " domain pairs");
@@ -550,6 +561,10 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     if (!ctx_.policy.allowed(remote)) {
         S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %s", ctx_.policy.refusal(remote).c_str());
         answer_db_result(remote, local, "error", "policy-violation", ctx_.policy.refusal(remote));
+        return;
+    }
+    if (!admitted(remote, local, "dialback")) {
+        answer_db_result(remote, local, "error", "not-authorized", remote + " is not admitted by this listener's access rule");
         return;
     }
     bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
@@ -631,6 +646,12 @@ void S2SIn::verify_done(const std::string& remote, const std::string& local, Rou
     if (state_ == State::Closing) return;
     switch (v) {
         case Router::Verdict::Valid:
+            // (a reload during the verification may have changed the access rule)
+            if (!admitted(remote, local, "dialback")) {
+                answer_db_result(remote, local, "error", "not-authorized",
+                                 remote + " is not admitted by this listener's access rule");
+                break;
+            }
             answer_db_result(remote, local, "valid");
             authenticated(remote, local, "dialback");
             break;
@@ -691,9 +712,32 @@ bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) co
     return pairs_.contains(remote, local);
 }
 
+bool S2SIn::admitted(const std::string& remote, const std::string& local, const char* how) {
+    if (access_allows(ctx_.config, settings_.access, remote)) return true;
+    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
+                   remote.c_str(), settings_.access.c_str(), settings_.listener.c_str());
+    metrics().access_refusals.add(how);
+    return false;
+}
+
+void S2SIn::apply_shaper() {
+    if (!stream_) return;
+    if (pairs_.empty()) {
+        stream_->set_rate_limit(shaper_rate(ctx_.config, settings_.shaper, ""));
+        return;
+    }
+    uint64_t rate = 0;
+    for (auto& p : pairs_.pairs()) {
+        uint64_t r = shaper_rate(ctx_.config, settings_.shaper, p.remote);
+        if (r > 0 && (rate == 0 || r < rate)) rate = r;
+    }
+    stream_->set_rate_limit(rate);
+}
+
 void S2SIn::authenticated(const std::string& remote, const std::string& local, const char* how) {
     pairs_.insert(remote, local);
     stream_->set_authenticated();  // the configured stanza limits from now on
+    apply_shaper();
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
     if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
         S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",
@@ -741,7 +785,7 @@ void S2SIn::withdraw_routes() {
 
 bool S2SIn::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
     if (state_ != State::Negotiating || !header_sent_ || !stream_ || stream_->state() != Stream::State::Open ||
-        !routes_.contains(remote, local))
+        !routes_.contains(remote, local) || !access_allows(ctx_.config, settings_.access, remote))
         return false;
     S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
                   stanza.describe().c_str(), remote.c_str());
@@ -756,7 +800,7 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
 // ---- stanzas from the remote ---------------------------------------------------------------------
 
 void S2SIn::handle_stanza(xml::Document& doc) {
-    if (auto refused = route_remote_stanza(ctx_, id(), doc, pairs_)) {
+    if (auto refused = route_remote_stanza(ctx_, id(), doc, pairs_, settings_.access)) {
         fail(refused->error, refused->text);
         return;
     }

@@ -72,8 +72,9 @@ struct StanzaRefusal {
 // authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
 // stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
 // was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log.
+// `access`: the listener's access rule the 'from' domain must still pass ("all" on outbound links).
 [[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                               const PairSet& pairs);
+                                                               const PairSet& pairs, const std::string& access = "all");
 
 // The authoritative server's answer (XEP-0220 §2.3) to a db:verify request: valid only for a
 // key this process (or a replica sharing s2s.shared) issued. Logged; `conn_id` names the stream.
@@ -90,6 +91,8 @@ struct InboundSettings {
     Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
     bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
     uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
+    std::string shaper = "none";                      // its name: a shaper, or an access rule naming one per domain
+    std::string access = "all";                       // access rule each authenticated remote domain must pass
     mutable size_t active = 0;                        // streams open on this listener now
     bool proxy_protocol = false;                      // a PROXY header comes first (proxy_stage.h)
     NetworkList proxy_trusted;                        // senders whose PROXY header is believed
@@ -125,9 +128,8 @@ public:
     void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
         if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
     }
-    void reconfigure() override {
-        if (stream_) stream_->set_rate_limit(settings_.max_rate);
-    }
+    // SIGHUP: the listener's shaper again, for the domains authenticated here.
+    void reconfigure() override { apply_shaper(); }
 
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_in"; }
@@ -186,6 +188,12 @@ private:
     void answer_db_result(const std::string& remote, const std::string& local, const char* type,
                           const char* error_condition = nullptr, const std::string& text = "");
     [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
+    // Whether the listener's access rule admits `remote`; when not, it is logged and counted
+    // (`how`: dialback, sasl_external) and the caller refuses the pair.
+    [[nodiscard]] bool admitted(const std::string& remote, const std::string& local, const char* how);
+    // The listener's shaper for this stream: evaluated without a domain until one authenticates,
+    // then for each authenticated remote domain, the strictest rate applying.
+    void apply_shaper();
     void authenticated(const std::string& remote, const std::string& local, const char* how);
     void update_routes();
     [[nodiscard]] bool routes_open() const noexcept;

@@ -557,8 +557,16 @@ void S2SOut::on_timeout() {
         stream_->close("idle for " + std::to_string(idle / 1000) + " s");
         return;
     }
-    fail(StanzaError::RemoteServerTimeout, "no answer from " + remote_ + " within " +
-                                               std::to_string(settings_.state_timeout_ms) + " ms (" + state_name(state_) + ")");
+    // MongooseIM's s2s.outgoing.state_timeout: the stream ends with connection-timeout (RFC 6120
+    // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.
+    std::string why = "no answer from " + remote_ + " within " + std::to_string(settings_.state_timeout_ms) + " ms (" +
+                      state_name(state_) + ")";
+    if (stream_ && !failed_ && state_ != State::Connecting && state_ != State::TlsHandshake && state_ != State::Closing) {
+        metrics().stream_errors.add(name(StreamError::ConnectionTimeout));
+        stream_->send(stream_error_bytes(StreamError::ConnectionTimeout, "no answer within " +
+                                                                             std::to_string(settings_.state_timeout_ms) + " ms"));
+    }
+    fail(StanzaError::RemoteServerTimeout, why);
 }
 
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {

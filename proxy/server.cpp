@@ -16,6 +16,7 @@
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
 #include "proxy/local_tls.h"
+#include "proxy/shaper.h"
 #include "proxy/tls_setup.h"
 
 namespace s2s {
@@ -34,19 +35,16 @@ int set_reuse_port(uv_tcp_t* tcp) {
     return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
 }
 
-// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists).
-uint64_t rate_of(const Config& c, const std::string& shaper) {
-    auto it = c.shapers.find(shaper);
-    return shaper == "none" || it == c.shapers.end() ? 0 : static_cast<uint64_t>(it->second.max_rate);
-}
+// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists);
+// a listener's access-rule shaper as it is when a connection is accepted (no domain known yet).
+uint64_t rate_of(const Config& c, const std::string& shaper) { return shaper_rate(c, shaper, ""); }
 
 // The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
 // make the process buffer without bound; the tree memory that size allows; the general element
 // count and stanza deadline; and the small limits that hold until the peer has authenticated.
 xml::StreamOptions parse_options(const Config& c, const s2s::Limit& max_stanza_size) {
-    constexpr size_t kCeiling = 16 * 1024 * 1024;
     xml::StreamOptions o;
-    o.limits.max_stanza_size = max_stanza_size.infinite ? kCeiling : static_cast<size_t>(max_stanza_size.value);
+    o.limits.max_stanza_size = static_cast<size_t>(max_stanza_size.infinite ? kMaxStanzaSizeCap : max_stanza_size.value);
     o.limits.max_stanza_memory = xml::StreamLimits::memory_for(o.limits.max_stanza_size);
     o.limits.max_stanza_elements = static_cast<size_t>(c.max_stanza_elements);
     o.unauthenticated = xml::StreamLimits::unauthenticated();
@@ -125,7 +123,8 @@ void Server::apply_settings(const TlsContexts& tls) {
     outbound_.sni_host = c.outgoing.tls.sni_host;
     outbound_.domain_contexts = tls.domains;
     outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
-    outbound_.state_timeout_ms = ms(c.outgoing.state_timeout);
+    // 0 ms (MongooseIM allows it) is a deadline that passes at once, not none: the smallest the timer has.
+    outbound_.state_timeout_ms = c.outgoing.state_timeout.infinite ? 0 : std::max<uint64_t>(1, ms(c.outgoing.state_timeout));
     outbound_.idle_timeout_ms = ms(c.outgoing.stream_timeout);
     outbound_.parse = parse_options(c, c.outgoing.max_stanza_size);
     outbound_.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;
@@ -169,6 +168,8 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.parse = parse_options(c, l.max_stanza_size);
         s.max_connections = l.max_connections;
         s.max_rate = rate_of(c, l.shaper);
+        s.shaper = l.shaper;
+        s.access = l.access;
         s.bidi = c.bidi;
         s.proxy_protocol = l.proxy_protocol;
         s.proxy_trusted = l.proxy_trusted;

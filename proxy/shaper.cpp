@@ -2,7 +2,17 @@
 
 #include <algorithm>
 
+#include "proxy/access.h"
+
 namespace s2s {
+
+uint64_t shaper_rate(const Config& c, const std::string& shaper, std::string_view remote) {
+    std::string name = shaper;
+    if (!c.shapers.count(name) && c.access.count(name)) name = access_value(c, name, remote);
+    auto it = c.shapers.find(name);
+    return name == "none" || it == c.shapers.end() ? 0 : static_cast<uint64_t>(it->second.max_rate);
+}
+
 namespace {
 // Rates above this are treated as this (1 TB/s): rate * 1000 must not overflow.
 constexpr uint64_t kMaxRate = 1000ull * 1000 * 1000 * 1000;

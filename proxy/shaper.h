@@ -6,8 +6,18 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
 
 namespace s2s {
+
+// A listener's `shaper` as bytes per second for one remote domain: "none" (0: no shaper), a
+// [shaper.NAME], or, as in MongooseIM's listeners, the name of an [access] rule whose value is a
+// shaper name or "none", evaluated for `remote` ("" before a domain is known, when only acls that
+// need no domain match; no match is no shaper).
+[[nodiscard]] uint64_t shaper_rate(const Config& config, const std::string& shaper, std::string_view remote);
 
 class TokenBucket {
 public:

@@ -60,3 +60,14 @@ TEST_CASE("config_lines: malformed text never hangs and keeps what it can") {
     LineIndex idx = index_lines("a = '''multi\nline'''\nb = 1");
     CHECK(idx.at("b") == 3);
 }
+
+TEST_CASE("config_lines: key_at names the most specific key starting at or before a line") {
+    const char* text = "[general]\n  hosts = [\"a.test\"]\n[[listen.s2s]]\n  port = 1\n\n  oops\n";
+    LineIndex idx = index_lines(text);
+    CHECK(key_at(idx, 2).key == "general.hosts");
+    CHECK(key_at(idx, 3).key == "listen.s2s.0");
+    KeyAt after = key_at(idx, 6);
+    CHECK(after.key == "listen.s2s.0.port");
+    CHECK(after.line == 4);
+    CHECK(key_at(idx, 0).key.empty());
+}

@@ -532,6 +532,16 @@ TEST_CASE("config: a TOML syntax error gives its line") {
     CHECK(d.message.find("TOML syntax error") == 0);
 }
 
+TEST_CASE("config: a TOML syntax error names the key on its line, or the key and table before it") {
+    Diagnostic on = only_error(load_text("[general]\n  hosts = [\"a.test\"]\n[s2s]\n  default_policy = deny\n"));
+    CHECK(on.line == 4);
+    CHECK(on.key == "s2s.default_policy");
+    Diagnostic after = only_error(load_text("[general]\n  hosts = [\"a.test\"]\n[[listen.s2s]]\n  port = 5269\n\n  a b\n"));
+    CHECK(after.line == 6);
+    CHECK(after.key.empty());
+    CHECK(after.message.find("TOML syntax error (after listen.s2s.0.port on line 4, in listen.s2s.0): ") == 0);
+}
+
 TEST_CASE("config: tls.module is accepted and reported as ignored") {
     LoadResult r = load_text(with("\n[[listen.local]]\n  port = 15271\n  tls.module = \"fast_tls\"\n"));
     INFO(all_errors(r));

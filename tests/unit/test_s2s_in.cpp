@@ -1269,3 +1269,66 @@ TEST_CASE("s2s_in: a stream that only asks db:verify keeps the negotiation deadl
     CHECK(took < 1500);
     CHECK(has(p, "stream-error connection-timeout"));
 }
+
+// The listener's access rule (MongooseIM [access] + [acl]) for remote domains.
+void deny_b_test(Config& c) {
+    c.acl["bad"] = {AclPattern{"", "b.test"}};
+    c.access["s2s"] = {AccessClause{"bad", "deny"}, AccessClause{"all", "allow"}};
+}
+
+TEST_CASE("s2s_in: a remote domain the listener's access rule denies gets a dialback error; another is verified") {
+    Fixture f(deny_b_test);
+    f.settings.access = "s2s";
+    Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
+        me.stream->send("<db:result from='b.test' to='a.test'>k1</db:result>");
+        me.stream->send("<db:result from='c.test' to='a.test'>k2</db:result>");  // piggybacked
+    });
+    REQUIRE(f.t.run_until([&] { return p.saw("from='a.test' to='c.test' type='valid'"); }));
+    CHECK(p.saw("<db:result from='a.test' to='b.test' type='error'>"));
+    CHECK(p.saw("<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+    REQUIRE(f.router->requests.size() == 1);  // b.test was never verified
+    CHECK(f.router->requests[0].originating == "c.test");
+    p.stream->send("<message from='u@c.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    p.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(f.router->delivered.size() == 1);
+}
+
+TEST_CASE("s2s_in: SASL EXTERNAL for a domain the listener's access rule denies is not-authorized") {
+    Fixture f(deny_b_test);
+    f.settings.access = "s2s";
+    f.use_tls(InboundTls::Offer);
+    auto client = Fixture::client_tls(test::TestPki::get().srv);  // SRV-ID/XmppAddr b.test
+    Peer& p = f.t.new_peer();
+    p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
+    int features = 0;
+    p.on_stanza_hook = [&](Peer& me) {
+        if (me.events.back() == "stanza features") {
+            if (++features == 1) me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            else me.stream->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+        } else if (me.events.back() == "stanza proceed") {
+            me.stream->start_tls(client, {"a.test", nullptr});
+            me.stream->reset_parser();
+            me.stream->send(header("b.test", "a.test"));
+        }
+    };
+    f.t.connect(p);
+    REQUIRE(f.t.run_until([&] { return p.saw("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"); }));
+    CHECK(p.saw("<not-authorized/>"));
+    CHECK(p.saw("not admitted by this listener's access rule"));
+    CHECK(!p.saw("<success"));
+}
+
+TEST_CASE("s2s_in: after a reload denies an authenticated domain, its next stanza ends the stream unrouted") {
+    Fixture f;
+    f.settings.access = "s2s";
+    f.config.access["s2s"] = {AccessClause{"all", "allow"}};
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    deny_b_test(f.config);
+    p.stream->send("<message from='u@b.test' to='v@a.test'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(has(p, "stream-error policy-violation"));
+    CHECK(f.router->delivered.empty());
+}

@@ -73,3 +73,19 @@ TEST_CASE("shaper: a shaped stream reads no faster than its rate (measured over 
     REQUIRE(t.run_until([&] { return server.stanzas.size() >= kTotal / 1000; }, 5000));
     CHECK(t.loop().now_ms() - start < 1000);
 }
+
+TEST_CASE("shaper: a listener's shaper names a [shaper.NAME] or an access rule whose value names one") {
+    Config c;
+    c.shapers["normal"].max_rate = 1000;
+    c.shapers["fast"].max_rate = 50000;
+    c.acl["friends"] = {{"", "b.test"}};
+    c.access["c2s_shaper"] = {{"friends", "fast"}, {"all", "normal"}};
+    c.access["friends_fast"] = {{"friends", "fast"}, {"all", "none"}};
+    CHECK(shaper_rate(c, "none", "b.test") == 0);
+    CHECK(shaper_rate(c, "normal", "") == 1000);
+    CHECK(shaper_rate(c, "c2s_shaper", "") == 1000);  // at accept: no domain, "all" matches
+    CHECK(shaper_rate(c, "c2s_shaper", "b.test") == 50000);
+    CHECK(shaper_rate(c, "c2s_shaper", "c.test") == 1000);
+    CHECK(shaper_rate(c, "friends_fast", "") == 0);
+    CHECK(shaper_rate(c, "friends_fast", "b.test") == 50000);
+}
