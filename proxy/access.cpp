@@ -39,4 +39,11 @@ std::string access_value(const Config& c, const std::string& rule, std::string_v
     return "";
 }
 
+bool some_listener_admits(const Config& c, std::string_view server) {
+    if (c.listen_s2s.empty()) return true;
+    for (const Listener& l : c.listen_s2s)
+        if (access_allows(c, l.access, server)) return true;
+    return false;
+}
+
 }  // namespace s2s

@@ -14,6 +14,11 @@ namespace s2s {
 // A rule that matches nothing denies.
 [[nodiscard]] bool access_allows(const Config& config, const std::string& rule, std::string_view server);
 
+// Whether one of the [[listen.s2s]] access rules admits `server` (true when there is no such
+// listener): what a remote must pass to send stanzas back on a link s2s-proxy opened (XEP-0288
+// bidi), since it could send them on an inbound stream only through one of those listeners.
+[[nodiscard]] bool some_listener_admits(const Config& config, std::string_view server);
+
 // The value of the first clause of `rule` whose acl matches `server` ("" when no domain is known
 // yet: only acls that need none match, such as "all"); "" when no clause matches.
 [[nodiscard]] std::string access_value(const Config& config, const std::string& rule, std::string_view server);

@@ -1,4 +1,5 @@
 #include "proxy/metrics.h"
+#include "proxy/access.h"
 #include "proxy/s2s_out.h"
 
 #include <algorithm>
@@ -244,7 +245,10 @@ void S2SOut::on_features(const xml::Element& f) {
     // its domain, so that what it sends back on this link is known to come from it.
     if (settings_.bidi && !bidi_ && tls_open && f.child("bidi", kBidiFeatureNs)) {
         tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
-        if (auth == tls::PeerAuth::Authenticated) {
+        if (!some_listener_admits(ctx_.config, remote_)) {
+            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but no [[listen.s2s]] access rule admits it",
+                         remote_.c_str());
+        } else if (auth == tls::PeerAuth::Authenticated) {
             stream_->send("<bidi xmlns='urn:xmpp:bidi'/>");
             bidi_ = true;
             S2S_LOG_INFO(log_ctx(), "bidi", "asked %s for a bidirectional stream (XEP-0288)", remote_.c_str());
@@ -468,6 +472,12 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
     if (!bidi_) {
         close_with(StreamError::NotAuthorized,
                    remote_ + " sent a stanza on a stream s2s-proxy opened, which is not bidirectional");
+        return;
+    }
+    // (a reload may have changed the listeners' access rules since bidi was agreed)
+    if (!some_listener_admits(ctx_.config, remote_)) {
+        metrics().access_refusals.add("stanza");
+        close_with(StreamError::PolicyViolation, remote_ + " is not admitted by the access rules of [[listen.s2s]]");
         return;
     }
     if (auto refused = route_remote_stanza(ctx_, id(), doc, reverse_pairs_)) {

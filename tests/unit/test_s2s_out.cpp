@@ -578,6 +578,38 @@ TEST_CASE("s2s_out: a denied remote's stanza back on a bidi link is policy-viola
     CHECK_FALSE(got_id(f.local, "r2"));
 }
 
+TEST_CASE("s2s_out: no bidi with a remote no [[listen.s2s]] access rule admits; after a reload denies it, its stanzas back end the link") {
+    // The listener's access rule denies b.test: it must not reach local users through a link we
+    // opened either.
+    auto deny_b = [](Config& cfg) {
+        cfg.listen_s2s.resize(1);
+        cfg.listen_s2s[0].access = "s2s";
+        cfg.acl["b"] = {AclPattern{"", "b.test"}};
+        cfg.access["s2s"] = {AccessClause{"b", "deny"}, AccessClause{"all", "allow"}};
+    };
+    SUBCASE("denied from the start: bidi is not asked for") {
+        Fixture f(deny_b);
+        f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+        f.remote_speaks_tls(test::TestPki::get().srv);
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error not-authorized"); }));
+        CHECK(f.remote.saw("<body>hi</body>"));
+        CHECK_FALSE(has(f.remote, "stanza bidi"));
+        CHECK_FALSE(got_id(f.local, "r1"));
+    }
+    SUBCASE("denied by a reload once bidi is up") {
+        Fixture f;
+        f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
+        f.remote_speaks_tls(test::TestPki::get().srv);
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return got_id(f.local, "r1"); }));
+        deny_b(f.config);
+        f.remote.stream->send("<message from='bob@b.test' to='alice@a.test' id='r2'/>");
+        REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error policy-violation"); }));
+        CHECK_FALSE(got_id(f.local, "r2"));
+    }
+}
+
 TEST_CASE("s2s_out: no bidi on a plain stream, even when offered; a stanza from the remote there is not-authorized") {
     Fixture f;
     f.remote.on_open_hook = [](Peer& p) {
