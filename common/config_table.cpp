@@ -63,7 +63,8 @@ std::vector<TlsSpec> tls_specs() {
         {"mode", Kind::Enum, nullptr, kTlsModes, Both,
          "tls: direct TLS (XEP-0368); starttls: offered/used when offered; starttls_required: no plain "
          "stream. On [[listen.s2s]] and s2s.outgoing.tls, unset in a tls subsection that has other keys: starttls "
-         "(MongooseIM's default), even beside s2s.use_starttls = \"false\"; with no tls key at all: from "
+         "(MongooseIM's default), even beside s2s.use_starttls = \"false\", and starttls_required beside "
+         "s2s.use_starttls = \"required\" or \"required_trusted\" (a subsection never weakens it); with no tls key at all: from "
          "s2s.use_starttls on a listener, and on outgoing links STARTTLS whenever the remote offers it unless "
          "s2s.use_starttls is set",
          [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
@@ -146,7 +147,9 @@ std::vector<SubSpec> listener_specs(const char* default_ip) {
          "[[listen.s2s]]: each remote domain must pass it once it authenticates; one it denies gets db:result "
          "type='error' <not-authorized/> (dialback) or <failure><not-authorized/> (SASL EXTERNAL), and a stanza from "
          "a domain a reload has since denied ends the stream with policy-violation; each refusal is counted "
-         "(access_refusals_total). [[listen.local]]: each local domain the local server authenticates must pass it",
+         "(access_refusals_total). A remote may send stanzas back on a link s2s-proxy opened (XEP-0288 bidi) only while "
+         "one [[listen.s2s]]'s rule admits it. [[listen.local]]: each local domain the local server authenticates "
+         "must pass it",
          [](Listener& l, const Value& v) { l.access = v.s; }},
         {"shaper", Kind::ShaperRef, "\"none\"", 0, 0, {}, Reloadable,
          "limit on the incoming byte rate of each connection: \"none\", a [shaper.NAME], or (as for MongooseIM's c2s "

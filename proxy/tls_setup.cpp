@@ -83,7 +83,10 @@ std::string listener_prefix(const Config& c, const Listener& l) {
 
 InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
     if (l.tls.mode) return from_mode(*l.tls.mode);
-    if (l.tls.present) return InboundTls::Offer;  // MongooseIM 6: a tls subsection means "starttls"
+    // MongooseIM 6: a tls subsection means "starttls"; it never weakens a use_starttls that
+    // requires TLS (a written mode may).
+    bool required = c.use_starttls == StartTls::Required || c.use_starttls == StartTls::RequiredTrusted;
+    if (l.tls.present) return required ? InboundTls::Require : InboundTls::Offer;
     switch (c.use_starttls) {
         case StartTls::False: return InboundTls::None;
         case StartTls::Optional: return InboundTls::Offer;
@@ -101,7 +104,10 @@ OutboundTls outbound_tls_mode(const Config& c) {
             case TlsMode::StartTlsRequired: return OutboundTls::StartTlsRequired;
         }
     }
-    // A tls subsection without a mode, or no TLS setting at all: STARTTLS when the remote offers it.
+    // A tls subsection without a mode, or no TLS setting at all: STARTTLS when the remote offers it
+    // (required when use_starttls requires it: the subsection does not weaken that).
+    bool required = c.use_starttls == StartTls::Required || c.use_starttls == StartTls::RequiredTrusted;
+    if (c.outgoing.tls.present && required) return OutboundTls::StartTlsRequired;
     if (c.outgoing.tls.present || !c.use_starttls_set) return OutboundTls::StartTls;
     switch (c.use_starttls) {
         case StartTls::False: return OutboundTls::None;

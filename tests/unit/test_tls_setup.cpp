@@ -285,21 +285,25 @@ TEST_CASE("tls_setup: --print-config loads back with the same TLS meaning") {
     }
 }
 
-TEST_CASE("tls_setup: a tls subsection without a mode beside use_starttls = required is warned about") {
+TEST_CASE("tls_setup: a tls subsection without a mode does not weaken use_starttls = required") {
     REQUIRE(test::TestPki::get().ok());
     test::TempDir dir;
     config::LoadResult r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.verify_mode = \"none\"",
                                      "tls.verify_mode = \"none\"");
     REQUIRE(r.ok());
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Require);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTlsRequired);
+    // ... while a written mode says what it says
+    r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.mode = \"starttls\"",
+                  "tls.mode = \"starttls\"\ntls.verify_mode = \"none\"");
+    REQUIRE(r.ok());
     CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
     CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
-    int warned = 0;
-    for (auto& w : r.warnings) warned += w.message.find("to require TLS") != std::string::npos;
-    CHECK(warned == 2);
-    r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.mode = \"starttls_required\"",
-                  "tls.mode = \"starttls_required\"\ntls.verify_mode = \"none\"");
+    // ... and with use_starttls = "optional" the subsection means starttls
+    r = load_with(dir, "use_starttls = \"optional\"\noutgoing.tls.verify_mode = \"none\"", "tls.verify_mode = \"none\"");
     REQUIRE(r.ok());
-    for (auto& w : r.warnings) CHECK(w.message.find("to require TLS") == std::string::npos);
+    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
 }
 
 TEST_CASE("tls_setup: a context error begins with the file, line and key behind it") {
