@@ -848,6 +848,8 @@ private:
             if (c.spec->kind == Kind::AccessRef && s != "all" && !rules.count(s))
                 error_at(key, "no access rule " + quote(s) + " is defined (known: " + names(rules, "all") +
                                   "; define it under [access])");
+            else if (c.spec->kind == Kind::AccessRef && s != "all")
+                check_admission_rule(s, key);
             if (c.spec->kind == Kind::AclRef && s != "all" && s != "none" && !acls.count(s))
                 error_at(key, "no acl " + quote(s) + " is defined (known: " + names(acls, "all\", \"none") +
                                   "; define it under [acl])");
@@ -885,6 +887,17 @@ private:
                 error_at(clause + ".value", quote(v->s) + " is not a shaper, and access rule " + quote(rule) +
                                                 " is a listener's shaper (known shapers: " + known +
                                                 "; define [shaper." + v->s + "] max_rate = ...)");
+        }
+    }
+
+    // A rule a listener's `access` names admits or refuses: its values must be allow or deny (any
+    // other value would refuse every domain it matches, without a word).
+    void check_admission_rule(const std::string& rule, const std::string& user) {
+        for (auto& clause : instances("access." + rule + ".*")) {
+            const Value* v = get(clause + ".value");
+            if (v && v->s != "allow" && v->s != "deny")
+                error_at(clause + ".value", quote(v->s) + " is neither \"allow\" nor \"deny\", and access rule " +
+                                                quote(rule) + " is " + user + " (which admits or refuses domains)");
         }
     }
 
@@ -1054,11 +1067,7 @@ private:
                          "TLS on " + l + " needs a certificate: set " + l + ".tls.certfile or s2s.certfile" +
                              (mode || given.empty() ? "" : " (a tls subsection without tls.mode means \"starttls\")"));
             check_strict_listener(l, !given.empty());
-            if (!mode && !given.empty()) check_weaker_than_use_starttls(l + ".tls", given);
         }
-        if (!get("s2s.outgoing.tls.mode"))
-            if (std::string given = given_under("s2s.outgoing.tls"); !given.empty())
-                check_weaker_than_use_starttls("s2s.outgoing.tls", given);
         if (!listeners.empty() && !any_cert)
             warn_at(listeners.front(), "no [[listen.s2s]] can offer TLS: there is no certificate (set s2s.certfile, or "
                                   "tls.certfile on a listener); remote servers that require encryption cannot connect "
@@ -1076,16 +1085,6 @@ private:
         if (use && use->choice != 0 && !global_cert && listeners.empty() && !get("s2s.outgoing.tls.certfile"))
             error_at("s2s.use_starttls", "use_starttls = \"" + std::string(options_choice("s2s.use_starttls", use->choice)) +
                                              "\" needs s2s.certfile (a PEM file with the certificate and its key)");
-    }
-
-    // A tls subsection without a mode means "starttls", which offers TLS but does not demand it:
-    // say so when s2s.use_starttls asks for more.
-    void check_weaker_than_use_starttls(const std::string& subsection, const std::string& given) {
-        const Value* use = get("s2s.use_starttls");
-        if (!use || use->choice < 2) return;
-        warn_at(given, subsection + " has no mode, so it means \"starttls\" (TLS used when offered, not required) "
-                       "although s2s.use_starttls = \"" + options_choice("s2s.use_starttls", use->choice) +
-                       "\"; set " + subsection + ".mode = \"starttls_required\" to require TLS");
     }
 
     // verify_mode = "peer" with disconnect_on_failure = true in a listener's own tls subsection

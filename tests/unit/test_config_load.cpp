@@ -187,6 +187,22 @@ TEST_CASE("config: references to undefined shapers, access rules and acls") {
     CHECK(r.errors[2].message.find("no access rule \"nobody\" is defined (known: all, s2s_in;") == 0);
 }
 
+TEST_CASE("config: a listener's access rule must answer allow or deny") {
+    LoadResult r = load_text(with(R"(
+[shaper.fast]
+  max_rate = 50_000
+[access]
+  s2s_in = [{acl = "all", value = "fast"}]
+[[listen.s2s]]
+  port = 5270
+  access = "s2s_in"
+)"));
+    Diagnostic d = only_error(r);
+    CHECK(d.key == "access.s2s_in.0.value");
+    CHECK(d.message == "\"fast\" is neither \"allow\" nor \"deny\", and access rule \"s2s_in\" is listen.s2s.1.access "
+                       "(which admits or refuses domains)");
+}
+
 TEST_CASE("config: defined shapers, access rules and acls resolve") {
     LoadResult r = load_text(with(R"(
 [s2s]
