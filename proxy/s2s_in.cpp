@@ -537,6 +537,14 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         fail(StreamError::PolicyViolation, "TLS is required before dialback");
         return;
     }
+    // Each refusal costs an answer and a log line: a stream that keeps claiming what it is refused
+    // is ended once it has had as many refusals as it may authenticate pairs.
+    if (refused_claims_ >= static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1))) {
+        metrics().limits_reached.add("refused_claims");
+        fail(StreamError::PolicyViolation, std::to_string(refused_claims_) +
+                                               " dialback claims were refused on this stream; open a new stream");
+        return;
+    }
     std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
     std::string remote = domain_of(from_raw), local = domain_of(to_raw);
     if (remote.empty()) {
@@ -674,6 +682,7 @@ void S2SIn::verify_done(const std::string& remote, const std::string& local, Rou
 void S2SIn::answer_db_result(const std::string& remote, const std::string& local, const char* type,
                              const char* error_condition, const std::string& text) {
     metrics().dialback.add(std::string("receiving:") + type);
+    if (std::string_view(type) != "valid") ++refused_claims_;
     stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
