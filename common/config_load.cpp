@@ -285,15 +285,29 @@ private:
             KeyAt near = line > 0 ? key_at(lines_, line) : KeyAt{};
             std::string where;
             if (!near.key.empty() && near.line < line) {
-                size_t dot = near.key.rfind('.');
-                where = " (after " + near.key + " on line " + std::to_string(near.line) +
-                        (dot == std::string::npos ? "" : ", in " + near.key.substr(0, dot)) + ")";
+                if (is_table_header(near.line)) {
+                    where = " (in " + near.key + ", opened on line " + std::to_string(near.line) + ")";
+                } else {
+                    size_t dot = near.key.rfind('.');
+                    where = " (after " + near.key + " on line " + std::to_string(near.line) +
+                            (dot == std::string::npos ? "" : ", in " + near.key.substr(0, dot)) + ")";
+                }
             }
             error(name_, line, near.line == line ? near.key : "", "TOML syntax error" + where + ": " + msg);
             return false;
         }
         flatten(root, "", Source::File);
         return true;
+    }
+
+    // Whether line `n` (from 1) of the file opens a table: "[s2s.outgoing]", "[[listen.s2s]]".
+    bool is_table_header(int n) const {
+        std::istringstream in(text_);
+        std::string l;
+        for (int i = 0; i < n && std::getline(in, l); ++i) {
+        }
+        size_t first = l.find_first_not_of(" \t");
+        return first != std::string::npos && l[first] == '[';
     }
 
     std::string canonical(const std::string& key) const {

@@ -556,6 +556,10 @@ TEST_CASE("config: a TOML syntax error names the key on its line, or the key and
     CHECK(after.line == 6);
     CHECK(after.key.empty());
     CHECK(after.message.find("TOML syntax error (after listen.s2s.0.port on line 4, in listen.s2s.0): ") == 0);
+    // right after a table header: that table, not its parent
+    Diagnostic header = only_error(load_text("[general]\n  hosts = [\"a.test\"]\n[s2s.outgoing]\n  a b\n"));
+    CHECK(header.line == 4);
+    CHECK(header.message.find("TOML syntax error (in s2s.outgoing, opened on line 3): ") == 0);
 }
 
 TEST_CASE("config: tls.module is accepted and reported as ignored") {
