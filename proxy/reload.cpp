@@ -127,7 +127,15 @@ ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>
         }
         // The same value, now written out or now left to its default: the new record says which
         // (a tls subsection or s2s.use_starttls means something by being there; the config has it).
-        if (same && a && b && a->defaulted != b->defaulted) keep = a;
+        if (same && a && b && a->defaulted != b->defaulted) {
+            keep = a;
+            const config::OptionSpec* spec = config::find_option(key);
+            std::string what = key + (a->defaulted ? " (now left to its default)" : " (now written out)");
+            if (spec && (spec->flags & config::Reloadable))
+                plan.applied.push_back(what);
+            else
+                plan.need_restart.push_back(what + "; it takes effect only after a restart");
+        }
         if (keep) plan.settings.push_back(*keep);
     }
     return plan;

@@ -225,4 +225,7 @@ TEST_CASE("reload: a TLS key written out with its default value turns the subsec
     CHECK(plan.config.outgoing.tls.present);
     for (auto& s : plan.settings)
         if (s.key == "s2s.use_starttls" || s.key == "s2s.outgoing.tls.verify_mode") CHECK_FALSE(s.defaulted);
+    // ... and the log of the reload says so
+    CHECK(std::count(plan.applied.begin(), plan.applied.end(), "s2s.outgoing.tls.verify_mode (now written out)") == 1);
+    CHECK(std::count(plan.applied.begin(), plan.applied.end(), "s2s.use_starttls (now written out)") == 1);
 }
