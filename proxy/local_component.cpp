@@ -101,16 +101,12 @@ std::string LocalComponent::tls_domain() const {
 }
 
 void LocalComponent::on_tls_established() {
-    std::string refused = local_tls::check_server(settings_.tls, *stream_->tls(), tls_domain());
+    std::string refused =
+        local_tls::established(settings_.tls, *stream_->tls(), tls_domain(), log_ctx(), settings_.server_text);
     if (!refused.empty()) {
-        metrics().local_tls.add("client:refused");
-        S2S_LOG_WARNING(log_ctx(), "local-tls-refused", "%s at %s", refused.c_str(), settings_.server_text.c_str());
         connection_lost(refused);
         return;
     }
-    metrics().local_tls.add("client:direct");
-    S2S_LOG_INFO(log_ctx(), "local-tls", "to the local server at %s: %s", settings_.server_text.c_str(),
-                 starttls::describe(*stream_->tls()).c_str());
     send_header();
 }
 
@@ -241,11 +237,7 @@ void LocalComponent::on_closed(const std::string& reason) {
         return;
     }
     bool was_ready = state_ == State::Ready;
-    if (state_ == State::TlsHandshake && reason.rfind("TLS", 0) == 0) {  // (the stream's own TLS failures)
-        metrics().local_tls.add("client:refused");
-        S2S_LOG_WARNING(log_ctx(), "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)",
-                        settings_.server_text.c_str(), reason.c_str());
-    }
+    if (state_ == State::TlsHandshake) local_tls::note_handshake_failure(log_ctx(), settings_.server_text, reason);
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, !queue_.empty(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

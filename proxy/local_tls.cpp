@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "proxy/metrics.h"
+
 namespace s2s {
 
 InboundTls local_tls_mode(const Listener& l) {
@@ -95,6 +97,29 @@ std::string check_server(const LocalTlsSettings& s, const tls::Session& t, const
         return "";
     return "the local server's certificate is not valid for " + name + " (" + t.describe_peer_auth(auth) +
            "); check local.tls.cacertfile and local.tls.server_name";
+}
+
+std::string established(const LocalTlsSettings& s, const tls::Session& t, const std::string& domain,
+                        const LogContext& log, const std::string& server, bool quiet) {
+    std::string refused = check_server(s, t, domain);
+    if (!refused.empty()) {
+        metrics().local_tls.add("client:refused");
+        S2S_LOG_WARNING(log, "local-tls-refused", "%s at %s", refused.c_str(), server.c_str());
+        return refused;
+    }
+    metrics().local_tls.add(s.mode == LocalTls::Direct ? "client:direct" : "client:starttls");
+    if (quiet)
+        S2S_LOG_DEBUG(log, "local-tls", "to the local server at %s: %s", server.c_str(), starttls::describe(t).c_str());
+    else
+        S2S_LOG_INFO(log, "local-tls", "to the local server at %s: %s", server.c_str(), starttls::describe(t).c_str());
+    return "";
+}
+
+void note_handshake_failure(const LogContext& log, const std::string& server, const std::string& reason) {
+    if (reason.rfind("TLS", 0) != 0) return;  // (the stream's own TLS failures start so)
+    metrics().local_tls.add("client:refused");
+    S2S_LOG_WARNING(log, "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)", server.c_str(),
+                    reason.c_str());
 }
 
 }  // namespace local_tls

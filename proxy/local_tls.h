@@ -20,6 +20,7 @@
 #include <string>
 
 #include "common/config.h"
+#include "common/log.h"
 #include "common/tls.h"
 #include "common/tls_context.h"
 #include "common/xml.h"
@@ -74,6 +75,17 @@ void proceed(Stream& stream, const LocalTlsSettings& settings, const std::string
 // After the handshake: "" when the server's certificate is acceptable, else why not.
 [[nodiscard]] std::string check_server(const LocalTlsSettings& settings, const tls::Session& session,
                                        const std::string& domain);
+
+// After the handshake on a stream to the local server at `server`: check_server(), counted in
+// local_tls_total and logged ("local-tls-refused", or the session at info level; at debug level
+// when `quiet`). "" when the stream may go on, else why not.
+[[nodiscard]] std::string established(const LocalTlsSettings& settings, const tls::Session& session,
+                                      const std::string& domain, const LogContext& log, const std::string& server,
+                                      bool quiet = false);
+
+// A stream to the local server at `server` closed during its TLS handshake for `reason`: when that
+// was the handshake's own failure ("TLS ..."), it is counted and logged ("local-tls-failed").
+void note_handshake_failure(const LogContext& log, const std::string& server, const std::string& reason);
 
 }  // namespace local_tls
 }  // namespace s2s

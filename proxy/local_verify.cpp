@@ -93,16 +93,12 @@ void LocalVerify::send_header() {
 }
 
 void LocalVerify::on_tls_established() {
-    std::string refused = local_tls::check_server(settings_.tls, *stream_->tls(), request_.local);
+    std::string refused = local_tls::established(settings_.tls, *stream_->tls(), request_.local, log_ctx(),
+                                                 settings_.server_text, true);
     if (!refused.empty()) {
-        metrics().local_tls.add("client:refused");
-        S2S_LOG_WARNING(log_ctx(), "local-tls-refused", "%s at %s", refused.c_str(), settings_.server_text.c_str());
         finish(Router::Verdict::Unreachable, refused);
         return;
     }
-    metrics().local_tls.add(settings_.tls.mode == LocalTls::Direct ? "client:direct" : "client:starttls");
-    S2S_LOG_DEBUG(log_ctx(), "local-tls", "to the local server at %s: %s", settings_.server_text.c_str(),
-                  starttls::describe(*stream_->tls()).c_str());
     send_header();
 }
 
@@ -226,11 +222,7 @@ void LocalVerify::on_timeout() {
 
 void LocalVerify::on_closed(const std::string& reason) {
     stream_ = nullptr;
-    if (state_ == State::TlsHandshake && reason.rfind("TLS", 0) == 0) {  // (the stream's own TLS failures)
-        metrics().local_tls.add("client:refused");
-        S2S_LOG_WARNING(log_ctx(), "local-tls-failed", "TLS with the local server at %s: %s (check local.tls)",
-                        settings_.server_text.c_str(), reason.c_str());
-    }
+    if (state_ == State::TlsHandshake) local_tls::note_handshake_failure(log_ctx(), settings_.server_text, reason);
     finish(Router::Verdict::Unreachable, failure_.empty() ? "the connection to the local server at " +
                                                                 settings_.server_text + " closed: " + reason
                                                           : failure_);
