@@ -89,7 +89,27 @@ $(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/dns_responder.*)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
 
+# Targets that drive the proxy's own parts (streams, resolver, admin endpoint) link the proxy's
+# sources as well, compiled the same way; the others need common/ only.
+FUZZ_PROXY_TARGETS := fuzz_s2s_in fuzz_s2s_out fuzz_dns_answers fuzz_admin
+FUZZ_PROXY_BIN := $(FUZZ_PROXY_TARGETS:%=$(BUILD)/fuzz/%)
+FUZZ_PROXY_OBJ := $(PROXY_SRC:%.cpp=$(BUILD)/fuzzobj/%.o)
+.SECONDARY: $(FUZZ_PROXY_OBJ)
+$(FUZZ_PROXY_BIN): $(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(FUZZ_PROXY_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ  $@"
+	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_PROXY_OBJ) $(FUZZ_OBJ) $(LIBS)
+
 fuzz: $(FUZZ_BIN)
+
+# make fuzz-long [FUZZ_SECONDS=600] (not part of make test): each target runs FUZZ_SECONDS from
+# its corpus under tests/fuzz/corpus/<name>/, then the corpus is replaced by a minimised merge of
+# itself and what the run found (libFuzzer -merge=1 into a fresh directory). Crashes are left in
+# $(BUILD)/fuzz-long/ and fail the run.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz-long
+fuzz-long: fuzz
+	@BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/fuzz-long.sh
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
