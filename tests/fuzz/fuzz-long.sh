@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make fuzz-long: runs every fuzz target for FUZZ_SECONDS (default 600) from its corpus under
 # tests/fuzz/corpus/<name>/, then replaces that corpus with a minimised merge of itself and what
-# the run found (libFuzzer -merge=1 into a fresh directory). A crash fails the run and leaves the
-# input and the log in $BUILD/fuzz-long/; the corpus of that target is left as it was.
+# the run found (libFuzzer -merge=1 into a fresh directory); hand-written seeds keep their names.
+# A crash fails the run and leaves the input and the log in $BUILD/fuzz-long/; the corpus of that
+# target is left as it was.
 #   BUILD         build directory (default build)
 #   FUZZ_SECONDS  seconds per target (default 600)
 #   FUZZ_TARGETS  names to run (default: every $BUILD/fuzz/fuzz_* binary), e.g. "s2s_in admin"
@@ -42,6 +43,13 @@ for name in $names; do
     failed=1
     continue
   fi
+  # Hand-written seeds (named, not a libFuzzer hash) stay under their names, merged or not.
+  for seed in "$corpus"/*; do
+    base=${seed##*/}
+    [[ $base =~ ^[0-9a-f]{40}$ ]] && continue
+    rm -f "$merged/$(sha1sum <"$seed" | cut -c1-40)"
+    cp "$seed" "$merged/$base"
+  done
   rm -rf "$corpus"
   mv "$merged" "$corpus"
   rm -rf "$found"

@@ -5,8 +5,8 @@
 // as the input says. Then the remote half-closes. Promises checked, each run:
 //  - the connection ends within 5 s of the remote's end of stream, whatever came before;
 //  - once it has, nothing of it is left: the listener's live counts (streams, per host, TLS
-//    handshakes) are back to zero, every reverse route it offered is withdrawn, and every
-//    verification it asked for was answered or cancelled;
+//    handshakes) and the verification budget are back to zero, every reverse route it offered is
+//    withdrawn, and every verification it asked for was answered or cancelled;
 //  - nothing is forwarded for a pair before a verification for it came back valid.
 //
 // Input: [0] flags, [1] chunk seed, then the wire bytes.
@@ -97,7 +97,6 @@ struct World {
     FuzzRouter router;
     std::unique_ptr<ProxyContext> ctx;
     std::shared_ptr<const tls::Context> tls_context;
-    test::TempDir dir;
     InboundSettings settings;
     fuzzwire::Listener listener{[this](uv_stream_t* l) { S2SIn::accept(*ctx, l, settings); }};
 
@@ -105,6 +104,8 @@ struct World {
         config.hosts = {"a.test", "a2.test"};
         policy = std::make_unique<PolicyRules>(config);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, *fuzzwire::Loop::get().loop, keys, *policy, router, {}, 0});
+        // The certificate's files go once the context has read them.
+        test::TempDir dir;
         std::string key;
         const std::string cert = test::make_certificate(dir, "a.test", &key);
         if (cert.empty()) fuzzwire::die("openssl could not make a certificate");
@@ -180,6 +181,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!w.settings.per_host.empty()) fuzzwire::die("the listener still counts a host");
     if (w.settings.handshakes != 0) fuzzwire::die("the listener still counts a TLS handshake");
     if (!w.router.routes.empty()) fuzzwire::die("a reverse route outlived its stream");
+    if (w.ctx->verifications.total() != 0 || w.ctx->verifications.hosts() != 0)
+        fuzzwire::die("the verification budget still counts a verification of a closed stream");
     for (auto& r : w.router.requests)
         if (r.done && !r.cancelled) fuzzwire::die("a verification was neither answered nor cancelled");
     w.router.reset();
