@@ -241,14 +241,21 @@ void DnsResolver::after_srv(Job& job) {
     LogContext ctx{std::nullopt, {}, job.domain};
     std::vector<SrvTarget> records;
     bool xmpps_dot = false, xmpp_dot = false;
-    auto take = [&records](const DnsAnswer& a, bool tls, bool* dot) {
+    size_t port_zero = 0;  // records naming port 0: nothing can be reached there, so never a candidate
+    auto take = [&records, &port_zero](const DnsAnswer& a, bool tls, bool* dot) {
         if (a.status != DnsStatus::Ok) return;
         if (a.srv.size() == 1 && a.srv[0].target == ".") {
             *dot = true;  // RFC 2782: this service is decidedly not available at this domain
             return;
         }
-        for (auto& r : a.srv)
-            if (r.target != ".") records.push_back({r.priority, r.weight, r.port, r.target, tls});
+        for (auto& r : a.srv) {
+            if (r.target == ".") continue;
+            if (r.port == 0) {
+                ++port_zero;
+                continue;
+            }
+            records.push_back({r.priority, r.weight, r.port, r.target, tls});
+        }
     };
     take(job.xmpps, true, &xmpps_dot);
     take(job.xmpp, false, &xmpp_dot);
@@ -256,6 +263,7 @@ void DnsResolver::after_srv(Job& job) {
     if (!records.empty()) {
         for (const DnsAnswer* a : {&job.xmpps, &job.xmpp})
             if (failed(*a)) S2S_LOG_NOTICE(ctx, "dns", "using the other SRV records: %s", a->error.c_str());
+        if (port_zero > 0) S2S_LOG_NOTICE(ctx, "dns", "skipped %zu SRV record(s) with port 0", port_zero);
         std::vector<SrvTarget> ordered = order(std::move(records), random_);
         start_addresses(job, std::move(ordered), false);
         return;
@@ -279,6 +287,13 @@ void DnsResolver::after_srv(Job& job) {
                   " has no SRV record";
         job.failure = "no_service";
         finish(job.token, {}, job.domain + " does not accept XMPP server-to-server connections: " + why);
+        return;
+    }
+    if (port_zero > 0) {
+        // The domain publishes SRV records, so its own addresses are no fallback (RFC 6120 3.2.1).
+        job.failure = "no_service";
+        finish(job.token, {},
+               job.domain + " has no reachable XMPP server: its SRV records name port 0, where nothing can be reached");
         return;
     }
     S2S_LOG_DEBUG(ctx, "dns", "no SRV records: trying the domain's addresses on port %d", config_.outgoing.port);

@@ -182,6 +182,29 @@ TEST_CASE("dns_resolver: the \".\" target means no service, and there is no A/AA
     CHECK(o.error.find("tlsdot.test does not accept XMPP server-to-server connections") == 0);
 }
 
+// Found by fuzz_dns_answers (corpus entry tests/fuzz/corpus/dns_answers/srv_port_zero): an SRV
+// record with port 0 became a candidate on port 0.
+TEST_CASE("dns_resolver: an SRV record with port 0 is never a candidate, and port 0 alone is no service") {
+    Dnsmasq dns({"srv-host=_xmpp-server._tcp.mixed.test,x.mixed.test,0,0,0",
+                 "srv-host=_xmpp-server._tcp.mixed.test,y.mixed.test,5270,10,0",
+                 "host-record=x.mixed.test,127.0.0.8", "host-record=y.mixed.test,127.0.0.9",
+                 "srv-host=_xmpp-server._tcp.zero.test,x.zero.test,0,0,0", "host-record=x.zero.test,127.0.0.8",
+                 "host-record=zero.test,127.0.0.7"});
+    REQUIRE_MESSAGE(dns.running(), dns.error());
+    TestLoop t;
+    Config config = config_for(dns.nameserver(), {4});
+    auto r = resolver(t, config);
+
+    Outcome o = resolve(t, *r, "mixed.test");
+    CHECK(o.error == "");
+    CHECK(o.list() == V{"y.mixed.test (127.0.0.9 port 5270)"});
+
+    o = resolve(t, *r, "zero.test");  // no fallback to zero.test's own address either
+    CHECK(o.candidates.empty());
+    CHECK(o.error ==
+          "zero.test has no reachable XMPP server: its SRV records name port 0, where nothing can be reached");
+}
+
 TEST_CASE("dns_resolver: no SRV record: the domain's own addresses on s2s.outgoing.port") {
     Dnsmasq dns({"host-record=plain.test,127.0.0.9,::1", "host-record=v4only.test,127.0.0.7",
                  "host-record=_xmpp-server._tcp.empty.test,127.0.0.6"});  // the name exists, no SRV
