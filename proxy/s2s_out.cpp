@@ -593,6 +593,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     if (failed_) return;
     failed_ = true;
     last_error_ = why;
+    if (!was_ready_) metrics().outgoing_failures.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
     std::string next = detached_ ? "" : owner_.link_failed(remote_, why, was_ready_);
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);

@@ -11,7 +11,9 @@
 
 #include "common/log.h"
 #include "common/net_address.h"
+#include "proxy/certificate_expiry.h"
 #include "proxy/metrics.h"
+#include "proxy/process_metrics.h"
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
@@ -194,6 +196,13 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.tls = local_tls_mode(l);
         s.tls_context = tls.local_listeners[i];
     }
+    refresh_certificate_expiry();
+}
+
+void Server::refresh_certificate_expiry() {
+    std::vector<std::string> errors;
+    certificates_ = read_certificate_expiry(presented_certificates(config_), &errors);
+    for (const std::string& e : errors) S2S_LOG_WARNING(LogContext{}, "certificate-expiry", "%s", e.c_str());
 }
 
 void Server::refresh_host_addresses() {
@@ -434,6 +443,7 @@ std::string Server::metrics_text() const {
         .rows.push_back({"", static_cast<double>(xml::XmlStream::stanza_memory_in_use())});
     family("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge")
         .rows.push_back({"", static_cast<double>(xml::XmlStream::memory_budget())});
+    f.push_back(certificate_expiry_family(certificates_));
 
     // Where every accepted stanza went.
     const RouterCounters& r = router_->counters();
@@ -453,7 +463,7 @@ std::string Server::metrics_text() const {
         .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
     family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.backoff_bounces)});
-    return render_prometheus(f, metrics());
+    return render_prometheus(f, metrics()) + render_process_metrics(sample_process());
 }
 
 void Server::on_connection(uv_stream_t* stream, int status) noexcept {

@@ -224,6 +224,34 @@ TEST_CASE("s2s_out: nothing listening: the bounce says the connection failed") {
     REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
 }
 
+TEST_CASE("s2s_out: a link that fails before it is ready is counted by the state it was in") {
+    uint64_t connecting = metrics().outgoing_failures.get("connecting");
+    uint64_t awaiting = metrics().outgoing_failures.get("awaiting-header");
+    {
+        Fixture f([](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", 1}}; });
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(metrics().outgoing_failures.get("connecting") == connecting + 1);
+    }
+    {
+        Fixture f;
+        f.settings.state_timeout_ms = 100;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(metrics().outgoing_failures.get("awaiting-header") == awaiting + 1);
+    }
+    // A link that had been ready and then failed is not a failure to reach the remote.
+    Fixture f;
+    f.remote_speaks_dialback("invalid");
+    uint64_t before = 0;
+    for (const auto& [state, n] : metrics().outgoing_failures.values()) before += n;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    uint64_t after = 0;
+    for (const auto& [state, n] : metrics().outgoing_failures.values()) after += n;
+    CHECK(after == before);
+}
+
 TEST_CASE("s2s_out: a domain with no address bounces at once") {
     Fixture f;
     f.router->to_remote("a.test", "c.test", stanza("<iq from='alice@a.test/r' to='c.test' type='get' id='p1'/>"));
