@@ -241,6 +241,7 @@ void LocalOut::on_closed(const std::string& reason) {
     }
     bool was_ready = state_ == State::Ready;
     if (state_ == State::TlsHandshake) local_tls::note_handshake_failure(log_ctx(), settings_.server_text, reason);
+    metrics().local_link_down.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, anything_waiting(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

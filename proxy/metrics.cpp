@@ -151,6 +151,10 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                "answer...), by the state they were in: resolving, connecting, awaiting-header, awaiting-features, "
                "tls-handshake, authenticating",
                m.outgoing_failures, "state");
+    w.counters("local_link_down_total",
+               "Links to the local server that closed other than at shutdown, by the state they were in (ready: it "
+               "had been up; connecting, tls-handshake, awaiting-header...: it did not come up)",
+               m.local_link_down, "state");
     w.head("local_loops_refused_total",
            "Streams on listen.local refused because they came from one of s2s-proxy's own outgoing links", "counter");
     w.row("local_loops_refused_total", "", static_cast<double>(m.local_loops_refused));

@@ -69,6 +69,9 @@ struct Metrics {
     // Outgoing links that ended before they were ever ready, by the state they were in then
     // (S2SOut::state_name: resolving, connecting, awaiting-header, tls-handshake...).
     CounterMap outgoing_failures;
+    // Links to the local server (local.mode s2s or component) that closed other than at shutdown,
+    // by the state they were in: ready (it had been up), connecting, tls-handshake, awaiting-header...
+    CounterMap local_link_down;
     uint64_t local_loops_refused = 0;         // [[listen.local]] streams from our own outgoing links
     // Claims refused or entries evicted by a bound on what peers make us hold, by the bound's key:
     // max_domain_pairs, max_verifications_per_stream, max_verifications_per_host,
