@@ -28,6 +28,12 @@ size_t LocalOut::queued_stanzas() const noexcept {
     return n;
 }
 
+double LocalOut::queue_fill() const noexcept {
+    double most = 0;
+    for (const auto& entry : remotes_) most = entry.second.queue.fill() > most ? entry.second.queue.fill() : most;
+    return most;
+}
+
 LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
     : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), router_(router), local_(std::move(local)) {
     uv_timer_init(ctx_.loop.uv(), &retry_timer_);

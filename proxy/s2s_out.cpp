@@ -51,6 +51,12 @@ size_t S2SOut::queued_stanzas() const noexcept {
     return n;
 }
 
+double S2SOut::queue_fill() const noexcept {
+    double most = 0;
+    for (const auto& entry : locals_) most = std::max(most, entry.second.queue.fill());
+    return most;
+}
+
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
                std::string remote, std::string first_local)
     : Connection(ctx.next_conn_id()),

@@ -138,6 +138,7 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     [[nodiscard]] size_t queued_stanzas() const noexcept override;
+    [[nodiscard]] double queue_fill() const noexcept override;
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
     // Whether the link is carrying stanzas from `local` (queued, being authenticated or
     // authenticated): while it does, that pair's stanzas keep to it, in order.

@@ -422,15 +422,22 @@ std::string Server::metrics_text() const {
 
     // Connections by kind and state, and the stanzas they hold.
     std::map<std::pair<std::string, std::string>, double> by_state;
-    std::map<std::string, double> queued;
+    std::map<std::string, double> queued, fill;
     for (const Connection* c : ctx_->connections) {
         by_state[{c->kind(), c->state_label()}] += 1;
         queued[c->kind()] += static_cast<double>(c->queued_stanzas());
+        fill[c->kind()] = std::max(fill[c->kind()], c->queue_fill());
     }
     MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out, local_component) and state", "gauge");
     for (const auto& [key, n] : by_state) conns.rows.push_back({label("kind", key.first) + "," + label("state", key.second), n});
     MetricFamily& q = family("queued_stanzas", "Stanzas waiting for a link to be ready, by link kind", "gauge");
     for (const char* kind : {"s2s_out", "local_out", "local_component"}) q.rows.push_back({label("kind", kind), queued[kind]});
+    MetricFamily& full = family("queue_fill_ratio",
+                                "How near the fullest stanza queue of each link kind is to its limits, 0 to 1: the larger "
+                                "of stanzas and bytes over their bounds (s2s_out: s2s.outgoing.queue_max_stanzas and "
+                                "queue_max_bytes, per pair of domains); at 1 stanzas bounce with resource-constraint",
+                                "gauge");
+    for (const char* kind : {"s2s_out", "local_out", "local_component"}) full.rows.push_back({label("kind", kind), fill[kind]});
     family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
         .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
     family("backoff_entries", "Remote hosts remembered as failing (waiting, or kept to double their next wait)", "gauge")

@@ -440,9 +440,13 @@ TEST_CASE("s2s_out: a full queue answers resource-constraint") {
     f.settings.state_timeout_ms = 5000;
     f.settings.queue_max_stanzas = 3;  // s2s.outgoing.queue_max_stanzas
     f.router->to_remote("a.test", "b.test", stanza(kMessage));  // the link is being made: it queues
+    REQUIRE(f.ctx->connections.size() == 1);
+    const Connection* link = *f.ctx->connections.begin();
+    CHECK(link->queue_fill() == doctest::Approx(1.0 / 3));  // for /metrics: s2s_proxy_queue_fill_ratio
     for (size_t i = 0; i < 3; ++i) f.router->to_remote("a.test", "b.test", stanza(kMessage));
     REQUIRE(f.local.got.size() == 1);
     CHECK(f.local.got[0].bytes.find("resource-constraint") != std::string::npos);
+    CHECK(link->queue_fill() == 1);
 }
 
 TEST_CASE("s2s_out: after a failure the host is in backoff: stanzas bounce at once, saying when the next try is") {
