@@ -599,7 +599,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     if (failed_) return;
     failed_ = true;
     last_error_ = why;
-    if (!was_ready_) metrics().outgoing_failures.add(state_name(state_));
+    if (!was_ready_ && !shut_down_) metrics().outgoing_failures.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
     std::string next = detached_ ? "" : owner_.link_failed(remote_, why, was_ready_);
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
@@ -634,6 +634,7 @@ void S2SOut::close_with(StreamError error, const std::string& why) {
 
 void S2SOut::shutdown(StreamError error, const std::string& why) {
     if (failed_) return;  // already ending: its socket's close or a deferred finish() frees it
+    shut_down_ = true;
     if (stream_ && state_ != State::Connecting) {
         close_with(error, why);
         return;

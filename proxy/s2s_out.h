@@ -222,6 +222,7 @@ private:
     bool sasl_tried_ = false;
     bool sasl_done_ = false;
     bool failed_ = false;          // queued stanzas were handed back already
+    bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool detached_ = false;        // the owner was told link_closed()
     bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link

@@ -240,6 +240,19 @@ TEST_CASE("s2s_out: a link that fails before it is ready is counted by the state
         REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
         CHECK(metrics().outgoing_failures.get("awaiting-header") == awaiting + 1);
     }
+    // A link shut down while it connects (stop, drain) is not a failure to reach the remote.
+    {
+        Fixture f;
+        f.settings.state_timeout_ms = 5000;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.ctx->connections.size() == 1);
+        uint64_t before = 0, after = 0;
+        for (const auto& [state, n] : metrics().outgoing_failures.values()) before += n;
+        (*f.ctx->connections.begin())->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+        REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
+        for (const auto& [state, n] : metrics().outgoing_failures.values()) after += n;
+        CHECK(after == before);
+    }
     // A link that had been ready and then failed is not a failure to reach the remote.
     Fixture f;
     f.remote_speaks_dialback("invalid");
