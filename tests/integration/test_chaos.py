@@ -154,18 +154,28 @@ class Chaos(unittest.TestCase):
         return ids
 
     def quiescent(self):
+        ok = True
+        self.last_counters = {}
         for px in (self.pa, self.pb):
             received, delivered, bounced, dropped, queued = counters(px)
+            self.last_counters[px.name] = dict(received=received, delivered=delivered, bounced=bounced,
+                                               dropped=dropped, queued=queued)
             if queued or received != delivered + bounced + dropped:
-                return False
-        return True
+                ok = False
+        return ok
+
+    def wait_quiescent(self):
+        try:
+            kit.wait_until(self.quiescent, T_QUIET, "both proxies quiescent (queues empty, counters balanced)")
+        except kit.Timeout as e:
+            raise AssertionError(f"{e}: {self.last_counters}") from None
 
     def finish(self, job, *, extra_ids=()):
         """Waits for quiescence, ends the sender's job, collects bob's messages and checks the
         invariant per message id and the proxies' counters. Returns (delivered ids, bounced ids)."""
         kit.wait_until(lambda: clients.read_progress(job.progress).get("done"), T_QUIET,
                        "alice to have sent every message")
-        kit.wait_until(self.quiescent, T_QUIET, "both proxies quiescent (queues empty, counters balanced)")
+        self.wait_quiescent()
         # every bounce a proxy logged has reached alice
         mine = {m["id"] for m in clients.read_progress(job.progress)["sent"]}
         want = (self.bounce_ids_logged() & mine) | set(extra_ids)
