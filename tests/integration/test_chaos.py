@@ -36,6 +36,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -130,16 +131,17 @@ class Chaos(unittest.TestCase):
         cls.procs.close()
 
     # -- the stream of messages -------------------------------------------------------------------
-    def start_stream(self, tag, to="bob@b.test", count=COUNT, rate=RATE, pad=0):
-        """alice sends `count` numbered messages to `to` at `rate` per second in the background;
-        returns the job (job.progress: the worker's progress file; job.stop: its stop file)."""
+    def start_stream(self, tag, to="bob@b.test", count=COUNT, rate=RATE, pad=0, sender=None):
+        """alice (or `sender`) sends `count` numbered messages to `to` at `rate` per second in the
+        background; returns the job (job.progress: the worker's progress file; job.stop: its stop
+        file)."""
         d = self.procs.mkdir(f"stream-{tag}")
         run = uuid.uuid4().hex[:8]
         bodies = [f"chaos-{tag}-{run}-{i:04d}" + ("." * pad) for i in range(count)]
         progress, stop = os.path.join(d, "progress.json"), os.path.join(d, "stop")
-        job = Background(clients.send, self.alice, to, bodies, interval=1.0 / rate, progress=progress,
+        job = Background(clients.send, sender or self.alice, to, bodies, interval=1.0 / rate, progress=progress,
                          stop_file=stop, timeout=count / rate + T_QUIET + 60)
-        job.progress, job.stop, job.bodies = progress, stop, bodies
+        job.progress, job.stop, job.bodies, job.to = progress, stop, bodies, to
         return job
 
     def wait_sent(self, job, n, timeout=30):
@@ -170,34 +172,45 @@ class Chaos(unittest.TestCase):
         except kit.Timeout as e:
             raise AssertionError(f"{e}: {self.last_counters}") from None
 
-    def finish(self, job, *, extra_ids=()):
-        """Waits for quiescence, ends the sender's job, collects bob's messages and checks the
-        invariant per message id and the proxies' counters. Returns (delivered ids, bounced ids)."""
-        kit.wait_until(lambda: clients.read_progress(job.progress).get("done"), T_QUIET,
-                       "alice to have sent every message")
+    def finish(self, job, *others):
+        """Waits for quiescence, ends the senders' jobs, collects bob's messages and checks the
+        invariant per message id and the proxies' counters. `job` streams to bob; each of `others`
+        to a remote that never takes anything (every message must come back). Returns (delivered
+        ids, bounced ids, a one-line report) of `job`."""
+        jobs = (job,) + others
+        for j in jobs:
+            kit.wait_until(lambda: clients.read_progress(j.progress).get("done"), T_QUIET,
+                           f"alice to have sent every message to {j.to}")
         self.wait_quiescent()
         # every bounce a proxy logged has reached alice
-        mine = {m["id"] for m in clients.read_progress(job.progress)["sent"]}
-        want = (self.bounce_ids_logged() & mine) | set(extra_ids)
-        kit.wait_until(lambda: want <= set(clients.read_progress(job.progress)["bounced"]), T_QUIET,
-                       f"the {len(want)} bounces the proxies logged to reach alice")
-        with open(job.stop, "w"):
-            pass
-        r = job.join_result(30)
-        sent = r.data["sent"]
-        self.assertEqual(len(sent), len(job.bodies), r.describe())
+        logged = self.bounce_ids_logged()
+        for j in jobs:
+            mine = {m["id"] for m in clients.read_progress(j.progress)["sent"]}
+            want = logged & mine
+            kit.wait_until(lambda: want <= set(clients.read_progress(j.progress)["bounced"]), T_QUIET,
+                           f"the {len(want)} bounces the proxies logged to reach alice")
+        for j in jobs:
+            with open(j.stop, "w"):
+                pass
+        results = [j.join_result(30) for j in jobs]
+        for j, r in zip(jobs, results):
+            self.assertEqual(len(r.data.get("sent") or []), len(j.bodies), r.describe())
         bounced = {}
-        for m in r.data.get("bounced") or []:
-            bounced.setdefault(m["id"], []).append(m)
+        for r in results:
+            for m in r.data.get("bounced") or []:
+                bounced.setdefault(m["id"], []).append(m)
         for mid, copies in bounced.items():
             self.assertEqual(len(copies), 1, f"message {mid} bounced {len(copies)} times: {copies}")
             e = copies[0]["error"] or {}
             self.assertTrue(e.get("condition"), copies[0])
             self.assertTrue((e.get("text") or "").strip(), f"a bounce without a reason: {copies[0]}")
-        expect_at_bob = [s["body"] for s in sent if s["id"] not in bounced and s.get("to", "bob@b.test")]
+        for j, r in zip(others, results[1:]):
+            kept = [s["id"] for s in r.data["sent"] if s["id"] not in bounced]
+            self.assertEqual(kept, [], f"messages to {j.to} neither bounced nor delivered: {r.describe()}")
+        sent = results[0].data["sent"]
+        expect_at_bob = [s["body"] for s in sent if s["id"] not in bounced]
         c = clients.collect(self.bob, expect_at_bob, linger=1.0, timeout=30)
         counts = c.data.get("counts") or {}
-        body_of = {s["id"]: s["body"] for s in sent}
         lost, dup, both = [], [], []
         for s in sent:
             n_bob = counts.get(s["body"], 0)
@@ -208,11 +221,10 @@ class Chaos(unittest.TestCase):
                 dup.append(s["id"])
             elif n_bob and n_back:
                 both.append(s["id"])
-        for b in c.data.get("other_bodies") or []:
-            if b in body_of.values():
-                both.append(b)
-        report = (f"sent {len(sent)}, bounced {len(bounced)}, at bob's {sum(1 for v in counts.values() if v)}; "
-                  f"lost {lost}, duplicated {dup}, delivered and bounced {both}")
+        bodies = {s["body"]: s["id"] for s in sent}
+        both += [bodies[b] for b in c.data.get("other_bodies") or [] if b in bodies]
+        report = (f"sent {len(sent)}, bounced {sum(1 for s in sent if s['id'] in bounced)}, at bob's "
+                  f"{sum(1 for v in counts.values() if v)}; lost {lost}, duplicated {dup}, delivered and bounced {both}")
         self.assertFalse(lost or dup or both, report + "\n" + c.describe()[-3000:])
         for px in (self.pa, self.pb):
             received, delivered, nb, dropped, queued = counters(px)
@@ -220,7 +232,7 @@ class Chaos(unittest.TestCase):
                              f"proxy {px.name}: received {received} != delivered {delivered} + bounced {nb} + "
                              f"dropped {dropped}")
             self.assertEqual(queued, 0)
-        return [s["id"] for s in sent if s["id"] not in bounced], sorted(bounced), report
+        return [s["id"] for s in sent if s["id"] not in bounced], sorted(b for b in bounced if b in {s["id"] for s in sent}), report
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,6 +300,91 @@ class RelayPaused(Chaos):
         delivered, bounced, report = self.finish(job)
         print(f"RelayPaused: {report}", file=sys.stderr)
         self.assertEqual(bounced, [], report)
+
+
+
+class SilentRemote(Chaos):
+    """c.test's server (cls.silent) completes the TCP handshake from its listen queue and never
+    reads or writes a byte."""
+
+    @classmethod
+    def configure(cls):
+        super().configure()
+        cls.silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.procs.callback(cls.silent.close)
+        cls.silent.bind((IP_C, 0))
+        cls.silent.listen(64)
+        cls.pa.route("c.test", *cls.silent.getsockname())
+
+    def test_remote_that_never_answers(self):
+        mark = self.pa.log_mark()
+        to_c = self.start_stream("silent-c", to="carol@c.test",
+                                 sender=clients.Account.on(self.a, "alice", "a.test", resource="to-c"))
+        job = self.start_stream("beside-silent")
+        delivered, bounced, report = self.finish(job, to_c)
+        print(f"SilentRemote: {report}", file=sys.stderr)
+        self.assertEqual(bounced, [], f"messages to b.test bounced while c.test was silent: {report}")
+        r = to_c.result
+        texts = {m["error"]["text"] for m in r.data["bounced"]}
+        for t in texts:
+            self.assertRegex(t, r"^s2s to c\.test failed: ", r.describe())
+        self.assertRegex(self.pa.log_text(mark), r"\[c\d+ a\.test->c\.test\] (link-failed|closed): .*(timeout|no answer)")
+
+
+class StallingPeer:
+    """c.test's server as a raw peer: it answers proxy A's stream header with its own and
+    dialback's db:result with type='valid' (without verifying), then never reads again. Its
+    receive buffer is small, so what proxy A writes fills the socket buffers soon."""
+
+    def __init__(self, host):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.bind((host, 0))
+        self.sock.listen(8)
+        self.conns = []
+        self.authenticated = threading.Event()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @property
+    def addr(self):
+        return self.sock.getsockname()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(c)
+            c.settimeout(10)
+            try:
+                data = self._read_until(c, b"", rb"<stream:stream\b[^>]*>")
+                c.sendall((kit.stream_header(from_="c.test", to="a.test", id_="chaos-c") +
+                           "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>").encode())
+                self._read_until(c, data, rb"<db:result\b[^>]*>[^<]*</db:result>")
+                c.sendall(b"<db:result from='c.test' to='a.test' type='valid'/>")
+                self.authenticated.set()
+            except OSError:
+                pass        # then nothing more is read from this connection
+
+    @staticmethod
+    def _read_until(c, data, pattern):
+        while not re.search(pattern, data):
+            chunk = c.recv(65536)
+            if not chunk:
+                raise OSError("closed")
+            data += chunk
+        return data
+
+    def close(self):
+        self.stopped = True
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
 
 
 if __name__ == "__main__":
