@@ -242,11 +242,14 @@ class ProsodyKilled(Chaos):
     def test_receiving_server_killed_and_restarted(self):
         job = self.start_stream("prosody")
         self.wait_sent(job, COUNT // 3)
+        mark = self.pb.log_mark()
         self.b.kill()
         self.wait_sent(job, 2 * COUNT // 3)
         self.b.restart()
         delivered, bounced, report = self.finish(job)
         print(f"ProsodyKilled: {report}", file=sys.stderr)
+        # proxy B saw its local link go and made a new one
+        self.assertRegex(self.pb.log_text(mark), r"\[c\d+ b\.test->a\.test\] closed: ")
         self.assertTrue(delivered, "nothing got through after the restart")
 
 
@@ -254,11 +257,16 @@ class ProxyKilled(Chaos):
     def test_remote_proxy_killed_and_restarted(self):
         job = self.start_stream("proxy")
         self.wait_sent(job, COUNT // 3)
+        mark = self.pa.log_mark()
         self.pb.kill()
         self.wait_sent(job, 2 * COUNT // 3)
         self.pb.start()
         delivered, bounced, report = self.finish(job)
         print(f"ProxyKilled: {report}", file=sys.stderr)
+        # proxy A lost its link to b.test and made a new one
+        log = self.pa.log_text(mark)
+        self.assertRegex(log, r"\[c\d+ a\.test->b\.test\] closed: ")
+        self.assertRegex(log, r"\[c\d+ a\.test->b\.test\] authenticated: ")
         self.assertTrue(delivered, "nothing got through after the restart")
 
 
@@ -280,14 +288,16 @@ class DnsDown(Chaos):
             p.set("s2s.outgoing.dns.retries", 1)
 
     def test_dns_server_stopped_and_started(self):
-        job = self.start_stream("dns")
-        self.wait_sent(job, COUNT // 3)
+        # no link yet: the first message needs b.test resolved, while dnsmasq is stopped
         self.dns.stop()
-        self.wait_sent(job, 2 * COUNT // 3)
+        job = self.start_stream("dns", count=100)     # 5 s: longer than a backoff after DNS is back
+        self.wait_sent(job, 30)
+        self.pa.wait_log(r"\] link-failed: ", 15)
         self.dns.start()
         delivered, bounced, report = self.finish(job)
         print(f"DnsDown: {report}", file=sys.stderr)
-        self.assertTrue(delivered)
+        self.assertTrue(bounced, f"nothing bounced while DNS was down: {report}")
+        self.assertTrue(delivered, f"nothing delivered once DNS was back: {report}")
 
 
 class RelayPaused(Chaos):
@@ -296,7 +306,9 @@ class RelayPaused(Chaos):
         self.wait_sent(job, COUNT // 3)
         kit.wait_until(lambda: self.relay.stats()["connections"] >= 1, 10, "a link through the relay")
         self.relay.pause()
+        at_pause = counters(self.pb)[0]
         self.wait_sent(job, 2 * COUNT // 3)
+        self.assertEqual(counters(self.pb)[0], at_pause, "proxy B received stanzas through a paused relay")
         self.relay.resume()
         delivered, bounced, report = self.finish(job)
         print(f"RelayPaused: {report}", file=sys.stderr)
