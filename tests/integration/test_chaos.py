@@ -27,6 +27,12 @@ afterwards and gets them from offline storage) or came back to alice exactly onc
 stanza with a text that says why; none both, none twice, none missing. And each proxy's counters
 balance: stanzas received = delivered + bounced + dropped (by reason).
 
+Known limits, named by skipped checks: after a SIGKILL, a message the proxy had already written to
+the connection the kill cut is lost without an error (s2s has no acknowledgements without XEP-0198,
+which s2s-proxy does not implement); the test tolerates only such messages and names them. And
+messages for a remote that stops reading are held back with no deadline once the proxy's output to
+it is full.
+
 Run as root with Debian's python:
     /usr/bin/python3 tests/integration/test_chaos.py [Class[.test] ...]
     BUILD=build /usr/bin/python3 tests/integration/run_all.py test_chaos
