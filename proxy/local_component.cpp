@@ -64,7 +64,7 @@ void LocalComponent::deliver(QueuedStanza stanza) {
     if (state_ == State::Ready && queue_.empty() && stream_->state() == Stream::State::Open) {
         S2S_LOG_DEBUG(log_ctx(), "to-local", "%s (s2s-proxy -> local server, as component)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
-        router_.delivered_local();
+        router_.delivered_local(stanza);
         return;
     }
     if (!queue_.push(std::move(stanza))) {
@@ -141,7 +141,7 @@ void LocalComponent::flush() {
         S2S_LOG_DEBUG(log_ctx(), "to-local", "%s (s2s-proxy -> local server, as component, was queued)",
                       q.describe().c_str());
         stream_->send(q.bytes);
-        router_.delivered_local();
+        router_.delivered_local(q);
     }
 }
 

@@ -52,7 +52,7 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
-        router_.delivered_local();
+        router_.delivered_local(stanza);
         return;
     }
     if (!r.queue.push(std::move(stanza))) {
@@ -138,7 +138,7 @@ void LocalOut::flush(const std::string& remote) {
         QueuedStanza q = r.queue.pop();
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server, was queued)", q.describe().c_str());
         stream_->send(q.bytes);
-        router_.delivered_local();
+        router_.delivered_local(q);
     }
 }
 

@@ -21,6 +21,7 @@ struct QueuedStanza {
     std::string bytes;        // serialized in the jabber:server scope
     std::string name;         // message, presence or iq
     std::string from, to, id, type;
+    bool reply = false;       // an error reply s2s-proxy made for a stanza it bounced
 
     // Captures a stanza for sending later.
     [[nodiscard]] static QueuedStanza capture(const xml::Element& stanza, const xml::NamespaceScope& scope);

@@ -332,7 +332,7 @@ void S2SOut::flush_queue(const std::string& local) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
                       remote_.c_str());
         stream_->send(q.bytes);
-        owner_.delivered();
+        owner_.delivered(q);
     }
     last_activity_ = ctx_.loop.now_ms();
 }
@@ -516,7 +516,7 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
         stream_->send(stanza.bytes);
-        owner_.delivered();
+        owner_.delivered(stanza);
         last_activity_ = ctx_.loop.now_ms();
         return;
     }

@@ -87,7 +87,7 @@ public:
     // A stanza could not be delivered; the owner bounces it (or counts it) toward its sender.
     virtual void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) = 0;
     // A stanza was written to the remote's stream (the next hop has it).
-    virtual void delivered() = 0;
+    virtual void delivered(const QueuedStanza& stanza) = 0;
     // The link negotiated its stream: the remote host is reachable.
     virtual void link_ready(const std::string& remote) = 0;
     // The link failed (`was_ready`: after having worked). Returns what to add to the bounces'

@@ -468,6 +468,12 @@ std::string Server::metrics_text() const {
     dropped.rows.push_back({label("reason", "to_component"), static_cast<double>(r.dropped_to_component)});
     family("bounces_not_sent_total", "Error replies not sent because the sender's host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
+    MetricFamily& replies = family("error_replies_total",
+                                   "The error replies made for bounced stanzas, by what became of them (not counted in "
+                                   "stanzas_delivered_total or stanzas_dropped_total)",
+                                   "counter");
+    replies.rows.push_back({label("result", "delivered"), static_cast<double>(r.replies_delivered)});
+    replies.rows.push_back({label("result", "dropped"), static_cast<double>(r.replies_dropped)});
     family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.backoff_bounces)});
     return render_prometheus(f, metrics()) + render_process_metrics(sample_process());
