@@ -31,6 +31,8 @@ public:
     [[nodiscard]] virtual const char* kind() const noexcept = 0;
     [[nodiscard]] virtual const char* state_label() const noexcept = 0;
     [[nodiscard]] virtual size_t queued_stanzas() const noexcept { return 0; }
+    // How near its fullest queue is to its limits (StanzaQueue::fill), 0 to 1.
+    [[nodiscard]] virtual double queue_fill() const noexcept { return 0; }
 
     [[nodiscard]] uint64_t id() const noexcept { return id_; }
 

@@ -64,7 +64,7 @@ void LocalComponent::deliver(QueuedStanza stanza) {
     if (state_ == State::Ready && queue_.empty() && stream_->state() == Stream::State::Open) {
         S2S_LOG_DEBUG(log_ctx(), "to-local", "%s (s2s-proxy -> local server, as component)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
-        router_.delivered_local();
+        router_.delivered_local(stanza);
         return;
     }
     if (!queue_.push(std::move(stanza))) {
@@ -141,7 +141,7 @@ void LocalComponent::flush() {
         S2S_LOG_DEBUG(log_ctx(), "to-local", "%s (s2s-proxy -> local server, as component, was queued)",
                       q.describe().c_str());
         stream_->send(q.bytes);
-        router_.delivered_local();
+        router_.delivered_local(q);
     }
 }
 
@@ -238,6 +238,7 @@ void LocalComponent::on_closed(const std::string& reason) {
     }
     bool was_ready = state_ == State::Ready;
     if (state_ == State::TlsHandshake) local_tls::note_handshake_failure(log_ctx(), settings_.server_text, reason);
+    metrics().local_link_down.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, !queue_.empty(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

@@ -60,6 +60,7 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "local_component"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     [[nodiscard]] size_t queued_stanzas() const noexcept override { return queue_.size(); }
+    [[nodiscard]] double queue_fill() const noexcept override { return queue_.fill(); }
 
 private:
     ~LocalComponent() override;

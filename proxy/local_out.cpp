@@ -28,6 +28,12 @@ size_t LocalOut::queued_stanzas() const noexcept {
     return n;
 }
 
+double LocalOut::queue_fill() const noexcept {
+    double most = 0;
+    for (const auto& entry : remotes_) most = entry.second.queue.fill() > most ? entry.second.queue.fill() : most;
+    return most;
+}
+
 LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
     : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), router_(router), local_(std::move(local)) {
     uv_timer_init(ctx_.loop.uv(), &retry_timer_);
@@ -46,7 +52,7 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
-        router_.delivered_local();
+        router_.delivered_local(stanza);
         return;
     }
     if (!r.queue.push(std::move(stanza))) {
@@ -132,7 +138,7 @@ void LocalOut::flush(const std::string& remote) {
         QueuedStanza q = r.queue.pop();
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server, was queued)", q.describe().c_str());
         stream_->send(q.bytes);
-        router_.delivered_local();
+        router_.delivered_local(q);
     }
 }
 
@@ -241,6 +247,7 @@ void LocalOut::on_closed(const std::string& reason) {
     }
     bool was_ready = state_ == State::Ready;
     if (state_ == State::TlsHandshake) local_tls::note_handshake_failure(log_ctx(), settings_.server_text, reason);
+    metrics().local_link_down.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, anything_waiting(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {

@@ -69,6 +69,7 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "local_out"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     [[nodiscard]] size_t queued_stanzas() const noexcept override;
+    [[nodiscard]] double queue_fill() const noexcept override;
 
 private:
     enum class Auth { None, Pending, Valid };

@@ -146,6 +146,15 @@ std::string render_prometheus(const std::vector<MetricFamily>& families, const M
                "Addresses of remote servers not dialled because they lead back into s2s-proxy, by reason "
                "(own_listener: s2s-proxy listens there; denied_network: from DNS, in s2s.outgoing.denied_networks)",
                m.outgoing_refused, "reason");
+    w.counters("outgoing_link_failures_total",
+               "Outgoing links that failed before they were ever ready (no address, no connection, TLS, no "
+               "answer...), by the state they were in: resolving, connecting, awaiting-header, awaiting-features, "
+               "tls-handshake, authenticating",
+               m.outgoing_failures, "state");
+    w.counters("local_link_down_total",
+               "Links to the local server that closed other than at shutdown, by the state they were in (ready: it "
+               "had been up; connecting, tls-handshake, awaiting-header...: it did not come up)",
+               m.local_link_down, "state");
     w.head("local_loops_refused_total",
            "Streams on listen.local refused because they came from one of s2s-proxy's own outgoing links", "counter");
     w.row("local_loops_refused_total", "", static_cast<double>(m.local_loops_refused));

@@ -66,6 +66,12 @@ struct Metrics {
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
     CounterMap outgoing_refused;              // outgoing candidates not dialled: own_listener, denied_network
+    // Outgoing links that ended before they were ever ready, by the state they were in then
+    // (S2SOut::state_name: resolving, connecting, awaiting-header, tls-handshake...).
+    CounterMap outgoing_failures;
+    // Links to the local server (local.mode s2s or component) that closed other than at shutdown,
+    // by the state they were in: ready (it had been up), connecting, tls-handshake, awaiting-header...
+    CounterMap local_link_down;
     uint64_t local_loops_refused = 0;         // [[listen.local]] streams from our own outgoing links
     // Claims refused or entries evicted by a bound on what peers make us hold, by the bound's key:
     // max_domain_pairs, max_verifications_per_stream, max_verifications_per_host,

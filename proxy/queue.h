@@ -21,6 +21,7 @@ struct QueuedStanza {
     std::string bytes;        // serialized in the jabber:server scope
     std::string name;         // message, presence or iq
     std::string from, to, id, type;
+    bool reply = false;       // an error reply s2s-proxy made for a stanza it bounced
 
     // Captures a stanza for sending later.
     [[nodiscard]] static QueuedStanza capture(const xml::Element& stanza, const xml::NamespaceScope& scope);
@@ -51,6 +52,12 @@ public:
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
     [[nodiscard]] std::size_t bytes() const noexcept { return bytes_; }
+    // How near it is to full, 0 to 1: the larger of its stanzas and its bytes over their limits.
+    [[nodiscard]] double fill() const noexcept {
+        double by_count = static_cast<double>(items_.size()) / static_cast<double>(max_count_ ? max_count_ : 1);
+        double by_bytes = static_cast<double>(bytes_) / static_cast<double>(max_bytes_ ? max_bytes_ : 1);
+        return by_count > by_bytes ? by_count : by_bytes;
+    }
     // Streams held back because this queue is filling up.
     [[nodiscard]] std::size_t holding() const noexcept { return gate_.held(); }
     QueuedStanza pop();

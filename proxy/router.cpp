@@ -43,8 +43,8 @@ bool ProxyRouter::send_reverse(const std::string& local, const std::string& remo
     if (l != links_.end() && l->second->carries(local)) return false;
     for (auto r = it->second.rbegin(); r != it->second.rend(); ++r) {
         if (!(*r)->send_reverse(local, remote, stanza)) continue;
-        ++counters_.delivered_remote;
-        ++counters_.delivered_bidi;
+        ++(stanza.reply ? counters_.replies_delivered : counters_.delivered_remote);
+        if (!stanza.reply) ++counters_.delivered_bidi;
         return true;
     }
     return false;
@@ -109,6 +109,10 @@ void ProxyRouter::cancel_verify(uint64_t token) {
 }
 
 void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {
+    if (stanza.reply) {  // our own error reply, undeliverable in its turn: not answered again
+        ++counters_.replies_dropped;
+        return;
+    }
     if (stanza.type == "error") {
         ++counters_.dropped_error;
         return;
@@ -132,6 +136,7 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
     b.to = stanza.from;
     b.id = stanza.id;
     b.type = "error";
+    b.reply = true;
     // The error goes back the way the stanza came: to a local sender over the local link, to a
     // remote sender over the link to its domain.
     std::string sender = normalize_domain(from->domain()).value_or("");

@@ -50,6 +50,11 @@ struct RouterCounters {
     uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
     uint64_t delivered_bidi = 0;  // of delivered_remote: on an inbound stream, back to its peer (XEP-0288)
     uint64_t dropped_to_component = 0;  // component mode: sent by the local server to the component's address
+    // The error replies made for bounced stanzas (one per `bounced`), counted apart so that at
+    // rest to_remote + from_remote = delivered_* + bounced + dropped_*: written to the next hop,
+    // or themselves undeliverable and dropped (bounces_undeliverable: never sent).
+    uint64_t replies_delivered = 0;
+    uint64_t replies_dropped = 0;
 };
 
 class ProxyRouter final : public Router, public LinkOwner {
@@ -80,9 +85,13 @@ public:
     // LinkOwner
     void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) override;
     void link_ready(const std::string& remote) override;
-    void delivered() override { ++counters_.delivered_remote; }
+    void delivered(const QueuedStanza& stanza) override {
+        ++(stanza.reply ? counters_.replies_delivered : counters_.delivered_remote);
+    }
     // The local link wrote a stanza to the local server.
-    void delivered_local() { ++counters_.delivered_local; }
+    void delivered_local(const QueuedStanza& stanza) {
+        ++(stanza.reply ? counters_.replies_delivered : counters_.delivered_local);
+    }
     // Component mode: the local server sent a stanza to the component's own address (answered
     // with an error when it was a request, else dropped).
     void dropped_to_component() { ++counters_.dropped_to_component; }

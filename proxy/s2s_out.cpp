@@ -51,6 +51,12 @@ size_t S2SOut::queued_stanzas() const noexcept {
     return n;
 }
 
+double S2SOut::queue_fill() const noexcept {
+    double most = 0;
+    for (const auto& entry : locals_) most = std::max(most, entry.second.queue.fill());
+    return most;
+}
+
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
                std::string remote, std::string first_local)
     : Connection(ctx.next_conn_id()),
@@ -326,7 +332,7 @@ void S2SOut::flush_queue(const std::string& local) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
                       remote_.c_str());
         stream_->send(q.bytes);
-        owner_.delivered();
+        owner_.delivered(q);
     }
     last_activity_ = ctx_.loop.now_ms();
 }
@@ -510,7 +516,7 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
         stream_->send(stanza.bytes);
-        owner_.delivered();
+        owner_.delivered(stanza);
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
@@ -593,6 +599,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     if (failed_) return;
     failed_ = true;
     last_error_ = why;
+    if (!was_ready_ && !shut_down_) metrics().outgoing_failures.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
     std::string next = detached_ ? "" : owner_.link_failed(remote_, why, was_ready_);
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
@@ -627,6 +634,7 @@ void S2SOut::close_with(StreamError error, const std::string& why) {
 
 void S2SOut::shutdown(StreamError error, const std::string& why) {
     if (failed_) return;  // already ending: its socket's close or a deferred finish() frees it
+    shut_down_ = true;
     if (stream_ && state_ != State::Connecting) {
         close_with(error, why);
         return;

@@ -87,7 +87,7 @@ public:
     // A stanza could not be delivered; the owner bounces it (or counts it) toward its sender.
     virtual void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) = 0;
     // A stanza was written to the remote's stream (the next hop has it).
-    virtual void delivered() = 0;
+    virtual void delivered(const QueuedStanza& stanza) = 0;
     // The link negotiated its stream: the remote host is reachable.
     virtual void link_ready(const std::string& remote) = 0;
     // The link failed (`was_ready`: after having worked). Returns what to add to the bounces'
@@ -138,6 +138,7 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     [[nodiscard]] size_t queued_stanzas() const noexcept override;
+    [[nodiscard]] double queue_fill() const noexcept override;
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
     // Whether the link is carrying stanzas from `local` (queued, being authenticated or
     // authenticated): while it does, that pair's stanzas keep to it, in order.
@@ -221,6 +222,7 @@ private:
     bool sasl_tried_ = false;
     bool sasl_done_ = false;
     bool failed_ = false;          // queued stanzas were handed back already
+    bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool detached_ = false;        // the owner was told link_closed()
     bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link

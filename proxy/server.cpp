@@ -11,7 +11,9 @@
 
 #include "common/log.h"
 #include "common/net_address.h"
+#include "proxy/certificate_expiry.h"
 #include "proxy/metrics.h"
+#include "proxy/process_metrics.h"
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
@@ -194,6 +196,13 @@ void Server::apply_settings(const TlsContexts& tls) {
         s.tls = local_tls_mode(l);
         s.tls_context = tls.local_listeners[i];
     }
+    refresh_certificate_expiry();
+}
+
+void Server::refresh_certificate_expiry() {
+    std::vector<std::string> errors;
+    certificates_ = read_certificate_expiry(presented_certificates(config_), &errors);
+    for (const std::string& e : errors) S2S_LOG_WARNING(LogContext{}, "certificate-expiry", "%s", e.c_str());
 }
 
 void Server::refresh_host_addresses() {
@@ -413,15 +422,22 @@ std::string Server::metrics_text() const {
 
     // Connections by kind and state, and the stanzas they hold.
     std::map<std::pair<std::string, std::string>, double> by_state;
-    std::map<std::string, double> queued;
+    std::map<std::string, double> queued, fill;
     for (const Connection* c : ctx_->connections) {
         by_state[{c->kind(), c->state_label()}] += 1;
         queued[c->kind()] += static_cast<double>(c->queued_stanzas());
+        fill[c->kind()] = std::max(fill[c->kind()], c->queue_fill());
     }
     MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out, local_component) and state", "gauge");
     for (const auto& [key, n] : by_state) conns.rows.push_back({label("kind", key.first) + "," + label("state", key.second), n});
     MetricFamily& q = family("queued_stanzas", "Stanzas waiting for a link to be ready, by link kind", "gauge");
     for (const char* kind : {"s2s_out", "local_out", "local_component"}) q.rows.push_back({label("kind", kind), queued[kind]});
+    MetricFamily& full = family("queue_fill_ratio",
+                                "How near the fullest stanza queue of each link kind is to its limits, 0 to 1: the larger "
+                                "of stanzas and bytes over their bounds (s2s_out: s2s.outgoing.queue_max_stanzas and "
+                                "queue_max_bytes, per pair of domains); at 1 stanzas bounce with resource-constraint",
+                                "gauge");
+    for (const char* kind : {"s2s_out", "local_out", "local_component"}) full.rows.push_back({label("kind", kind), fill[kind]});
     family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
         .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
     family("backoff_entries", "Remote hosts remembered as failing (waiting, or kept to double their next wait)", "gauge")
@@ -434,6 +450,7 @@ std::string Server::metrics_text() const {
         .rows.push_back({"", static_cast<double>(xml::XmlStream::stanza_memory_in_use())});
     family("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge")
         .rows.push_back({"", static_cast<double>(xml::XmlStream::memory_budget())});
+    f.push_back(certificate_expiry_family(certificates_));
 
     // Where every accepted stanza went.
     const RouterCounters& r = router_->counters();
@@ -451,9 +468,15 @@ std::string Server::metrics_text() const {
     dropped.rows.push_back({label("reason", "to_component"), static_cast<double>(r.dropped_to_component)});
     family("bounces_not_sent_total", "Error replies not sent because the sender's host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
+    MetricFamily& replies = family("error_replies_total",
+                                   "The error replies made for bounced stanzas, by what became of them (not counted in "
+                                   "stanzas_delivered_total or stanzas_dropped_total)",
+                                   "counter");
+    replies.rows.push_back({label("result", "delivered"), static_cast<double>(r.replies_delivered)});
+    replies.rows.push_back({label("result", "dropped"), static_cast<double>(r.replies_dropped)});
     family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")
         .rows.push_back({"", static_cast<double>(r.backoff_bounces)});
-    return render_prometheus(f, metrics());
+    return render_prometheus(f, metrics()) + render_process_metrics(sample_process());
 }
 
 void Server::on_connection(uv_stream_t* stream, int status) noexcept {

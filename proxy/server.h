@@ -37,6 +37,7 @@
 #include "proxy/local_link.h"
 #include "proxy/local_verify.h"
 #include "proxy/policy.h"
+#include "proxy/certificate_expiry.h"
 #include "proxy/resolver.h"
 #include "proxy/router.h"
 #include "proxy/s2s_in.h"
@@ -93,6 +94,8 @@ private:
     // local_verify_)
     // from config_, in place: streams hold references to them.
     void apply_settings(const TlsContexts& tls);
+    // Reads the expiry of the certificates config_ presents into certificates_ (from apply_settings).
+    void refresh_certificate_expiry();
     void close_listeners(bool local_too);
     // Logs a warning when local.verify_dialback is off (at start and after each reload).
     void warn_if_unverified() const;
@@ -140,6 +143,7 @@ private:
     std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
     std::unique_ptr<AdminServer> admin_;           // admin.listen, when admin.enabled
     uint64_t started_ms_ = 0;                      // loop time at start, for uptime
+    std::vector<CertificateExpiry> certificates_;  // what /metrics says of the certificates presented
     std::vector<std::unique_ptr<InboundSettings>> inbound_;
     std::vector<std::unique_ptr<LocalInSettings>> local_in_;
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks

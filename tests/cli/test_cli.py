@@ -439,7 +439,8 @@ class Admin(unittest.TestCase):
         for name in ("stanzas_received_total", "stanzas_delivered_total", "stanzas_bounced_total",
                      "stanzas_dropped_total", "tls_handshakes_total", "tls_failures_total", "dialback_total",
                      "sasl_external_total", "dns_queries_total", "dns_failures_total",
-                     "dns_query_duration_seconds", "queued_stanzas", "hosts_in_backoff", "connections"):
+                     "dns_query_duration_seconds", "queued_stanzas", "hosts_in_backoff", "connections",
+                     "error_replies_total"):
             self.assertIn(f"# TYPE s2s_proxy_{name} ", text)
 
     def test_other_paths_and_methods(self):

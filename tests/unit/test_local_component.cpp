@@ -16,6 +16,7 @@
 #include "common/xml_stream.h"
 #include "proxy/local_component.h"
 #include "proxy/local_link.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/tls_setup.h"
 #include "tests/unit/loop_harness.h"
@@ -275,9 +276,11 @@ TEST_CASE("local component: a server that drops the link is connected again for 
             else if (me.events.back() == "stanza message") me.stream->abort("server restarting");
         };
     };
+    uint64_t down = metrics().local_link_down.get("ready");
     f.from_bob("one", "one");
     REQUIRE(f.t.run_until([&] { return !f.servers.empty() && f.servers[0].peer->closed && f.component_state() == "idle"; }));
     CHECK(f.servers[0].peer->saw("id='one'"));
+    CHECK(metrics().local_link_down.get("ready") == down + 1);  // counted for /metrics
 
     f.from_bob("two", "two");
     REQUIRE(f.t.run_until([&] { return f.servers.size() == 2 && f.servers[1].peer->saw("id='two'"); }));

@@ -9,6 +9,7 @@
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
 #include "proxy/local_verify.h"
+#include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/tls_setup.h"
 #include "tests/unit/loop_harness.h"
@@ -188,8 +189,10 @@ TEST_CASE("local link: an unreachable local server makes queued stanzas bounce a
     uv_ip4_addr("127.0.0.1", 1, &nowhere);
     std::memcpy(&f.local_settings.server, &nowhere, sizeof nowhere);
     f.local_settings.queue_timeout_ms = 300;
+    uint64_t down = metrics().local_link_down.get("connecting");
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'/>"));
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
+    CHECK(metrics().local_link_down.get("connecting") > down);  // each attempt counted for /metrics
 }
 
 TEST_CASE("local link: from the local server, a domain of ours is accepted once the local server confirms its key") {

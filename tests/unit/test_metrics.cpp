@@ -64,3 +64,23 @@ TEST_CASE("metrics: outgoing candidates refused and local loops refused are expo
     CHECK(text.find("# TYPE s2s_proxy_local_loops_refused_total counter\n") != std::string::npos);
     CHECK(text.find("s2s_proxy_local_loops_refused_total 3\n") != std::string::npos);
 }
+
+TEST_CASE("metrics: outgoing links that failed before they were ready are exported by state") {
+    Metrics m;
+    m.outgoing_failures.add("connecting", 2);
+    m.outgoing_failures.add("tls-handshake");
+    std::string text = render_prometheus({}, m);
+    CHECK(text.find("# TYPE s2s_proxy_outgoing_link_failures_total counter\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_outgoing_link_failures_total{state=\"connecting\"} 2\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_outgoing_link_failures_total{state=\"tls-handshake\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("metrics: local links that went down are exported by state") {
+    Metrics m;
+    m.local_link_down.add("ready");
+    m.local_link_down.add("connecting", 4);
+    std::string text = render_prometheus({}, m);
+    CHECK(text.find("# TYPE s2s_proxy_local_link_down_total counter\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_local_link_down_total{state=\"connecting\"} 4\n") != std::string::npos);
+    CHECK(text.find("s2s_proxy_local_link_down_total{state=\"ready\"} 1\n") != std::string::npos);
+}

@@ -51,6 +51,17 @@ TEST_CASE("queue: bounded by count and by bytes") {
     CHECK(by_bytes.empty());
 }
 
+TEST_CASE("queue: how full it is, by the nearer of its two bounds") {
+    StanzaQueue queue(4, 1000);
+    CHECK(queue.fill() == 0);
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(queue.fill() == doctest::Approx(0.25));  // 1 of 4 stanzas; about 40 of 1000 bytes
+    StanzaQueue by_bytes(100, 80);
+    CHECK(by_bytes.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(by_bytes.fill() == doctest::Approx(static_cast<double>(by_bytes.bytes()) / 80));
+    CHECK(by_bytes.fill() > 0.25);
+}
+
 TEST_CASE("queue: filling up holds back the stream the stanzas come from, until it is nearly empty") {
     // A queue of 160: it holds its source from 20 stanzas on, and lets it go at 10.
     StanzaQueue queue(160, 1 << 20);

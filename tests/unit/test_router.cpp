@@ -278,6 +278,40 @@ TEST_CASE("router: a bounce to a remote sender goes back on its bidi stream") {
     f.router->withdraw_reverse_route("b.test", "a.test", route);
 }
 
+TEST_CASE("router: the error reply of a bounce is counted apart, so received = delivered + bounced + dropped") {
+    Fixture f;
+    FakeRoute route;
+    f.router->offer_reverse_route("b.test", "a.test", route);
+    // a remote sender's stanza bounced: the reply written back on its stream is not a delivery
+    f.router->bounce(stanza("<message from='bob@b.test/r' to='alice@a.test' id='in1'/>"), StanzaError::ServiceUnavailable,
+                     "the local server is unreachable");
+    REQUIRE(route.sent.size() == 1);
+    CHECK(route.sent[0].reply);
+    const RouterCounters& c = f.router->counters();
+    CHECK(c.bounced == 1);
+    CHECK(c.replies_delivered == 1);
+    CHECK(c.delivered_remote == 0);
+    CHECK(c.delivered_bidi == 0);
+    // a local sender's stanza bounced; its reply, undeliverable in its turn, is dropped without
+    // an answer and counted as a reply dropped, not as a stanza dropped
+    f.router->bounce(stanza("<message from='alice@a.test/r' to='bob@b.test' id='out1'/>"), StanzaError::RemoteServerNotFound,
+                     "s2s to b.test failed");
+    REQUIRE(f.local.got.size() == 1);
+    CHECK(f.local.got[0].reply);
+    CHECK(f.local.got[0].type == "error");
+    f.router->bounce(f.local.got[0], StanzaError::ServiceUnavailable, "the local server is unreachable");
+    CHECK(c.bounced == 2);
+    CHECK(c.replies_dropped == 1);
+    CHECK(c.dropped_error == 0);
+    CHECK(f.local.got.size() == 1);
+    // an error stanza from a peer is still a stanza: dropped with its reason when undeliverable
+    f.router->bounce(stanza("<message from='bob@b.test/r' to='alice@a.test' id='e1' type='error'/>"),
+                     StanzaError::ServiceUnavailable, "the local server is unreachable");
+    CHECK(c.dropped_error == 1);
+    CHECK(c.replies_dropped == 1);
+    f.router->withdraw_reverse_route("b.test", "a.test", route);
+}
+
 TEST_CASE("router: a real inbound bidi stream carries our stanzas; once it closes, an outbound link takes over") {
     Fixture f;
     f.use_inbound_tls();

@@ -224,6 +224,47 @@ TEST_CASE("s2s_out: nothing listening: the bounce says the connection failed") {
     REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
 }
 
+TEST_CASE("s2s_out: a link that fails before it is ready is counted by the state it was in") {
+    uint64_t connecting = metrics().outgoing_failures.get("connecting");
+    uint64_t awaiting = metrics().outgoing_failures.get("awaiting-header");
+    {
+        Fixture f([](Config& c) { c.outgoing.address = {{"b.test", "127.0.0.1", 1}}; });
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(metrics().outgoing_failures.get("connecting") == connecting + 1);
+    }
+    {
+        Fixture f;
+        f.settings.state_timeout_ms = 100;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        CHECK(metrics().outgoing_failures.get("awaiting-header") == awaiting + 1);
+    }
+    // A link shut down while it connects (stop, drain) is not a failure to reach the remote.
+    {
+        Fixture f;
+        f.settings.state_timeout_ms = 5000;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.ctx->connections.size() == 1);
+        uint64_t before = 0, after = 0;
+        for (const auto& [state, n] : metrics().outgoing_failures.values()) before += n;
+        (*f.ctx->connections.begin())->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+        REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
+        for (const auto& [state, n] : metrics().outgoing_failures.values()) after += n;
+        CHECK(after == before);
+    }
+    // A link that had been ready and then failed is not a failure to reach the remote.
+    Fixture f;
+    f.remote_speaks_dialback("invalid");
+    uint64_t before = 0;
+    for (const auto& [state, n] : metrics().outgoing_failures.values()) before += n;
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    uint64_t after = 0;
+    for (const auto& [state, n] : metrics().outgoing_failures.values()) after += n;
+    CHECK(after == before);
+}
+
 TEST_CASE("s2s_out: a domain with no address bounces at once") {
     Fixture f;
     f.router->to_remote("a.test", "c.test", stanza("<iq from='alice@a.test/r' to='c.test' type='get' id='p1'/>"));
@@ -412,9 +453,13 @@ TEST_CASE("s2s_out: a full queue answers resource-constraint") {
     f.settings.state_timeout_ms = 5000;
     f.settings.queue_max_stanzas = 3;  // s2s.outgoing.queue_max_stanzas
     f.router->to_remote("a.test", "b.test", stanza(kMessage));  // the link is being made: it queues
+    REQUIRE(f.ctx->connections.size() == 1);
+    const Connection* link = *f.ctx->connections.begin();
+    CHECK(link->queue_fill() == doctest::Approx(1.0 / 3));  // for /metrics: s2s_proxy_queue_fill_ratio
     for (size_t i = 0; i < 3; ++i) f.router->to_remote("a.test", "b.test", stanza(kMessage));
     REQUIRE(f.local.got.size() == 1);
     CHECK(f.local.got[0].bytes.find("resource-constraint") != std::string::npos);
+    CHECK(link->queue_fill() == 1);
 }
 
 TEST_CASE("s2s_out: after a failure the host is in backoff: stanzas bounce at once, saying when the next try is") {

@@ -204,25 +204,52 @@ async def job_ping_user(job, clients, deadline, out):
         out["error"] = f"ping {target}: no reply before the deadline"
 
 
+def write_progress(path, sent, client, done=False):
+    """{"sent": [{id, body}], "bounced": [ids of the error replies so far], "done": all sent}, written
+    whole to a temporary file and renamed, so a reader never sees half of it."""
+    data = {"sent": sent, "bounced": [m["id"] for m in client.messages if m["type"] == "error"], "done": done}
+    with open(path + ".tmp", "w") as f:
+        json.dump(data, f)
+    os.replace(path + ".tmp", path)
+
+
 async def job_send(job, clients, deadline, out):
     """a sends job["bodies"] (one message each) to job["to"] and then waits job["linger"] seconds
     for error bounces (less if all came back); ok when none came back. data: sent [{id, body}],
-    sent_t (worker clock), bounced (each with its arrival time t)."""
+    sent_t (worker clock), bounced (each with its arrival time t). Optional: job["interval"]
+    seconds between two messages (a steady rate); job["progress"] a file rewritten with what was
+    sent and which came back so far (see write_progress); job["stop_file"]: stay (up to the
+    deadline) until this file exists instead of the linger."""
     (a,) = clients
     out["login_s"] = [await a.start(deadline)]
     sent = []
-    for body in job["bodies"]:
+    interval = float(job.get("interval") or 0)
+    progress = job.get("progress")
+    start = time.monotonic()
+    for i, body in enumerate(job["bodies"]):
+        if interval:      # a steady rate: message i leaves at start + i * interval
+            await asyncio.sleep(max(0.0, start + i * interval - time.monotonic()))
         mid = f"kit-{uuid.uuid4().hex[:12]}"
         msg = a.make_message(mto=job["to"], mbody=body, mtype=job.get("type", "chat"))
         msg["id"] = mid
         msg.send()
         sent.append({"id": mid, "body": body})
+        if progress:
+            write_progress(progress, sent, a)
     out["sent"] = sent
     out["sent_t"] = now()
     ids = {m["id"] for m in sent}
+    stop_file = job.get("stop_file")
     linger_end = min(deadline, time.monotonic() + float(job.get("linger", 1.0)))
-    # until the linger ends, or every message has come back
-    await wait_for(lambda: ids <= {m["id"] for m in a.messages if m["type"] == "error"}, linger_end)
+
+    def done():
+        if progress:
+            write_progress(progress, sent, a, done=True)
+        if stop_file:
+            return os.path.exists(stop_file)
+        return ids <= {m["id"] for m in a.messages if m["type"] == "error"}
+    # until the linger ends, or every message has come back (with stop_file: until it exists)
+    await wait_for(done, deadline if stop_file else linger_end)
     out["bounced"] = [m for m in a.messages if m["id"] in ids and m["type"] == "error"]
     if out["bounced"]:
         e = out["bounced"][0]["error"] or {}

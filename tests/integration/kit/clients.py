@@ -142,10 +142,24 @@ def ping_user(account, target, timeout=15):
     return _job("ping_user", [account, target], timeout, specs=specs)
 
 
-def send(sender, to, bodies, *, linger=1.0, mtype="chat", timeout=15):
+def send(sender, to, bodies, *, linger=1.0, mtype="chat", timeout=15, interval=0, progress=None, stop_file=None):
     """`sender` sends one message per body to `to` (a JID string) and stays `linger` seconds for
-    bounces (less if all came back); ok when none came. data: sent, sent_t, bounced (with t)."""
-    return _job("send", [sender], timeout, to=to, bodies=list(bodies), linger=linger, type=mtype)
+    bounces (less if all came back); ok when none came. data: sent, sent_t, bounced (with t).
+    `interval`: seconds between two messages (a steady rate). `progress`: a file path the worker
+    keeps rewriting with JSON {"sent": [{id, body}], "bounced": [ids], "done": bool} (see
+    read_progress). `stop_file`: instead of the linger, stay until this file exists (or the
+    timeout) and collect every bounce meanwhile."""
+    return _job("send", [sender], timeout, to=to, bodies=list(bodies), linger=linger, type=mtype,
+                interval=interval, progress=progress, stop_file=stop_file)
+
+
+def read_progress(path):
+    """What a send() job with `progress=path` has written so far ({} before its first message)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
 
 
 def receive(account, bodies, timeout=20):

@@ -29,6 +29,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import time
 
 from .procs import KitError, LogWatch, check_loopback, free_port, run, tail_file
@@ -275,6 +276,16 @@ class Prosody(LogWatch):
     def stop(self):
         if self.proc:
             return self.proc.stop()
+
+    def kill(self):
+        """SIGKILL Prosody's process group (a crash: no stream closes, nothing flushed); restart()
+        brings it back with its data."""
+        if self.proc and not self.proc.stopped:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.stop(timeout=5)
 
     def restart(self, timeout=20.0):
         """Stop and start again with the same config and ports (data kept)."""

@@ -1,0 +1,47 @@
+// proxy/process_metrics: the process's memory, descriptors and CPU time under the usual names.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <string>
+
+#include "proxy/process_metrics.h"
+
+using namespace s2s;
+
+TEST_CASE("process_metrics: memory, descriptors, CPU time and start time are read") {
+    ProcessSample s = sample_process();
+    REQUIRE(s.resident_bytes);
+    CHECK(*s.resident_bytes > 0);
+    REQUIRE(s.virtual_bytes);
+    CHECK(*s.virtual_bytes >= *s.resident_bytes);
+    REQUIRE(s.open_fds);
+    CHECK(*s.open_fds >= 3);
+    REQUIRE(s.cpu_seconds);
+    REQUIRE(s.start_time);
+    double now = static_cast<double>(std::time(nullptr));
+    CHECK(*s.start_time <= now + 1);
+    CHECK(*s.start_time > now - 24 * 3600);  // the test binary started today
+
+    int fd = open("/dev/null", O_RDONLY);
+    REQUIRE(fd >= 0);
+    ProcessSample more = sample_process();
+    close(fd);
+    CHECK(*more.open_fds == *s.open_fds + 1);
+}
+
+TEST_CASE("process_metrics: the text has HELP, TYPE and one sample per value; missing values are left out") {
+    ProcessSample s;
+    s.resident_bytes = 4096;
+    s.open_fds = 12;
+    s.cpu_seconds = 1.5;
+    std::string text = render_process_metrics(s);
+    CHECK(text.find("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4096\n") !=
+          std::string::npos);
+    CHECK(text.find("# TYPE process_open_fds gauge\nprocess_open_fds 12\n") != std::string::npos);
+    CHECK(text.find("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n") != std::string::npos);
+    CHECK(text.find("process_max_fds") == std::string::npos);
+    CHECK(text.find("process_start_time_seconds") == std::string::npos);
+}
