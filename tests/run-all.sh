@@ -6,6 +6,9 @@
 #   FUZZ_SECONDS  seconds per fuzz target (default 20)
 #   SAN        set (by make asan) when the binaries carry sanitizers: every report they write goes
 #              to $BUILD/test-logs/sanitizer/ and each counts as a failure
+#   SAN_BUILD  a second build directory whose binaries carry sanitizers (make test: build/asan):
+#              after the suites above, the unit and command-line suites run again against it, its
+#              reports go to $SAN_BUILD/test-logs/sanitizer/ and each counts as a failure
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -14,44 +17,68 @@ PY=/usr/bin/python3
 passed=0 failed=0 skipped=0
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
-if [ -n "${SAN:-}" ]; then
-  sandir=$(cd "$logdir" && pwd)/sanitizer
+
+# Sends every sanitizer report of the processes started from here on to DIR/sanitizer/ (emptied
+# first): ASan's errors and LeakSanitizer's leaks as asan.PID, UBSan's as ubsan.PID.
+sanitizer_logs() {  # sanitizer_logs DIR
+  sandir=$(cd "$1" && pwd)/sanitizer
   rm -rf "$sandir"; mkdir -p "$sandir"
-  export ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-  export UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-fi
+  export ASAN_OPTIONS="log_path=$sandir/asan:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS_EXTRA:+:$ASAN_OPTIONS_EXTRA}"
+  export UBSAN_OPTIONS="log_path=$sandir/ubsan:print_stacktrace=1${UBSAN_OPTIONS_EXTRA:+:$UBSAN_OPTIONS_EXTRA}"
+}
+ASAN_OPTIONS_EXTRA=${ASAN_OPTIONS:-} UBSAN_OPTIONS_EXTRA=${UBSAN_OPTIONS:-}
+[ -z "${SAN:-}" ] || sanitizer_logs "$logdir"
 
 count() {  # count NAME PASSED FAILED [SKIPPED]
   passed=$((passed + $2)); failed=$((failed + $3)); skipped=$((skipped + ${4:-0}))
   printf '%-12s %s passed, %s failed\n' "$1:" "$2" "$3"
 }
 
+# Every report in $sandir is one failure; the first few are printed.
+count_sanitizer_reports() {  # count_sanitizer_reports NAME
+  local reports r
+  reports=$(find "$sandir" -type f | wc -l)
+  for r in $(find "$sandir" -type f | sort | head -5); do echo "--- $r"; head -40 "$r"; done
+  count "$1" $((reports == 0 ? 1 : 0)) "$reports"
+}
+
+# Unit tests (doctest) of one build.
+unit_suite() {  # unit_suite BUILDDIR LOGDIR NAME
+  local line p f
+  "$1/unit-tests" --no-intro=true 2>&1 | tee "$2/unit.log" | grep -v '^\[doctest\] run with'
+  line=$(grep '^\[doctest\] test cases:' "$2/unit.log" | tail -1)
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/.*\| *([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')
+    count "$3" "$p" "$f"
+  else
+    count "$3" 0 1   # the binary crashed or printed no summary
+  fi
+}
+
+# Every tests/cli/test_*.py module against one build, each ending with its own cli-summary line.
+cli_suites() {  # cli_suites BUILDDIR LOGDIR NAME-PREFIX
+  local t name line
+  for t in tests/cli/test_*.py; do
+    name=$(basename "$t" .py); name=${name#test_}
+    BUILD="$1" "$PY" "$t" 2>&1 | tee "$2/cli_$name.log"
+    line=$(grep -E '^cli-summary: [0-9]+ passed, [0-9]+ failed' "$2/cli_$name.log" | tail -1)
+    if [ -n "$line" ]; then
+      set -- "$1" "$2" "$3" $(echo "$line" | sed -E 's/cli-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+      count "$3 $name" "$4" "$5"
+    else
+      count "$3 $name" 0 1
+    fi
+  done
+}
+
 # 1. Unit tests (doctest).
 echo "== unit tests"
-"$BUILD/unit-tests" --no-intro=true 2>&1 | tee "$logdir/unit.log" | grep -v '^\[doctest\] run with'
-line=$(grep '^\[doctest\] test cases:' "$logdir/unit.log" | tail -1)
-if [ -n "$line" ]; then
-  p=$(echo "$line" | sed -E 's/.*\| *([0-9]+) passed.*/\1/')
-  f=$(echo "$line" | sed -E 's/.*\| *([0-9]+) failed.*/\1/')
-  count unit "$p" "$f"
-else
-  count unit 0 1   # the binary crashed or printed no summary
-fi
+unit_suite "$BUILD" "$logdir" unit
 
 # 2. The binary from the outside: command line, config examples, start and stop.
-# Every tests/cli/test_*.py module, each ending with its own cli-summary line.
 echo "== command-line tests"
-for t in tests/cli/test_*.py; do
-  name=$(basename "$t" .py); name=${name#test_}
-  BUILD="$BUILD" "$PY" "$t" 2>&1 | tee "$logdir/cli_$name.log"
-  line=$(grep -E '^cli-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/cli_$name.log" | tail -1)
-  if [ -n "$line" ]; then
-    set -- $(echo "$line" | sed -E 's/cli-summary: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
-    count "cli $name" "$1" "$2"
-  else
-    count "cli $name" 0 1
-  fi
-done
+cli_suites "$BUILD" "$logdir" cli
 
 # 3. Real peers: Prosody, ejabberd, dnsmasq and slixmpp clients on loopback (needs root).
 echo "== integration tests"
@@ -120,9 +147,20 @@ fi
 # 7. Sanitizer reports from any process of any suite (make asan).
 if [ -n "${SAN:-}" ]; then
   echo "== sanitizer reports"
-  reports=$(find "$sandir" -type f | wc -l)
-  for r in $(find "$sandir" -type f | head -5); do echo "--- $r"; head -40 "$r"; done
-  count sanitizer $((reports == 0 ? 1 : 0)) "$reports"
+  count_sanitizer_reports sanitizer
+fi
+
+# 8. The unit and command-line suites again, against the sanitizer build (make test).
+if [ -n "${SAN_BUILD:-}" ]; then
+  echo "== unit tests under ASan and UBSan ($SAN_BUILD)"
+  sanlogdir=$SAN_BUILD/test-logs
+  mkdir -p "$sanlogdir"
+  sanitizer_logs "$sanlogdir"
+  unit_suite "$SAN_BUILD" "$sanlogdir" "asan unit"
+  echo "== command-line tests under ASan and UBSan ($SAN_BUILD)"
+  cli_suites "$SAN_BUILD" "$sanlogdir" "asan cli"
+  echo "== sanitizer reports ($SAN_BUILD)"
+  count_sanitizer_reports "asan reports"
 fi
 
 echo
