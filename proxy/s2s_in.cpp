@@ -13,6 +13,15 @@
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
 
+// A refused claim is logged at notice level for the first kLoggedRefusals on a stream, then at
+// debug level (each is still answered and counted): a peer that keeps claiming what it is refused
+// cannot flood the log. Used inside S2SIn's members (refused_claims_).
+#define S2S_LOG_REFUSAL(ctx, event, ...)                                                   \
+    do {                                                                                     \
+        if (refused_claims_ < kLoggedRefusals) S2S_LOG_NOTICE(ctx, event, __VA_ARGS__);      \
+        else S2S_LOG_DEBUG(ctx, event, __VA_ARGS__);                                          \
+    } while (0)
+
 namespace s2s {
 namespace {
 
@@ -537,14 +546,6 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         fail(StreamError::PolicyViolation, "TLS is required before dialback");
         return;
     }
-    // Each refusal costs an answer and a log line: a stream that keeps claiming what it is refused
-    // is ended once it has had as many refusals as it may authenticate pairs.
-    if (refused_claims_ >= static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1))) {
-        metrics().limits_reached.add("refused_claims");
-        fail(StreamError::PolicyViolation, std::to_string(refused_claims_) +
-                                               " dialback claims were refused on this stream; open a new stream");
-        return;
-    }
     std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
     std::string remote = domain_of(from_raw), local = domain_of(to_raw);
     if (remote.empty()) {
@@ -562,12 +563,12 @@ void S2SIn::handle_db_result(const xml::Element& e) {
         return;
     }
     if (auto refused = refuse_claim(ctx_, remote)) {
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %s", refused->text.c_str());
+        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", refused->text.c_str());
         answer_db_result(remote, local, "error", refused->condition, refused->text);
         return;
     }
     if (!ctx_.policy.allowed(remote)) {
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: %s", ctx_.policy.refusal(remote).c_str());
+        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", ctx_.policy.refusal(remote).c_str());
         answer_db_result(remote, local, "error", "policy-violation", ctx_.policy.refusal(remote));
         return;
     }
@@ -577,7 +578,7 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
     if (ctx_.policy.needs_valid_certificate(remote) && !cert_ok) {
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
+        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
                        ctx_.policy.certificate_rule(remote).c_str());
         metrics().secure_domain_refusals.add("inbound:dialback_without_certificate");
         answer_db_result(remote, local, "error", "not-authorized",
@@ -619,7 +620,7 @@ void S2SIn::handle_db_result(const xml::Element& e) {
     }
     if (limit) {
         metrics().limits_reached.add(limit);
-        S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused",
+        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
                        "dialback: s2s.%s reached (%zu on this stream, %zu from %s, %zu in all)", limit, pending_.size(),
                        ctx_.verifications.of(host_), host_.c_str(), ctx_.verifications.total());
         answer_db_result(remote, local, "error", "resource-constraint",
@@ -639,7 +640,7 @@ bool S2SIn::room_for_pair(const std::string& remote, const std::string& local) {
     size_t max = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1));
     if (pairs_.size() + pending_.size() < max) return true;
     metrics().limits_reached.add("max_domain_pairs");
-    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused",
+    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
                    "claim refused: s2s.max_domain_pairs (%zu) reached (%zu authenticated, %zu being verified)", max,
                    pairs_.size(), pending_.size());
     return false;
@@ -664,7 +665,7 @@ void S2SIn::verify_done(const std::string& remote, const std::string& local, Rou
             authenticated(remote, local, "dialback");
             break;
         case Router::Verdict::Invalid:
-            S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
+            S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
             answer_db_result(remote, local, "invalid");
             break;
         case Router::Verdict::Failed:
@@ -723,7 +724,7 @@ bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) co
 
 bool S2SIn::admitted(const std::string& remote, const std::string& local, const char* how) {
     if (access_allows(ctx_.config, settings_.access, remote)) return true;
-    S2S_LOG_NOTICE(LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
+    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
                    remote.c_str(), settings_.access.c_str(), settings_.listener.c_str());
     metrics().access_refusals.add(how);
     return false;

@@ -223,6 +223,7 @@ private:
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
     PairSet pairs_;                          // authenticated on this stream
     size_t refused_claims_ = 0;              // db:result answered invalid or error on this stream
+    static constexpr size_t kLoggedRefusals = 16;  // refusals logged at notice level per stream
     PairSet routes_;                         // of those, offered to the router as reverse routes
     std::vector<PendingVerify> pending_;     // dialback verifications under way (at most
                                              // s2s.max_verifications_per_stream)
