@@ -120,12 +120,13 @@ unit: $(UNIT_BIN)
 ASAN_SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_BUILD  = $(MAKE) --no-print-directory -j$(NPROC) BUILD=$(BUILD)/asan OPT=-O1 DEBUG=-g1 SAN="$(ASAN_SAN)"
 
-# Every suite against build/, then the unit and command-line suites again against the sanitizer
-# build in build/asan (SAN_BUILD); a sanitizer report there counts as a failure. One total line.
+# The unit and command-line suites against the sanitizer build in build/asan (SAN_BUILD), where a
+# sanitizer report counts as a failure; every other suite against build/, the fuzz targets 10 s
+# each. One total line.
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all fuzz
 	@$(ASAN_BUILD) all
-	@BUILD=$(BUILD) SAN_BUILD=$(BUILD)/asan tests/run-all.sh
+	@BUILD=$(BUILD) SAN_BUILD=$(BUILD)/asan FUZZ_SECONDS=10 tests/run-all.sh
 
 # Sanitizer build: everything under build/asan, then every suite but the fuzz targets (which
 # have sanitizers of their own) against it. SAN, OPT and DEBUG reach the benchmark tools' build through

@@ -7,8 +7,8 @@
 #   SAN        set (by make asan) when the binaries carry sanitizers: every report they write goes
 #              to $BUILD/test-logs/sanitizer/ and each counts as a failure
 #   SAN_BUILD  a second build directory whose binaries carry sanitizers (make test: build/asan):
-#              after the suites above, the unit and command-line suites run again against it, its
-#              reports go to $SAN_BUILD/test-logs/sanitizer/ and each counts as a failure
+#              the unit and command-line suites run against it instead of BUILD, after the
+#              others; its reports go to $SAN_BUILD/test-logs/sanitizer/ and each counts as a failure
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -72,13 +72,17 @@ cli_suites() {  # cli_suites BUILDDIR LOGDIR NAME-PREFIX
   done
 }
 
-# 1. Unit tests (doctest).
-echo "== unit tests"
-unit_suite "$BUILD" "$logdir" unit
-
-# 2. The binary from the outside: command line, config examples, start and stop.
-echo "== command-line tests"
-cli_suites "$BUILD" "$logdir" cli
+# 1. Unit tests (doctest), and 2. the binary from the outside: command line, config examples,
+# start and stop. With a sanitizer build beside (make test) they run against that one only
+# (section 8), which checks more for the same results; the suites below take the normal build.
+if [ -z "${SAN_BUILD:-}" ]; then
+  echo "== unit tests"
+  unit_suite "$BUILD" "$logdir" unit
+  echo "== command-line tests"
+  cli_suites "$BUILD" "$logdir" cli
+else
+  echo "== unit and command-line tests: against the sanitizer build, at the end"
+fi
 
 # 3. Real peers: Prosody, ejabberd, dnsmasq and slixmpp clients on loopback (needs root).
 echo "== integration tests"
@@ -150,7 +154,7 @@ if [ -n "${SAN:-}" ]; then
   count_sanitizer_reports sanitizer
 fi
 
-# 8. The unit and command-line suites again, against the sanitizer build (make test).
+# 8. The unit and command-line suites against the sanitizer build (make test).
 if [ -n "${SAN_BUILD:-}" ]; then
   echo "== unit tests under ASan and UBSan ($SAN_BUILD)"
   sanlogdir=$SAN_BUILD/test-logs
