@@ -296,6 +296,7 @@ bool Server::start(std::string* error) {
     trim_timer_.data = this;
     uv_timer_start(&trim_timer_, on_trim, kTrimEveryMs, kTrimEveryMs);
     uv_unref(reinterpret_cast<uv_handle_t*>(&trim_timer_));
+    loop_lag_.start(loop_.uv());
     uv_timer_init(loop_.uv(), &drain_timer_);
     drain_timer_.data = this;
     signals_ = true;
@@ -450,6 +451,10 @@ std::string Server::metrics_text() const {
         .rows.push_back({"", static_cast<double>(xml::XmlStream::stanza_memory_in_use())});
     family("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge")
         .rows.push_back({"", static_cast<double>(xml::XmlStream::memory_budget())});
+    family("event_loop_lag_seconds",
+           "Worst delay of the event loop over the last 10 to 20 s: how long past its time a 250 ms timer ran",
+           "gauge")
+        .rows.push_back({"", loop_lag_.worst_seconds()});
     f.push_back(certificate_expiry_family(certificates_));
 
     // Where every accepted stanza went.
@@ -606,6 +611,7 @@ void Server::stop(const char* why) {
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);
+        loop_lag_.stop();
         uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
         // Every stream flushes within Stream::kCloseFlushMs; past that margin the process exits.
         exit_guard_ = new uv_timer_t;

@@ -36,6 +36,7 @@
 #include "proxy/local_in.h"
 #include "proxy/local_link.h"
 #include "proxy/local_verify.h"
+#include "proxy/loop_lag.h"
 #include "proxy/policy.h"
 #include "proxy/certificate_expiry.h"
 #include "proxy/resolver.h"
@@ -149,6 +150,7 @@ private:
     std::vector<Listener*> listeners_;  // owned; freed in their close callbacks
     uv_signal_t sigterm_{}, sigint_{}, sighup_{};
     uv_timer_t trim_timer_{};  // frees idle streams' parsers and buffers
+    LoopLag loop_lag_;         // event_loop_lag_seconds
     uv_timer_t drain_timer_{};  // while draining: looks for links with nothing left to send
     uv_timer_t* exit_guard_ = nullptr;  // after stop(): exits if the loop has not ended in time
     uint64_t drain_deadline_ = 0;
