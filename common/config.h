@@ -172,6 +172,7 @@ struct Config {
     std::string local_server;                  // "host:port"
     LocalMode local_mode = LocalMode::S2S;
     Limit local_queue_timeout{60000, false};   // ms
+    int64_t local_remote_idle_timeout = 600000;  // ms a remote domain stays known on the local link unused
     std::string local_password;                // component secret: never logged
     std::string local_component_name;          // the component's domain (component mode)
     std::string local_dns_responder;           // "ip:port" on loopback; empty: no DNS responder

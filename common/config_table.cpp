@@ -455,6 +455,11 @@ std::vector<OptionSpec> build() {
         {"local.queue_timeout", Kind::Limit, "60_000", 1, kMaxMs, {}, R,
          "ms stanzas for the local server may wait while it is unreachable before they are bounced (ours)",
          [](Config& c, const Wild&, const Value& v) { c.local_queue_timeout = to_limit(v); }},
+        {"local.remote_idle_timeout", Kind::Int, "600_000", 1000, kMaxMs, {}, R,
+         "local.mode s2s: ms after which a remote domain that has sent nothing toward the local server is forgotten "
+         "on the stream to it; when it sends again it is vouched for by dialback once more. Bounds what that "
+         "long-lived stream holds when many remote domains come and go (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.local_remote_idle_timeout = v.i; }},
         {"local.password", Kind::Secret, nullptr, 0, 0, {}, 0,
          "component mode: the XEP-0114 secret the local server has for local.component_name (required "
          "there; never printed or logged)",

@@ -48,7 +48,7 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
         router_.bounce(stanza, StanzaError::ServiceUnavailable, "s2s-proxy is shutting down");
         return;
     }
-    Remote& r = remotes_[remote];
+    Remote& r = use(remote);
     if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server)", stanza.describe().c_str());
         stream_->send(stanza.bytes);
@@ -59,8 +59,46 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
         router_.bounce(stanza, StanzaError::ResourceConstraint, "too many stanzas are waiting for the local server");
         return;
     }
-    if (state_ == State::Ready && r.auth == Auth::None) authenticate(remote);
+    if (state_ == State::Ready && r.auth == Auth::None) authenticate(remote, r);
     else if (state_ == State::Idle) connect();
+}
+
+LocalOut::Remote& LocalOut::use(const std::string& remote) {
+    auto [it, made] = remotes_.try_emplace(remote);
+    Remote& r = it->second;
+    r.used_ms = ctx_.loop.now_ms();
+    if (made) {
+        r.lru = lru_.insert(lru_.end(), remote);
+        // Past the bound the least recently used idle domain makes room (a busy one never does).
+        if (remotes_.size() > kMaxRemotes) {
+            auto oldest = remotes_.find(lru_.front());
+            if (oldest != it && idle(oldest->second)) forget(oldest);
+        }
+    } else {
+        lru_.splice(lru_.end(), lru_, r.lru);
+    }
+    return r;
+}
+
+void LocalOut::forget(std::map<std::string, Remote>::iterator it) {
+    S2S_LOG_DEBUG(log_ctx(it->first), "local-forget", "forgetting %s on the local link", it->first.c_str());
+    lru_.erase(it->second.lru);
+    remotes_.erase(it);
+}
+
+// Least recently used first: stops at the first domain used within remote_idle_ms. One still
+// waiting for the local server (stanzas queued, dialback pending) is not idle: it goes to the back.
+void LocalOut::forget_idle(uint64_t now_ms) {
+    for (size_t seen = 0, n = lru_.size(); seen < n && !lru_.empty(); ++seen) {
+        auto it = remotes_.find(lru_.front());
+        if (now_ms - it->second.used_ms < settings_.remote_idle_ms) return;
+        if (idle(it->second)) {
+            forget(it);
+        } else {
+            it->second.used_ms = now_ms;
+            lru_.splice(lru_.end(), lru_, it->second.lru);
+        }
+    }
 }
 
 // ---- the stream ----------------------------------------------------------------------------------
@@ -120,11 +158,10 @@ void LocalOut::on_stream_open(const xml::StreamHeader& h) {
     }
     state_ = State::Ready;
     for (auto& [remote, r] : remotes_)
-        if (!r.queue.empty()) authenticate(remote);
+        if (!r.queue.empty()) authenticate(remote, r);
 }
 
-void LocalOut::authenticate(const std::string& remote) {
-    Remote& r = remotes_[remote];
+void LocalOut::authenticate(const std::string& remote, Remote& r) {
     r.auth = Auth::Pending;
     // We are the authority for `remote`: the local server will ask LocalIn to confirm this key.
     stream_->send("<db:result from='" + xml::escape_attr(remote) + "' to='" + xml::escape_attr(local_) + "'>" +
@@ -132,8 +169,7 @@ void LocalOut::authenticate(const std::string& remote) {
     stream_->set_deadline(settings_.state_timeout_ms);
 }
 
-void LocalOut::flush(const std::string& remote) {
-    Remote& r = remotes_[remote];
+void LocalOut::flush(const std::string& remote, Remote& r) {
     while (!r.queue.empty()) {
         QueuedStanza q = r.queue.pop();
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server, was queued)", q.describe().c_str());
@@ -159,7 +195,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
         state_ = State::Ready;
         retry_.ready();
         for (auto& [remote, r] : remotes_)
-            if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote);
+            if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote, r);
         return;
     }
     if (e.is("proceed", xml::ns::tls) && state_ == State::AwaitingProceed) {
@@ -180,7 +216,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
             it->second.auth = Auth::Valid;
             stream_->set_authenticated();  // the configured stanza limits from now on
             S2S_LOG_INFO(log_ctx(remote), "local-authenticated", "the local server accepted %s", remote.c_str());
-            flush(remote);
+            flush(remote, it->second);
         } else {
             it->second.auth = Auth::None;
             std::string why = "the local server refused dialback for " + remote;

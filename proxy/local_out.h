@@ -7,10 +7,15 @@
 // then bounced to their remote senders. With local.tls (local_tls.h) the stream is encrypted, by
 // direct TLS or STARTTLS, and the local server's certificate is checked before our header goes out;
 // a failed handshake or a certificate that does not check out counts as an unreachable server.
+// What the stream holds per remote domain is bounded: a domain that has sent nothing for
+// local.remote_idle_timeout is forgotten (least recently used first, swept with the idle streams),
+// and past kMaxRemotes the least recently used idle one makes room; it is vouched for again when
+// it next sends.
 #pragma once
 
 #include <uv.h>
 
+#include <list>
 #include <map>
 #include <string>
 
@@ -32,6 +37,7 @@ struct LocalSettings {
     uint64_t connect_timeout_ms = 5000;
     uint64_t state_timeout_ms = 5000;
     uint64_t queue_timeout_ms = 60000; // local.queue_timeout
+    uint64_t remote_idle_ms = 600000;  // local.remote_idle_timeout
     xml::StreamOptions parse;
     LocalMode mode = LocalMode::S2S;   // local.mode: LocalOut per local domain, or one LocalComponent
     std::string component_name;        // local.component_name (component mode)
@@ -63,7 +69,11 @@ public:
     void shutdown(StreamError error, const std::string& why) override;
     void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
         if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
+        forget_idle(now_ms);
     }
+    // Remote domains known on this link (authenticated, pending, or with stanzas waiting).
+    [[nodiscard]] size_t remotes() const noexcept { return remotes_.size(); }
+    static constexpr size_t kMaxRemotes = 10000;
 
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "local_out"; }
@@ -76,12 +86,19 @@ private:
     struct Remote {
         Auth auth = Auth::None;
         StanzaQueue queue;
+        uint64_t used_ms = 0;                   // when a stanza from it last came
+        std::list<std::string>::iterator lru;   // its place in lru_
     };
+    // The entry for `remote`, made if new, marked as used now.
+    Remote& use(const std::string& remote);
+    [[nodiscard]] static bool idle(const Remote& r) noexcept { return r.queue.empty() && r.auth != Auth::Pending; }
+    void forget(std::map<std::string, Remote>::iterator it);
+    void forget_idle(uint64_t now_ms);
 
     ~LocalOut() override;
     void connect();
-    void authenticate(const std::string& remote);
-    void flush(const std::string& remote);
+    void authenticate(const std::string& remote, Remote& r);
+    void flush(const std::string& remote, Remote& r);
     void connection_lost(const std::string& why);
     void bounce_waiting(const std::string& why);
     [[nodiscard]] bool anything_waiting() const;
@@ -113,6 +130,7 @@ private:
     LocalRetry retry_;              // when to try again, when to give up
     std::string last_error_;
     std::map<std::string, Remote> remotes_;
+    std::list<std::string> lru_;    // remotes_' keys, least recently used first
 };
 
 }  // namespace s2s

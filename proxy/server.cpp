@@ -150,6 +150,7 @@ void Server::apply_settings(const TlsContexts& tls) {
             host_name_of(c.local_verify_server.empty() ? c.local_server : c.local_verify_server);
     }
     local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
+    local_settings_.remote_idle_ms = static_cast<uint64_t>(c.local_remote_idle_timeout);
     local_verify_.max_verifications = static_cast<size_t>(c.local_max_verifications);
     // The streams we open to the local server (s2s or component) take the first local
     // listener's stanza size: in component mode the server's stanzas arrive on them.

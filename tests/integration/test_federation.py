@@ -443,6 +443,28 @@ class G_LocalRestart(ProxiedPair):
                 self.a.restart()
 
 
+class G2_LocalForgetsIdleDomains(ProxiedPair):
+    """(g2) local.remote_idle_timeout: proxy A forgets b.test on its stream to Prosody A once b.test
+    has been quiet that long, and vouches for it again by dialback, on the same stream, when it
+    writes again; Prosody takes the second dialback and the message arrives."""
+
+    @classmethod
+    def configure(cls, pa, pb):
+        pa.plain().set("local.remote_idle_timeout", 1_000)
+        pb.plain()
+
+    def test_1_a_domain_forgotten_is_vouched_for_again(self):
+        r = clients.send_message(self.bob, self.alice, timeout=T_MSG)
+        self.assertDelivered(r, self.bob, self.alice)
+        mark = self.pa.log_mark()
+        time.sleep(7)  # idle for 1 s, and the sweep runs every 5 s
+        r = clients.send_message(self.bob, self.alice, timeout=T_MSG)
+        self.assertDelivered(r, self.bob, self.alice)
+        since = self.pa.log_text(mark)
+        self.assertRegex(since, r"\[c\d+ a\.test->b\.test\] local-authenticated: ", since[-3000:])
+        self.assertNotRegex(since, r"local-link-down", since[-3000:])
+
+
 class H_RealPeer(unittest.TestCase):
     """(h) c.test is a plain federating Prosody (TLS with the test CA, dialback allowed); a.test is
     a proxied Prosody behind s2s-proxy A. c.test finds a.test by SRV in the test dnsmasq (pointing

@@ -595,3 +595,90 @@ TEST_CASE("local link: [[listen.local]] with STARTTLS required refuses a db:resu
     CHECK_FALSE(out.saw("db:result"));
     CHECK(f.server_sides.empty());  // nothing was asked of the local server
 }
+
+namespace {
+
+LocalOut* local_out_of(Fixture& f) {
+    for (Connection* c : f.ctx->connections)
+        if (std::string_view(c->kind()) == "local_out") return static_cast<LocalOut*>(c);
+    return nullptr;
+}
+
+size_t count_of(const Peer& p, const std::string& needle) {
+    size_t n = 0;
+    for (const std::string& e : p.stanzas)
+        for (size_t at = e.find(needle); at != std::string::npos; at = e.find(needle, at + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("local link: a remote domain idle for local.remote_idle_timeout is forgotten, and vouched for again when it sends") {
+    Fixture f;
+    f.local_settings.remote_idle_ms = 1000;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    const uint64_t sent_at = f.t.loop().now_ms();  // the loop's time while it is not running
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='first'/>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("id='first'"); }));
+    LocalOut* out = local_out_of(f);
+    REQUIRE(out);
+    CHECK(out->remotes() == 1);
+    out->trim_idle(sent_at + 999, 10000);  // used within the timeout: kept
+    CHECK(out->remotes() == 1);
+    out->trim_idle(sent_at + 1000, 10000);
+    CHECK(out->remotes() == 0);
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='second'/>"));
+    REQUIRE(f.t.run_until([&] { return f.server_sides[0]->saw("id='second'"); }));
+    // The same stream, a second dialback for the domain before its stanza.
+    CHECK(f.server_sides.size() == 1);
+    CHECK(count_of(*f.server_sides[0], "<db:result from='b.test' to='a.test'>") == 2);
+    CHECK(f.router->counters().delivered_local == 2);
+}
+
+TEST_CASE("local link: a remote domain with stanzas waiting for the local server is not forgotten") {
+    Fixture f;
+    f.local_settings.remote_idle_ms = 1000;
+    sockaddr_in nowhere{};
+    uv_ip4_addr("127.0.0.1", 1, &nowhere);  // nothing listens: the stanza waits
+    std::memcpy(&f.local_settings.server, &nowhere, sizeof nowhere);
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='waits'/>"));
+    LocalOut* out = local_out_of(f);
+    REQUIRE(out);
+    out->trim_idle(f.t.loop().now_ms() + 5000, 10000);
+    CHECK(out->remotes() == 1);
+    CHECK(out->queued_stanzas() == 1);
+}
+
+TEST_CASE("local link: past LocalOut::kMaxRemotes remote domains the least recently used idle one makes room") {
+    Fixture f;
+    // The local server takes b.test's dialback and refuses every other domain's.
+    f.on_server_side = [&f](Peer& p) {
+        play_local_server(f, p);
+        p.on_stanza_hook = [&f](Peer& me) {
+            if (me.events.back() != "stanza result") return;
+            auto d = xml::parse_element(me.last());
+            REQUIRE(d);
+            std::string from(d->root().attr("from").value_or(""));
+            bool valid = from == "b.test" && me.last().find(f.keys->key("a.test", "b.test", "local-sid")) != std::string::npos;
+            me.stream->send("<db:result from='a.test' to='" + from + "' type='" + (valid ? "valid" : "invalid") + "'/>");
+        };
+    };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='b'/>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("id='b'"); }));
+    LocalOut* out = local_out_of(f);
+    REQUIRE(out);
+    // Every other domain's dialback is refused: its stanza bounces and the domain is idle.
+    for (size_t i = 1; i < LocalOut::kMaxRemotes; ++i)
+        f.link->deliver("r" + std::to_string(i) + ".test", "a.test",
+                        stanza("<message from='x@r" + std::to_string(i) + ".test' to='alice@a.test'/>"));
+    bool all = f.t.run_until([&] { return f.router->counters().bounced == LocalOut::kMaxRemotes - 1; }, 20000);
+    INFO("bounced " << f.router->counters().bounced << ", remotes " << out->remotes() << ", server saw " << f.server_sides[0]->stanzas.size());
+    REQUIRE(all);
+    CHECK(out->remotes() == LocalOut::kMaxRemotes);
+    f.link->deliver("one-more.test", "a.test", stanza("<message from='x@one-more.test' to='alice@a.test'/>"));
+    CHECK(out->remotes() == LocalOut::kMaxRemotes);
+    // b.test was the least recently used: its next stanza needs a new dialback.
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='b2'/>"));
+    REQUIRE(f.t.run_until([&] { return f.server_sides[0]->saw("id='b2'"); }, 20000));
+    CHECK(count_of(*f.server_sides[0], "<db:result from='b.test' to='a.test'>") == 2);
+}
