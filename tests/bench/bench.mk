@@ -12,11 +12,15 @@ BENCH_BIN := $(BUILD)/s2s-bench
 BENCH_OUT ?= $(BUILD)/bench
 # Extra arguments for tests/bench/run.py (e.g. --skip-prosody, --only=limit,throughput).
 BENCH_ARGS ?=
+# make soak: minutes, where the CSV and the plot go, extra arguments for tests/bench/soak.py.
+SOAK_MINUTES ?= 30
+SOAK_OUT ?= $(BUILD)/soak
+SOAK_ARGS ?=
 
 # Packages gnuplot may come from; gnuplot-nox (no X) is installed when none is.
 BENCH_GNUPLOT_PACKAGES := gnuplot-nox gnuplot-qt gnuplot-x11
 
-.PHONY: bench bench-smoke bench-deps bench-tools
+.PHONY: bench bench-smoke bench-deps bench-tools soak
 
 $(BENCH_BIN): $(BENCH_OBJ) $(COMMON_OBJ)
 	@echo "  LINK  $@"
@@ -43,3 +47,9 @@ bench: deps bench-deps
 bench-smoke:
 	@$(MAKE) --no-print-directory -j$(NPROC) bench-tools
 	@BUILD=$(BUILD) tests/bench/smoke.sh
+
+# Waves of links and a slowloris population for SOAK_MINUTES; passes when s2s-proxy returns to its
+# footprint after every wave and loses nothing (tests/bench/README.md, "Soak"). Not in `make test`.
+soak: deps bench-deps
+	@$(MAKE) --no-print-directory -j$(NPROC) bench-tools
+	@/usr/bin/python3 tests/bench/soak.py --build $(BUILD) --out $(SOAK_OUT) --minutes $(SOAK_MINUTES) $(SOAK_ARGS)

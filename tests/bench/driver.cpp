@@ -65,11 +65,18 @@ void Driver::open_links(std::size_t total, std::size_t concurrency) {
     open_more();
 }
 
+void Driver::open_wave(std::size_t count, std::size_t concurrency) {
+    wave_end_ = next_id_ + count;
+    concurrency_ = concurrency;
+    open_more();
+}
+
 void Driver::open_more() {
-    while (!stopping_ && links_.size() < target_ && negotiating_ < concurrency_) {
+    auto more = [this] { return traffic_ == Traffic::Burst ? next_id_ < wave_end_ : links_.size() < target_; };
+    while (!stopping_ && more() && negotiating_ < concurrency_) {
         LinkOptions o = link_template;
         uint64_t n = next_id_++;
-        o.from_domain = link_domain(from_pattern, n);
+        o.from_domain = link_domain(from_pattern, domain_pool ? n % domain_pool : n);
         if (!sources.empty()) o.source = sources[n % sources.size()];
         if (resume_sessions) o.resume = saved_;
         ++negotiating_;
@@ -87,6 +94,14 @@ void Driver::on_ready(Link& link) {
                                    "sink@" + link.options().to_domain);
     if (traffic_ == Traffic::Saturate) pump(link);
     if (traffic_ == Traffic::Churn) link.finish();
+    if (traffic_ == Traffic::Burst) {
+        batch_.clear();
+        for (std::size_t i = 0; i < burst_stanzas; ++i) stanza_template(link)->append(batch_, uv_hrtime());
+        link.sent += burst_stanzas;
+        stanzas_sent_ += burst_stanzas;
+        link.send(batch_);
+        link.finish();
+    }
     open_more();
 }
 
@@ -99,12 +114,13 @@ void Driver::on_closed(Link& link, const std::string& reason, bool was_ready) {
     } else {
         --negotiating_;
     }
-    bool expected = stopping_ || (traffic_ == Traffic::Churn && was_ready && link.state() == Link::State::Closing);
+    bool ending = traffic_ == Traffic::Churn || traffic_ == Traffic::Burst;
+    bool expected = stopping_ || (ending && was_ready && link.state() == Link::State::Closing);
     if (!expected) {
         ++failures_;
         last_failure_ = "link " + link.options().from_domain + " (" + Link::state_name(link.state()) + "): " + reason;
     }
-    if (traffic_ == Traffic::Churn && !stopping_) open_more();
+    if (ending && !stopping_) open_more();
 }
 
 void Driver::on_writable(Link& link) {

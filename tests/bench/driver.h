@@ -10,6 +10,8 @@
 //   Paced      one link sends `rate` stanzas per second, each stamped when it is written
 //   Churn      every link ends its stream as soon as it is authenticated and is replaced by a new
 //              one (handshakes)
+//   Burst      every link sends `burst_stanzas` stanzas as soon as it is authenticated, then ends
+//              its stream; links are opened by open_wave() and not replaced (the soak's waves)
 #pragma once
 
 #include <uv.h>
@@ -29,7 +31,7 @@
 
 namespace s2s::bench {
 
-enum class Traffic { Quiet, Saturate, Paced, Churn };
+enum class Traffic { Quiet, Saturate, Paced, Churn, Burst };
 
 // Stanzas per generator write (several TLS records of up to 16 KB in one write).
 inline constexpr std::size_t kPumpBatch = 192;
@@ -60,6 +62,11 @@ public:
     // What new links look like. `from_pattern`: the link's domain, '%' replaced by its number.
     LinkOptions link_template;
     std::string from_pattern = "gen.test";
+    // Link numbers are taken modulo this in from_pattern (0: not), so that waves of links reuse a
+    // pool of remote domains the way a server's peers come back.
+    uint64_t domain_pool = 0;
+    // Burst: stanzas each link sends before it ends its stream.
+    std::size_t burst_stanzas = 1;
     // Saturate: stanzas per write (each write is cut into TLS records of up to 16 KB).
     std::size_t pump_batch = kPumpBatch;
     // New links resume the TLS session of the first link that completed (session tickets).
@@ -70,6 +77,10 @@ public:
     // Opens links until `total` exist (ready or negotiating), at most `concurrency` negotiating at
     // once; returns at once, links keep opening while the loop runs.
     void open_links(std::size_t total, std::size_t concurrency);
+    // Burst: opens `count` more links, at most `concurrency` negotiating at once; returns at once.
+    // The wave is over when wave_done().
+    void open_wave(std::size_t count, std::size_t concurrency);
+    [[nodiscard]] bool wave_done() const noexcept { return next_id_ >= wave_end_ && links_.empty(); }
     [[nodiscard]] std::size_t ready() const noexcept { return ready_; }
     [[nodiscard]] std::size_t live() const noexcept { return links_.size(); }
     [[nodiscard]] uint64_t failures() const noexcept { return failures_; }
@@ -124,7 +135,7 @@ private:
     std::unique_ptr<Sink> sink_;
     std::set<Link*> links_;
     std::size_t target_ = 0, concurrency_ = 0, negotiating_ = 0, ready_ = 0;
-    uint64_t next_id_ = 0, failures_ = 0, completed_ = 0;
+    uint64_t next_id_ = 0, wave_end_ = 0, failures_ = 0, completed_ = 0;
     std::string last_failure_;
     Traffic traffic_ = Traffic::Quiet;
     std::unique_ptr<StanzaTemplate> template_;  // for the links' common shape

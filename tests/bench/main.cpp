@@ -8,6 +8,9 @@
 //   s2s-bench pace             --target=IP:PORT [--rate=1000 --seconds=17]
 //   s2s-bench idle             --target=IP:PORT --pid=PID [--counts=1000,10000 --settle=16]
 //   s2s-bench handshakes       --target=IP:PORT --pid=PID [--concurrency=16 --seconds=6 --resume]
+//   s2s-bench waves            --target=IP:PORT --sink=IP:PORT [--links=2000 --concurrency=64
+//                              --stanzas=5 --pool=0]: prints {"ready": 1}, then runs one wave per
+//                              line read on stdin and prints its result; ends at end of input
 //
 // Link options: --to=local.test --from=l%.gen.test ('%': the link's number) --tls=starttls|direct
 // --auth=external|dialback --sources=N (spread links over 127.0.2.1..N). Sink: --sink=IP:PORT
@@ -19,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +33,7 @@
 #include "tests/bench/limit.h"
 #include "tests/bench/proc_stats.h"
 #include "tests/bench/scenarios.h"
+#include "tests/bench/waves.h"
 
 using namespace s2s;
 using namespace s2s::bench;
@@ -259,6 +264,24 @@ int main(int argc, char** argv) {
         d.shutdown();
         print(j);
     }
-    die("usage: s2s-bench limit|handshake-limit|throughput|latency-sink|pace|idle|handshakes --key=value... "
+    if (a.command == "waves") {
+        if (!a.has("sink")) die("waves needs --sink=IP:PORT");
+        configure(d, a, true);
+        d.domain_pool = static_cast<uint64_t>(a.num("pool", 0));
+        WaveParams p;
+        p.links = static_cast<std::size_t>(a.num("links", 2000));
+        p.concurrency = static_cast<std::size_t>(a.num("concurrency", 64));
+        p.stanzas = static_cast<std::size_t>(a.num("stanzas", 5));
+        std::printf("%s\n", JsonOut().num("ready", 1).text().c_str());
+        std::fflush(stdout);
+        std::string line;
+        while (std::getline(std::cin, line)) {
+            std::printf("%s\n", run_wave(d, p).text().c_str());
+            std::fflush(stdout);
+        }
+        d.shutdown();
+        std::exit(0);
+    }
+    die("usage: s2s-bench limit|handshake-limit|throughput|latency-sink|pace|idle|handshakes|waves --key=value... "
         "(see tests/bench/main.cpp)");
 }
