@@ -328,16 +328,32 @@ std::string Context::Impl::load_trust(std::vector<std::string>& warnings) {
         mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_NONE);
         return "";
     }
-    const std::string path = options.cacertfile.empty() ? kSystemCaFile : options.cacertfile;
+    const bool system = options.cacertfile.empty();
+    const std::string path = system ? options.system_cafile : options.cacertfile;
     int ret;
+    std::string failed;
     if (is_directory(path)) {
         ret = mbedtls_x509_crt_parse_path(&ca, path.c_str());
+    } else if (std::string why = unreadable(path); !why.empty()) {
+        failed = why;
+        ret = 0;
     } else {
-        if (std::string why = unreadable(path); !why.empty()) return "cacertfile " + quoted(path) + ": " + why;
         ret = mbedtls_x509_crt_parse_file(&ca, path.c_str());
     }
-    if (ret < 0) return "cacertfile " + quoted(path) + ": " + describe_mbedtls_error(ret);
-    if (ca.version == 0) return "cacertfile " + quoted(path) + ": no CA certificate in it";
+    if (failed.empty() && ret < 0) failed = describe_mbedtls_error(ret);
+    if (failed.empty() && ca.version == 0) failed = "no CA certificate in it";
+    if (!failed.empty() && !system) return "cacertfile " + quoted(path) + ": " + failed;
+    if (!failed.empty()) {
+        // Without the system store nothing chains: every peer certificate is untrusted, which the
+        // verify mode then judges (dialback-only peers still work where the mode allows them).
+        warnings.push_back("the system CA store " + quoted(path) + ": " + failed +
+                           "; no peer certificate can be trusted (install ca-certificates or set cacertfile)");
+        mbedtls_x509_crt_free(&ca);
+        mbedtls_x509_crt_init(&ca);
+        mbedtls_ssl_conf_ca_chain(&conf, nullptr, nullptr);
+        mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+        return "";
+    }
     if (ret > 0)
         warnings.push_back("cacertfile " + quoted(path) + ": " + std::to_string(ret) +
                            " certificate(s) could not be parsed and are ignored");

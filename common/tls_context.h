@@ -73,7 +73,11 @@ struct ContextOptions {
     /// Server: more certificates, chosen by the name the client asks for (SNI), exact names
     /// before wildcards. With no `certificate`, the first one is the default.
     std::vector<CertificateSpec> sni_certificates;
-    std::string cacertfile;               ///< PEM file or directory; empty: kSystemCaFile
+    std::string cacertfile;               ///< PEM file or directory; empty: system_cafile
+    /// The system's CA store, used when cacertfile is empty. When it is missing or holds no CA
+    /// the context is still made, with a warning: no peer certificate can be trusted then (a
+    /// container without ca-certificates should still serve dialback-only peers).
+    std::string system_cafile = kSystemCaFile;
     std::vector<std::string> crl_files;   ///< PEM/DER CRLs checked with the CAs
     std::vector<std::string> versions;    ///< "tlsv1.2", "tlsv1.3"; empty: every one available
     /// An OpenSSL cipher string ("HIGH:!aNULL", "ECDHE+AESGCM", suite names), translated by

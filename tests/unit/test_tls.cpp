@@ -241,6 +241,37 @@ TEST_CASE("tls context: the system CA store is the default") {
     CHECK_MESSAGE(r, r.error);
 }
 
+TEST_CASE("tls context: a missing system CA store is a warning, and every peer certificate is untrusted") {
+    const auto& p = pki();
+    for (const char* store : {"/nonexistent/ca-certificates.crt", "/dev/null"}) {
+        CAPTURE(store);
+        ContextOptions co = client_options(&p.c);
+        co.cacertfile.clear();
+        co.system_cafile = store;
+        ContextResult made = Context::create(co);
+        REQUIRE_MESSAGE(made, made.error);
+        REQUIRE(made.warnings.size() == 1);
+        CHECK(contains(made.warnings[0], "the system CA store"));
+        CHECK(contains(made.warnings[0], store));
+        ContextOptions so_ = server_options(p.a);
+        so_.cacertfile.clear();
+        so_.system_cafile = store;
+        ContextResult server = Context::create(so_);
+        REQUIRE_MESSAGE(server, server.error);
+        SessionOptions so;
+        so.server_name = "a.test";
+        Pair t(made.context, server.context, so, 0);
+        REQUIRE_MESSAGE(t.client.state() == State::Open, t.client.failure_reason());
+        CHECK(t.client.peer_verification().status != PeerCertificate::Valid);
+        CHECK(t.client.authenticate_peer("a.test") != PeerAuth::Authenticated);
+        CHECK(t.server.authenticate_peer("c.test") != PeerAuth::Authenticated);
+    }
+    // A cacertfile that is given must work: the same failure there is an error.
+    ContextOptions co = client_options(&p.c);
+    co.cacertfile = "/nonexistent/ca.pem";
+    CHECK(contains(context_error(co), "cacertfile"));
+}
+
 TEST_CASE("tls session: handshake, plaintext both ways, close_notify (TLS 1.2)") {
     const auto& p = pki();
     auto server_ctx = make(server_options(p.a));
