@@ -1,6 +1,7 @@
 // proxy/metrics_text: the /metrics text written from a snapshot of the live objects and the counters.
 #include <doctest/doctest.h>
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,14 @@ using namespace s2s;
 namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Every one of `parts` stands in `text`.
+void check_has(const std::string& text, std::initializer_list<const char*> parts) {
+    for (const char* part : parts) {
+        INFO(part);
+        CHECK(has(text, part));
+    }
+}
 
 // The family names in the order their TYPE lines come.
 std::vector<std::string> families(const std::string& text) {
@@ -95,45 +104,34 @@ TEST_CASE("metrics_text: where the router's stanzas went") {
     s.router.dropped_to_component = 4;
     s.router.replies_dropped = 5;
     s.router.backoff_bounces = 6;
-    std::string text = render_metrics(s, Metrics{});
-    CHECK(has(text, "s2s_proxy_stanzas_received_total{from=\"local\"} 1\ns2s_proxy_stanzas_received_total{from=\"remote\"} 2\n"));
-    CHECK(has(text, "s2s_proxy_stanzas_delivered_total{to=\"remote\"} 3\n"));
-    CHECK(has(text, "s2s_proxy_stanzas_dropped_total{reason=\"to_component\"} 4\n"));
-    CHECK(has(text, "s2s_proxy_error_replies_total{result=\"dropped\"} 5\n"));
-    CHECK(has(text, "# TYPE s2s_proxy_backoff_bounces_total counter\ns2s_proxy_backoff_bounces_total 6\n"));
+    check_has(render_metrics(s, Metrics{}),
+              {"s2s_proxy_stanzas_received_total{from=\"local\"} 1\ns2s_proxy_stanzas_received_total{from=\"remote\"} 2\n",
+               "s2s_proxy_stanzas_delivered_total{to=\"remote\"} 3\n",
+               "s2s_proxy_stanzas_dropped_total{reason=\"to_component\"} 4\n",
+               "s2s_proxy_error_replies_total{result=\"dropped\"} 5\n",
+               "# TYPE s2s_proxy_backoff_bounces_total counter\ns2s_proxy_backoff_bounces_total 6\n"});
 }
 
-TEST_CASE("metrics_text: outgoing candidates refused and local loops refused are exported") {
+TEST_CASE("metrics_text: refusals and failures are exported by label") {
     Metrics m;
     m.outgoing_refused.add("own_listener", 2);
     m.outgoing_refused.add("denied_network");
     m.local_loops_refused = 3;
-    std::string text = render_metrics({}, m);
-    CHECK(has(text, "# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n"));
-    CHECK(has(text, "s2s_proxy_outgoing_candidates_refused_total{reason=\"own_listener\"} 2\n"));
-    CHECK(has(text, "s2s_proxy_outgoing_candidates_refused_total{reason=\"denied_network\"} 1\n"));
-    CHECK(has(text, "# TYPE s2s_proxy_local_loops_refused_total counter\n"));
-    CHECK(has(text, "s2s_proxy_local_loops_refused_total 3\n"));
-}
-
-TEST_CASE("metrics_text: outgoing links that failed before they were ready are exported by state") {
-    Metrics m;
     m.outgoing_failures.add("connecting", 2);
     m.outgoing_failures.add("tls-handshake");
-    std::string text = render_metrics({}, m);
-    CHECK(has(text, "# TYPE s2s_proxy_outgoing_link_failures_total counter\n"));
-    CHECK(has(text, "s2s_proxy_outgoing_link_failures_total{state=\"connecting\"} 2\n"));
-    CHECK(has(text, "s2s_proxy_outgoing_link_failures_total{state=\"tls-handshake\"} 1\n"));
-}
-
-TEST_CASE("metrics_text: local links that went down are exported by state") {
-    Metrics m;
     m.local_link_down.add("ready");
     m.local_link_down.add("connecting", 4);
-    std::string text = render_metrics({}, m);
-    CHECK(has(text, "# TYPE s2s_proxy_local_link_down_total counter\n"));
-    CHECK(has(text, "s2s_proxy_local_link_down_total{state=\"connecting\"} 4\n"));
-    CHECK(has(text, "s2s_proxy_local_link_down_total{state=\"ready\"} 1\n"));
+    check_has(render_metrics({}, m),
+              {"# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n",
+               "s2s_proxy_outgoing_candidates_refused_total{reason=\"own_listener\"} 2\n",
+               "s2s_proxy_outgoing_candidates_refused_total{reason=\"denied_network\"} 1\n",
+               "# TYPE s2s_proxy_local_loops_refused_total counter\ns2s_proxy_local_loops_refused_total 3\n",
+               "# TYPE s2s_proxy_outgoing_link_failures_total counter\n",
+               "s2s_proxy_outgoing_link_failures_total{state=\"connecting\"} 2\n",
+               "s2s_proxy_outgoing_link_failures_total{state=\"tls-handshake\"} 1\n",
+               "# TYPE s2s_proxy_local_link_down_total counter\n",
+               "s2s_proxy_local_link_down_total{state=\"connecting\"} 4\n",
+               "s2s_proxy_local_link_down_total{state=\"ready\"} 1\n"});
 }
 
 TEST_CASE("metrics_text: the process's figures come last, unprefixed; missing values are left out") {
@@ -142,9 +140,9 @@ TEST_CASE("metrics_text: the process's figures come last, unprefixed; missing va
     s.process.open_fds = 12;
     s.process.cpu_seconds = 1.5;
     std::string text = render_metrics(s, Metrics{});
-    CHECK(has(text, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4096\n"));
-    CHECK(has(text, "# TYPE process_open_fds gauge\nprocess_open_fds 12\n"));
-    CHECK(has(text, "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
+    check_has(text, {"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4096\n",
+                     "# TYPE process_open_fds gauge\nprocess_open_fds 12\n",
+                     "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"});
     CHECK_FALSE(has(text, "process_max_fds"));
     CHECK_FALSE(has(text, "process_start_time_seconds"));
     CHECK(text.rfind("s2s_proxy_") < text.find("process_"));
