@@ -95,16 +95,4 @@ std::vector<CertificateExpiry> read_certificate_expiry(const std::vector<Present
     return out;
 }
 
-MetricFamily certificate_expiry_family(const std::vector<CertificateExpiry>& certificates) {
-    MetricFamily f{"certificate_expiry_timestamp_seconds",
-                   "When each certificate s2s-proxy presents stops being valid (its notAfter, unix time), by the "
-                   "config key that names the file and the certificate's subject CN",
-                   "gauge",
-                   {}};
-    for (const CertificateExpiry& c : certificates)
-        f.rows.push_back({"where=\"" + prometheus_label(c.key) + "\",subject=\"" + prometheus_label(c.subject) + "\"",
-                          static_cast<double>(c.not_after)});
-    return f;
-}
-
 }  // namespace s2s

@@ -1,4 +1,5 @@
-// When the certificates s2s-proxy presents stop being valid, for /metrics.
+// When the certificates s2s-proxy presents stop being valid, for /metrics
+// (certificate_expiry_timestamp_seconds, written by metrics_text.h).
 //
 // The certificates are those the config's TLS contexts present (tls_setup.h): a [[listen.s2s]]
 // listener's tls.certfile (else s2s.certfile) and every s2s.domain_certfile entry (SNI); the
@@ -14,7 +15,6 @@
 #include <vector>
 
 #include "common/config.h"
-#include "proxy/metrics.h"
 
 struct mbedtls_x509_time;
 
@@ -44,8 +44,5 @@ struct CertificateExpiry {
 
 // An X.509 time (UTC) as unix time.
 [[nodiscard]] int64_t unix_time(const mbedtls_x509_time& t);
-
-// The gauge family certificate_expiry_timestamp_seconds{where="<key>",subject="<CN>"}.
-[[nodiscard]] MetricFamily certificate_expiry_family(const std::vector<CertificateExpiry>& certificates);
 
 }  // namespace s2s

@@ -1,9 +1,11 @@
-// Process-wide counters for the admin endpoint's /metrics, and their Prometheus text form.
+// The counters behind the admin endpoint's /metrics: the process-wide ones, and the router's
+// count of where each stanza went (RouterCounters, one set per router).
 //
 // One loop, one thread: the counters are plain integers, bumped where the event happens (a TLS
 // handshake in the stream, a dialback verdict in the state machine, a DNS answer in the
-// resolver). Gauges (connections by kind and state, queue depths, hosts in backoff) are not
-// kept here: the admin endpoint reads them from the live objects when it is scraped.
+// resolver, a delivery in the router). Gauges (connections by kind and state, queue depths,
+// hosts in backoff) are not kept here: the server reads them from the live objects when /metrics
+// is scraped, and metrics_text.h writes counters and gauges out.
 #pragma once
 
 #include <array>
@@ -12,7 +14,6 @@
 #include <map>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace s2s {
 
@@ -89,20 +90,27 @@ struct Metrics {
     CounterMap reloads;                       // SIGHUP: "applied" or "refused"
 };
 
-// The process's counters.
-Metrics& metrics();
-
-// One gauge or counter family for the text format: name, help, type and (labels, value) rows.
-struct MetricFamily {
-    std::string name, help, type;  // type: "counter" or "gauge"
-    std::vector<std::pair<std::string, double>> rows;  // labels without braces: a="x",b="y"
+// Where the stanzas a ProxyRouter accepted went; the router bumps them (ProxyRouter::counters()).
+struct RouterCounters {
+    uint64_t to_remote = 0;       // accepted from the local server for a remote domain
+    uint64_t from_remote = 0;     // accepted from a remote domain for the local server
+    uint64_t delivered_remote = 0;  // written to a remote server's stream
+    uint64_t delivered_local = 0;   // written to the local server's stream
+    uint64_t bounced = 0;         // answered with an error toward the sender
+    uint64_t dropped_presence = 0;
+    uint64_t dropped_error = 0;
+    uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
+    uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
+    uint64_t delivered_bidi = 0;  // of delivered_remote: on an inbound stream, back to its peer (XEP-0288)
+    uint64_t dropped_to_component = 0;  // component mode: sent by the local server to the component's address
+    // The error replies made for bounced stanzas (one per `bounced`), counted apart so that at
+    // rest to_remote + from_remote = delivered_* + bounced + dropped_*: written to the next hop,
+    // or themselves undeliverable and dropped (bounces_undeliverable: never sent).
+    uint64_t replies_delivered = 0;
+    uint64_t replies_dropped = 0;
 };
 
-// Writes the families and the process counters above in the Prometheus text exposition format
-// (version 0.0.4), names prefixed with s2s_proxy_.
-std::string render_prometheus(const std::vector<MetricFamily>& gauges, const Metrics& m);
-
-// Label value escaping for the text format (\\, \" and \n).
-std::string prometheus_label(std::string_view value);
+// The process's counters.
+Metrics& metrics();
 
 }  // namespace s2s

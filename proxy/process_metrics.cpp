@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 namespace s2s {
 namespace {
@@ -63,13 +64,6 @@ void start_time(ProcessSample& s) {
     s.start_time = static_cast<double>(btime) + static_cast<double>(ticks) / static_cast<double>(hz);
 }
 
-void family(std::string& out, const char* name, const char* help, const char* type, const std::optional<double>& v) {
-    if (!v) return;
-    char value[64];
-    std::snprintf(value, sizeof value, "%.17g", *v);
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + value + "\n";
-}
-
 }  // namespace
 
 ProcessSample sample_process() {
@@ -79,18 +73,6 @@ ProcessSample sample_process() {
     cpu(s);
     start_time(s);
     return s;
-}
-
-std::string render_process_metrics(const ProcessSample& s) {
-    std::string out;
-    family(out, "process_resident_memory_bytes", "Resident memory size in bytes", "gauge", s.resident_bytes);
-    family(out, "process_virtual_memory_bytes", "Virtual memory size in bytes", "gauge", s.virtual_bytes);
-    family(out, "process_open_fds", "Open file descriptors", "gauge", s.open_fds);
-    family(out, "process_max_fds", "Maximum number of open file descriptors (RLIMIT_NOFILE)", "gauge", s.max_fds);
-    family(out, "process_cpu_seconds_total", "User and system CPU time spent in seconds", "counter", s.cpu_seconds);
-    family(out, "process_start_time_seconds", "Start time of the process since the unix epoch in seconds", "gauge",
-           s.start_time);
-    return out;
 }
 
 }  // namespace s2s

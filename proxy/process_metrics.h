@@ -1,12 +1,12 @@
-// The process's own resources for /metrics, under the names Prometheus client libraries use
-// (process_resident_memory_bytes, process_open_fds...), so dashboards made for them work as they are.
+// The process's own resources for /metrics, which metrics_text.h writes under the names
+// Prometheus client libraries use (process_resident_memory_bytes, process_open_fds...), so
+// dashboards made for them work as they are.
 // Read from /proc and getrlimit/getrusage when /metrics is scraped; a value that cannot be read
 // is left out.
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <string>
 
 namespace s2s {
 
@@ -20,10 +20,5 @@ struct ProcessSample {
 };
 
 [[nodiscard]] ProcessSample sample_process();
-
-// The Prometheus text for a sample: process_resident_memory_bytes, process_virtual_memory_bytes,
-// process_open_fds, process_max_fds (gauges), process_cpu_seconds_total (counter),
-// process_start_time_seconds (gauge).
-[[nodiscard]] std::string render_process_metrics(const ProcessSample& s);
 
 }  // namespace s2s

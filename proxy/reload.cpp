@@ -59,6 +59,12 @@ bool listener_entry(const std::string& key, std::string* entry, size_t* index) {
     return false;
 }
 
+// Whether the table marks the option a concrete key belongs to Reloadable.
+bool reloadable(const std::string& key) {
+    const config::OptionSpec* spec = config::find_option(key);
+    return spec && (spec->flags & config::Reloadable);
+}
+
 std::string shown(const config::Setting* s) {
     if (!s || s->toml.empty()) return "unset";
     return s->toml;
@@ -67,16 +73,12 @@ std::string shown(const config::Setting* s) {
 }  // namespace
 
 const std::vector<std::string>& restart_only_keys() {
-    static const std::vector<std::string> keys = {
-        "general.hosts",
-        "s2s.shared",
-        "s2s.outgoing.dns.timeout", "s2s.outgoing.dns.retries", "s2s.outgoing.dns.nameservers",
-        "local.server", "local.mode", "local.password", "local.component_name", "local.dns_responder",
-        "local.verify_server",
-        "admin.enabled", "admin.listen",
-        "listen.s2s.*.port", "listen.s2s.*.ip_address", "listen.s2s.*.reuse_port", "listen.s2s.*.backlog",
-        "listen.local.*.port", "listen.local.*.ip_address", "listen.local.*.reuse_port", "listen.local.*.backlog",
-    };
+    static const std::vector<std::string> keys = [] {
+        std::vector<std::string> out;
+        for (const config::OptionSpec& o : config::options())
+            if (!(o.flags & config::Reloadable)) out.push_back(o.key);
+        return out;
+    }();
     return keys;
 }
 
@@ -114,8 +116,7 @@ ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>
             }
         }
         if (!same) {
-            const config::OptionSpec* spec = config::find_option(key);
-            if (spec && (spec->flags & config::Reloadable)) {
+            if (reloadable(key)) {
                 plan.applied.push_back(key);
                 keep = a;
             } else if ((b && b->secret) || (a && a->secret)) {
@@ -129,9 +130,8 @@ ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>
         // (a tls subsection or s2s.use_starttls means something by being there; the config has it).
         if (same && a && b && a->defaulted != b->defaulted) {
             keep = a;
-            const config::OptionSpec* spec = config::find_option(key);
             std::string what = key + (a->defaulted ? " (now left to its default)" : " (now written out)");
-            if (spec && (spec->flags & config::Reloadable))
+            if (reloadable(key))
                 plan.applied.push_back(what);
             else
                 plan.need_restart.push_back(what + "; it takes effect only after a restart");

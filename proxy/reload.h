@@ -28,8 +28,8 @@ struct ReloadPlan {
 [[nodiscard]] ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>& running_settings,
                                      const config::LoadResult& next);
 
-// The key patterns (as in the config table) whose running value a reload keeps. Every option the
-// table does not mark Reloadable is one of them.
+// The key patterns (as in the config table, in its order) whose running value a reload keeps:
+// every option the table does not mark Reloadable.
 [[nodiscard]] const std::vector<std::string>& restart_only_keys();
 
 // general.loglevel and general.log_format, applied to the process's logger.

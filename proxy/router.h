@@ -23,6 +23,7 @@
 
 #include "proxy/backoff.h"
 #include "proxy/context.h"
+#include "proxy/metrics.h"
 #include "proxy/queue.h"
 #include "proxy/s2s_out.h"
 
@@ -36,25 +37,6 @@ public:
 
 protected:
     ~LocalSide() = default;
-};
-
-struct RouterCounters {
-    uint64_t to_remote = 0;       // accepted from the local server for a remote domain
-    uint64_t from_remote = 0;     // accepted from a remote domain for the local server
-    uint64_t delivered_remote = 0;  // written to a remote server's stream
-    uint64_t delivered_local = 0;   // written to the local server's stream
-    uint64_t bounced = 0;         // answered with an error toward the sender
-    uint64_t dropped_presence = 0;
-    uint64_t dropped_error = 0;
-    uint64_t backoff_bounces = 0; // bounced at once because the remote host was in backoff
-    uint64_t bounces_undeliverable = 0; // errors for a remote sender whose host is in backoff
-    uint64_t delivered_bidi = 0;  // of delivered_remote: on an inbound stream, back to its peer (XEP-0288)
-    uint64_t dropped_to_component = 0;  // component mode: sent by the local server to the component's address
-    // The error replies made for bounced stanzas (one per `bounced`), counted apart so that at
-    // rest to_remote + from_remote = delivered_* + bounced + dropped_*: written to the next hop,
-    // or themselves undeliverable and dropped (bounces_undeliverable: never sent).
-    uint64_t replies_delivered = 0;
-    uint64_t replies_dropped = 0;
 };
 
 class ProxyRouter final : public Router, public LinkOwner {

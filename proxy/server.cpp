@@ -13,6 +13,7 @@
 #include "common/net_address.h"
 #include "proxy/certificate_expiry.h"
 #include "proxy/metrics.h"
+#include "proxy/metrics_text.h"
 #include "proxy/process_metrics.h"
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
@@ -409,80 +410,22 @@ void Server::check_ready(AdminServer::Reply reply) {
 }
 
 std::string Server::metrics_text() const {
-    std::vector<MetricFamily> f;
-    auto family = [&f](const char* name, const char* help, const char* type) -> MetricFamily& {
-        f.push_back({name, help, type, {}});
-        return f.back();
-    };
-    auto label = [](const char* k, const std::string& v) { return std::string(k) + "=\"" + prometheus_label(v) + "\""; };
-
-    family("up", "1 while the process serves", "gauge").rows.push_back({"", 1});
-    family("draining", "1 while a SIGTERM drain lets queued stanzas go out", "gauge")
-        .rows.push_back({"", drain_phase_ != DrainPhase::None ? 1.0 : 0.0});
-    family("uptime_seconds", "Seconds since start", "gauge")
-        .rows.push_back({"", static_cast<double>(loop_.now_ms() - started_ms_) / 1000.0});
-
-    // Connections by kind and state, and the stanzas they hold.
-    std::map<std::pair<std::string, std::string>, double> by_state;
-    std::map<std::string, double> queued, fill;
-    for (const Connection* c : ctx_->connections) {
-        by_state[{c->kind(), c->state_label()}] += 1;
-        queued[c->kind()] += static_cast<double>(c->queued_stanzas());
-        fill[c->kind()] = std::max(fill[c->kind()], c->queue_fill());
-    }
-    MetricFamily& conns = family("connections", "Open streams by kind (s2s_in, s2s_out, local_in, local_out, local_component) and state", "gauge");
-    for (const auto& [key, n] : by_state) conns.rows.push_back({label("kind", key.first) + "," + label("state", key.second), n});
-    MetricFamily& q = family("queued_stanzas", "Stanzas waiting for a link to be ready, by link kind", "gauge");
-    for (const char* kind : {"s2s_out", "local_out", "local_component"}) q.rows.push_back({label("kind", kind), queued[kind]});
-    MetricFamily& full = family("queue_fill_ratio",
-                                "How near the fullest stanza queue of each link kind is to its limits, 0 to 1: the larger "
-                                "of stanzas and bytes over their bounds (s2s_out: s2s.outgoing.queue_max_stanzas and "
-                                "queue_max_bytes, per pair of domains); at 1 stanzas bounce with resource-constraint",
-                                "gauge");
-    for (const char* kind : {"s2s_out", "local_out", "local_component"}) full.rows.push_back({label("kind", kind), fill[kind]});
-    family("hosts_in_backoff", "Remote hosts whose last connection attempts failed, waiting before the next", "gauge")
-        .rows.push_back({"", static_cast<double>(router_->hosts_in_backoff())});
-    family("backoff_entries", "Remote hosts remembered as failing (waiting, or kept to double their next wait)", "gauge")
-        .rows.push_back({"", static_cast<double>(router_->backoff_entries())});
-    family("dialback_verifications", "Dialback verifications under way for inbound streams", "gauge")
-        .rows.push_back({"", static_cast<double>(ctx_->verifications.total())});
-    family("outgoing_links", "Outgoing links to remote domains (any state)", "gauge")
-        .rows.push_back({"", static_cast<double>(router_->links())});
-    family("stanza_memory_bytes", "Bytes the trees of all unfinished stanzas hold now", "gauge")
-        .rows.push_back({"", static_cast<double>(xml::XmlStream::stanza_memory_in_use())});
-    family("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge")
-        .rows.push_back({"", static_cast<double>(xml::XmlStream::memory_budget())});
-    family("event_loop_lag_seconds",
-           "Worst delay of the event loop over the last 10 to 20 s: how long past its time a 250 ms timer ran",
-           "gauge")
-        .rows.push_back({"", loop_lag_.worst_seconds()});
-    f.push_back(certificate_expiry_family(certificates_));
-
-    // Where every accepted stanza went.
-    const RouterCounters& r = router_->counters();
-    MetricFamily& in = family("stanzas_received_total", "Stanzas accepted, by where they came from", "counter");
-    in.rows.push_back({label("from", "local"), static_cast<double>(r.to_remote)});
-    in.rows.push_back({label("from", "remote"), static_cast<double>(r.from_remote)});
-    MetricFamily& out = family("stanzas_delivered_total", "Stanzas written to the next hop, by where they went", "counter");
-    out.rows.push_back({label("to", "remote"), static_cast<double>(r.delivered_remote)});
-    out.rows.push_back({label("to", "local"), static_cast<double>(r.delivered_local)});
-    family("stanzas_bounced_total", "Stanzas answered with an error toward their sender", "counter")
-        .rows.push_back({"", static_cast<double>(r.bounced)});
-    MetricFamily& dropped = family("stanzas_dropped_total", "Stanzas neither delivered nor bounced, by reason", "counter");
-    dropped.rows.push_back({label("reason", "presence"), static_cast<double>(r.dropped_presence)});
-    dropped.rows.push_back({label("reason", "error"), static_cast<double>(r.dropped_error)});
-    dropped.rows.push_back({label("reason", "to_component"), static_cast<double>(r.dropped_to_component)});
-    family("bounces_not_sent_total", "Error replies not sent because the sender's host was in backoff", "counter")
-        .rows.push_back({"", static_cast<double>(r.bounces_undeliverable)});
-    MetricFamily& replies = family("error_replies_total",
-                                   "The error replies made for bounced stanzas, by what became of them (not counted in "
-                                   "stanzas_delivered_total or stanzas_dropped_total)",
-                                   "counter");
-    replies.rows.push_back({label("result", "delivered"), static_cast<double>(r.replies_delivered)});
-    replies.rows.push_back({label("result", "dropped"), static_cast<double>(r.replies_dropped)});
-    family("backoff_bounces_total", "Stanzas bounced at once because their remote host was in backoff", "counter")
-        .rows.push_back({"", static_cast<double>(r.backoff_bounces)});
-    return render_prometheus(f, metrics()) + render_process_metrics(sample_process());
+    MetricsSnapshot s;
+    s.draining = drain_phase_ != DrainPhase::None;
+    s.uptime_seconds = static_cast<double>(loop_.now_ms() - started_ms_) / 1000.0;
+    for (const Connection* c : ctx_->connections)
+        s.add_connection(c->kind(), c->state_label(), c->queued_stanzas(), c->queue_fill());
+    s.hosts_in_backoff = router_->hosts_in_backoff();
+    s.backoff_entries = router_->backoff_entries();
+    s.verifications = ctx_->verifications.total();
+    s.outgoing_links = router_->links();
+    s.stanza_memory_bytes = xml::XmlStream::stanza_memory_in_use();
+    s.stanza_memory_budget = xml::XmlStream::memory_budget();
+    s.loop_lag_seconds = loop_lag_.worst_seconds();
+    s.certificates = certificates_;
+    s.router = router_->counters();
+    s.process = sample_process();
+    return render_metrics(s, metrics());
 }
 
 void Server::on_connection(uv_stream_t* stream, int status) noexcept {

@@ -68,7 +68,8 @@ public:
     // errors or its TLS contexts cannot be built.
     bool reload();
 
-    // The Prometheus text for /metrics: live gauges plus the process counters.
+    // The Prometheus text for /metrics: a MetricsSnapshot of the live objects, written out with
+    // the process counters by render_metrics (metrics_text.h).
     [[nodiscard]] std::string metrics_text() const;
     // /readyz: listeners bound, not shutting down, and the local server accepts connections.
     void check_ready(AdminServer::Reply reply);

@@ -6,6 +6,8 @@ docker/k8s/, against the /metrics of a live s2s-proxy on loopback.
   (which lints names, HELP/TYPE and units) finds nothing wrong with a live /metrics;
 - every metric name the rules and the dashboard use is one the live /metrics exports, so a
   rename cannot silently break alerting;
+- README's "The metric families:" paragraph names every family the live /metrics serves, and no
+  other, so a family cannot be added undocumented or documented after it is gone;
 - the dashboard is valid JSON with panels for what README's "Monitoring" promises;
 - the certificate expiry gauge has one row per certificate file the config presents, with the
   notAfter openssl reads from it, and a SIGHUP reload with a renewed file shows the new date.
@@ -32,6 +34,7 @@ from test_cli import PROXY, curl, parse_metrics  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = os.path.join(ROOT, "docker", "k8s", "prometheus-rules.yaml")
 DASHBOARD = os.path.join(ROOT, "docker", "k8s", "grafana-dashboard.json")
+README = os.path.join(ROOT, "README.md")
 PROMTOOL = "/usr/bin/promtool"
 
 # Names the rules use that Prometheus or kube-state-metrics make, not s2s-proxy.
@@ -94,6 +97,25 @@ def exported_names(text):
         elif line and not line.startswith("#"):
             names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
     return names
+
+
+def served_families(text):
+    """The family names of a /metrics text, from its TYPE lines (a family with no sample yet too)."""
+    return {m.group(1) for m in re.finditer(r"^# TYPE (\S+) \S+$", text, re.M)}
+
+
+def readme_families(path=README):
+    """The families README's paragraph "The metric families: ..." names in backticks, as /metrics
+    spells them: the s2s_proxy_ prefix put back on all but the process_* ones. Backticked config
+    keys (`listen.local`, `[[listen.s2s]]`) are not names."""
+    with open(path) as f:
+        text = f.read()
+    start = text.find("The metric families:")
+    if start < 0:
+        raise AssertionError(f"{path} has no paragraph that starts with 'The metric families:'")
+    end = text.find("\n\n", start)
+    paragraph = text[start:] if end < 0 else text[start:end]
+    return {n if n.startswith("process_") else "s2s_proxy_" + n for n in re.findall(r"`([a-z_][a-z0-9_]*)`", paragraph)}
 
 
 def rule_expressions():
@@ -215,6 +237,16 @@ class LiveProxy(unittest.TestCase):
                     with self.subTest(where=where, name=name):
                         self.assertIn(name, EXTERNAL, f"{where} selects {name}{{...}}, which nothing here exports")
         self.assertGreaterEqual(len(used), 25)
+
+    def test_the_readme_names_every_family_served_and_no_other(self):
+        served, documented = served_families(self.metrics()), readme_families()
+        self.assertGreaterEqual(len(served), 50)
+        undocumented = sorted(served - documented)
+        self.assertEqual(undocumented, [], "/metrics serves these families, but README's 'The metric families:' "
+                                           "paragraph does not name them: " + ", ".join(undocumented))
+        gone = sorted(documented - served)
+        self.assertEqual(gone, [], "README's 'The metric families:' paragraph names these families, but /metrics "
+                                   "does not serve them: " + ", ".join(gone))
 
     def test_certificate_expiry_has_one_row_per_file_with_its_not_after(self):
         rows = self.expiry_rows(self.metrics())

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "proxy/admin.h"
-#include "proxy/metrics.h"
+#include "proxy/metrics_text.h"
 #include "tests/fuzz/wire_peer.h"
 
 using namespace s2s;
@@ -47,7 +47,7 @@ struct World {
             }, 0, 0);
         };
         routes["/metrics"] = [](AdminServer::Reply r) {
-            r({200, render_prometheus({}, metrics()), "text/plain; version=0.0.4"});
+            r({200, render_metrics({}, metrics()), "text/plain; version=0.0.4"});
         };
         // A free loopback port: the kernel picks one, the endpoint binds it.
         for (int attempt = 0; attempt < 20 && !server; ++attempt) {

@@ -102,17 +102,3 @@ TEST_CASE("certificate_expiry: the leaf's notAfter and subject CN, files that ca
     CHECK(errors[0] == "local.tls.certfile: cannot read a certificate from '" + not_pem + "'");
     CHECK(errors[1].find("s2s.outgoing.tls.certfile: ") == 0);
 }
-
-TEST_CASE("certificate_expiry: the gauge family has one row per file, labels escaped") {
-    MetricFamily f = certificate_expiry_family({{"s2s.certfile", "a.test", 1580515200},
-                                                {"listen.s2s.0.tls.certfile", "odd \"name\"", 2000000000}});
-    CHECK(f.name == "certificate_expiry_timestamp_seconds");
-    CHECK(f.type == "gauge");
-    REQUIRE(f.rows.size() == 2);
-    CHECK(f.rows[0].first == "where=\"s2s.certfile\",subject=\"a.test\"");
-    CHECK(f.rows[0].second == 1580515200);
-    CHECK(f.rows[1].first == "where=\"listen.s2s.0.tls.certfile\",subject=\"odd \\\"name\\\"\"");
-    std::string text = render_prometheus({f}, Metrics{});
-    CHECK(text.find("s2s_proxy_certificate_expiry_timestamp_seconds{where=\"s2s.certfile\",subject=\"a.test\"} "
-                    "1580515200\n") != std::string::npos);
-}

@@ -31,17 +31,3 @@ TEST_CASE("process_metrics: memory, descriptors, CPU time and start time are rea
     close(fd);
     CHECK(*more.open_fds == *s.open_fds + 1);
 }
-
-TEST_CASE("process_metrics: the text has HELP, TYPE and one sample per value; missing values are left out") {
-    ProcessSample s;
-    s.resident_bytes = 4096;
-    s.open_fds = 12;
-    s.cpu_seconds = 1.5;
-    std::string text = render_process_metrics(s);
-    CHECK(text.find("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4096\n") !=
-          std::string::npos);
-    CHECK(text.find("# TYPE process_open_fds gauge\nprocess_open_fds 12\n") != std::string::npos);
-    CHECK(text.find("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n") != std::string::npos);
-    CHECK(text.find("process_max_fds") == std::string::npos);
-    CHECK(text.find("process_start_time_seconds") == std::string::npos);
-}

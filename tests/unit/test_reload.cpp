@@ -58,16 +58,20 @@ std::string all(const std::vector<std::string>& v) {
 
 }  // namespace
 
-TEST_CASE("reload: every option the table does not mark Reloadable is kept, and no other") {
+TEST_CASE("reload: the restart-only keys are the options the table does not mark Reloadable, in its order") {
     const auto& fixed = restart_only_keys();
-    for (const OptionSpec& o : options()) {
-        bool listed = std::find(fixed.begin(), fixed.end(), o.key) != fixed.end();
-        INFO(o.key);
-        CHECK(listed == !(o.flags & Reloadable));
-    }
-    for (const std::string& k : fixed) {
+    std::vector<std::string> expected;
+    for (const OptionSpec& o : options())
+        if (!(o.flags & Reloadable)) expected.push_back(o.key);
+    CHECK(fixed == expected);
+    for (const char* k : {"general.hosts", "s2s.shared", "local.mode", "admin.listen", "listen.s2s.*.port",
+                          "listen.local.*.backlog", "s2s.outgoing.dns.nameservers"}) {
         INFO(k);
-        CHECK(std::any_of(options().begin(), options().end(), [&](const OptionSpec& o) { return o.key == k; }));
+        CHECK(std::count(fixed.begin(), fixed.end(), k) == 1);
+    }
+    for (const char* k : {"s2s.default_policy", "listen.s2s.*.shaper", "s2s.outgoing.denied_networks"}) {
+        INFO(k);
+        CHECK(std::count(fixed.begin(), fixed.end(), k) == 0);
     }
 }
 
@@ -143,7 +147,9 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         // It is reported again at the next reload, until the process restarts.
         CHECK(plan_reload(plan.config, plan.settings, next).need_restart.size() == 1);
     }
-    // Every restart-only key is covered above or below (local.mode).
+    // Every restart-only key is covered above or below (local.mode): a key the table adds without
+    // the Reloadable flag fails here until it has a case, and that case checks that the reload
+    // keeps its running value.
     for (const std::string& k : restart_only_keys()) {
         std::string concrete = k;
         for (size_t p; (p = concrete.find('*')) != std::string::npos;) concrete.replace(p, 1, "0");
