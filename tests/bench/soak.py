@@ -572,10 +572,10 @@ def plot(out, samples, waves):
     png = os.path.join(out, "soak.png")
     with open(script, "w") as f:
         f.write(f"""# written by tests/bench/soak.py
-set terminal png size 1200,720 font ",10"
+set terminal png size 1200,760 font ",10"
 set output "{png}"
 set datafile separator ","
-set key autotitle columnhead top left
+set key autotitle columnhead below
 set multiplot layout 2,1
 set grid
 set xlabel "minutes"
