@@ -118,23 +118,12 @@ void LocalOut::authenticate(const std::string& remote, Remote& r) {
 
 void LocalOut::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
-    if (state_ == State::AwaitingFeatures || state_ == State::AwaitingProceed) {
-        std::string why;
-        switch (local_tls::negotiate(*stream_, settings_.tls, local_, e, state_ == State::AwaitingProceed, &why)) {
-            case local_tls::Step::Other: break;
-            case local_tls::Step::Continue: ready(); return;
-            case local_tls::Step::AwaitProceed:
-                state_ = State::AwaitingProceed;
-                stream_->set_deadline(settings_.state_timeout_ms);
-                return;
-            case local_tls::Step::Handshake:
-                state_ = State::TlsHandshake;
-                stream_->set_deadline(settings_.state_timeout_ms);
-                return;
-            case local_tls::Step::Fail:
-            case local_tls::Step::Refused: connection_lost(why); return;
-        }
-    }
+    std::string why;
+    local_tls::Step tls =
+        local_tls::negotiate(*stream_, settings_.tls, local_, e, state_, settings_.state_timeout_ms, &why);
+    if (tls == local_tls::Step::Continue) ready();
+    else if (tls == local_tls::Step::Fail || tls == local_tls::Step::Refused) connection_lost(why);
+    if (tls != local_tls::Step::Other) return;  // (or on to <proceed/> or the handshake)
     if (e.is("result", xml::ns::dialback) && state_ == State::Ready) {
         on_result(e);
         return;

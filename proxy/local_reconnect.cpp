@@ -82,12 +82,7 @@ void LocalReconnect::on_connected(int status) {
         last_error_ = local_tls::connect_failure(settings_.server_text, status);
         return;  // on_closed follows
     }
-    stream_->set_deadline(settings_.state_timeout_ms);
-    if (local_tls::start_direct(*stream_, settings_.tls, tls_domain())) {
-        state_ = State::TlsHandshake;
-        return;
-    }
-    send_header();
+    if (local_tls::connected(*stream_, settings_.tls, tls_domain(), state_, settings_.state_timeout_ms)) send_header();
 }
 
 void LocalReconnect::on_tls_established() {

@@ -5,6 +5,7 @@
 // that every stream to the local server negotiates, counts and explains TLS the same way.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "common/log.h"
@@ -20,6 +21,17 @@ namespace s2s::local_tls {
 
 // After connecting: starts TLS at once in Direct mode (true: wait for the handshake).
 bool start_direct(Stream& stream, const LocalTlsSettings& settings, const std::string& domain);
+
+// After connecting, for a stream whose State has TlsHandshake: arms the deadline and starts TLS
+// in Direct mode (`state` becomes TlsHandshake). True when our header goes out now.
+template <class State>
+[[nodiscard]] bool connected(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
+                             State& state, uint64_t deadline_ms) {
+    stream.set_deadline(deadline_ms);
+    if (!start_direct(stream, settings, domain)) return true;
+    state = State::TlsHandshake;
+    return false;
+}
 
 // What the server's <stream:features> on a stream that is not encrypted ask of us.
 enum class Offer {
@@ -41,6 +53,20 @@ enum class Step {
 };
 [[nodiscard]] Step negotiate(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
                              const xml::Element& e, bool awaiting_proceed, std::string* why);
+
+// The same for a stream whose State has AwaitingFeatures, AwaitingProceed and TlsHandshake: Other
+// in any other state; on AwaitProceed and Handshake `state` moves on and the deadline is armed.
+template <class State>
+[[nodiscard]] Step negotiate(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
+                             const xml::Element& e, State& state, uint64_t deadline_ms, std::string* why) {
+    if (state != State::AwaitingFeatures && state != State::AwaitingProceed) return Step::Other;
+    Step step = negotiate(stream, settings, domain, e, state == State::AwaitingProceed, why);
+    if (step == Step::AwaitProceed || step == Step::Handshake) {
+        state = step == Step::AwaitProceed ? State::AwaitingProceed : State::TlsHandshake;
+        stream.set_deadline(deadline_ms);
+    }
+    return step;
+}
 
 // After the handshake: "" when the server's certificate is acceptable, else why not.
 [[nodiscard]] std::string check_server(const LocalTlsSettings& settings, const tls::Session& session,

@@ -77,12 +77,7 @@ void LocalVerify::on_connected(int status) {
         failure_ = local_tls::connect_failure(settings_.server_text, status);
         return;  // on_closed follows
     }
-    stream_->set_deadline(settings_.state_timeout_ms);
-    if (local_tls::start_direct(*stream_, settings_.tls, request_.local)) {
-        state_ = State::TlsHandshake;
-        return;
-    }
-    send_header();
+    if (local_tls::connected(*stream_, settings_.tls, request_.local, state_, settings_.state_timeout_ms)) send_header();
 }
 
 void LocalVerify::send_header() {
@@ -122,22 +117,14 @@ void LocalVerify::send_verify() {
 
 void LocalVerify::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
-    if (state_ == State::AwaitingFeatures || state_ == State::AwaitingProceed) {
-        std::string why;
-        switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_ == State::AwaitingProceed, &why)) {
-            case local_tls::Step::Other: break;
-            case local_tls::Step::Continue: send_verify(); return;
-            case local_tls::Step::AwaitProceed:
-                state_ = State::AwaitingProceed;
-                stream_->set_deadline(settings_.state_timeout_ms);
-                return;
-            case local_tls::Step::Handshake:
-                state_ = State::TlsHandshake;
-                stream_->set_deadline(settings_.state_timeout_ms);
-                return;
-            case local_tls::Step::Fail: finish(Router::Verdict::Failed, why); return;
-            case local_tls::Step::Refused: finish(Router::Verdict::Unreachable, why); return;
-        }
+    std::string why;
+    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, settings_.state_timeout_ms, &why)) {
+        case local_tls::Step::Other: break;
+        case local_tls::Step::Continue: send_verify(); return;
+        case local_tls::Step::AwaitProceed:
+        case local_tls::Step::Handshake: return;
+        case local_tls::Step::Fail: finish(Router::Verdict::Failed, why); return;
+        case local_tls::Step::Refused: finish(Router::Verdict::Unreachable, why); return;
     }
     if (state_ == State::AwaitingAnswer && e.is("verify", xml::ns::dialback)) {
         handle_answer(e);

@@ -8,14 +8,16 @@
 #include <memory>
 
 #include "common/log.h"
-#include "proxy/local_link.h"
 #include "proxy/local_reconnect.h"
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/xmpp.h"
+#include "tests/unit/local_world.h"
 #include "tests/unit/loop_harness.h"
+#include "tests/unit/test_support.h"
 
 using namespace s2s;
+using test::LogCapture;
 using test::Peer;
 
 namespace {
@@ -71,41 +73,12 @@ private:
     StanzaQueue queue_;
 };
 
-struct LogCapture {
-    std::vector<std::string> lines;
-    LogLevel before = log_level();
-    LogCapture() {
-        set_log_sink([this](LogLevel, std::string_view line) { lines.emplace_back(line); });
-        set_log_level(LogLevel::debug);
-    }
-    ~LogCapture() {
-        set_log_level(before);
-        set_log_sink(nullptr);
-    }
-    [[nodiscard]] size_t count(const std::string& a, const std::string& b = "") const {
-        size_t n = 0;
-        for (auto& l : lines) n += l.find(a) != std::string::npos && l.find(b) != std::string::npos;
-        return n;
-    }
-};
-
-struct Fixture {
-    test::TestLoop t;  // local.server
-    Config config;
-    std::unique_ptr<DialbackKeys> keys;
-    std::unique_ptr<PolicyRules> policy;
-    OutboundSettings outbound;
-    LocalSettings settings;
-    std::unique_ptr<StaticResolver> resolver;
-    std::unique_ptr<ProxyRouter> router;
-    std::unique_ptr<ProxyContext> ctx;
-    std::unique_ptr<LocalLink> local;
+struct Fixture : test::LocalWorld {
     std::deque<Peer*> servers;  // one per connection made to local.server
     bool server_up = true;      // answers our header; else ends the stream at once
-    TestLink* link = nullptr;
+    TestLink* driven = nullptr;
 
     Fixture() {
-        config.hosts = {"a.test"};
         t.listen([this](uv_stream_t* l) {
             Peer& p = t.new_peer();
             servers.push_back(&p);
@@ -123,32 +96,21 @@ struct Fixture {
         std::memcpy(&settings.server, t.address(), sizeof(sockaddr_in));
         settings.server_text = "test server";
         settings.state_timeout_ms = 2000;
-        keys = std::make_unique<DialbackKeys>("secret");
-        policy = std::make_unique<PolicyRules>(config);
-        resolver = std::make_unique<StaticResolver>(t.loop(), config);
-        router = std::make_unique<ProxyRouter>(outbound, *resolver);
-        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
-        local = std::make_unique<LocalLink>(*ctx, settings, *router);
-        router->attach(*ctx, *local);
-        link = new TestLink(*ctx, settings, *router);
+        driven = new TestLink(*ctx, settings, *router);
     }
-    ~Fixture() {
-        for (Connection* c : std::vector<Connection*>(ctx->connections.begin(), ctx->connections.end()))
-            c->shutdown(StreamError::SystemShutdown, "test over");
-        t.shutdown([this] { return ctx->connections.empty(); });
-    }
-    [[nodiscard]] std::string state() const { return ctx->connections.empty() ? "none" : link->state_label(); }
+    ~Fixture() { shutdown(); }  // before the servers go: the peers' hooks use them
+    [[nodiscard]] std::string state() const { return ctx->connections.empty() ? "none" : driven->state_label(); }
 };
 
 }  // namespace
 
 TEST_CASE("local reconnect: stanzas wait while the stream opens, then flow") {
     Fixture f;
-    f.link->deliver(stanza("1"));
+    f.driven->deliver(stanza("1"));
     CHECK(f.state() == "connecting");
     REQUIRE(f.t.run_until([&] { return !f.servers.empty() && f.servers[0]->saw("id='1'"); }));
     CHECK(f.state() == "ready");
-    f.link->deliver(stanza("2"));
+    f.driven->deliver(stanza("2"));
     REQUIRE(f.t.run_until([&] { return f.servers[0]->saw("id='2'"); }));
     CHECK(f.router->counters().delivered_local == 2);
     CHECK(f.router->counters().bounced == 0);
@@ -160,12 +122,12 @@ TEST_CASE("local reconnect: each close is counted and logged; a failing server i
     f.server_up = false;
     f.settings.queue_timeout_ms = 600;
     uint64_t down = metrics().local_link_down.get("awaiting-header");
-    f.link->deliver(stanza("lost"));
+    f.driven->deliver(stanza("lost"));
     REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == 1; }));
     CHECK(f.servers.size() >= 2);  // tried again after a delay
     CHECK(f.servers.size() <= 4);  // ...but not in a tight loop
     CHECK(f.state() == "idle");
-    CHECK(f.link->queued_stanzas() == 0);
+    CHECK(f.driven->queued_stanzas() == 0);
     CHECK(metrics().local_link_down.get("awaiting-header") == down + f.servers.size());
     // (the server resets the connection: the stream's own reason)
     CHECK(log.count("local-link-down", "the peer closed the connection") == f.servers.size());
@@ -174,27 +136,27 @@ TEST_CASE("local reconnect: each close is counted and logged; a failing server i
     // The next stanza connects again, and a server that is back takes it.
     f.server_up = true;
     size_t tried = f.servers.size();
-    f.link->deliver(stanza("again"));
+    f.driven->deliver(stanza("again"));
     REQUIRE(f.t.run_until([&] { return f.servers.size() == tried + 1 && f.servers.back()->saw("id='again'"); }));
     CHECK(f.state() == "ready");
 }
 
 TEST_CASE("local reconnect: a stream that was ready is opened again at once when stanzas wait") {
     Fixture f;
-    f.link->deliver(stanza("1"));
+    f.driven->deliver(stanza("1"));
     REQUIRE(f.t.run_until([&] { return f.state() == "ready"; }));
     uint64_t down = metrics().local_link_down.get("ready");
     f.servers[0]->stream->abort("server restarting");
-    f.link->deliver(stanza("2"));  // (written before the close is seen, or queued after it)
+    f.driven->deliver(stanza("2"));  // (written before the close is seen, or queued after it)
     REQUIRE(f.t.run_until([&] { return f.servers[0]->closed && f.state() != "ready"; }));
-    f.link->deliver(stanza("3"));
+    f.driven->deliver(stanza("3"));
     REQUIRE(f.t.run_until([&] { return f.servers.size() == 2 && f.servers[1]->saw("id='3'"); }, 2000));
     CHECK(metrics().local_link_down.get("ready") == down + 1);
 }
 
 TEST_CASE("local reconnect: the server's unexpected element ends the stream with a stream error") {
     Fixture f;
-    f.link->deliver(stanza("1"));
+    f.driven->deliver(stanza("1"));
     REQUIRE(f.t.run_until([&] { return f.state() == "ready"; }));
     f.servers[0]->stream->send("<message to='x@b.test'/>");
     REQUIRE(f.t.run_until([&] { return f.servers[0]->closed; }));
@@ -207,11 +169,11 @@ TEST_CASE("local reconnect: the server's unexpected element ends the stream with
 TEST_CASE("local reconnect: shutdown ends the stream, bounces what waits and frees the link") {
     SUBCASE("with a stream open") {
         Fixture f;
-        f.link->deliver(stanza("1"));
+        f.driven->deliver(stanza("1"));
         REQUIRE(f.t.run_until([&] { return f.state() == "ready"; }));
-        f.link->shutdown(StreamError::SystemShutdown, "going away");
+        f.driven->shutdown(StreamError::SystemShutdown, "going away");
         CHECK(f.state() == "closing");
-        f.link->deliver(stanza("late"));  // refused while it closes
+        f.driven->deliver(stanza("late"));  // refused while it closes
         CHECK(f.router->counters().bounced == 1);
         REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
         bool saw_error = false;
@@ -221,9 +183,9 @@ TEST_CASE("local reconnect: shutdown ends the stream, bounces what waits and fre
     SUBCASE("waiting to try again") {
         Fixture f;
         f.server_up = false;
-        f.link->deliver(stanza("1"));
+        f.driven->deliver(stanza("1"));
         REQUIRE(f.t.run_until([&] { return f.state() == "backoff"; }));
-        f.link->shutdown(StreamError::SystemShutdown, "going away");
+        f.driven->shutdown(StreamError::SystemShutdown, "going away");
         CHECK(f.router->counters().bounced == 1);  // at once: no stream to close
         REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
     }
