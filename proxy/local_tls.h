@@ -1,4 +1,6 @@
-// TLS on the local link, for when the local server is not on this host.
+// TLS on the local link, for when the local server is not on this host: what the config's TLS
+// keys mean for each side of it. The streams to the local server negotiate it as
+// local_tls_client.h says.
 //
 // [[listen.local]] (the local server's outgoing s2s): its `tls` subsection works as on
 // [[listen.s2s]] (starttls.h): mode "tls" is direct TLS, "starttls" offers STARTTLS,
@@ -20,12 +22,8 @@
 #include <string>
 
 #include "common/config.h"
-#include "common/log.h"
-#include "common/tls.h"
 #include "common/tls_context.h"
-#include "common/xml.h"
 #include "proxy/starttls.h"
-#include "proxy/stream.h"
 
 namespace s2s {
 
@@ -56,36 +54,6 @@ namespace local_tls {
 
 // The name expected in the server's certificate (and sent with SNI) on a stream for `domain`.
 [[nodiscard]] std::string server_name(const LocalTlsSettings& settings, const std::string& domain);
-
-// After connecting: starts TLS at once in Direct mode (true: wait for the handshake).
-bool start_direct(Stream& stream, const LocalTlsSettings& settings, const std::string& domain);
-
-// What to do with the server's <stream:features> while the stream is not encrypted.
-enum class Step {
-    Continue,      // go on in plain text (TLS off here, and the server does not require it)
-    SendStartTls,  // <starttls/> was sent: wait for <proceed/>
-    Fail,          // *why says why the link cannot go on
-};
-[[nodiscard]] Step on_features(Stream& stream, const LocalTlsSettings& settings, const xml::Element& features,
-                               std::string* why);
-
-// After <proceed/>: TLS from the next byte, and a new stream.
-void proceed(Stream& stream, const LocalTlsSettings& settings, const std::string& domain);
-
-// After the handshake: "" when the server's certificate is acceptable, else why not.
-[[nodiscard]] std::string check_server(const LocalTlsSettings& settings, const tls::Session& session,
-                                       const std::string& domain);
-
-// After the handshake on a stream to the local server at `server`: check_server(), counted in
-// local_tls_total and logged ("local-tls-refused", or the session at info level; at debug level
-// when `quiet`). "" when the stream may go on, else why not.
-[[nodiscard]] std::string established(const LocalTlsSettings& settings, const tls::Session& session,
-                                      const std::string& domain, const LogContext& log, const std::string& server,
-                                      bool quiet = false);
-
-// A stream to the local server at `server` closed during its TLS handshake for `reason`: when that
-// was the handshake's own failure ("TLS ..."), it is counted and logged ("local-tls-failed").
-void note_handshake_failure(const LogContext& log, const std::string& server, const std::string& reason);
 
 }  // namespace local_tls
 }  // namespace s2s

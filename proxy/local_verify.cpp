@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/local_tls_client.h"
 #include "proxy/metrics.h"
 #include "proxy/xmpp.h"
 
@@ -73,16 +74,10 @@ void LocalVerify::start() {
 
 void LocalVerify::on_connected(int status) {
     if (status != 0) {
-        failure_ = "cannot connect to the local server at " + settings_.server_text + ": " +
-                   (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
+        failure_ = local_tls::connect_failure(settings_.server_text, status);
         return;  // on_closed follows
     }
-    stream_->set_deadline(settings_.state_timeout_ms);
-    if (local_tls::start_direct(*stream_, settings_.tls, request_.local)) {
-        state_ = State::TlsHandshake;
-        return;
-    }
-    send_header();
+    if (local_tls::connected(*stream_, settings_.tls, request_.local, state_, settings_.state_timeout_ms)) send_header();
 }
 
 void LocalVerify::send_header() {
@@ -122,30 +117,14 @@ void LocalVerify::send_verify() {
 
 void LocalVerify::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
-    if (state_ == State::AwaitingFeatures && e.is("features", xml::ns::streams)) {
-        if (!stream_->tls()) {
-            std::string why;
-            switch (local_tls::on_features(*stream_, settings_.tls, e, &why)) {
-                case local_tls::Step::Fail: finish(Router::Verdict::Failed, why); return;
-                case local_tls::Step::SendStartTls:
-                    state_ = State::AwaitingProceed;
-                    stream_->set_deadline(settings_.state_timeout_ms);
-                    return;
-                case local_tls::Step::Continue: break;
-            }
-        }
-        send_verify();
-        return;
-    }
-    if (state_ == State::AwaitingProceed && e.is("proceed", xml::ns::tls)) {
-        local_tls::proceed(*stream_, settings_.tls, request_.local);
-        state_ = State::TlsHandshake;
-        stream_->set_deadline(settings_.state_timeout_ms);
-        return;
-    }
-    if (state_ == State::AwaitingProceed && e.is("failure", xml::ns::tls)) {
-        finish(Router::Verdict::Unreachable, "the local server refused STARTTLS");
-        return;
+    std::string why;
+    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, settings_.state_timeout_ms, &why)) {
+        case local_tls::Step::Other: break;
+        case local_tls::Step::Continue: send_verify(); return;
+        case local_tls::Step::AwaitProceed:
+        case local_tls::Step::Handshake: return;
+        case local_tls::Step::Fail: finish(Router::Verdict::Failed, why); return;
+        case local_tls::Step::Refused: finish(Router::Verdict::Unreachable, why); return;
     }
     if (state_ == State::AwaitingAnswer && e.is("verify", xml::ns::dialback)) {
         handle_answer(e);

@@ -5,8 +5,9 @@
 // <db:verify from='REMOTE' to='LOCAL' id='ID'>KEY</db:verify> with the id of the stream
 // s2s-proxy sent on [[listen.local]], the server's answer, and the close. Every wait has a
 // deadline (connect_timeout, then state_timeout for the header, the features and the answer, and
-// for each TLS step). With local.tls the connection is encrypted as LocalOut's are (local_tls.h),
-// and a local server whose certificate does not check out cannot confirm anything.
+// for each TLS step). With local.tls the connection is encrypted as LocalOut's are
+// (local_tls_client.h), and a local server whose certificate does not check out cannot confirm
+// anything.
 //
 // LocalVerifier starts them and bounds how many are under way at once (local.max_verifications):
 // a process on the local listener must not make s2s-proxy open connections without bound.

@@ -79,6 +79,31 @@ std::string listener_prefix(const Config& c, const Listener& l) {
     return "listen.s2s.tls";
 }
 
+// A context made from `o`, or null with *error set, located at the key under `prefix` behind it.
+std::shared_ptr<const tls::Context> create(const Config& c, const std::string& prefix, const TlsOptions& t,
+                                           const tls::ContextOptions& o, std::string* error) {
+    auto made = tls::Context::create(o);
+    if (!made) *error = located(c, prefix, t, made);
+    return made.context;
+}
+
+// The server context for listener `l` in `mode`, with the local domains' certificates by SNI
+// (`sni`) or without. The listener's own tls subsection with verify_mode = "peer" and
+// disconnect_on_failure = true (MongooseIM's defaults) refuses a handshake without a valid client
+// certificate. TLS that comes from s2s.use_starttls alone keeps the 6.x meaning: certificates
+// judged per domain.
+std::shared_ptr<const tls::Context> server_context(const Config& c, const Listener& l, InboundTls mode, bool sni,
+                                                   std::string* error) {
+    tls::ContextOptions o;
+    o.role = tls::Role::Server;
+    common_options(c, l.tls, o);
+    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
+    o.protocol_options = l.tls.protocol_options;
+    if (sni) domain_certificates(c, o);
+    if (mode == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    return create(c, listener_prefix(c, l), l.tls, o, error);
+}
+
 }  // namespace
 
 InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
@@ -123,19 +148,7 @@ bool outgoing_tls_needed(const Config& c) {
 }
 
 std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {
-    tls::ContextOptions o;
-    o.role = tls::Role::Server;
-    common_options(c, l.tls, o);
-    // The listener's own tls subsection with verify_mode = "peer" and disconnect_on_failure = true
-    // (MongooseIM's defaults) refuses a handshake without a valid client certificate. TLS that
-    // comes from s2s.use_starttls alone keeps the 6.x meaning: certificates judged per domain.
-    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
-    o.protocol_options = l.tls.protocol_options;
-    domain_certificates(c, o);
-    if (inbound_tls_mode(c, l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
-    auto made = tls::Context::create(o);
-    if (!made) *error = located(c, listener_prefix(c, l), l.tls, made);
-    return made.context;
+    return server_context(c, l, inbound_tls_mode(c, l), true, error);
 }
 
 std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const std::string& local,
@@ -147,23 +160,11 @@ std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const
         if (d.domain == local) o.certificate = {d.certfile, "", "", {}};
     if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();
-    auto made = tls::Context::create(o);
-    if (!made) *error = located(c, "s2s.outgoing.tls", c.outgoing.tls, made);
-    return made.context;
+    return create(c, "s2s.outgoing.tls", c.outgoing.tls, o, error);
 }
 
 std::shared_ptr<const tls::Context> make_local_listener_context(const Config& c, const Listener& l, std::string* error) {
-    tls::ContextOptions o;
-    o.role = tls::Role::Server;
-    common_options(c, l.tls, o);
-    // As on [[listen.s2s]]: the listener's own tls subsection with verify_mode peer and
-    // disconnect_on_failure refuses a client certificate that is missing or does not check out.
-    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
-    o.protocol_options = l.tls.protocol_options;
-    if (local_tls_mode(l) == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
-    auto made = tls::Context::create(o);
-    if (!made) *error = located(c, listener_prefix(c, l), l.tls, made);
-    return made.context;
+    return server_context(c, l, local_tls_mode(l), false, error);
 }
 
 std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, std::string* error) {
@@ -175,9 +176,7 @@ std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, s
     // handshake.
     o.require_valid_peer = c.local_tls.verify_mode != VerifyMode::None;
     if (local_client_tls_mode(c) == LocalTls::Direct) o.alpn = {tls::kAlpnXmppServer};
-    auto made = tls::Context::create(o);
-    if (!made) *error = located(c, "local.tls", c.local_tls, made);
-    return made.context;
+    return create(c, "local.tls", c.local_tls, o, error);
 }
 
 }  // namespace s2s

@@ -19,10 +19,13 @@
 #include "proxy/metrics.h"
 #include "proxy/router.h"
 #include "proxy/tls_setup.h"
+#include "tests/unit/local_world.h"
 #include "tests/unit/loop_harness.h"
+#include "tests/unit/test_support.h"
 #include "tests/unit/tls_test_ca.h"
 
 using namespace s2s;
+using test::LogCapture;
 using test::Peer;
 
 namespace {
@@ -53,25 +56,6 @@ std::string sha1_hex(const std::string& s) {
     return out;
 }
 
-// Every log line while it lives (debug and up).
-struct LogCapture {
-    std::vector<std::string> lines;
-    LogLevel before = log_level();
-    LogCapture() {
-        set_log_sink([this](LogLevel, std::string_view line) { lines.emplace_back(line); });
-        set_log_level(LogLevel::debug);
-    }
-    ~LogCapture() {
-        set_log_level(before);
-        set_log_sink(nullptr);
-    }
-    [[nodiscard]] bool has(const std::string& a, const std::string& b = "") const {
-        for (auto& l : lines)
-            if (l.find(a) != std::string::npos && l.find(b) != std::string::npos) return true;
-        return false;
-    }
-};
-
 // One component listener connection, scripted: it answers the header with a stream id, checks
 // the handshake against SHA-1(id + its secret) and says <handshake/> or not-authorized.
 struct ComponentServer {
@@ -83,24 +67,13 @@ struct ComponentServer {
     bool answered = false;
 };
 
-struct Fixture {
-    test::TestLoop t;  // local.server
-    Config config;
-    std::unique_ptr<DialbackKeys> keys;
-    std::unique_ptr<PolicyRules> policy;
-    OutboundSettings outbound;
-    LocalSettings settings;
-    std::unique_ptr<StaticResolver> resolver;
-    std::unique_ptr<ProxyRouter> router;
-    std::unique_ptr<ProxyContext> ctx;
-    std::unique_ptr<LocalLink> link;
+struct Fixture : test::LocalWorld {
     std::deque<ComponentServer> servers;  // one per connection made to local.server
     std::string server_secret = kSecret;
     std::function<void(ComponentServer&)> on_server;  // before the connection is served
     std::shared_ptr<const tls::Context> server_tls;   // the component listener speaks direct TLS
 
     Fixture() {
-        config.hosts = {"a.test"};
         t.listen([this](uv_stream_t* l) {
             Peer& p = t.new_peer();
             servers.push_back({});
@@ -140,20 +113,8 @@ struct Fixture {
         settings.mode = LocalMode::Component;
         settings.component_name = kComponent;
         settings.password = kSecret;
-        keys = std::make_unique<DialbackKeys>("secret");
-        policy = std::make_unique<PolicyRules>(config);
-        resolver = std::make_unique<StaticResolver>(t.loop(), config);
-        router = std::make_unique<ProxyRouter>(outbound, *resolver);
-        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
-        link = std::make_unique<LocalLink>(*ctx, settings, *router);
-        router->attach(*ctx, *link);
     }
-    ~Fixture() {
-        link->shutdown(StreamError::SystemShutdown, "test over");
-        for (Connection* c : std::vector<Connection*>(ctx->connections.begin(), ctx->connections.end()))
-            c->shutdown(StreamError::SystemShutdown, "test over");
-        t.shutdown([this] { return ctx->connections.empty(); });
-    }
+    ~Fixture() { shutdown(); }  // before the servers go: the peers' hooks use them
     static void answer(ComponentServer& s) {
         s.answered = true;
         s.peer->stream->send("<handshake/>");

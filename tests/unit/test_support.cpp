@@ -35,4 +35,20 @@ std::string make_certificate(const TempDir& dir, const std::string& cn, std::str
     return cert;
 }
 
+LogCapture::LogCapture() {
+    set_log_sink([this](LogLevel, std::string_view line) { lines.emplace_back(line); });
+    set_log_level(LogLevel::debug);
+}
+
+LogCapture::~LogCapture() {
+    set_log_level(before);
+    set_log_sink(nullptr);
+}
+
+size_t LogCapture::count(const std::string& a, const std::string& b) const {
+    size_t n = 0;
+    for (auto& l : lines) n += l.find(a) != std::string::npos && l.find(b) != std::string::npos;
+    return n;
+}
+
 }  // namespace s2s::test

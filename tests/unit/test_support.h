@@ -1,7 +1,12 @@
-// Helpers shared by unit tests: temporary directories and throwaway certificates made with openssl.
+// Helpers shared by unit tests: temporary directories, throwaway certificates made with openssl,
+// and the log lines a test provoked.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
+
+#include "common/log.h"
 
 namespace s2s::test {
 
@@ -24,5 +29,18 @@ private:
 // *key to the key path (encrypted with `password` when it is not empty). Empty on failure.
 std::string make_certificate(const TempDir& dir, const std::string& cn, std::string* key,
                              const std::string& password = "");
+
+// Every log line while it lives (debug and up).
+struct LogCapture {
+    std::vector<std::string> lines;
+    LogLevel before = log_level();
+    LogCapture();
+    ~LogCapture();
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    // How many lines hold both `a` and `b`; whether one does.
+    [[nodiscard]] size_t count(const std::string& a, const std::string& b = "") const;
+    [[nodiscard]] bool has(const std::string& a, const std::string& b = "") const { return count(a, b) > 0; }
+};
 
 }  // namespace s2s::test
