@@ -651,6 +651,9 @@ TEST_CASE("local link: a remote domain with stanzas waiting for the local server
 
 TEST_CASE("local link: past LocalOut::kMaxRemotes remote domains the least recently used idle one makes room") {
     Fixture f;
+    // Ten thousand dialbacks in one burst: on a loaded machine the scripted server may take longer
+    // than the fixture's 2 s to answer them all, and the stream would end for that.
+    f.local_settings.state_timeout_ms = 60000;
     // The local server takes b.test's dialback and refuses every other domain's.
     f.on_server_side = [&f](Peer& p) {
         play_local_server(f, p);
@@ -680,5 +683,6 @@ TEST_CASE("local link: past LocalOut::kMaxRemotes remote domains the least recen
     // b.test was the least recently used: its next stanza needs a new dialback.
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='b2'/>"));
     REQUIRE(f.t.run_until([&] { return f.server_sides[0]->saw("id='b2'"); }, 20000));
+    CHECK(f.server_sides.size() == 1);
     CHECK(count_of(*f.server_sides[0], "<db:result from='b.test' to='a.test'>") == 2);
 }
