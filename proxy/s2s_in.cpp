@@ -10,6 +10,8 @@
 #include "common/random.h"
 #include "common/stanza_error.h"
 #include "proxy/access.h"
+#include "proxy/admission.h"
+#include "proxy/db_verify.h"
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
 
@@ -55,49 +57,6 @@ std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::str
 }
 
 }  // namespace
-
-// A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
-// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
-std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                 const PairSet& pairs, const std::string& access) {
-    xml::Element e = doc.root();
-    if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
-    auto from_attr = e.attr("from"), to_attr = e.attr("to");
-    if (!from_attr || !to_attr)
-        return StanzaRefusal{StreamError::ImproperAddressing, std::string("a stanza without '") + (from_attr ? "to" : "from") + "'"};
-    auto from = JidView::parse(*from_attr);
-    if (!from) {
-        count_refused_jid("stanza", *from_attr);
-        return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
-    }
-    auto to = JidView::parse(*to_attr);
-    if (!to) {
-        count_refused_jid("stanza", *to_attr);
-        return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
-    }
-    canonicalize_address(doc, "from", *from);
-    canonicalize_address(doc, "to", *to);
-    from_attr = e.attr("from"), to_attr = e.attr("to");
-    // One hash lookup, however many pairs the stream carries.
-    std::string remote = domain_of(from->domain()), local = domain_of(to->domain());
-    if (!pairs.contains(remote, local)) {
-        std::string to_domain(to->domain()), from_domain(from->domain());
-        if (!ctx.is_local(local)) return StanzaRefusal{StreamError::HostUnknown, to_domain + " is not served here"};
-        return StanzaRefusal{StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream"};
-    }
-    if (!ctx.policy.allowed(remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(remote)};
-    // (a reload may have changed the listener's access rule since the pair authenticated)
-    if (!access_allows(ctx.config, access, remote)) {
-        metrics().access_refusals.add("stanza");
-        return StanzaRefusal{StreamError::PolicyViolation, remote + " is not admitted by this listener's access rule"};
-    }
-    S2S_LOG_DEBUG(LogContext{conn_id, local, remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
-                  static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
-                  e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
-                  static_cast<int>(to_attr->size()), to_attr->data(), remote.c_str());
-    ctx.router.from_remote(remote, local, doc);
-    return std::nullopt;
-}
 
 const char* S2SIn::state_name(State s) noexcept {
     switch (s) {
@@ -685,18 +644,6 @@ void S2SIn::answer_db_result(const std::string& remote, const std::string& local
     metrics().dialback.add(std::string("receiving:") + type);
     if (std::string_view(type) != "valid") ++refused_claims_;
     stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
-}
-
-// Authoritative server role (XEP-0220 §2.3): was this key issued by us (or a replica)?
-std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xml::Element& e) {
-    std::string asker = attr_or_empty(e, "from"), ours = attr_or_empty(e, "to"), sid = attr_or_empty(e, "id");
-    std::string ours_norm = domain_of(ours);
-    bool valid = !ours_norm.empty() && ctx.is_local(ours_norm) && !sid.empty() &&
-                 ctx.keys.verify(domain_of(asker), ours_norm, sid, e.text());
-    S2S_LOG_INFO(LogContext{conn_id, ours_norm, domain_of(asker)}, "db-verify", "answered %s",
-                 valid ? "valid" : "invalid");
-    metrics().dialback.add(valid ? "authoritative:valid" : "authoritative:invalid");
-    return dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid");
 }
 
 void S2SIn::handle_db_verify(const xml::Element& e) {

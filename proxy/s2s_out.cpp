@@ -6,6 +6,8 @@
 
 #include "common/jid.h"
 #include "common/stream_error.h"
+#include "proxy/admission.h"
+#include "proxy/db_verify.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {

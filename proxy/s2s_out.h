@@ -41,7 +41,7 @@
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
-#include "proxy/s2s_in.h"
+#include "proxy/pair_set.h"
 #include "proxy/stream.h"
 
 namespace s2s {
