@@ -174,11 +174,9 @@ void LocalComponent::on_stanza(xml::Document& doc) {
         to_component(e);
         return;
     }
-    metrics().stream_errors.add(name(StreamError::UnsupportedStanzaType));
-    stream_->send(stream_error_bytes(StreamError::UnsupportedStanzaType, "unexpected element on the component stream") +
-                  "</stream:stream>");
     connection_lost("the local server sent <" + std::string(e.name()) + "> on the component stream (" +
-                    state_name(state_) + ")");
+                    state_name(state_) + ")",
+                    StreamError::UnsupportedStanzaType, "unexpected element on the component stream");
 }
 
 // The local server routes to the component only what is addressed to the component's own
@@ -210,15 +208,14 @@ void LocalComponent::on_timeout() {
 void LocalComponent::on_stream_close() { connection_lost("the local server closed the component stream"); }
 
 void LocalComponent::on_stream_error(StreamError error, std::string_view text) {
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
-    connection_lost("bad XML from the local server: " + std::string(text));
+    connection_lost("bad XML from the local server: " + std::string(text), error, text);
 }
 
-void LocalComponent::connection_lost(const std::string& why) {
+void LocalComponent::connection_lost(const std::string& why, std::optional<StreamError> error, std::string_view text) {
     if (!stream_ || stream_->state() == Stream::State::Closing) return;
     last_error_ = why;
-    stream_->close(why);
+    if (error) stream_->end_with(*error, text, why);
+    else stream_->close(why);
 }
 
 // ---- reconnecting and giving up ---------------------------------------------------------------
@@ -258,15 +255,12 @@ void LocalComponent::on_retry(uv_timer_t* t) noexcept {
 
 void LocalComponent::shutdown(StreamError error, const std::string& why) {
     if (state_ == State::Closing) return;
-    bool had_stream = stream_ != nullptr;
-    if (had_stream && state_ != State::Connecting) {
-        metrics().stream_errors.add(name(error));
-        stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
-    }
+    const bool connecting = state_ == State::Connecting;
     state_ = State::Closing;
     uv_timer_stop(&retry_timer_);
-    if (had_stream) {
-        stream_->close(why);
+    if (stream_) {
+        if (connecting) stream_->close(why);
+        else stream_->end_with(error, why, why);
         return;
     }
     bounce_waiting("s2s-proxy is shutting down");

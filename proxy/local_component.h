@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -67,7 +68,10 @@ private:
     void connect();
     void flush();
     void to_component(const xml::Element& stanza);
-    void connection_lost(const std::string& why);
+    // Ends the stream to the local server (with a stream error when `error` is set); on_closed()
+    // then reconnects or gives up. Nothing when it is already ending.
+    void connection_lost(const std::string& why, std::optional<StreamError> error = std::nullopt,
+                         std::string_view text = {});
     void bounce_waiting(const std::string& why);
     // The component's name and secret stay out of logs (and out of bounce texts, which leave).
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), {}, {}}; }

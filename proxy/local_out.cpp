@@ -235,10 +235,8 @@ void LocalOut::on_stanza(xml::Document& doc) {
         return;
     }
     // Nothing else is expected on our outgoing stream.
-    metrics().stream_errors.add(name(StreamError::UnsupportedStanzaType));
-    stream_->send(stream_error_bytes(StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy") +
-                  "</stream:stream>");
-    connection_lost("the local server sent <" + std::string(e.name()) + "> on the stream toward it");
+    connection_lost("the local server sent <" + std::string(e.name()) + "> on the stream toward it",
+                    StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy");
 }
 
 void LocalOut::on_timeout() {
@@ -248,15 +246,14 @@ void LocalOut::on_timeout() {
 void LocalOut::on_stream_close() { connection_lost("the local server closed the stream"); }
 
 void LocalOut::on_stream_error(StreamError error, std::string_view text) {
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
-    connection_lost("bad XML from the local server: " + std::string(text));
+    connection_lost("bad XML from the local server: " + std::string(text), error, text);
 }
 
-void LocalOut::connection_lost(const std::string& why) {
+void LocalOut::connection_lost(const std::string& why, std::optional<StreamError> error, std::string_view text) {
     if (!stream_ || stream_->state() == Stream::State::Closing) return;
     last_error_ = why;
-    stream_->close(why);
+    if (error) stream_->end_with(*error, text, why);
+    else stream_->close(why);
 }
 
 // ---- reconnecting and giving up ---------------------------------------------------------------
@@ -303,15 +300,12 @@ void LocalOut::on_retry(uv_timer_t* t) noexcept {
 
 void LocalOut::shutdown(StreamError error, const std::string& why) {
     if (state_ == State::Closing) return;
-    bool had_stream = stream_ != nullptr;
-    if (had_stream && state_ != State::Connecting) {
-        metrics().stream_errors.add(name(error));
-        stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
-    }
+    const bool connecting = state_ == State::Connecting;
     state_ = State::Closing;
     uv_timer_stop(&retry_timer_);
-    if (had_stream) {
-        stream_->close(why);
+    if (stream_) {
+        if (connecting) stream_->close(why);
+        else stream_->end_with(error, why, why);
         return;
     }
     bounce_waiting("s2s-proxy is shutting down");

@@ -17,7 +17,9 @@
 
 #include <list>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/log.h"
 #include "proxy/connection.h"
@@ -99,7 +101,10 @@ private:
     void connect();
     void authenticate(const std::string& remote, Remote& r);
     void flush(const std::string& remote, Remote& r);
-    void connection_lost(const std::string& why);
+    // Ends the stream to the local server (with a stream error when `error` is set); on_closed()
+    // then reconnects or gives up. Nothing when it is already ending.
+    void connection_lost(const std::string& why, std::optional<StreamError> error = std::nullopt,
+                         std::string_view text = {});
     void bounce_waiting(const std::string& why);
     [[nodiscard]] bool anything_waiting() const;
     [[nodiscard]] LogContext log_ctx(const std::string& remote = {}) const noexcept {

@@ -305,14 +305,15 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
     if (!from.empty()) claimed_ = from;
     stream_id_ = random_hex(16);
     bidi_offered_ = false;
-    send_header();
+    stream_->send(owed_header());
     if (version_1_) send_features();
     enter(State::Negotiating);
 }
 
-void S2SIn::send_header() {
-    stream_->send(stream_header(local_, claimed_, stream_id_, version_1_ || local_.empty()));
+std::string S2SIn::owed_header() {
+    if (header_sent_) return {};
     header_sent_ = true;
+    return stream_header(local_, claimed_, stream_id_, version_1_ || local_.empty());
 }
 
 bool S2SIn::tls_required_first() const noexcept {
@@ -770,29 +771,24 @@ void S2SIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_NOTICE(log_ctx(), "stream-error", "%.*s: %s", static_cast<int>(name(error).size()), name(error).data(),
                    text.c_str());
-    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_)) {
-        // Plaintext XML would land in a TLS handshake: the connection is just closed.
-        metrics().stream_errors.add(name(error));
-        enter(State::Closing);
-        stream_->close(std::string(name(error)) + ": " + text);
-        return;
-    }
-    if (!header_sent_) send_header();
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
+    std::string why = std::string(name(error)) + ": " + text;
+    // Plaintext XML would land in a TLS handshake: the connection is just closed.
+    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_))
+        stream_->end_unsent(error, why);
+    else
+        stream_->end_with(error, text, why, owed_header());
     enter(State::Closing);
-    stream_->close(std::string(name(error)) + ": " + text);
+}
+
+void S2SIn::end(const std::string& why) {
+    if (state_ == State::Closing) return;
+    stream_->end(why, owed_header());
+    enter(State::Closing);
 }
 
 void S2SIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
 
-void S2SIn::on_stream_close() {
-    if (state_ == State::Closing) return;
-    if (!header_sent_) send_header();
-    stream_->send("</stream:stream>");
-    enter(State::Closing);
-    stream_->close("the peer closed the stream");
-}
+void S2SIn::on_stream_close() { end("the peer closed the stream"); }
 
 void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(error, std::string(text)); }
 
@@ -823,10 +819,7 @@ void S2SIn::on_timeout() {
             return;
         }
     } else if (settings_.idle_timeout_ms && now - last_activity_ >= settings_.idle_timeout_ms && !verifying) {
-        if (!header_sent_) send_header();
-        stream_->send("</stream:stream>");
-        enter(State::Closing);
-        stream_->close("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
+        end("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
         return;
     }
     rearm();

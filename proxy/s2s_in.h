@@ -155,9 +155,15 @@ private:
     // counting the pairs being verified); false when it was logged and counted as refused.
     [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local);
     void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
-    void send_header();
+    // Our header for the current stream when it has not been sent yet (it counts as sent from
+    // now on), else "".
+    [[nodiscard]] std::string owed_header();
     void send_features();
+    // The two ways the stream ends (each once; a later call does nothing): with a stream error,
+    // or, when the peer closed its own or it was idle, with our </stream:stream>. Either way our
+    // header goes first when it is owed.
     void fail(StreamError error, const std::string& text);
+    void end(const std::string& why);
     void handle_starttls();
     void handle_bidi();
     void handle_sasl(const xml::Element& e);

@@ -558,6 +558,25 @@ void Stream::close(const std::string& reason) {
     loop_.schedule_flush(this);
 }
 
+void Stream::end(const std::string& why, std::string_view header) {
+    std::string bytes(header);
+    bytes += "</stream:stream>";
+    send(bytes);
+    close(why);
+}
+
+void Stream::end_with(StreamError error, std::string_view text, const std::string& why, std::string_view header) {
+    metrics().stream_errors.add(name(error));
+    std::string before(header);
+    append_stream_error(before, error, text);
+    end(why, before);
+}
+
+void Stream::end_unsent(StreamError error, const std::string& why) {
+    metrics().stream_errors.add(name(error));
+    close(why);
+}
+
 void Stream::abort(const std::string& reason) {
     if (state_ == State::Closed) return;
     if (state_ != State::Closing) close_reason_ = reason;  // a graceful close keeps its first reason

@@ -147,6 +147,16 @@ public:
 
     // Sends what is queued, then closes. Idempotent.
     void close(const std::string& reason);
+    // Ends the stream: writes `header` (our stream header, owed when the peer's has not been
+    // answered yet; empty otherwise) and </stream:stream>, then close(why).
+    void end(const std::string& why, std::string_view header = {});
+    // Ends the stream with a stream error (RFC 6120 §4.9), the one place one is written: counts
+    // it (stream_errors_sent_total, by condition), writes `header` as end() does, the error with
+    // `text`, and </stream:stream>, then close(why). The owner logs it its own way.
+    void end_with(StreamError error, std::string_view text, const std::string& why, std::string_view header = {});
+    // Where no XML may be written (a TLS handshake under way, or expected first on a direct-TLS
+    // port): counts the error as end_with() does, then closes without a word.
+    void end_unsent(StreamError error, const std::string& why);
     // Closes now, dropping what is queued.
     void abort(const std::string& reason);
 
