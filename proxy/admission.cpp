@@ -10,7 +10,7 @@ namespace s2s {
 
 // A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
 // 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
-std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
+std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source, xml::Document& doc,
                                                  const PairSet& pairs, const std::string& access) {
     xml::Element e = doc.root();
     if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
@@ -47,7 +47,7 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
                   static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
                   e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
                   static_cast<int>(to_attr->size()), to_attr->data(), remote.c_str());
-    ctx.router.from_remote(remote, local, doc);
+    ctx.router.from_remote(remote, local, doc, source);
     return std::nullopt;
 }
 

@@ -24,9 +24,11 @@ struct StanzaRefusal {
 // XEP-0220 §2.4, XEP-0288 §2): both addresses present and valid, the 'from' domain
 // authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
 // stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
-// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log.
+// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log;
+// `source` is the stream the stanza was read from (held back when where it goes has no room).
 // `access`: the listener's access rule the 'from' domain must still pass ("all" on outbound links).
-[[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                               const PairSet& pairs, const std::string& access = "all");
+[[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source,
+                                                               xml::Document& doc, const PairSet& pairs,
+                                                               const std::string& access = "all");
 
 }  // namespace s2s

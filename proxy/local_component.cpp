@@ -63,7 +63,7 @@ void LocalComponent::deliver(QueuedStanza stanza) {
     }
     if (state_ == State::Ready && queue_.empty() && stream_->state() == Stream::State::Open) {
         S2S_LOG_DEBUG(log_ctx(), "to-local", "%s (s2s-proxy -> local server, as component)", stanza.describe().c_str());
-        stream_->send(stanza.bytes);
+        stream_->send(stanza.bytes, stanza.source);
         router_.delivered_local(stanza);
         return;
     }

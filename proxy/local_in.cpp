@@ -300,6 +300,7 @@ void LocalIn::handle_stanza(xml::Document& doc) {
     std::string local = domain_of(from->domain()), remote = domain_of(to->domain());
     bool accepted = has_pair(local, remote);
     QueuedStanza s = QueuedStanza::capture(e, xml::NamespaceScope::server_stream());
+    s.source = stream_;
     if (ctx_.is_local(remote) && !pairs_.empty()) {  // a stream nothing was accepted on gets no bounces
         S2S_LOG_WARNING(LogContext{id(), local, remote}, "routing-loop", "%s for one of our own domains came back",
                         s.name.c_str());

@@ -51,7 +51,7 @@ void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     Remote& r = use(remote);
     if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
         S2S_LOG_DEBUG(log_ctx(remote), "to-local", "%s (s2s-proxy -> local server)", stanza.describe().c_str());
-        stream_->send(stanza.bytes);
+        stream_->send(stanza.bytes, stanza.source);
         router_.delivered_local(stanza);
         return;
     }

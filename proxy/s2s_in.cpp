@@ -747,7 +747,7 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
         return false;
     S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
                   stanza.describe().c_str(), remote.c_str());
-    stream_->send(stanza.bytes);
+    stream_->send(stanza.bytes, stanza.source);
     // Past the output's hard limit the stream aborts inside send(): the stanza is lost, and the
     // router must bounce or reroute it.
     if (stream_->state() != Stream::State::Open) return false;
@@ -758,7 +758,7 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
 // ---- stanzas from the remote ---------------------------------------------------------------------
 
 void S2SIn::handle_stanza(xml::Document& doc) {
-    if (auto refused = route_remote_stanza(ctx_, id(), doc, pairs_, settings_.access)) {
+    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, pairs_, settings_.access)) {
         fail(refused->error, refused->text);
         return;
     }

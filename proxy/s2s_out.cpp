@@ -488,7 +488,7 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
         close_with(StreamError::PolicyViolation, remote_ + " is not admitted by the access rules of [[listen.s2s]]");
         return;
     }
-    if (auto refused = route_remote_stanza(ctx_, id(), doc, reverse_pairs_)) {
+    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, reverse_pairs_)) {
         close_with(refused->error, refused->text);
         return;
     }
@@ -517,7 +517,7 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
-        stream_->send(stanza.bytes);
+        stream_->send(stanza.bytes, stanza.source);
         owner_.delivered(stanza);
         last_activity_ = ctx_.loop.now_ms();
         return;

@@ -40,11 +40,12 @@ namespace s2s {
 
 class Stream;
 
-// Backpressure between streams: where a stream that is being read waits while what it feeds has
-// no room (another stream's output above its high-water mark, a stanza queue filling up).
-// hold_reader() stops the stream whose read callback is running now; open() lets every stream
-// held here read again. A gate opens when it is destroyed, and a stream that goes away leaves
-// the gate it waits at.
+// Backpressure between streams: where a stream waits while what it feeds has no room (another
+// stream's output above its high-water mark, a stanza queue filling up). The writer names the
+// stream a stanza was read from (its source, passed along with the stanza: Stream::send(),
+// QueuedStanza::source); hold() stops that stream reading, open() lets every stream held here
+// read again. A gate opens when it is destroyed, and a stream that goes away leaves the gate it
+// waits at.
 class FlowGate {
 public:
     FlowGate() = default;
@@ -54,9 +55,9 @@ public:
     FlowGate(const FlowGate&) = delete;
     FlowGate& operator=(const FlowGate&) = delete;
 
-    // Holds the stream being read now, unless it is `except`, already waits somewhere, or no
-    // stream is being read (a timer, a connect callback).
-    void hold_reader(const Stream* except = nullptr);
+    // Holds `source`, unless it is null (what is written was read from no stream: s2s-proxy's
+    // own words, a stanza taken from a queue), is `except`, or already waits somewhere.
+    void hold(Stream* source, const Stream* except = nullptr);
     void open();
     [[nodiscard]] std::size_t held() const noexcept { return held_.size(); }
 
@@ -122,7 +123,9 @@ public:
     bool connect(const sockaddr* addr, uint64_t timeout_ms);
 
     // Queues bytes for the peer (encrypted when TLS is on); they leave at the end of this loop turn.
-    void send(std::string_view bytes);
+    // `source`: the stream they were read from (a stanza routed inside that stream's read
+    // callback), which stops reading while this stream is congested; null for anything else.
+    void send(std::string_view bytes, Stream* source = nullptr);
     // Queues one element, serialized in this stream's namespace scope.
     void send(const xml::Element& element);
 
@@ -211,7 +214,7 @@ private:
     static constexpr int64_t kMinShapedRead = 512;  // a shaped read is never smaller
 
     void update_reading();
-    void push_back_on_source();
+    void push_back_on_source(Stream* source);
     void drained();
     void release_blocked() { output_gate_.open(); }
     void feed(const char* data, size_t len);

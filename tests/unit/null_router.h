@@ -9,7 +9,7 @@
 namespace s2s::test {
 
 struct NullRouter : Router {
-    void from_remote(std::string_view, std::string_view, xml::Document&) override {}
+    void from_remote(std::string_view, std::string_view, xml::Document&, Stream*) override {}
     uint64_t verify_dialback(const std::string&, const std::string&, const std::string&, const std::string&,
                              VerifyDone) override {
         return 0;

@@ -16,7 +16,7 @@ namespace {
 
 struct RecordingRouter : test::NullRouter {
     std::vector<std::string> delivered;
-    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) override {
+    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local) + " " +
                             xml::to_string(stanza.root(), xml::NamespaceScope::server_stream()));
     }
@@ -40,7 +40,7 @@ struct Fixture {
     std::optional<StanzaRefusal> route(const char* stanza) {
         auto doc = xml::parse_element(stanza);
         REQUIRE(doc);
-        return route_remote_stanza(*ctx, 1, *doc, pairs);
+        return route_remote_stanza(*ctx, 1, nullptr, *doc, pairs);
     }
 };
 

@@ -10,10 +10,13 @@
 using namespace s2s;
 
 namespace {
-QueuedStanza q(const char* xml) {
+// A stanza as captured for routing; `source`: the stream it was read from.
+QueuedStanza q(const char* xml, Stream* source = nullptr) {
     auto doc = xml::parse_element(xml);
     REQUIRE(doc);
-    return QueuedStanza::capture(doc->root(), xml::NamespaceScope::server_stream());
+    QueuedStanza s = QueuedStanza::capture(doc->root(), xml::NamespaceScope::server_stream());
+    s.source = source;
+    return s;
 }
 }  // namespace
 
@@ -73,7 +76,7 @@ TEST_CASE("queue: filling up holds back the stream the stanzas come from, until 
         src.stream->start();
     });
     size_t refused = 0;
-    src.on_stanza_hook = [&](test::Peer& me) { refused += queue.push(q(me.last().c_str())) ? 0 : 1; };
+    src.on_stanza_hook = [&](test::Peer& me) { refused += queue.push(q(me.last().c_str(), me.stream)) ? 0 : 1; };
     test::Peer& sender = t.new_peer();
     sender.on_connect_hook = [](test::Peer& me) {
         me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
@@ -113,7 +116,7 @@ TEST_CASE("queue: a held stream that closes leaves the queue; a queue that goes 
     });
     auto queue = std::make_unique<StanzaQueue>(8, 1 << 20);  // holds from the first stanza
     src.on_stanza_hook = [&](test::Peer& me) {
-        if (queue) (void)queue->push(q(me.last().c_str()));
+        if (queue) (void)queue->push(q(me.last().c_str(), me.stream));
     };
     test::Peer& sender = t.new_peer();
     sender.on_connect_hook = [](test::Peer& me) {

@@ -266,7 +266,7 @@ TEST_CASE("stream: backpressure: a source stops reading while the stream it feed
     std::string payload(64 * 1024, 'x');  // enough to fill the kernel socket buffers too
     bool was_stopped = false;
     src.on_stanza_hook = [&](Peer& me) {  // forward each stanza, much enlarged, to the slow receiver
-        dst.stream->send("<message><body>" + payload + "</body></message>");
+        dst.stream->send("<message><body>" + payload + "</body></message>", me.stream);
         was_stopped |= me.stream->reading_stopped();
     };
     Peer& sender = t.new_peer();
