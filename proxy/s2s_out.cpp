@@ -606,9 +606,11 @@ void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<S
     detach();
     if (resolve_token_) resolver_.cancel(resolve_token_);
     resolve_token_ = 0;
-    if (stream_ && state_ == State::Connecting) stream_->close(why);
-    else if (stream_ && state_ != State::Closing && error) stream_->end_with(*error, error_text, why);
-    else if (stream_ && state_ != State::Closing) stream_->end(why);
+    if (stream_ && state_ != State::Closing) {
+        if (state_ == State::Connecting) stream_->close(why);
+        else if (error) stream_->end_with(*error, error_text, why);
+        else stream_->end(why);
+    }
     state_ = State::Closing;
 }
 

@@ -136,3 +136,17 @@ TEST_CASE("queue: a held stream that closes leaves the queue; a queue that goes 
         queue.reset();  // nothing dangling to touch
     }
 }
+
+TEST_CASE("queue: only a stanza's own source is held, and a queued stanza refers to no stream") {
+    test::TestLoop t;
+    test::Peer& src = t.new_peer();
+    src.stream = Stream::create(t.loop(), src, {}, 1);
+    StanzaQueue queue(8, 1 << 20);  // holds from the first stanza
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>")));  // s2s-proxy's own: nobody to hold
+    CHECK(queue.holding() == 0);
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>", src.stream)));
+    CHECK(queue.holding() == 1);
+    CHECK(queue.pop().source == nullptr);
+    CHECK(queue.pop().source == nullptr);
+    CHECK(queue.holding() == 0);  // empty again: the source reads again
+}
