@@ -38,8 +38,9 @@ protected:
 class Router {
 public:
     // A stanza from `remote` for `local`, accepted on an authenticated stream (inbound, or the
-    // reverse direction of a bidirectional outbound link).
-    virtual void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) = 0;
+    // reverse direction of a bidirectional outbound link): `source`, whose read callback runs now.
+    virtual void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
+                             Stream* source) = 0;
 
     // Failed: no answer in time; Unreachable: the authoritative server could not be found,
     // reached or trusted (DNS, connection or TLS failed).

@@ -300,6 +300,7 @@ void LocalIn::handle_stanza(xml::Document& doc) {
     std::string local = domain_of(from->domain()), remote = domain_of(to->domain());
     bool accepted = has_pair(local, remote);
     QueuedStanza s = QueuedStanza::capture(e, xml::NamespaceScope::server_stream());
+    s.source = stream_;
     if (ctx_.is_local(remote) && !pairs_.empty()) {  // a stream nothing was accepted on gets no bounces
         S2S_LOG_WARNING(LogContext{id(), local, remote}, "routing-loop", "%s for one of our own domains came back",
                         s.name.c_str());
@@ -319,18 +320,13 @@ void LocalIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_WARNING(log_ctx(), "local-stream-error", "%.*s: %s", static_cast<int>(name(error).size()),
                     name(error).data(), text.c_str());
-    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !stream_->tls_open())) {
-        // Plaintext XML would land in a TLS handshake: the connection is just closed.
-        metrics().stream_errors.add(name(error));
-        state_ = State::Closing;
-        stream_->close(std::string(name(error)) + ": " + text);
-        return;
-    }
-    if (!header_sent_) stream_->send(stream_header("", "", "", true));
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
+    std::string why = std::string(name(error)) + ": " + text;
+    // Plaintext XML would land in a TLS handshake: the connection is just closed.
+    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !stream_->tls_open()))
+        stream_->end_unsent(error, why);
+    else
+        stream_->end_with(error, text, why, header_sent_ ? "" : stream_header("", "", "", true));
     state_ = State::Closing;
-    stream_->close(std::string(name(error)) + ": " + text);
 }
 
 void LocalIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
@@ -344,9 +340,8 @@ void LocalIn::closed_by_peer(const xml::Element& error) {
 
 void LocalIn::on_stream_close() {
     if (state_ == State::Closing) return;
-    stream_->send("</stream:stream>");
+    stream_->end("the local server closed the stream");
     state_ = State::Closing;
-    stream_->close("the local server closed the stream");
 }
 
 void LocalIn::on_stream_error(StreamError error, std::string_view text) { fail(error, std::string(text)); }

@@ -49,7 +49,7 @@ bool LocalReconnect::enqueue(StanzaQueue& queue, QueuedStanza&& stanza) {
 
 void LocalReconnect::write(const QueuedStanza& stanza, const LogContext& log, const char* how) {
     S2S_LOG_DEBUG(log, "to-local", "%s (s2s-proxy -> local server%s)", stanza.describe().c_str(), how);
-    stream_->send(stanza.bytes);
+    stream_->send(stanza.bytes, stanza.source);
     router_.delivered_local(stanza);
 }
 
@@ -58,9 +58,9 @@ void LocalReconnect::flush(StanzaQueue& queue, const LogContext& log, const char
 }
 
 void LocalReconnect::end_with(StreamError error, std::string_view text, const std::string& why) {
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
-    connection_lost(why);
+    if (!stream_ || stream_->state() == Stream::State::Closing) return;
+    last_error_ = why;
+    stream_->end_with(error, text, why);
 }
 
 void LocalReconnect::connection_lost(const std::string& why) {
@@ -138,15 +138,12 @@ void LocalReconnect::on_retry(uv_timer_t* t) noexcept {
 
 void LocalReconnect::shutdown(StreamError error, const std::string& why) {
     if (state_ == State::Closing) return;
-    bool had_stream = stream_ != nullptr;
-    if (had_stream && state_ != State::Connecting) {
-        metrics().stream_errors.add(name(error));
-        stream_->send(stream_error_bytes(error, why) + "</stream:stream>");
-    }
+    const bool connecting = state_ == State::Connecting;
     state_ = State::Closing;
     uv_timer_stop(&retry_timer_);
-    if (had_stream) {
-        stream_->close(why);
+    if (stream_) {
+        if (connecting) stream_->close(why);
+        else stream_->end_with(error, why, why);
         return;
     }
     bounce_waiting("s2s-proxy is shutting down");

@@ -160,16 +160,15 @@ void LocalVerify::handle_answer(const xml::Element& e) {
     }
 }
 
-void LocalVerify::finish(Router::Verdict verdict, const std::string& why) {
+void LocalVerify::finish(Router::Verdict verdict, const std::string& why, std::optional<StreamError> error,
+                         std::string_view text) {
     if (state_ == State::Closing) return;
     state_ = State::Closing;
     if (verifier_) verifier_->finished(token_);
     verifier_ = nullptr;
     S2S_LOG_DEBUG(log_ctx(), "local-verify", "%s", why.c_str());
-    if (stream_) {
-        stream_->send("</stream:stream>");
-        stream_->close(why);
-    }
+    if (stream_ && error) stream_->end_with(*error, text, why);
+    else if (stream_) stream_->end(why);
     if (Router::VerifyDone done = std::exchange(done_, nullptr)) done(verdict, why);
 }
 
@@ -189,9 +188,7 @@ void LocalVerify::on_stream_close() {
 }
 
 void LocalVerify::on_stream_error(StreamError error, std::string_view text) {
-    metrics().stream_errors.add(name(error));
-    if (stream_) stream_->send(stream_error_bytes(error, text));
-    finish(Router::Verdict::Failed, "bad XML from the local server: " + std::string(text));
+    finish(Router::Verdict::Failed, "bad XML from the local server: " + std::string(text), error, text);
 }
 
 void LocalVerify::on_timeout() {

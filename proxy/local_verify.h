@@ -15,7 +15,9 @@
 
 #include <uv.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -101,8 +103,10 @@ private:
     void start();
     void send_verify();
     void handle_answer(const xml::Element& e);
-    // Reports the verdict (once), forgets the verifier, and closes the stream.
-    void finish(Router::Verdict verdict, const std::string& why);
+    // Reports the verdict (once), forgets the verifier, and ends the stream (with a stream error
+    // when `error` is set).
+    void finish(Router::Verdict verdict, const std::string& why, std::optional<StreamError> error = std::nullopt,
+                std::string_view text = {});
     // The verifier goes away or the asker no longer wants the answer: close without reporting.
     void abandon();
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), request_.local, request_.remote}; }

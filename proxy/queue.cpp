@@ -1,5 +1,7 @@
 #include "proxy/queue.h"
 
+#include <utility>
+
 namespace s2s {
 
 QueuedStanza QueuedStanza::capture(const xml::Element& e, const xml::NamespaceScope& scope) {
@@ -26,14 +28,15 @@ std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condit
 
 bool StanzaQueue::push(QueuedStanza&& s) {
     if (items_.size() >= max_count_ || bytes_ + s.bytes.size() > max_bytes_) {
-        gate_.hold_reader();
+        gate_.hold(s.source);
         return false;
     }
+    Stream* source = std::exchange(s.source, nullptr);  // a queued stanza refers to no stream
     bytes_ += s.bytes.size();
     items_.push_back(std::move(s));
     // Filling up: the stream this comes from stops reading (its TCP window then slows the
     // sender) until the queue is nearly empty again, instead of overflowing into bounces.
-    if (items_.size() * kHoldFraction >= max_count_ || bytes_ * kHoldFraction >= max_bytes_) gate_.hold_reader();
+    if (items_.size() * kHoldFraction >= max_count_ || bytes_ * kHoldFraction >= max_bytes_) gate_.hold(source);
     return true;
 }
 

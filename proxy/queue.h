@@ -22,6 +22,10 @@ struct QueuedStanza {
     std::string name;         // message, presence or iq
     std::string from, to, id, type;
     bool reply = false;       // an error reply s2s-proxy made for a stanza it bounced
+    // The stream it was read from, while it is routed inside that stream's read callback: held
+    // back where the stanza finds no room (see FlowGate). Null once queued, and for a stanza not
+    // read from a stream; a bounce carries its stanza's source.
+    Stream* source = nullptr;
 
     // Captures a stanza for sending later.
     [[nodiscard]] static QueuedStanza capture(const xml::Element& stanza, const xml::NamespaceScope& scope);
@@ -36,9 +40,9 @@ struct QueuedStanza {
 [[nodiscard]] std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condition,
                                                      std::string_view text, std::string_view by = {});
 
-// A bounded FIFO of stanzas (count and bytes). Past an eighth of either bound, the stream being
-// read when a stanza is queued (the one it came from) stops reading until the queue is down to a
-// sixteenth again (see FlowGate), so that a burst waits in TCP rather than being bounced.
+// A bounded FIFO of stanzas (count and bytes). Past an eighth of either bound, the stream a
+// stanza being queued came from (QueuedStanza::source) stops reading until the queue is down to
+// a sixteenth again (see FlowGate), so that a burst waits in TCP rather than being bounced.
 class StanzaQueue {
 public:
     static constexpr std::size_t kDefaultMaxCount = 1000;

@@ -75,10 +75,11 @@ uint64_t ProxyRouter::verify_timeout_ms() const {
     return dns + outbound_.connect_timeout_ms + kSteps * outbound_.state_timeout_ms;
 }
 
-void ProxyRouter::from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) {
+void ProxyRouter::from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream* source) {
     ++counters_.from_remote;
-    local_->deliver(std::string(remote), std::string(local),
-                    QueuedStanza::capture(stanza.root(), xml::NamespaceScope::server_stream()));
+    QueuedStanza s = QueuedStanza::capture(stanza.root(), xml::NamespaceScope::server_stream());
+    s.source = source;
+    local_->deliver(std::string(remote), std::string(local), std::move(s));
 }
 
 uint64_t ProxyRouter::verify_dialback(const std::string& receiving, const std::string& originating,
@@ -137,6 +138,7 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
     b.id = stanza.id;
     b.type = "error";
     b.reply = true;
+    b.source = stanza.source;
     // The error goes back the way the stanza came: to a local sender over the local link, to a
     // remote sender over the link to its domain.
     std::string sender = normalize_domain(from->domain()).value_or("");

@@ -56,7 +56,7 @@ public:
     void bounce(const QueuedStanza& stanza, StanzaError condition, const std::string& text);
 
     // Router
-    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) override;
+    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream* source) override;
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating,
                              const std::string& stream_id, const std::string& key, VerifyDone done) override;
     void cancel_verify(uint64_t token) override;

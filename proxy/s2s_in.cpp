@@ -10,6 +10,8 @@
 #include "common/random.h"
 #include "common/stanza_error.h"
 #include "proxy/access.h"
+#include "proxy/admission.h"
+#include "proxy/db_verify.h"
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
 
@@ -55,49 +57,6 @@ std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::str
 }
 
 }  // namespace
-
-// A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
-// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
-std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                 const PairSet& pairs, const std::string& access) {
-    xml::Element e = doc.root();
-    if (pairs.empty()) return StanzaRefusal{StreamError::NotAuthorized, "a stanza arrived before authentication"};
-    auto from_attr = e.attr("from"), to_attr = e.attr("to");
-    if (!from_attr || !to_attr)
-        return StanzaRefusal{StreamError::ImproperAddressing, std::string("a stanza without '") + (from_attr ? "to" : "from") + "'"};
-    auto from = JidView::parse(*from_attr);
-    if (!from) {
-        count_refused_jid("stanza", *from_attr);
-        return StanzaRefusal{StreamError::InvalidFrom, "'" + std::string(*from_attr) + "' is not a JID"};
-    }
-    auto to = JidView::parse(*to_attr);
-    if (!to) {
-        count_refused_jid("stanza", *to_attr);
-        return StanzaRefusal{StreamError::ImproperAddressing, "'" + std::string(*to_attr) + "' is not a JID"};
-    }
-    canonicalize_address(doc, "from", *from);
-    canonicalize_address(doc, "to", *to);
-    from_attr = e.attr("from"), to_attr = e.attr("to");
-    // One hash lookup, however many pairs the stream carries.
-    std::string remote = domain_of(from->domain()), local = domain_of(to->domain());
-    if (!pairs.contains(remote, local)) {
-        std::string to_domain(to->domain()), from_domain(from->domain());
-        if (!ctx.is_local(local)) return StanzaRefusal{StreamError::HostUnknown, to_domain + " is not served here"};
-        return StanzaRefusal{StreamError::InvalidFrom, from_domain + " is not authenticated for " + to_domain + " on this stream"};
-    }
-    if (!ctx.policy.allowed(remote)) return StanzaRefusal{StreamError::PolicyViolation, ctx.policy.refusal(remote)};
-    // (a reload may have changed the listener's access rule since the pair authenticated)
-    if (!access_allows(ctx.config, access, remote)) {
-        metrics().access_refusals.add("stanza");
-        return StanzaRefusal{StreamError::PolicyViolation, remote + " is not admitted by this listener's access rule"};
-    }
-    S2S_LOG_DEBUG(LogContext{conn_id, local, remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
-                  static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
-                  e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
-                  static_cast<int>(to_attr->size()), to_attr->data(), remote.c_str());
-    ctx.router.from_remote(remote, local, doc);
-    return std::nullopt;
-}
 
 const char* S2SIn::state_name(State s) noexcept {
     switch (s) {
@@ -346,14 +305,15 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
     if (!from.empty()) claimed_ = from;
     stream_id_ = random_hex(16);
     bidi_offered_ = false;
-    send_header();
+    stream_->send(owed_header());
     if (version_1_) send_features();
     enter(State::Negotiating);
 }
 
-void S2SIn::send_header() {
-    stream_->send(stream_header(local_, claimed_, stream_id_, version_1_ || local_.empty()));
+std::string S2SIn::owed_header() {
+    if (header_sent_) return {};
     header_sent_ = true;
+    return stream_header(local_, claimed_, stream_id_, version_1_ || local_.empty());
 }
 
 bool S2SIn::tls_required_first() const noexcept {
@@ -687,18 +647,6 @@ void S2SIn::answer_db_result(const std::string& remote, const std::string& local
     stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
-// Authoritative server role (XEP-0220 §2.3): was this key issued by us (or a replica)?
-std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xml::Element& e) {
-    std::string asker = attr_or_empty(e, "from"), ours = attr_or_empty(e, "to"), sid = attr_or_empty(e, "id");
-    std::string ours_norm = domain_of(ours);
-    bool valid = !ours_norm.empty() && ctx.is_local(ours_norm) && !sid.empty() &&
-                 ctx.keys.verify(domain_of(asker), ours_norm, sid, e.text());
-    S2S_LOG_INFO(LogContext{conn_id, ours_norm, domain_of(asker)}, "db-verify", "answered %s",
-                 valid ? "valid" : "invalid");
-    metrics().dialback.add(valid ? "authoritative:valid" : "authoritative:invalid");
-    return dialback_answer("verify", ours, asker, sid, valid ? "valid" : "invalid");
-}
-
 void S2SIn::handle_db_verify(const xml::Element& e) {
     if (tls_required_first()) {
         fail(StreamError::PolicyViolation, "TLS is required before dialback");
@@ -799,7 +747,7 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
         return false;
     S2S_LOG_DEBUG(LogContext{id(), local, remote}, "to-remote", "%s (s2s-proxy -> %s, on its bidi stream)",
                   stanza.describe().c_str(), remote.c_str());
-    stream_->send(stanza.bytes);
+    stream_->send(stanza.bytes, stanza.source);
     // Past the output's hard limit the stream aborts inside send(): the stanza is lost, and the
     // router must bounce or reroute it.
     if (stream_->state() != Stream::State::Open) return false;
@@ -810,7 +758,7 @@ bool S2SIn::send_reverse(const std::string& local, const std::string& remote, co
 // ---- stanzas from the remote ---------------------------------------------------------------------
 
 void S2SIn::handle_stanza(xml::Document& doc) {
-    if (auto refused = route_remote_stanza(ctx_, id(), doc, pairs_, settings_.access)) {
+    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, pairs_, settings_.access)) {
         fail(refused->error, refused->text);
         return;
     }
@@ -823,29 +771,24 @@ void S2SIn::fail(StreamError error, const std::string& text) {
     if (state_ == State::Closing) return;
     S2S_LOG_NOTICE(log_ctx(), "stream-error", "%.*s: %s", static_cast<int>(name(error).size()), name(error).data(),
                    text.c_str());
-    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_)) {
-        // Plaintext XML would land in a TLS handshake: the connection is just closed.
-        metrics().stream_errors.add(name(error));
-        enter(State::Closing);
-        stream_->close(std::string(name(error)) + ": " + text);
-        return;
-    }
-    if (!header_sent_) send_header();
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, text) + "</stream:stream>");
+    std::string why = std::string(name(error)) + ": " + text;
+    // Plaintext XML would land in a TLS handshake: the connection is just closed.
+    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_))
+        stream_->end_unsent(error, why);
+    else
+        stream_->end_with(error, text, why, owed_header());
     enter(State::Closing);
-    stream_->close(std::string(name(error)) + ": " + text);
+}
+
+void S2SIn::end(const std::string& why) {
+    if (state_ == State::Closing) return;
+    stream_->end(why, owed_header());
+    enter(State::Closing);
 }
 
 void S2SIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
 
-void S2SIn::on_stream_close() {
-    if (state_ == State::Closing) return;
-    if (!header_sent_) send_header();
-    stream_->send("</stream:stream>");
-    enter(State::Closing);
-    stream_->close("the peer closed the stream");
-}
+void S2SIn::on_stream_close() { end("the peer closed the stream"); }
 
 void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(error, std::string(text)); }
 
@@ -876,10 +819,7 @@ void S2SIn::on_timeout() {
             return;
         }
     } else if (settings_.idle_timeout_ms && now - last_activity_ >= settings_.idle_timeout_ms && !verifying) {
-        if (!header_sent_) send_header();
-        stream_->send("</stream:stream>");
-        enter(State::Closing);
-        stream_->close("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
+        end("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
         return;
     }
     rearm();

@@ -60,26 +60,6 @@
 
 namespace s2s {
 
-// Why a stanza from a remote server was refused: the stream must end with this error.
-struct StanzaRefusal {
-    StreamError error;
-    std::string text;
-};
-
-// The checks every stanza from a remote server passes before it is routed, on an inbound stream
-// and in the reverse direction of a bidirectional outbound link alike (RFC 6120 §8.1.1.2,
-// XEP-0220 §2.4, XEP-0288 §2): both addresses present and valid, the 'from' domain
-// authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
-// stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
-// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log.
-// `access`: the listener's access rule the 'from' domain must still pass ("all" on outbound links).
-[[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, xml::Document& doc,
-                                                               const PairSet& pairs, const std::string& access = "all");
-
-// The authoritative server's answer (XEP-0220 §2.3) to a db:verify request: valid only for a
-// key this process (or a replica sharing s2s.shared) issued. Logged; `conn_id` names the stream.
-[[nodiscard]] std::string answer_db_verify(const ProxyContext& ctx, uint64_t conn_id, const xml::Element& verify);
-
 // What an inbound stream needs from its listener.
 struct InboundSettings {
     InboundTls tls = InboundTls::None;
@@ -175,9 +155,15 @@ private:
     // counting the pairs being verified); false when it was logged and counted as refused.
     [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local);
     void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
-    void send_header();
+    // Our header for the current stream when it has not been sent yet (it counts as sent from
+    // now on), else "".
+    [[nodiscard]] std::string owed_header();
     void send_features();
+    // The two ways the stream ends (each once; a later call does nothing): with a stream error,
+    // or, when the peer closed its own or it was idle, with our </stream:stream>. Either way our
+    // header goes first when it is owed.
     void fail(StreamError error, const std::string& text);
+    void end(const std::string& why);
     void handle_starttls();
     void handle_bidi();
     void handle_sasl(const xml::Element& e);

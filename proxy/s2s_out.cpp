@@ -6,6 +6,8 @@
 
 #include "common/jid.h"
 #include "common/stream_error.h"
+#include "proxy/admission.h"
+#include "proxy/db_verify.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
@@ -486,7 +488,7 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
         close_with(StreamError::PolicyViolation, remote_ + " is not admitted by the access rules of [[listen.s2s]]");
         return;
     }
-    if (auto refused = route_remote_stanza(ctx_, id(), doc, reverse_pairs_)) {
+    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, reverse_pairs_)) {
         close_with(refused->error, refused->text);
         return;
     }
@@ -515,7 +517,7 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
-        stream_->send(stanza.bytes);
+        stream_->send(stanza.bytes, stanza.source);
         owner_.delivered(stanza);
         last_activity_ = ctx_.loop.now_ms();
         return;
@@ -569,20 +571,17 @@ void S2SOut::on_timeout() {
         }
         state_ = State::Closing;
         detach();  // new stanzas get a new link
-        stream_->send("</stream:stream>");
-        stream_->close("idle for " + std::to_string(idle / 1000) + " s");
+        stream_->end("idle for " + std::to_string(idle / 1000) + " s");
         return;
     }
     // MongooseIM's s2s.outgoing.state_timeout: the stream ends with connection-timeout (RFC 6120
     // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.
     std::string why = "no answer from " + remote_ + " within " + std::to_string(settings_.state_timeout_ms) + " ms (" +
                       state_name(state_) + ")";
-    if (stream_ && !failed_ && state_ != State::Connecting && state_ != State::TlsHandshake && state_ != State::Closing) {
-        metrics().stream_errors.add(name(StreamError::ConnectionTimeout));
-        stream_->send(stream_error_bytes(StreamError::ConnectionTimeout, "no answer within " +
-                                                                             std::to_string(settings_.state_timeout_ms) + " ms"));
-    }
-    fail(StanzaError::RemoteServerTimeout, why);
+    if (state_ == State::TlsHandshake) fail(StanzaError::RemoteServerTimeout, why);
+    else
+        fail(StanzaError::RemoteServerTimeout, why, StreamError::ConnectionTimeout,
+             "no answer within " + std::to_string(settings_.state_timeout_ms) + " ms");
 }
 
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
@@ -595,7 +594,8 @@ void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
     for (auto& v : verifies) v.done(verdict, why);
 }
 
-void S2SOut::fail(StanzaError condition, const std::string& why) {
+void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,
+                  std::string_view error_text) {
     if (failed_) return;
     failed_ = true;
     last_error_ = why;
@@ -607,8 +607,9 @@ void S2SOut::fail(StanzaError condition, const std::string& why) {
     if (resolve_token_) resolver_.cancel(resolve_token_);
     resolve_token_ = 0;
     if (stream_ && state_ != State::Closing) {
-        if (state_ != State::Connecting) stream_->send("</stream:stream>");
-        stream_->close(why);
+        if (state_ == State::Connecting) stream_->close(why);
+        else if (error) stream_->end_with(*error, error_text, why);
+        else stream_->end(why);
     }
     state_ = State::Closing;
 }
@@ -626,10 +627,7 @@ void S2SOut::finish() {
 }
 
 void S2SOut::close_with(StreamError error, const std::string& why) {
-    if (state_ == State::Closing) return;
-    metrics().stream_errors.add(name(error));
-    stream_->send(stream_error_bytes(error, why));
-    fail(StanzaError::RemoteServerNotFound, why);
+    if (state_ != State::Closing) fail(StanzaError::RemoteServerNotFound, why, error, why);
 }
 
 void S2SOut::shutdown(StreamError error, const std::string& why) {

@@ -31,7 +31,9 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/log.h"
@@ -41,7 +43,7 @@
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
-#include "proxy/s2s_in.h"
+#include "proxy/pair_set.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -165,7 +167,10 @@ private:
     // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
     [[nodiscard]] std::string refusal(const Candidate& c) const;
     void forget_local_end();
-    void fail(StanzaError condition, const std::string& why);
+    // The one way a link ends (once; a later call does nothing): hands back what is queued, with
+    // `condition`, and ends the stream, with a stream error when `error` is set.
+    void fail(StanzaError condition, const std::string& why, std::optional<StreamError> error = std::nullopt,
+              std::string_view error_text = {});
     void detach();
     void finish();
     void close_with(StreamError error, const std::string& why);

@@ -38,11 +38,6 @@ Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64
     open_handles_ = 3;
 }
 
-namespace {
-// The stream whose read callback is running (one loop thread): the source of what is sent now.
-Stream* g_reading = nullptr;
-}  // namespace
-
 Stream::~Stream() {
     loop_.cancel_flush(this);
     release_blocked();
@@ -50,7 +45,6 @@ Stream::~Stream() {
         auto& v = blocked_on_->held_;
         v.erase(std::remove(v.begin(), v.end(), this), v.end());
     }
-    if (g_reading == this) g_reading = nullptr;
 }
 
 // ---- backpressure --------------------------------------------------------------------------------
@@ -60,12 +54,11 @@ FlowGate::FlowGate(FlowGate&& other) noexcept : held_(std::move(other.held_)) {
     for (Stream* s : held_) s->blocked_on_ = this;
 }
 
-void FlowGate::hold_reader(const Stream* except) {
-    Stream* src = g_reading;
-    if (!src || src == except || src->blocked_on_) return;
-    src->blocked_on_ = this;
-    held_.push_back(src);
-    src->update_reading();
+void FlowGate::hold(Stream* source, const Stream* except) {
+    if (!source || source == except || source->blocked_on_) return;
+    source->blocked_on_ = this;
+    held_.push_back(source);
+    source->update_reading();
 }
 
 void FlowGate::open() {
@@ -147,11 +140,9 @@ void Stream::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcep
     self->last_read_ = self->loop_.now_ms();
     self->trimmed_ = false;
     metrics().bytes_in[static_cast<int>(self->side_)] += static_cast<uint64_t>(nread);
-    g_reading = self;
     if (self->proxy_) self->feed_proxy(buf->base, static_cast<size_t>(nread));
     else self->feed_stream(buf->base, static_cast<size_t>(nread));
     self->watch_stanza();
-    if (g_reading == self) g_reading = nullptr;
     if (self->bucket_) self->shape(static_cast<size_t>(nread));
 }
 
@@ -343,7 +334,7 @@ void Stream::on_stream_error(StreamError error, std::string_view text) {
 
 // ---- output --------------------------------------------------------------------------------------
 
-void Stream::send(std::string_view bytes) {
+void Stream::send(std::string_view bytes, Stream* source) {
     if (state_ != State::Open && state_ != State::Connecting) return;
     if (tls_) {
         if (plain_out_.size() + bytes.size() > kHardLimit) {
@@ -353,7 +344,7 @@ void Stream::send(std::string_view bytes) {
         plain_out_.append(bytes);
         if (congested()) was_congested_ = true;
         loop_.schedule_flush(this);
-        push_back_on_source();
+        push_back_on_source(source);
         return;
     }
     if (!out_.append(bytes)) {
@@ -362,13 +353,13 @@ void Stream::send(std::string_view bytes) {
     }
     if (congested()) was_congested_ = true;
     loop_.schedule_flush(this);
-    push_back_on_source();
+    push_back_on_source(source);
 }
 
-// A stream being read is feeding this one faster than its peer takes it: stop reading the source
-// until this stream drains (libuv's read stop is cheap; the TCP window then slows the sender).
-void Stream::push_back_on_source() {
-    if (congested()) output_gate_.hold_reader(this);
+// The source is feeding this stream faster than its peer takes it: stop reading the source until
+// this stream drains (libuv's read stop is cheap; the TCP window then slows the sender).
+void Stream::push_back_on_source(Stream* source) {
+    if (congested()) output_gate_.hold(source, this);
 }
 
 void Stream::send(const xml::Element& element) {
@@ -556,6 +547,25 @@ void Stream::close(const std::string& reason) {
     if (reading_) uv_read_stop(handle());
     uv_timer_start(&timer_, on_timer, kCloseFlushMs, 0);
     loop_.schedule_flush(this);
+}
+
+void Stream::end(const std::string& why, std::string_view header) {
+    std::string bytes(header);
+    bytes += "</stream:stream>";
+    send(bytes);
+    close(why);
+}
+
+void Stream::end_with(StreamError error, std::string_view text, const std::string& why, std::string_view header) {
+    metrics().stream_errors.add(name(error));
+    std::string before(header);
+    append_stream_error(before, error, text);
+    end(why, before);
+}
+
+void Stream::end_unsent(StreamError error, const std::string& why) {
+    metrics().stream_errors.add(name(error));
+    close(why);
 }
 
 void Stream::abort(const std::string& reason) {

@@ -40,11 +40,12 @@ namespace s2s {
 
 class Stream;
 
-// Backpressure between streams: where a stream that is being read waits while what it feeds has
-// no room (another stream's output above its high-water mark, a stanza queue filling up).
-// hold_reader() stops the stream whose read callback is running now; open() lets every stream
-// held here read again. A gate opens when it is destroyed, and a stream that goes away leaves
-// the gate it waits at.
+// Backpressure between streams: where a stream waits while what it feeds has no room (another
+// stream's output above its high-water mark, a stanza queue filling up). The writer names the
+// stream a stanza was read from (its source, passed along with the stanza: Stream::send(),
+// QueuedStanza::source); hold() stops that stream reading, open() lets every stream held here
+// read again. A gate opens when it is destroyed, and a stream that goes away leaves the gate it
+// waits at.
 class FlowGate {
 public:
     FlowGate() = default;
@@ -54,9 +55,9 @@ public:
     FlowGate(const FlowGate&) = delete;
     FlowGate& operator=(const FlowGate&) = delete;
 
-    // Holds the stream being read now, unless it is `except`, already waits somewhere, or no
-    // stream is being read (a timer, a connect callback).
-    void hold_reader(const Stream* except = nullptr);
+    // Holds `source`, unless it is null (what is written was read from no stream: s2s-proxy's
+    // own words, a stanza taken from a queue), is `except`, or already waits somewhere.
+    void hold(Stream* source, const Stream* except = nullptr);
     void open();
     [[nodiscard]] std::size_t held() const noexcept { return held_.size(); }
 
@@ -122,7 +123,9 @@ public:
     bool connect(const sockaddr* addr, uint64_t timeout_ms);
 
     // Queues bytes for the peer (encrypted when TLS is on); they leave at the end of this loop turn.
-    void send(std::string_view bytes);
+    // `source`: the stream they were read from (a stanza routed inside that stream's read
+    // callback), which stops reading while this stream is congested; null for anything else.
+    void send(std::string_view bytes, Stream* source = nullptr);
     // Queues one element, serialized in this stream's namespace scope.
     void send(const xml::Element& element);
 
@@ -147,6 +150,16 @@ public:
 
     // Sends what is queued, then closes. Idempotent.
     void close(const std::string& reason);
+    // Ends the stream: writes `header` (our stream header, owed when the peer's has not been
+    // answered yet; empty otherwise) and </stream:stream>, then close(why).
+    void end(const std::string& why, std::string_view header = {});
+    // Ends the stream with a stream error (RFC 6120 §4.9), the one place one is written: counts
+    // it (stream_errors_sent_total, by condition), writes `header` as end() does, the error with
+    // `text`, and </stream:stream>, then close(why). The owner logs it its own way.
+    void end_with(StreamError error, std::string_view text, const std::string& why, std::string_view header = {});
+    // Where no XML may be written (a TLS handshake under way, or expected first on a direct-TLS
+    // port): counts the error as end_with() does, then closes without a word.
+    void end_unsent(StreamError error, const std::string& why);
     // Closes now, dropping what is queued.
     void abort(const std::string& reason);
 
@@ -201,7 +214,7 @@ private:
     static constexpr int64_t kMinShapedRead = 512;  // a shaped read is never smaller
 
     void update_reading();
-    void push_back_on_source();
+    void push_back_on_source(Stream* source);
     void drained();
     void release_blocked() { output_gate_.open(); }
     void feed(const char* data, size_t len);

@@ -51,7 +51,7 @@ struct FuzzRouter final : Router {
         uv_timer_init(&fuzzwire::Loop::get().uv, &timer);
         timer.data = this;
     }
-    void from_remote(std::string_view remote, std::string_view local, xml::Document&) override {
+    void from_remote(std::string_view remote, std::string_view local, xml::Document&, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local));
     }
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating, const std::string&,

@@ -635,6 +635,26 @@ TEST_CASE("local link: a remote domain idle for local.remote_idle_timeout is for
     CHECK(f.router->counters().delivered_local == 2);
 }
 
+TEST_CASE("local link: a stanza written to a congested stream toward the local server holds the stream it came from") {
+    Fixture f;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='first'/>"));
+    REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("id='first'"); }));
+    f.server_sides[0]->stream->pause_reading();  // the local server stops reading
+    Peer& src = f.t.new_peer();                  // the stream the stanzas are read from
+    src.stream = Stream::create(f.t.loop(), src, {}, 900);
+    const std::string body(64 * 1024, 'x');
+    for (int i = 0; i < 400 && !src.stream->reading_stopped(); ++i) {
+        QueuedStanza s = stanza("<message from='bob@b.test' to='alice@a.test'><body>" + body + "</body></message>");
+        s.source = src.stream;
+        f.link->deliver("b.test", "a.test", std::move(s));
+        f.t.run_for(1);
+    }
+    CHECK(src.stream->reading_stopped());
+    f.server_sides[0]->stream->resume_reading();  // it drains: the source reads again
+    REQUIRE(f.t.run_until([&] { return !src.stream->reading_stopped(); }));
+}
+
 TEST_CASE("local link: a remote domain with stanzas waiting for the local server is not forgotten") {
     Fixture f;
     f.local_settings.remote_idle_ms = 1000;

@@ -10,10 +10,13 @@
 using namespace s2s;
 
 namespace {
-QueuedStanza q(const char* xml) {
+// A stanza as captured for routing; `source`: the stream it was read from.
+QueuedStanza q(const char* xml, Stream* source = nullptr) {
     auto doc = xml::parse_element(xml);
     REQUIRE(doc);
-    return QueuedStanza::capture(doc->root(), xml::NamespaceScope::server_stream());
+    QueuedStanza s = QueuedStanza::capture(doc->root(), xml::NamespaceScope::server_stream());
+    s.source = source;
+    return s;
 }
 }  // namespace
 
@@ -73,7 +76,7 @@ TEST_CASE("queue: filling up holds back the stream the stanzas come from, until 
         src.stream->start();
     });
     size_t refused = 0;
-    src.on_stanza_hook = [&](test::Peer& me) { refused += queue.push(q(me.last().c_str())) ? 0 : 1; };
+    src.on_stanza_hook = [&](test::Peer& me) { refused += queue.push(q(me.last().c_str(), me.stream)) ? 0 : 1; };
     test::Peer& sender = t.new_peer();
     sender.on_connect_hook = [](test::Peer& me) {
         me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
@@ -113,7 +116,7 @@ TEST_CASE("queue: a held stream that closes leaves the queue; a queue that goes 
     });
     auto queue = std::make_unique<StanzaQueue>(8, 1 << 20);  // holds from the first stanza
     src.on_stanza_hook = [&](test::Peer& me) {
-        if (queue) (void)queue->push(q(me.last().c_str()));
+        if (queue) (void)queue->push(q(me.last().c_str(), me.stream));
     };
     test::Peer& sender = t.new_peer();
     sender.on_connect_hook = [](test::Peer& me) {
@@ -132,4 +135,18 @@ TEST_CASE("queue: a held stream that closes leaves the queue; a queue that goes 
         CHECK(queue->holding() == 0);
         queue.reset();  // nothing dangling to touch
     }
+}
+
+TEST_CASE("queue: only a stanza's own source is held, and a queued stanza refers to no stream") {
+    test::TestLoop t;
+    test::Peer& src = t.new_peer();
+    src.stream = Stream::create(t.loop(), src, {}, 1);
+    StanzaQueue queue(8, 1 << 20);  // holds from the first stanza
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>")));  // s2s-proxy's own: nobody to hold
+    CHECK(queue.holding() == 0);
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>", src.stream)));
+    CHECK(queue.holding() == 1);
+    CHECK(queue.pop().source == nullptr);
+    CHECK(queue.pop().source == nullptr);
+    CHECK(queue.holding() == 0);  // empty again: the source reads again
 }

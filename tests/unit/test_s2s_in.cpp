@@ -46,7 +46,7 @@ struct FakeRouter : Router {
     }
     void close() { uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr); }
 
-    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza) override {
+    void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local) + " " +
                             xml::to_string(stanza.root(), xml::NamespaceScope::server_stream()));
     }

@@ -733,7 +733,11 @@ TEST_CASE("s2s_out: a burst read from a stream while the link negotiates waits i
     } src;
     src.f = &f;
     src.side = &f.t.new_peer();
-    src.side->on_stanza_hook = [&f](Peer& me) { f.router->to_remote("a.test", "b.test", stanza(me.last())); };
+    src.side->on_stanza_hook = [&f](Peer& me) {
+        QueuedStanza s = stanza(me.last());
+        s.source = me.stream;
+        f.router->to_remote("a.test", "b.test", std::move(s));
+    };
     uv_tcp_init(f.t.uv(), &src.listener);
     src.listener.data = &src;
     sockaddr_in addr{};

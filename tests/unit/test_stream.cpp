@@ -83,6 +83,53 @@ TEST_CASE("stream: a parser error reaches the owner, which answers and closes") 
     CHECK(h.server.events[1] == "parse-error not-well-formed");
 }
 
+TEST_CASE("stream: end_with() counts the stream error, sends it and the closing tag, and closes") {
+    Harness h;
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(kHeader); };
+    const uint64_t before = metrics().stream_errors.get("policy-violation");
+    SUBCASE("our header already sent") {
+        h.server.on_open_hook = [](Peer& r) {
+            r.stream->send(kHeader);
+            r.stream->end_with(StreamError::PolicyViolation, "not <here>", "policy-violation: test");
+            CHECK(r.stream->state() == Stream::State::Closing);
+        };
+    }
+    SUBCASE("our header owed: it goes first") {
+        h.server.on_open_hook = [](Peer& r) {
+            r.stream->end_with(StreamError::PolicyViolation, "not <here>", "policy-violation: test", kHeader);
+        };
+    }
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.server.closed && h.client.events.size() >= 4; }));
+    CHECK(metrics().stream_errors.get("policy-violation") == before + 1);
+    CHECK(h.server.closed_reason == "policy-violation: test");
+    CHECK(h.client.events == std::vector<std::string>{"connected 0", "open from=a.test", "stream-error policy-violation", "close"});
+    CHECK(h.client.last() == "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                             "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not &lt;here&gt;</text></stream:error>");
+}
+
+TEST_CASE("stream: end() sends the closing tag and closes; end_unsent() counts the error and sends nothing") {
+    Harness h;
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(kHeader); };
+    const uint64_t before = metrics().stream_errors.get("connection-timeout");
+    SUBCASE("end") {
+        h.server.on_open_hook = [](Peer& r) { r.stream->end("idle", kHeader); };
+        h.connect();
+        REQUIRE(h.run_until([&] { return h.server.closed && h.client.events.size() >= 3; }));
+        CHECK(h.client.events == std::vector<std::string>{"connected 0", "open from=a.test", "close"});
+        CHECK(h.server.closed_reason == "idle");
+        CHECK(metrics().stream_errors.get("connection-timeout") == before);
+    }
+    SUBCASE("end_unsent") {
+        h.server.on_open_hook = [](Peer& r) { r.stream->end_unsent(StreamError::ConnectionTimeout, "no TLS yet"); };
+        h.connect();
+        REQUIRE(h.run_until([&] { return h.server.closed && h.client.closed; }));
+        CHECK(h.client.events == std::vector<std::string>{"connected 0"});
+        CHECK(h.server.closed_reason == "no TLS yet");
+        CHECK(metrics().stream_errors.get("connection-timeout") == before + 1);
+    }
+}
+
 TEST_CASE("stream: the deadline fires once and can be replaced or disarmed") {
     Harness h;
     h.connect();
@@ -219,7 +266,7 @@ TEST_CASE("stream: backpressure: a source stops reading while the stream it feed
     std::string payload(64 * 1024, 'x');  // enough to fill the kernel socket buffers too
     bool was_stopped = false;
     src.on_stanza_hook = [&](Peer& me) {  // forward each stanza, much enlarged, to the slow receiver
-        dst.stream->send("<message><body>" + payload + "</body></message>");
+        dst.stream->send("<message><body>" + payload + "</body></message>", me.stream);
         was_stopped |= me.stream->reading_stopped();
     };
     Peer& sender = t.new_peer();

@@ -1,0 +1,34 @@
+// Admission of stanzas from a remote server: the checks every stanza passes before it is routed,
+// the same on an inbound stream (s2s_in) and in the reverse direction of a bidirectional outbound
+// link (s2s_out), and the refusal that ends the stream when one fails.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/stream_error.h"
+#include "common/xml.h"
+#include "proxy/context.h"
+#include "proxy/pair_set.h"
+
+namespace s2s {
+
+// Why a stanza from a remote server was refused: the stream must end with this error.
+struct StanzaRefusal {
+    StreamError error;
+    std::string text;
+};
+
+// The checks every stanza from a remote server passes before it is routed, on an inbound stream
+// and in the reverse direction of a bidirectional outbound link alike (RFC 6120 §8.1.1.2,
+// XEP-0220 §2.4, XEP-0288 §2): both addresses present and valid, the 'from' domain
+// authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
+// stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
+// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log;
+// `source` is the stream the stanza was read from (held back when where it goes has no room).
+// `access`: the listener's access rule the 'from' domain must still pass ("all" on outbound links).
+[[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source,
+                                                               xml::Document& doc, const PairSet& pairs,
+                                                               const std::string& access = "all");
+
+}  // namespace s2s
