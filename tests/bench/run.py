@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from kit import CA, Dnsmasq, Procs, Prosody, Zone, free_port  # noqa: E402
 from kit.procs import KitError  # noqa: E402
+from proxy_config import write_proxy_config  # noqa: E402
 
 KEYS = [
     "limit_stanzas_per_s", "proxy_stanzas_per_s", "proxy_cpu_s_per_100k", "prosody_stanzas_per_s",
@@ -113,36 +114,10 @@ class Bench:
         self.stop_proxy()
         d = self.procs.mkdir("s2s-proxy")
         port, local_port = free_port("127.0.0.1"), free_port("127.0.0.1")
-        no_dns = free_port("127.0.0.1", udp=True)
-        cfg = os.path.join(d, "s2s-proxy.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""# written by tests/bench/run.py
-[general]
-hosts = ["{LOCAL}"]
-loglevel = "warning"
-
-[local]
-server = "127.0.0.1:{sink_port}"
-
-[s2s]
-use_starttls = "optional"
-shared = "bench-dialback-secret"
-outgoing.dns.nameservers = ["127.0.0.1:{no_dns}"]
-outgoing.dns.timeout = 1
-outgoing.dns.retries = 1
-
-[[listen.s2s]]
-port = {port}
-ip_address = "127.0.0.1"
-tls.mode = "starttls"
-tls.certfile = "{self.local_cert.chain}"
-tls.keyfile = "{self.local_cert.key}"
-tls.cacertfile = "{self.ca.cert}"
-tls.verify_mode = "peer"
-tls.disconnect_on_failure = false  # a generator link without a client certificate still comes in
-max_connection_rate_per_host = "infinity"  # the benchmark opens links as fast as it can
-max_tls_handshakes = "infinity"
-
+        cfg = write_proxy_config(os.path.join(d, "s2s-proxy.toml"), written_by="tests/bench/run.py",
+                                 sink_port=sink_port, port=port, ca=self.ca, cert=self.local_cert,
+                                 secret="bench-dialback-secret",
+                                 tail=f"""
 [[listen.local]]
 port = {local_port}
 ip_address = "127.0.0.1"

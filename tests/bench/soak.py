@@ -60,6 +60,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from kit import CA, Procs, free_port  # noqa: E402
 from kit.procs import KitError  # noqa: E402
+from proxy_config import write_proxy_config  # noqa: E402
 
 LOCAL = "local.test"
 GEN = "gen.test"
@@ -281,42 +282,15 @@ class Slowloris(threading.Thread):
 
 # -- the run ---------------------------------------------------------------------------------------
 def write_config(d, ca, cert, sink, port, admin, args):
-    cfg = os.path.join(d, "s2s-proxy.toml")
-    no_dns = free_port("127.0.0.1", udp=True)
-    with open(cfg, "w") as f:
-        f.write(f"""# written by tests/bench/soak.py
-[general]
-hosts = ["{LOCAL}"]
-loglevel = "warning"
-
+    return write_proxy_config(
+        os.path.join(d, "s2s-proxy.toml"), written_by="tests/bench/soak.py", sink_port=sink, port=port, ca=ca,
+        cert=cert, secret="soak-dialback-secret",
+        local_extra=f"remote_idle_timeout = {int(args.remote_idle * 1000)}\n",
+        listener_extra=f"state_timeout = {int(args.state_timeout * 1000)}\n",
+        tail=f"""
 [admin]
 listen = "127.0.0.1:{admin}"
-
-[local]
-server = "127.0.0.1:{sink}"
-remote_idle_timeout = {int(args.remote_idle * 1000)}
-
-[s2s]
-use_starttls = "optional"
-shared = "soak-dialback-secret"
-outgoing.dns.nameservers = ["127.0.0.1:{no_dns}"]
-outgoing.dns.timeout = 1
-outgoing.dns.retries = 1
-
-[[listen.s2s]]
-port = {port}
-ip_address = "127.0.0.1"
-state_timeout = {int(args.state_timeout * 1000)}
-tls.mode = "starttls"
-tls.certfile = "{cert.chain}"
-tls.keyfile = "{cert.key}"
-tls.cacertfile = "{ca.cert}"
-tls.verify_mode = "peer"
-tls.disconnect_on_failure = false  # the slowloris' TLS kind has no client certificate
-max_connection_rate_per_host = "infinity"  # waves open links as fast as they can
-max_tls_handshakes = "infinity"
 """)
-    return cfg
 
 
 def pct(a, b):
