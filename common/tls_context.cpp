@@ -350,11 +350,8 @@ std::string Context::Impl::load_trust(std::vector<std::string>& warnings) {
                            "; no peer certificate can be trusted (install ca-certificates or set cacertfile)");
         mbedtls_x509_crt_free(&ca);
         mbedtls_x509_crt_init(&ca);
-        mbedtls_ssl_conf_ca_chain(&conf, nullptr, nullptr);
-        mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
-        return "";
     }
-    if (ret > 0)
+    if (failed.empty() && ret > 0)
         warnings.push_back("cacertfile " + quoted(path) + ": " + std::to_string(ret) +
                            " certificate(s) could not be parsed and are ignored");
     for (const auto& f : options.crl_files) {
@@ -363,7 +360,7 @@ std::string Context::Impl::load_trust(std::vector<std::string>& warnings) {
         if (ret != 0) return "crl_files " + quoted(f) + ": " + describe_mbedtls_error(ret);
         have_crl = true;
     }
-    mbedtls_ssl_conf_ca_chain(&conf, &ca, have_crl ? &crl : nullptr);
+    mbedtls_ssl_conf_ca_chain(&conf, failed.empty() ? &ca : nullptr, have_crl ? &crl : nullptr);
     // Ask for / check the peer's certificate, but decide what a bad one means ourselves.
     mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
     return "";

@@ -26,7 +26,10 @@ double LocalOut::queue_fill() const noexcept {
 void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     if (!accepting(stanza)) return;
     Remote& r = use(remote);
-    if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty()) {
+    // A stream that is ending (the server closed it; the flush window runs) takes nothing more:
+    // the stanza waits for the next stream.
+    if (state_ == State::Ready && r.auth == Auth::Valid && r.queue.empty() && stream_ &&
+        stream_->state() == Stream::State::Open) {
         write(stanza, log_ctx(remote), "");
         return;
     }
@@ -41,10 +44,13 @@ LocalOut::Remote& LocalOut::use(const std::string& remote) {
     r.used_ms = ctx_.loop.now_ms();
     if (made) {
         r.lru = lru_.insert(lru_.end(), remote);
-        // Past the bound the least recently used idle domain makes room (a busy one never does).
-        if (remotes_.size() > kMaxRemotes) {
+        // Past the bound the least recently used idle domain makes room; a busy one (stanzas
+        // waiting, dialback pending) goes to the back instead, a bounded number of times.
+        for (size_t tries = 0; remotes_.size() > kMaxRemotes && tries < kEvictTries; ++tries) {
             auto oldest = remotes_.find(lru_.front());
-            if (oldest != it && idle(oldest->second)) forget(oldest);
+            if (oldest == it) break;
+            if (idle(oldest->second)) forget(oldest);
+            else lru_.splice(lru_.end(), lru_, oldest->second.lru);
         }
     } else {
         lru_.splice(lru_.end(), lru_, r.lru);

@@ -35,6 +35,7 @@ public:
     // Remote domains known on this link (authenticated, pending, or with stanzas waiting).
     [[nodiscard]] size_t remotes() const noexcept { return remotes_.size(); }
     static constexpr size_t kMaxRemotes = 10000;
+    static constexpr size_t kEvictTries = 16;  // busy domains passed over to find an idle one
 
     [[nodiscard]] const char* kind() const noexcept override { return "local_out"; }
     [[nodiscard]] size_t queued_stanzas() const noexcept override;

@@ -28,7 +28,9 @@ std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condit
 
 bool StanzaQueue::push(QueuedStanza&& s) {
     if (items_.size() >= max_count_ || bytes_ + s.bytes.size() > max_bytes_) {
-        gate_.hold(s.source);
+        // Full: the source waits until the queue drains. An empty queue that cannot take this one
+        // stanza (bigger than its byte bound) never drains, so it holds no one.
+        if (!items_.empty()) gate_.hold(s.source);
         return false;
     }
     Stream* source = std::exchange(s.source, nullptr);  // a queued stanza refers to no stream

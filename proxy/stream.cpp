@@ -557,6 +557,7 @@ void Stream::end(const std::string& why, std::string_view header) {
 }
 
 void Stream::end_with(StreamError error, std::string_view text, const std::string& why, std::string_view header) {
+    if (state_ == State::Closing || state_ == State::Closed) return;  // already ending: nothing is sent
     metrics().stream_errors.add(name(error));
     std::string before(header);
     append_stream_error(before, error, text);
@@ -564,6 +565,7 @@ void Stream::end_with(StreamError error, std::string_view text, const std::strin
 }
 
 void Stream::end_unsent(StreamError error, const std::string& why) {
+    if (state_ == State::Closing || state_ == State::Closed) return;
     metrics().stream_errors.add(name(error));
     close(why);
 }

@@ -706,3 +706,34 @@ TEST_CASE("local link: past LocalOut::kMaxRemotes remote domains the least recen
     CHECK(f.server_sides.size() == 1);
     CHECK(count_of(*f.server_sides[0], "<db:result from='b.test' to='a.test'>") == 2);
 }
+
+TEST_CASE("local link: past kMaxRemotes a busy least recently used domain is passed over for an idle one") {
+    Fixture f;
+    f.local_settings.state_timeout_ms = 60000;
+    // The local server never answers stuck.test's dialback and refuses every other domain's.
+    f.on_server_side = [&f](Peer& p) {
+        play_local_server(f, p);
+        p.on_stanza_hook = [](Peer& me) {
+            if (me.events.back() != "stanza result") return;
+            auto d = xml::parse_element(me.last());
+            REQUIRE(d);
+            std::string from(d->root().attr("from").value_or(""));
+            if (from == "stuck.test") return;
+            me.stream->send("<db:result from='a.test' to='" + from + "' type='invalid'/>");
+        };
+    };
+    f.link->deliver("stuck.test", "a.test", stanza("<message from='x@stuck.test' to='alice@a.test'/>"));
+    for (size_t i = 1; i < LocalOut::kMaxRemotes; ++i)
+        f.link->deliver("r" + std::to_string(i) + ".test", "a.test",
+                        stanza("<message from='x@r" + std::to_string(i) + ".test' to='alice@a.test'/>"));
+    REQUIRE(f.t.run_until([&] { return f.router->counters().bounced == LocalOut::kMaxRemotes - 1; }, 20000));
+    LocalOut* out = local_out_of(f);
+    REQUIRE(out);
+    CHECK(out->remotes() == LocalOut::kMaxRemotes);
+    for (int i = 0; i < 3; ++i) {
+        f.link->deliver("new" + std::to_string(i) + ".test", "a.test",
+                        stanza("<message from='x@new" + std::to_string(i) + ".test' to='alice@a.test'/>"));
+        CHECK(out->remotes() == LocalOut::kMaxRemotes);
+    }
+    CHECK(out->queued_stanzas() >= 1);  // stuck.test's stanza still waits: it was not forgotten
+}

@@ -150,3 +150,20 @@ TEST_CASE("queue: only a stanza's own source is held, and a queued stanza refers
     CHECK(queue.pop().source == nullptr);
     CHECK(queue.holding() == 0);  // empty again: the source reads again
 }
+
+TEST_CASE("queue: a stanza bigger than an empty queue's byte bound is refused without holding its source") {
+    test::TestLoop t;
+    test::Peer& src = t.new_peer();
+    src.stream = Stream::create(t.loop(), src, {}, 1);
+    StanzaQueue queue(8, 64);
+    const std::string body = "<message from='a@x.test' to='b@y.test'><body>" + std::string(100, 'x') + "</body></message>";
+    QueuedStanza big = q(body.c_str(), src.stream);
+    CHECK_FALSE(queue.push(std::move(big)));
+    CHECK(queue.holding() == 0);  // nothing in the queue would ever drain to let it go
+    // A full queue with stanzas in it does hold the source until it drains.
+    CHECK(queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK_FALSE(queue.push(q(body.c_str(), src.stream)));
+    CHECK(queue.holding() == 1);
+    (void)queue.pop();
+    CHECK(queue.holding() == 0);
+}

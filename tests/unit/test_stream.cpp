@@ -108,6 +108,24 @@ TEST_CASE("stream: end_with() counts the stream error, sends it and the closing 
                              "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>not &lt;here&gt;</text></stream:error>");
 }
 
+TEST_CASE("stream: a stream already ending counts and sends no further stream error") {
+    Harness h;
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(kHeader); };
+    const uint64_t before = metrics().stream_errors.get("policy-violation");
+    const uint64_t shutdown = metrics().stream_errors.get("system-shutdown");
+    h.server.on_open_hook = [](Peer& r) {
+        r.stream->end_with(StreamError::PolicyViolation, "first", "first", kHeader);
+        r.stream->end_with(StreamError::SystemShutdown, "second", "second");
+        r.stream->end_unsent(StreamError::SystemShutdown, "third");
+    };
+    h.connect();
+    REQUIRE(h.run_until([&] { return h.server.closed && h.client.events.size() >= 4; }));
+    CHECK(metrics().stream_errors.get("policy-violation") == before + 1);
+    CHECK(metrics().stream_errors.get("system-shutdown") == shutdown);
+    CHECK(h.server.closed_reason == "first");
+    CHECK(h.client.events == std::vector<std::string>{"connected 0", "open from=a.test", "stream-error policy-violation", "close"});
+}
+
 TEST_CASE("stream: end() sends the closing tag and closes; end_unsent() counts the error and sends nothing") {
     Harness h;
     h.client.on_connect_hook = [](Peer& r) { r.stream->send(kHeader); };

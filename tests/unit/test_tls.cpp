@@ -266,6 +266,12 @@ TEST_CASE("tls context: a missing system CA store is a warning, and every peer c
         CHECK(t.client.authenticate_peer("a.test") != PeerAuth::Authenticated);
         CHECK(t.server.authenticate_peer("c.test") != PeerAuth::Authenticated);
     }
+    // The CRL files are still checked without the system store.
+    ContextOptions with_crl = client_options(&p.c);
+    with_crl.cacertfile.clear();
+    with_crl.system_cafile = "/nonexistent/ca-certificates.crt";
+    with_crl.crl_files = {"/nonexistent/revoked.crl"};
+    CHECK(contains(context_error(with_crl), "crl_files"));
     // A cacertfile that is given must work: the same failure there is an error.
     ContextOptions co = client_options(&p.c);
     co.cacertfile = "/nonexistent/ca.pem";
