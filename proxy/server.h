@@ -20,7 +20,6 @@
 #include <uv.h>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>

@@ -15,6 +15,10 @@
 // Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
 // right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
 // freed inside a callback chain: close() only starts the closing.
+//
+// Backpressure between streams goes through FlowGate (flow_gate.h). The definitions sit by
+// concern: stream.cpp (sockets, reading, the PROXY stage, output, closing), stream_tls.cpp (TLS
+// under the stream), stream_deadline.cpp (the owner's deadline and the stanza deadline).
 #pragma once
 
 #include <uv.h>
