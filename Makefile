@@ -84,7 +84,7 @@ $(BUILD)/fuzzobj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	@echo "  FCXX  $<"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/dns_responder.*)
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/dns_responder_wire.*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)

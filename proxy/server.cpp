@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -18,15 +17,10 @@
 #include "proxy/tcp_probe.h"
 #include "proxy/dns_resolver.h"
 #include "proxy/reload.h"
-#include "proxy/local_tls.h"
-#include "proxy/shaper.h"
-#include "proxy/tls_setup.h"
+#include "proxy/stream_settings.h"
 
 namespace s2s {
 namespace {
-
-// "Limit" values in ms for deadlines: infinity means none (0).
-uint64_t ms(const s2s::Limit& l) { return l.infinite ? 0 : static_cast<uint64_t>(l.value); }
 
 // SO_REUSEPORT: several processes (replicas, or an old and a new one during a restart) share
 // the port and the kernel spreads new connections among them. 0 or a libuv error.
@@ -36,23 +30,6 @@ int set_reuse_port(uv_tcp_t* tcp) {
     if (rc != 0) return rc;
     int on = 1;
     return setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 ? 0 : uv_translate_sys_error(errno);
-}
-
-// A shaper's rate in bytes per second, or 0 for "none" (the config checked that the name exists);
-// a listener's access-rule shaper as it is when a connection is accepted (no domain known yet).
-uint64_t rate_of(const Config& c, const std::string& shaper) { return shaper_rate(c, shaper, ""); }
-
-// The parser limits for a stream: max_stanza_size, with "infinity" capped so one peer cannot
-// make the process buffer without bound; the tree memory that size allows; the general element
-// count and stanza deadline; and the small limits that hold until the peer has authenticated.
-xml::StreamOptions parse_options(const Config& c, const s2s::Limit& max_stanza_size) {
-    xml::StreamOptions o;
-    o.limits.max_stanza_size = static_cast<size_t>(max_stanza_size.infinite ? kMaxStanzaSizeCap : max_stanza_size.value);
-    o.limits.max_stanza_memory = xml::StreamLimits::memory_for(o.limits.max_stanza_size);
-    o.limits.max_stanza_elements = static_cast<size_t>(c.max_stanza_elements);
-    o.unauthenticated = xml::StreamLimits::unauthenticated();
-    o.stanza_timeout_ms = ms(c.stanza_timeout);
-    return o;
 }
 
 }  // namespace
@@ -80,124 +57,15 @@ Server::~Server() {
     });
 }
 
-bool Server::build_tls(const Config& c, TlsContexts* out, std::string* error) {
-    if (outgoing_tls_needed(c)) {
-        out->outgoing = make_outgoing_context(c, "", &out->outgoing_has_certificate, error);
-        if (!out->outgoing) return false;
-        for (auto& d : c.domain_certs) {
-            bool with_cert = false;
-            auto ctx = make_outgoing_context(c, d.domain, &with_cert, error);
-            if (!ctx) {
-                *error += " (outgoing links from " + d.domain + ")";
-                return false;
-            }
-            out->domains[d.domain] = ctx;
-        }
-    }
-    for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
-        std::shared_ptr<const tls::Context> ctx;
-        if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
-            ctx = make_listener_context(c, c.listen_s2s[i], error);
-            if (!ctx) return false;
-        }
-        out->listeners.push_back(std::move(ctx));
-    }
-    for (size_t i = 0; i < c.listen_local.size(); ++i) {
-        std::shared_ptr<const tls::Context> ctx;
-        if (local_tls_mode(c.listen_local[i]) != InboundTls::None) {
-            ctx = make_local_listener_context(c, c.listen_local[i], error);
-            if (!ctx) return false;
-        }
-        out->local_listeners.push_back(std::move(ctx));
-    }
-    if (local_client_tls_mode(c) != LocalTls::Plain) {
-        out->local_client = make_local_client_context(c, error);
-        if (!out->local_client) return false;
-    }
-    return true;
-}
-
 void Server::apply_settings(const TlsContexts& tls) {
-    const Config& c = config_;
-    outbound_.tls = outbound_tls_mode(c);
-    outbound_.tls_context = tls.outgoing;
-    outbound_.have_certificate = tls.outgoing_has_certificate;
-    outbound_.sni = c.outgoing.tls.sni_enabled;
-    outbound_.sni_host = c.outgoing.tls.sni_host;
-    outbound_.domain_contexts = tls.domains;
-    outbound_.connect_timeout_ms = ms(c.outgoing.connection_timeout);
-    // 0 ms (MongooseIM allows it) is a deadline that passes at once, not none: the smallest the timer has.
-    outbound_.state_timeout_ms = c.outgoing.state_timeout.infinite ? 0 : std::max<uint64_t>(1, ms(c.outgoing.state_timeout));
-    outbound_.idle_timeout_ms = ms(c.outgoing.stream_timeout);
-    outbound_.parse = parse_options(c, c.outgoing.max_stanza_size);
-    outbound_.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;
-    outbound_.queue_max_stanzas = static_cast<size_t>(c.outgoing.queue_max_stanzas);
-    outbound_.queue_max_bytes = static_cast<size_t>(c.outgoing.queue_max_bytes);
-    outbound_.max_rate = rate_of(c, c.outgoing.shaper);
-    outbound_.bidi = c.bidi;
+    fill_outbound_settings(config_, tls, &outbound_);
     outbound_.own_listeners = &own_listeners_;
     outbound_.own_outgoing = &own_outgoing_;
-
-    for (LocalTlsSettings* t : {&local_settings_.tls, &local_verify_.tls}) {
-        t->mode = local_client_tls_mode(c);
-        t->context = tls.local_client;
-        t->check_name = c.local_tls.verify_mode != VerifyMode::None;
-        t->server_name = c.local_tls_server_name;
-    }
-    // By default the name to check is the one the server was configured by, when it is a name.
-    if (c.local_tls_server_name.empty()) {
-        local_settings_.tls.server_name = host_name_of(c.local_server);
-        local_verify_.tls.server_name =
-            host_name_of(c.local_verify_server.empty() ? c.local_server : c.local_verify_server);
-    }
-    local_settings_.queue_timeout_ms = ms(c.local_queue_timeout);
-    local_settings_.remote_idle_ms = static_cast<uint64_t>(c.local_remote_idle_timeout);
-    local_verify_.max_verifications = static_cast<size_t>(c.local_max_verifications);
-    // The streams we open to the local server (s2s or component) take the first local
-    // listener's stanza size: in component mode the server's stanzas arrive on them.
-    local_settings_.parse = parse_options(c, c.listen_local.empty() ? s2s::Listener{}.max_stanza_size
-                                                                    : c.listen_local[0].max_stanza_size);
+    fill_local_settings(config_, tls, &local_settings_, &local_verify_);
     xml::XmlStream::set_memory_budget(
-        c.stanza_memory_budget.infinite ? 0 : static_cast<size_t>(c.stanza_memory_budget.value));
-
-    while (inbound_.size() < c.listen_s2s.size()) inbound_.push_back(std::make_unique<InboundSettings>());
-    for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
-        const s2s::Listener& l = c.listen_s2s[i];
-        InboundSettings& s = *inbound_[i];  // its live counts (active, per host) are kept
-        s.listener = "listen.s2s." + std::to_string(i);
-        s.tls = inbound_tls_mode(c, l);
-        s.tls_context = tls.listeners[i];
-        s.state_timeout_ms = ms(l.state_timeout);
-        s.idle_timeout_ms = ms(c.outgoing.stream_timeout);
-        s.parse = parse_options(c, l.max_stanza_size);
-        s.max_connections = l.max_connections;
-        s.max_rate = rate_of(c, l.shaper);
-        s.shaper = l.shaper;
-        s.access = l.access;
-        s.bidi = c.bidi;
-        s.proxy_protocol = l.proxy_protocol;
-        s.proxy_trusted = l.proxy_trusted;
-        s.max_connections_per_host = l.max_connections_per_host;
-        s.max_connection_rate_per_host = l.max_connection_rate_per_host;
-        s.max_tls_handshakes = l.max_tls_handshakes;
-        s.proxy_timeout_ms = ms(l.proxy_protocol_timeout);
-    }
-    while (local_in_.size() < c.listen_local.size()) local_in_.push_back(std::make_unique<LocalInSettings>());
-    for (size_t i = 0; i < c.listen_local.size(); ++i) {
-        const s2s::Listener& l = c.listen_local[i];
-        LocalInSettings& s = *local_in_[i];
-        s.listener = "listen.local." + std::to_string(i);
-        s.access = l.access;
-        s.state_timeout_ms = ms(l.state_timeout);
-        s.max_rate = rate_of(c, l.shaper);
-        s.own_outgoing = &own_outgoing_;
-        s.verify_dialback = c.local_verify_dialback;
-        s.max_connections = l.max_connections;
-        s.max_tls_handshakes = l.max_tls_handshakes;
-        s.parse = parse_options(c, l.max_stanza_size);
-        s.tls = local_tls_mode(l);
-        s.tls_context = tls.local_listeners[i];
-    }
+        config_.stanza_memory_budget.infinite ? 0 : static_cast<size_t>(config_.stanza_memory_budget.value));
+    fill_inbound_settings(config_, tls, &inbound_);
+    fill_local_in_settings(config_, tls, &own_outgoing_, &local_in_);
     refresh_certificate_expiry();
 }
 
@@ -232,7 +100,7 @@ void Server::refresh_host_addresses() {
 
 bool Server::start(std::string* error) {
     TlsContexts tls;
-    if (!build_tls(config_, &tls, error)) return false;
+    if (!build_tls_contexts(config_, &tls, error)) return false;
     if (!parse_socket_address(config_.local_server, &local_settings_.server)) {
         *error = "local.server: \"" + config_.local_server + "\" must be an IP address (or localhost) and a port";
         return false;
@@ -323,7 +191,7 @@ bool Server::reload() {
     ReloadPlan plan = plan_reload(config_, settings_, next);
     TlsContexts tls;
     std::string error;
-    if (!build_tls(plan.config, &tls, &error)) {
+    if (!build_tls_contexts(plan.config, &tls, &error)) {
         S2S_LOG_ERROR(LogContext{}, "reload-refused", "SIGHUP: %s; the running config stays", error.c_str());
         metrics().reloads.add("refused");
         return false;

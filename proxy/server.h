@@ -20,7 +20,6 @@
 #include <uv.h>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +41,7 @@
 #include "proxy/resolver.h"
 #include "proxy/router.h"
 #include "proxy/s2s_in.h"
+#include "proxy/tls_contexts.h"
 
 namespace s2s {
 
@@ -82,19 +82,8 @@ public:
 
 private:
     struct Listener;
-    // Every TLS context a config asks for, built before anything is changed.
-    struct TlsContexts {
-        std::shared_ptr<const tls::Context> outgoing;
-        bool outgoing_has_certificate = false;
-        std::map<std::string, std::shared_ptr<const tls::Context>> domains;   // s2s.domain_certfile
-        std::vector<std::shared_ptr<const tls::Context>> listeners;          // per listen.s2s entry
-        std::vector<std::shared_ptr<const tls::Context>> local_listeners;    // per listen.local entry
-        std::shared_ptr<const tls::Context> local_client;                    // local.tls
-    };
-    [[nodiscard]] static bool build_tls(const Config& config, TlsContexts* out, std::string* error);
     // Fills the settings objects the streams read (outbound_, inbound_, local_in_, local_settings_,
-    // local_verify_)
-    // from config_, in place: streams hold references to them.
+    // local_verify_) from config_, in place (stream_settings.h): streams hold references to them.
     void apply_settings(const TlsContexts& tls);
     // Reads the expiry of the certificates config_ presents into certificates_ (from apply_settings).
     void refresh_certificate_expiry();

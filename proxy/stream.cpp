@@ -41,33 +41,7 @@ Stream::Stream(EventLoop& loop, Owner& owner, xml::StreamOptions options, uint64
 Stream::~Stream() {
     loop_.cancel_flush(this);
     release_blocked();
-    if (blocked_on_) {
-        auto& v = blocked_on_->held_;
-        v.erase(std::remove(v.begin(), v.end(), this), v.end());
-    }
-}
-
-// ---- backpressure --------------------------------------------------------------------------------
-
-FlowGate::FlowGate(FlowGate&& other) noexcept : held_(std::move(other.held_)) {
-    other.held_.clear();
-    for (Stream* s : held_) s->blocked_on_ = this;
-}
-
-void FlowGate::hold(Stream* source, const Stream* except) {
-    if (!source || source == except || source->blocked_on_) return;
-    source->blocked_on_ = this;
-    held_.push_back(source);
-    source->update_reading();
-}
-
-void FlowGate::open() {
-    std::vector<Stream*> held;
-    held.swap(held_);
-    for (Stream* s : held) {
-        s->blocked_on_ = nullptr;
-        s->update_reading();
-    }
+    if (blocked_on_) blocked_on_->leave(this);
 }
 
 void Stream::update_reading() {
@@ -183,11 +157,6 @@ void Stream::on_shaper_timer(uv_timer_t* t) noexcept {
     self->update_reading();
 }
 
-void Stream::count_tls_failure() {
-    std::string_view kind = tls_ ? tls_->failure_kind() : std::string_view();
-    metrics().tls_failures.add(kind.empty() ? "other" : kind);
-}
-
 // ---- the PROXY header stage -----------------------------------------------------------------------
 
 bool Stream::expect_proxy_header(const NetworkList& trusted) {
@@ -235,70 +204,6 @@ void Stream::feed(const char* data, size_t len) {
         }
         // The owner started a new stream inside a callback: the rest belongs to it.
         if (parser_.state() != xml::XmlStream::State::AwaitingHeader) return;
-    }
-}
-
-void Stream::feed_tls(const char* data, size_t len) {
-    if (len > 0 && !tls_->feed_ciphertext(data, len)) {
-        count_tls_failure();
-        abort("TLS: " + tls_->failure_reason());
-        return;
-    }
-    if (tls_->state() == tls::State::Handshaking) {
-        tls::Progress p = tls_->handshake();
-        take_tls_output();
-        if (p == tls::Progress::Failed) {
-            count_tls_failure();
-            close("TLS handshake failed: " + tls_->failure_reason());
-            return;
-        }
-        if (p == tls::Progress::WantMore) return;
-        metrics().tls_handshakes.add(tls_->role() == tls::Role::Server ? "server" : "client");
-        owner_.on_tls_established();
-        if (state_ != State::Open) return;
-        if (!plain_out_.empty()) loop_.schedule_flush(this);
-    }
-    // Decrypted bytes go to the parser; one scratch string serves every stream (reads do not nest).
-    static std::string plain;
-    plain.clear();
-    tls::IoResult r = tls_->read_plaintext(plain);
-    take_tls_output();  // a TLS 1.3 ticket or alert may need sending
-    if (!plain.empty()) {
-        std::string chunk;
-        chunk.swap(plain);  // the parser's callbacks may start another read path; keep ours
-        feed(chunk.data(), chunk.size());
-        if (plain.capacity() < chunk.capacity()) plain.swap(chunk);
-    }
-    if (r == tls::IoResult::Closed && state_ == State::Open) {
-        close("the peer closed TLS");
-    } else if (r == tls::IoResult::Failed) {
-        count_tls_failure();
-        abort("TLS: " + tls_->failure_reason());
-    }
-}
-
-// Moves ciphertext the TLS session produced into the output; false if the peer is not reading.
-bool Stream::take_tls_output() {
-    if (!tls_->has_output()) return true;
-    std::string_view c = tls_->pending_output();
-    if (!out_.append(c)) {
-        abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");
-        return false;
-    }
-    tls_->consume_output(c.size());
-    loop_.schedule_flush(this);
-    return true;
-}
-
-void Stream::start_tls(std::shared_ptr<const tls::Context> context, const tls::SessionOptions& options) {
-    tls_ = std::make_unique<tls::Session>(std::move(context), options);
-    if (tls_->role() == tls::Role::Client) {
-        if (tls_->handshake() == tls::Progress::Failed) {
-            count_tls_failure();
-            abort("TLS: " + tls_->failure_reason());
-            return;
-        }
-        take_tls_output();
     }
 }
 
@@ -433,73 +338,6 @@ void Stream::on_write(uv_write_t* req, int status) noexcept {
         return;
     }
     self->flush();
-}
-
-// ---- deadline ----------------------------------------------------------------------------------
-
-void Stream::set_deadline(uint64_t ms) {
-    if (state_ == State::Closing || state_ == State::Closed) return;
-    timer_is_connect_ = false;
-    if (ms == 0) uv_timer_stop(&timer_);
-    else uv_timer_start(&timer_, on_timer, ms, 0);
-}
-
-void Stream::on_timer(uv_timer_t* t) noexcept {
-    auto* self = static_cast<Stream*>(t->data);
-    switch (self->state_) {
-        case State::Connecting:
-            self->owner_.on_connected(UV_ETIMEDOUT);
-            self->abort("connect timed out");
-            return;
-        case State::Closing:
-            self->close_reason_ += " (and the peer did not take the rest of the output)";
-            self->abort(self->close_reason_);
-            return;
-        case State::Open:
-            if (self->tls_ && self->tls_->state() == tls::State::Handshaking) metrics().tls_failures.add("timeout");
-            self->owner_.on_timeout();
-            return;
-        default: return;
-    }
-}
-
-// ---- the stanza deadline ------------------------------------------------------------------------
-
-// After every read: a stanza left unfinished starts its clock (unless it is the one already
-// timed). The timer is armed once and left running: when it fires it looks at the stanza then
-// pending, so a busy stream costs no timer update per read.
-void Stream::watch_stanza() {
-    const uint64_t timeout = parser_.options().stanza_timeout_ms;
-    if (timeout == 0 || state_ != State::Open) return;
-    if (parser_.unfinished_bytes() == 0) {
-        stanza_pending_ = false;
-        return;
-    }
-    if (stanza_pending_ && parser_.items_done() == stanza_item_) return;
-    stanza_pending_ = true;
-    stanza_since_ = loop_.now_ms();
-    stanza_item_ = parser_.items_done();
-    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&stanza_timer_)))
-        uv_timer_start(&stanza_timer_, on_stanza_timer, timeout, 0);
-}
-
-void Stream::on_stanza_timer(uv_timer_t* t) noexcept {
-    auto* self = static_cast<Stream*>(t->data);
-    if (self->state_ != State::Open || !self->stanza_pending_) return;
-    const uint64_t timeout = self->parser_.options().stanza_timeout_ms;
-    const uint64_t now = self->loop_.now_ms();
-    // While we hold reading back (backpressure, shaper), the rest of the stanza waits on our
-    // side: its clock starts again.
-    if (self->reading_stopped()) self->stanza_since_ = now;
-    const uint64_t age = now - self->stanza_since_;
-    if (age < timeout) {
-        uv_timer_start(t, on_stanza_timer, timeout - age, 0);
-        return;
-    }
-    self->stanza_pending_ = false;
-    self->parser_.cut_off(StreamError::PolicyViolation,
-                          "stanza not complete within " + std::to_string(timeout) + " ms of its first byte",
-                          xml::LimitHit::Timeout);
 }
 
 // ---- reading control and closing --------------------------------------------------------------------

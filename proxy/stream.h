@@ -15,6 +15,10 @@
 // Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
 // right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
 // freed inside a callback chain: close() only starts the closing.
+//
+// Backpressure between streams goes through FlowGate (flow_gate.h). The definitions sit by
+// concern: stream.cpp (sockets, reading, the PROXY stage, output, closing), stream_tls.cpp (TLS
+// under the stream), stream_deadline.cpp (the owner's deadline and the stanza deadline).
 #pragma once
 
 #include <uv.h>
@@ -32,39 +36,12 @@
 #include "common/tls.h"
 #include "common/xml.h"
 #include "common/xml_stream.h"
+#include "proxy/flow_gate.h"
 #include "proxy/metrics.h"
 #include "proxy/proxy_stage.h"
 #include "proxy/shaper.h"
 
 namespace s2s {
-
-class Stream;
-
-// Backpressure between streams: where a stream waits while what it feeds has no room (another
-// stream's output above its high-water mark, a stanza queue filling up). The writer names the
-// stream a stanza was read from (its source, passed along with the stanza: Stream::send(),
-// QueuedStanza::source); hold() stops that stream reading, open() lets every stream held here
-// read again. A gate opens when it is destroyed, and a stream that goes away leaves the gate it
-// waits at.
-class FlowGate {
-public:
-    FlowGate() = default;
-    ~FlowGate() { open(); }
-    FlowGate(FlowGate&& other) noexcept;  // the held streams wait at the new gate
-    FlowGate& operator=(FlowGate&&) = delete;
-    FlowGate(const FlowGate&) = delete;
-    FlowGate& operator=(const FlowGate&) = delete;
-
-    // Holds `source`, unless it is null (what is written was read from no stream: s2s-proxy's
-    // own words, a stanza taken from a queue), is `except`, or already waits somewhere.
-    void hold(Stream* source, const Stream* except = nullptr);
-    void open();
-    [[nodiscard]] std::size_t held() const noexcept { return held_.size(); }
-
-private:
-    friend class Stream;
-    std::vector<Stream*> held_;
-};
 
 class Stream final : private xml::XmlStream::Handler, private Flushable {
 public:

@@ -1,4 +1,5 @@
-// libFuzzer target for proxy/dns_responder's packet logic (dns_respond): any datagram,
+// libFuzzer target for the DNS responder's packet logic (dns_respond, proxy/dns_responder_wire).
+// For any datagram:
 //  - never a read or write out of bounds (ASan), whatever the output capacity;
 //  - an answer is at most 512 bytes, has the query's ID, QR set, and the query's opcode;
 //  - it parses back (an independent reader below): counts match the records, nothing left over,
@@ -7,9 +8,9 @@
 //  - the same datagram gives the same answer, with or without `describe`;
 //  - an answer fed back in is never answered (QR set): two responders cannot loop.
 //
-// The fuzz build compiles tests/fuzz/*.cpp with common/ only, so the responder's source comes in
-// here (it needs nothing else from proxy/).
-#include "proxy/dns_responder.cpp"
+// The fuzz build compiles tests/fuzz/*.cpp with common/ only, so the packet logic's source comes
+// in here (it needs nothing else from proxy/).
+#include "proxy/dns_responder_wire.cpp"
 
 #include <cstdint>
 #include <cstdlib>
