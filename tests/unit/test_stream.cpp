@@ -70,11 +70,11 @@ TEST_CASE("stream: end_with() counts the stream error, sends it and the closing 
 
 TEST_CASE("stream: a stream already ending counts and sends no further stream error") {
     Harness h;
-    h.client.on_connect_hook = [](Peer& r) { r.stream->send(kHeader); };
+    h.client.on_connect_hook = [](Peer& r) { r.stream->send(kStreamHeader); };
     const uint64_t before = metrics().stream_errors.get("policy-violation");
     const uint64_t shutdown = metrics().stream_errors.get("system-shutdown");
     h.server.on_open_hook = [](Peer& r) {
-        r.stream->end_with(StreamError::PolicyViolation, "first", "first", kHeader);
+        r.stream->end_with(StreamError::PolicyViolation, "first", "first", kStreamHeader);
         r.stream->end_with(StreamError::SystemShutdown, "second", "second");
         r.stream->end_unsent(StreamError::SystemShutdown, "third");
     };
