@@ -39,6 +39,7 @@ const char* S2SOut::state_name(State s) noexcept {
         case State::Connecting: return "connecting";
         case State::AwaitingHeader: return "awaiting-header";
         case State::AwaitingFeatures: return "awaiting-features";
+        case State::AwaitingProceed: return "awaiting-features";
         case State::TlsHandshake: return "tls-handshake";
         case State::Authenticating: return "authenticating";
         case State::Ready: return "ready";
@@ -79,8 +80,14 @@ S2SOut::~S2SOut() {
 
 // ---- reaching the remote -----------------------------------------------------------------------
 
+void S2SOut::enter(State s) {
+    state_ = s;
+    if (s == State::AwaitingHeader || s == State::TlsHandshake || s == State::Authenticating)
+        stream_->set_deadline(settings_.state_timeout_ms);
+}
+
 void S2SOut::start() {
-    state_ = State::Resolving;
+    enter(State::Resolving);
     resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
         resolve_token_ = 0;
         candidates_ = std::move(found);
@@ -121,7 +128,7 @@ bool S2SOut::connect_next() {
             continue;
         }
         S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
-        state_ = State::Connecting;
+        enter(State::Connecting);
         stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
         if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
         stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
@@ -151,8 +158,7 @@ void S2SOut::on_connected(int status) {
         tls::SessionOptions so;
         so.server_name = sni_name();
         stream_->start_tls(tls_context(), so);
-        state_ = State::TlsHandshake;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::TlsHandshake);
         return;
     }
     send_header();
@@ -179,8 +185,7 @@ std::string S2SOut::sni_name() const {
 
 void S2SOut::send_header() {
     stream_->send(stream_header(first_local_, remote_, "", true));
-    state_ = State::AwaitingHeader;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHeader);
 }
 
 // ---- negotiation -------------------------------------------------------------------------------
@@ -204,7 +209,7 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
         after_negotiation();
         return;
     }
-    state_ = State::AwaitingFeatures;
+    enter(State::AwaitingFeatures);
 }
 
 bool S2SOut::secure_enough() {
@@ -235,7 +240,7 @@ void S2SOut::on_features(const xml::Element& f) {
         bool secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
         if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired || secure) {
             stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-            starttls_sent_ = true;
+            enter(State::AwaitingProceed);
             return;  // <proceed/> follows
         }
         if (starttls.child("required", xml::ns::tls)) {
@@ -272,8 +277,7 @@ void S2SOut::on_features(const xml::Element& f) {
     if (tls_open && external && have_certificate && !sasl_tried_ && !sasl_done_) {
         sasl_tried_ = true;
         stream_->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
-        state_ = State::Authenticating;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::Authenticating);
         return;
     }
     after_negotiation();
@@ -287,7 +291,7 @@ void S2SOut::on_tls_established() {
 }
 
 void S2SOut::after_negotiation() {
-    state_ = State::Ready;
+    enter(State::Ready);
     stream_->set_authenticated();  // the remote DNS named passed our checks: configured stanza limits
     if (!was_ready_) owner_.link_ready(remote_);
     was_ready_ = true;
@@ -354,7 +358,8 @@ void S2SOut::send_verifies() {
 void S2SOut::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     std::string_view ns = e.ns(), name = e.name();
-    if (ns == xml::ns::streams && name == "features" && state_ == State::AwaitingFeatures) {
+    if (ns == xml::ns::streams && name == "features" &&
+        (state_ == State::AwaitingFeatures || state_ == State::AwaitingProceed)) {
         on_features(e);
     } else if (ns == xml::ns::streams && name == "error") {
         xml::Element cond = e.first_element();
@@ -362,13 +367,11 @@ void S2SOut::on_stanza(xml::Document& doc) {
         std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
                           (text ? ": " + text.text() : "");
         fail(StanzaError::RemoteServerNotFound, why);
-    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures && starttls_sent_) {
+    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingProceed) {
         // (an unsolicited <proceed/> falls through to the stream error below)
-        starttls_sent_ = false;
         stream_->start_tls(tls_context(), tls::SessionOptions{sni_name(), nullptr});
         stream_->reset_parser();
-        state_ = State::TlsHandshake;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::TlsHandshake);
     } else if (ns == xml::ns::tls && name == "failure") {
         fail(StanzaError::RemoteServerNotFound, remote_ + " refused STARTTLS");
     } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
@@ -569,7 +572,7 @@ void S2SOut::on_timeout() {
             stream_->set_deadline(settings_.idle_timeout_ms - idle);
             return;
         }
-        state_ = State::Closing;
+        enter(State::Closing);
         detach();  // new stanzas get a new link
         stream_->end("idle for " + std::to_string(idle / 1000) + " s");
         return;
@@ -611,7 +614,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<S
         else if (error) stream_->end_with(*error, error_text, why);
         else stream_->end(why);
     }
-    state_ = State::Closing;
+    enter(State::Closing);
 }
 
 void S2SOut::detach() {

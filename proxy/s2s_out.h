@@ -110,11 +110,14 @@ public:
         Connecting,        // TCP connect to one candidate
         AwaitingHeader,    // our header sent; waiting for the peer's
         AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
+        AwaitingProceed,   // <starttls/> sent: waiting for <proceed/> (or <failure/>)
         TlsHandshake,      // STARTTLS or direct TLS handshake
         Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
         Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
         Closing,           // closing; everything still queued has been handed back
     };
+    // The state's name in logs and metric labels. AwaitingProceed is a part of the features
+    // exchange and is named "awaiting-features", as the labels have always named it.
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
     S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
@@ -162,6 +165,10 @@ private:
     };
 
     void start();
+    // The one way the state changes. A state that waits for the peer to begin something new
+    // (AwaitingHeader, TlsHandshake, Authenticating) gets a fresh state_timeout; the others keep
+    // the deadline they find (the features and <proceed/> answer within the header's window).
+    void enter(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
     // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
@@ -223,7 +230,6 @@ private:
     bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     bool version_1_ = false;
-    bool starttls_sent_ = false;   // <starttls/> sent and its <proceed/> not yet come
     bool sasl_tried_ = false;
     bool sasl_done_ = false;
     bool failed_ = false;          // queued stanzas were handed back already
