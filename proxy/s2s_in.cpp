@@ -1,8 +1,6 @@
 #include "proxy/metrics.h"
 #include "proxy/s2s_in.h"
 
-#include <mbedtls/base64.h>
-
 #include <algorithm>
 
 #include "common/jid.h"
@@ -12,6 +10,7 @@
 #include "proxy/access.h"
 #include "proxy/admission.h"
 #include "proxy/db_verify.h"
+#include "proxy/sasl_external.h"
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
 
@@ -27,7 +26,6 @@
 namespace s2s {
 namespace {
 
-constexpr int kMaxSaslFailures = 2;
 constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
 
 // What a peer that has not authenticated is told when a dialback verification did not give an
@@ -36,24 +34,6 @@ constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request 
 std::string verification_failure_text(Router::Verdict v, const std::string& remote) {
     return v == Router::Verdict::Failed ? "the authoritative server for " + remote + " did not answer in time"
                                         : "the authoritative server for " + remote + " could not be reached";
-}
-
-// A domain a remote server may not claim (by dialback or SASL EXTERNAL), with the dialback error
-// condition and the reason.
-struct ClaimRefusal {
-    const char* condition;
-    std::string text;
-};
-std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::string& remote) {
-    if (ctx.is_local(remote))
-        return ClaimRefusal{"policy-violation", remote + " is served here; another server cannot claim it"};
-    // An IP literal has no name to find its authoritative server by: verifying it would connect
-    // to whatever address the peer chose. One that s2s.host_policy names with policy = "allow"
-    // is a server the operator chose to federate with by address, so it stays allowed.
-    if (is_ip_literal(remote) && !ctx.policy.listed_allow(remote))
-        return ClaimRefusal{"not-acceptable", remote + " is an IP address; it is accepted only when s2s.host_policy "
-                                                       "lists it with policy \"allow\""};
-    return std::nullopt;
 }
 
 }  // namespace
@@ -325,12 +305,10 @@ void S2SIn::send_features() {
     bool tls_open = stream_->tls_open();
     f += starttls::feature(settings_.tls, *stream_);
     if (!tls_required_first()) {
-        if (tls_open && !sasl_done_ && !claimed_.empty() && !refuse_claim(ctx_, claimed_) &&
-            stream_->tls()->authenticate_peer(claimed_) == tls::PeerAuth::Authenticated)
-            f += "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
+        f += sasl_.feature(ctx_, tls_open ? stream_->tls() : nullptr, claimed_);
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
         // XEP-0288: asked for before authentication; never offered on a plain stream.
-        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_done_ && pairs_.empty() && pending_.empty();
+        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_.succeeded() && pairs_.empty() && pending_.empty();
         if (bidi_offered_) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
     }
     f += "</stream:features>";
@@ -362,7 +340,7 @@ void S2SIn::on_stanza(xml::Document& doc) {
                        static_cast<int>(cond ? cond.name().size() : 1), cond ? cond.name().data() : "?");
         on_stream_close();
     } else if (ns == xml::ns::sasl && e.name() == "abort") {
-        sasl_failure("aborted", "");
+        answer_sasl(sasl_.on_abort(log_ctx()));
     } else {
         fail(StreamError::UnsupportedStanzaType,
              "<" + std::string(e.name()) + "> in namespace '" + std::string(ns) + "' is not handled here");
@@ -401,7 +379,7 @@ void S2SIn::handle_bidi() {
     if (bidi_) return;  // asked twice: nothing more to do
     // The features that offered it may have been followed by authentication (a pair, a
     // verification under way, SASL): bidi is only for a stream on which nothing is yet.
-    if (!bidi_offered_ || sasl_done_ || !pairs_.empty() || !pending_.empty()) {
+    if (!bidi_offered_ || sasl_.succeeded() || !pairs_.empty() || !pending_.empty()) {
         fail(StreamError::UnsupportedStanzaType,
              !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
              : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
@@ -420,84 +398,33 @@ void S2SIn::on_tls_established() {
     enter(State::AwaitingHeader);
 }
 
-void S2SIn::sasl_failure(const char* condition, const std::string& text) {
-    std::string f = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
-    if (!text.empty()) f += "<text>" + xml::escape_text(text) + "</text>";
-    f += "</failure>";
-    stream_->send(f);
-    S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s: %s", condition, text.c_str());
-    metrics().sasl_external.add("inbound:failure");
-    if (++sasl_failures_ > kMaxSaslFailures) fail(StreamError::NotAuthorized, "too many SASL failures");
+void S2SIn::handle_sasl(const xml::Element& e) {
+    SaslExternalServer::Answer a = sasl_.on_auth(
+        ctx_, stream_->tls_open() ? stream_->tls() : nullptr, e, claimed_, log_ctx(),
+        [this](const std::string& domain) -> std::optional<std::string> {
+            if (!admitted(domain, local_, "sasl_external"))
+                return domain + " is not admitted by this listener's access rule";
+            if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_))
+                return "this stream may authenticate at most " + std::to_string(ctx_.config.max_domain_pairs) +
+                       " domain pairs";
+            return std::nullopt;
+        });
+    answer_sasl(a);
 }
 
-void S2SIn::handle_sasl(const xml::Element& e) {
-    if (sasl_done_) {
-        fail(StreamError::PolicyViolation, "SASL already succeeded on this stream");
+void S2SIn::answer_sasl(const SaslExternalServer::Answer& a) {
+    if (!a.bytes.empty()) stream_->send(a.bytes);
+    if (a.error) {
+        fail(*a.error, a.error_text);
         return;
     }
-    if (attr_or_empty(e, "mechanism") != "EXTERNAL") {
-        sasl_failure("invalid-mechanism", "only EXTERNAL is offered");
-        return;
-    }
-    if (!stream_->tls_open()) {
-        sasl_failure("encryption-required", "EXTERNAL needs TLS with a certificate");
-        return;
-    }
-    // The initial response is the authorization identity, base64; "=" or nothing means none.
-    std::string b64 = e.text();
-    std::string authzid;
-    if (!b64.empty() && b64 != "=") {
-        unsigned char buf[1024];
-        size_t n = 0;
-        if (mbedtls_base64_decode(buf, sizeof buf, &n, reinterpret_cast<const unsigned char*>(b64.data()), b64.size()) != 0) {
-            sasl_failure("incorrect-encoding", "the authorization identity is not base64");
-            return;
-        }
-        authzid.assign(reinterpret_cast<char*>(buf), n);
-    }
-    std::string domain = authzid.empty() ? claimed_ : domain_of(authzid);
-    if (domain.empty()) {
-        sasl_failure("invalid-authzid", authzid.empty() ? "no domain: the stream header has no 'from' and no "
-                                                          "authorization identity was given"
-                                                        : "'" + authzid + "' is not a domain");
-        return;
-    }
-    if (!claimed_.empty() && domain != claimed_) {
-        sasl_failure("invalid-authzid", "'" + domain + "' is not the stream's 'from' " + claimed_);
-        return;
-    }
-    if (auto refused = refuse_claim(ctx_, domain)) {
-        sasl_failure("not-authorized", refused->text);
-        return;
-    }
-    if (!ctx_.policy.allowed(domain)) {
-        sasl_failure("not-authorized", ctx_.policy.refusal(domain));
-        return;
-    }
-    if (!admitted(domain, local_, "sasl_external")) {
-        sasl_failure("not-authorized", domain + " is not admitted by this listener's access rule");
-        return;
-    }
-    if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_)) {
-        sasl_failure("not-authorized", "this stream may authenticate at most " +
-                                           std::to_string(ctx_.config.max_domain_pairs) + " domain pairs");
-        return;
-    }
-    tls::PeerAuth auth = stream_->tls()->authenticate_peer(domain);
-    if (auth != tls::PeerAuth::Authenticated) {
-        std::string why = "the certificate is not valid for " + domain + " (" + stream_->tls()->describe_peer_auth(auth) + ")";
-        sasl_failure("not-authorized", why);
-        return;
-    }
-    metrics().sasl_external.add("inbound:success");
-    stream_->send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-    sasl_done_ = true;
-    claimed_ = domain;
+    if (a.authenticated.empty()) return;
+    claimed_ = a.authenticated;
     stream_->reset_parser();
     header_sent_ = false;
     enter(State::AwaitingHeader);
     // (after the restart: nothing of ours may go back before our new stream header)
-    authenticated(domain, local_, "SASL EXTERNAL");
+    authenticated(a.authenticated, local_, "SASL EXTERNAL");
 }
 
 // Receiving server role (XEP-0220 §2.1): the peer claims a domain with a dialback key.

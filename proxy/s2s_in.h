@@ -55,6 +55,7 @@
 #include "proxy/connection_rate.h"
 #include "proxy/context.h"
 #include "proxy/pair_set.h"
+#include "proxy/sasl_external.h"
 #include "proxy/starttls.h"
 #include "proxy/stream.h"
 
@@ -167,7 +168,9 @@ private:
     void handle_starttls();
     void handle_bidi();
     void handle_sasl(const xml::Element& e);
-    void sasl_failure(const char* condition, const std::string& text);
+    // Sends what SASL EXTERNAL answered and does what follows: the stream error, or on success
+    // the stream restart with the proved domain authenticated.
+    void answer_sasl(const SaslExternalServer::Answer& answer);
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
     void handle_stanza(xml::Document& doc);
@@ -200,11 +203,10 @@ private:
     std::string claimed_;       // the header's 'from' (may be empty)
     bool header_sent_ = false;  // our header for the current stream
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
-    bool sasl_done_ = false;
+    SaslExternalServer sasl_;
     bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
     bool bidi_offered_ = false;   // our features for the current stream offered bidi
     bool bidi_ = false;           // the peer asked for bidi (XEP-0288)
-    int sasl_failures_ = 0;
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
     PairSet pairs_;                          // authenticated on this stream

@@ -8,6 +8,7 @@
 #include "common/stream_error.h"
 #include "proxy/admission.h"
 #include "proxy/db_verify.h"
+#include "proxy/sasl_external.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
@@ -270,13 +271,9 @@ void S2SOut::on_features(const xml::Element& f) {
                          remote_.c_str(), tls::peer_auth_name(auth));
         }
     }
-    bool external = false;
-    if (xml::Element mechs = f.child("mechanisms", xml::ns::sasl))
-        for (xml::Element m : mechs.elements()) external |= m.name() == "mechanism" && m.text() == "EXTERNAL";
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
-    if (tls_open && external && have_certificate && !sasl_tried_ && !sasl_done_) {
-        sasl_tried_ = true;
-        stream_->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+    if (sasl_.wanted(f, tls_open, have_certificate)) {
+        stream_->send(sasl_.start());
         enter(State::Authenticating);
         return;
     }
@@ -299,7 +296,7 @@ void S2SOut::after_negotiation() {
     S2S_LOG_INFO(log_ctx(), "ready", "stream %s negotiated%s", stream_id_.c_str(),
                  stream_->tls_open() ? " over TLS" : "");
     send_verifies();
-    if (sasl_done_) {
+    if (sasl_.succeeded()) {
         // SASL EXTERNAL authenticated the domain our stream is from, whether or not it has
         // stanzas waiting (the remote may send back to it on a bidi link).
         LocalDomain& d = domain(first_local_);
@@ -316,7 +313,7 @@ void S2SOut::after_negotiation() {
 
 void S2SOut::authenticate(const std::string& local) {
     LocalDomain& d = domain(local);
-    if (sasl_done_ && local == first_local_) {
+    if (sasl_.succeeded() && local == first_local_) {
         d.auth = Auth::Valid;
         flush_queue(local);
         return;
@@ -374,16 +371,14 @@ void S2SOut::on_stanza(xml::Document& doc) {
         enter(State::TlsHandshake);
     } else if (ns == xml::ns::tls && name == "failure") {
         fail(StanzaError::RemoteServerNotFound, remote_ + " refused STARTTLS");
-    } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
-        sasl_done_ = true;  // first_local_ becomes Valid (and its queue flows) once the new stream is up
-        S2S_LOG_INFO(log_ctx(), "authenticated", "SASL EXTERNAL");
-        metrics().sasl_external.add("outbound:success");
-        stream_->reset_parser();
-        send_header();
-    } else if (ns == xml::ns::sasl && name == "failure" && state_ == State::Authenticating) {
-        S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s refused SASL EXTERNAL; trying dialback", remote_.c_str());
-        metrics().sasl_external.add("outbound:failure");
-        after_negotiation();
+    } else if (ns == xml::ns::sasl && (name == "success" || name == "failure") && state_ == State::Authenticating) {
+        if (sasl_.on_answer(e, log_ctx(), remote_)) {
+            // first_local_ becomes Valid (and its queue flows) once the new stream is up
+            stream_->reset_parser();
+            send_header();
+        } else {
+            after_negotiation();
+        }
     } else if (ns == xml::ns::dialback && name == "result" && state_ == State::Ready) {
         handle_db_result(e);
     } else if (ns == xml::ns::dialback && name == "verify" && state_ == State::Ready) {

@@ -44,6 +44,7 @@
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
 #include "proxy/pair_set.h"
+#include "proxy/sasl_external.h"
 #include "proxy/stream.h"
 
 namespace s2s {
@@ -230,8 +231,7 @@ private:
     bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     bool version_1_ = false;
-    bool sasl_tried_ = false;
-    bool sasl_done_ = false;
+    SaslExternalClient sasl_;
     bool failed_ = false;          // queued stanzas were handed back already
     bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
     bool was_ready_ = false;       // the stream was negotiated at least once
