@@ -8,27 +8,12 @@
 #include "common/stream_error.h"
 #include "proxy/admission.h"
 #include "proxy/db_verify.h"
+#include "proxy/dialback_flow.h"
 #include "proxy/sasl_external.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
 namespace {
-
-// "condition: text" of an <error/> inside a dialback answer, for bounces and logs.
-std::string describe_error(const xml::Element& answer) {
-    xml::Element err = answer.child("error", answer.ns());
-    if (!err) err = answer.child("error", xml::ns::server);
-    if (!err) return "no reason given";
-    std::string out;
-    for (xml::Element c : err.elements()) {
-        if (c.name() == "text") continue;
-        out = std::string(c.name());
-        break;
-    }
-    xml::Element text = err.child("text", kStanzaErrorsNs);
-    if (text) out += (out.empty() ? "" : ": ") + text.text();
-    return out.empty() ? "no reason given" : out;
-}
 
 constexpr std::string_view kBidiFeatureNs = "urn:xmpp:features:bidi";  // XEP-0288
 
@@ -323,8 +308,7 @@ void S2SOut::authenticate(const std::string& local) {
         return;
     }
     d.auth = Auth::Pending;
-    stream_->send("<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote_) + "'>" +
-                  ctx_.keys.key(remote_, local, stream_id_) + "</db:result>");
+    stream_->send(dialback_request(local, remote_, ctx_.keys.key(remote_, local, stream_id_)));
     rearm();
 }
 
@@ -341,12 +325,7 @@ void S2SOut::flush_queue(const std::string& local) {
 }
 
 void S2SOut::send_verifies() {
-    for (auto& v : verifies_) {
-        if (v.sent) continue;
-        v.sent = true;
-        stream_->send("<db:verify from='" + xml::escape_attr(v.local) + "' to='" + xml::escape_attr(remote_) +
-                      "' id='" + xml::escape_attr(v.stream_id) + "'>" + xml::escape_text(v.key) + "</db:verify>");
-    }
+    for (const std::string& request : verifies_.take_unsent(remote_)) stream_->send(request);
     rearm();
 }
 
@@ -417,28 +396,16 @@ void S2SOut::handle_db_result(const xml::Element& e) {
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
     auto it = locals_.find(local);
     if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
-    std::string type = attr_or_empty(e, "type");
-    metrics().dialback.add(type == "valid" ? "originating:valid" : type == "invalid" ? "originating:invalid" : "originating:error");
-    if (type == "valid") {
+    if (auto refused = read_dialback_answer(e, local, remote_)) {
+        it->second.auth = Auth::None;
+        S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", refused->why.c_str());
+        while (!it->second.queue.empty())
+            owner_.undeliverable(it->second.queue.pop(), refused->condition, "s2s to " + remote_ + " failed: " + refused->why);
+    } else {
         it->second.auth = Auth::Valid;
         S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
         flush_queue(local);
         update_reverse_pairs();
-    } else {
-        it->second.auth = Auth::None;
-        std::string why = remote_ + " refused dialback for " + local + " (" +
-                          (type == "invalid" ? std::string("invalid key") : describe_error(e)) + ")";
-        S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", why.c_str());
-        // The remote's own condition (policy-violation, not-authorized...) tells the sender most.
-        StanzaError condition = StanzaError::RemoteServerNotFound;
-        if (xml::Element err = e.child("error", e.ns()); err || (err = e.child("error", xml::ns::server)))
-            for (xml::Element c : err.elements())
-                if (auto known = stanza_error_from_name(c.name()); known && c.ns() == kStanzaErrorsNs) {
-                    condition = *known;
-                    break;
-                }
-        while (!it->second.queue.empty())
-            owner_.undeliverable(it->second.queue.pop(), condition, "s2s to " + remote_ + " failed: " + why);
     }
     rearm();
 }
@@ -459,16 +426,7 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
         close_with(StreamError::InvalidFrom, "a db:verify answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
         return;
     }
-    std::string local = normalize_domain(attr_or_empty(e, "to")).value_or(""), sid = attr_or_empty(e, "id");
-    for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
-        if (!it->sent || it->local != local || it->stream_id != sid) continue;
-        Router::VerifyDone done = std::move(it->done);
-        verifies_.erase(it);
-        bool valid = attr_or_empty(e, "type") == "valid";
-        done(valid ? Router::Verdict::Valid : Router::Verdict::Invalid,
-             valid ? "" : remote_ + " says the key is not one it issued");
-        break;
-    }
+    verifies_.answer(e, remote_);
     rearm();
 }
 
@@ -534,15 +492,13 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
 
 uint64_t S2SOut::verify(const std::string& local, const std::string& stream_id, const std::string& key,
                         Router::VerifyDone done) {
-    uint64_t token = ++next_verify_;
-    verifies_.push_back({token, local, stream_id, key, std::move(done), false});
+    uint64_t token = verifies_.add(local, stream_id, key, std::move(done));
     if (state_ == State::Ready) send_verifies();
     return token;
 }
 
 void S2SOut::cancel_verify(uint64_t token) {
-    verifies_.erase(std::remove_if(verifies_.begin(), verifies_.end(), [token](const Verify& v) { return v.token == token; }),
-                    verifies_.end());
+    verifies_.cancel(token);
 }
 
 // ---- deadlines and endings ---------------------------------------------------------------------------
@@ -550,9 +506,7 @@ void S2SOut::cancel_verify(uint64_t token) {
 bool S2SOut::waiting_for_answers() const {
     for (auto& [local, d] : locals_)
         if (d.auth == Auth::Pending) return true;
-    for (auto& v : verifies_)
-        if (v.sent) return true;
-    return false;
+    return verifies_.waiting();
 }
 
 void S2SOut::rearm() {
@@ -585,11 +539,8 @@ void S2SOut::on_timeout() {
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
     for (auto& [local, d] : locals_)
         while (!d.queue.empty()) owner_.undeliverable(d.queue.pop(), condition, why);
-    std::vector<Verify> verifies;
-    verifies.swap(verifies_);
-    Router::Verdict verdict =
-        condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable;
-    for (auto& v : verifies) v.done(verdict, why);
+    verifies_.fail_all(
+        condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable, why);
 }
 
 void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,

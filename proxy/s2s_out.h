@@ -40,6 +40,7 @@
 #include "common/net_address.h"
 #include "common/tls.h"
 #include "proxy/connection.h"
+#include "proxy/dialback_flow.h"
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
@@ -158,12 +159,6 @@ private:
         Auth auth = Auth::None;
         StanzaQueue queue;
     };
-    struct Verify {
-        uint64_t token;
-        std::string local, stream_id, key;
-        Router::VerifyDone done;
-        bool sent = false;
-    };
 
     void start();
     // The one way the state changes. A state that waits for the peer to begin something new
@@ -238,9 +233,8 @@ private:
     bool detached_ = false;        // the owner was told link_closed()
     bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link
     uint64_t last_activity_ = 0;
-    uint64_t next_verify_ = 0;
     std::map<std::string, LocalDomain> locals_;
-    std::vector<Verify> verifies_;
+    VerifyRequests verifies_;  // db:verify requests for our inbound streams
     PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };
 
