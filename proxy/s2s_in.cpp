@@ -10,31 +10,15 @@
 #include "proxy/access.h"
 #include "proxy/admission.h"
 #include "proxy/db_verify.h"
+#include "proxy/dialback_flow.h"
 #include "proxy/sasl_external.h"
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
-
-// A refused claim is logged at notice level for the first kLoggedRefusals on a stream, then at
-// debug level (each is still answered and counted): a peer that keeps claiming what it is refused
-// cannot flood the log. Used inside S2SIn's members (refused_claims_).
-#define S2S_LOG_REFUSAL(ctx, event, ...)                                                   \
-    do {                                                                                     \
-        if (refused_claims_ < kLoggedRefusals) S2S_LOG_NOTICE(ctx, event, __VA_ARGS__);      \
-        else S2S_LOG_DEBUG(ctx, event, __VA_ARGS__);                                          \
-    } while (0)
 
 namespace s2s {
 namespace {
 
 constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
-
-// What a peer that has not authenticated is told when a dialback verification did not give an
-// answer: the condition and a fixed sentence. The details (addresses, ports, DNS answers, socket
-// errors) would map our network for anyone who claims a domain; they go to the log only.
-std::string verification_failure_text(Router::Verdict v, const std::string& remote) {
-    return v == Router::Verdict::Failed ? "the authoritative server for " + remote + " did not answer in time"
-                                        : "the authoritative server for " + remote + " could not be reached";
-}
 
 }  // namespace
 
@@ -167,7 +151,7 @@ void S2SIn::on_proxy_header(const ProxyStage& stage) {
 }
 
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings) {
+    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), dialback_(ctx, *this, id(), host_) {
     ctx_.connections.insert(this);
     ++settings_.active;
 }
@@ -218,38 +202,11 @@ void S2SIn::rearm() {
     if (state_ == State::Closing || !stream_) return;
     uint64_t end = negotiating() ? window_end_
                                  : settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
-    uint64_t next = 0;
-    for (auto& p : pending_) {
-        if (p.until == 0) continue;
-        if (end != 0) end = std::max(end, p.until);
-        if (next == 0 || p.until < next) next = p.until;
-    }
+    if (end != 0) end = std::max(end, dialback_.latest_bound());
+    uint64_t next = dialback_.earliest_bound();
     if (end != 0 && (next == 0 || end < next)) next = end;
     uint64_t now = ctx_.loop.now_ms();
     stream_->set_deadline(next == 0 ? 0 : next > now ? next - now : 1);
-}
-
-// Verifications past their bound: the authoritative server did not answer in time (the
-// outbound side would have given up by now too); the peer is told so.
-void S2SIn::expire_verifies(uint64_t now) {
-    for (size_t i = 0; i < pending_.size();) {
-        if (pending_[i].until == 0 || pending_[i].until > now) {
-            ++i;
-            continue;
-        }
-        PendingVerify p = pending_[i];
-        end_verify(i);
-        ctx_.router.cancel_verify(p.token);
-        std::string why = "the authoritative server of " + p.remote + " did not answer within " +
-                          std::to_string(ctx_.router.verify_timeout_ms()) + " ms";
-        S2S_LOG_NOTICE(LogContext{id(), p.local, p.remote}, "dialback-failed", "%s", why.c_str());
-        answer_db_result(p.remote, p.local, "error", "remote-server-timeout", why);
-    }
-}
-
-void S2SIn::end_verify(size_t i) {
-    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-    ctx_.verifications.give_back(host_);
 }
 
 // ---- stream header and features ------------------------------------------------------------------
@@ -308,7 +265,7 @@ void S2SIn::send_features() {
         f += sasl_.feature(ctx_, tls_open ? stream_->tls() : nullptr, claimed_);
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
         // XEP-0288: asked for before authentication; never offered on a plain stream.
-        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_.succeeded() && pairs_.empty() && pending_.empty();
+        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_.succeeded() && pairs_.empty() && dialback_.pending() == 0;
         if (bidi_offered_) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
     }
     f += "</stream:features>";
@@ -324,7 +281,7 @@ void S2SIn::on_stanza(xml::Document& doc) {
     if (ns == xml::ns::server && (e.name() == "message" || e.name() == "presence" || e.name() == "iq")) {
         handle_stanza(doc);
     } else if (ns == xml::ns::dialback && e.name() == "result") {
-        handle_db_result(e);
+        dialback_.on_request(e, stream_id_);
     } else if (ns == xml::ns::dialback && e.name() == "verify") {
         handle_db_verify(e);
     } else if (ns == xml::ns::tls && e.name() == "starttls") {
@@ -355,7 +312,7 @@ void S2SIn::handle_starttls() {
         stream_->close(refused);
         return;
     }
-    if (!pairs_.empty() || !pending_.empty()) {
+    if (!pairs_.empty() || dialback_.pending() != 0) {
         // RFC 6120 §5.4.3.3: what was learnt before TLS would have to be forgotten; a peer that
         // authenticates first and encrypts later is refused rather than half-forgotten.
         std::string why = std::string("STARTTLS asked after ") +
@@ -379,7 +336,7 @@ void S2SIn::handle_bidi() {
     if (bidi_) return;  // asked twice: nothing more to do
     // The features that offered it may have been followed by authentication (a pair, a
     // verification under way, SASL): bidi is only for a stream on which nothing is yet.
-    if (!bidi_offered_ || sasl_.succeeded() || !pairs_.empty() || !pending_.empty()) {
+    if (!bidi_offered_ || sasl_.succeeded() || !pairs_.empty() || dialback_.pending() != 0) {
         fail(StreamError::UnsupportedStanzaType,
              !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
              : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
@@ -427,151 +384,14 @@ void S2SIn::answer_sasl(const SaslExternalServer::Answer& a) {
     authenticated(a.authenticated, local_, "SASL EXTERNAL");
 }
 
-// Receiving server role (XEP-0220 §2.1): the peer claims a domain with a dialback key.
-void S2SIn::handle_db_result(const xml::Element& e) {
-    if (tls_required_first()) {
-        fail(StreamError::PolicyViolation, "TLS is required before dialback");
-        return;
-    }
-    std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
-    std::string remote = domain_of(from_raw), local = domain_of(to_raw);
-    if (remote.empty()) {
-        count_refused_domain("dialback", from_raw);
-        fail(StreamError::InvalidFrom, "db:result from '" + from_raw + "' is not a domain");
-        return;
-    }
-    if (!e.attr("type").value_or("").empty()) {
-        fail(StreamError::UnsupportedStanzaType, "a db:result with a type is an answer, not a request");
-        return;
-    }
-    if (local.empty() || !ctx_.is_local(local)) {
-        if (local.empty()) count_refused_domain("dialback", to_raw);
-        answer_db_result(remote, to_raw, "error", "item-not-found", to_raw + " is not served here");
-        return;
-    }
-    if (auto refused = refuse_claim(ctx_, remote)) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", refused->text.c_str());
-        answer_db_result(remote, local, "error", refused->condition, refused->text);
-        return;
-    }
-    if (!ctx_.policy.allowed(remote)) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", ctx_.policy.refusal(remote).c_str());
-        answer_db_result(remote, local, "error", "policy-violation", ctx_.policy.refusal(remote));
-        return;
-    }
-    if (!admitted(remote, local, "dialback")) {
-        answer_db_result(remote, local, "error", "not-authorized", remote + " is not admitted by this listener's access rule");
-        return;
-    }
-    bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
-    if (ctx_.policy.needs_valid_certificate(remote) && !cert_ok) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
-                       ctx_.policy.certificate_rule(remote).c_str());
-        metrics().secure_domain_refusals.add("inbound:dialback_without_certificate");
-        answer_db_result(remote, local, "error", "not-authorized",
-                         remote + " must present a certificate valid for its domain");
-        return;
-    }
-    if (is_authenticated(remote, local)) {
-        answer_db_result(remote, local, "valid");
-        authenticated(remote, local, "dialback");
-        return;
-    }
-    for (auto& p : pending_)
-        if (p.remote == remote && p.local == local) return;  // already being verified
-    if (!room_for_pair(remote, local)) {
-        answer_db_result(remote, local, "error", "policy-violation",
-                         "this stream may authenticate at most " + std::to_string(ctx_.config.max_domain_pairs) +
-                             " domain pairs; open another stream for more");
-        return;
-    }
-    if (cert_ok) {
-        // The certificate already proves the domain (XEP-0344): no need to ask its authority.
-        answer_db_result(remote, local, "valid");
-        authenticated(remote, local, "dialback with a valid certificate");
-        return;
-    }
-    // Each verification may cost a connection to another server, made for a peer that has not
-    // authenticated: bounded per stream, per client address and in total.
-    const char* limit = nullptr;
-    size_t per_stream = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_verifications_per_stream, 1));
-    if (pending_.size() >= per_stream) {
-        limit = "max_verifications_per_stream";
-    } else {
-        switch (ctx_.verifications.take(host_, static_cast<size_t>(ctx_.config.max_verifications_per_host),
-                                        static_cast<size_t>(ctx_.config.max_verifications))) {
-            case VerifyBudget::Refusal::None: break;
-            case VerifyBudget::Refusal::PerHost: limit = "max_verifications_per_host"; break;
-            case VerifyBudget::Refusal::Total: limit = "max_verifications"; break;
-        }
-    }
-    if (limit) {
-        metrics().limits_reached.add(limit);
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
-                       "dialback: s2s.%s reached (%zu on this stream, %zu from %s, %zu in all)", limit, pending_.size(),
-                       ctx_.verifications.of(host_), host_.c_str(), ctx_.verifications.total());
-        answer_db_result(remote, local, "error", "resource-constraint",
-                         "too many dialback verifications are under way; try again later");
-        return;
-    }
-    std::string key = e.text();
-    uint64_t token = ctx_.router.verify_dialback(
-        local, remote, stream_id_, key,
-        [this, remote, local](Router::Verdict v, const std::string& why) { verify_done(remote, local, v, why); });
-    uint64_t bound = ctx_.router.verify_timeout_ms();
-    pending_.push_back({remote, local, token, bound ? ctx_.loop.now_ms() + bound : 0});
-    rearm();  // the negotiation deadline now waits for the verification
-}
-
 bool S2SIn::room_for_pair(const std::string& remote, const std::string& local) {
     size_t max = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1));
-    if (pairs_.size() + pending_.size() < max) return true;
+    if (pairs_.size() + dialback_.pending() < max) return true;
     metrics().limits_reached.add("max_domain_pairs");
-    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
+    S2S_LOG_REFUSAL(dialback_.refused_claims(), LogContext{id(), local, remote}, "refused",
                    "claim refused: s2s.max_domain_pairs (%zu) reached (%zu authenticated, %zu being verified)", max,
-                   pairs_.size(), pending_.size());
+                   pairs_.size(), dialback_.pending());
     return false;
-}
-
-void S2SIn::verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why) {
-    for (size_t i = 0; i < pending_.size(); ++i)
-        if (pending_[i].remote == remote && pending_[i].local == local) {
-            end_verify(i);
-            break;
-        }
-    if (state_ == State::Closing) return;
-    switch (v) {
-        case Router::Verdict::Valid:
-            // (a reload during the verification may have changed the access rule)
-            if (!admitted(remote, local, "dialback")) {
-                answer_db_result(remote, local, "error", "not-authorized",
-                                 remote + " is not admitted by this listener's access rule");
-                break;
-            }
-            answer_db_result(remote, local, "valid");
-            authenticated(remote, local, "dialback");
-            break;
-        case Router::Verdict::Invalid:
-            S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
-            answer_db_result(remote, local, "invalid");
-            break;
-        case Router::Verdict::Failed:
-        case Router::Verdict::Unreachable:
-            // XEP-0220 §2.4: the authoritative server was not found/reached, or did not answer.
-            S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
-            answer_db_result(remote, local, "error",
-                             v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found",
-                             verification_failure_text(v, remote));
-            break;
-    }
-    rearm();  // back to the negotiation window (which may have ended meanwhile) or idleness
-}
-
-void S2SIn::answer_db_result(const std::string& remote, const std::string& local, const char* type,
-                             const char* error_condition, const std::string& text) {
-    metrics().dialback.add(std::string("receiving:") + type);
-    if (std::string_view(type) != "valid") ++refused_claims_;
-    stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
 void S2SIn::handle_db_verify(const xml::Element& e) {
@@ -599,7 +419,7 @@ bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) co
 
 bool S2SIn::admitted(const std::string& remote, const std::string& local, const char* how) {
     if (access_allows(ctx_.config, settings_.access, remote)) return true;
-    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
+    S2S_LOG_REFUSAL(dialback_.refused_claims(), LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
                    remote.c_str(), settings_.access.c_str(), settings_.listener.c_str());
     metrics().access_refusals.add(how);
     return false;
@@ -721,7 +541,7 @@ void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(err
 
 void S2SIn::on_timeout() {
     uint64_t now = ctx_.loop.now_ms();
-    expire_verifies(now);
+    dialback_.expire(now);
     if (state_ == State::Closing) return;
     // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
     const ProxyStage* stage = stream_->proxy_stage();
@@ -734,8 +554,7 @@ void S2SIn::on_timeout() {
         stream_->abort("no PROXY header within " + std::to_string(settings_.state_timeout_ms) + " ms");
         return;
     }
-    bool verifying = false;  // a verification still within its bound holds the deadline off
-    for (auto& p : pending_) verifying |= p.until != 0;
+    bool verifying = dialback_.verifying();  // a verification still within its bound holds the deadline off
     if (negotiating()) {
         if (window_end_ != 0 && window_end_ <= now && !verifying) {
             fail(StreamError::ConnectionTimeout,
@@ -754,10 +573,7 @@ void S2SIn::on_timeout() {
 
 void S2SIn::on_closed(const std::string& reason) {
     withdraw_routes();
-    while (!pending_.empty()) {
-        ctx_.router.cancel_verify(pending_.back().token);
-        end_verify(pending_.size() - 1);
-    }
+    dialback_.cancel_all();
     S2S_LOG_INFO(log_ctx(), "closed", "%s", reason.c_str());
     stream_ = nullptr;
     delete this;

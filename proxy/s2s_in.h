@@ -54,6 +54,7 @@
 #include "proxy/connection.h"
 #include "proxy/connection_rate.h"
 #include "proxy/context.h"
+#include "proxy/dialback_flow.h"
 #include "proxy/pair_set.h"
 #include "proxy/sasl_external.h"
 #include "proxy/starttls.h"
@@ -88,7 +89,7 @@ struct InboundSettings {
     mutable size_t handshakes = 0;                    // TLS handshakes in progress now (live)
 };
 
-class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute {
+class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute, private DialbackReceiver::Owner {
 public:
     enum class State {
         ProxyHeader,     // proxy_protocol: waiting for the PROXY header (or a direct peer's first bytes)
@@ -119,12 +120,6 @@ public:
     [[nodiscard]] bool bidi() const noexcept { return bidi_; }
 
 private:
-    struct PendingVerify {
-        std::string remote, local;
-        uint64_t token;
-        uint64_t until;  // loop time past which it is given up; 0: no bound
-        // (each holds one unit of ctx.verifications for host_, given back in end_verify())
-    };
 
     S2SIn(ProxyContext& ctx, const InboundSettings& settings);
     ~S2SIn() override;
@@ -147,15 +142,11 @@ private:
     [[nodiscard]] bool admit_host();
     [[nodiscard]] bool begin_handshake();
     void end_handshake();
-    void rearm();
+    void rearm() override;
     [[nodiscard]] bool negotiating() const noexcept;
-    void expire_verifies(uint64_t now);
-    // Forgets the pending verification at `i`, giving back its unit of ctx.verifications.
-    void end_verify(size_t i);
     // Whether one more (remote, local) pair may be claimed on this stream (s2s.max_domain_pairs,
     // counting the pairs being verified); false when it was logged and counted as refused.
-    [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local);
-    void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
+    [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local) override;
     // Our header for the current stream when it has not been sent yet (it counts as sent from
     // now on), else "".
     [[nodiscard]] std::string owed_header();
@@ -163,7 +154,7 @@ private:
     // The two ways the stream ends (each once; a later call does nothing): with a stream error,
     // or, when the peer closed its own or it was idle, with our </stream:stream>. Either way our
     // header goes first when it is owed.
-    void fail(StreamError error, const std::string& text);
+    void fail(StreamError error, const std::string& text) override;
     void end(const std::string& why);
     void handle_starttls();
     void handle_bidi();
@@ -171,24 +162,24 @@ private:
     // Sends what SASL EXTERNAL answered and does what follows: the stream error, or on success
     // the stream restart with the proved domain authenticated.
     void answer_sasl(const SaslExternalServer::Answer& answer);
-    void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
     void handle_stanza(xml::Document& doc);
-    void answer_db_result(const std::string& remote, const std::string& local, const char* type,
-                          const char* error_condition = nullptr, const std::string& text = "");
-    [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
+    [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept override;
     // Whether the listener's access rule admits `remote`; when not, it is logged and counted
     // (`how`: dialback, sasl_external) and the caller refuses the pair.
-    [[nodiscard]] bool admitted(const std::string& remote, const std::string& local, const char* how);
+    [[nodiscard]] bool admitted(const std::string& remote, const std::string& local, const char* how) override;
     // The listener's shaper for this stream: evaluated without a domain until one authenticates,
     // then for each authenticated remote domain, the strictest rate applying.
     void apply_shaper();
-    void authenticated(const std::string& remote, const std::string& local, const char* how);
+    void authenticated(const std::string& remote, const std::string& local, const char* how) override;
     void update_routes();
     [[nodiscard]] bool routes_open() const noexcept;
     void offer_route(const std::string& remote, const std::string& local);
     void withdraw_routes();
-    [[nodiscard]] bool tls_required_first() const noexcept;
+    [[nodiscard]] bool tls_required_first() const noexcept override;
+    // DialbackReceiver::Owner (with the checks above)
+    [[nodiscard]] Stream* peer_stream() noexcept override { return stream_; }
+    [[nodiscard]] bool closing() const noexcept override { return state_ == State::Closing; }
     [[nodiscard]] LogContext log_ctx() const noexcept;
 
     ProxyContext& ctx_;
@@ -210,11 +201,9 @@ private:
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
     PairSet pairs_;                          // authenticated on this stream
-    size_t refused_claims_ = 0;              // db:result answered invalid or error on this stream
-    static constexpr size_t kLoggedRefusals = 16;  // refusals logged at notice level per stream
     PairSet routes_;                         // of those, offered to the router as reverse routes
-    std::vector<PendingVerify> pending_;     // dialback verifications under way (at most
-                                             // s2s.max_verifications_per_stream)
+    DialbackReceiver dialback_;              // db:result requests and their verifications (at most
+                                             // s2s.max_verifications_per_stream under way)
 };
 
 }  // namespace s2s
