@@ -9,6 +9,7 @@
 #include "common/stanza_error.h"
 #include "proxy/access.h"
 #include "proxy/admission.h"
+#include "proxy/bidi.h"
 #include "proxy/db_verify.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/sasl_external.h"
@@ -18,7 +19,6 @@
 namespace s2s {
 namespace {
 
-constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
 
 }  // namespace
 
@@ -151,7 +151,11 @@ void S2SIn::on_proxy_header(const ProxyStage& stage) {
 }
 
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), dialback_(ctx, *this, id(), host_) {
+    : Connection(ctx.next_conn_id()),
+      ctx_(ctx),
+      settings_(settings),
+      routes_(ctx.router, *this, id()),
+      dialback_(ctx, *this, id(), host_) {
     ctx_.connections.insert(this);
     ++settings_.active;
 }
@@ -171,7 +175,7 @@ LogContext S2SIn::log_ctx() const noexcept { return LogContext{id(), local_, cla
 void S2SIn::enter(State s) {
     state_ = s;
     if (s == State::Closing) {
-        withdraw_routes();
+        routes_.withdraw_all();
         return;
     }
     // Each new stream (and the TLS handshake) gets a negotiation window of state_timeout (the
@@ -241,7 +245,7 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
     local_ = to;
     if (!from.empty()) claimed_ = from;
     stream_id_ = random_hex(16);
-    bidi_offered_ = false;
+    bidi_.new_stream();
     stream_->send(owed_header());
     if (version_1_) send_features();
     enter(State::Negotiating);
@@ -264,9 +268,7 @@ void S2SIn::send_features() {
     if (!tls_required_first()) {
         f += sasl_.feature(ctx_, tls_open ? stream_->tls() : nullptr, claimed_);
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
-        // XEP-0288: asked for before authentication; never offered on a plain stream.
-        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_.succeeded() && pairs_.empty() && dialback_.pending() == 0;
-        if (bidi_offered_) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
+        f += bidi_.feature(settings_.bidi, tls_open, nothing_claimed());
     }
     f += "</stream:features>";
     stream_->send(f);
@@ -333,19 +335,13 @@ void S2SIn::handle_starttls() {
 // XEP-0288 §2.2: the peer asks that this stream carry stanzas both ways. It changes nothing
 // until a pair is authenticated (see update_routes()).
 void S2SIn::handle_bidi() {
-    if (bidi_) return;  // asked twice: nothing more to do
-    // The features that offered it may have been followed by authentication (a pair, a
-    // verification under way, SASL): bidi is only for a stream on which nothing is yet.
-    if (!bidi_offered_ || sasl_.succeeded() || !pairs_.empty() || dialback_.pending() != 0) {
-        fail(StreamError::UnsupportedStanzaType,
-             !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
-             : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
-                                    : "bidi (XEP-0288) must be asked for before authentication");
-        return;
-    }
-    bidi_ = true;
-    bidi_offered_ = false;
-    S2S_LOG_INFO(log_ctx(), "bidi", "the peer asked for a bidirectional stream (XEP-0288)");
+    if (auto refused = bidi_.on_request(settings_.bidi, stream_->tls_open(), nothing_claimed(), log_ctx()))
+        fail(StreamError::UnsupportedStanzaType, *refused);
+}
+
+// Nothing authenticated or being verified on this stream, by SASL or dialback.
+bool S2SIn::nothing_claimed() const noexcept {
+    return !sasl_.succeeded() && pairs_.empty() && dialback_.pending() == 0;
 }
 
 void S2SIn::on_tls_established() {
@@ -444,14 +440,14 @@ void S2SIn::authenticated(const std::string& remote, const std::string& local, c
     stream_->set_authenticated();  // the configured stanza limits from now on
     apply_shaper();
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
-    if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
+    if (bidi_.agreed() && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
         S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",
                      "%s proved its domain by dialback only: our stanzas for it take an outbound link",
                      remote.c_str());
     last_activity_ = ctx_.loop.now_ms();
     // Only the new pair's reverse route changes (the others were offered when they came).
-    if (routes_open()) offer_route(remote, local);
-    else withdraw_routes();
+    if (routes_open()) routes_.offer(remote, local, *stream_->tls());
+    else routes_.withdraw_all();
     rearm();
 }
 
@@ -462,30 +458,14 @@ void S2SIn::authenticated(const std::string& remote, const std::string& local, c
 // stream's state changes (a bounded number of times per stream); a new pair is offered alone.
 void S2SIn::update_routes() {
     if (!routes_open()) {
-        withdraw_routes();
+        routes_.withdraw_all();
         return;
     }
-    for (auto& p : pairs_.pairs()) offer_route(p.remote, p.local);
+    for (auto& p : pairs_.pairs()) routes_.offer(p.remote, p.local, *stream_->tls());
 }
 
 bool S2SIn::routes_open() const noexcept {
-    return bidi_ && state_ == State::Negotiating && header_sent_ && stream_ && stream_->tls_open();
-}
-
-void S2SIn::offer_route(const std::string& remote, const std::string& local) {
-    if (routes_.contains(remote, local)) return;
-    if (stream_->tls()->authenticate_peer(remote) != tls::PeerAuth::Authenticated) return;
-    routes_.insert(remote, local);
-    ctx_.router.offer_reverse_route(remote, local, *this);
-    S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-route", "stanzas from %s to %s may go back on this stream",
-                 local.c_str(), remote.c_str());
-}
-
-void S2SIn::withdraw_routes() {
-    if (routes_.empty()) return;
-    PairSet routes;
-    std::swap(routes, routes_);
-    for (auto& p : routes.pairs()) ctx_.router.withdraw_reverse_route(p.remote, p.local, *this);
+    return bidi_.agreed() && state_ == State::Negotiating && header_sent_ && stream_ && stream_->tls_open();
 }
 
 bool S2SIn::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
@@ -572,7 +552,7 @@ void S2SIn::on_timeout() {
 }
 
 void S2SIn::on_closed(const std::string& reason) {
-    withdraw_routes();
+    routes_.withdraw_all();
     dialback_.cancel_all();
     S2S_LOG_INFO(log_ctx(), "closed", "%s", reason.c_str());
     stream_ = nullptr;

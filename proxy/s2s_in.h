@@ -53,6 +53,7 @@
 #include "common/xml_stream.h"
 #include "proxy/connection.h"
 #include "proxy/connection_rate.h"
+#include "proxy/bidi.h"
 #include "proxy/context.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/pair_set.h"
@@ -117,7 +118,7 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_in"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     // Whether the peer asked for a bidirectional stream (XEP-0288).
-    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
+    [[nodiscard]] bool bidi() const noexcept { return bidi_.agreed(); }
 
 private:
 
@@ -158,6 +159,7 @@ private:
     void end(const std::string& why);
     void handle_starttls();
     void handle_bidi();
+    [[nodiscard]] bool nothing_claimed() const noexcept;
     void handle_sasl(const xml::Element& e);
     // Sends what SASL EXTERNAL answered and does what follows: the stream error, or on success
     // the stream restart with the proved domain authenticated.
@@ -174,8 +176,6 @@ private:
     void authenticated(const std::string& remote, const std::string& local, const char* how) override;
     void update_routes();
     [[nodiscard]] bool routes_open() const noexcept;
-    void offer_route(const std::string& remote, const std::string& local);
-    void withdraw_routes();
     [[nodiscard]] bool tls_required_first() const noexcept override;
     // DialbackReceiver::Owner (with the checks above)
     [[nodiscard]] Stream* peer_stream() noexcept override { return stream_; }
@@ -196,12 +196,11 @@ private:
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
     SaslExternalServer sasl_;
     bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
-    bool bidi_offered_ = false;   // our features for the current stream offered bidi
-    bool bidi_ = false;           // the peer asked for bidi (XEP-0288)
+    BidiServer bidi_;             // XEP-0288: offered, asked for
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
     PairSet pairs_;                          // authenticated on this stream
-    PairSet routes_;                         // of those, offered to the router as reverse routes
+    ReverseRoutes routes_;                       // of those, offered to the router as reverse routes
     DialbackReceiver dialback_;              // db:result requests and their verifications (at most
                                              // s2s.max_verifications_per_stream under way)
 };

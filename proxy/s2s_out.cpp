@@ -7,6 +7,7 @@
 #include "common/jid.h"
 #include "common/stream_error.h"
 #include "proxy/admission.h"
+#include "proxy/bidi.h"
 #include "proxy/db_verify.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/sasl_external.h"
@@ -15,7 +16,6 @@
 namespace s2s {
 namespace {
 
-constexpr std::string_view kBidiFeatureNs = "urn:xmpp:features:bidi";  // XEP-0288
 
 }  // namespace
 
@@ -240,22 +240,9 @@ void S2SOut::on_features(const xml::Element& f) {
         return;
     }
     if (!secure_enough()) return;
-    // XEP-0288: asked for before authenticating, and only of a remote whose certificate proves
-    // its domain, so that what it sends back on this link is known to come from it.
-    if (settings_.bidi && !bidi_ && tls_open && f.child("bidi", kBidiFeatureNs)) {
-        tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
-        if (!some_listener_admits(ctx_.config, remote_)) {
-            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but no [[listen.s2s]] access rule admits it",
-                         remote_.c_str());
-        } else if (auth == tls::PeerAuth::Authenticated) {
-            stream_->send("<bidi xmlns='urn:xmpp:bidi'/>");
-            bidi_ = true;
-            S2S_LOG_INFO(log_ctx(), "bidi", "asked %s for a bidirectional stream (XEP-0288)", remote_.c_str());
-        } else {
-            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but its certificate does not prove it (%s)",
-                         remote_.c_str(), tls::peer_auth_name(auth));
-        }
-    }
+    // XEP-0288: asked for before authenticating.
+    if (bidi_.wanted(ctx_, settings_.bidi, f, tls_open ? stream_->tls() : nullptr, remote_, log_ctx()))
+        stream_->send(bidi_.ask(remote_, log_ctx()));
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
     if (sasl_.wanted(f, tls_open, have_certificate)) {
         stream_->send(sasl_.start());
@@ -371,7 +358,7 @@ void S2SOut::on_stanza(xml::Document& doc) {
 }
 
 void S2SOut::handle_db_result(const xml::Element& e) {
-    if (bidi_ && !e.attr("type")) {
+    if (bidi_.asked() && !e.attr("type")) {
         // A request in the reverse direction (the remote as initiating server): the key would be
         // checked against the stream id the remote chose itself, which makes a replayed key pass.
         std::string why = "dialback on a stream s2s-proxy opened is not accepted; open a stream to " +
@@ -411,7 +398,7 @@ void S2SOut::handle_db_result(const xml::Element& e) {
 }
 
 void S2SOut::handle_db_verify(const xml::Element& e) {
-    if (bidi_ && !e.attr("type")) {
+    if (bidi_.asked() && !e.attr("type")) {
         // On a bidi link the remote may ask us, as authoritative server, about keys (XEP-0288).
         stream_->send(answer_db_verify(ctx_, id(), e));
         last_activity_ = ctx_.loop.now_ms();
@@ -430,21 +417,9 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
     rearm();
 }
 
-// Bidi (XEP-0288): the remote's stanzas back on this link, checked exactly as on an inbound
-// stream. Without bidi the remote has no business sending stanzas here.
+// Bidi (XEP-0288): the remote's stanzas back on this link.
 void S2SOut::handle_reverse_stanza(xml::Document& doc) {
-    if (!bidi_) {
-        close_with(StreamError::NotAuthorized,
-                   remote_ + " sent a stanza on a stream s2s-proxy opened, which is not bidirectional");
-        return;
-    }
-    // (a reload may have changed the listeners' access rules since bidi was agreed)
-    if (!some_listener_admits(ctx_.config, remote_)) {
-        metrics().access_refusals.add("stanza");
-        close_with(StreamError::PolicyViolation, remote_ + " is not admitted by the access rules of [[listen.s2s]]");
-        return;
-    }
-    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, reverse_pairs_)) {
+    if (auto refused = bidi_.on_stanza(ctx_, id(), stream_, doc, reverse_pairs_, remote_)) {
         close_with(refused->error, refused->text);
         return;
     }
@@ -454,7 +429,7 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
 // The pairs the remote may send for: from its domain to each local domain it accepted on this
 // link (SASL EXTERNAL for the domain our stream is from, dialback for each other one).
 void S2SOut::update_reverse_pairs() {
-    if (!bidi_) return;
+    if (!bidi_.asked()) return;
     reverse_pairs_.clear();
     for (auto& [local, d] : locals_)
         if (d.auth == Auth::Valid) reverse_pairs_.insert(remote_, local);

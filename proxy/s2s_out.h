@@ -39,6 +39,7 @@
 #include "common/log.h"
 #include "common/net_address.h"
 #include "common/tls.h"
+#include "proxy/bidi.h"
 #include "proxy/connection.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/context.h"
@@ -151,7 +152,7 @@ public:
     // authenticated): while it does, that pair's stanzas keep to it, in order.
     [[nodiscard]] bool carries(const std::string& local) const;
     // Whether the remote accepted a bidirectional stream (XEP-0288).
-    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
+    [[nodiscard]] bool bidi() const noexcept { return bidi_.asked(); }
 
 private:
     enum class Auth { None, Pending, Valid };
@@ -231,7 +232,7 @@ private:
     bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool detached_ = false;        // the owner was told link_closed()
-    bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link
+    BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
     uint64_t last_activity_ = 0;
     std::map<std::string, LocalDomain> locals_;
     VerifyRequests verifies_;  // db:verify requests for our inbound streams
