@@ -186,9 +186,9 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
     version_1_ = major_version(h.attr("version").value_or("")) >= 1;
     if (!version_1_) {
         // A pre-1.0 server sends no features: plain dialback straight away.
-        bool tls_needed = settings_.tls == OutboundTls::StartTlsRequired || settings_.tls == OutboundTls::Direct;
-        if (tls_needed && !stream_->tls_open()) {
-            fail(StanzaError::RemoteServerNotFound, remote_ + " does not support STARTTLS, which is required");
+        std::string why;
+        if (!starttls::pre_1_0_acceptable(settings_.tls, stream_->tls_open(), remote_, &why)) {
+            fail(StanzaError::RemoteServerNotFound, why);
             return;
         }
         if (!secure_enough()) return;
@@ -199,45 +199,27 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
 }
 
 bool S2SOut::secure_enough() {
-    std::string rule = ctx_.policy.certificate_rule(remote_);
-    if (rule.empty()) return true;
     std::string why;
-    const char* reason = "certificate";
-    if (!stream_->tls_open()) {
-        why = remote_ + " is a secure domain (" + rule + ") and offered no TLS";
-        reason = "no_tls";
-    } else if (tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_); auth != tls::PeerAuth::Authenticated) {
-        why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
-              stream_->tls()->describe_peer_auth(auth) + ")";
-    } else {
+    if (starttls::secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
         return true;
-    }
-    S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
-    metrics().secure_domain_refusals.add(std::string("outbound:") + reason);
     fail(StanzaError::RemoteServerNotFound, why);
     return false;
 }
 
 void S2SOut::on_features(const xml::Element& f) {
     bool tls_open = stream_->tls_open();
-    xml::Element starttls = f.child("starttls", xml::ns::tls);
-    if (!tls_open && starttls) {
-        // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
-        bool secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
-        if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired || secure) {
-            stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
+    bool must_secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
+    std::string why;
+    switch (starttls::on_features(settings_.tls, tls_open, must_secure, f, remote_, &why)) {
+        case starttls::ClientStep::Ask:
+            stream_->send(starttls::kRequest);
             enter(State::AwaitingProceed);
             return;  // <proceed/> follows
-        }
-        if (starttls.child("required", xml::ns::tls)) {
-            fail(StanzaError::RemoteServerNotFound,
-                 remote_ + " requires TLS, but TLS is off here (s2s.use_starttls / s2s.outgoing.tls.mode)");
+        case starttls::ClientStep::Fail:
+            fail(StanzaError::RemoteServerNotFound, why);
             return;
-        }
-    }
-    if (!tls_open && settings_.tls == OutboundTls::StartTlsRequired) {
-        fail(StanzaError::RemoteServerNotFound, remote_ + " does not offer STARTTLS, which is required here");
-        return;
+        case starttls::ClientStep::Continue: break;
     }
     if (!secure_enough()) return;
     // XEP-0288: asked for before authenticating.

@@ -47,17 +47,10 @@
 #include "proxy/resolver.h"
 #include "proxy/pair_set.h"
 #include "proxy/sasl_external.h"
+#include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
-
-// How outbound links use TLS (s2s.outgoing.tls.mode, or s2s.use_starttls when unset).
-enum class OutboundTls {
-    None,             // never (STARTTLS not used even when offered)
-    StartTls,         // STARTTLS when offered
-    StartTlsRequired, // STARTTLS or fail
-    Direct,           // TLS from the first byte (XEP-0368)
-};
 
 struct OutboundSettings {
     OutboundTls tls = OutboundTls::None;
