@@ -67,7 +67,7 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
 // The client's address is known (at accept, or from the PROXY header): it counts against
 // max_connections_per_host, then the stream starts as the listener's TLS mode says.
 void S2SIn::serve() {
-    if (host_.empty() && !admit_host()) return;
+    if (admission_.host().empty() && !admit_host()) return;
     if (settings_.tls == InboundTls::Direct) {
         if (!begin_handshake()) return;
         stream_->start_tls(settings_.tls_context);
@@ -77,55 +77,22 @@ void S2SIn::serve() {
     }
 }
 
-// Counts this stream for its client address (released in the destructor) and takes one of the
-// address's new connections for this second; false, with the stream ended, past
-// max_connections_per_host or max_connection_rate_per_host.
 bool S2SIn::admit_host() {
     sockaddr_storage ss{};
-    host_ = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
-    size_t n = ++settings_.per_host[host_];
-    if (!settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) {
-        metrics().connections_refused.add("max_connections_per_host");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has reached max_connections_per_host (%lld) on %s", host_.c_str(),
-                       static_cast<long long>(settings_.max_connections_per_host.value), settings_.listener.c_str());
-        fail(StreamError::ResourceConstraint, "too many connections from your address");
-        return false;
-    }
-    ConnectionRate::Verdict v = settings_.rate.admit(host_, settings_.max_connection_rate_per_host, ctx_.loop.now_ms());
-    if (v != ConnectionRate::Verdict::Allowed) {
-        metrics().connections_refused.add("max_connection_rate_per_host");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s",
-                       (v == ConnectionRate::Verdict::OverRate
-                            ? host_ + " opened more than max_connection_rate_per_host (" +
-                                  std::to_string(settings_.max_connection_rate_per_host.value) +
-                                  ") connections a second on " + settings_.listener
-                            : "too many client addresses opened connections on " + settings_.listener + " at once")
-                           .c_str());
-        fail(StreamError::ResourceConstraint, "too many new connections from your address; try again later");
+    std::string host = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
+    if (auto refused = admission_.admit_host(std::move(host), ctx_.loop.now_ms(), log_ctx())) {
+        fail(StreamError::ResourceConstraint, *refused);
         return false;
     }
     return true;
 }
 
-// A TLS handshake may start (counted until it ends); false, with the connection closed, when the
-// listener already runs max_tls_handshakes.
 bool S2SIn::begin_handshake() {
-    if (!settings_.max_tls_handshakes.allows(static_cast<int64_t>(settings_.handshakes) + 1)) {
-        metrics().connections_refused.add("max_tls_handshakes");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has max_tls_handshakes (%lld) in progress",
-                       settings_.listener.c_str(), static_cast<long long>(settings_.max_tls_handshakes.value));
-        fail(StreamError::ResourceConstraint, "too many TLS handshakes in progress; try again later");
+    if (auto refused = admission_.begin_handshake(log_ctx())) {
+        fail(StreamError::ResourceConstraint, *refused);
         return false;
     }
-    ++settings_.handshakes;
-    in_handshake_ = true;
     return true;
-}
-
-void S2SIn::end_handshake() {
-    if (!in_handshake_) return;
-    in_handshake_ = false;
-    --settings_.handshakes;
 }
 
 void S2SIn::on_proxy_header(const ProxyStage& stage) {
@@ -154,19 +121,15 @@ S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
     : Connection(ctx.next_conn_id()),
       ctx_(ctx),
       settings_(settings),
+      admission_(settings),
       routes_(ctx.router, *this, id()),
-      dialback_(ctx, *this, id(), host_) {
+      dialback_(ctx, *this, id(), admission_.host()) {
     ctx_.connections.insert(this);
     ++settings_.active;
 }
 
 S2SIn::~S2SIn() {
     --settings_.active;
-    end_handshake();
-    if (!host_.empty()) {
-        auto it = settings_.per_host.find(host_);
-        if (it != settings_.per_host.end() && --it->second == 0) settings_.per_host.erase(it);
-    }
     ctx_.connections.erase(this);
 }
 
@@ -345,7 +308,7 @@ bool S2SIn::nothing_claimed() const noexcept {
 }
 
 void S2SIn::on_tls_established() {
-    end_handshake();
+    admission_.end_handshake();
     tls_up_ = true;
     S2S_LOG_INFO(log_ctx(), "tls", "%s", starttls::describe(*stream_->tls()).c_str());
     enter(State::AwaitingHeader);

@@ -56,39 +56,13 @@
 #include "proxy/bidi.h"
 #include "proxy/context.h"
 #include "proxy/dialback_flow.h"
+#include "proxy/inbound_admission.h"
 #include "proxy/pair_set.h"
 #include "proxy/sasl_external.h"
 #include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
-
-// What an inbound stream needs from its listener.
-struct InboundSettings {
-    InboundTls tls = InboundTls::None;
-    std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
-    uint64_t state_timeout_ms = 5000;                 // negotiation; 0: none
-    uint64_t idle_timeout_ms = 600000;                // no stanza for this long closes; 0: never
-    xml::StreamOptions parse;                         // limits (max_stanza_size...)
-    std::string listener;                             // "listen.s2s.0", for logs
-    Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
-    bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
-    uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
-    std::string shaper = "none";                      // its name: a shaper, or an access rule naming one per domain
-    std::string access = "all";                       // access rule each authenticated remote domain must pass
-    mutable size_t active = 0;                        // streams open on this listener now
-    bool proxy_protocol = false;                      // a PROXY header comes first (proxy_stage.h)
-    NetworkList proxy_trusted;                        // senders whose PROXY header is believed
-    Limit max_connections_per_host{0, true};          // streams at once from one client address
-    // Streams open now per client address ("192.0.2.7", "2001:db8::1"), like `active` a live count
-    // that a reload of the other fields must keep.
-    mutable std::unordered_map<std::string, size_t> per_host;
-    Limit max_connection_rate_per_host{20, false};    // new connections per second from one client address
-    Limit max_tls_handshakes{256, false};             // TLS handshakes in progress at once
-    uint64_t proxy_timeout_ms = 3000;                 // for the PROXY header stage; 0: none
-    mutable ConnectionRate rate;                      // recent connections per client address (live)
-    mutable size_t handshakes = 0;                    // TLS handshakes in progress now (live)
-};
 
 class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute, private DialbackReceiver::Owner {
 public:
@@ -140,9 +114,11 @@ private:
 
     void enter(State s);
     void serve();
+    // Counts the stream under its client address (InboundAdmission::admit_host); false, with the
+    // stream ended, when refused.
     [[nodiscard]] bool admit_host();
+    // A TLS handshake may start; false, with the connection closed, when refused.
     [[nodiscard]] bool begin_handshake();
-    void end_handshake();
     void rearm() override;
     [[nodiscard]] bool negotiating() const noexcept;
     // Whether one more (remote, local) pair may be claimed on this stream (s2s.max_domain_pairs,
@@ -185,8 +161,7 @@ private:
     ProxyContext& ctx_;
     const InboundSettings& settings_;
     Stream* stream_ = nullptr;
-    std::string host_;          // the client address counted in settings_.per_host; "" until counted
-    bool in_handshake_ = false; // counted in settings_.handshakes
+    InboundAdmission admission_;  // its client address and TLS handshake, counted on the listener
     bool tls_up_ = false;       // a TLS handshake completed on this connection
     State state_ = State::AwaitingHeader;
     std::string stream_id_;
