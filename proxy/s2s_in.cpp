@@ -97,22 +97,9 @@ bool S2SIn::begin_handshake() {
 
 void S2SIn::on_proxy_header(const ProxyStage& stage) {
     if (state_ != State::ProxyHeader) return;
-    ProxyOutcome outcome = stage.outcome();
-    std::string sender = stream_->socket_peer_address();
-    if (is_refusal(outcome)) {
-        metrics().proxy_headers.add(std::string("refused:") + (outcome == ProxyOutcome::malformed
-                                                                   ? proxy_error_name(stage.parser().error())
-                                                                   : proxy_outcome_name(outcome)));
-        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "%s, from %s: connection closed", stage.describe().c_str(),
-                        sender.c_str());
+    if (!stage.report(stream_->socket_peer_address(), log_ctx())) {
         enter(State::Closing);
         return;  // the stream aborts
-    }
-    if (outcome == ProxyOutcome::direct) {
-        S2S_LOG_INFO(log_ctx(), "proxy-direct", "%s (%s)", stage.describe().c_str(), sender.c_str());
-    } else {
-        metrics().proxy_headers.add(std::string("accepted:") + proxy_outcome_name(outcome));
-        S2S_LOG_INFO(log_ctx(), "proxy-header", "%s, from %s", stage.describe().c_str(), sender.c_str());
     }
     serve();
 }
