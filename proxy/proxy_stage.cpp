@@ -112,4 +112,11 @@ bool ProxyStage::report(const std::string& sender, const LogContext& log) const 
     return true;
 }
 
+std::string ProxyStage::report_timeout(uint64_t ms, const std::string& sender, const LogContext& log) const {
+    metrics().proxy_headers.add("refused:timeout");
+    S2S_LOG_WARNING(log, "proxy-refused", "no PROXY header within %llu ms, from %s: connection closed",
+                    static_cast<unsigned long long>(ms), sender.c_str());
+    return "no PROXY header within " + std::to_string(ms) + " ms";
+}
+
 }  // namespace s2s

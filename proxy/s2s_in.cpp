@@ -258,22 +258,11 @@ void S2SIn::on_stanza(xml::Document& doc) {
 
 void S2SIn::handle_starttls() {
     std::string refused;
-    if (!starttls::may_proceed(settings_.tls, *stream_, &refused)) {
+    if (!starttls::may_proceed(settings_.tls, *stream_, &refused) ||
+        !starttls::early_enough(!pairs_.empty(), dialback_.pending() != 0, log_ctx(), &refused)) {
         starttls::refuse(*stream_);
         enter(State::Closing);
         stream_->close(refused);
-        return;
-    }
-    if (!pairs_.empty() || dialback_.pending() != 0) {
-        // RFC 6120 §5.4.3.3: what was learnt before TLS would have to be forgotten; a peer that
-        // authenticates first and encrypts later is refused rather than half-forgotten.
-        std::string why = std::string("STARTTLS asked after ") +
-                          (pairs_.empty() ? "a dialback verification was started" : "a domain was authenticated") +
-                          " on the plain stream";
-        S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", why.c_str());
-        starttls::refuse(*stream_);
-        enter(State::Closing);
-        stream_->close(why);
         return;
     }
     if (!begin_handshake()) return;
@@ -476,12 +465,9 @@ void S2SIn::on_timeout() {
     // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
     const ProxyStage* stage = stream_->proxy_stage();
     if (state_ == State::ProxyHeader && stage && stage->trusted() && window_end_ != 0 && window_end_ <= now) {
-        metrics().proxy_headers.add("refused:timeout");
-        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "no PROXY header within %llu ms, from %s: connection closed",
-                        static_cast<unsigned long long>(settings_.state_timeout_ms),
-                        stream_->socket_peer_address().c_str());
+        std::string why = stage->report_timeout(settings_.state_timeout_ms, stream_->socket_peer_address(), log_ctx());
         enter(State::Closing);
-        stream_->abort("no PROXY header within " + std::to_string(settings_.state_timeout_ms) + " ms");
+        stream_->abort(why);
         return;
     }
     bool verifying = dialback_.verifying();  // a verification still within its bound holds the deadline off

@@ -27,6 +27,15 @@ bool may_proceed(InboundTls mode, const Stream& stream, std::string* why) {
     return true;
 }
 
+bool early_enough(bool authenticated, bool verifying, const LogContext& log, std::string* why) {
+    if (!authenticated && !verifying) return true;
+    *why = std::string("STARTTLS asked after ") +
+           (!authenticated ? "a dialback verification was started" : "a domain was authenticated") +
+           " on the plain stream";
+    S2S_LOG_NOTICE(log, "starttls-refused", "%s", why->c_str());
+    return false;
+}
+
 void refuse(Stream& stream) { stream.send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"); }
 
 void proceed(Stream& stream, std::shared_ptr<const tls::Context> context) {

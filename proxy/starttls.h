@@ -53,6 +53,10 @@ namespace starttls {
 // Whether a <starttls/> from the peer may be answered with <proceed/> (offered, not yet used);
 // otherwise `*why` says why not, for the log.
 [[nodiscard]] bool may_proceed(InboundTls mode, const Stream& stream, std::string* why);
+// RFC 6120 §5.4.3.3: what was learnt before TLS would have to be forgotten, so a peer that
+// authenticates first and encrypts later is refused rather than half-forgotten: false (logged,
+// `*why` says why) when a domain was `authenticated` or a dialback verification is under way.
+[[nodiscard]] bool early_enough(bool authenticated, bool verifying, const LogContext& log, std::string* why);
 // RFC 6120 §5.4.2.2: <failure/> and the end of the stream. The owner closes the connection.
 void refuse(Stream& stream);
 // RFC 6120 §5.4.2.3: <proceed/>, then TLS with `context` from the next byte; the parser starts a

@@ -144,3 +144,10 @@ TEST_CASE("proxy_stage: the decided outcome is reported once: a refusal closes, 
     CHECK(s2s::metrics().proxy_headers.get(std::string("accepted:") + s2s::proxy_outcome_name(trusted.outcome())) ==
           accepted + 1);
 }
+
+TEST_CASE("proxy_stage: a trusted sender's missing header past the deadline is counted as a timeout") {
+    uint64_t before = s2s::metrics().proxy_headers.get("refused:timeout");
+    ProxyStage waiting(true);
+    CHECK(waiting.report_timeout(3000, "192.0.2.1:1", s2s::LogContext{1, "", ""}) == "no PROXY header within 3000 ms");
+    CHECK(s2s::metrics().proxy_headers.get("refused:timeout") == before + 1);
+}

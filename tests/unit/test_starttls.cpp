@@ -64,3 +64,14 @@ TEST_CASE("starttls: an outbound link asks as its mode says, fails without the T
     CHECK(why == "b.test does not support STARTTLS, which is required");
     CHECK(starttls::kRequest == "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
 }
+
+TEST_CASE("starttls: asked after a domain was authenticated or a verification started, it is refused") {
+    LogContext log{1, "a.test", "b.test"};
+    std::string why;
+    CHECK(starttls::early_enough(false, false, log, &why));
+    CHECK(why.empty());
+    CHECK_FALSE(starttls::early_enough(true, true, log, &why));
+    CHECK(why == "STARTTLS asked after a domain was authenticated on the plain stream");
+    CHECK_FALSE(starttls::early_enough(false, true, log, &why));
+    CHECK(why == "STARTTLS asked after a dialback verification was started on the plain stream");
+}
