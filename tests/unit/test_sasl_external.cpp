@@ -17,22 +17,6 @@ using namespace s2s;
 
 namespace {
 
-struct Fixture {
-    test::TestLoop t;
-    Config config;
-    DialbackKeys keys{"test secret"};
-    std::unique_ptr<PolicyRules> policy;
-    test::NullRouter router;
-    std::unique_ptr<ProxyContext> ctx;
-    LogContext log{1, "a.test", "b.test"};
-
-    Fixture() {
-        config.hosts = {"a.test", "c.test"};
-        policy = std::make_unique<PolicyRules>(config);
-        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
-    }
-};
-
 xml::Document element(const std::string& text) {
     auto d = xml::parse_element(text);
     REQUIRE(d);
@@ -72,6 +56,23 @@ struct Handshake {
     }
 };
 
+struct Fixture {
+    test::TestLoop t;
+    Config config;
+    DialbackKeys keys{"test secret"};
+    std::unique_ptr<PolicyRules> policy;
+    test::NullRouter router;
+    std::unique_ptr<ProxyContext> ctx;
+    LogContext log{1, "a.test", "b.test"};
+    Handshake h{&test::TestPki::get().a};  // the peer shows a.test's certificate
+
+    Fixture() {
+        config.hosts = {"c.test"};
+        policy = std::make_unique<PolicyRules>(config);
+        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
+    }
+};
+
 const char* const kMechanisms =
     "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
 const char* const kAuth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>";
@@ -83,30 +84,28 @@ std::optional<std::string> any_pair(const std::string&) { return std::nullopt; }
 TEST_CASE("sasl_external: offered over TLS only, for a 'from' the certificate proves and that may be claimed") {
     Fixture f;
     SaslExternalServer sasl;
-    Handshake h(&test::TestPki::get().a);  // the peer shows a.test... which is one of ours
     CHECK(sasl.feature(*f.ctx, nullptr, "b.test").empty());
-    CHECK(sasl.feature(*f.ctx, &h.server, "").empty());
-    CHECK(sasl.feature(*f.ctx, &h.server, "a.test").empty());  // served here: cannot be claimed
+    CHECK(sasl.feature(*f.ctx, &f.h.server, "").empty());
+    f.config.hosts = {"a.test", "c.test"};
+    CHECK(sasl.feature(*f.ctx, &f.h.server, "a.test").empty());  // served here: cannot be claimed
     f.config.hosts = {"c.test"};
-    CHECK(sasl.feature(*f.ctx, &h.server, "a.test") == kMechanisms);
-    CHECK(sasl.feature(*f.ctx, &h.server, "d.test").empty());  // not what the certificate proves
+    CHECK(sasl.feature(*f.ctx, &f.h.server, "a.test") == kMechanisms);
+    CHECK(sasl.feature(*f.ctx, &f.h.server, "d.test").empty());  // not what the certificate proves
 }
 
 TEST_CASE("sasl_external: <auth/> with the certificate for the stream's domain succeeds once") {
     Fixture f;
-    f.config.hosts = {"c.test"};
     SaslExternalServer sasl;
-    Handshake h(&test::TestPki::get().a);
     uint64_t before = metrics().sasl_external.get("inbound:success");
     auto auth = element(kAuth);
-    SaslExternalServer::Answer a = sasl.on_auth(*f.ctx, &h.server, auth.root(), "a.test", f.log, any_pair);
+    SaslExternalServer::Answer a = sasl.on_auth(*f.ctx, &f.h.server, auth.root(), "a.test", f.log, any_pair);
     CHECK(a.bytes == "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
     CHECK(a.authenticated == "a.test");
     CHECK_FALSE(a.error);
     CHECK(sasl.succeeded());
     CHECK(metrics().sasl_external.get("inbound:success") == before + 1);
-    CHECK(sasl.feature(*f.ctx, &h.server, "a.test").empty());
-    SaslExternalServer::Answer again = sasl.on_auth(*f.ctx, &h.server, auth.root(), "a.test", f.log, any_pair);
+    CHECK(sasl.feature(*f.ctx, &f.h.server, "a.test").empty());
+    SaslExternalServer::Answer again = sasl.on_auth(*f.ctx, &f.h.server, auth.root(), "a.test", f.log, any_pair);
     CHECK(again.bytes.empty());
     REQUIRE(again.error);
     CHECK(*again.error == StreamError::PolicyViolation);
@@ -114,12 +113,10 @@ TEST_CASE("sasl_external: <auth/> with the certificate for the stream's domain s
 
 TEST_CASE("sasl_external: each refusal is a <failure/> with its condition; the third ends the stream") {
     Fixture f;
-    f.config.hosts = {"c.test"};
     SaslExternalServer sasl;
-    Handshake h(&test::TestPki::get().a);
     uint64_t before = metrics().sasl_external.get("inbound:failure");
     auto plain = element("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>");
-    SaslExternalServer::Answer a = sasl.on_auth(*f.ctx, &h.server, plain.root(), "a.test", f.log, any_pair);
+    SaslExternalServer::Answer a = sasl.on_auth(*f.ctx, &f.h.server, plain.root(), "a.test", f.log, any_pair);
     CHECK(a.bytes == "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><invalid-mechanism/>"
                      "<text>only EXTERNAL is offered</text></failure>");
     CHECK_FALSE(a.error);
@@ -138,13 +135,11 @@ TEST_CASE("sasl_external: each refusal is a <failure/> with its condition; the t
 
 TEST_CASE("sasl_external: the authorization identity, the pair check and the certificate are judged") {
     Fixture f;
-    f.config.hosts = {"c.test"};
-    Handshake h(&test::TestPki::get().a);
     auto judge = [&](const std::string& auth, const std::string& claimed,
                      const SaslExternalServer::PairCheck& check = any_pair) {
         SaslExternalServer sasl;
         auto e = element(auth);
-        return sasl.on_auth(*f.ctx, &h.server, e.root(), claimed, f.log, check);
+        return sasl.on_auth(*f.ctx, &f.h.server, e.root(), claimed, f.log, check);
     };
     // base64: YS50ZXN0 is "a.test", Yy50ZXN0 is "c.test"
     auto other = judge("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>YS50ZXN0</auth>", "b.test");
