@@ -9,6 +9,7 @@
 #include "proxy/admission.h"
 #include "proxy/bidi.h"
 #include "proxy/db_verify.h"
+#include "proxy/dial_plan.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/sasl_external.h"
 #include "proxy/xmpp.h"
@@ -54,7 +55,8 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       resolver_(resolver),
       owner_(owner),
       remote_(std::move(remote)),
-      first_local_(std::move(first_local)) {
+      first_local_(std::move(first_local)),
+      dial_(ctx, settings.own_listeners, remote_) {
     ctx_.connections.insert(this);
     start();
 }
@@ -76,51 +78,23 @@ void S2SOut::start() {
     enter(State::Resolving);
     resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
         resolve_token_ = 0;
-        candidates_ = std::move(found);
-        if (candidates_.empty() || !connect_next()) {
-            fail(StanzaError::RemoteServerNotFound, candidates_.empty() ? error : refused_);
+        dial_.reset(std::move(found));
+        if (dial_.empty() || !connect_next()) {
+            fail(StanzaError::RemoteServerNotFound, dial_.empty() ? error : dial_.refused());
             ctx_.loop.defer([this] { finish(); });  // no socket to wait for
         }
     });
 }
 
-std::string S2SOut::refusal(const Candidate& c) const {
-    const auto* addr = reinterpret_cast<const sockaddr*>(&c.addr);
-    const char* reason = nullptr;
-    const char* why = nullptr;
-    if (settings_.own_listeners && settings_.own_listeners->reaches(addr)) {
-        reason = "own_listener";
-        why = "s2s-proxy itself listens there";
-    } else if (!c.configured && ctx_.config.outgoing.denied_networks.contains(addr)) {
-        reason = "denied_network";
-        why = "it is in s2s.outgoing.denied_networks";
-    } else {
-        return {};
-    }
-    metrics().outgoing_refused.add(reason);
-    S2S_LOG_NOTICE(log_ctx(), "candidate-refused", "not connecting to %s: %s%s", c.describe().c_str(), why,
-                   c.configured ? " (s2s.outgoing.address)" : "");
-    // The text goes to local senders: it names the case, not the address.
-    if (c.configured) return "s2s.outgoing.address for " + remote_ + " leads back into s2s-proxy";
-    return "DNS for " + remote_ + " points at a forbidden address";
-}
-
 bool S2SOut::connect_next() {
-    while (next_candidate_ < candidates_.size()) {
-        const Candidate& c = candidates_[next_candidate_++];
-        std::string refused = refusal(c);
-        if (!refused.empty()) {
-            refused_ = std::move(refused);
-            continue;
-        }
-        S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
-        enter(State::Connecting);
-        stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
-        if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
-        stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
-        return true;
-    }
-    return false;
+    const Candidate* c = dial_.next(log_ctx());
+    if (!c) return false;
+    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
+    enter(State::Connecting);
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
+    stream_->connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
+    return true;
 }
 
 void S2SOut::forget_local_end() {
@@ -130,7 +104,7 @@ void S2SOut::forget_local_end() {
 }
 
 void S2SOut::on_connected(int status) {
-    const Candidate& c = candidates_[next_candidate_ - 1];
+    const Candidate& c = dial_.current();
     if (status != 0) {
         last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // the stream closes; on_closed() tries the next candidate
@@ -563,7 +537,7 @@ void S2SOut::on_closed(const std::string& reason) {
         if (last_error_.empty()) last_error_ = reason;
         if (connect_next()) return;
         fail(StanzaError::RemoteServerNotFound,
-             "could not connect: " + last_error_ + (refused_.empty() ? "" : "; " + refused_));
+             "could not connect: " + last_error_ + (dial_.refused().empty() ? "" : "; " + dial_.refused()));
     }
     // A close we started for idleness is no failure; anything else is.
     if (!failed_ && !(state_ == State::Closing && detached_)) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);

@@ -41,6 +41,7 @@
 #include "common/tls.h"
 #include "proxy/bidi.h"
 #include "proxy/connection.h"
+#include "proxy/dial_plan.h"
 #include "proxy/dialback_flow.h"
 #include "proxy/context.h"
 #include "proxy/queue.h"
@@ -161,8 +162,6 @@ private:
     void enter(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
-    // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
-    [[nodiscard]] std::string refusal(const Candidate& c) const;
     void forget_local_end();
     // The one way a link ends (once; a later call does nothing): hands back what is queued, with
     // `condition`, and ends the stream, with a stream error when `error` is set.
@@ -212,10 +211,8 @@ private:
     State state_ = State::Resolving;
     Stream* stream_ = nullptr;
     uint64_t resolve_token_ = 0;
-    std::vector<Candidate> candidates_;
-    size_t next_candidate_ = 0;
+    DialPlan dial_;                // the candidates, in order, and why any was skipped
     std::string last_error_;       // why the previous candidate failed
-    std::string refused_;          // why a candidate was not dialled (empty: none was refused)
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
     bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
