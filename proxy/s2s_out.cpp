@@ -35,18 +35,6 @@ const char* S2SOut::state_name(State s) noexcept {
     return "?";
 }
 
-size_t S2SOut::queued_stanzas() const noexcept {
-    size_t n = 0;
-    for (const auto& entry : locals_) n += entry.second.queue.size();
-    return n;
-}
-
-double S2SOut::queue_fill() const noexcept {
-    double most = 0;
-    for (const auto& entry : locals_) most = std::max(most, entry.second.queue.fill());
-    return most;
-}
-
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
                std::string remote, std::string first_local)
     : Connection(ctx.next_conn_id()),
@@ -56,7 +44,8 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       owner_(owner),
       remote_(std::move(remote)),
       first_local_(std::move(first_local)),
-      dial_(ctx, settings.own_listeners, remote_) {
+      dial_(ctx, settings.own_listeners, remote_),
+      domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
     ctx_.connections.insert(this);
     start();
 }
@@ -122,14 +111,6 @@ void S2SOut::on_connected(int status) {
         return;
     }
     send_header();
-}
-
-S2SOut::LocalDomain& S2SOut::domain(const std::string& local) {
-    auto it = locals_.find(local);
-    if (it == locals_.end())
-        it = locals_.emplace(local, LocalDomain{Auth::None, StanzaQueue(settings_.queue_max_stanzas, settings_.queue_max_bytes)})
-                 .first;
-    return it->second;
 }
 
 // The certificate we show is that of the domain our stream is from.
@@ -227,20 +208,20 @@ void S2SOut::after_negotiation() {
     if (sasl_.succeeded()) {
         // SASL EXTERNAL authenticated the domain our stream is from, whether or not it has
         // stanzas waiting (the remote may send back to it on a bidi link).
-        LocalDomain& d = domain(first_local_);
+        LinkDomains::Domain& d = domains_.get(first_local_);
         if (d.auth != Auth::Valid) {
             d.auth = Auth::Valid;
             flush_queue(first_local_);
         }
     }
-    for (auto& [local, d] : locals_)
+    for (auto& [local, d] : domains_.all())
         if (d.auth == Auth::None && !d.queue.empty()) authenticate(local);
     update_reverse_pairs();
     rearm();
 }
 
 void S2SOut::authenticate(const std::string& local) {
-    LocalDomain& d = domain(local);
+    LinkDomains::Domain& d = domains_.get(local);
     if (sasl_.succeeded() && local == first_local_) {
         d.auth = Auth::Valid;
         flush_queue(local);
@@ -256,7 +237,7 @@ void S2SOut::authenticate(const std::string& local) {
 }
 
 void S2SOut::flush_queue(const std::string& local) {
-    LocalDomain& d = domain(local);
+    LinkDomains::Domain& d = domains_.get(local);
     while (!d.queue.empty()) {
         QueuedStanza q = d.queue.pop();
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
@@ -337,15 +318,15 @@ void S2SOut::handle_db_result(const xml::Element& e) {
         return;
     }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
-    auto it = locals_.find(local);
-    if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
+    LinkDomains::Domain* d = domains_.find(local);
+    if (!d || d->auth != Auth::Pending) return;  // not asked: ignore
     if (auto refused = read_dialback_answer(e, local, remote_)) {
-        it->second.auth = Auth::None;
+        d->auth = Auth::None;
         S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", refused->why.c_str());
-        while (!it->second.queue.empty())
-            owner_.undeliverable(it->second.queue.pop(), refused->condition, "s2s to " + remote_ + " failed: " + refused->why);
+        while (!d->queue.empty())
+            owner_.undeliverable(d->queue.pop(), refused->condition, "s2s to " + remote_ + " failed: " + refused->why);
     } else {
-        it->second.auth = Auth::Valid;
+        d->auth = Auth::Valid;
         S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
         flush_queue(local);
         update_reverse_pairs();
@@ -386,21 +367,18 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
 // link (SASL EXTERNAL for the domain our stream is from, dialback for each other one).
 void S2SOut::update_reverse_pairs() {
     if (!bidi_.asked()) return;
-    reverse_pairs_.clear();
-    for (auto& [local, d] : locals_)
-        if (d.auth == Auth::Valid) reverse_pairs_.insert(remote_, local);
+    domains_.accepted_pairs(remote_, reverse_pairs_);
 }
 
 bool S2SOut::carries(const std::string& local) const {
     if (failed_ || state_ == State::Closing) return false;
-    auto it = locals_.find(local);
-    return it != locals_.end() && (it->second.auth != Auth::None || !it->second.queue.empty());
+    return domains_.carries(local);
 }
 
 // ---- what the router asks --------------------------------------------------------------------------
 
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
-    LocalDomain& d = domain(local);
+    LinkDomains::Domain& d = domains_.get(local);
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
@@ -435,9 +413,7 @@ void S2SOut::cancel_verify(uint64_t token) {
 // ---- deadlines and endings ---------------------------------------------------------------------------
 
 bool S2SOut::waiting_for_answers() const {
-    for (auto& [local, d] : locals_)
-        if (d.auth == Auth::Pending) return true;
-    return verifies_.waiting();
+    return domains_.pending() || verifies_.waiting();
 }
 
 void S2SOut::rearm() {
@@ -468,8 +444,7 @@ void S2SOut::on_timeout() {
 }
 
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
-    for (auto& [local, d] : locals_)
-        while (!d.queue.empty()) owner_.undeliverable(d.queue.pop(), condition, why);
+    domains_.drain([&](QueuedStanza q) { owner_.undeliverable(q, condition, why); });
     verifies_.fail_all(
         condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable, why);
 }

@@ -43,6 +43,7 @@
 #include "proxy/connection.h"
 #include "proxy/dial_plan.h"
 #include "proxy/dialback_flow.h"
+#include "proxy/link_domains.h"
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
@@ -139,8 +140,8 @@ public:
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
-    [[nodiscard]] size_t queued_stanzas() const noexcept override;
-    [[nodiscard]] double queue_fill() const noexcept override;
+    [[nodiscard]] size_t queued_stanzas() const noexcept override { return domains_.queued(); }
+    [[nodiscard]] double queue_fill() const noexcept override { return domains_.fill(); }
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
     // Whether the link is carrying stanzas from `local` (queued, being authenticated or
     // authenticated): while it does, that pair's stanzas keep to it, in order.
@@ -149,11 +150,7 @@ public:
     [[nodiscard]] bool bidi() const noexcept { return bidi_.asked(); }
 
 private:
-    enum class Auth { None, Pending, Valid };
-    struct LocalDomain {
-        Auth auth = Auth::None;
-        StanzaQueue queue;
-    };
+    using Auth = LinkDomains::Auth;
 
     void start();
     // The one way the state changes. A state that waits for the peer to begin something new
@@ -171,7 +168,6 @@ private:
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
-    LocalDomain& domain(const std::string& local);
     [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
     // The name sent with SNI on this link ("" for none).
     [[nodiscard]] std::string sni_name() const;
@@ -212,6 +208,7 @@ private:
     Stream* stream_ = nullptr;
     uint64_t resolve_token_ = 0;
     DialPlan dial_;                // the candidates, in order, and why any was skipped
+    LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
     bool has_local_end_ = false;
@@ -224,7 +221,6 @@ private:
     bool detached_ = false;        // the owner was told link_closed()
     BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
     uint64_t last_activity_ = 0;
-    std::map<std::string, LocalDomain> locals_;
     VerifyRequests verifies_;  // db:verify requests for our inbound streams
     PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };
