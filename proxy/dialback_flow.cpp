@@ -60,6 +60,25 @@ std::optional<DialbackRefusal> read_dialback_answer(const xml::Element& e, const
     return DialbackRefusal{condition, why};
 }
 
+std::optional<StanzaRefusal> refuse_on_link(const xml::Element& e, const std::string& remote) {
+    bool result = e.name() == "result";
+    if (!e.attr("type"))
+        return StanzaRefusal{StreamError::UnsupportedStanzaType,
+                             result ? remote + " sent a dialback request (db:result without a type) on a stream s2s-proxy opened"
+                                    : "a db:verify request on a stream s2s-proxy opened, which is not bidirectional"};
+    if (!domains_equal(attr_or_empty(e, "from"), remote))
+        return StanzaRefusal{StreamError::InvalidFrom, std::string(result ? "a dialback answer" : "a db:verify answer") +
+                                                           " from '" + attr_or_empty(e, "from") + "' on the link to " + remote};
+    return std::nullopt;
+}
+
+std::string refuse_reverse_dialback(const xml::Element& e, const LogContext& log) {
+    std::string why = "dialback on a stream s2s-proxy opened is not accepted; open a stream to " + attr_or_empty(e, "to") +
+                      " for it";
+    S2S_LOG_NOTICE(log, "refused", "reverse dialback from %s: %s", attr_or_empty(e, "from").c_str(), why.c_str());
+    return dialback_answer("result", attr_or_empty(e, "to"), attr_or_empty(e, "from"), "", "error", "policy-violation", why);
+}
+
 uint64_t VerifyRequests::add(std::string local, std::string stream_id, std::string key, Router::VerifyDone done) {
     uint64_t token = ++next_;
     requests_.push_back({token, std::move(local), std::move(stream_id), std::move(key), std::move(done), false});

@@ -22,6 +22,7 @@
 #include "common/stanza_error.h"
 #include "common/stream_error.h"
 #include "common/xml.h"
+#include "proxy/admission.h"
 #include "proxy/context.h"
 #include "proxy/stream.h"
 
@@ -52,6 +53,16 @@ struct DialbackRefusal {
 // it. nullopt when valid.
 [[nodiscard]] std::optional<DialbackRefusal> read_dialback_answer(const xml::Element& answer, const std::string& local,
                                                                   const std::string& remote);
+
+// A db:result or db:verify on a link we opened must be an answer from the remote: one without a
+// type (a request: without bidi the remote has no business asking anything of us here) or in
+// another domain's name (our requests went to `remote`: it answers none of them) ends the link
+// with the refusal. nullopt: an answer, to be read.
+[[nodiscard]] std::optional<StanzaRefusal> refuse_on_link(const xml::Element& element, const std::string& remote);
+// A dialback request from the remote on a bidi link (the remote as initiating server): the key
+// would be checked against the stream id the remote chose itself, which makes a replayed key
+// pass. Logged; returns the policy-violation answer to send.
+[[nodiscard]] std::string refuse_reverse_dialback(const xml::Element& request, const LogContext& log);
 
 // The db:verify requests one outbound link carries for inbound streams (Router::verify_dialback),
 // in the order asked. Each is sent once the link is ready and answered by its (local, stream id).

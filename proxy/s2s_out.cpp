@@ -1,8 +1,4 @@
-#include "proxy/metrics.h"
-#include "proxy/access.h"
 #include "proxy/s2s_out.h"
-
-#include <algorithm>
 
 #include "common/jid.h"
 #include "common/stream_error.h"
@@ -11,14 +7,11 @@
 #include "proxy/db_verify.h"
 #include "proxy/dial_plan.h"
 #include "proxy/dialback_flow.h"
+#include "proxy/metrics.h"
 #include "proxy/sasl_external.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
-namespace {
-
-
-}  // namespace
 
 const char* S2SOut::state_name(State s) noexcept {
     switch (s) {
@@ -296,25 +289,11 @@ void S2SOut::on_stanza(xml::Document& doc) {
 
 void S2SOut::handle_db_result(const xml::Element& e) {
     if (bidi_.asked() && !e.attr("type")) {
-        // A request in the reverse direction (the remote as initiating server): the key would be
-        // checked against the stream id the remote chose itself, which makes a replayed key pass.
-        std::string why = "dialback on a stream s2s-proxy opened is not accepted; open a stream to " +
-                          attr_or_empty(e, "to") + " for it";
-        S2S_LOG_NOTICE(log_ctx(), "refused", "reverse dialback from %s: %s", attr_or_empty(e, "from").c_str(), why.c_str());
-        stream_->send(dialback_answer("result", attr_or_empty(e, "to"), attr_or_empty(e, "from"), "", "error",
-                                      "policy-violation", why));
+        stream_->send(refuse_reverse_dialback(e, log_ctx()));
         return;
     }
-    if (!e.attr("type")) {
-        // Without bidi the remote has no business asking anything of us on this link.
-        close_with(StreamError::UnsupportedStanzaType,
-                   remote_ + " sent a dialback request (db:result without a type) on a stream s2s-proxy opened");
-        return;
-    }
-    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
-        // Our requests went to remote_: an answer in another domain's name answers none of them.
-        close_with(StreamError::InvalidFrom,
-                   "a dialback answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
+    if (auto refused = refuse_on_link(e, remote_)) {
+        close_with(refused->error, refused->text);
         return;
     }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
@@ -341,13 +320,8 @@ void S2SOut::handle_db_verify(const xml::Element& e) {
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
-    if (!e.attr("type")) {
-        close_with(StreamError::UnsupportedStanzaType,
-                   "a db:verify request on a stream s2s-proxy opened, which is not bidirectional");
-        return;
-    }
-    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
-        close_with(StreamError::InvalidFrom, "a db:verify answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
+    if (auto refused = refuse_on_link(e, remote_)) {
+        close_with(refused->error, refused->text);
         return;
     }
     verifies_.answer(e, remote_);

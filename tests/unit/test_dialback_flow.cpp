@@ -11,6 +11,7 @@
 
 #include "proxy/dialback_flow.h"
 #include "proxy/metrics.h"
+#include "proxy/xmpp.h"
 #include "tests/unit/loop_harness.h"
 #include "tests/unit/null_router.h"
 
@@ -238,4 +239,26 @@ TEST_CASE("dialback_receiver: verifications are bounded per stream and in time")
     CHECK(f.answer(2).find("<remote-server-timeout") != std::string::npos);
     CHECK(f.answer(3).find("<remote-server-timeout") != std::string::npos);
     CHECK(f.receiver->earliest_bound() == 0);
+}
+
+TEST_CASE("dialback_flow: on a link we opened, only typed answers from the remote are read") {
+    auto request = element("<db:result from='b.test' to='a.test'>key</db:result>");
+    auto refused = refuse_on_link(request.root(), "b.test");
+    REQUIRE(refused);
+    CHECK(refused->error == StreamError::UnsupportedStanzaType);
+    CHECK(refused->text == "b.test sent a dialback request (db:result without a type) on a stream s2s-proxy opened");
+    auto verify = element("<db:verify from='b.test' to='a.test' id='s1'>key</db:verify>");
+    refused = refuse_on_link(verify.root(), "b.test");
+    REQUIRE(refused);
+    CHECK(refused->text == "a db:verify request on a stream s2s-proxy opened, which is not bidirectional");
+    auto other = element("<db:verify from='c.test' to='a.test' id='s1' type='valid'/>");
+    refused = refuse_on_link(other.root(), "b.test");
+    REQUIRE(refused);
+    CHECK(refused->error == StreamError::InvalidFrom);
+    CHECK(refused->text == "a db:verify answer from 'c.test' on the link to b.test");
+    auto answer = element("<db:result from='B.test' to='a.test' type='valid'/>");
+    CHECK_FALSE(refuse_on_link(answer.root(), "b.test"));
+    CHECK(refuse_reverse_dialback(request.root(), LogContext{1, "a.test", "b.test"}) ==
+          dialback_answer("result", "a.test", "b.test", "", "error", "policy-violation",
+                          "dialback on a stream s2s-proxy opened is not accepted; open a stream to a.test for it"));
 }
