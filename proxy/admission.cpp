@@ -51,4 +51,16 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
     return std::nullopt;
 }
 
+std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::string& remote) {
+    if (ctx.is_local(remote))
+        return ClaimRefusal{"policy-violation", remote + " is served here; another server cannot claim it"};
+    // An IP literal has no name to find its authoritative server by: verifying it would connect
+    // to whatever address the peer chose. One that s2s.host_policy names with policy = "allow"
+    // is a server the operator chose to federate with by address, so it stays allowed.
+    if (is_ip_literal(remote) && !ctx.policy.listed_allow(remote))
+        return ClaimRefusal{"not-acceptable", remote + " is an IP address; it is accepted only when s2s.host_policy "
+                                                       "lists it with policy \"allow\""};
+    return std::nullopt;
+}
+
 }  // namespace s2s

@@ -1,6 +1,7 @@
 // Admission of stanzas from a remote server: the checks every stanza passes before it is routed,
 // the same on an inbound stream (s2s_in) and in the reverse direction of a bidirectional outbound
-// link (s2s_out), and the refusal that ends the stream when one fails.
+// link (s2s_out), and the refusal that ends the stream when one fails. Also the domains a remote
+// server may never claim, whichever way it authenticates (dialback, SASL EXTERNAL).
 #pragma once
 
 #include <optional>
@@ -30,5 +31,14 @@ struct StanzaRefusal {
 [[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source,
                                                                xml::Document& doc, const PairSet& pairs,
                                                                const std::string& access = "all");
+
+// A domain a remote server may not claim (by dialback or SASL EXTERNAL), with the dialback error
+// condition and the reason: one of our own hosts, or an IP literal that s2s.host_policy does not
+// list with policy "allow".
+struct ClaimRefusal {
+    const char* condition;
+    std::string text;
+};
+[[nodiscard]] std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::string& remote);
 
 }  // namespace s2s

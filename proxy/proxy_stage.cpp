@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/net_address.h"
+#include "proxy/metrics.h"
 
 namespace s2s {
 
@@ -92,6 +93,30 @@ std::string ProxyStage::describe() const {
             return proxy_error_text(parser_.error());
     }
     return "?";
+}
+
+bool ProxyStage::report(const std::string& sender, const LogContext& log) const {
+    if (is_refusal(outcome_)) {
+        metrics().proxy_headers.add(std::string("refused:") + (outcome_ == ProxyOutcome::malformed
+                                                                   ? proxy_error_name(parser_.error())
+                                                                   : proxy_outcome_name(outcome_)));
+        S2S_LOG_WARNING(log, "proxy-refused", "%s, from %s: connection closed", describe().c_str(), sender.c_str());
+        return false;
+    }
+    if (outcome_ == ProxyOutcome::direct) {
+        S2S_LOG_INFO(log, "proxy-direct", "%s (%s)", describe().c_str(), sender.c_str());
+    } else {
+        metrics().proxy_headers.add(std::string("accepted:") + proxy_outcome_name(outcome_));
+        S2S_LOG_INFO(log, "proxy-header", "%s, from %s", describe().c_str(), sender.c_str());
+    }
+    return true;
+}
+
+std::string ProxyStage::report_timeout(uint64_t ms, const std::string& sender, const LogContext& log) const {
+    metrics().proxy_headers.add("refused:timeout");
+    S2S_LOG_WARNING(log, "proxy-refused", "no PROXY header within %llu ms, from %s: connection closed",
+                    static_cast<unsigned long long>(ms), sender.c_str());
+    return "no PROXY header within " + std::to_string(ms) + " ms";
 }
 
 }  // namespace s2s

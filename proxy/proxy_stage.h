@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/log.h"
 #include "common/proxy_protocol.h"
 
 namespace s2s {
@@ -66,6 +67,12 @@ public:
     // One line for logs: "PROXY v1 header from a sender outside proxy_trusted", "PROXY v2
     // length is too small for the address family"...
     [[nodiscard]] std::string describe() const;
+    // Once decided: logs the outcome for the connection from `sender` (its TCP peer) and counts it
+    // (proxy_headers_total, but for a direct peer). False on a refusal: the connection closes.
+    [[nodiscard]] bool report(const std::string& sender, const LogContext& log) const;
+    // A trusted sender sent no header within `ms`: logged and counted (refused:timeout); returns
+    // the reason the connection closes with.
+    [[nodiscard]] std::string report_timeout(uint64_t ms, const std::string& sender, const LogContext& log) const;
 
 private:
     ProxyStageFeed sniff(const char* data, std::size_t len) noexcept;

@@ -1,8 +1,6 @@
 #include "proxy/metrics.h"
 #include "proxy/s2s_in.h"
 
-#include <mbedtls/base64.h>
-
 #include <algorithm>
 
 #include "common/jid.h"
@@ -11,50 +9,16 @@
 #include "common/stanza_error.h"
 #include "proxy/access.h"
 #include "proxy/admission.h"
+#include "proxy/bidi.h"
 #include "proxy/db_verify.h"
+#include "proxy/dialback_flow.h"
+#include "proxy/sasl_external.h"
 #include "proxy/shaper.h"
 #include "proxy/xmpp.h"
-
-// A refused claim is logged at notice level for the first kLoggedRefusals on a stream, then at
-// debug level (each is still answered and counted): a peer that keeps claiming what it is refused
-// cannot flood the log. Used inside S2SIn's members (refused_claims_).
-#define S2S_LOG_REFUSAL(ctx, event, ...)                                                   \
-    do {                                                                                     \
-        if (refused_claims_ < kLoggedRefusals) S2S_LOG_NOTICE(ctx, event, __VA_ARGS__);      \
-        else S2S_LOG_DEBUG(ctx, event, __VA_ARGS__);                                          \
-    } while (0)
 
 namespace s2s {
 namespace {
 
-constexpr int kMaxSaslFailures = 2;
-constexpr std::string_view kBidiNs = "urn:xmpp:bidi";  // XEP-0288: the request (the feature is urn:xmpp:features:bidi)
-
-// What a peer that has not authenticated is told when a dialback verification did not give an
-// answer: the condition and a fixed sentence. The details (addresses, ports, DNS answers, socket
-// errors) would map our network for anyone who claims a domain; they go to the log only.
-std::string verification_failure_text(Router::Verdict v, const std::string& remote) {
-    return v == Router::Verdict::Failed ? "the authoritative server for " + remote + " did not answer in time"
-                                        : "the authoritative server for " + remote + " could not be reached";
-}
-
-// A domain a remote server may not claim (by dialback or SASL EXTERNAL), with the dialback error
-// condition and the reason.
-struct ClaimRefusal {
-    const char* condition;
-    std::string text;
-};
-std::optional<ClaimRefusal> refuse_claim(const ProxyContext& ctx, const std::string& remote) {
-    if (ctx.is_local(remote))
-        return ClaimRefusal{"policy-violation", remote + " is served here; another server cannot claim it"};
-    // An IP literal has no name to find its authoritative server by: verifying it would connect
-    // to whatever address the peer chose. One that s2s.host_policy names with policy = "allow"
-    // is a server the operator chose to federate with by address, so it stays allowed.
-    if (is_ip_literal(remote) && !ctx.policy.listed_allow(remote))
-        return ClaimRefusal{"not-acceptable", remote + " is an IP address; it is accepted only when s2s.host_policy "
-                                                       "lists it with policy \"allow\""};
-    return std::nullopt;
-}
 
 }  // namespace
 
@@ -103,7 +67,7 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
 // The client's address is known (at accept, or from the PROXY header): it counts against
 // max_connections_per_host, then the stream starts as the listener's TLS mode says.
 void S2SIn::serve() {
-    if (host_.empty() && !admit_host()) return;
+    if (admission_.host().empty() && !admit_host()) return;
     if (settings_.tls == InboundTls::Direct) {
         if (!begin_handshake()) return;
         stream_->start_tls(settings_.tls_context);
@@ -113,92 +77,46 @@ void S2SIn::serve() {
     }
 }
 
-// Counts this stream for its client address (released in the destructor) and takes one of the
-// address's new connections for this second; false, with the stream ended, past
-// max_connections_per_host or max_connection_rate_per_host.
 bool S2SIn::admit_host() {
     sockaddr_storage ss{};
-    host_ = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
-    size_t n = ++settings_.per_host[host_];
-    if (!settings_.max_connections_per_host.allows(static_cast<int64_t>(n))) {
-        metrics().connections_refused.add("max_connections_per_host");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has reached max_connections_per_host (%lld) on %s", host_.c_str(),
-                       static_cast<long long>(settings_.max_connections_per_host.value), settings_.listener.c_str());
-        fail(StreamError::ResourceConstraint, "too many connections from your address");
-        return false;
-    }
-    ConnectionRate::Verdict v = settings_.rate.admit(host_, settings_.max_connection_rate_per_host, ctx_.loop.now_ms());
-    if (v != ConnectionRate::Verdict::Allowed) {
-        metrics().connections_refused.add("max_connection_rate_per_host");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s",
-                       (v == ConnectionRate::Verdict::OverRate
-                            ? host_ + " opened more than max_connection_rate_per_host (" +
-                                  std::to_string(settings_.max_connection_rate_per_host.value) +
-                                  ") connections a second on " + settings_.listener
-                            : "too many client addresses opened connections on " + settings_.listener + " at once")
-                           .c_str());
-        fail(StreamError::ResourceConstraint, "too many new connections from your address; try again later");
+    std::string host = stream_->peer_sockaddr(&ss) ? format_ip(reinterpret_cast<const sockaddr*>(&ss)) : "?";
+    if (auto refused = admission_.admit_host(std::move(host), ctx_.loop.now_ms(), log_ctx())) {
+        fail(StreamError::ResourceConstraint, *refused);
         return false;
     }
     return true;
 }
 
-// A TLS handshake may start (counted until it ends); false, with the connection closed, when the
-// listener already runs max_tls_handshakes.
 bool S2SIn::begin_handshake() {
-    if (!settings_.max_tls_handshakes.allows(static_cast<int64_t>(settings_.handshakes) + 1)) {
-        metrics().connections_refused.add("max_tls_handshakes");
-        S2S_LOG_NOTICE(log_ctx(), "refused", "%s has max_tls_handshakes (%lld) in progress",
-                       settings_.listener.c_str(), static_cast<long long>(settings_.max_tls_handshakes.value));
-        fail(StreamError::ResourceConstraint, "too many TLS handshakes in progress; try again later");
+    if (auto refused = admission_.begin_handshake(log_ctx())) {
+        fail(StreamError::ResourceConstraint, *refused);
         return false;
     }
-    ++settings_.handshakes;
-    in_handshake_ = true;
     return true;
-}
-
-void S2SIn::end_handshake() {
-    if (!in_handshake_) return;
-    in_handshake_ = false;
-    --settings_.handshakes;
 }
 
 void S2SIn::on_proxy_header(const ProxyStage& stage) {
     if (state_ != State::ProxyHeader) return;
-    ProxyOutcome outcome = stage.outcome();
-    std::string sender = stream_->socket_peer_address();
-    if (is_refusal(outcome)) {
-        metrics().proxy_headers.add(std::string("refused:") + (outcome == ProxyOutcome::malformed
-                                                                   ? proxy_error_name(stage.parser().error())
-                                                                   : proxy_outcome_name(outcome)));
-        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "%s, from %s: connection closed", stage.describe().c_str(),
-                        sender.c_str());
+    if (!stage.report(stream_->socket_peer_address(), log_ctx())) {
         enter(State::Closing);
         return;  // the stream aborts
-    }
-    if (outcome == ProxyOutcome::direct) {
-        S2S_LOG_INFO(log_ctx(), "proxy-direct", "%s (%s)", stage.describe().c_str(), sender.c_str());
-    } else {
-        metrics().proxy_headers.add(std::string("accepted:") + proxy_outcome_name(outcome));
-        S2S_LOG_INFO(log_ctx(), "proxy-header", "%s, from %s", stage.describe().c_str(), sender.c_str());
     }
     serve();
 }
 
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings) {
+    : Connection(ctx.next_conn_id()),
+      ctx_(ctx),
+      settings_(settings),
+      admission_(settings),
+      routes_(ctx.router, *this, id()),
+      dialback_(ctx, *this, id(), admission_.host()) {
     ctx_.connections.insert(this);
     ++settings_.active;
 }
 
 S2SIn::~S2SIn() {
     --settings_.active;
-    end_handshake();
-    if (!host_.empty()) {
-        auto it = settings_.per_host.find(host_);
-        if (it != settings_.per_host.end() && --it->second == 0) settings_.per_host.erase(it);
-    }
     ctx_.connections.erase(this);
 }
 
@@ -207,7 +125,7 @@ LogContext S2SIn::log_ctx() const noexcept { return LogContext{id(), local_, cla
 void S2SIn::enter(State s) {
     state_ = s;
     if (s == State::Closing) {
-        withdraw_routes();
+        routes_.withdraw_all();
         return;
     }
     // Each new stream (and the TLS handshake) gets a negotiation window of state_timeout (the
@@ -238,38 +156,11 @@ void S2SIn::rearm() {
     if (state_ == State::Closing || !stream_) return;
     uint64_t end = negotiating() ? window_end_
                                  : settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
-    uint64_t next = 0;
-    for (auto& p : pending_) {
-        if (p.until == 0) continue;
-        if (end != 0) end = std::max(end, p.until);
-        if (next == 0 || p.until < next) next = p.until;
-    }
+    if (end != 0) end = std::max(end, dialback_.latest_bound());
+    uint64_t next = dialback_.earliest_bound();
     if (end != 0 && (next == 0 || end < next)) next = end;
     uint64_t now = ctx_.loop.now_ms();
     stream_->set_deadline(next == 0 ? 0 : next > now ? next - now : 1);
-}
-
-// Verifications past their bound: the authoritative server did not answer in time (the
-// outbound side would have given up by now too); the peer is told so.
-void S2SIn::expire_verifies(uint64_t now) {
-    for (size_t i = 0; i < pending_.size();) {
-        if (pending_[i].until == 0 || pending_[i].until > now) {
-            ++i;
-            continue;
-        }
-        PendingVerify p = pending_[i];
-        end_verify(i);
-        ctx_.router.cancel_verify(p.token);
-        std::string why = "the authoritative server of " + p.remote + " did not answer within " +
-                          std::to_string(ctx_.router.verify_timeout_ms()) + " ms";
-        S2S_LOG_NOTICE(LogContext{id(), p.local, p.remote}, "dialback-failed", "%s", why.c_str());
-        answer_db_result(p.remote, p.local, "error", "remote-server-timeout", why);
-    }
-}
-
-void S2SIn::end_verify(size_t i) {
-    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
-    ctx_.verifications.give_back(host_);
 }
 
 // ---- stream header and features ------------------------------------------------------------------
@@ -304,7 +195,7 @@ void S2SIn::on_stream_open(const xml::StreamHeader& h) {
     local_ = to;
     if (!from.empty()) claimed_ = from;
     stream_id_ = random_hex(16);
-    bidi_offered_ = false;
+    bidi_.new_stream();
     stream_->send(owed_header());
     if (version_1_) send_features();
     enter(State::Negotiating);
@@ -325,13 +216,9 @@ void S2SIn::send_features() {
     bool tls_open = stream_->tls_open();
     f += starttls::feature(settings_.tls, *stream_);
     if (!tls_required_first()) {
-        if (tls_open && !sasl_done_ && !claimed_.empty() && !refuse_claim(ctx_, claimed_) &&
-            stream_->tls()->authenticate_peer(claimed_) == tls::PeerAuth::Authenticated)
-            f += "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms>";
+        f += sasl_.feature(ctx_, tls_open ? stream_->tls() : nullptr, claimed_);
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
-        // XEP-0288: asked for before authentication; never offered on a plain stream.
-        bidi_offered_ = settings_.bidi && tls_open && !bidi_ && !sasl_done_ && pairs_.empty() && pending_.empty();
-        if (bidi_offered_) f += "<bidi xmlns='urn:xmpp:features:bidi'/>";
+        f += bidi_.feature(settings_.bidi, tls_open, nothing_claimed());
     }
     f += "</stream:features>";
     stream_->send(f);
@@ -346,7 +233,7 @@ void S2SIn::on_stanza(xml::Document& doc) {
     if (ns == xml::ns::server && (e.name() == "message" || e.name() == "presence" || e.name() == "iq")) {
         handle_stanza(doc);
     } else if (ns == xml::ns::dialback && e.name() == "result") {
-        handle_db_result(e);
+        dialback_.on_request(e, stream_id_);
     } else if (ns == xml::ns::dialback && e.name() == "verify") {
         handle_db_verify(e);
     } else if (ns == xml::ns::tls && e.name() == "starttls") {
@@ -362,7 +249,7 @@ void S2SIn::on_stanza(xml::Document& doc) {
                        static_cast<int>(cond ? cond.name().size() : 1), cond ? cond.name().data() : "?");
         on_stream_close();
     } else if (ns == xml::ns::sasl && e.name() == "abort") {
-        sasl_failure("aborted", "");
+        answer_sasl(sasl_.on_abort(log_ctx()));
     } else {
         fail(StreamError::UnsupportedStanzaType,
              "<" + std::string(e.name()) + "> in namespace '" + std::string(ns) + "' is not handled here");
@@ -371,22 +258,11 @@ void S2SIn::on_stanza(xml::Document& doc) {
 
 void S2SIn::handle_starttls() {
     std::string refused;
-    if (!starttls::may_proceed(settings_.tls, *stream_, &refused)) {
+    if (!starttls::may_proceed(settings_.tls, *stream_, &refused) ||
+        !starttls::early_enough(!pairs_.empty(), dialback_.pending() != 0, log_ctx(), &refused)) {
         starttls::refuse(*stream_);
         enter(State::Closing);
         stream_->close(refused);
-        return;
-    }
-    if (!pairs_.empty() || !pending_.empty()) {
-        // RFC 6120 §5.4.3.3: what was learnt before TLS would have to be forgotten; a peer that
-        // authenticates first and encrypts later is refused rather than half-forgotten.
-        std::string why = std::string("STARTTLS asked after ") +
-                          (pairs_.empty() ? "a dialback verification was started" : "a domain was authenticated") +
-                          " on the plain stream";
-        S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", why.c_str());
-        starttls::refuse(*stream_);
-        enter(State::Closing);
-        stream_->close(why);
         return;
     }
     if (!begin_handshake()) return;
@@ -398,253 +274,59 @@ void S2SIn::handle_starttls() {
 // XEP-0288 §2.2: the peer asks that this stream carry stanzas both ways. It changes nothing
 // until a pair is authenticated (see update_routes()).
 void S2SIn::handle_bidi() {
-    if (bidi_) return;  // asked twice: nothing more to do
-    // The features that offered it may have been followed by authentication (a pair, a
-    // verification under way, SASL): bidi is only for a stream on which nothing is yet.
-    if (!bidi_offered_ || sasl_done_ || !pairs_.empty() || !pending_.empty()) {
-        fail(StreamError::UnsupportedStanzaType,
-             !settings_.bidi ? "bidi (XEP-0288) is disabled here (s2s.bidi)"
-             : !stream_->tls_open() ? "bidi (XEP-0288) is offered only over TLS"
-                                    : "bidi (XEP-0288) must be asked for before authentication");
-        return;
-    }
-    bidi_ = true;
-    bidi_offered_ = false;
-    S2S_LOG_INFO(log_ctx(), "bidi", "the peer asked for a bidirectional stream (XEP-0288)");
+    if (auto refused = bidi_.on_request(settings_.bidi, stream_->tls_open(), nothing_claimed(), log_ctx()))
+        fail(StreamError::UnsupportedStanzaType, *refused);
+}
+
+// Nothing authenticated or being verified on this stream, by SASL or dialback.
+bool S2SIn::nothing_claimed() const noexcept {
+    return !sasl_.succeeded() && pairs_.empty() && dialback_.pending() == 0;
 }
 
 void S2SIn::on_tls_established() {
-    end_handshake();
+    admission_.end_handshake();
     tls_up_ = true;
     S2S_LOG_INFO(log_ctx(), "tls", "%s", starttls::describe(*stream_->tls()).c_str());
     enter(State::AwaitingHeader);
 }
 
-void S2SIn::sasl_failure(const char* condition, const std::string& text) {
-    std::string f = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><" + std::string(condition) + "/>";
-    if (!text.empty()) f += "<text>" + xml::escape_text(text) + "</text>";
-    f += "</failure>";
-    stream_->send(f);
-    S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s: %s", condition, text.c_str());
-    metrics().sasl_external.add("inbound:failure");
-    if (++sasl_failures_ > kMaxSaslFailures) fail(StreamError::NotAuthorized, "too many SASL failures");
+void S2SIn::handle_sasl(const xml::Element& e) {
+    SaslExternalServer::Answer a = sasl_.on_auth(
+        ctx_, stream_->tls_open() ? stream_->tls() : nullptr, e, claimed_, log_ctx(),
+        [this](const std::string& domain) -> std::optional<std::string> {
+            if (!admitted(domain, local_, "sasl_external"))
+                return domain + " is not admitted by this listener's access rule";
+            if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_))
+                return "this stream may authenticate at most " + std::to_string(ctx_.config.max_domain_pairs) +
+                       " domain pairs";
+            return std::nullopt;
+        });
+    answer_sasl(a);
 }
 
-void S2SIn::handle_sasl(const xml::Element& e) {
-    if (sasl_done_) {
-        fail(StreamError::PolicyViolation, "SASL already succeeded on this stream");
+void S2SIn::answer_sasl(const SaslExternalServer::Answer& a) {
+    if (!a.bytes.empty()) stream_->send(a.bytes);
+    if (a.error) {
+        fail(*a.error, a.error_text);
         return;
     }
-    if (attr_or_empty(e, "mechanism") != "EXTERNAL") {
-        sasl_failure("invalid-mechanism", "only EXTERNAL is offered");
-        return;
-    }
-    if (!stream_->tls_open()) {
-        sasl_failure("encryption-required", "EXTERNAL needs TLS with a certificate");
-        return;
-    }
-    // The initial response is the authorization identity, base64; "=" or nothing means none.
-    std::string b64 = e.text();
-    std::string authzid;
-    if (!b64.empty() && b64 != "=") {
-        unsigned char buf[1024];
-        size_t n = 0;
-        if (mbedtls_base64_decode(buf, sizeof buf, &n, reinterpret_cast<const unsigned char*>(b64.data()), b64.size()) != 0) {
-            sasl_failure("incorrect-encoding", "the authorization identity is not base64");
-            return;
-        }
-        authzid.assign(reinterpret_cast<char*>(buf), n);
-    }
-    std::string domain = authzid.empty() ? claimed_ : domain_of(authzid);
-    if (domain.empty()) {
-        sasl_failure("invalid-authzid", authzid.empty() ? "no domain: the stream header has no 'from' and no "
-                                                          "authorization identity was given"
-                                                        : "'" + authzid + "' is not a domain");
-        return;
-    }
-    if (!claimed_.empty() && domain != claimed_) {
-        sasl_failure("invalid-authzid", "'" + domain + "' is not the stream's 'from' " + claimed_);
-        return;
-    }
-    if (auto refused = refuse_claim(ctx_, domain)) {
-        sasl_failure("not-authorized", refused->text);
-        return;
-    }
-    if (!ctx_.policy.allowed(domain)) {
-        sasl_failure("not-authorized", ctx_.policy.refusal(domain));
-        return;
-    }
-    if (!admitted(domain, local_, "sasl_external")) {
-        sasl_failure("not-authorized", domain + " is not admitted by this listener's access rule");
-        return;
-    }
-    if (!is_authenticated(domain, local_) && !room_for_pair(domain, local_)) {
-        sasl_failure("not-authorized", "this stream may authenticate at most " +
-                                           std::to_string(ctx_.config.max_domain_pairs) + " domain pairs");
-        return;
-    }
-    tls::PeerAuth auth = stream_->tls()->authenticate_peer(domain);
-    if (auth != tls::PeerAuth::Authenticated) {
-        std::string why = "the certificate is not valid for " + domain + " (" + stream_->tls()->describe_peer_auth(auth) + ")";
-        sasl_failure("not-authorized", why);
-        return;
-    }
-    metrics().sasl_external.add("inbound:success");
-    stream_->send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-    sasl_done_ = true;
-    claimed_ = domain;
+    if (a.authenticated.empty()) return;
+    claimed_ = a.authenticated;
     stream_->reset_parser();
     header_sent_ = false;
     enter(State::AwaitingHeader);
     // (after the restart: nothing of ours may go back before our new stream header)
-    authenticated(domain, local_, "SASL EXTERNAL");
-}
-
-// Receiving server role (XEP-0220 §2.1): the peer claims a domain with a dialback key.
-void S2SIn::handle_db_result(const xml::Element& e) {
-    if (tls_required_first()) {
-        fail(StreamError::PolicyViolation, "TLS is required before dialback");
-        return;
-    }
-    std::string from_raw = attr_or_empty(e, "from"), to_raw = attr_or_empty(e, "to");
-    std::string remote = domain_of(from_raw), local = domain_of(to_raw);
-    if (remote.empty()) {
-        count_refused_domain("dialback", from_raw);
-        fail(StreamError::InvalidFrom, "db:result from '" + from_raw + "' is not a domain");
-        return;
-    }
-    if (!e.attr("type").value_or("").empty()) {
-        fail(StreamError::UnsupportedStanzaType, "a db:result with a type is an answer, not a request");
-        return;
-    }
-    if (local.empty() || !ctx_.is_local(local)) {
-        if (local.empty()) count_refused_domain("dialback", to_raw);
-        answer_db_result(remote, to_raw, "error", "item-not-found", to_raw + " is not served here");
-        return;
-    }
-    if (auto refused = refuse_claim(ctx_, remote)) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", refused->text.c_str());
-        answer_db_result(remote, local, "error", refused->condition, refused->text);
-        return;
-    }
-    if (!ctx_.policy.allowed(remote)) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: %s", ctx_.policy.refusal(remote).c_str());
-        answer_db_result(remote, local, "error", "policy-violation", ctx_.policy.refusal(remote));
-        return;
-    }
-    if (!admitted(remote, local, "dialback")) {
-        answer_db_result(remote, local, "error", "not-authorized", remote + " is not admitted by this listener's access rule");
-        return;
-    }
-    bool cert_ok = stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated;
-    if (ctx_.policy.needs_valid_certificate(remote) && !cert_ok) {
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "dialback: a valid certificate is required (%s)",
-                       ctx_.policy.certificate_rule(remote).c_str());
-        metrics().secure_domain_refusals.add("inbound:dialback_without_certificate");
-        answer_db_result(remote, local, "error", "not-authorized",
-                         remote + " must present a certificate valid for its domain");
-        return;
-    }
-    if (is_authenticated(remote, local)) {
-        answer_db_result(remote, local, "valid");
-        authenticated(remote, local, "dialback");
-        return;
-    }
-    for (auto& p : pending_)
-        if (p.remote == remote && p.local == local) return;  // already being verified
-    if (!room_for_pair(remote, local)) {
-        answer_db_result(remote, local, "error", "policy-violation",
-                         "this stream may authenticate at most " + std::to_string(ctx_.config.max_domain_pairs) +
-                             " domain pairs; open another stream for more");
-        return;
-    }
-    if (cert_ok) {
-        // The certificate already proves the domain (XEP-0344): no need to ask its authority.
-        answer_db_result(remote, local, "valid");
-        authenticated(remote, local, "dialback with a valid certificate");
-        return;
-    }
-    // Each verification may cost a connection to another server, made for a peer that has not
-    // authenticated: bounded per stream, per client address and in total.
-    const char* limit = nullptr;
-    size_t per_stream = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_verifications_per_stream, 1));
-    if (pending_.size() >= per_stream) {
-        limit = "max_verifications_per_stream";
-    } else {
-        switch (ctx_.verifications.take(host_, static_cast<size_t>(ctx_.config.max_verifications_per_host),
-                                        static_cast<size_t>(ctx_.config.max_verifications))) {
-            case VerifyBudget::Refusal::None: break;
-            case VerifyBudget::Refusal::PerHost: limit = "max_verifications_per_host"; break;
-            case VerifyBudget::Refusal::Total: limit = "max_verifications"; break;
-        }
-    }
-    if (limit) {
-        metrics().limits_reached.add(limit);
-        S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
-                       "dialback: s2s.%s reached (%zu on this stream, %zu from %s, %zu in all)", limit, pending_.size(),
-                       ctx_.verifications.of(host_), host_.c_str(), ctx_.verifications.total());
-        answer_db_result(remote, local, "error", "resource-constraint",
-                         "too many dialback verifications are under way; try again later");
-        return;
-    }
-    std::string key = e.text();
-    uint64_t token = ctx_.router.verify_dialback(
-        local, remote, stream_id_, key,
-        [this, remote, local](Router::Verdict v, const std::string& why) { verify_done(remote, local, v, why); });
-    uint64_t bound = ctx_.router.verify_timeout_ms();
-    pending_.push_back({remote, local, token, bound ? ctx_.loop.now_ms() + bound : 0});
-    rearm();  // the negotiation deadline now waits for the verification
+    authenticated(a.authenticated, local_, "SASL EXTERNAL");
 }
 
 bool S2SIn::room_for_pair(const std::string& remote, const std::string& local) {
     size_t max = static_cast<size_t>(std::max<int64_t>(ctx_.config.max_domain_pairs, 1));
-    if (pairs_.size() + pending_.size() < max) return true;
+    if (pairs_.size() + dialback_.pending() < max) return true;
     metrics().limits_reached.add("max_domain_pairs");
-    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused",
+    S2S_LOG_REFUSAL(dialback_.refused_claims(), LogContext{id(), local, remote}, "refused",
                    "claim refused: s2s.max_domain_pairs (%zu) reached (%zu authenticated, %zu being verified)", max,
-                   pairs_.size(), pending_.size());
+                   pairs_.size(), dialback_.pending());
     return false;
-}
-
-void S2SIn::verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why) {
-    for (size_t i = 0; i < pending_.size(); ++i)
-        if (pending_[i].remote == remote && pending_[i].local == local) {
-            end_verify(i);
-            break;
-        }
-    if (state_ == State::Closing) return;
-    switch (v) {
-        case Router::Verdict::Valid:
-            // (a reload during the verification may have changed the access rule)
-            if (!admitted(remote, local, "dialback")) {
-                answer_db_result(remote, local, "error", "not-authorized",
-                                 remote + " is not admitted by this listener's access rule");
-                break;
-            }
-            answer_db_result(remote, local, "valid");
-            authenticated(remote, local, "dialback");
-            break;
-        case Router::Verdict::Invalid:
-            S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "dialback-invalid", "%s", why.c_str());
-            answer_db_result(remote, local, "invalid");
-            break;
-        case Router::Verdict::Failed:
-        case Router::Verdict::Unreachable:
-            // XEP-0220 §2.4: the authoritative server was not found/reached, or did not answer.
-            S2S_LOG_NOTICE(LogContext{id(), local, remote}, "dialback-failed", "%s", why.c_str());
-            answer_db_result(remote, local, "error",
-                             v == Router::Verdict::Failed ? "remote-server-timeout" : "remote-server-not-found",
-                             verification_failure_text(v, remote));
-            break;
-    }
-    rearm();  // back to the negotiation window (which may have ended meanwhile) or idleness
-}
-
-void S2SIn::answer_db_result(const std::string& remote, const std::string& local, const char* type,
-                             const char* error_condition, const std::string& text) {
-    metrics().dialback.add(std::string("receiving:") + type);
-    if (std::string_view(type) != "valid") ++refused_claims_;
-    stream_->send(dialback_answer("result", local, remote, "", type, error_condition ? error_condition : "", text));
 }
 
 void S2SIn::handle_db_verify(const xml::Element& e) {
@@ -672,7 +354,7 @@ bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) co
 
 bool S2SIn::admitted(const std::string& remote, const std::string& local, const char* how) {
     if (access_allows(ctx_.config, settings_.access, remote)) return true;
-    S2S_LOG_REFUSAL(LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
+    S2S_LOG_REFUSAL(dialback_.refused_claims(), LogContext{id(), local, remote}, "refused", "%s: %s is not admitted by access rule %s of %s", how,
                    remote.c_str(), settings_.access.c_str(), settings_.listener.c_str());
     metrics().access_refusals.add(how);
     return false;
@@ -697,14 +379,14 @@ void S2SIn::authenticated(const std::string& remote, const std::string& local, c
     stream_->set_authenticated();  // the configured stanza limits from now on
     apply_shaper();
     S2S_LOG_INFO(LogContext{id(), local, remote}, "authenticated", "%s", how);
-    if (bidi_ && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
+    if (bidi_.agreed() && !(stream_->tls_open() && stream_->tls()->authenticate_peer(remote) == tls::PeerAuth::Authenticated))
         S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-not-used",
                      "%s proved its domain by dialback only: our stanzas for it take an outbound link",
                      remote.c_str());
     last_activity_ = ctx_.loop.now_ms();
     // Only the new pair's reverse route changes (the others were offered when they came).
-    if (routes_open()) offer_route(remote, local);
-    else withdraw_routes();
+    if (routes_open()) routes_.offer(remote, local, *stream_->tls());
+    else routes_.withdraw_all();
     rearm();
 }
 
@@ -715,30 +397,14 @@ void S2SIn::authenticated(const std::string& remote, const std::string& local, c
 // stream's state changes (a bounded number of times per stream); a new pair is offered alone.
 void S2SIn::update_routes() {
     if (!routes_open()) {
-        withdraw_routes();
+        routes_.withdraw_all();
         return;
     }
-    for (auto& p : pairs_.pairs()) offer_route(p.remote, p.local);
+    for (auto& p : pairs_.pairs()) routes_.offer(p.remote, p.local, *stream_->tls());
 }
 
 bool S2SIn::routes_open() const noexcept {
-    return bidi_ && state_ == State::Negotiating && header_sent_ && stream_ && stream_->tls_open();
-}
-
-void S2SIn::offer_route(const std::string& remote, const std::string& local) {
-    if (routes_.contains(remote, local)) return;
-    if (stream_->tls()->authenticate_peer(remote) != tls::PeerAuth::Authenticated) return;
-    routes_.insert(remote, local);
-    ctx_.router.offer_reverse_route(remote, local, *this);
-    S2S_LOG_INFO(LogContext{id(), local, remote}, "bidi-route", "stanzas from %s to %s may go back on this stream",
-                 local.c_str(), remote.c_str());
-}
-
-void S2SIn::withdraw_routes() {
-    if (routes_.empty()) return;
-    PairSet routes;
-    std::swap(routes, routes_);
-    for (auto& p : routes.pairs()) ctx_.router.withdraw_reverse_route(p.remote, p.local, *this);
+    return bidi_.agreed() && state_ == State::Negotiating && header_sent_ && stream_ && stream_->tls_open();
 }
 
 bool S2SIn::send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) {
@@ -794,21 +460,17 @@ void S2SIn::on_stream_error(StreamError error, std::string_view text) { fail(err
 
 void S2SIn::on_timeout() {
     uint64_t now = ctx_.loop.now_ms();
-    expire_verifies(now);
+    dialback_.expire(now);
     if (state_ == State::Closing) return;
     // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
     const ProxyStage* stage = stream_->proxy_stage();
     if (state_ == State::ProxyHeader && stage && stage->trusted() && window_end_ != 0 && window_end_ <= now) {
-        metrics().proxy_headers.add("refused:timeout");
-        S2S_LOG_WARNING(log_ctx(), "proxy-refused", "no PROXY header within %llu ms, from %s: connection closed",
-                        static_cast<unsigned long long>(settings_.state_timeout_ms),
-                        stream_->socket_peer_address().c_str());
+        std::string why = stage->report_timeout(settings_.state_timeout_ms, stream_->socket_peer_address(), log_ctx());
         enter(State::Closing);
-        stream_->abort("no PROXY header within " + std::to_string(settings_.state_timeout_ms) + " ms");
+        stream_->abort(why);
         return;
     }
-    bool verifying = false;  // a verification still within its bound holds the deadline off
-    for (auto& p : pending_) verifying |= p.until != 0;
+    bool verifying = dialback_.verifying();  // a verification still within its bound holds the deadline off
     if (negotiating()) {
         if (window_end_ != 0 && window_end_ <= now && !verifying) {
             fail(StreamError::ConnectionTimeout,
@@ -826,11 +488,8 @@ void S2SIn::on_timeout() {
 }
 
 void S2SIn::on_closed(const std::string& reason) {
-    withdraw_routes();
-    while (!pending_.empty()) {
-        ctx_.router.cancel_verify(pending_.back().token);
-        end_verify(pending_.size() - 1);
-    }
+    routes_.withdraw_all();
+    dialback_.cancel_all();
     S2S_LOG_INFO(log_ctx(), "closed", "%s", reason.c_str());
     stream_ = nullptr;
     delete this;

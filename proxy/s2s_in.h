@@ -53,41 +53,18 @@
 #include "common/xml_stream.h"
 #include "proxy/connection.h"
 #include "proxy/connection_rate.h"
+#include "proxy/bidi.h"
 #include "proxy/context.h"
+#include "proxy/dialback_flow.h"
+#include "proxy/inbound_admission.h"
 #include "proxy/pair_set.h"
+#include "proxy/sasl_external.h"
 #include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
 
-// What an inbound stream needs from its listener.
-struct InboundSettings {
-    InboundTls tls = InboundTls::None;
-    std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
-    uint64_t state_timeout_ms = 5000;                 // negotiation; 0: none
-    uint64_t idle_timeout_ms = 600000;                // no stanza for this long closes; 0: never
-    xml::StreamOptions parse;                         // limits (max_stanza_size...)
-    std::string listener;                             // "listen.s2s.0", for logs
-    Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
-    bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
-    uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
-    std::string shaper = "none";                      // its name: a shaper, or an access rule naming one per domain
-    std::string access = "all";                       // access rule each authenticated remote domain must pass
-    mutable size_t active = 0;                        // streams open on this listener now
-    bool proxy_protocol = false;                      // a PROXY header comes first (proxy_stage.h)
-    NetworkList proxy_trusted;                        // senders whose PROXY header is believed
-    Limit max_connections_per_host{0, true};          // streams at once from one client address
-    // Streams open now per client address ("192.0.2.7", "2001:db8::1"), like `active` a live count
-    // that a reload of the other fields must keep.
-    mutable std::unordered_map<std::string, size_t> per_host;
-    Limit max_connection_rate_per_host{20, false};    // new connections per second from one client address
-    Limit max_tls_handshakes{256, false};             // TLS handshakes in progress at once
-    uint64_t proxy_timeout_ms = 3000;                 // for the PROXY header stage; 0: none
-    mutable ConnectionRate rate;                      // recent connections per client address (live)
-    mutable size_t handshakes = 0;                    // TLS handshakes in progress now (live)
-};
-
-class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute {
+class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute, private DialbackReceiver::Owner {
 public:
     enum class State {
         ProxyHeader,     // proxy_protocol: waiting for the PROXY header (or a direct peer's first bytes)
@@ -115,15 +92,9 @@ public:
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_in"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     // Whether the peer asked for a bidirectional stream (XEP-0288).
-    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
+    [[nodiscard]] bool bidi() const noexcept { return bidi_.agreed(); }
 
 private:
-    struct PendingVerify {
-        std::string remote, local;
-        uint64_t token;
-        uint64_t until;  // loop time past which it is given up; 0: no bound
-        // (each holds one unit of ctx.verifications for host_, given back in end_verify())
-    };
 
     S2SIn(ProxyContext& ctx, const InboundSettings& settings);
     ~S2SIn() override;
@@ -143,18 +114,16 @@ private:
 
     void enter(State s);
     void serve();
+    // Counts the stream under its client address (InboundAdmission::admit_host); false, with the
+    // stream ended, when refused.
     [[nodiscard]] bool admit_host();
+    // A TLS handshake may start; false, with the connection closed, when refused.
     [[nodiscard]] bool begin_handshake();
-    void end_handshake();
-    void rearm();
+    void rearm() override;
     [[nodiscard]] bool negotiating() const noexcept;
-    void expire_verifies(uint64_t now);
-    // Forgets the pending verification at `i`, giving back its unit of ctx.verifications.
-    void end_verify(size_t i);
     // Whether one more (remote, local) pair may be claimed on this stream (s2s.max_domain_pairs,
     // counting the pairs being verified); false when it was logged and counted as refused.
-    [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local);
-    void verify_done(const std::string& remote, const std::string& local, Router::Verdict v, const std::string& why);
+    [[nodiscard]] bool room_for_pair(const std::string& remote, const std::string& local) override;
     // Our header for the current stream when it has not been sent yet (it counts as sent from
     // now on), else "".
     [[nodiscard]] std::string owed_header();
@@ -162,37 +131,37 @@ private:
     // The two ways the stream ends (each once; a later call does nothing): with a stream error,
     // or, when the peer closed its own or it was idle, with our </stream:stream>. Either way our
     // header goes first when it is owed.
-    void fail(StreamError error, const std::string& text);
+    void fail(StreamError error, const std::string& text) override;
     void end(const std::string& why);
     void handle_starttls();
     void handle_bidi();
+    [[nodiscard]] bool nothing_claimed() const noexcept;
     void handle_sasl(const xml::Element& e);
-    void sasl_failure(const char* condition, const std::string& text);
-    void handle_db_result(const xml::Element& e);
+    // Sends what SASL EXTERNAL answered and does what follows: the stream error, or on success
+    // the stream restart with the proved domain authenticated.
+    void answer_sasl(const SaslExternalServer::Answer& answer);
     void handle_db_verify(const xml::Element& e);
     void handle_stanza(xml::Document& doc);
-    void answer_db_result(const std::string& remote, const std::string& local, const char* type,
-                          const char* error_condition = nullptr, const std::string& text = "");
-    [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept;
+    [[nodiscard]] bool is_authenticated(std::string_view remote, std::string_view local) const noexcept override;
     // Whether the listener's access rule admits `remote`; when not, it is logged and counted
     // (`how`: dialback, sasl_external) and the caller refuses the pair.
-    [[nodiscard]] bool admitted(const std::string& remote, const std::string& local, const char* how);
+    [[nodiscard]] bool admitted(const std::string& remote, const std::string& local, const char* how) override;
     // The listener's shaper for this stream: evaluated without a domain until one authenticates,
     // then for each authenticated remote domain, the strictest rate applying.
     void apply_shaper();
-    void authenticated(const std::string& remote, const std::string& local, const char* how);
+    void authenticated(const std::string& remote, const std::string& local, const char* how) override;
     void update_routes();
     [[nodiscard]] bool routes_open() const noexcept;
-    void offer_route(const std::string& remote, const std::string& local);
-    void withdraw_routes();
-    [[nodiscard]] bool tls_required_first() const noexcept;
+    [[nodiscard]] bool tls_required_first() const noexcept override;
+    // DialbackReceiver::Owner (with the checks above)
+    [[nodiscard]] Stream* peer_stream() noexcept override { return stream_; }
+    [[nodiscard]] bool closing() const noexcept override { return state_ == State::Closing; }
     [[nodiscard]] LogContext log_ctx() const noexcept;
 
     ProxyContext& ctx_;
     const InboundSettings& settings_;
     Stream* stream_ = nullptr;
-    std::string host_;          // the client address counted in settings_.per_host; "" until counted
-    bool in_handshake_ = false; // counted in settings_.handshakes
+    InboundAdmission admission_;  // its client address and TLS handshake, counted on the listener
     bool tls_up_ = false;       // a TLS handshake completed on this connection
     State state_ = State::AwaitingHeader;
     std::string stream_id_;
@@ -200,19 +169,15 @@ private:
     std::string claimed_;       // the header's 'from' (may be empty)
     bool header_sent_ = false;  // our header for the current stream
     bool version_1_ = false;    // the peer speaks RFC 6120 (features)
-    bool sasl_done_ = false;
+    SaslExternalServer sasl_;
     bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
-    bool bidi_offered_ = false;   // our features for the current stream offered bidi
-    bool bidi_ = false;           // the peer asked for bidi (XEP-0288)
-    int sasl_failures_ = 0;
+    BidiServer bidi_;             // XEP-0288: offered, asked for
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none
     PairSet pairs_;                          // authenticated on this stream
-    size_t refused_claims_ = 0;              // db:result answered invalid or error on this stream
-    static constexpr size_t kLoggedRefusals = 16;  // refusals logged at notice level per stream
-    PairSet routes_;                         // of those, offered to the router as reverse routes
-    std::vector<PendingVerify> pending_;     // dialback verifications under way (at most
-                                             // s2s.max_verifications_per_stream)
+    ReverseRoutes routes_;                       // of those, offered to the router as reverse routes
+    DialbackReceiver dialback_;              // db:result requests and their verifications (at most
+                                             // s2s.max_verifications_per_stream under way)
 };
 
 }  // namespace s2s

@@ -1,37 +1,17 @@
-#include "proxy/metrics.h"
-#include "proxy/access.h"
 #include "proxy/s2s_out.h"
-
-#include <algorithm>
 
 #include "common/jid.h"
 #include "common/stream_error.h"
 #include "proxy/admission.h"
+#include "proxy/bidi.h"
 #include "proxy/db_verify.h"
+#include "proxy/dial_plan.h"
+#include "proxy/dialback_flow.h"
+#include "proxy/metrics.h"
+#include "proxy/sasl_external.h"
 #include "proxy/xmpp.h"
 
 namespace s2s {
-namespace {
-
-// "condition: text" of an <error/> inside a dialback answer, for bounces and logs.
-std::string describe_error(const xml::Element& answer) {
-    xml::Element err = answer.child("error", answer.ns());
-    if (!err) err = answer.child("error", xml::ns::server);
-    if (!err) return "no reason given";
-    std::string out;
-    for (xml::Element c : err.elements()) {
-        if (c.name() == "text") continue;
-        out = std::string(c.name());
-        break;
-    }
-    xml::Element text = err.child("text", kStanzaErrorsNs);
-    if (text) out += (out.empty() ? "" : ": ") + text.text();
-    return out.empty() ? "no reason given" : out;
-}
-
-constexpr std::string_view kBidiFeatureNs = "urn:xmpp:features:bidi";  // XEP-0288
-
-}  // namespace
 
 const char* S2SOut::state_name(State s) noexcept {
     switch (s) {
@@ -39,24 +19,13 @@ const char* S2SOut::state_name(State s) noexcept {
         case State::Connecting: return "connecting";
         case State::AwaitingHeader: return "awaiting-header";
         case State::AwaitingFeatures: return "awaiting-features";
+        case State::AwaitingProceed: return "awaiting-features";
         case State::TlsHandshake: return "tls-handshake";
         case State::Authenticating: return "authenticating";
         case State::Ready: return "ready";
         case State::Closing: return "closing";
     }
     return "?";
-}
-
-size_t S2SOut::queued_stanzas() const noexcept {
-    size_t n = 0;
-    for (const auto& entry : locals_) n += entry.second.queue.size();
-    return n;
-}
-
-double S2SOut::queue_fill() const noexcept {
-    double most = 0;
-    for (const auto& entry : locals_) most = std::max(most, entry.second.queue.fill());
-    return most;
 }
 
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
@@ -67,7 +36,9 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       resolver_(resolver),
       owner_(owner),
       remote_(std::move(remote)),
-      first_local_(std::move(first_local)) {
+      first_local_(std::move(first_local)),
+      dial_(ctx, settings.own_listeners, remote_),
+      domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
     ctx_.connections.insert(this);
     start();
 }
@@ -79,55 +50,33 @@ S2SOut::~S2SOut() {
 
 // ---- reaching the remote -----------------------------------------------------------------------
 
+void S2SOut::enter(State s) {
+    state_ = s;
+    if (s == State::AwaitingHeader || s == State::TlsHandshake || s == State::Authenticating)
+        stream_->set_deadline(settings_.state_timeout_ms);
+}
+
 void S2SOut::start() {
-    state_ = State::Resolving;
+    enter(State::Resolving);
     resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
         resolve_token_ = 0;
-        candidates_ = std::move(found);
-        if (candidates_.empty() || !connect_next()) {
-            fail(StanzaError::RemoteServerNotFound, candidates_.empty() ? error : refused_);
+        dial_.reset(std::move(found));
+        if (dial_.empty() || !connect_next()) {
+            fail(StanzaError::RemoteServerNotFound, dial_.empty() ? error : dial_.refused());
             ctx_.loop.defer([this] { finish(); });  // no socket to wait for
         }
     });
 }
 
-std::string S2SOut::refusal(const Candidate& c) const {
-    const auto* addr = reinterpret_cast<const sockaddr*>(&c.addr);
-    const char* reason = nullptr;
-    const char* why = nullptr;
-    if (settings_.own_listeners && settings_.own_listeners->reaches(addr)) {
-        reason = "own_listener";
-        why = "s2s-proxy itself listens there";
-    } else if (!c.configured && ctx_.config.outgoing.denied_networks.contains(addr)) {
-        reason = "denied_network";
-        why = "it is in s2s.outgoing.denied_networks";
-    } else {
-        return {};
-    }
-    metrics().outgoing_refused.add(reason);
-    S2S_LOG_NOTICE(log_ctx(), "candidate-refused", "not connecting to %s: %s%s", c.describe().c_str(), why,
-                   c.configured ? " (s2s.outgoing.address)" : "");
-    // The text goes to local senders: it names the case, not the address.
-    if (c.configured) return "s2s.outgoing.address for " + remote_ + " leads back into s2s-proxy";
-    return "DNS for " + remote_ + " points at a forbidden address";
-}
-
 bool S2SOut::connect_next() {
-    while (next_candidate_ < candidates_.size()) {
-        const Candidate& c = candidates_[next_candidate_++];
-        std::string refused = refusal(c);
-        if (!refused.empty()) {
-            refused_ = std::move(refused);
-            continue;
-        }
-        S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c.describe().c_str());
-        state_ = State::Connecting;
-        stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
-        if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
-        stream_->connect(reinterpret_cast<const sockaddr*>(&c.addr), settings_.connect_timeout_ms);
-        return true;
-    }
-    return false;
+    const Candidate* c = dial_.next(log_ctx());
+    if (!c) return false;
+    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
+    enter(State::Connecting);
+    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
+    if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
+    stream_->connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
+    return true;
 }
 
 void S2SOut::forget_local_end() {
@@ -137,7 +86,7 @@ void S2SOut::forget_local_end() {
 }
 
 void S2SOut::on_connected(int status) {
-    const Candidate& c = candidates_[next_candidate_ - 1];
+    const Candidate& c = dial_.current();
     if (status != 0) {
         last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // the stream closes; on_closed() tries the next candidate
@@ -151,19 +100,10 @@ void S2SOut::on_connected(int status) {
         tls::SessionOptions so;
         so.server_name = sni_name();
         stream_->start_tls(tls_context(), so);
-        state_ = State::TlsHandshake;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::TlsHandshake);
         return;
     }
     send_header();
-}
-
-S2SOut::LocalDomain& S2SOut::domain(const std::string& local) {
-    auto it = locals_.find(local);
-    if (it == locals_.end())
-        it = locals_.emplace(local, LocalDomain{Auth::None, StanzaQueue(settings_.queue_max_stanzas, settings_.queue_max_bytes)})
-                 .first;
-    return it->second;
 }
 
 // The certificate we show is that of the domain our stream is from.
@@ -179,8 +119,7 @@ std::string S2SOut::sni_name() const {
 
 void S2SOut::send_header() {
     stream_->send(stream_header(first_local_, remote_, "", true));
-    state_ = State::AwaitingHeader;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHeader);
 }
 
 // ---- negotiation -------------------------------------------------------------------------------
@@ -195,85 +134,49 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
     version_1_ = major_version(h.attr("version").value_or("")) >= 1;
     if (!version_1_) {
         // A pre-1.0 server sends no features: plain dialback straight away.
-        bool tls_needed = settings_.tls == OutboundTls::StartTlsRequired || settings_.tls == OutboundTls::Direct;
-        if (tls_needed && !stream_->tls_open()) {
-            fail(StanzaError::RemoteServerNotFound, remote_ + " does not support STARTTLS, which is required");
+        std::string why;
+        if (!starttls::pre_1_0_acceptable(settings_.tls, stream_->tls_open(), remote_, &why)) {
+            fail(StanzaError::RemoteServerNotFound, why);
             return;
         }
         if (!secure_enough()) return;
         after_negotiation();
         return;
     }
-    state_ = State::AwaitingFeatures;
+    enter(State::AwaitingFeatures);
 }
 
 bool S2SOut::secure_enough() {
-    std::string rule = ctx_.policy.certificate_rule(remote_);
-    if (rule.empty()) return true;
     std::string why;
-    const char* reason = "certificate";
-    if (!stream_->tls_open()) {
-        why = remote_ + " is a secure domain (" + rule + ") and offered no TLS";
-        reason = "no_tls";
-    } else if (tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_); auth != tls::PeerAuth::Authenticated) {
-        why = std::string("the certificate of ") + remote_ + " is not valid for it (" +
-              stream_->tls()->describe_peer_auth(auth) + ")";
-    } else {
+    if (starttls::secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
         return true;
-    }
-    S2S_LOG_NOTICE(log_ctx(), "refused", "%s", why.c_str());
-    metrics().secure_domain_refusals.add(std::string("outbound:") + reason);
     fail(StanzaError::RemoteServerNotFound, why);
     return false;
 }
 
 void S2SOut::on_features(const xml::Element& f) {
     bool tls_open = stream_->tls_open();
-    xml::Element starttls = f.child("starttls", xml::ns::tls);
-    if (!tls_open && starttls) {
-        // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
-        bool secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
-        if (settings_.tls == OutboundTls::StartTls || settings_.tls == OutboundTls::StartTlsRequired || secure) {
-            stream_->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
-            starttls_sent_ = true;
+    // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
+    bool must_secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
+    std::string why;
+    switch (starttls::on_features(settings_.tls, tls_open, must_secure, f, remote_, &why)) {
+        case starttls::ClientStep::Ask:
+            stream_->send(starttls::kRequest);
+            enter(State::AwaitingProceed);
             return;  // <proceed/> follows
-        }
-        if (starttls.child("required", xml::ns::tls)) {
-            fail(StanzaError::RemoteServerNotFound,
-                 remote_ + " requires TLS, but TLS is off here (s2s.use_starttls / s2s.outgoing.tls.mode)");
+        case starttls::ClientStep::Fail:
+            fail(StanzaError::RemoteServerNotFound, why);
             return;
-        }
-    }
-    if (!tls_open && settings_.tls == OutboundTls::StartTlsRequired) {
-        fail(StanzaError::RemoteServerNotFound, remote_ + " does not offer STARTTLS, which is required here");
-        return;
+        case starttls::ClientStep::Continue: break;
     }
     if (!secure_enough()) return;
-    // XEP-0288: asked for before authenticating, and only of a remote whose certificate proves
-    // its domain, so that what it sends back on this link is known to come from it.
-    if (settings_.bidi && !bidi_ && tls_open && f.child("bidi", kBidiFeatureNs)) {
-        tls::PeerAuth auth = stream_->tls()->authenticate_peer(remote_);
-        if (!some_listener_admits(ctx_.config, remote_)) {
-            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but no [[listen.s2s]] access rule admits it",
-                         remote_.c_str());
-        } else if (auth == tls::PeerAuth::Authenticated) {
-            stream_->send("<bidi xmlns='urn:xmpp:bidi'/>");
-            bidi_ = true;
-            S2S_LOG_INFO(log_ctx(), "bidi", "asked %s for a bidirectional stream (XEP-0288)", remote_.c_str());
-        } else {
-            S2S_LOG_INFO(log_ctx(), "bidi-not-used", "%s offers bidi, but its certificate does not prove it (%s)",
-                         remote_.c_str(), tls::peer_auth_name(auth));
-        }
-    }
-    bool external = false;
-    if (xml::Element mechs = f.child("mechanisms", xml::ns::sasl))
-        for (xml::Element m : mechs.elements()) external |= m.name() == "mechanism" && m.text() == "EXTERNAL";
+    // XEP-0288: asked for before authenticating.
+    if (bidi_.wanted(ctx_, settings_.bidi, f, tls_open ? stream_->tls() : nullptr, remote_, log_ctx()))
+        stream_->send(bidi_.ask(remote_, log_ctx()));
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
-    if (tls_open && external && have_certificate && !sasl_tried_ && !sasl_done_) {
-        sasl_tried_ = true;
-        stream_->send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
-        state_ = State::Authenticating;
-        stream_->set_deadline(settings_.state_timeout_ms);
+    if (sasl_.wanted(f, tls_open, have_certificate)) {
+        stream_->send(sasl_.start());
+        enter(State::Authenticating);
         return;
     }
     after_negotiation();
@@ -287,7 +190,7 @@ void S2SOut::on_tls_established() {
 }
 
 void S2SOut::after_negotiation() {
-    state_ = State::Ready;
+    enter(State::Ready);
     stream_->set_authenticated();  // the remote DNS named passed our checks: configured stanza limits
     if (!was_ready_) owner_.link_ready(remote_);
     was_ready_ = true;
@@ -295,24 +198,24 @@ void S2SOut::after_negotiation() {
     S2S_LOG_INFO(log_ctx(), "ready", "stream %s negotiated%s", stream_id_.c_str(),
                  stream_->tls_open() ? " over TLS" : "");
     send_verifies();
-    if (sasl_done_) {
+    if (sasl_.succeeded()) {
         // SASL EXTERNAL authenticated the domain our stream is from, whether or not it has
         // stanzas waiting (the remote may send back to it on a bidi link).
-        LocalDomain& d = domain(first_local_);
+        LinkDomains::Domain& d = domains_.get(first_local_);
         if (d.auth != Auth::Valid) {
             d.auth = Auth::Valid;
             flush_queue(first_local_);
         }
     }
-    for (auto& [local, d] : locals_)
+    for (auto& [local, d] : domains_.all())
         if (d.auth == Auth::None && !d.queue.empty()) authenticate(local);
     update_reverse_pairs();
     rearm();
 }
 
 void S2SOut::authenticate(const std::string& local) {
-    LocalDomain& d = domain(local);
-    if (sasl_done_ && local == first_local_) {
+    LinkDomains::Domain& d = domains_.get(local);
+    if (sasl_.succeeded() && local == first_local_) {
         d.auth = Auth::Valid;
         flush_queue(local);
         return;
@@ -322,13 +225,12 @@ void S2SOut::authenticate(const std::string& local) {
         return;
     }
     d.auth = Auth::Pending;
-    stream_->send("<db:result from='" + xml::escape_attr(local) + "' to='" + xml::escape_attr(remote_) + "'>" +
-                  ctx_.keys.key(remote_, local, stream_id_) + "</db:result>");
+    stream_->send(dialback_request(local, remote_, ctx_.keys.key(remote_, local, stream_id_)));
     rearm();
 }
 
 void S2SOut::flush_queue(const std::string& local) {
-    LocalDomain& d = domain(local);
+    LinkDomains::Domain& d = domains_.get(local);
     while (!d.queue.empty()) {
         QueuedStanza q = d.queue.pop();
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
@@ -340,12 +242,7 @@ void S2SOut::flush_queue(const std::string& local) {
 }
 
 void S2SOut::send_verifies() {
-    for (auto& v : verifies_) {
-        if (v.sent) continue;
-        v.sent = true;
-        stream_->send("<db:verify from='" + xml::escape_attr(v.local) + "' to='" + xml::escape_attr(remote_) +
-                      "' id='" + xml::escape_attr(v.stream_id) + "'>" + xml::escape_text(v.key) + "</db:verify>");
-    }
+    for (const std::string& request : verifies_.take_unsent(remote_)) stream_->send(request);
     rearm();
 }
 
@@ -354,7 +251,8 @@ void S2SOut::send_verifies() {
 void S2SOut::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     std::string_view ns = e.ns(), name = e.name();
-    if (ns == xml::ns::streams && name == "features" && state_ == State::AwaitingFeatures) {
+    if (ns == xml::ns::streams && name == "features" &&
+        (state_ == State::AwaitingFeatures || state_ == State::AwaitingProceed)) {
         on_features(e);
     } else if (ns == xml::ns::streams && name == "error") {
         xml::Element cond = e.first_element();
@@ -362,25 +260,21 @@ void S2SOut::on_stanza(xml::Document& doc) {
         std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
                           (text ? ": " + text.text() : "");
         fail(StanzaError::RemoteServerNotFound, why);
-    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingFeatures && starttls_sent_) {
+    } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingProceed) {
         // (an unsolicited <proceed/> falls through to the stream error below)
-        starttls_sent_ = false;
         stream_->start_tls(tls_context(), tls::SessionOptions{sni_name(), nullptr});
         stream_->reset_parser();
-        state_ = State::TlsHandshake;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::TlsHandshake);
     } else if (ns == xml::ns::tls && name == "failure") {
         fail(StanzaError::RemoteServerNotFound, remote_ + " refused STARTTLS");
-    } else if (ns == xml::ns::sasl && name == "success" && state_ == State::Authenticating) {
-        sasl_done_ = true;  // first_local_ becomes Valid (and its queue flows) once the new stream is up
-        S2S_LOG_INFO(log_ctx(), "authenticated", "SASL EXTERNAL");
-        metrics().sasl_external.add("outbound:success");
-        stream_->reset_parser();
-        send_header();
-    } else if (ns == xml::ns::sasl && name == "failure" && state_ == State::Authenticating) {
-        S2S_LOG_NOTICE(log_ctx(), "sasl-failure", "%s refused SASL EXTERNAL; trying dialback", remote_.c_str());
-        metrics().sasl_external.add("outbound:failure");
-        after_negotiation();
+    } else if (ns == xml::ns::sasl && (name == "success" || name == "failure") && state_ == State::Authenticating) {
+        if (sasl_.on_answer(e, log_ctx(), remote_)) {
+            // first_local_ becomes Valid (and its queue flows) once the new stream is up
+            stream_->reset_parser();
+            send_header();
+        } else {
+            after_negotiation();
+        }
     } else if (ns == xml::ns::dialback && name == "result" && state_ == State::Ready) {
         handle_db_result(e);
     } else if (ns == xml::ns::dialback && name == "verify" && state_ == State::Ready) {
@@ -394,101 +288,49 @@ void S2SOut::on_stanza(xml::Document& doc) {
 }
 
 void S2SOut::handle_db_result(const xml::Element& e) {
-    if (bidi_ && !e.attr("type")) {
-        // A request in the reverse direction (the remote as initiating server): the key would be
-        // checked against the stream id the remote chose itself, which makes a replayed key pass.
-        std::string why = "dialback on a stream s2s-proxy opened is not accepted; open a stream to " +
-                          attr_or_empty(e, "to") + " for it";
-        S2S_LOG_NOTICE(log_ctx(), "refused", "reverse dialback from %s: %s", attr_or_empty(e, "from").c_str(), why.c_str());
-        stream_->send(dialback_answer("result", attr_or_empty(e, "to"), attr_or_empty(e, "from"), "", "error",
-                                      "policy-violation", why));
+    if (bidi_.asked() && !e.attr("type")) {
+        stream_->send(refuse_reverse_dialback(e, log_ctx()));
         return;
     }
-    if (!e.attr("type")) {
-        // Without bidi the remote has no business asking anything of us on this link.
-        close_with(StreamError::UnsupportedStanzaType,
-                   remote_ + " sent a dialback request (db:result without a type) on a stream s2s-proxy opened");
-        return;
-    }
-    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
-        // Our requests went to remote_: an answer in another domain's name answers none of them.
-        close_with(StreamError::InvalidFrom,
-                   "a dialback answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
+    if (auto refused = refuse_on_link(e, remote_)) {
+        close_with(refused->error, refused->text);
         return;
     }
     std::string local = normalize_domain(attr_or_empty(e, "to")).value_or("");
-    auto it = locals_.find(local);
-    if (it == locals_.end() || it->second.auth != Auth::Pending) return;  // not asked: ignore
-    std::string type = attr_or_empty(e, "type");
-    metrics().dialback.add(type == "valid" ? "originating:valid" : type == "invalid" ? "originating:invalid" : "originating:error");
-    if (type == "valid") {
-        it->second.auth = Auth::Valid;
+    LinkDomains::Domain* d = domains_.find(local);
+    if (!d || d->auth != Auth::Pending) return;  // not asked: ignore
+    if (auto refused = read_dialback_answer(e, local, remote_)) {
+        d->auth = Auth::None;
+        S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", refused->why.c_str());
+        while (!d->queue.empty())
+            owner_.undeliverable(d->queue.pop(), refused->condition, "s2s to " + remote_ + " failed: " + refused->why);
+    } else {
+        d->auth = Auth::Valid;
         S2S_LOG_INFO(LogContext{id(), local, remote_}, "authenticated", "dialback");
         flush_queue(local);
         update_reverse_pairs();
-    } else {
-        it->second.auth = Auth::None;
-        std::string why = remote_ + " refused dialback for " + local + " (" +
-                          (type == "invalid" ? std::string("invalid key") : describe_error(e)) + ")";
-        S2S_LOG_NOTICE(LogContext{id(), local, remote_}, "dialback-refused", "%s", why.c_str());
-        // The remote's own condition (policy-violation, not-authorized...) tells the sender most.
-        StanzaError condition = StanzaError::RemoteServerNotFound;
-        if (xml::Element err = e.child("error", e.ns()); err || (err = e.child("error", xml::ns::server)))
-            for (xml::Element c : err.elements())
-                if (auto known = stanza_error_from_name(c.name()); known && c.ns() == kStanzaErrorsNs) {
-                    condition = *known;
-                    break;
-                }
-        while (!it->second.queue.empty())
-            owner_.undeliverable(it->second.queue.pop(), condition, "s2s to " + remote_ + " failed: " + why);
     }
     rearm();
 }
 
 void S2SOut::handle_db_verify(const xml::Element& e) {
-    if (bidi_ && !e.attr("type")) {
+    if (bidi_.asked() && !e.attr("type")) {
         // On a bidi link the remote may ask us, as authoritative server, about keys (XEP-0288).
         stream_->send(answer_db_verify(ctx_, id(), e));
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
-    if (!e.attr("type")) {
-        close_with(StreamError::UnsupportedStanzaType,
-                   "a db:verify request on a stream s2s-proxy opened, which is not bidirectional");
+    if (auto refused = refuse_on_link(e, remote_)) {
+        close_with(refused->error, refused->text);
         return;
     }
-    if (!domains_equal(attr_or_empty(e, "from"), remote_)) {
-        close_with(StreamError::InvalidFrom, "a db:verify answer from '" + attr_or_empty(e, "from") + "' on the link to " + remote_);
-        return;
-    }
-    std::string local = normalize_domain(attr_or_empty(e, "to")).value_or(""), sid = attr_or_empty(e, "id");
-    for (auto it = verifies_.begin(); it != verifies_.end(); ++it) {
-        if (!it->sent || it->local != local || it->stream_id != sid) continue;
-        Router::VerifyDone done = std::move(it->done);
-        verifies_.erase(it);
-        bool valid = attr_or_empty(e, "type") == "valid";
-        done(valid ? Router::Verdict::Valid : Router::Verdict::Invalid,
-             valid ? "" : remote_ + " says the key is not one it issued");
-        break;
-    }
+    verifies_.answer(e, remote_);
     rearm();
 }
 
-// Bidi (XEP-0288): the remote's stanzas back on this link, checked exactly as on an inbound
-// stream. Without bidi the remote has no business sending stanzas here.
+// Bidi (XEP-0288): the remote's stanzas back on this link.
 void S2SOut::handle_reverse_stanza(xml::Document& doc) {
-    if (!bidi_) {
-        close_with(StreamError::NotAuthorized,
-                   remote_ + " sent a stanza on a stream s2s-proxy opened, which is not bidirectional");
-        return;
-    }
-    // (a reload may have changed the listeners' access rules since bidi was agreed)
-    if (!some_listener_admits(ctx_.config, remote_)) {
-        metrics().access_refusals.add("stanza");
-        close_with(StreamError::PolicyViolation, remote_ + " is not admitted by the access rules of [[listen.s2s]]");
-        return;
-    }
-    if (auto refused = route_remote_stanza(ctx_, id(), stream_, doc, reverse_pairs_)) {
+    if (auto refused = bidi_.on_stanza(ctx_, id(), stream_, doc, reverse_pairs_, remote_)) {
         close_with(refused->error, refused->text);
         return;
     }
@@ -498,22 +340,19 @@ void S2SOut::handle_reverse_stanza(xml::Document& doc) {
 // The pairs the remote may send for: from its domain to each local domain it accepted on this
 // link (SASL EXTERNAL for the domain our stream is from, dialback for each other one).
 void S2SOut::update_reverse_pairs() {
-    if (!bidi_) return;
-    reverse_pairs_.clear();
-    for (auto& [local, d] : locals_)
-        if (d.auth == Auth::Valid) reverse_pairs_.insert(remote_, local);
+    if (!bidi_.asked()) return;
+    domains_.accepted_pairs(remote_, reverse_pairs_);
 }
 
 bool S2SOut::carries(const std::string& local) const {
     if (failed_ || state_ == State::Closing) return false;
-    auto it = locals_.find(local);
-    return it != locals_.end() && (it->second.auth != Auth::None || !it->second.queue.empty());
+    return domains_.carries(local);
 }
 
 // ---- what the router asks --------------------------------------------------------------------------
 
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
-    LocalDomain& d = domain(local);
+    LinkDomains::Domain& d = domains_.get(local);
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
         S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
                       remote_.c_str());
@@ -536,25 +375,19 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
 
 uint64_t S2SOut::verify(const std::string& local, const std::string& stream_id, const std::string& key,
                         Router::VerifyDone done) {
-    uint64_t token = ++next_verify_;
-    verifies_.push_back({token, local, stream_id, key, std::move(done), false});
+    uint64_t token = verifies_.add(local, stream_id, key, std::move(done));
     if (state_ == State::Ready) send_verifies();
     return token;
 }
 
 void S2SOut::cancel_verify(uint64_t token) {
-    verifies_.erase(std::remove_if(verifies_.begin(), verifies_.end(), [token](const Verify& v) { return v.token == token; }),
-                    verifies_.end());
+    verifies_.cancel(token);
 }
 
 // ---- deadlines and endings ---------------------------------------------------------------------------
 
 bool S2SOut::waiting_for_answers() const {
-    for (auto& [local, d] : locals_)
-        if (d.auth == Auth::Pending) return true;
-    for (auto& v : verifies_)
-        if (v.sent) return true;
-    return false;
+    return domains_.pending() || verifies_.waiting();
 }
 
 void S2SOut::rearm() {
@@ -569,7 +402,7 @@ void S2SOut::on_timeout() {
             stream_->set_deadline(settings_.idle_timeout_ms - idle);
             return;
         }
-        state_ = State::Closing;
+        enter(State::Closing);
         detach();  // new stanzas get a new link
         stream_->end("idle for " + std::to_string(idle / 1000) + " s");
         return;
@@ -585,13 +418,9 @@ void S2SOut::on_timeout() {
 }
 
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
-    for (auto& [local, d] : locals_)
-        while (!d.queue.empty()) owner_.undeliverable(d.queue.pop(), condition, why);
-    std::vector<Verify> verifies;
-    verifies.swap(verifies_);
-    Router::Verdict verdict =
-        condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable;
-    for (auto& v : verifies) v.done(verdict, why);
+    domains_.drain([&](QueuedStanza q) { owner_.undeliverable(q, condition, why); });
+    verifies_.fail_all(
+        condition == StanzaError::RemoteServerTimeout ? Router::Verdict::Failed : Router::Verdict::Unreachable, why);
 }
 
 void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,
@@ -611,7 +440,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<S
         else if (error) stream_->end_with(*error, error_text, why);
         else stream_->end(why);
     }
-    state_ = State::Closing;
+    enter(State::Closing);
 }
 
 void S2SOut::detach() {
@@ -657,7 +486,7 @@ void S2SOut::on_closed(const std::string& reason) {
         if (last_error_.empty()) last_error_ = reason;
         if (connect_next()) return;
         fail(StanzaError::RemoteServerNotFound,
-             "could not connect: " + last_error_ + (refused_.empty() ? "" : "; " + refused_));
+             "could not connect: " + last_error_ + (dial_.refused().empty() ? "" : "; " + dial_.refused()));
     }
     // A close we started for idleness is no failure; anything else is.
     if (!failed_ && !(state_ == State::Closing && detached_)) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);

@@ -39,22 +39,20 @@
 #include "common/log.h"
 #include "common/net_address.h"
 #include "common/tls.h"
+#include "proxy/bidi.h"
 #include "proxy/connection.h"
+#include "proxy/dial_plan.h"
+#include "proxy/dialback_flow.h"
+#include "proxy/link_domains.h"
 #include "proxy/context.h"
 #include "proxy/queue.h"
 #include "proxy/resolver.h"
 #include "proxy/pair_set.h"
+#include "proxy/sasl_external.h"
+#include "proxy/starttls.h"
 #include "proxy/stream.h"
 
 namespace s2s {
-
-// How outbound links use TLS (s2s.outgoing.tls.mode, or s2s.use_starttls when unset).
-enum class OutboundTls {
-    None,             // never (STARTTLS not used even when offered)
-    StartTls,         // STARTTLS when offered
-    StartTlsRequired, // STARTTLS or fail
-    Direct,           // TLS from the first byte (XEP-0368)
-};
 
 struct OutboundSettings {
     OutboundTls tls = OutboundTls::None;
@@ -110,11 +108,14 @@ public:
         Connecting,        // TCP connect to one candidate
         AwaitingHeader,    // our header sent; waiting for the peer's
         AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
+        AwaitingProceed,   // <starttls/> sent: waiting for <proceed/> (or <failure/>)
         TlsHandshake,      // STARTTLS or direct TLS handshake
         Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
         Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
         Closing,           // closing; everything still queued has been handed back
     };
+    // The state's name in logs and metric labels. AwaitingProceed is a part of the features
+    // exchange and is named "awaiting-features", as the labels have always named it.
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
     S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
@@ -139,33 +140,25 @@ public:
     [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
     [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
-    [[nodiscard]] size_t queued_stanzas() const noexcept override;
-    [[nodiscard]] double queue_fill() const noexcept override;
+    [[nodiscard]] size_t queued_stanzas() const noexcept override { return domains_.queued(); }
+    [[nodiscard]] double queue_fill() const noexcept override { return domains_.fill(); }
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
     // Whether the link is carrying stanzas from `local` (queued, being authenticated or
     // authenticated): while it does, that pair's stanzas keep to it, in order.
     [[nodiscard]] bool carries(const std::string& local) const;
     // Whether the remote accepted a bidirectional stream (XEP-0288).
-    [[nodiscard]] bool bidi() const noexcept { return bidi_; }
+    [[nodiscard]] bool bidi() const noexcept { return bidi_.asked(); }
 
 private:
-    enum class Auth { None, Pending, Valid };
-    struct LocalDomain {
-        Auth auth = Auth::None;
-        StanzaQueue queue;
-    };
-    struct Verify {
-        uint64_t token;
-        std::string local, stream_id, key;
-        Router::VerifyDone done;
-        bool sent = false;
-    };
+    using Auth = LinkDomains::Auth;
 
     void start();
+    // The one way the state changes. A state that waits for the peer to begin something new
+    // (AwaitingHeader, TlsHandshake, Authenticating) gets a fresh state_timeout; the others keep
+    // the deadline they find (the features and <proceed/> answer within the header's window).
+    void enter(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
-    // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
-    [[nodiscard]] std::string refusal(const Candidate& c) const;
     void forget_local_end();
     // The one way a link ends (once; a later call does nothing): hands back what is queued, with
     // `condition`, and ends the stream, with a stream error when `error` is set.
@@ -175,7 +168,6 @@ private:
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
-    LocalDomain& domain(const std::string& local);
     [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
     // The name sent with SNI on this link ("" for none).
     [[nodiscard]] std::string sni_name() const;
@@ -215,26 +207,21 @@ private:
     State state_ = State::Resolving;
     Stream* stream_ = nullptr;
     uint64_t resolve_token_ = 0;
-    std::vector<Candidate> candidates_;
-    size_t next_candidate_ = 0;
+    DialPlan dial_;                // the candidates, in order, and why any was skipped
+    LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
-    std::string refused_;          // why a candidate was not dialled (empty: none was refused)
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
     bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     bool version_1_ = false;
-    bool starttls_sent_ = false;   // <starttls/> sent and its <proceed/> not yet come
-    bool sasl_tried_ = false;
-    bool sasl_done_ = false;
+    SaslExternalClient sasl_;
     bool failed_ = false;          // queued stanzas were handed back already
     bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool detached_ = false;        // the owner was told link_closed()
-    bool bidi_ = false;            // we asked for bidi (XEP-0288): the remote may send on this link
+    BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
     uint64_t last_activity_ = 0;
-    uint64_t next_verify_ = 0;
-    std::map<std::string, LocalDomain> locals_;
-    std::vector<Verify> verifies_;
+    VerifyRequests verifies_;  // db:verify requests for our inbound streams
     PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };
 

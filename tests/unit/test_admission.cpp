@@ -72,3 +72,15 @@ TEST_CASE("admission: each failed check is a refusal with its stream error, and 
     CHECK(early->error == StreamError::NotAuthorized);
     CHECK(f.router.delivered.empty());
 }
+
+TEST_CASE("admission: a remote server may not claim one of our hosts, nor an IP literal s2s.host_policy does not allow") {
+    Fixture f;
+    CHECK_FALSE(refuse_claim(*f.ctx, "b.test"));
+    auto ours = refuse_claim(*f.ctx, "a.test");
+    REQUIRE(ours);
+    CHECK(std::string(ours->condition) == "policy-violation");
+    CHECK(ours->text == "a.test is served here; another server cannot claim it");
+    auto literal = refuse_claim(*f.ctx, "192.0.2.7");
+    REQUIRE(literal);
+    CHECK(std::string(literal->condition) == "not-acceptable");
+}

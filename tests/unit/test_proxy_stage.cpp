@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/net_address.h"
+#include "proxy/metrics.h"
 
 using s2s::ProxyOutcome;
 using s2s::ProxyStage;
@@ -122,4 +123,31 @@ TEST_CASE("proxy_stage: an untrusted sender is direct unless its first bytes are
     CHECK(wait.feed("P", 1).outcome == ProxyOutcome::pending);
     CHECK(wait.held().empty());
     CHECK(wait.describe() == "waiting for the first bytes");
+}
+
+TEST_CASE("proxy_stage: the decided outcome is reported once: a refusal closes, a header or a direct peer goes on") {
+    s2s::LogContext log{1, "", ""};
+    uint64_t refused = s2s::metrics().proxy_headers.get("refused:untrusted_sender");
+    ProxyStage untrusted(false);
+    (void)run(untrusted, kV1 + kStream, 4096);
+    CHECK_FALSE(untrusted.report("192.0.2.1:1", log));
+    CHECK(s2s::metrics().proxy_headers.get("refused:untrusted_sender") == refused + 1);
+
+    ProxyStage direct(false);
+    (void)run(direct, kStream, 4096);
+    CHECK(direct.report("192.0.2.1:1", log));
+
+    ProxyStage trusted(true);
+    (void)run(trusted, v2_header() + kStream, 4096);
+    uint64_t accepted = s2s::metrics().proxy_headers.get(std::string("accepted:") + s2s::proxy_outcome_name(trusted.outcome()));
+    CHECK(trusted.report("192.0.2.1:1", log));
+    CHECK(s2s::metrics().proxy_headers.get(std::string("accepted:") + s2s::proxy_outcome_name(trusted.outcome())) ==
+          accepted + 1);
+}
+
+TEST_CASE("proxy_stage: a trusted sender's missing header past the deadline is counted as a timeout") {
+    uint64_t before = s2s::metrics().proxy_headers.get("refused:timeout");
+    ProxyStage waiting(true);
+    CHECK(waiting.report_timeout(3000, "192.0.2.1:1", s2s::LogContext{1, "", ""}) == "no PROXY header within 3000 ms");
+    CHECK(s2s::metrics().proxy_headers.get("refused:timeout") == before + 1);
 }

@@ -265,6 +265,28 @@ TEST_CASE("s2s_out: a link that fails before it is ready is counted by the state
     CHECK(after == before);
 }
 
+TEST_CASE("s2s_out: waiting for <proceed/> is its own state, counted and labelled as awaiting-features") {
+    CHECK(std::string(S2SOut::state_name(S2SOut::State::AwaitingProceed)) == "awaiting-features");
+    uint64_t awaiting = metrics().outgoing_failures.get("awaiting-features");
+    Fixture f;
+    f.settings.tls = OutboundTls::StartTls;
+    f.settings.state_timeout_ms = 300;
+    f.remote.on_open_hook = [](Peer& p) {  // offers STARTTLS, then never answers <starttls/>
+        p.stream->send(remote_header("sid") +
+                       "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+    };
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.ctx->connections.size() == 1);
+    auto* link = dynamic_cast<S2SOut*>(*f.ctx->connections.begin());
+    REQUIRE(link);
+    REQUIRE(f.t.run_until([&] { return has(f.remote, "stanza starttls"); }));
+    f.t.run_until([&] { return link->state() == S2SOut::State::AwaitingProceed; });
+    CHECK(link->state() == S2SOut::State::AwaitingProceed);
+    CHECK(std::string(link->state_label()) == "awaiting-features");
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    CHECK(metrics().outgoing_failures.get("awaiting-features") == awaiting + 1);
+}
+
 TEST_CASE("s2s_out: a domain with no address bounces at once") {
     Fixture f;
     f.router->to_remote("a.test", "c.test", stanza("<iq from='alice@a.test/r' to='c.test' type='get' id='p1'/>"));

@@ -33,3 +33,45 @@ TEST_CASE("starttls: <starttls/> gets <proceed/> only where it was offered") {
     CHECK(why == "STARTTLS asked but not offered");
     CHECK_FALSE(starttls::may_proceed(InboundTls::Direct, *p.stream, &why));
 }
+
+TEST_CASE("starttls: an outbound link asks as its mode says, fails without the TLS it requires, or goes on") {
+    auto with = xml::parse_element("<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+                                   "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+    auto required = xml::parse_element("<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+                                       "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+                                       "</stream:features>");
+    auto without = xml::parse_element("<stream:features xmlns:stream='http://etherx.jabber.org/streams'/>");
+    REQUIRE(with);
+    REQUIRE(required);
+    REQUIRE(without);
+    using starttls::ClientStep;
+    std::string why;
+    CHECK(starttls::on_features(OutboundTls::StartTls, false, false, with->root(), "b.test", &why) == ClientStep::Ask);
+    CHECK(starttls::on_features(OutboundTls::None, false, true, with->root(), "b.test", &why) == ClientStep::Ask);
+    CHECK(starttls::on_features(OutboundTls::None, false, false, with->root(), "b.test", &why) == ClientStep::Continue);
+    CHECK(starttls::on_features(OutboundTls::StartTls, true, false, with->root(), "b.test", &why) == ClientStep::Continue);
+    CHECK(starttls::on_features(OutboundTls::StartTls, false, false, without->root(), "b.test", &why) ==
+          ClientStep::Continue);
+    CHECK(why.empty());
+    CHECK(starttls::on_features(OutboundTls::None, false, false, required->root(), "b.test", &why) == ClientStep::Fail);
+    CHECK(why == "b.test requires TLS, but TLS is off here (s2s.use_starttls / s2s.outgoing.tls.mode)");
+    CHECK(starttls::on_features(OutboundTls::StartTlsRequired, false, false, without->root(), "b.test", &why) ==
+          ClientStep::Fail);
+    CHECK(why == "b.test does not offer STARTTLS, which is required here");
+    CHECK(starttls::pre_1_0_acceptable(OutboundTls::StartTls, false, "b.test", &why));
+    CHECK(starttls::pre_1_0_acceptable(OutboundTls::Direct, true, "b.test", &why));
+    CHECK_FALSE(starttls::pre_1_0_acceptable(OutboundTls::StartTlsRequired, false, "b.test", &why));
+    CHECK(why == "b.test does not support STARTTLS, which is required");
+    CHECK(starttls::kRequest == "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+}
+
+TEST_CASE("starttls: asked after a domain was authenticated or a verification started, it is refused") {
+    LogContext log{1, "a.test", "b.test"};
+    std::string why;
+    CHECK(starttls::early_enough(false, false, log, &why));
+    CHECK(why.empty());
+    CHECK_FALSE(starttls::early_enough(true, true, log, &why));
+    CHECK(why == "STARTTLS asked after a domain was authenticated on the plain stream");
+    CHECK_FALSE(starttls::early_enough(false, true, log, &why));
+    CHECK(why == "STARTTLS asked after a dialback verification was started on the plain stream");
+}
