@@ -465,7 +465,7 @@ void S2SIn::on_timeout() {
     // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
     const ProxyStage* stage = stream_->proxy_stage();
     if (state_ == State::ProxyHeader && stage && stage->trusted() && window_end_ != 0 && window_end_ <= now) {
-        std::string why = stage->report_timeout(settings_.state_timeout_ms, stream_->socket_peer_address(), log_ctx());
+        std::string why = stage->report_timeout(settings_.proxy_timeout_ms, stream_->socket_peer_address(), log_ctx());
         enter(State::Closing);
         stream_->abort(why);
         return;

@@ -865,7 +865,7 @@ TEST_CASE("s2s_in: a trusted sender must send a header: XML first, a bad header 
     uint64_t timeouts = metrics().proxy_headers.get("refused:timeout");
     Fixture f;
     behind_balancer(f);
-    f.settings.state_timeout_ms = 200;
+    f.settings.proxy_timeout_ms = 200;  // the PROXY header's window (state_timeout is the next stage's)
     Peer& xml = peer_from(f, "127.0.0.1", "<?xml version='1.0'?>");
     Peer& bad = peer_from(f, "127.0.0.1", "PROXY TCP4 192.0.2.7 127.0.0.1 99999 5269\r\n");
     Peer& silent = peer_from(f, "127.0.0.1", "", "");
