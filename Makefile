@@ -22,9 +22,11 @@ DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libu
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
                 haproxy prometheus
 
-COMMON_SRC := $(wildcard common/*.cpp)
-PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))
-UNIT_SRC   := $(wildcard tests/unit/*.cpp)
+# Sources live one folder per layer (common/<layer>/, proxy/<layer>/; tests/cli/test_layers.py
+# names the layers and checks that every include points down); the unit tests mirror them.
+COMMON_SRC := $(wildcard common/*/*.cpp)
+PROXY_SRC  := $(filter-out proxy/app/main.cpp,$(wildcard proxy/*/*.cpp))
+UNIT_SRC   := $(wildcard tests/unit/*.cpp tests/unit/*/*.cpp tests/unit/*/*/*.cpp)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.cpp)
 
 COMMON_OBJ := $(COMMON_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -67,7 +69,7 @@ $(BUILD)/obj/%.o: %.cpp
 	@echo "  CXX   $<"
 	$(Q)$(CXX) $(FINAL_CXXFLAGS) -c $< -o $@
 
-$(PROXY_BIN): $(BUILD)/obj/proxy/main.o $(PROXY_OBJ) $(COMMON_OBJ)
+$(PROXY_BIN): $(BUILD)/obj/proxy/app/main.o $(PROXY_OBJ) $(COMMON_OBJ)
 	@echo "  LINK  $@"
 	$(Q)$(CXX) $(FINAL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -84,7 +86,7 @@ $(BUILD)/fuzzobj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	@echo "  FCXX  $<"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/dns_responder_wire.*)
+$(BUILD)/fuzz/%: tests/fuzz/%.cpp $(FUZZ_OBJ) $(wildcard proxy/resolve/dns_responder_wire.*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/tls.h"
-#include "common/xml.h"
-#include "common/xml_stream.h"
+#include "common/tls/tls.h"
+#include "common/xml/xml.h"
+#include "common/xmpp/xml_stream.h"
 #include "tests/bench/traffic.h"
 
 namespace s2s::bench {

@@ -2,7 +2,7 @@
 //
 // stanza_limit():    per stanza, exactly the work a proxy cannot avoid — mbedTLS decrypt of
 //                    300-byte stanzas (in records as the generator writes them), expat parse into
-//                    a tree and re-serialize (common/xml_stream + common/xml), and batched writes
+//                    a tree and re-serialize (common/xmpp/xml_stream + common/xml/xml), and batched writes
 //                    to a loopback TCP socket (one write per 64 KB read, a second thread drains
 //                    the other end). The ciphertext is made beforehand by an in-memory client.
 // handshake_limit(): full TLS handshakes between in-memory client and server sessions made from
@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "common/tls_context.h"
+#include "common/tls/tls_context.h"
 
 namespace s2s::bench {
 

@@ -1,6 +1,6 @@
 #include "tests/bench/link.h"
 
-#include "common/xml.h"
+#include "common/xml/xml.h"
 
 namespace s2s::bench {
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "common/tls_context.h"
-#include "common/xml_stream.h"
+#include "common/tls/tls_context.h"
+#include "common/xmpp/xml_stream.h"
 #include "tests/bench/wire.h"
 
 namespace s2s::bench {

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls_context.h"
+#include "common/tls/tls_context.h"
 #include "tests/bench/driver.h"
 #include "tests/bench/json_out.h"
 #include "tests/bench/limit.h"

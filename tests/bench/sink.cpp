@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/xml.h"
-#include "common/xml_stream.h"
+#include "common/xml/xml.h"
+#include "common/xmpp/xml_stream.h"
 #include "tests/bench/stanza_scan.h"
 #include "tests/bench/traffic.h"
 #include "tests/bench/wire.h"

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "common/tls_context.h"
+#include "common/tls/tls_context.h"
 
 namespace s2s::bench {
 

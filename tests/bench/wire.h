@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/tls.h"
+#include "common/tls/tls.h"
 
 namespace s2s::bench {
 

@@ -27,7 +27,7 @@ HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:db='j
 
 
 def dialback_key(receiving, originating, stream_id):
-    """The key s2s-proxy issues (XEP-0185 with s2s.shared), as proxy/dialback.h says."""
+    """The key s2s-proxy issues (XEP-0185 with s2s.shared), as proxy/xmpp/dialback.h says."""
     hkey = hashlib.sha256(SECRET.encode()).hexdigest().encode()
     return hmac.new(hkey, f"{receiving} {originating} {stream_id}".encode(), hashlib.sha256).hexdigest()
 

@@ -360,8 +360,9 @@ class BuildStage(unittest.TestCase):
         shutil.rmtree(cls.ctx, ignore_errors=True)
 
     def sources(self):
-        return sorted(glob.glob(os.path.join(self.src, "common/*.cpp")) + glob.glob(os.path.join(self.src, "proxy/*.cpp"))
-                      + glob.glob(os.path.join(self.src, "tests/unit/*.cpp")))
+        return sorted(glob.glob(os.path.join(self.src, "common/**/*.cpp"), recursive=True)
+                      + glob.glob(os.path.join(self.src, "proxy/**/*.cpp"), recursive=True)
+                      + glob.glob(os.path.join(self.src, "tests/unit/**/*.cpp"), recursive=True))
 
     def test_context_has_every_file_make_all_install_reads(self):
         r = subprocess.run(["make", "-n", "--no-print-directory", "all", "install", "DESTDIR=/out", "PREFIX=" + S.PREFIX],

@@ -1,4 +1,4 @@
-// libFuzzer target for the admin endpoint's request path (proxy/admin): fuzzer-chosen bytes
+// libFuzzer target for the admin endpoint's request path (proxy/ops/admin): fuzzer-chosen bytes
 // arrive on a loopback connection in chunks of varying size, then the client half-closes.
 // Promises checked, each run:
 //  - the connection is closed by the endpoint within 5 s of the client's end of stream;
@@ -15,8 +15,8 @@
 #include <memory>
 #include <string>
 
-#include "proxy/admin.h"
-#include "proxy/metrics_text.h"
+#include "proxy/ops/admin.h"
+#include "proxy/app/metrics_text.h"
 #include "tests/fuzz/wire_peer.h"
 
 using namespace s2s;

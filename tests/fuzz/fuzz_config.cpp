@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "common/config_lines.h"
-#include "common/config_load.h"
+#include "common/config/config_lines.h"
+#include "common/config/config_load.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);

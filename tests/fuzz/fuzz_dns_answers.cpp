@@ -1,4 +1,4 @@
-// libFuzzer target for the handling of DNS answers (common/dns, proxy/dns_resolver): a whole
+// libFuzzer target for the handling of DNS answers (common/dns/dns, proxy/resolve/dns_resolver): a whole
 // resolution of b.test (SRV for _xmpp-server and _xmpps-server, then A/AAAA of the targets, or
 // of the domain) against a nameserver on loopback that answers each query the resolver sends
 // with the next packet from the input. The packets are parsed by udns and turned into answers
@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/dns_resolver.h"
+#include "proxy/resolve/dns_resolver.h"
 #include "tests/fuzz/wire_peer.h"
 
 using namespace s2s;

@@ -1,4 +1,4 @@
-// libFuzzer target for the DNS responder's packet logic (dns_respond, proxy/dns_responder_wire).
+// libFuzzer target for the DNS responder's packet logic (dns_respond, proxy/resolve/dns_responder_wire).
 // For any datagram:
 //  - never a read or write out of bounds (ASan), whatever the output capacity;
 //  - an answer is at most 512 bytes, has the query's ID, QR set, and the query's opcode;
@@ -10,7 +10,7 @@
 //
 // The fuzz build compiles tests/fuzz/*.cpp with common/ only, so the packet logic's source comes
 // in here (it needs nothing else from proxy/).
-#include "proxy/dns_responder_wire.cpp"
+#include "proxy/resolve/dns_responder_wire.cpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,9 +1,9 @@
-// libFuzzer target for common/jid: parsing never crashes, and on valid input
+// libFuzzer target for common/xmpp/jid: parsing never crashes, and on valid input
 //  - the owning Jid and the view agree, normalising twice changes nothing,
 //  - to_string() parses back to an equal JID (and an equal view),
 //  - the domain helpers agree with the parser,
 //  - with_canonical_domain gives a JID equal to the input whose domain is already canonical.
-#include "common/jid.h"
+#include "common/xmpp/jid.h"
 
 #include <cstdint>
 #include <cstdlib>

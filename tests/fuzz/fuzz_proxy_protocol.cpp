@@ -1,11 +1,11 @@
-// libFuzzer target for common/proxy_protocol: parsing never crashes or reads past its input, and
+// libFuzzer target for common/net/proxy_protocol: parsing never crashes or reads past its input, and
 //  - feeding the input whole, one byte at a time (each byte in its own allocation, so ASan sees
 //    any read past it) or in input-chosen pieces gives the same outcome,
 //  - a finished header is at most the documented bound and its bytes alone parse the same,
 //  - `consumed` agrees with the status, and need_more never goes past the largest header,
 //  - proxied addresses re-encoded as a v1 line and as a v2 header parse back to the same,
 //  - sniff_proxy_header says "no" exactly when the parser finds a bad signature.
-#include "common/proxy_protocol.h"
+#include "common/net/proxy_protocol.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-// libFuzzer target for the inbound public stream (proxy/s2s_in): a remote server's wire bytes,
+// libFuzzer target for the inbound public stream (proxy/s2s/s2s_in): a remote server's wire bytes,
 // chosen by the fuzzer, arrive over a loopback connection in chunks of varying size; the stream
 // negotiates (header, features, STARTTLS offered, required or refused, SASL, dialback claims and
 // db:verify), authenticates pairs and forwards stanzas to a router that answers verifications
@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "proxy/dialback.h"
-#include "proxy/policy.h"
-#include "proxy/s2s_in.h"
+#include "proxy/xmpp/dialback.h"
+#include "proxy/xmpp/policy.h"
+#include "proxy/s2s/s2s_in.h"
 #include "tests/fuzz/wire_peer.h"
-#include "tests/unit/test_support.cpp"
+#include "tests/unit/support/test_support.cpp"
 
 using namespace s2s;
 

@@ -1,4 +1,4 @@
-// libFuzzer target for the outbound public stream (proxy/s2s_out) through the router: the local
+// libFuzzer target for the outbound public stream (proxy/s2s/s2s_out) through the router: the local
 // server hands one stanza for b.test (and, as the input says, one dialback verification is asked
 // of b.test); the link connects to a remote on loopback whose answers are the fuzzer's bytes,
 // arriving in chunks of varying size (header, features, STARTTLS proceed or failure, SASL,
@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "proxy/dialback.h"
-#include "proxy/policy.h"
-#include "proxy/router.h"
-#include "proxy/s2s_out.h"
+#include "proxy/xmpp/dialback.h"
+#include "proxy/xmpp/policy.h"
+#include "proxy/routing/router.h"
+#include "proxy/s2s/s2s_out.h"
 #include "tests/fuzz/wire_peer.h"
 
 using namespace s2s;

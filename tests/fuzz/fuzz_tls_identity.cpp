@@ -1,11 +1,11 @@
-// libFuzzer target for common/tls_identity: the subjectAltName DER parser, the TBSCertificate
+// libFuzzer target for common/tls/tls_identity: the subjectAltName DER parser, the TBSCertificate
 // walker and the RFC 6125 matchers never crash or read out of bounds on hostile bytes, and
 //  - a span found in a TBS lies inside the input,
 //  - every name the parser keeps matches itself (so nothing half-validated is stored),
 //  - exact (wildcard-free) DNS-ID matching is symmetric.
 // The same bytes are also tried as a whole DER certificate through mbedTLS + certificate_identities.
 // Corpus: tests/fuzz/corpus/tls_identity (GeneralNames, TBSCertificates and certificates).
-#include "common/tls_identity.h"
+#include "common/tls/tls_identity.h"
 
 #include <mbedtls/x509_crt.h>
 

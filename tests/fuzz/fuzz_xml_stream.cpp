@@ -16,9 +16,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "common/stream_error.h"
-#include "common/xml.h"
-#include "common/xml_stream.h"
+#include "common/xmpp/stream_error.h"
+#include "common/xml/xml.h"
+#include "common/xmpp/xml_stream.h"
 
 namespace {
 

@@ -20,8 +20,8 @@
 #include <functional>
 #include <string>
 
-#include "common/event_loop.h"
-#include "common/log.h"
+#include "common/base/event_loop.h"
+#include "common/base/log.h"
 
 namespace fuzzwire {
 

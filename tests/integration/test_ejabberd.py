@@ -341,7 +341,7 @@ class B_PlainProsody(EjabberdBehindProxy):
     def dns_started(cls):
         # dnsmasq answers at once on loopback; a short DNS deadline (timeout x retries) also keeps
         # proxy C's stop quick (an answered query leaves the DNS client's deadline timer armed
-        # until that deadline: common/dns.cpp on_udns_result does not re-arm it)
+        # until that deadline: common/dns/dns.cpp on_udns_result does not re-arm it)
         cls.pc.set("s2s.outgoing.dns.nameservers", [f"{cls.dns.host}:{cls.dns.port}"])
         cls.pc.set("s2s.outgoing.denied_networks", [])   # the answers are loopback addresses
         cls.pc.set("s2s.outgoing.dns.timeout", 1)

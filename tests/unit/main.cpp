@@ -5,7 +5,7 @@
 
 #include <cstdlib>
 
-#include "common/log.h"
+#include "common/base/log.h"
 
 int main(int argc, char** argv) {
     const char* level = std::getenv("S2S_TEST_LOG");

@@ -1,0 +1,44 @@
+#include "proxy/app/preflight.h"
+
+#include "common/config/config_load.h"
+#include "proxy/resolve/dns_responder.h"
+#include "proxy/local/local_tls.h"
+#include "proxy/app/tls_setup.h"
+
+namespace s2s {
+
+std::vector<std::string> preflight(const Config& config) {
+    std::vector<std::string> problems;
+    std::string error;
+    for (size_t i = 0; i < config.listen_s2s.size(); ++i) {
+        const Listener& l = config.listen_s2s[i];
+        if (inbound_tls_mode(config, l) == InboundTls::None) continue;
+        if (!make_listener_context(config, l, &error)) problems.push_back(error);
+    }
+    for (size_t i = 0; i < config.listen_local.size(); ++i) {
+        const Listener& l = config.listen_local[i];
+        if (local_tls_mode(l) == InboundTls::None) continue;
+        if (!make_local_listener_context(config, l, &error)) problems.push_back(error);
+    }
+    if (local_client_tls_mode(config) != LocalTls::Plain && !make_local_client_context(config, &error))
+        problems.push_back(error);
+    if (outgoing_tls_needed(config)) {
+        bool with_cert = false;
+        if (!make_outgoing_context(config, "", &with_cert, &error)) problems.push_back(error);
+        for (auto& d : config.domain_certs)
+            if (!make_outgoing_context(config, d.domain, &with_cert, &error))
+                problems.push_back(error + " (outgoing links from " + d.domain + ")");
+    }
+    if (!config.local_dns_responder.empty()) {
+        sockaddr_storage bind{};
+        DnsResponderRules rules;
+        if (!dns_responder_settings(config, &bind, &rules, &error)) {
+            const std::string key = "local.dns_responder";
+            if (error.compare(0, key.size() + 2, key + ": ") == 0) error.erase(0, key.size() + 2);
+            problems.push_back(config::locate(config, key) + ": " + error);
+        }
+    }
+    return problems;
+}
+
+}  // namespace s2s

@@ -1,0 +1,228 @@
+// The public outbound stream: our link to one remote domain, carrying any number of our local
+// domains (dialback piggybacking) and the dialback verifications our inbound streams ask for.
+//
+// As the initiating server (RFC 6120): resolve, connect (direct TLS when the candidate says
+// so), send our header, then STARTTLS as outgoing.tls.mode asks. A remote domain that must prove
+// itself with a certificate (PolicyRules::needs_valid_certificate: s2s.secure_domains,
+// s2s.secure_auth) gets STARTTLS whatever the mode says, and its link fails before anything is
+// sent on it (no dialback, no stanza, no db:verify) when it offers no TLS or its certificate is
+// not valid for it. Then authenticate each local domain
+// by SASL EXTERNAL when the peer offers it and we hold a certificate, else by dialback
+// (XEP-0220, keys per XEP-0185). Stanzas wait in a per-local-domain queue until that domain is
+// authenticated; when the link or a domain's authentication fails, each is bounced to its
+// sender with a text that says what failed.
+//
+// Bidi (XEP-0288, s2s.bidi): when the remote offers it over TLS and its certificate is valid for
+// its domain, we ask for it before authenticating; the remote may then send its stanzas back on
+// this link, for the pairs authenticated on it (from the remote domain to a local domain it
+// accepted, by SASL EXTERNAL or dialback). They pass the same checks as on an inbound stream
+// (route_remote_stanza) and go to the router the same way; anything else ends the link with the
+// stream error that says why. The remote may also ask us, as authoritative server, to verify
+// dialback keys on it; dialback requests of its own are refused (the stream id is the remote's,
+// so a key could be replayed): it must open a stream to us for that.
+//
+// Candidates that lead back into s2s-proxy are never dialled: an address where it listens
+// (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
+// IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
+// (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
+// a forbidden address". While connected, the socket's local end is in own_outgoing, so that
+// [[listen.local]] can tell a stream from one of our own links.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/base/log.h"
+#include "common/net/net_address.h"
+#include "common/tls/tls.h"
+#include "proxy/features/bidi.h"
+#include "proxy/stream/connection.h"
+#include "proxy/features/dial_plan.h"
+#include "proxy/features/dialback_flow.h"
+#include "proxy/features/link_domains.h"
+#include "proxy/xmpp/context.h"
+#include "proxy/stream/queue.h"
+#include "proxy/resolve/resolver.h"
+#include "proxy/xmpp/pair_set.h"
+#include "proxy/features/sasl_external.h"
+#include "proxy/features/starttls.h"
+#include "proxy/stream/stream.h"
+
+namespace s2s {
+
+struct OutboundSettings {
+    OutboundTls tls = OutboundTls::None;
+    // Client context: set unless tls is None and no domain needs a certificate (outgoing_tls_needed).
+    std::shared_ptr<const tls::Context> tls_context;
+    bool have_certificate = false;                    // we can do SASL EXTERNAL
+    // The name sent with SNI (s2s.outgoing.tls.server_name_indication.*): the remote domain, or
+    // sni_host when set; nothing when sni is false. The certificate is judged against the remote
+    // domain either way.
+    bool sni = true;
+    std::string sni_host;
+    // Local domains with a certificate of their own (s2s.domain_certfile): their client context.
+    std::map<std::string, std::shared_ptr<const tls::Context>> domain_contexts;
+    uint64_t connect_timeout_ms = 10000;
+    uint64_t state_timeout_ms = 5000;
+    uint64_t idle_timeout_ms = 600000;
+    uint64_t max_retry_delay_ms = 300000;              // backoff cap per remote host
+    size_t queue_max_stanzas = StanzaQueue::kDefaultMaxCount;  // per (local, remote) pair
+    size_t queue_max_bytes = StanzaQueue::kDefaultMaxBytes;
+    bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
+    uint64_t max_rate = 0;                             // s2s.outgoing.shaper, bytes/s read; 0: none
+    xml::StreamOptions parse;
+    // Where s2s-proxy itself listens (never dialled), and the local ends of its outgoing
+    // connections (kept while each is open); null: not checked, not kept.
+    const ListenerSet* own_listeners = nullptr;
+    SocketAddressSet* own_outgoing = nullptr;
+};
+
+// What an outbound link tells the one who keeps links (the router).
+class LinkOwner {
+public:
+    // A stanza could not be delivered; the owner bounces it (or counts it) toward its sender.
+    virtual void undeliverable(const QueuedStanza& stanza, StanzaError condition, const std::string& text) = 0;
+    // A stanza was written to the remote's stream (the next hop has it).
+    virtual void delivered(const QueuedStanza& stanza) = 0;
+    // The link negotiated its stream: the remote host is reachable.
+    virtual void link_ready(const std::string& remote) = 0;
+    // The link failed (`was_ready`: after having worked). Returns what to add to the bounces'
+    // text about the next attempt, e.g. "; next attempt in 2 s".
+    virtual std::string link_failed(const std::string& remote, const std::string& why, bool was_ready) = 0;
+    // The link is closing and takes no more work; the owner forgets it. Called once; the link
+    // calls nothing on the owner after it.
+    virtual void link_closed(class S2SOut* link) = 0;
+
+protected:
+    ~LinkOwner() = default;
+};
+
+class S2SOut final : public Connection, private Stream::Owner {
+public:
+    enum class State {
+        Resolving,         // asking where the remote's servers are
+        Connecting,        // TCP connect to one candidate
+        AwaitingHeader,    // our header sent; waiting for the peer's
+        AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
+        AwaitingProceed,   // <starttls/> sent: waiting for <proceed/> (or <failure/>)
+        TlsHandshake,      // STARTTLS or direct TLS handshake
+        Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
+        Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
+        Closing,           // closing; everything still queued has been handed back
+    };
+    // The state's name in logs and metric labels. AwaitingProceed is a part of the features
+    // exchange and is named "awaiting-features", as the labels have always named it.
+    [[nodiscard]] static const char* state_name(State s) noexcept;
+
+    S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
+           std::string remote, std::string first_local);
+    ~S2SOut() override;
+
+    // Queues a stanza from `local` to this remote; it leaves once `local` is authenticated.
+    void send(const std::string& local, QueuedStanza stanza);
+    // Asks the remote (as authoritative server) whether it issued `key`; see Router::verify_dialback.
+    uint64_t verify(const std::string& local, const std::string& stream_id, const std::string& key,
+                    Router::VerifyDone done);
+    void cancel_verify(uint64_t token);
+
+    void shutdown(StreamError error, const std::string& why) override;
+    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
+        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
+    }
+    void reconfigure() override {
+        if (stream_) stream_->set_rate_limit(settings_.max_rate);
+    }
+
+    [[nodiscard]] State state() const noexcept { return state_; }
+    [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
+    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
+    [[nodiscard]] size_t queued_stanzas() const noexcept override { return domains_.queued(); }
+    [[nodiscard]] double queue_fill() const noexcept override { return domains_.fill(); }
+    [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
+    // Whether the link is carrying stanzas from `local` (queued, being authenticated or
+    // authenticated): while it does, that pair's stanzas keep to it, in order.
+    [[nodiscard]] bool carries(const std::string& local) const;
+    // Whether the remote accepted a bidirectional stream (XEP-0288).
+    [[nodiscard]] bool bidi() const noexcept { return bidi_.asked(); }
+
+private:
+    using Auth = LinkDomains::Auth;
+
+    void start();
+    // The one way the state changes. A state that waits for the peer to begin something new
+    // (AwaitingHeader, TlsHandshake, Authenticating) gets a fresh state_timeout; the others keep
+    // the deadline they find (the features and <proceed/> answer within the header's window).
+    void enter(State s);
+    // Connects to the next candidate that may be dialled; false when none is left.
+    [[nodiscard]] bool connect_next();
+    void forget_local_end();
+    // The one way a link ends (once; a later call does nothing): hands back what is queued, with
+    // `condition`, and ends the stream, with a stream error when `error` is set.
+    void fail(StanzaError condition, const std::string& why, std::optional<StreamError> error = std::nullopt,
+              std::string_view error_text = {});
+    void detach();
+    void finish();
+    void close_with(StreamError error, const std::string& why);
+    void send_header();
+    [[nodiscard]] const std::shared_ptr<const tls::Context>& tls_context() const;
+    // The name sent with SNI on this link ("" for none).
+    [[nodiscard]] std::string sni_name() const;
+    void on_features(const xml::Element& features);
+    // For a remote that must show a valid certificate: false (and the link failed) unless TLS is
+    // up and the remote's certificate is valid for its domain. True for any other remote.
+    [[nodiscard]] bool secure_enough();
+    void after_negotiation();
+    void authenticate(const std::string& local);
+    void flush_queue(const std::string& local);
+    void send_verifies();
+    void handle_db_result(const xml::Element& e);
+    void handle_db_verify(const xml::Element& e);
+    void handle_reverse_stanza(xml::Document& doc);
+    void update_reverse_pairs();
+    void bounce_all(StanzaError condition, const std::string& why);
+    void rearm();
+    [[nodiscard]] bool waiting_for_answers() const;
+    [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), first_local_, remote_}; }
+
+    // Stream::Owner
+    void on_connected(int status) override;
+    void on_stream_open(const xml::StreamHeader& header) override;
+    void on_stanza(xml::Document& stanza) override;
+    void on_stream_close() override;
+    void on_stream_error(StreamError error, std::string_view text) override;
+    void on_tls_established() override;
+    void on_timeout() override;
+    void on_closed(const std::string& reason) override;
+
+    ProxyContext& ctx_;
+    const OutboundSettings& settings_;
+    Resolver& resolver_;
+    LinkOwner& owner_;
+    std::string remote_;
+    std::string first_local_;      // 'from' of our stream header
+    State state_ = State::Resolving;
+    Stream* stream_ = nullptr;
+    uint64_t resolve_token_ = 0;
+    DialPlan dial_;                // the candidates, in order, and why any was skipped
+    LinkDomains domains_;          // the local domains carried: authentication and queues
+    std::string last_error_;       // why the previous candidate failed
+    sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
+    bool has_local_end_ = false;
+    std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
+    bool version_1_ = false;
+    SaslExternalClient sasl_;
+    bool failed_ = false;          // queued stanzas were handed back already
+    bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
+    bool was_ready_ = false;       // the stream was negotiated at least once
+    bool detached_ = false;        // the owner was told link_closed()
+    BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
+    uint64_t last_activity_ = 0;
+    VerifyRequests verifies_;  // db:verify requests for our inbound streams
+    PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
+};
+
+}  // namespace s2s

@@ -1,0 +1,53 @@
+#include "proxy/xmpp/policy.h"
+
+#include "common/xmpp/jid.h"
+
+namespace s2s {
+namespace {
+
+// Configured domains are normalised by the config loader; peers' domains are normalised here.
+std::string norm(std::string_view d) { return normalize_domain(d).value_or(std::string(d)); }
+
+}  // namespace
+
+PolicyRules::PolicyRules(const Config& c)
+    : default_policy_(c.default_policy),
+      secure_(c.secure_domains.begin(), c.secure_domains.end()),
+      insecure_(c.insecure_domains.begin(), c.insecure_domains.end()),
+      secure_auth_(c.secure_auth),
+      trusted_only_(c.use_starttls == StartTls::RequiredTrusted) {
+    for (auto& hp : c.host_policy) (hp.policy == Policy::Allow ? allow_ : deny_).insert(hp.host);
+}
+
+bool PolicyRules::allowed(std::string_view remote) const {
+    std::string d = norm(remote);
+    if (deny_.count(d)) return false;
+    if (allow_.count(d)) return true;
+    return default_policy_ == Policy::Allow;
+}
+
+bool PolicyRules::listed_allow(std::string_view remote) const { return allow_.count(norm(remote)) != 0; }
+
+bool PolicyRules::needs_valid_certificate(std::string_view remote) const {
+    std::string d = norm(remote);
+    if (trusted_only_ || secure_.count(d)) return true;
+    return secure_auth_ && !insecure_.count(d);
+}
+
+std::string PolicyRules::certificate_rule(std::string_view remote) const {
+    std::string d = norm(remote);
+    if (secure_.count(d)) return "s2s.secure_domains";
+    if (secure_auth_ && !insecure_.count(d)) return "s2s.secure_auth";
+    if (trusted_only_) return "s2s.use_starttls = required_trusted";
+    return "";
+}
+
+std::string PolicyRules::refusal(std::string_view remote) const {
+    std::string d = norm(remote);
+    if (deny_.count(d)) return d + " is denied by s2s.host_policy";
+    if (!allow_.count(d) && default_policy_ == Policy::Deny)
+        return d + " is not in s2s.host_policy and s2s.default_policy is \"deny\"";
+    return "";
+}
+
+}  // namespace s2s

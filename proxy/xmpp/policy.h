@@ -1,0 +1,45 @@
+// Who may federate with us, and how they must prove who they are.
+//
+// - s2s.default_policy / s2s.host_policy: allow or deny a remote domain, both directions
+//   (MongooseIM's semantics: an exact host entry wins over the default).
+// - How a remote domain must authenticate (Prosody's semantics): secure_auth demands a valid
+//   certificate from every domain except those in insecure_domains; secure_domains always need
+//   one; use_starttls = "required_trusted" demands one from everybody. Otherwise a valid
+//   certificate (SASL EXTERNAL) or dialback both do.
+#pragma once
+
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/config/config.h"
+
+namespace s2s {
+
+class PolicyRules {
+public:
+    explicit PolicyRules(const Config& config);
+
+    // Whether links to and from `remote` are allowed at all.
+    [[nodiscard]] bool allowed(std::string_view remote) const;
+    // Whether s2s.host_policy names `remote` with policy = "allow" (not merely the default).
+    [[nodiscard]] bool listed_allow(std::string_view remote) const;
+    // Whether `remote` must present a certificate valid for its domain (dialback is not enough).
+    [[nodiscard]] bool needs_valid_certificate(std::string_view remote) const;
+    // The option that makes `remote` need a valid certificate, for logs and bounces
+    // ("s2s.secure_domains", "s2s.secure_auth", "s2s.use_starttls = required_trusted"); "" if none does.
+    [[nodiscard]] std::string certificate_rule(std::string_view remote) const;
+    // Whether dialback may authenticate `remote` (the negation of needs_valid_certificate).
+    [[nodiscard]] bool dialback_allowed(std::string_view remote) const { return !needs_valid_certificate(remote); }
+    // A sentence for logs and bounces saying why `remote` is refused ("" when allowed).
+    [[nodiscard]] std::string refusal(std::string_view remote) const;
+
+private:
+    Policy default_policy_;
+    std::set<std::string, std::less<>> allow_, deny_;
+    std::set<std::string, std::less<>> secure_, insecure_;
+    bool secure_auth_;
+    bool trusted_only_;
+};
+
+}  // namespace s2s

@@ -1,0 +1,54 @@
+// The candidates an outbound link dials (proxy/features/dial_plan): those leading back into s2s-proxy are
+// skipped, counted and named for the bounce. No socket.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+
+#include <memory>
+
+#include "proxy/features/dial_plan.h"
+#include "proxy/ops/metrics.h"
+#include "tests/unit/support/loop_harness.h"
+#include "tests/unit/support/null_router.h"
+
+using namespace s2s;
+
+namespace {
+
+Candidate candidate(const char* ip, uint16_t port, bool configured) {
+    Candidate c{};
+    auto* sin = reinterpret_cast<sockaddr_in*>(&c.addr);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(port);
+    REQUIRE(inet_pton(AF_INET, ip, &sin->sin_addr) == 1);
+    c.configured = configured;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("dial_plan: addresses in s2s.outgoing.denied_networks from DNS are skipped; the next is dialled") {
+    test::TestLoop t;
+    Config config;
+    config.hosts = {"a.test"};
+    REQUIRE(config.outgoing.denied_networks.add("10.0.0.0/8"));
+    DialbackKeys keys{"test secret"};
+    PolicyRules policy(config);
+    test::NullRouter router;
+    ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
+    const ListenerSet* own = nullptr;
+    std::string remote = "b.test";
+    DialPlan plan(ctx, own, remote);
+    CHECK(plan.empty());
+    uint64_t denied = metrics().outgoing_refused.get("denied_network");
+    plan.reset({candidate("10.1.2.3", 5269, false), candidate("10.1.2.4", 5269, true), candidate("192.0.2.1", 5269, false)});
+    LogContext log{1, "a.test", "b.test"};
+    const Candidate* c = plan.next(log);
+    REQUIRE(c);
+    CHECK(c->configured);  // an override is the operator's word
+    CHECK(&plan.current() == c);
+    CHECK(plan.refused() == "DNS for b.test points at a forbidden address");
+    CHECK(metrics().outgoing_refused.get("denied_network") == denied + 1);
+    REQUIRE(plan.next(log));
+    CHECK(plan.next(log) == nullptr);
+}
