@@ -78,43 +78,39 @@ struct AsciiTable {
 };
 constexpr AsciiTable kAscii;
 
-JidError check_local(std::string_view s) noexcept {
-    if (s.empty()) return JidError::local_empty;
-    if (s.size() > kJidMaxPartBytes) return JidError::local_too_long;
+// What a localpart or a resourcepart may hold, and the errors that say why not.
+struct PartRules {
+    std::uint8_t ascii_ok;   // kLocalOk or kResourceOk
+    bool spaces_forbidden;   // non-ASCII spaces too (a localpart)
+    JidError empty, too_long, forbidden, bad_utf8;
+};
+constexpr PartRules kLocalRules{kLocalOk, true, JidError::local_empty, JidError::local_too_long,
+                                JidError::local_forbidden, JidError::local_bad_utf8};
+constexpr PartRules kResourceRules{kResourceOk, false, JidError::resource_empty, JidError::resource_too_long,
+                                   JidError::resource_forbidden, JidError::resource_bad_utf8};
+
+JidError check_part(std::string_view s, const PartRules& rules) noexcept {
+    if (s.empty()) return rules.empty;
+    if (s.size() > kJidMaxPartBytes) return rules.too_long;
     for (std::size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         if (c < 0x80) {
-            if ((kAscii.cls[c] & kLocalOk) == 0) return JidError::local_forbidden;
+            if ((kAscii.cls[c] & rules.ascii_ok) == 0) return rules.forbidden;
             ++i;
             continue;
         }
         char32_t cp;
         const std::size_t n = decode_utf8(s, i, cp);
-        if (n == 0) return JidError::local_bad_utf8;
+        if (n == 0) return rules.bad_utf8;
         i += n;
-        if (is_control(cp) || is_space(cp)) return JidError::local_forbidden;
+        if (is_control(cp) || (rules.spaces_forbidden && is_space(cp))) return rules.forbidden;
     }
     return JidError::ok;
 }
 
-JidError check_resource(std::string_view s) noexcept {
-    if (s.empty()) return JidError::resource_empty;
-    if (s.size() > kJidMaxPartBytes) return JidError::resource_too_long;
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            if ((kAscii.cls[c] & kResourceOk) == 0) return JidError::resource_forbidden;
-            ++i;
-            continue;
-        }
-        char32_t cp;
-        const std::size_t n = decode_utf8(s, i, cp);
-        if (n == 0) return JidError::resource_bad_utf8;
-        i += n;
-        if (is_control(cp)) return JidError::resource_forbidden;
-    }
-    return JidError::ok;
-}
+JidError check_local(std::string_view s) noexcept { return check_part(s, kLocalRules); }
+
+JidError check_resource(std::string_view s) noexcept { return check_part(s, kResourceRules); }
 
 // Writes the case-folded form of a valid localpart to out (same length as s); returns the length.
 std::size_t fold_local(std::string_view s, char* out) noexcept {
