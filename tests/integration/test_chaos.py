@@ -43,7 +43,6 @@ import re
 import socket
 import sys
 import threading
-import time
 import unittest
 import uuid
 
@@ -51,7 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
-from kit.suite import Background, start_all  # noqa: E402
+from kit.suite import Background  # noqa: E402
 
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.2", "127.0.0.3"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.12", "127.0.0.13"
@@ -89,57 +88,28 @@ def counters(px):
             total("s2s_proxy_queued_stanzas"))
 
 
-class Chaos(unittest.TestCase):
-    """Two proxied Prosody servers, each behind its own s2s-proxy; proxy A reaches b.test through
-    cls.relay. configure() may change the routes before anything starts."""
+class Chaos(kit.pair.ProxiedPair):
+    """Two proxied Prosody servers, each behind its own s2s-proxy, plain s2s between the proxies;
+    proxy A reaches b.test through cls.relay. choose_routes() may route otherwise."""
+
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_B, IP_PROXY_A, IP_PROXY_B)
+    routes = False
 
     @classmethod
     def configure(cls):
+        cls.relay = kit.Relay(IP_RELAY, cls.pb.public_addr)
+        cls.procs.callback(cls.relay.close)
+        cls.relay.start()
+        for p in (cls.pa, cls.pb):
+            p.plain()
+            p.set("s2s.outgoing.max_retry_delay", 2)
+        cls.choose_routes()
+
+    @classmethod
+    def choose_routes(cls):
         cls.pa.route("b.test", *cls.relay.addr)
         cls.pb.route("a.test", *cls.pa.public_addr)
-
-    @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.ca, cls.certs = ca, certs
-            cls.zone = kit.Zone()
-            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.pb = kit.S2SProxy(cls.procs, "b", ip=IP_PROXY_B, hosts=["b.test"])
-            cls.relay = kit.Relay(IP_RELAY, cls.pb.public_addr)
-            cls.procs.callback(cls.relay.close)
-            cls.relay.start()
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.b = kit.Prosody(cls.procs, "b", ip=IP_PROSODY_B, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pb.local_addr)
-            cls.b.add_host("b.test", users={"bob": "bob-pw"}, cert=certs["b.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pb.local_server = (cls.b.ip, cls.b.s2s_port)
-            for p in (cls.pa, cls.pb):
-                p.plain()
-                p.set("s2s.outgoing.max_retry_delay", 2)
-            cls.configure()
-            cls.dns.start()
-            cls.dns_started()
-            start_all(cls.a, cls.b, cls.pa, cls.pb)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.bob = clients.Account.on(cls.b, "bob", "b.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def dns_started(cls):
-        """Settings that need dnsmasq's port."""
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
 
     # -- the stream of messages -------------------------------------------------------------------
     def start_stream(self, tag, to="bob@b.test", count=COUNT, rate=RATE, pad=0, sender=None):
@@ -313,7 +283,7 @@ class ProxyKilled(Chaos):
 
 class DnsDown(Chaos):
     @classmethod
-    def configure(cls):
+    def choose_routes(cls):
         (cls.zone
          .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port).a("proxy.b.test", cls.pb.ip)
          .absent("_xmpps-server._tcp.b.test")

@@ -33,14 +33,13 @@ import os
 import re
 import sys
 import time
-import unittest
 from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
-from kit.suite import Background, start_all, token  # noqa: E402
+from kit.suite import Background, token  # noqa: E402
 
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.2", "127.0.0.3"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.12", "127.0.0.13"
@@ -60,57 +59,12 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
-class Pair(unittest.TestCase):
+class Pair(kit.pair.ProxiedPair):
     """Two proxied Prosody servers, each behind its own s2s-proxy; configure() does the rest."""
 
-    zone = None
-
-    @classmethod
-    def configure(cls):
-        """The zone and every setting that does not need dnsmasq's port (before dnsmasq starts)."""
-
-    @classmethod
-    def dns_started(cls):
-        """Settings that need dnsmasq's port (after it started, before the servers start)."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.ca, cls.certs = ca, certs
-            cls.zone = kit.Zone()
-            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.pb = kit.S2SProxy(cls.procs, "b", ip=IP_PROXY_B, hosts=["b.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.b = kit.Prosody(cls.procs, "b", ip=IP_PROSODY_B, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pb.local_addr)
-            cls.b.add_host("b.test", users={"bob": "bob-pw"}, cert=certs["b.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pb.local_server = (cls.b.ip, cls.b.s2s_port)
-            cls.configure()
-            cls.dns.start()
-            cls.dns_started()
-            start_all(cls.a, cls.b, cls.pa, cls.pb)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.bob = clients.Account.on(cls.b, "bob", "b.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
-
-    def assertDelivered(self, r, sender, receiver):
-        self.assertTrue(r.ok, r.describe())
-        got = r.data["received"][0]
-        self.assertEqual(got["to"], receiver.jid)
-        self.assertTrue(got["from"].startswith(sender.jid + "/"), got)
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_B, IP_PROXY_A, IP_PROXY_B)
+    routes = False
 
 
 # ------------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
-from kit.suite import start_all, token  # noqa: E402
+from kit.suite import token  # noqa: E402
 
 # Addresses: every server on its own loopback address.
 IP_PROSODY_A, IP_PROSODY_B, IP_PROSODY_C = "127.0.0.2", "127.0.0.3", "127.0.0.6"
@@ -76,54 +76,12 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
-class ProxiedPair(unittest.TestCase):
+class ProxiedPair(kit.pair.ProxiedPair):
     """a.test and b.test, each a proxied Prosody behind its own s2s-proxy, routes between the
     proxies by s2s.outgoing.address. Subclasses set up TLS, policy etc. in configure()."""
 
-    @classmethod
-    def configure(cls, pa, pb):
-        pass
-
-    @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            cls.t0 = time.monotonic()
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.ca = ca
-            cls.dns = kit.Dnsmasq(cls.procs, kit.Zone()).start()    # Prosody's resolver: nothing leaves
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.pb = kit.S2SProxy(cls.procs, "b", ip=IP_PROXY_B, hosts=["b.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.b = kit.Prosody(cls.procs, "b", ip=IP_PROSODY_B, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pb.local_addr)
-            cls.b.add_host("b.test", users={"bob": "bob-pw"}, cert=certs["b.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pb.local_server = (cls.b.ip, cls.b.s2s_port)
-            cls.pa.route("b.test", *cls.pb.public_addr)
-            cls.pb.route("a.test", *cls.pa.public_addr)
-            cls.configure(cls.pa, cls.pb)
-            start_all(cls.a, cls.b, cls.pa, cls.pb)
-            cls.startup = time.monotonic() - cls.t0
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.bob = clients.Account.on(cls.b, "bob", "b.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
-
-    # helpers
-    def assertDelivered(self, r, sender, receiver):
-        self.assertTrue(r.ok, r.describe())
-        got = r.data["received"][0]
-        self.assertEqual(got["to"], receiver.jid)
-        self.assertTrue(got["from"].startswith(sender.jid + "/"), got)
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_B, IP_PROXY_A, IP_PROXY_B)
 
     def proxy_lines(self, proxy, pattern, since=0):
         return re.findall(pattern, proxy.log_text(since), re.M)
@@ -201,7 +159,8 @@ class A_Plain(FederationChecks, ProxiedPair):
     """(a) no TLS between the proxies: dialback in the clear."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.plain()
         pb.plain()
 
@@ -219,7 +178,8 @@ class B_StartTlsDialback(FederationChecks, ProxiedPair):
     so the proxies authenticate by dialback over TLS."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["a.test"], client_cert=False)
         pb.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["b.test"], client_cert=False)
 
@@ -239,7 +199,8 @@ class C_StartTlsExternal(FederationChecks, ProxiedPair):
     EXTERNAL (XEP-0178) both ways."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["a.test"], client_cert=True)
         pb.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["b.test"], client_cert=True)
         # each proxy in both roles (C2_ExternalBidi is the one-connection variant)
@@ -263,7 +224,8 @@ class C2_ExternalBidi(FederationChecks, ProxiedPair):
     stanzas back on that same connection instead of opening one of its own."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["a.test"], client_cert=True)
         pb.tls(MODULE["ca"], mode="starttls", cert=MODULE["certs"]["b.test"], client_cert=True)
 
@@ -288,7 +250,8 @@ class D_DirectTls(FederationChecks, ProxiedPair):
     outgoing, so dialback over TLS (SASL EXTERNAL is variant (c): this one tests the transport)."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.tls(MODULE["ca"], mode="tls", cert=MODULE["certs"]["a.test"], client_cert=False)
         pb.tls(MODULE["ca"], mode="tls", cert=MODULE["certs"]["b.test"], client_cert=False)
 
@@ -324,7 +287,8 @@ class E_Policy(ProxiedPair):
     """(e) proxy A has s2s.host_policy deny for b.test."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.plain().deny("b.test")
         pb.plain()
 
@@ -360,7 +324,8 @@ class F_RemoteProxyDies(ProxiedPair):
     """(f) proxy B is killed: what alice sends bounces with the reason; B back, it flows again."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.plain().set("s2s.outgoing.max_retry_delay", 2)
         pb.plain()
 
@@ -400,7 +365,8 @@ class G_LocalRestart(ProxiedPair):
     and delivers them once Prosody A is back; alice gets them as offline messages."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.plain().set("local.queue_timeout", 30_000)
         pb.plain()
 
@@ -449,7 +415,8 @@ class G2_LocalForgetsIdleDomains(ProxiedPair):
     writes again; Prosody takes the second dialback and the message arrives."""
 
     @classmethod
-    def configure(cls, pa, pb):
+    def configure(cls):
+        pa, pb = cls.pa, cls.pb
         pa.plain().set("local.remote_idle_timeout", 1_000)
         pb.plain()
 
@@ -465,47 +432,19 @@ class G2_LocalForgetsIdleDomains(ProxiedPair):
         self.assertNotRegex(since, r"local-link-down", since[-3000:])
 
 
-class H_RealPeer(unittest.TestCase):
+class H_RealPeer(kit.pair.ProxiedAndDirect):
     """(h) c.test is a plain federating Prosody (TLS with the test CA, dialback allowed); a.test is
     a proxied Prosody behind s2s-proxy A. c.test finds a.test by SRV in the test dnsmasq (pointing
     at proxy A's public listener); proxy A reaches c.test by an s2s.outgoing.address override.
     Proxy A presents a.test's certificate on its listener but none outgoing, so c.test must check
     proxy A's dialback key by calling back a.test (proxy A as authoritative server)."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.ca = ca
-            cls.zone = kit.Zone()
-            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.c = kit.Prosody(cls.procs, "c", ip=IP_PROSODY_C, dns=cls.dns, ca=ca, s2s_secure_auth=False)
-            cls.c.add_host("c.test", users={"carol": "carol-pw"}, cert=certs["c.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pa.route("c.test", cls.c.ip, cls.c.s2s_port)
-            cls.pa.tls(ca, mode="starttls", cert=certs["a.test"], client_cert=False)
-            # a.test is wherever its proxy listens; c.test where Prosody C does
-            cls.zone.srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
-            cls.zone.absent("_xmpps-server._tcp.a.test")
-            cls.zone.srv("_xmpp-server._tcp.c.test", "host.c.test", cls.c.s2s_port).a("host.c.test", cls.c.ip)
-            cls.zone.absent("_xmpps-server._tcp.c.test")
-            cls.dns.start()
-            start_all(cls.a, cls.c, cls.pa)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.carol = clients.Account.on(cls.c, "carol", "c.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_C, IP_PROXY_A)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
+    def configure(cls):
+        cls.pa.tls(cls.ca, mode="starttls", cert=cls.certs["a.test"], client_cert=False)
 
     def test_1_message_real_peer_to_proxied(self):
         r = clients.send_message(self.carol, self.alice, timeout=T_MSG)
@@ -567,48 +506,24 @@ def established(local=None, remote=None):
     return found
 
 
-class BidiRealPeer(unittest.TestCase):
+class BidiRealPeer(kit.pair.ProxiedAndDirect):
     """c.test is a federating Prosody 0.12 with mod_s2s_bidi (XEP-0288) and a certificate; a.test a
     proxied Prosody behind proxy A, which presents a.test's certificate both ways (SASL EXTERNAL
     each way, so no dialback call-back connection). Subclasses say who writes first."""
 
     FIRST = None        # (sender, receiver) attribute names
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_C, IP_PROXY_A)
+    c_modules = ("s2s_bidi",)
 
     @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.zone = kit.Zone()
-            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.c = kit.Prosody(cls.procs, "c", ip=IP_PROSODY_C, dns=cls.dns, ca=ca, s2s_secure_auth=False,
-                                modules=["s2s_bidi"])
-            cls.c.add_host("c.test", users={"carol": "carol-pw"}, cert=certs["c.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pa.route("c.test", cls.c.ip, cls.c.s2s_port)
-            cls.pa.tls(ca, mode="starttls", cert=certs["a.test"], client_cert=True)
-            cls.pa.set("s2s.bidi", True)
-            cls.zone.srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
-            cls.zone.absent("_xmpps-server._tcp.a.test")
-            cls.zone.srv("_xmpp-server._tcp.c.test", "host.c.test", cls.c.s2s_port).a("host.c.test", cls.c.ip)
-            cls.zone.absent("_xmpps-server._tcp.c.test")
-            cls.dns.start()
-            start_all(cls.a, cls.c, cls.pa)
-            cls.mark = cls.pa.log_mark()  # after the kit's readiness probes of the listeners
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.carol = clients.Account.on(cls.c, "carol", "c.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
+    def configure(cls):
+        cls.pa.tls(cls.ca, mode="starttls", cert=cls.certs["a.test"], client_cert=True)
+        cls.pa.set("s2s.bidi", True)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
+    def started(cls):
+        cls.mark = cls.pa.log_mark()  # after the kit's readiness probes of the listeners
 
     def connections(self):
         """TCP connections between Prosody C and proxy A's public side: those accepted by proxy A's

@@ -21,16 +21,13 @@ Run as root with Debian's python:
 Ends with `integration-summary: N passed, N failed`.
 """
 import os
-import re
 import sys
-import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
-from kit.suite import Background, start_all, token  # noqa: E402
+from kit.suite import Background, token  # noqa: E402
 
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.32", "127.0.0.33"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.42", "127.0.0.43"
@@ -47,40 +44,15 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
-class ProxiedPair(unittest.TestCase):
+class ProxiedPair(kit.pair.ProxiedPair):
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_B, IP_PROXY_A, IP_PROXY_B)
     verify_dialback = True
 
     @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.dns = kit.Dnsmasq(cls.procs, kit.Zone()).start()
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.pb = kit.S2SProxy(cls.procs, "b", ip=IP_PROXY_B, hosts=["b.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.b = kit.Prosody(cls.procs, "b", ip=IP_PROSODY_B, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pb.local_addr)
-            cls.b.add_host("b.test", users={"bob": "bob-pw"}, cert=certs["b.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pb.local_server = (cls.b.ip, cls.b.s2s_port)
-            cls.pa.route("b.test", *cls.pb.public_addr)
-            cls.pb.route("a.test", *cls.pa.public_addr)
-            if not cls.verify_dialback:
-                cls.pa.set("local.verify_dialback", False)
-            start_all(cls.a, cls.b, cls.pa, cls.pb)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.bob = clients.Account.on(cls.b, "bob", "b.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
+    def configure(cls):
+        if not cls.verify_dialback:
+            cls.pa.set("local.verify_dialback", False)
 
     def forge(self, body):
         """As a local process: claim a.test toward b.test on proxy A's [[listen.local]] with a key

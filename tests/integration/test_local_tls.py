@@ -26,13 +26,12 @@ Ends with `integration-summary: N passed, N failed`.
 """
 import os
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import kit  # noqa: E402
 from kit import clients  # noqa: E402
-from kit.suite import start_all  # noqa: E402
+
 
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.72", "127.0.0.73"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.82", "127.0.0.83"
@@ -50,50 +49,26 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
-class ProxiedPair(unittest.TestCase):
+class ProxiedPair(kit.pair.ProxiedPair):
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_B, IP_PROXY_A, IP_PROXY_B)
+    # Prosody A requires TLS on every s2s stream, both ways (its last word on the option wins).
+    prosody_extra = {"a": "s2s_require_encryption = true"}
     local_tls = True
 
     @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.dns = kit.Dnsmasq(cls.procs, kit.Zone()).start()
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.pb = kit.S2SProxy(cls.procs, "b", ip=IP_PROXY_B, hosts=["b.test"])
-            # Prosody A requires TLS on every s2s stream, both ways (its last word on the option wins).
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr, extra_global="s2s_require_encryption = true")
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.b = kit.Prosody(cls.procs, "b", ip=IP_PROSODY_B, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pb.local_addr)
-            cls.b.add_host("b.test", users={"bob": "bob-pw"}, cert=certs["b.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pb.local_server = (cls.b.ip, cls.b.s2s_port)
-            cls.pa.route("b.test", *cls.pb.public_addr)
-            cls.pb.route("a.test", *cls.pa.public_addr)
-            cls.pa.set("local.queue_timeout", 3000)
-            if cls.local_tls:
-                listener = MODULE["listener"]
-                cls.pa.set("local.tls.mode", "starttls")
-                cls.pa.set("local.tls.cacertfile", ca.cert)
-                cls.pa.set("listen.local.0.tls.mode", "starttls")
-                cls.pa.set("listen.local.0.tls.certfile", listener.chain)
-                cls.pa.set("listen.local.0.tls.keyfile", listener.key)
-                # verify_mode peer and disconnect_on_failure (the defaults): Prosody's client
-                # certificate must chain to the test CA, or its stream is refused at the handshake.
-                cls.pa.set("listen.local.0.tls.cacertfile", ca.cert)
-            start_all(cls.a, cls.b, cls.pa, cls.pb)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.bob = clients.Account.on(cls.b, "bob", "b.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
+    def configure(cls):
+        cls.pa.set("local.queue_timeout", 3000)
+        if cls.local_tls:
+            listener = MODULE["listener"]
+            cls.pa.set("local.tls.mode", "starttls")
+            cls.pa.set("local.tls.cacertfile", cls.ca.cert)
+            cls.pa.set("listen.local.0.tls.mode", "starttls")
+            cls.pa.set("listen.local.0.tls.certfile", listener.chain)
+            cls.pa.set("listen.local.0.tls.keyfile", listener.key)
+            # verify_mode peer and disconnect_on_failure (the defaults): Prosody's client
+            # certificate must chain to the test CA, or its stream is refused at the handshake.
+            cls.pa.set("listen.local.0.tls.cacertfile", cls.ca.cert)
 
 
 class A_Encrypted(ProxiedPair):

@@ -21,9 +21,7 @@ Run as root with Debian's python:
 Ends with `integration-summary: N passed, N failed`.
 """
 import os
-import re
 import sys
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,7 +29,7 @@ import kit  # noqa: E402
 from kit import clients  # noqa: E402
 from kit.peer import RawPeer, stream_header  # noqa: E402
 from kit.procs import KitError  # noqa: E402
-from kit.suite import start_all, token  # noqa: E402
+from kit.suite import token  # noqa: E402
 
 IP_PROSODY_A, IP_PROSODY_C, IP_PROXY_A = "127.0.0.2", "127.0.0.6", "127.0.0.12"
 T_MSG = 15
@@ -47,52 +45,25 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
-class RealPeer(unittest.TestCase):
+class RealPeer(kit.pair.ProxiedAndDirect):
     """Prosody A behind proxy A, Prosody C federating on its own. Subclasses set proxy A's TLS."""
 
+    module = MODULE
+    ips = (IP_PROSODY_A, IP_PROSODY_C, IP_PROXY_A)
+
     @classmethod
-    def configure(cls, pa, certs, ca):
+    def configure(cls):
+        cls.pa.set("s2s.outgoing.max_retry_delay", 1)
+        cls.tls(cls.pa, cls.certs, cls.ca)
+
+    @classmethod
+    def tls(cls, pa, certs, ca):
         pass
-
-    @classmethod
-    def setUpClass(cls):
-        cls.procs = kit.Procs()
-        try:
-            ca, certs = MODULE["ca"], MODULE["certs"]
-            cls.ca, cls.certs = ca, certs
-            cls.zone = kit.Zone()
-            cls.dns = kit.Dnsmasq(cls.procs, cls.zone)
-            cls.pa = kit.S2SProxy(cls.procs, "a", ip=IP_PROXY_A, hosts=["a.test"])
-            cls.a = kit.Prosody(cls.procs, "a", ip=IP_PROSODY_A, dns=cls.dns, ca=ca, mode="proxied",
-                                proxy=cls.pa.local_addr)
-            cls.a.add_host("a.test", users={"alice": "alice-pw"}, cert=certs["a.test"])
-            cls.c = kit.Prosody(cls.procs, "c", ip=IP_PROSODY_C, dns=cls.dns, ca=ca, s2s_secure_auth=False)
-            cls.c.add_host("c.test", users={"carol": "carol-pw"}, cert=certs["c.test"])
-            cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
-            cls.pa.route("c.test", cls.c.ip, cls.c.s2s_port)
-            cls.pa.set("s2s.outgoing.max_retry_delay", 1)
-            cls.configure(cls.pa, certs, ca)
-            cls.zone.srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
-            cls.zone.absent("_xmpps-server._tcp.a.test")
-            cls.zone.srv("_xmpp-server._tcp.c.test", "host.c.test", cls.c.s2s_port).a("host.c.test", cls.c.ip)
-            cls.zone.absent("_xmpps-server._tcp.c.test")
-            cls.dns.start()
-            start_all(cls.a, cls.c, cls.pa)
-            cls.alice = clients.Account.on(cls.a, "alice", "a.test")
-            cls.carol = clients.Account.on(cls.c, "carol", "c.test")
-        except BaseException:
-            cls.procs.dump_logs()
-            cls.procs.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.procs.close()
 
 
 class A_OpportunisticOutgoing(RealPeer):
     @classmethod
-    def configure(cls, pa, certs, ca):
+    def tls(cls, pa, certs, ca):
         # No s2s.use_starttls and no s2s.outgoing.tls.* key; the listener offers STARTTLS with
         # a.test's certificate (its own tls subsection), so that Prosody C can check our key.
         pa.use_starttls = None
@@ -129,7 +100,7 @@ class A_OpportunisticOutgoing(RealPeer):
 
 class B_StrictListener(RealPeer):
     @classmethod
-    def configure(cls, pa, certs, ca):
+    def tls(cls, pa, certs, ca):
         pa.tls(ca, mode="starttls", cert=certs["a.test"], client_cert=False)
         del pa.listener_tls["mode"]                    # a tls subsection without a mode: STARTTLS
         del pa.listener_tls["disconnect_on_failure"]   # its default: true

@@ -5,12 +5,13 @@ Modules: procs (processes, ports, deadlines, cleanup), ca (throwaway CAs with op
 balancer sending the PROXY protocol), clients (slixmpp clients in a subprocess), peer (a raw
 scripted XMPP peer), relay (a TCP relay the test can pause to cut a
 connection without FIN), proxy (s2s-proxy, the binary under test), runner (unittest with log dumps and
-the `integration-summary:` line), suite (the module fixture and helpers the test files share). See
+the `integration-summary:` line), suite (the module fixture and helpers the test files share), pair
+(two proxied Prosody servers, each behind its own s2s-proxy: the fixture most files start from). See
 tests/integration/README.md.
 
 Run everything with /usr/bin/python3 (Debian's, which has python3-slixmpp) as root.
 """
-from . import ca, clients, dns, ejabberd, haproxy, peer, procs, prosody, proxy, relay, runner, suite
+from . import ca, clients, dns, ejabberd, haproxy, pair, peer, procs, prosody, proxy, relay, runner, suite
 from .ca import CA, self_signed
 from .clients import Account
 from .dns import Dnsmasq, Zone
