@@ -20,7 +20,7 @@ LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser 
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev libidn2-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
-                haproxy prometheus
+                haproxy prometheus jabberd2
 
 COMMON_SRC := $(wildcard common/*.cpp)
 PROXY_SRC  := $(filter-out proxy/main.cpp,$(wildcard proxy/*.cpp))
