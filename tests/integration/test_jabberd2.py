@@ -47,6 +47,8 @@ RESPONDER_IP = "127.0.0.1"         # what the operator kit's drop-in says (NAMES
 MODULE = {}
 T_MSG, T_PING, T_SUB = 15, 15, 20
 
+SIDECAR_TOML = os.path.join(kit.proxy.REPO, "config-examples", "jabberd2-sidecar.toml")
+
 
 def require_jabberd2():
     try:
@@ -63,6 +65,51 @@ def tearDownModule():
     kit.suite.module_teardown(MODULE)
 
 
+def replace_once(text, pattern, repl, what):
+    text, n = re.subn(pattern, repl, text)
+    if n != 1:
+        raise kit.KitError(f"{what}: expected one /{pattern}/, found {n}")
+    return text
+
+
+class SidecarProxy(kit.S2SProxy):
+    """kit.S2SProxy whose config file is config-examples/jabberd2-sidecar.toml as shipped, with
+    only its domain, addresses, ports and log settings changed; what else the test needs (the admin
+    endpoint, routes, TLS, the dialback secret) is added after it or given on the command line
+    (--KEY=VALUE, as the kit does for any setting)."""
+
+    def config_text(self):
+        with open(SIDECAR_TOML) as f:
+            text = f.read()
+        what = SIDECAR_TOML
+        lip, lport = self.local_server
+        text = replace_once(text, r'hosts = \["example\.com"\]', f"hosts = {kit.proxy.toml_value(self.hosts)}", what)
+        text = replace_once(text, r'loglevel = "info"', f"loglevel = {kit.proxy.toml_value(self.loglevel)}", what)
+        text = replace_once(text, r'log_format = "json"', 'log_format = "text"', what)   # what the checks read
+        text = replace_once(text, r'server = "127\.0\.0\.1:15269"', f'server = "{lip}:{lport}"', what)
+        text = replace_once(text, r'dns_responder = "127\.0\.0\.1:15353"',
+                            f'dns_responder = "{self.responder[0]}:{self.responder[1]}"', what)
+        text = replace_once(text, r"(\[\[listen\.s2s\]\]\n\s*)port = 5269\n",
+                            rf'\g<1>port = {self.s2s_port}\n  ip_address = "{self.ip}"\n', what)
+        text = replace_once(text, r"(\[\[listen\.local\]\][^\n]*\n\s*)port = 15270\n", rf"\g<1>port = {self.local_port}\n", what)
+        if not re.search(rf'\[\[listen\.local\]\][^\[]*ip_address = "{re.escape(self.local_ip)}"', text):
+            raise kit.KitError(f"{what}: [[listen.local]] is not on {self.local_ip}")
+        out = [text, "", "# added by tests/integration/test_jabberd2.py", "[admin]",
+               f"listen = {kit.proxy.toml_value(f'{self.ip}:{self.admin_port}')}"]
+        for domain, (ip, port) in self.routes.items():
+            out += ["", "[[s2s.outgoing.address]]", f"host = {kit.proxy.toml_value(domain)}",
+                    f"ip_address = {kit.proxy.toml_value(ip)}", f"port = {port}"]
+        return "\n".join(out) + "\n"
+
+    def argv(self):
+        extra = {"general.shutdown_timeout": 3000, "s2s.shared": self.shared}
+        if self.use_starttls is not None:
+            extra["s2s.use_starttls"] = self.use_starttls
+        extra.update({f"s2s.outgoing.tls.{k}": v for k, v in self.outgoing_tls.items()})
+        extra.update({f"listen.s2s.0.tls.{k}": v for k, v in self.listener_tls.items()})
+        return super().argv() + [f"--{k}={kit.proxy.toml_value(v)}" for k, v in extra.items()]
+
+
 class JabberdBehindProxy(unittest.TestCase):
     """jabberd2 J (j.test) behind s2s-proxy J with local.dns_responder, federating with a proxied
     Prosody A (through proxy A) and a plain Prosody D."""
@@ -76,9 +123,10 @@ class JabberdBehindProxy(unittest.TestCase):
             cls.zone = kit.Zone()
             cls.dns = kit.Dnsmasq(cls.procs, cls.zone)          # for proxy J and Prosody D
             # proxy J: [[listen.local]] on 127.0.0.1 (the SRV target is "localhost"), the responder too
-            cls.pj = kit.S2SProxy(cls.procs, "j", ip=IP_PROXY_J, hosts=["j.test"], local_ip="127.0.0.1")
+            # (config-examples/jabberd2-sidecar.toml)
+            cls.pj = SidecarProxy(cls.procs, "j", ip=IP_PROXY_J, hosts=["j.test"], local_ip="127.0.0.1")
             cls.responder_port = kit.free_port(RESPONDER_IP, udp=True)
-            cls.pj.set("local.dns_responder", f"{RESPONDER_IP}:{cls.responder_port}")
+            cls.pj.responder = (RESPONDER_IP, cls.responder_port)
             cls.j = Jabberd2(cls.procs, "j", ip=IP_JABBERD2, ca=cls.ca, nameserver=(RESPONDER_IP, cls.responder_port))
             cls.j.add_host("j.test", users={"juliet": "juliet-pw"}, cert=cls.certs["j.test"])
             cls.pj.local_server = (cls.j.ip, cls.j.s2s_port)
@@ -152,6 +200,30 @@ class JabberdBehindProxy(unittest.TestCase):
         r = clients.subscribe_both(self.juliet, peer, timeout=T_SUB)
         self.assertTrue(r.ok, r.describe())
         self.assertEqual(r.data["subscription"], {"juliet@j.test": "both", peer.jid: "both"})
+
+    def test_0_the_operator_files_agree(self):
+        """config-examples: jabberd2's s2s.xml, the s2s-proxy.conf drop-in and
+        jabberd2-sidecar.toml name the same addresses and ports (the test changes them together)."""
+        import tomllib
+        import xml.etree.ElementTree as ET
+        with open(SIDECAR_TOML, "rb") as f:
+            toml = tomllib.load(f)
+        s2s = ET.parse(kit.jabberd2.OPERATOR_S2S_XML).getroot()
+        env = kit.jabberd2.read_env_file(kit.jabberd2.OPERATOR_ENV)
+        # proxy -> jabberd2: [local] server is jabberd2's s2s listener
+        self.assertEqual(toml["local"]["server"], f"{s2s.findtext('local/ip')}:{s2s.findtext('local/port')}")
+        # jabberd2 -> proxy: its resolver asks the responder, which names [[listen.local]]
+        port = re.search(r"port:(\d+)", env["RES_OPTIONS"]).group(1)
+        self.assertEqual(toml["local"]["dns_responder"], f"{env['NAMESERVERS']}:{port}")
+        self.assertEqual(toml["listen"]["local"][0]["ip_address"], "127.0.0.1")    # "localhost"
+        self.assertEqual([e.text for e in s2s.findall("lookup/srv")], ["xmpp-server"])
+        self.assertIsNone(s2s.find("lookup/resolve-ipv6"))
+        self.assertIsNotNone(s2s.find("local/pemfile"))       # the header names both domains
+        self.assertIsNone(s2s.find("security/require_tls"))
+        # and what runs here is those files: jabberd2's s2s.xml and environment
+        with open(self.j.path("s2s.xml")) as f:
+            self.assertIn(f"<port>{self.j.s2s_port}</port>", f.read())
+        self.assertEqual(self.j.s2s_env()["RES_OPTIONS"], f"port:{self.responder_port}")
 
     def test_1_messages_with_proxied_prosody(self):
         self.both_ways(self.alice)
