@@ -2,10 +2,10 @@
 """End-to-end: a real jabberd2 2.7 (router, sm, c2s, s2s; sqlite) fronted by s2s-proxy, its s2s
 component's resolver (udns) pointed at the proxy's built-in DNS responder by its environment, the
 recipe of config-examples/jabberd2/ (s2s.xml and the s2s-proxy.conf drop-in as shipped, only
-addresses and ports changed):
+addresses and ports changed) and config-examples/jabberd2-sidecar.toml (likewise, for proxy J):
 
-    juliet -- jabberd2 J (127.0.0.6) == s2s-proxy J (127.0.0.16) ~~~~ s2s-proxy A (127.0.0.12) == Prosody A (127.0.0.2) -- alice
-              j.test, plain s2s      local link: jabberd2's s2s listener <- proxy J's local_out
+    juliet -- jabberd2 J (127.0.0.6) == s2s-proxy J (127.0.0.16) ~~~~ proxy A (127.0.0.12) == Prosody A (127.0.0.2)
+              j.test, plain s2s      local link: jabberd2's s2s listener <- proxy J's local_out       a.test -- alice
               on 127.0.0.6           jabberd2's outgoing s2s -> NAMESERVERS/RES_OPTIONS = proxy J's
                                      responder (127.0.0.1:P) -> SRV _xmpp-server._tcp.<any> =
                                      localhost:<proxy J's [[listen.local]] port on 127.0.0.1>
@@ -94,7 +94,8 @@ class SidecarProxy(kit.S2SProxy):
                             f'dns_responder = "{self.responder[0]}:{self.responder[1]}"', what)
         text = replace_once(text, r"(\[\[listen\.s2s\]\]\n\s*)port = 5269\n",
                             rf'\g<1>port = {self.s2s_port}\n  ip_address = "{self.ip}"\n', what)
-        text = replace_once(text, r"(\[\[listen\.local\]\][^\n]*\n\s*)port = 15270\n", rf"\g<1>port = {self.local_port}\n", what)
+        text = replace_once(text, r"(\[\[listen\.local\]\][^\n]*\n\s*)port = 15270\n",
+                            rf"\g<1>port = {self.local_port}\n", what)
         if not re.search(rf'\[\[listen\.local\]\][^\[]*ip_address = "{re.escape(self.local_ip)}"', text):
             raise kit.KitError(f"{what}: [[listen.local]] is not on {self.local_ip}")
         out = [text, "", "# added by tests/integration/test_jabberd2.py", "[admin]",
@@ -251,8 +252,8 @@ class JabberdBehindProxy(unittest.TestCase):
                                      rf"from 127\.0\.0\.\d+ port \d+: NOERROR, 1 record \(srv\)")
             # its outgoing stream for `remote` arrived on proxy J's local listener, and j.test's
             # key there was confirmed by jabberd2's own listener (local-verify)
-            m = re.search(rf"\[(c\d+) j\.test->{re.escape(remote)}\] local-accepted: .*key confirmed by the local server",
-                          pj_log)
+            m = re.search(rf"\[(c\d+) j\.test->{re.escape(remote)}\] local-accepted: "
+                          r".*key confirmed by the local server", pj_log)
             self.assertTrue(m, pj_log[-3000:])
             accepted_on[remote] = m.group(1)
             # proxy J's stream into jabberd2 was accepted for `remote`: jabberd2 checked proxy

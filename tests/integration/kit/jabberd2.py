@@ -8,9 +8,10 @@ processes (router, sm, c2s, s2s), one domain, sqlite storage, all on one loopbac
 
 Config: router.xml, sm.xml and c2s.xml are Debian's (/etc/jabberd2/*.xml, as installed) with only
 what a test needs changed (addresses, ports, the domain, the database, logs to stdout, sm's
-<user><auto-create/> so users need only an authreg row, no SASL EXTERNAL for the clients). s2s.xml is `s2s_xml` (default:
-config-examples/jabberd2/s2s.xml, the operator kit) with only the router's and the listener's
-address and port, the log and the pid file changed. The s2s process gets the environment of
+<user><auto-create/> so users need only an authreg row, no SASL EXTERNAL for the clients).
+s2s.xml is `s2s_xml` (default: config-examples/jabberd2/s2s.xml, the operator kit) with only the
+router's and the listener's address and port, the pemfile's path, the log and the pid file
+changed. The s2s process gets the environment of
 `env_file` (default: config-examples/jabberd2/s2s-proxy.conf, a systemd drop-in: its
 Environment= lines), its RES_OPTIONS port replaced by the port of `nameserver`.
 
