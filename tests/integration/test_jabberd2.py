@@ -32,6 +32,7 @@ Ends with `integration-summary: N passed, N failed`.
 """
 import os
 import re
+import shutil
 import sys
 import time
 import unittest
@@ -207,7 +208,8 @@ class JabberdBehindProxy(unittest.TestCase):
 
     def test_0_the_operator_files_agree(self):
         """config-examples: jabberd2's s2s.xml, the s2s-proxy.conf drop-in and
-        jabberd2-sidecar.toml name the same addresses and ports (the test changes them together)."""
+        jabberd2-sidecar.toml name the same addresses and ports (the test changes them together),
+        and systemd-analyze (when installed) takes the drop-in beside Debian's units."""
         import tomllib
         import xml.etree.ElementTree as ET
         with open(SIDECAR_TOML, "rb") as f:
@@ -224,6 +226,19 @@ class JabberdBehindProxy(unittest.TestCase):
         self.assertIsNone(s2s.find("lookup/resolve-ipv6"))
         self.assertIsNotNone(s2s.find("local/pemfile"))       # the header names both domains
         self.assertIsNone(s2s.find("security/require_tls"))
+        # systemd takes the drop-in as it is (beside Debian's units), if systemd-analyze is here
+        analyze = shutil.which("systemd-analyze")
+        if analyze and os.path.exists("/lib/systemd/system/jabberd-s2s.service"):
+            units = self.procs.mkdir("units")
+            for name in os.listdir("/lib/systemd/system"):
+                if name.startswith("jabberd") and name.endswith(".service"):
+                    shutil.copyfile(os.path.join("/lib/systemd/system", name), os.path.join(units, name))
+            os.makedirs(os.path.join(units, "jabberd-s2s.service.d"), exist_ok=True)
+            shutil.copyfile(kit.jabberd2.OPERATOR_ENV, os.path.join(units, "jabberd-s2s.service.d", "s2s-proxy.conf"))
+            cp = kit.procs.run([analyze, "verify", os.path.join(units, "jabberd-s2s.service")], timeout=60,
+                               env={"SYSTEMD_UNIT_PATH": units + ":"}, cwd=units, check=False)
+            self.assertEqual(cp.returncode, 0, cp.stdout + cp.stderr)
+            self.assertNotIn("s2s-proxy.conf", cp.stdout + cp.stderr)
         # and what runs here is those files: jabberd2's s2s.xml and environment
         with open(self.j.path("s2s.xml")) as f:
             self.assertIn(f"<port>{self.j.s2s_port}</port>", f.read())
