@@ -22,6 +22,7 @@ addresses and ports changed) and config-examples/jabberd2-sidecar.toml (likewise
                       through jabberd2 with proxy J's reason; jabberd2 (all four processes)
                       restarted while both peers write to juliet: proxy J holds their messages and
                       delivers them once jabberd2 is back, then messages flow both ways again;
+                      s2s-proxy J restarted under jabberd2: messages flow both ways again;
                       without the <pemfile> of s2s.xml jabberd2's outgoing header names no domain
                       and proxy J refuses it (why the operator kit has one).
 
@@ -342,7 +343,22 @@ class JabberdBehindProxy(unittest.TestCase):
             self.assertRegex(pj_log, rf"\[c\d+ j\.test->{re.escape(remote)}\] local-authenticated: ")
         self.assertRegex(self.j.log_text(s2s_mark), r"starting up")
 
-    def test_8_without_a_pemfile_the_stream_names_no_domain(self):
+    def test_8_the_proxy_restarts(self):
+        """s2s-proxy J restarts under jabberd2 (same ports): jabberd2's streams to it break,
+        proxy J's local link to jabberd2 is made again, and jabberd2's next outgoing stream
+        reaches the new proxy J (from its DNS cache, or through the responder again)."""
+        self.both_ways(self.alice)
+        s2s_mark = self.j.log_mark()
+        self.pj.restart()
+        mark = self.pj.log_mark()
+        self.both_ways(self.alice)
+        self.both_ways(self.dave)
+        pj_log = self.pj.log_text(mark)
+        for remote in ("a.test", "d.test"):
+            self.assertRegex(pj_log, rf"\[c\d+ j\.test->{re.escape(remote)}\] local-accepted: ")
+        self.assertRegex(self.j.log_text(s2s_mark), r"outgoing connection for '[ad]\.test'")
+
+    def test_9_without_a_pemfile_the_stream_names_no_domain(self):
         """Why config-examples/jabberd2/s2s.xml has a <pemfile>: without one, jabberd2 2.7 opens
         its outgoing streams with the pre-1.0 header (no to, from or version), which proxy J's
         [[listen.local]] refuses (host-unknown); juliet's message comes back. With it again,
