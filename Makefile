@@ -20,7 +20,7 @@ LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser 
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev libidn2-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
-                haproxy prometheus
+                haproxy prometheus jabberd2
 
 # Sources live one folder per layer (common/<layer>/, proxy/<layer>/; tests/cli/test_layers.py
 # names the layers and checks that every include points down); the unit tests mirror them.

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Every integration suite in one run with one summary line: the kit's smoke test (test_kit.py)
 and the end-to-end tests of s2s-proxy (test_federation.py: Prosody behind s2s-proxy;
-test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; test_failover.py:
+test_ejabberd.py: ejabberd behind s2s-proxy through its built-in DNS responder; test_jabberd2.py:
+jabberd2 behind s2s-proxy, its s2s resolver pointed at that responder; test_failover.py:
 a certificate for the wrong domain, a remote proxy found through DNS going away and coming back;
 test_lifecycle.py: SIGTERM drain and SIGHUP reload; test_balancer.py: behind HAProxy sending the
 PROXY protocol; test_hostile_dns.py: DNS that leads back into s2s-proxy; test_hostile_local.py: a
@@ -34,12 +35,13 @@ import test_federation  # noqa: E402
 import test_hostile_dns  # noqa: E402
 import test_hostile_local  # noqa: E402
 import test_hostile_tls  # noqa: E402
+import test_jabberd2  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
 import test_local_tls  # noqa: E402
 import test_tls_semantics  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_failover, test_lifecycle,
+    sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
                               test_balancer, test_hostile_dns, test_hostile_local, test_hostile_tls, test_local_tls,
                               test_tls_semantics, test_chaos]))
