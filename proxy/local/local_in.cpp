@@ -92,14 +92,27 @@ void LocalIn::on_stream_open(const xml::StreamHeader& h) {
         return;
     }
     stream_id_ = random_hex(16);
-    stream_->send(stream_header(remote_, local_, stream_id_, true));
+    // A pre-XMPP-1.0 header (no version: jabberd2 without a certificate, servers of the dialback
+    // era) names no domains: its db:result elements do, one pair at a time (XEP-0220), and it is
+    // answered with no features (RFC 6120 §4.7.5), so it cannot negotiate STARTTLS.
+    const bool legacy = major_version(h.attr("version").value_or("")) < 1;
+    stream_->send(stream_header(remote_, local_, stream_id_, !legacy));
     header_sent_ = true;
-    if (remote_.empty()) {
+    if (remote_.empty() && !legacy) {
         fail(StreamError::HostUnknown, "the stream header names no remote domain");
         return;
     }
-    if (ctx_.is_local(remote_)) {
+    if (!remote_.empty() && ctx_.is_local(remote_)) {
         fail(StreamError::HostUnknown, remote_ + " is one of this server's own domains: its s2s must not come here");
+        return;
+    }
+    if (legacy) {
+        if (starttls::required_first(settings_.tls, *stream_)) {
+            fail(StreamError::PolicyViolation, "TLS is required on " + settings_.listener +
+                                                   ": a pre-1.0 stream (no version) cannot negotiate it");
+            return;
+        }
+        state_ = State::Open;
         return;
     }
     std::string features = "<stream:features>" + starttls::feature(settings_.tls, *stream_);

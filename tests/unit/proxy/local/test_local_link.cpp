@@ -110,6 +110,19 @@ struct Fixture {
         p.stream->connect(reinterpret_cast<sockaddr*>(&in_addr), 2000);
         return p;
     }
+    // The same, as a server of the dialback era (jabberd2 2.7 without a certificate) opens it: a
+    // pre-1.0 header with no to, from or version; `on_open` runs when s2s-proxy's header arrives.
+    Peer& legacy_outgoing_from_local_server(std::function<void(Peer&)> on_open) {
+        Peer& p = t.new_peer();
+        p.on_connect_hook = [](Peer& me) {
+            me.stream->send("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+                            "xmlns:db='jabber:server:dialback'>");
+        };
+        p.on_open_hook = std::move(on_open);
+        p.stream = Stream::create(t.loop(), p, {}, 700);
+        p.stream->connect(reinterpret_cast<sockaddr*>(&in_addr), 2000);
+        return p;
+    }
 };
 
 // The key the scripted local server issues on its outgoing s2s for stream id `id` (it is the
@@ -594,6 +607,38 @@ TEST_CASE("local link: [[listen.local]] with STARTTLS required refuses a db:resu
     CHECK(out.saw("<policy-violation"));
     CHECK_FALSE(out.saw("db:result"));
     CHECK(f.server_sides.empty());  // nothing was asked of the local server
+}
+
+TEST_CASE("local link: a pre-1.0 stream from the local server names its domains in db:result and is served without features") {
+    Fixture f;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    Peer& p = f.legacy_outgoing_from_local_server([](Peer& me) { send_local_key(me); });
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    CHECK(p.last() == "<db:result from='b.test' to='a.test' type='valid'/>");
+    CHECK_FALSE(p.stream->peer_header().attr("version"));  // answered in kind: no version,
+    CHECK_FALSE(p.saw("stream:features"));                 // so no features (RFC 6120 4.7.5)
+    CHECK_FALSE(p.stream->peer_header().attr("from"));
+    REQUIRE(f.server_sides.size() == 1);  // the key was checked with the local server all the same
+    std::string id(p.stream->peer_header().attr("id").value_or(""));
+    CHECK(f.server_sides[0]->saw("<db:verify from='b.test' to='a.test' id='" + id + "'>" + local_server_key(id)));
+    p.stream->send("<message from='alice@a.test' to='bob@b.test' id='out'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->counters().to_remote == 1; }));
+    // and a pair it did not authenticate is still refused
+    p.stream->send("<message from='alice@a.test' to='carol@c.test' id='other'/>");
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(f.router->counters().to_remote == 1);
+}
+
+TEST_CASE("local link: a pre-1.0 stream is refused where [[listen.local]] requires STARTTLS") {
+    Fixture f;
+    f.in_settings.tls = InboundTls::Require;
+    f.in_settings.tls_context = server_context(pki().a);
+    Peer& p = f.legacy_outgoing_from_local_server([](Peer& me) { send_local_key(me); });
+    REQUIRE(f.t.run_until([&] { return p.closed; }));
+    CHECK(p.saw("<policy-violation"));
+    CHECK(p.saw("cannot negotiate it"));
+    CHECK_FALSE(p.saw("db:result"));
+    CHECK(f.server_sides.empty());
 }
 
 namespace {
