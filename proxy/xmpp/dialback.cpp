@@ -2,33 +2,15 @@
 
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
-#include <mbedtls/sha256.h>
+
+#include "common/tls/digest.h"
 
 namespace s2s {
-namespace {
-
-std::string hex(const unsigned char* p, size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * n);
-    for (size_t i = 0; i < n; ++i) {
-        out += digits[p[i] >> 4];
-        out += digits[p[i] & 15];
-    }
-    return out;
-}
-
-}  // namespace
 
 DialbackKeys::DialbackKeys(std::string_view secret) {
-    unsigned char digest[32];
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    mbedtls_sha256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest, 0);
-#else
-    mbedtls_sha256_ret(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest, 0);
-#endif
-    hmac_key_ = hex(digest, sizeof digest);
-    mbedtls_platform_zeroize(digest, sizeof digest);
+    Sha256 digest = sha256(secret);
+    hmac_key_ = hex_lower(digest.data(), digest.size());
+    mbedtls_platform_zeroize(digest.data(), digest.size());
 }
 
 DialbackKeys::~DialbackKeys() { mbedtls_platform_zeroize(hmac_key_.data(), hmac_key_.size()); }
@@ -42,7 +24,7 @@ std::string DialbackKeys::key(std::string_view receiving, std::string_view origi
     mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
                     reinterpret_cast<const unsigned char*>(hmac_key_.data()), hmac_key_.size(),
                     reinterpret_cast<const unsigned char*>(text.data()), text.size(), mac);
-    return hex(mac, sizeof mac);
+    return hex_lower(mac, sizeof mac);
 }
 
 bool DialbackKeys::verify(std::string_view receiving, std::string_view originating, std::string_view stream_id,
