@@ -183,6 +183,11 @@ struct Config {
     TlsOptions local_tls;                      // mode, cacertfile, verify_mode, certfile, keyfile
     std::string local_tls_server_name;         // name checked in its certificate; empty: see local_tls.h
 
+    // [antispam] (ejabberd mod_antispam's names): list files, read again on SIGHUP and on change
+    std::string antispam_spam_domains_file;    // empty: none
+    std::string antispam_spam_jids_file;
+    std::string antispam_whitelist_domains_file;
+
     // [admin]
     bool admin_enabled = true;
     std::string admin_listen = "127.0.0.1:9269";

@@ -518,6 +518,22 @@ std::vector<OptionSpec> build() {
          "first of general.hosts)",
          [](Config& c, const Wild&, const Value& v) { c.local_tls_server_name = v.s; }},
 
+        // [antispam]
+        {"antispam.spam_domains_file", Kind::Path, nullptr, 0, 0, {}, R,
+         "file of domains that may not federate with us, one per line (# comments; 64 hex digits: the SHA-256 "
+         "of a domain): a listed domain and its subdomains cannot authenticate, their stanzas are refused and "
+         "nothing of ours reaches them (bounced with the reason). Read again on SIGHUP and when it changes; a "
+         "file that does not parse keeps the previous list (ejabberd mod_antispam)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_spam_domains_file = v.s; }},
+        {"antispam.spam_jids_file", Kind::Path, nullptr, 0, 0, {}, R,
+         "file of bare JIDs (or their SHA-256) whose stanzas are refused with a stanza error, one per line, "
+         "read like spam_domains_file (ejabberd mod_antispam)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_spam_jids_file = v.s; }},
+        {"antispam.whitelist_domains_file", Kind::Path, nullptr, 0, 0, {}, R,
+         "file of domains (and their subdomains) never blocked by spam_domains_file, read like it (ejabberd "
+         "mod_antispam)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_whitelist_domains_file = v.s; }},
+
         // [admin]
         {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",
          [](Config& c, const Wild&, const Value& v) { c.admin_enabled = v.b; }},

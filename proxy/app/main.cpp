@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
                          problems.size() == 1 ? "" : "s");
             return kExitConfig;
         }
+        for (auto& n : s2s::preflight_notes(r.config)) std::printf("%s\n", n.c_str());
         std::printf("%s: config OK\n", cl.config_path.c_str());
         return 0;
     }

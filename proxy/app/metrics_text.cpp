@@ -236,6 +236,15 @@ void write_streams(Writer& w, const Metrics& m) {
     w.counters("access_refusals_total",
                "Remote domains refused by a [[listen.s2s]] access rule, by where (dialback, sasl_external, stanza)",
                m.access_refusals, "where");
+    w.counters("antispam_refusals_total",
+               "Checks refused by an [antispam] list, by list (spam_domains_file, spam_jids_file) and what was "
+               "checked (domain: an authentication or a stanza to or from a listed domain; jid: a stanza from a "
+               "listed JID)",
+               m.antispam_refusals, "list", "what");
+    w.counters("antispam_reloads_total",
+               "[antispam] list files read again (SIGHUP or a change on disk), by result: applied, or refused "
+               "(a file that does not parse; the previous lists stay)",
+               m.antispam_reloads, "result");
     w.counters("stanza_limits_total",
                "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
                "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",

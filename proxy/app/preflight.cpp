@@ -3,6 +3,7 @@
 #include "common/config/config_load.h"
 #include "proxy/resolve/dns_responder.h"
 #include "proxy/local/local_tls.h"
+#include "proxy/app/spam_files.h"
 #include "proxy/app/tls_setup.h"
 
 namespace s2s {
@@ -38,7 +39,13 @@ std::vector<std::string> preflight(const Config& config) {
             problems.push_back(config::locate(config, key) + ": " + error);
         }
     }
+    SpamFilesLoad spam = load_spam_files(spam_files(config));
+    problems.insert(problems.end(), spam.problems.begin(), spam.problems.end());
     return problems;
+}
+
+std::vector<std::string> preflight_notes(const Config& config) {
+    return load_spam_files(spam_files(config)).summary;
 }
 
 }  // namespace s2s

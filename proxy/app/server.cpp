@@ -125,6 +125,7 @@ bool Server::start(std::string* error) {
     local_verify_.parse = local_settings_.parse;
     apply_settings(tls);
     warn_if_unverified();
+    if (!start_antispam(error)) return false;
 
     resolver_ = DnsResolver::create(loop_, config_, error);
     if (!resolver_) {
@@ -173,6 +174,21 @@ bool Server::start(std::string* error) {
     return true;
 }
 
+// The [antispam] lists: read now (a file that does not parse stops the start), then watched.
+bool Server::start_antispam(std::string* error) {
+    SpamFilesLoad spam = load_spam_files(spam_files(config_));
+    if (!spam.problems.empty()) {
+        *error = spam.problems.front();
+        return false;
+    }
+    for (const std::string& s : spam.summary) S2S_LOG_NOTICE(LogContext{}, "antispam", "%s", s.c_str());
+    policy_.set_spam_lists(std::move(spam.lists));
+    spam_watcher_ = std::make_unique<SpamFileWatcher>(
+        loop_, [this](std::shared_ptr<const SpamLists> lists) { policy_.set_spam_lists(std::move(lists)); });
+    spam_watcher_->watch(config_);
+    return true;
+}
+
 bool Server::reload() {
     if (stopping_) return false;
     if (!reload_source_) {
@@ -199,7 +215,11 @@ bool Server::reload() {
     for (auto& n : plan.need_restart) S2S_LOG_WARNING(LogContext{}, "reload", "%s", n.c_str());
     config_ = std::move(plan.config);  // in place: the context and the resolver hold references
     settings_ = std::move(plan.settings);
+    std::shared_ptr<const SpamLists> spam = policy_.spam_lists();
     policy_ = PolicyRules(config_);
+    policy_.set_spam_lists(std::move(spam));
+    spam_watcher_->watch(config_);
+    spam_watcher_->read_now();  // a file that does not parse keeps the lists in force (logged)
     apply_settings(tls);
     refresh_host_addresses();
     apply_logging(config_);
@@ -420,6 +440,7 @@ void Server::stop(const char* why) {
     S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
     close_listeners(true);
     admin_.reset();
+    spam_watcher_.reset();
     if (signals_) {
         for (uv_signal_t* s : {&sigterm_, &sigint_, &sighup_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
         uv_close(reinterpret_cast<uv_handle_t*>(&trim_timer_), nullptr);

@@ -38,6 +38,7 @@
 #include "proxy/ops/loop_lag.h"
 #include "proxy/xmpp/policy.h"
 #include "proxy/app/certificate_expiry.h"
+#include "proxy/app/spam_files.h"
 #include "proxy/resolve/resolver.h"
 #include "proxy/routing/router.h"
 #include "proxy/s2s/s2s_in.h"
@@ -88,6 +89,7 @@ private:
     // Reads the expiry of the certificates config_ presents into certificates_ (from apply_settings).
     void refresh_certificate_expiry();
     void close_listeners(bool local_too);
+    [[nodiscard]] bool start_antispam(std::string* error);
     // Logs a warning when local.verify_dialback is off (at start and after each reload).
     void warn_if_unverified() const;
     void drain_step();
@@ -132,6 +134,7 @@ private:
     std::unique_ptr<LocalLink> local_link_;
     std::unique_ptr<LocalVerifier> local_verifier_;  // checks the local server's dialback keys
     std::unique_ptr<DnsResponder> dns_responder_;  // local.dns_responder, when set
+    std::unique_ptr<SpamFileWatcher> spam_watcher_;  // [antispam] list files: read again when they change
     std::unique_ptr<AdminServer> admin_;           // admin.listen, when admin.enabled
     uint64_t started_ms_ = 0;                      // loop time at start, for uptime
     std::vector<CertificateExpiry> certificates_;  // what /metrics says of the certificates presented

@@ -82,6 +82,8 @@ struct Metrics {
     CounterMap stanza_limits;                 // streams ended by a stanza limit, by xml::limit_name()
     CounterMap access_refusals;               // remote domains a [[listen.s2s]] access rule refused: dialback,
                                               // sasl_external, stanza
+    CounterMap antispam_refusals;             // "<list key>:<what>": domain checks a spam list refused, JIDs
+    CounterMap antispam_reloads;              // list files read again: "applied" or "refused"
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)

@@ -1,6 +1,7 @@
 #include "proxy/xmpp/policy.h"
 
 #include "common/xmpp/jid.h"
+#include "proxy/ops/metrics.h"
 
 namespace s2s {
 namespace {
@@ -23,6 +24,10 @@ bool PolicyRules::allowed(std::string_view remote) const {
     std::string d = norm(remote);
     if (deny_.count(d)) return false;
     if (allow_.count(d)) return true;
+    if (const SpamList* l = spam_ ? spam_->blocking_domain(d) : nullptr) {
+        metrics().antispam_refusals.add(l->key + ":domain");
+        return false;
+    }
     return default_policy_ == Policy::Allow;
 }
 
@@ -45,9 +50,18 @@ std::string PolicyRules::certificate_rule(std::string_view remote) const {
 std::string PolicyRules::refusal(std::string_view remote) const {
     std::string d = norm(remote);
     if (deny_.count(d)) return d + " is denied by s2s.host_policy";
-    if (!allow_.count(d) && default_policy_ == Policy::Deny)
-        return d + " is not in s2s.host_policy and s2s.default_policy is \"deny\"";
+    if (allow_.count(d)) return "";
+    if (const SpamList* l = spam_ ? spam_->blocking_domain(d) : nullptr)
+        return d + " is listed as a spam domain in " + l->source + " (antispam." + l->key + ")";
+    if (default_policy_ == Policy::Deny) return d + " is not in s2s.host_policy and s2s.default_policy is \"deny\"";
     return "";
+}
+
+std::string PolicyRules::jid_refusal(std::string_view bare) const {
+    const SpamList* l = spam_ ? spam_->blocking_jid(bare) : nullptr;
+    if (!l) return "";
+    metrics().antispam_refusals.add(l->key + ":jid");
+    return std::string(bare) + " is listed as a spammer in " + l->source + " (antispam." + l->key + ")";
 }
 
 }  // namespace s2s

@@ -2,17 +2,21 @@
 //
 // - s2s.default_policy / s2s.host_policy: allow or deny a remote domain, both directions
 //   (MongooseIM's semantics: an exact host entry wins over the default).
+// - [antispam] lists (spam_lists.h): a domain a spam list blocks is refused like a denied one,
+//   unless s2s.host_policy names it with "allow"; a listed JID's stanzas are refused one by one.
 // - How a remote domain must authenticate (Prosody's semantics): secure_auth demands a valid
 //   certificate from every domain except those in insecure_domains; secure_domains always need
 //   one; use_starttls = "required_trusted" demands one from everybody. Otherwise a valid
 //   certificate (SASL EXTERNAL) or dialback both do.
 #pragma once
 
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "common/config/config.h"
+#include "proxy/xmpp/spam_lists.h"
 
 namespace s2s {
 
@@ -33,6 +37,13 @@ public:
     [[nodiscard]] bool dialback_allowed(std::string_view remote) const { return !needs_valid_certificate(remote); }
     // A sentence for logs and bounces saying why `remote` is refused ("" when allowed).
     [[nodiscard]] std::string refusal(std::string_view remote) const;
+    // A sentence saying which list refuses stanzas from the bare JID `bare` ("" when none does);
+    // counted in antispam_refusals_total.
+    [[nodiscard]] std::string jid_refusal(std::string_view bare) const;
+
+    // The [antispam] lists in force (null: none). Kept across a reload of the rules.
+    void set_spam_lists(std::shared_ptr<const SpamLists> lists) { spam_ = std::move(lists); }
+    [[nodiscard]] const std::shared_ptr<const SpamLists>& spam_lists() const noexcept { return spam_; }
 
 private:
     Policy default_policy_;
@@ -40,6 +51,7 @@ private:
     std::set<std::string, std::less<>> secure_, insecure_;
     bool secure_auth_;
     bool trusted_only_;
+    std::shared_ptr<const SpamLists> spam_;
 };
 
 }  // namespace s2s

@@ -101,28 +101,28 @@ bool SpamLists::empty() const noexcept {
     return jids_.size() == 0;
 }
 
-const std::string* SpamLists::blocking_domain(std::string_view domain) const {
+const SpamList* SpamLists::blocking_domain(std::string_view domain) const {
     if (empty()) return nullptr;
     auto canonical = normalize_domain(domain);
     if (!canonical) return nullptr;
     auto it = verdicts_.find(*canonical);
     if (it != verdicts_.end()) return it->second;
-    const std::string* verdict = lookup_domain(*canonical);
+    const SpamList* verdict = lookup_domain(*canonical);
     if (verdicts_.size() >= kVerdictCache) verdicts_.clear();
     verdicts_.emplace(std::move(*canonical), verdict);
     return verdict;
 }
 
-const std::string* SpamLists::lookup_domain(const std::string& canonical) const {
+const SpamList* SpamLists::lookup_domain(const std::string& canonical) const {
     if (covers(whitelist_, canonical)) return nullptr;
     for (const SpamList& l : domains_)
-        if (covers(l, canonical)) return &l.source;
+        if (covers(l, canonical)) return &l;
     return nullptr;
 }
 
-const std::string* SpamLists::blocking_jid(std::string_view bare) const {
+const SpamList* SpamLists::blocking_jid(std::string_view bare) const {
     if (jids_.size() == 0) return nullptr;
-    return listed(jids_, std::string(bare)) ? &jids_.source : nullptr;
+    return listed(jids_, std::string(bare)) ? &jids_ : nullptr;
 }
 
 }  // namespace s2s

@@ -29,7 +29,8 @@ enum class SpamListKind { Domains, Jids };
 
 // One list: the entries of one file (or, later, one block list service).
 struct SpamList {
-    std::string source;                      // where it came from, for refusal texts and logs
+    std::string source;                      // where it came from (a path), for refusal texts and logs
+    std::string key;                         // the list's kind by its config key: "spam_domains_file"...
     std::unordered_set<std::string> plain;   // canonical domains, or bare JIDs
     std::unordered_set<std::string> hashed;  // SHA-256 digests, 32 raw bytes each
 
@@ -47,12 +48,12 @@ public:
     SpamLists() = default;
     SpamLists(std::vector<SpamList> domains, SpamList jids, SpamList whitelist);
 
-    // The source of the list that blocks `domain` (any spelling: it is put in canonical form),
-    // or nullptr when none does (or the domain is whitelisted, or not a valid domain).
-    [[nodiscard]] const std::string* blocking_domain(std::string_view domain) const;
-    // The source of the list that names the bare JID `bare` ("local@domain", canonical as the
-    // admission code has it), or nullptr.
-    [[nodiscard]] const std::string* blocking_jid(std::string_view bare) const;
+    // The list that blocks `domain` (any spelling: it is put in canonical form), or nullptr when
+    // none does (or the domain is whitelisted, or not a valid domain).
+    [[nodiscard]] const SpamList* blocking_domain(std::string_view domain) const;
+    // The list that names the bare JID `bare` ("local@domain", canonical as the admission code
+    // has it), or nullptr.
+    [[nodiscard]] const SpamList* blocking_jid(std::string_view bare) const;
 
     [[nodiscard]] bool empty() const noexcept;
     [[nodiscard]] const std::vector<SpamList>& domain_lists() const noexcept { return domains_; }
@@ -60,11 +61,11 @@ public:
     [[nodiscard]] const SpamList& whitelist() const noexcept { return whitelist_; }
 
 private:
-    [[nodiscard]] const std::string* lookup_domain(const std::string& canonical) const;
+    [[nodiscard]] const SpamList* lookup_domain(const std::string& canonical) const;
 
     std::vector<SpamList> domains_;
     SpamList jids_, whitelist_;
-    mutable std::unordered_map<std::string, const std::string*> verdicts_;
+    mutable std::unordered_map<std::string, const SpamList*> verdicts_;
 };
 
 }  // namespace s2s

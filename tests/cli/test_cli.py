@@ -145,7 +145,7 @@ class Examples(unittest.TestCase):
         for key in keys:
             # The last part of the key, as written under its table or entry.
             leaf = key.split("*.")[-1]
-            for prefix in ("general.", "s2s.outgoing.tls.", "s2s.outgoing.", "s2s.", "local.", "admin.", "shaper.*.",
+            for prefix in ("general.", "s2s.outgoing.tls.", "s2s.outgoing.", "s2s.", "local.", "admin.", "antispam.", "shaper.*.",
                            "access.*.*.", "acl.*.*."):
                 if leaf.startswith(prefix):
                     leaf = leaf[len(prefix):]

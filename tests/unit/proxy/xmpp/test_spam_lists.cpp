@@ -55,7 +55,7 @@ TEST_CASE("spam lists: a listed domain blocks itself and its subdomains, not its
     domains.push_back(parsed("spam.test\n", SpamListKind::Domains, "/etc/s2s-proxy/spam.txt"));
     SpamLists lists(std::move(domains), {}, {});
     REQUIRE(lists.blocking_domain("spam.test"));
-    CHECK(*lists.blocking_domain("spam.test") == "/etc/s2s-proxy/spam.txt");
+    CHECK(lists.blocking_domain("spam.test")->source == "/etc/s2s-proxy/spam.txt");
     CHECK(lists.blocking_domain("SPAM.test."));
     CHECK(lists.blocking_domain("chat.spam.test"));
     CHECK(lists.blocking_domain("a.b.spam.test"));
@@ -90,7 +90,7 @@ TEST_CASE("spam lists: JIDs are matched bare, plain or hashed, and case-folded i
     CHECK(jids.plain.count("spammer@spam.test"));
     SpamLists lists({}, std::move(jids), {});
     REQUIRE(lists.blocking_jid("spammer@spam.test"));
-    CHECK(*lists.blocking_jid("spammer@spam.test") == "jids.txt");
+    CHECK(lists.blocking_jid("spammer@spam.test")->source == "jids.txt");
     CHECK(lists.blocking_jid("bot@host.test"));
     CHECK_FALSE(lists.blocking_jid("someone@spam.test"));
     CHECK_FALSE(lists.blocking_domain("spam.test"));  // a JID entry does not block its domain
