@@ -37,9 +37,9 @@ namespace starttls {
 
 // One TLS mode: a value of tls.mode (listen.*.tls, s2s.outgoing.tls, local.tls) or of
 // s2s.use_starttls, and what it means on either side of a stream. The listeners, the links
-// s2s-proxy opens, the local link, the TLS contexts and the policy read these facts and never the
-// name, so a new mode is one row of the table (starttls.cpp) and its name among the choices of
-// its keys (config_table.cpp).
+// s2s-proxy opens, the local link, the TLS contexts and the policy decide by these facts, never by
+// the name, so a new mode is one row of the table (starttls.cpp) and its name among the choices
+// of its keys (config_table.cpp).
 struct Mode {
     std::string_view name;         // as the config writes it ("tls", "starttls", "required_trusted"...)
     bool direct = false;           // TLS from the first byte (XEP-0368), ALPN xmpp-server; no <starttls/>
