@@ -23,8 +23,6 @@ struct Limit {
 };
 
 enum class Policy { Allow, Deny };
-enum class StartTls { False, Optional, Required, RequiredTrusted };      // s2s.use_starttls (6.x)
-enum class TlsMode { Tls, StartTls, StartTlsRequired };                  // tls.mode
 enum class VerifyMode { Peer, SelfsignedPeer, None };                    // tls.verify_mode
 enum class LocalMode { S2S, Component };                                 // local.mode
 // general.loglevel as MongooseIM spells it; main maps it onto the logger's levels.
@@ -37,7 +35,9 @@ struct TlsOptions {
     // Some key of this subsection was given (file or command line): a subsection without a mode
     // means STARTTLS (tls_setup.h).
     bool present = false;
-    std::optional<TlsMode> mode;          // unset: "starttls" when present, else from s2s.use_starttls
+    std::string mode;                     // tls.mode as written ("tls", "starttls"...; what each means:
+                                          // proxy/features/starttls.h); empty: unset, then "starttls" when
+                                          // present, else from s2s.use_starttls
     VerifyMode verify_mode = VerifyMode::Peer;
     std::string certfile, keyfile, cacertfile, dhfile, ciphers, password;
     std::vector<std::string> versions;    // e.g. "tlsv1.2", "tlsv1.3"; empty: library default
@@ -150,7 +150,7 @@ struct Config {
     // [s2s]
     Policy default_policy = Policy::Allow;
     std::vector<HostPolicy> host_policy;
-    StartTls use_starttls = StartTls::False;
+    std::string use_starttls = "false";        // as written (modes: proxy/features/starttls.h)
     bool use_starttls_set = false;             // given in the file or on the command line
     std::string certfile;
     std::vector<DomainCert> domain_certs;      // s2s.domain_certfile

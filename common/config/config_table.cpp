@@ -51,7 +51,9 @@ struct TlsSpec {
     std::function<void(TlsOptions&, const Value&)> apply;
 };
 
+// The TLS modes each key takes (what each means: proxy/features/starttls.cpp's table).
 const Choices kTlsModes{"tls", "starttls", "starttls_required"};
+const Choices kUseStartTls{"false", "optional", "required", "required_trusted"};
 const Choices kVerifyModes{"peer", "selfsigned_peer", "none"};
 const Choices kTlsVersions{"tlsv1.2", "tlsv1.3"};
 const Choices kProtocolOptions{"no_sslv2",   "no_sslv3",   "no_tlsv1",
@@ -67,7 +69,7 @@ std::vector<TlsSpec> tls_specs() {
          "s2s.use_starttls = \"required\" or \"required_trusted\" (a subsection never weakens it); with no tls key at all: from "
          "s2s.use_starttls on a listener, and on outgoing links STARTTLS whenever the remote offers it unless "
          "s2s.use_starttls is set",
-         [](TlsOptions& t, const Value& v) { t.mode = static_cast<TlsMode>(v.choice); }},
+         [](TlsOptions& t, const Value& v) { t.mode = kTlsModes[v.choice]; }},
         {"verify_mode", Kind::Enum, "\"peer\"", kVerifyModes, Both,
          "how peer certificates are judged: peer: valid if it chains to cacertfile; selfsigned_peer: "
          "self-signed ones are accepted for TLS too, but prove no domain (dialback is still needed); none: not checked (without a valid certificate a peer may still use "
@@ -305,13 +307,13 @@ std::vector<OptionSpec> build() {
          [](Config& c, const Wild& w, const Value& v) {
              at(c.host_policy, index_of(w)).policy = static_cast<Policy>(v.choice);
          }},
-        {"s2s.use_starttls", Kind::Enum, "\"false\"", 0, 0, {"false", "optional", "required", "required_trusted"}, R,
+        {"s2s.use_starttls", Kind::Enum, "\"false\"", 0, 0, kUseStartTls, R,
          "TLS where no tls subsection says otherwise: false, optional, required, required_trusted (certificate "
          "verified). Unset: listeners without a tls subsection offer no TLS, and outgoing links without "
          "s2s.outgoing.tls use STARTTLS whenever the remote offers it (no client certificate needed; the "
          "remote's certificate is judged per domain, and an unverified one still allows dialback); \"false\" "
          "set explicitly means no TLS at all",
-         [](Config& c, const Wild&, const Value& v) { c.use_starttls = static_cast<StartTls>(v.choice); }},
+         [](Config& c, const Wild&, const Value& v) { c.use_starttls = kUseStartTls[v.choice]; }},
         {"s2s.certfile", Kind::CertFile, nullptr, 0, 0, {}, R,
          "PEM file with the certificate and its private key, used when no tls.certfile is set",
          [](Config& c, const Wild&, const Value& v) { c.certfile = v.s; }},
@@ -493,7 +495,7 @@ std::vector<OptionSpec> build() {
          "is what an attacker stripping it would show); starttls_required: STARTTLS, or the link fails. Unset: plain, as on loopback. Component mode takes only "
          "tls (XEP-0114 has no STARTTLS). A failed handshake or a certificate that does not check out counts as an "
          "unreachable server: stanzas wait (local.queue_timeout), then bounce. Streams opened after a reload take a new value (ours, in MongooseIM's tls layout)",
-         [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = static_cast<TlsMode>(v.choice); }},
+         [](Config& c, const Wild&, const Value& v) { c.local_tls.mode = kTlsModes[v.choice]; }},
         {"local.tls.verify_mode", Kind::Enum, "\"peer\"", 0, 0, kVerifyModes, R,
          "how the local server's certificate is judged: peer: it must chain to local.tls.cacertfile and name "
          "local.tls.server_name, else the link is not used; selfsigned_peer: a self-signed one is accepted too, but "

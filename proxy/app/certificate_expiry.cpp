@@ -57,7 +57,7 @@ int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
 std::vector<PresentedCertificate> presented_certificates(const Config& c) {
     Collector got;
     for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
-        if (inbound_tls_mode(c, c.listen_s2s[i]) == InboundTls::None) continue;
+        if (!inbound_tls_mode(c, c.listen_s2s[i]).uses_tls()) continue;
         got.own_or_shared(c, "listen.s2s." + std::to_string(i) + ".tls", c.listen_s2s[i].tls);
         got.domains(c);  // chosen by SNI
     }
@@ -66,10 +66,10 @@ std::vector<PresentedCertificate> presented_certificates(const Config& c) {
         got.domains(c);  // the client certificate of links from that domain
     }
     for (size_t i = 0; i < c.listen_local.size(); ++i) {
-        if (local_tls_mode(c.listen_local[i]) == InboundTls::None) continue;
+        if (!local_tls_mode(c.listen_local[i]).uses_tls()) continue;
         got.own_or_shared(c, "listen.local." + std::to_string(i) + ".tls", c.listen_local[i].tls);
     }
-    if (local_client_tls_mode(c) != LocalTls::Plain) got.own_or_shared(c, "local.tls", c.local_tls);
+    if (local_client_tls_mode(c).uses_tls()) got.own_or_shared(c, "local.tls", c.local_tls);
     return std::move(got.out);
 }
 

@@ -13,15 +13,15 @@ std::vector<std::string> preflight(const Config& config) {
     std::string error;
     for (size_t i = 0; i < config.listen_s2s.size(); ++i) {
         const Listener& l = config.listen_s2s[i];
-        if (inbound_tls_mode(config, l) == InboundTls::None) continue;
+        if (!inbound_tls_mode(config, l).uses_tls()) continue;
         if (!make_listener_context(config, l, &error)) problems.push_back(error);
     }
     for (size_t i = 0; i < config.listen_local.size(); ++i) {
         const Listener& l = config.listen_local[i];
-        if (local_tls_mode(l) == InboundTls::None) continue;
+        if (!local_tls_mode(l).uses_tls()) continue;
         if (!make_local_listener_context(config, l, &error)) problems.push_back(error);
     }
-    if (local_client_tls_mode(config) != LocalTls::Plain && !make_local_client_context(config, &error))
+    if (local_client_tls_mode(config).uses_tls() && !make_local_client_context(config, &error))
         problems.push_back(error);
     if (outgoing_tls_needed(config)) {
         bool with_cert = false;

@@ -18,6 +18,7 @@
 #include "proxy/resolve/dns_resolver.h"
 #include "proxy/app/reload.h"
 #include "proxy/app/stream_settings.h"
+#include "proxy/app/tls_setup.h"
 
 namespace s2s {
 namespace {
@@ -49,7 +50,7 @@ Server::Server(EventLoop& loop, Config config, std::vector<config::Setting> sett
       settings_(std::move(settings)),
       reload_source_(std::move(reload)),
       keys_(config_.shared),
-      policy_(config_) {}
+      policy_(config_, trusted_only(config_)) {}
 
 Server::~Server() {
     if (exit_guard_) uv_close(reinterpret_cast<uv_handle_t*>(exit_guard_), [](uv_handle_t* h) {
@@ -216,7 +217,7 @@ bool Server::reload() {
     config_ = std::move(plan.config);  // in place: the context and the resolver hold references
     settings_ = std::move(plan.settings);
     std::shared_ptr<const SpamLists> spam = policy_.spam_lists();
-    policy_ = PolicyRules(config_);
+    policy_ = PolicyRules(config_, trusted_only(config_));
     policy_.set_spam_lists(std::move(spam));
     spam_watcher_->watch(config_);
     spam_watcher_->read_now();  // a file that does not parse keeps the lists in force (logged)

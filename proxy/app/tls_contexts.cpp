@@ -21,7 +21,7 @@ bool build_tls_contexts(const Config& c, TlsContexts* out, std::string* error) {
     }
     for (size_t i = 0; i < c.listen_s2s.size(); ++i) {
         std::shared_ptr<const tls::Context> ctx;
-        if (inbound_tls_mode(c, c.listen_s2s[i]) != InboundTls::None) {
+        if (inbound_tls_mode(c, c.listen_s2s[i]).uses_tls()) {
             ctx = make_listener_context(c, c.listen_s2s[i], error);
             if (!ctx) return false;
         }
@@ -29,13 +29,13 @@ bool build_tls_contexts(const Config& c, TlsContexts* out, std::string* error) {
     }
     for (size_t i = 0; i < c.listen_local.size(); ++i) {
         std::shared_ptr<const tls::Context> ctx;
-        if (local_tls_mode(c.listen_local[i]) != InboundTls::None) {
+        if (local_tls_mode(c.listen_local[i]).uses_tls()) {
             ctx = make_local_listener_context(c, c.listen_local[i], error);
             if (!ctx) return false;
         }
         out->local_listeners.push_back(std::move(ctx));
     }
-    if (local_client_tls_mode(c) != LocalTls::Plain) {
+    if (local_client_tls_mode(c).uses_tls()) {
         out->local_client = make_local_client_context(c, error);
         if (!out->local_client) return false;
     }

@@ -6,15 +6,6 @@
 namespace s2s {
 namespace {
 
-InboundTls from_mode(TlsMode m) {
-    switch (m) {
-        case TlsMode::Tls: return InboundTls::Direct;
-        case TlsMode::StartTls: return InboundTls::Offer;
-        case TlsMode::StartTlsRequired: return InboundTls::Require;
-    }
-    return InboundTls::None;
-}
-
 tls::VerifyMode verify(VerifyMode v) {
     switch (v) {
         case VerifyMode::Peer: return tls::VerifyMode::Peer;
@@ -88,63 +79,39 @@ std::shared_ptr<const tls::Context> create(const Config& c, const std::string& p
 }
 
 // The server context for listener `l` in `mode`, with the local domains' certificates by SNI
-// (`sni`) or without. The listener's own tls subsection with verify_mode = "peer" and
-// disconnect_on_failure = true (MongooseIM's defaults) refuses a handshake without a valid client
-// certificate. TLS that comes from s2s.use_starttls alone keeps the 6.x meaning: certificates
-// judged per domain.
-std::shared_ptr<const tls::Context> server_context(const Config& c, const Listener& l, InboundTls mode, bool sni,
-                                                   std::string* error) {
+// (`sni`) or without. In a strict-handshake mode (the listener's own tls subsection) verify_mode
+// = "peer" with disconnect_on_failure = true (MongooseIM's defaults) refuses a handshake without a
+// valid client certificate; TLS that comes from s2s.use_starttls alone keeps the 6.x meaning:
+// certificates judged per domain.
+std::shared_ptr<const tls::Context> server_context(const Config& c, const Listener& l, const starttls::Mode& mode,
+                                                   bool sni, std::string* error) {
     tls::ContextOptions o;
     o.role = tls::Role::Server;
     common_options(c, l.tls, o);
-    o.require_valid_peer = l.tls.present && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
+    o.require_valid_peer =
+        mode.strict_handshake && l.tls.verify_mode == VerifyMode::Peer && l.tls.disconnect_on_failure;
     o.protocol_options = l.tls.protocol_options;
     if (sni) domain_certificates(c, o);
-    if (mode == InboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    if (mode.direct) o.alpn = {tls::kAlpnXmppServer};
     return create(c, listener_prefix(c, l), l.tls, o, error);
 }
 
 }  // namespace
 
-InboundTls inbound_tls_mode(const Config& c, const Listener& l) {
-    if (l.tls.mode) return from_mode(*l.tls.mode);
-    // MongooseIM 6: a tls subsection means "starttls"; it never weakens a use_starttls that
-    // requires TLS (a written mode may).
-    bool required = c.use_starttls == StartTls::Required || c.use_starttls == StartTls::RequiredTrusted;
-    if (l.tls.present) return required ? InboundTls::Require : InboundTls::Offer;
-    switch (c.use_starttls) {
-        case StartTls::False: return InboundTls::None;
-        case StartTls::Optional: return InboundTls::Offer;
-        case StartTls::Required:
-        case StartTls::RequiredTrusted: return InboundTls::Require;
-    }
-    return InboundTls::None;
+const starttls::Mode& inbound_tls_mode(const Config& c, const Listener& l) {
+    return starttls::configured(l.tls, starttls::mode(c.use_starttls));
 }
 
-OutboundTls outbound_tls_mode(const Config& c) {
-    if (c.outgoing.tls.mode) {
-        switch (*c.outgoing.tls.mode) {
-            case TlsMode::Tls: return OutboundTls::Direct;
-            case TlsMode::StartTls: return OutboundTls::StartTls;
-            case TlsMode::StartTlsRequired: return OutboundTls::StartTlsRequired;
-        }
-    }
-    // A tls subsection without a mode, or no TLS setting at all: STARTTLS when the remote offers it
-    // (required when use_starttls requires it: the subsection does not weaken that).
-    bool required = c.use_starttls == StartTls::Required || c.use_starttls == StartTls::RequiredTrusted;
-    if (c.outgoing.tls.present && required) return OutboundTls::StartTlsRequired;
-    if (c.outgoing.tls.present || !c.use_starttls_set) return OutboundTls::StartTls;
-    switch (c.use_starttls) {
-        case StartTls::False: return OutboundTls::None;
-        case StartTls::Optional: return OutboundTls::StartTls;
-        case StartTls::Required:
-        case StartTls::RequiredTrusted: return OutboundTls::StartTlsRequired;
-    }
-    return OutboundTls::None;
+const starttls::Mode& outbound_tls_mode(const Config& c) {
+    // With no TLS setting at all: STARTTLS when the remote offers it.
+    const starttls::Mode& otherwise = c.use_starttls_set ? starttls::mode(c.use_starttls) : starttls::mode("starttls");
+    return starttls::configured(c.outgoing.tls, otherwise);
 }
+
+bool trusted_only(const Config& c) { return starttls::mode(c.use_starttls).trusted; }
 
 bool outgoing_tls_needed(const Config& c) {
-    return outbound_tls_mode(c) != OutboundTls::None || c.secure_auth || !c.secure_domains.empty();
+    return outbound_tls_mode(c).uses_tls() || c.secure_auth || !c.secure_domains.empty();
 }
 
 std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {
@@ -158,7 +125,7 @@ std::shared_ptr<const tls::Context> make_outgoing_context(const Config& c, const
     common_options(c, c.outgoing.tls, o);
     for (auto& d : c.domain_certs)
         if (d.domain == local) o.certificate = {d.certfile, "", "", {}};
-    if (outbound_tls_mode(c) == OutboundTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    if (outbound_tls_mode(c).direct) o.alpn = {tls::kAlpnXmppServer};
     *have_certificate = !o.certificate.certfile.empty();
     return create(c, "s2s.outgoing.tls", c.outgoing.tls, o, error);
 }
@@ -175,7 +142,7 @@ std::shared_ptr<const tls::Context> make_local_client_context(const Config& c, s
     // (under selfsigned_peer: one that is neither valid nor self-signed) ends the link at the
     // handshake.
     o.require_valid_peer = c.local_tls.verify_mode != VerifyMode::None;
-    if (local_client_tls_mode(c) == LocalTls::Direct) o.alpn = {tls::kAlpnXmppServer};
+    if (local_client_tls_mode(c).direct) o.alpn = {tls::kAlpnXmppServer};
     return create(c, "local.tls", c.local_tls, o, error);
 }
 

@@ -1,4 +1,5 @@
-// From the config's TLS options to TLS modes and contexts for listeners and outgoing links.
+// From the config's TLS options to TLS modes and contexts for listeners and outgoing links. What a
+// mode means is starttls.h's table; here is only which key gives a side its mode.
 //
 // A listener's or the outgoing side's `tls.mode` wins; a tls subsection without a mode means
 // "starttls" (MongooseIM's default), even beside s2s.use_starttls = "false". Otherwise MongooseIM
@@ -17,13 +18,14 @@
 
 #include "common/config/config.h"
 #include "common/tls/tls_context.h"
-#include "proxy/s2s/s2s_in.h"
-#include "proxy/s2s/s2s_out.h"
+#include "proxy/features/starttls.h"
 
 namespace s2s {
 
-[[nodiscard]] InboundTls inbound_tls_mode(const Config& config, const Listener& listener);
-[[nodiscard]] OutboundTls outbound_tls_mode(const Config& config);
+[[nodiscard]] const starttls::Mode& inbound_tls_mode(const Config& config, const Listener& listener);
+[[nodiscard]] const starttls::Mode& outbound_tls_mode(const Config& config);
+// Whether s2s.use_starttls demands a valid certificate from every remote domain (PolicyRules).
+[[nodiscard]] bool trusted_only(const Config& config);
 // Whether outgoing links need a TLS client context: the mode above uses TLS, or some remote
 // domain must prove itself with a certificate (s2s.secure_auth, s2s.secure_domains), which
 // makes its links use TLS whatever the mode says.

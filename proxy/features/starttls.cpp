@@ -4,23 +4,52 @@
 #include "proxy/ops/metrics.h"
 
 namespace s2s::starttls {
+namespace {
 
-std::string feature(InboundTls mode, const Stream& stream) {
-    if (stream.tls_open() || (mode != InboundTls::Offer && mode != InboundTls::Require)) return "";
-    return mode == InboundTls::Require ? "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
-                                       : "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'></starttls>";
+// Every TLS mode the config can name. Columns: name, direct, starttls, required, trusted,
+// strict_handshake (Mode says what each means).
+constexpr Mode kModes[] = {
+    // s2s.use_starttls (MongooseIM 6.x), where no tls subsection says otherwise
+    {"false", false, false, false, false, false},
+    {"optional", false, true, false, false, false},
+    {"required", false, true, true, false, false},
+    {"required_trusted", false, true, true, true, false},
+    // tls.mode
+    {"tls", true, false, false, false, true},
+    {"starttls", false, true, false, false, true},
+    {"starttls_required", false, true, true, false, true},
+};
+
+}  // namespace
+
+const Mode& mode(std::string_view name) {
+    for (const Mode& m : kModes)
+        if (m.name == name) return m;
+    return plain();
 }
 
-bool required_first(InboundTls mode, const Stream& stream) {
-    return mode == InboundTls::Require && !stream.tls_open();
+const Mode& plain() { return kModes[0]; }
+
+const Mode& configured(const TlsOptions& tls, const Mode& otherwise) {
+    if (!tls.mode.empty()) return mode(tls.mode);
+    if (!tls.present) return otherwise;
+    return mode(otherwise.required ? "starttls_required" : "starttls");
 }
 
-bool may_proceed(InboundTls mode, const Stream& stream, std::string* why) {
+std::string feature(const Mode& mode, const Stream& stream) {
+    if (stream.tls_open() || !mode.starttls) return "";
+    return mode.required ? "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"
+                         : "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'></starttls>";
+}
+
+bool required_first(const Mode& mode, const Stream& stream) { return mode.required && !stream.tls_open(); }
+
+bool may_proceed(const Mode& mode, const Stream& stream, std::string* why) {
     if (stream.tls()) {
         *why = "STARTTLS asked twice";
         return false;
     }
-    if (mode == InboundTls::None || mode == InboundTls::Direct) {
+    if (!mode.starttls) {
         *why = "STARTTLS asked but not offered";
         return false;
     }
@@ -59,25 +88,25 @@ std::string describe(const tls::Session& t) {
 
 // ---- the initiating side -------------------------------------------------------------------------
 
-ClientStep on_features(OutboundTls mode, bool tls_open, bool must_secure, const xml::Element& f,
+ClientStep on_features(const Mode& mode, bool tls_open, bool must_secure, const xml::Element& f,
                        const std::string& remote, std::string* why) {
     xml::Element starttls = f.child("starttls", xml::ns::tls);
     if (!tls_open && starttls) {
-        if (mode == OutboundTls::StartTls || mode == OutboundTls::StartTlsRequired || must_secure) return ClientStep::Ask;
+        if (mode.starttls || must_secure) return ClientStep::Ask;
         if (starttls.child("required", xml::ns::tls)) {
             *why = remote + " requires TLS, but TLS is off here (s2s.use_starttls / s2s.outgoing.tls.mode)";
             return ClientStep::Fail;
         }
     }
-    if (!tls_open && mode == OutboundTls::StartTlsRequired) {
+    if (!tls_open && mode.required) {
         *why = remote + " does not offer STARTTLS, which is required here";
         return ClientStep::Fail;
     }
     return ClientStep::Continue;
 }
 
-bool pre_1_0_acceptable(OutboundTls mode, bool tls_open, const std::string& remote, std::string* why) {
-    bool tls_needed = mode == OutboundTls::StartTlsRequired || mode == OutboundTls::Direct;
+bool pre_1_0_acceptable(const Mode& mode, bool tls_open, const std::string& remote, std::string* why) {
+    bool tls_needed = mode.required || mode.direct;
     if (!tls_needed || tls_open) return true;
     *why = remote + " does not support STARTTLS, which is required";
     return false;

@@ -29,7 +29,7 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& veri
     }
     self->window_end_ = ctx.loop.now_ms() + settings.state_timeout_ms;
     self->stream_->set_deadline(settings.state_timeout_ms);
-    if (settings.tls == InboundTls::Direct) {
+    if (settings.tls.direct) {
         if (!self->begin_handshake()) return;
         self->state_ = State::TlsHandshake;
         self->stream_->start_tls(settings.tls_context);
@@ -168,7 +168,7 @@ void LocalIn::handle_starttls() {
 void LocalIn::on_tls_established() {
     end_handshake();
     S2S_LOG_INFO(log_ctx(), "tls", "%s: %s", settings_.listener.c_str(), starttls::describe(*stream_->tls()).c_str());
-    metrics().local_tls.add(settings_.tls == InboundTls::Direct ? "listener:direct" : "listener:starttls");
+    metrics().local_tls.add(settings_.tls.direct ? "listener:direct" : "listener:starttls");
     state_ = State::AwaitingHeader;
 }
 
@@ -335,7 +335,7 @@ void LocalIn::fail(StreamError error, const std::string& text) {
                     name(error).data(), text.c_str());
     std::string why = std::string(name(error)) + ": " + text;
     // Plaintext XML would land in a TLS handshake: the connection is just closed.
-    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !stream_->tls_open()))
+    if (state_ == State::TlsHandshake || (settings_.tls.direct && !stream_->tls_open()))
         stream_->end_unsent(error, why);
     else
         stream_->end_with(error, text, why, header_sent_ ? "" : stream_header("", "", "", true));

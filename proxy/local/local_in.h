@@ -44,8 +44,8 @@ struct LocalInSettings {
     const SocketAddressSet* own_outgoing = nullptr;  // local ends of our outgoing sockets; null: not checked
     bool verify_dialback = true;  // local.verify_dialback: ask the local server to confirm its keys
     Limit max_connections{0, true};  // beyond it new streams get resource-constraint
-    InboundTls tls = InboundTls::None;  // listen.local.*.tls (local_tls_mode())
-    std::shared_ptr<const tls::Context> tls_context;  // set unless tls is None
+    starttls::Mode tls = starttls::plain();  // listen.local.*.tls (local_tls_mode())
+    std::shared_ptr<const tls::Context> tls_context;  // set when tls uses TLS
     Limit max_tls_handshakes{256, false};  // listen.local.*.max_tls_handshakes
     mutable size_t active = 0;    // streams open on this listener now (kept across a reload)
     mutable size_t handshakes = 0;  // TLS handshakes in progress on it now (kept across a reload)

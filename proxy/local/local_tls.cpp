@@ -4,24 +4,11 @@
 
 namespace s2s {
 
-InboundTls local_tls_mode(const Listener& l) {
-    if (!l.tls.mode) return l.tls.present ? InboundTls::Offer : InboundTls::None;
-    switch (*l.tls.mode) {
-        case TlsMode::Tls: return InboundTls::Direct;
-        case TlsMode::StartTls: return InboundTls::Offer;
-        case TlsMode::StartTlsRequired: return InboundTls::Require;
-    }
-    return InboundTls::None;
-}
+// (s2s.use_starttls is about the public side: without a tls subsection a local listener is plain.)
+const starttls::Mode& local_tls_mode(const Listener& l) { return starttls::configured(l.tls, starttls::plain()); }
 
-LocalTls local_client_tls_mode(const Config& c) {
-    if (!c.local_tls.mode) return LocalTls::Plain;
-    switch (*c.local_tls.mode) {
-        case TlsMode::Tls: return LocalTls::Direct;
-        case TlsMode::StartTls: return LocalTls::StartTls;
-        case TlsMode::StartTlsRequired: return LocalTls::StartTlsRequired;
-    }
-    return LocalTls::Plain;
+const starttls::Mode& local_client_tls_mode(const Config& c) {
+    return starttls::configured(c.local_tls, starttls::plain());
 }
 
 std::string host_name_of(const std::string& host_port) {

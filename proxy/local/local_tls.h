@@ -28,20 +28,15 @@
 namespace s2s {
 
 // The TLS mode of a [[listen.local]] listener (see above).
-[[nodiscard]] InboundTls local_tls_mode(const Listener& listener);
+[[nodiscard]] const starttls::Mode& local_tls_mode(const Listener& listener);
 
-// How s2s-proxy's streams to the local server use TLS (local.tls.mode).
-enum class LocalTls {
-    Plain,             // no TLS; an offered STARTTLS is ignored, a required one fails the link
-    Direct,            // TLS from the first byte
-    StartTls,          // STARTTLS when offered
-    StartTlsRequired,  // STARTTLS, or the link fails
-};
-[[nodiscard]] LocalTls local_client_tls_mode(const Config& config);
+// How s2s-proxy's streams to the local server use TLS (local.tls.mode; plain when unset). In plain
+// mode an offered STARTTLS is ignored and a required one fails the link.
+[[nodiscard]] const starttls::Mode& local_client_tls_mode(const Config& config);
 
 struct LocalTlsSettings {
-    LocalTls mode = LocalTls::Plain;
-    std::shared_ptr<const tls::Context> context;  // set unless mode is Plain
+    starttls::Mode mode = starttls::plain();
+    std::shared_ptr<const tls::Context> context;  // set when mode uses TLS
     std::string server_name;  // local.tls.server_name, else a name local.server holds; empty: the stream's domain
     bool check_name = true;   // verify_mode peer or selfsigned_peer: the certificate must name the server, and STARTTLS must be offered
 };

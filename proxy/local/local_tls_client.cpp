@@ -21,7 +21,7 @@ void start(Stream& stream, const LocalTlsSettings& s, const std::string& domain)
 }  // namespace
 
 bool start_direct(Stream& stream, const LocalTlsSettings& s, const std::string& domain) {
-    if (s.mode != LocalTls::Direct) return false;
+    if (!s.mode.direct) return false;
     start(stream, s, domain);
     return true;
 }
@@ -29,27 +29,23 @@ bool start_direct(Stream& stream, const LocalTlsSettings& s, const std::string& 
 Offer on_features(const LocalTlsSettings& s, const xml::Element& features, std::string* why) {
     xml::Element offered = features.child("starttls", xml::ns::tls);
     bool required = offered && offered.child("required", xml::ns::tls);
-    switch (s.mode) {
-        case LocalTls::Plain:
-            if (!required) return Offer::Continue;  // (Prosody offers it even when it does not require it)
-            *why = "the local server requires TLS on s2s: set local.tls.mode (\"starttls\") and local.tls.cacertfile, "
-                   "or let it accept plain s2s";
-            return Offer::Fail;
-        case LocalTls::Direct:  // (features come only after the handshake)
-            return Offer::Continue;
-        case LocalTls::StartTls:
-        case LocalTls::StartTlsRequired:
-            if (offered) return Offer::StartTls;
-            // With a certificate to check, a missing offer is what a man in the middle stripping
-            // <starttls/> would show: the link does not go on in plain text.
-            if (s.mode == LocalTls::StartTls && !s.check_name) return Offer::Continue;
-            *why = s.mode == LocalTls::StartTls
-                       ? "the local server does not offer STARTTLS, and local.tls.verify_mode asks for its certificate "
-                         "(write local.tls.verify_mode = \"none\" to allow plain streams)"
-                       : "the local server does not offer STARTTLS, which local.tls.mode = \"starttls_required\" needs";
-            return Offer::Fail;
+    if (s.mode.direct) return Offer::Continue;  // (features come only after the handshake)
+    if (!s.mode.starttls) {
+        if (!required) return Offer::Continue;  // (Prosody offers it even when it does not require it)
+        *why = "the local server requires TLS on s2s: set local.tls.mode (\"starttls\") and local.tls.cacertfile, "
+               "or let it accept plain s2s";
+        return Offer::Fail;
     }
-    return Offer::Continue;
+    if (offered) return Offer::StartTls;
+    // With a certificate to check, a missing offer is what a man in the middle stripping
+    // <starttls/> would show: the link does not go on in plain text.
+    if (!s.mode.required && !s.check_name) return Offer::Continue;
+    *why = !s.mode.required
+               ? "the local server does not offer STARTTLS, and local.tls.verify_mode asks for its certificate "
+                 "(write local.tls.verify_mode = \"none\" to allow plain streams)"
+               : "the local server does not offer STARTTLS, which local.tls.mode = \"" + std::string(s.mode.name) +
+                     "\" needs";
+    return Offer::Fail;
 }
 
 Step negotiate(Stream& stream, const LocalTlsSettings& s, const std::string& domain, const xml::Element& e,
@@ -99,7 +95,7 @@ std::string established(const LocalTlsSettings& s, const tls::Session& t, const 
         S2S_LOG_WARNING(log, "local-tls-refused", "%s at %s", refused.c_str(), server.c_str());
         return refused;
     }
-    metrics().local_tls.add(s.mode == LocalTls::Direct ? "client:direct" : "client:starttls");
+    metrics().local_tls.add(s.mode.direct ? "client:direct" : "client:starttls");
     if (quiet)
         S2S_LOG_DEBUG(log, "local-tls", "to the local server at %s: %s", server.c_str(), starttls::describe(t).c_str());
     else

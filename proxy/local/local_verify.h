@@ -61,7 +61,7 @@ public:
     // The longest one may take: connect, header, features, answer (and with TLS, STARTTLS and the
     // handshake).
     [[nodiscard]] uint64_t timeout_ms() const noexcept {
-        return settings_.connect_timeout_ms + (settings_.tls.mode == LocalTls::Plain ? 3 : 5) * settings_.state_timeout_ms;
+        return settings_.connect_timeout_ms + (settings_.tls.mode.uses_tls() ? 5 : 3) * settings_.state_timeout_ms;
     }
 
 private:

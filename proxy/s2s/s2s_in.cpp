@@ -68,7 +68,7 @@ void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettin
 // max_connections_per_host, then the stream starts as the listener's TLS mode says.
 void S2SIn::serve() {
     if (admission_.host().empty() && !admit_host()) return;
-    if (settings_.tls == InboundTls::Direct) {
+    if (settings_.tls.direct) {
         if (!begin_handshake()) return;
         stream_->start_tls(settings_.tls_context);
         enter(State::TlsHandshake);
@@ -439,7 +439,7 @@ void S2SIn::fail(StreamError error, const std::string& text) {
                    text.c_str());
     std::string why = std::string(name(error)) + ": " + text;
     // Plaintext XML would land in a TLS handshake: the connection is just closed.
-    if (state_ == State::TlsHandshake || (settings_.tls == InboundTls::Direct && !tls_up_))
+    if (state_ == State::TlsHandshake || (settings_.tls.direct && !tls_up_))
         stream_->end_unsent(error, why);
     else
         stream_->end_with(error, text, why, owed_header());

@@ -57,6 +57,7 @@
 #include "proxy/xmpp/context.h"
 #include "proxy/features/dialback_flow.h"
 #include "proxy/features/inbound_admission.h"
+#include "proxy/features/inbound_settings.h"
 #include "proxy/xmpp/pair_set.h"
 #include "proxy/features/sasl_external.h"
 #include "proxy/features/starttls.h"

@@ -96,7 +96,7 @@ void S2SOut::on_connected(int status) {
         uv_tcp_getsockname(reinterpret_cast<const uv_tcp_t*>(stream_->handle()), reinterpret_cast<sockaddr*>(&local_end_),
                            &len) == 0)
         has_local_end_ = settings_.own_outgoing->insert(reinterpret_cast<const sockaddr*>(&local_end_));
-    if (c.direct_tls || settings_.tls == OutboundTls::Direct) {
+    if (c.direct_tls || settings_.tls.direct) {
         tls::SessionOptions so;
         so.server_name = sni_name();
         stream_->start_tls(tls_context(), so);

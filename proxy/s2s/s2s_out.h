@@ -55,8 +55,8 @@
 namespace s2s {
 
 struct OutboundSettings {
-    OutboundTls tls = OutboundTls::None;
-    // Client context: set unless tls is None and no domain needs a certificate (outgoing_tls_needed).
+    starttls::Mode tls = starttls::plain();  // s2s.outgoing.tls.mode, or s2s.use_starttls (outbound_tls_mode())
+    // Client context: set when tls uses TLS or some domain needs a certificate (outgoing_tls_needed).
     std::shared_ptr<const tls::Context> tls_context;
     bool have_certificate = false;                    // we can do SASL EXTERNAL
     // The name sent with SNI (s2s.outgoing.tls.server_name_indication.*): the remote domain, or

@@ -11,12 +11,12 @@ std::string norm(std::string_view d) { return normalize_domain(d).value_or(std::
 
 }  // namespace
 
-PolicyRules::PolicyRules(const Config& c)
+PolicyRules::PolicyRules(const Config& c, bool trusted_only)
     : default_policy_(c.default_policy),
       secure_(c.secure_domains.begin(), c.secure_domains.end()),
       insecure_(c.insecure_domains.begin(), c.insecure_domains.end()),
       secure_auth_(c.secure_auth),
-      trusted_only_(c.use_starttls == StartTls::RequiredTrusted) {
+      trusted_rule_(trusted_only ? "s2s.use_starttls = " + c.use_starttls : "") {
     for (auto& hp : c.host_policy) (hp.policy == Policy::Allow ? allow_ : deny_).insert(hp.host);
 }
 
@@ -35,7 +35,7 @@ bool PolicyRules::listed_allow(std::string_view remote) const { return allow_.co
 
 bool PolicyRules::needs_valid_certificate(std::string_view remote) const {
     std::string d = norm(remote);
-    if (trusted_only_ || secure_.count(d)) return true;
+    if (!trusted_rule_.empty() || secure_.count(d)) return true;
     return secure_auth_ && !insecure_.count(d);
 }
 
@@ -43,7 +43,7 @@ std::string PolicyRules::certificate_rule(std::string_view remote) const {
     std::string d = norm(remote);
     if (secure_.count(d)) return "s2s.secure_domains";
     if (secure_auth_ && !insecure_.count(d)) return "s2s.secure_auth";
-    if (trusted_only_) return "s2s.use_starttls = required_trusted";
+    if (!trusted_rule_.empty()) return trusted_rule_;
     return "";
 }
 

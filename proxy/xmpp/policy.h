@@ -6,7 +6,7 @@
 //   unless s2s.host_policy names it with "allow"; a listed JID's stanzas are refused one by one.
 // - How a remote domain must authenticate (Prosody's semantics): secure_auth demands a valid
 //   certificate from every domain except those in insecure_domains; secure_domains always need
-//   one; use_starttls = "required_trusted" demands one from everybody. Otherwise a valid
+//   one; a use_starttls mode such as "required_trusted" demands one from everybody. Otherwise a valid
 //   certificate (SASL EXTERNAL) or dialback both do.
 #pragma once
 
@@ -22,7 +22,9 @@ namespace s2s {
 
 class PolicyRules {
 public:
-    explicit PolicyRules(const Config& config);
+    // `trusted_only`: the s2s.use_starttls mode demands a valid certificate from every remote
+    // domain (its table, starttls.h, says which modes do).
+    PolicyRules(const Config& config, bool trusted_only);
 
     // Whether links to and from `remote` are allowed at all.
     [[nodiscard]] bool allowed(std::string_view remote) const;
@@ -50,7 +52,7 @@ private:
     std::set<std::string, std::less<>> allow_, deny_;
     std::set<std::string, std::less<>> secure_, insecure_;
     bool secure_auth_;
-    bool trusted_only_;
+    std::string trusted_rule_;  // "s2s.use_starttls = required_trusted" when trusted_only; else ""
     std::shared_ptr<const SpamLists> spam_;
 };
 

@@ -102,7 +102,7 @@ struct World {
 
     World() {
         config.hosts = {"a.test", "a2.test"};
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, *fuzzwire::Loop::get().loop, keys, *policy, router, {}, 0});
         // The certificate's files go once the context has read them.
         test::TempDir dir;
@@ -136,9 +136,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     World& w = World::get();
     fuzzwire::Loop& loop = fuzzwire::Loop::get();
     const uint8_t flags = data[0];
-    static const InboundTls kModes[] = {InboundTls::None, InboundTls::Offer, InboundTls::Require, InboundTls::None};
-    w.settings.tls = kModes[flags & 3];
-    w.settings.tls_context = w.settings.tls == InboundTls::None ? nullptr : w.tls_context;
+    static const char* const kModes[] = {"false", "starttls", "starttls_required", "false"};
+    w.settings.tls = starttls::mode(kModes[flags & 3]);
+    w.settings.tls_context = w.settings.tls.uses_tls() ? w.tls_context : nullptr;
     static const Router::Verdict kVerdicts[] = {Router::Verdict::Valid, Router::Verdict::Invalid,
                                                 Router::Verdict::Failed, Router::Verdict::Unreachable};
     w.router.verdict = kVerdicts[(flags >> 2) & 3];

@@ -56,7 +56,7 @@ struct World {
         port = ntohs(a.sin_port);
         config.hosts = {"a.test"};
         config.outgoing.address = {{"b.test", "127.0.0.1", port}};
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         resolver = std::make_unique<StaticResolver>(*fuzzwire::Loop::get().loop, config);
         tls::ContextOptions co;
         co.role = tls::Role::Client;
@@ -87,10 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t flags = data[0];
 
     OutboundSettings settings;
-    static const OutboundTls kModes[] = {OutboundTls::None, OutboundTls::StartTls, OutboundTls::StartTlsRequired,
-                                         OutboundTls::None};
-    settings.tls = kModes[flags & 3];
-    if (settings.tls != OutboundTls::None) settings.tls_context = w.client_tls;
+    static const char* const kModes[] = {"false", "starttls", "starttls_required", "false"};
+    settings.tls = starttls::mode(kModes[flags & 3]);
+    if (settings.tls.uses_tls()) settings.tls_context = w.client_tls;
     settings.bidi = (flags & 8) != 0;
     if (flags & 0x10) {
         settings.parse.limits.max_stanza_size = 512;

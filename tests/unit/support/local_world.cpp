@@ -7,7 +7,7 @@ namespace s2s::test {
 LocalWorld::LocalWorld() {
     config.hosts = {"a.test"};
     keys = std::make_unique<DialbackKeys>("secret");
-    policy = std::make_unique<PolicyRules>(config);
+    policy = std::make_unique<PolicyRules>(config, false);
     resolver = std::make_unique<StaticResolver>(t.loop(), config);
     router = std::make_unique<ProxyRouter>(outbound, *resolver);
     ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});

@@ -53,7 +53,7 @@ TEST_CASE("certificate_expiry: the files each TLS context presents, each key onc
 
     // Outgoing TLS alone: the client certificate, and each local domain's own.
     c.listen_s2s.clear();
-    c.use_starttls = StartTls::Optional;
+    c.use_starttls = "optional";
     CHECK(keys(presented_certificates(c)) ==
           "s2s.certfile=/shared.pem s2s.domain_certfile.0.certfile=/a.pem s2s.domain_certfile.1.certfile=/b.pem");
     c.outgoing.tls.present = true;
@@ -62,16 +62,16 @@ TEST_CASE("certificate_expiry: the files each TLS context presents, each key onc
     CHECK(keys(presented_certificates(c)) == "s2s.outgoing.tls.certfile=/client.pem");
 
     // The local link: a [[listen.local]] listener with TLS, and local.tls toward the local server.
-    c.use_starttls = StartTls::False;
+    c.use_starttls = "false";
     c.outgoing.tls = {};
     c.listen_s2s.clear();
     Listener local;
     local.tls.present = true;
-    local.tls.mode = TlsMode::Tls;
+    local.tls.mode = "tls";
     local.tls.certfile = "/local-listener.pem";
     c.listen_local = {Listener{}, local};
     c.local_tls.present = true;
-    c.local_tls.mode = TlsMode::StartTls;
+    c.local_tls.mode = "starttls";
     CHECK(keys(presented_certificates(c)) == "listen.local.1.tls.certfile=/local-listener.pem s2s.certfile=/shared.pem");
 }
 

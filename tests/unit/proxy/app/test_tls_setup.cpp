@@ -23,24 +23,41 @@ std::string combined(const test::TempDir& dir, const std::string& name, const te
     return dir.write(name, text);
 }
 
+// What a mode does, in the words of the cases below: plain, offer (STARTTLS), require (STARTTLS
+// first) or direct.
+std::string kind(const starttls::Mode& m) {
+    if (m.direct) return "direct";
+    if (m.starttls) return m.required ? "require" : "offer";
+    return "plain";
+}
+
 }  // namespace
 
 TEST_CASE("tls_setup: modes from tls.mode, else from s2s.use_starttls") {
     Config c;
     Listener l;
     c.use_starttls_set = true;  // use_starttls = "false" written out
-    CHECK(inbound_tls_mode(c, l) == InboundTls::None);
-    CHECK(outbound_tls_mode(c) == OutboundTls::None);
-    c.use_starttls = StartTls::Optional;
-    CHECK(inbound_tls_mode(c, l) == InboundTls::Offer);
-    CHECK(outbound_tls_mode(c) == OutboundTls::StartTls);
-    c.use_starttls = StartTls::RequiredTrusted;
-    CHECK(inbound_tls_mode(c, l) == InboundTls::Require);
-    CHECK(outbound_tls_mode(c) == OutboundTls::StartTlsRequired);
-    l.tls.mode = TlsMode::Tls;
-    c.outgoing.tls.mode = TlsMode::Tls;
-    CHECK(inbound_tls_mode(c, l) == InboundTls::Direct);
-    CHECK(outbound_tls_mode(c) == OutboundTls::Direct);
+    CHECK(kind(inbound_tls_mode(c, l)) == "plain");
+    CHECK(kind(outbound_tls_mode(c)) == "plain");
+    c.use_starttls = "optional";
+    CHECK(kind(inbound_tls_mode(c, l)) == "offer");
+    CHECK(kind(outbound_tls_mode(c)) == "offer");
+    CHECK_FALSE(trusted_only(c));
+    c.use_starttls = "required_trusted";
+    CHECK(kind(inbound_tls_mode(c, l)) == "require");
+    CHECK(kind(outbound_tls_mode(c)) == "require");
+    CHECK(trusted_only(c));
+    // TLS from use_starttls alone judges certificates per domain; a tls subsection's mode may refuse
+    // at the handshake (verify_mode, disconnect_on_failure).
+    CHECK_FALSE(inbound_tls_mode(c, l).strict_handshake);
+    l.tls.present = true;
+    CHECK(kind(inbound_tls_mode(c, l)) == "require");  // a subsection never weakens use_starttls
+    CHECK(inbound_tls_mode(c, l).strict_handshake);
+    l.tls.mode = "tls";
+    c.outgoing.tls.mode = "tls";
+    CHECK(kind(inbound_tls_mode(c, l)) == "direct");
+    CHECK(kind(outbound_tls_mode(c)) == "direct");
+    CHECK(inbound_tls_mode(c, l).strict_handshake);
 }
 
 TEST_CASE("tls_setup: outgoing links get a TLS context when their mode uses TLS or a domain needs a certificate") {
@@ -53,7 +70,7 @@ TEST_CASE("tls_setup: outgoing links get a TLS context when their mode uses TLS 
     c.secure_auth = true;
     CHECK(outgoing_tls_needed(c));
     c.secure_auth = false;
-    c.use_starttls = StartTls::Optional;
+    c.use_starttls = "optional";
     CHECK(outgoing_tls_needed(c));
 }
 
@@ -188,33 +205,33 @@ TEST_CASE("tls_setup: a tls subsection without tls.mode means starttls, even bes
     for (auto& e : r.errors) MESSAGE(e.str());
     REQUIRE(r.ok());
     CHECK(r.config.listen_s2s[0].tls.present);
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "offer");
     r = load_with(dir, "use_starttls = \"false\"\noutgoing.tls.verify_mode = \"none\"", "tls.verify_mode = \"none\"");
     REQUIRE(r.ok());
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "offer");
+    CHECK(kind(outbound_tls_mode(r.config)) == "offer");
     // Without a tls subsection, s2s.use_starttls decides as before.
     r = load_with(dir, "use_starttls = \"false\"", "");
     REQUIRE(r.ok());
     CHECK_FALSE(r.config.listen_s2s[0].tls.present);
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::None);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "plain");
     r = load_with(dir, "use_starttls = \"required\"", "");
     REQUIRE(r.ok());
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Require);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTlsRequired);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "require");
+    CHECK(kind(outbound_tls_mode(r.config)) == "require");
     // A key given on the command line makes a subsection too.
     r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n",
                      {{"s2s.outgoing.tls.verify_mode", "none"}, {"s2s.use_starttls", "false"}});
     REQUIRE(r.ok());
     CHECK(r.config.outgoing.tls.present);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(kind(outbound_tls_mode(r.config)) == "offer");
 }
 
 TEST_CASE("tls_setup: with no TLS setting at all, outgoing links use STARTTLS when offered; use_starttls = false is off") {
     config::LoadResult r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n", {});
     REQUIRE(r.ok());
     CHECK_FALSE(r.config.use_starttls_set);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(kind(outbound_tls_mode(r.config)) == "offer");
     CHECK(outgoing_tls_needed(r.config));
     std::string error;
     bool with_cert = true;
@@ -223,7 +240,7 @@ TEST_CASE("tls_setup: with no TLS setting at all, outgoing links use STARTTLS wh
     r = config::load("t.toml", "[general]\nhosts = [\"a.test\"]\n[local]\nserver = \"127.0.0.1:1\"\n[s2s]\n"
                      "use_starttls = \"false\"\n", {});
     REQUIRE(r.ok());
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::None);
+    CHECK(kind(outbound_tls_mode(r.config)) == "plain");
     CHECK_FALSE(outgoing_tls_needed(r.config));
 }
 
@@ -278,9 +295,9 @@ TEST_CASE("tls_setup: --print-config loads back with the same TLS meaning") {
         INFO(config::print_config(r.settings));
         REQUIRE(again.ok());
         CHECK(again.config.use_starttls_set == r.config.use_starttls_set);
-        CHECK(outbound_tls_mode(again.config) == outbound_tls_mode(r.config));
-        CHECK(inbound_tls_mode(again.config, again.config.listen_s2s[0]) ==
-              inbound_tls_mode(r.config, r.config.listen_s2s[0]));
+        CHECK(outbound_tls_mode(again.config).name == outbound_tls_mode(r.config).name);
+        CHECK(inbound_tls_mode(again.config, again.config.listen_s2s[0]).name ==
+              inbound_tls_mode(r.config, r.config.listen_s2s[0]).name);
         CHECK(again.config.listen_s2s[0].tls.present == r.config.listen_s2s[0].tls.present);
     }
 }
@@ -291,19 +308,19 @@ TEST_CASE("tls_setup: a tls subsection without a mode does not weaken use_startt
     config::LoadResult r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.verify_mode = \"none\"",
                                      "tls.verify_mode = \"none\"");
     REQUIRE(r.ok());
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Require);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTlsRequired);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "require");
+    CHECK(kind(outbound_tls_mode(r.config)) == "require");
     // ... while a written mode says what it says
     r = load_with(dir, "use_starttls = \"required\"\noutgoing.tls.mode = \"starttls\"",
                   "tls.mode = \"starttls\"\ntls.verify_mode = \"none\"");
     REQUIRE(r.ok());
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "offer");
+    CHECK(kind(outbound_tls_mode(r.config)) == "offer");
     // ... and with use_starttls = "optional" the subsection means starttls
     r = load_with(dir, "use_starttls = \"optional\"\noutgoing.tls.verify_mode = \"none\"", "tls.verify_mode = \"none\"");
     REQUIRE(r.ok());
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::Offer);
-    CHECK(outbound_tls_mode(r.config) == OutboundTls::StartTls);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "offer");
+    CHECK(kind(outbound_tls_mode(r.config)) == "offer");
 }
 
 TEST_CASE("tls_setup: a context error begins with the file, line and key behind it") {
@@ -342,5 +359,5 @@ TEST_CASE("tls_setup: tls.module alone (accepted and ignored) makes no tls subse
     for (auto& e : r.errors) MESSAGE(e.str());
     REQUIRE(r.ok());
     CHECK_FALSE(r.config.listen_s2s[0].tls.present);
-    CHECK(inbound_tls_mode(r.config, r.config.listen_s2s[0]) == InboundTls::None);
+    CHECK(kind(inbound_tls_mode(r.config, r.config.listen_s2s[0])) == "plain");
 }

@@ -33,7 +33,7 @@ struct Fixture {
 
     Fixture() {
         config.hosts = {"a.test"};
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
         (void)pairs.insert("b.test", "a.test");
     }

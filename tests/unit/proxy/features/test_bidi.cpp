@@ -48,7 +48,7 @@ TEST_CASE("bidi: the initiating side asks only over TLS and when offered; stanza
     Config config;
     config.hosts = {"a.test"};
     DialbackKeys keys{"test secret"};
-    PolicyRules policy(config);
+    PolicyRules policy(config, false);
     test::NullRouter router;
     ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
     LogContext log{1, "a.test", "b.test"};

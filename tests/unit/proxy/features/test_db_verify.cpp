@@ -25,7 +25,7 @@ TEST_CASE("db_verify: a key we issued is valid; another key, stream id or domain
     Config config;
     config.hosts = {"a.test"};
     DialbackKeys keys("test secret");
-    PolicyRules policy(config);
+    PolicyRules policy(config, false);
     test::NullRouter router;
     ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
     const std::string key = keys.key("b.test", "a.test", "sid1");

@@ -33,7 +33,7 @@ TEST_CASE("dial_plan: addresses in s2s.outgoing.denied_networks from DNS are ski
     config.hosts = {"a.test"};
     REQUIRE(config.outgoing.denied_networks.add("10.0.0.0/8"));
     DialbackKeys keys{"test secret"};
-    PolicyRules policy(config);
+    PolicyRules policy(config, false);
     test::NullRouter router;
     ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
     const ListenerSet* own = nullptr;

@@ -128,7 +128,7 @@ struct Fixture : DialbackReceiver::Owner {
     Fixture() : ours(t.new_peer()), remote(t.new_peer()) {
         config.hosts = {"a.test"};
         config.max_verifications_per_stream = 2;
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
         t.listen([this](uv_stream_t* l) {
             ours.stream = Stream::create(t.loop(), ours, {}, 7);

@@ -68,7 +68,7 @@ struct Fixture {
 
     Fixture() {
         config.hosts = {"c.test"};
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
     }
 };

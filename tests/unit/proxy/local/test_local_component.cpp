@@ -335,10 +335,10 @@ void use_tls(Fixture& f, const test::CertFiles& cert) {
     auto made = tls::Context::create(o);
     REQUIRE_MESSAGE(made, made.error);
     f.server_tls = made.context;
-    f.config.local_tls.mode = TlsMode::Tls;
+    f.config.local_tls.mode = "tls";
     f.config.local_tls.cacertfile = pki.ca;
     std::string error;
-    f.settings.tls.mode = LocalTls::Direct;
+    f.settings.tls.mode = starttls::mode("tls");
     f.settings.tls.context = make_local_client_context(f.config, &error);
     REQUIRE_MESSAGE(static_cast<bool>(f.settings.tls.context), error);
 }

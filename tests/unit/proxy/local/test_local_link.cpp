@@ -67,7 +67,7 @@ struct Fixture {
         local_settings.server_text = "test local server";
         local_settings.state_timeout_ms = 2000;
         keys = std::make_unique<DialbackKeys>("secret");
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         resolver = std::make_unique<StaticResolver>(t.loop(), config);
         router = std::make_unique<ProxyRouter>(outbound, *resolver);
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
@@ -448,7 +448,7 @@ std::shared_ptr<const tls::Context> server_context(const test::CertFiles& cert) 
 }
 
 // local.tls as the config gives it: `mode`, the test CA, the name checked (verify_mode peer).
-void use_local_tls(Fixture& f, TlsMode mode) {
+void use_local_tls(Fixture& f, const char* mode) {
     f.config.local_tls.mode = mode;
     f.config.local_tls.cacertfile = pki().ca;
     std::string error;
@@ -498,7 +498,7 @@ void play_local_server_requiring_tls(Fixture& f, Peer& p, const test::CertFiles&
 
 TEST_CASE("local link: with local.tls = starttls the stream to the local server is encrypted before dialback") {
     Fixture f;
-    use_local_tls(f, TlsMode::StartTls);
+    use_local_tls(f, "starttls");
     f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().a); };
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
     REQUIRE(f.t.run_until([&] { return !f.server_sides.empty() && f.server_sides[0]->saw("<body>hi</body>"); }));
@@ -516,7 +516,7 @@ TEST_CASE("local link: with local.tls = starttls the stream to the local server 
 TEST_CASE("local link: a local server whose certificate is for another name or from another CA is not used") {
     for (const test::CertFiles* cert : {&pki().c, &pki().foreign}) {
         Fixture f;
-        use_local_tls(f, TlsMode::StartTls);
+        use_local_tls(f, "starttls");
         f.local_settings.queue_timeout_ms = 500;
         f.on_server_side = [&f, cert](Peer& p) { play_local_server_requiring_tls(f, p, *cert); };
         f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'/>"));
@@ -539,7 +539,7 @@ TEST_CASE("local link: local.tls = starttls with a certificate to check does not
     // A server (or an attacker stripping the offer) that lists no <starttls/>: the stream must not
     // carry the dialback key or stanzas in the clear.
     Fixture f;
-    use_local_tls(f, TlsMode::StartTls);
+    use_local_tls(f, "starttls");
     f.local_settings.queue_timeout_ms = 500;
     f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='lost'><body>x</body></message>"));
@@ -553,7 +553,7 @@ TEST_CASE("local link: local.tls = starttls with a certificate to check does not
 
 TEST_CASE("local link: local.tls = starttls with verify_mode none goes on in plain text when no STARTTLS is offered") {
     Fixture f;
-    use_local_tls(f, TlsMode::StartTls);
+    use_local_tls(f, "starttls");
     for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->check_name = false;
     f.on_server_side = [&f](Peer& p) { play_local_server(f, p, "local-sid", false); };
     f.link->deliver("b.test", "a.test", stanza("<message from='bob@b.test' to='alice@a.test' id='x'><body>hi</body></message>"));
@@ -566,7 +566,7 @@ TEST_CASE("local link: local.tls verify_mode selfsigned_peer takes a self-signed
         CAPTURE(named);
         Fixture f;
         f.config.local_tls.verify_mode = VerifyMode::SelfsignedPeer;
-        use_local_tls(f, TlsMode::StartTls);
+        use_local_tls(f, "starttls");
         if (named)
             for (LocalTlsSettings* t : {&f.local_settings.tls, &f.verify_settings.tls}) t->server_name = "self.test";
         f.local_settings.queue_timeout_ms = 500;
@@ -583,7 +583,7 @@ TEST_CASE("local link: local.tls verify_mode selfsigned_peer takes a self-signed
 
 TEST_CASE("local link: key checks with the local server go through local.tls too") {
     Fixture f;
-    use_local_tls(f, TlsMode::StartTlsRequired);
+    use_local_tls(f, "starttls_required");
     f.on_server_side = [&f](Peer& p) { play_local_server_requiring_tls(f, p, pki().a); };
     Peer& out = f.outgoing_from_local_server([](Peer& me) { send_local_key(me); });
     REQUIRE(f.t.run_until([&] { return out.saw("type='valid'"); }));
@@ -594,7 +594,7 @@ TEST_CASE("local link: key checks with the local server go through local.tls too
 
 TEST_CASE("local link: [[listen.local]] with STARTTLS required refuses a db:result before it") {
     Fixture f;
-    f.in_settings.tls = InboundTls::Require;
+    f.in_settings.tls = starttls::mode("starttls_required");
     f.in_settings.tls_context = server_context(pki().a);
     std::string features;
     Peer& out = f.outgoing_from_local_server([&features](Peer& me) {
@@ -631,7 +631,7 @@ TEST_CASE("local link: a pre-1.0 stream from the local server names its domains 
 
 TEST_CASE("local link: a pre-1.0 stream is refused where [[listen.local]] requires STARTTLS") {
     Fixture f;
-    f.in_settings.tls = InboundTls::Require;
+    f.in_settings.tls = starttls::mode("starttls_required");
     f.in_settings.tls_context = server_context(pki().a);
     Peer& p = f.legacy_outgoing_from_local_server([](Peer& me) { send_local_key(me); });
     REQUIRE(f.t.run_until([&] { return p.closed; }));

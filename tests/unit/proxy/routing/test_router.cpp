@@ -115,7 +115,7 @@ struct Fixture {
         });
         config.outgoing.address = {{"b.test", "127.0.0.1", remote_listener->port()}};
         keys = std::make_unique<DialbackKeys>("secret");
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         outbound.state_timeout_ms = 2000;
         resolver = std::make_unique<StaticResolver>(t.loop(), config);
         router = std::make_unique<ProxyRouter>(outbound, *resolver);
@@ -166,7 +166,7 @@ struct Fixture {
         o.cacertfile = pki.ca;
         auto made = tls::Context::create(o);
         REQUIRE_MESSAGE(made, made.error);
-        inbound.tls = InboundTls::Offer;
+        inbound.tls = starttls::mode("starttls");
         inbound.tls_context = made.context;
     }
 

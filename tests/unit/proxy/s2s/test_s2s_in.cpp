@@ -103,7 +103,7 @@ struct Fixture {
         config.hosts = {"a.test", "a2.test"};
         if (tweak) tweak(config);
         keys = std::make_unique<DialbackKeys>("test secret");
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         router = std::make_unique<FakeRouter>(t.uv());
         ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), *keys, *policy, *router, {}, 0});
         settings.listener = "listen.s2s.0";
@@ -113,7 +113,7 @@ struct Fixture {
         router->close();
         t.shutdown([this] { return ctx->connections.empty(); });
     }
-    void use_tls(InboundTls mode) {
+    void use_tls(const char* mode) {
         const test::TestPki& pki = test::TestPki::get();
         REQUIRE_MESSAGE(pki.ok(), pki.error());
         tls::ContextOptions o;
@@ -122,7 +122,7 @@ struct Fixture {
         o.cacertfile = pki.ca;
         auto made = tls::Context::create(o);
         REQUIRE_MESSAGE(made, made.error);
-        settings.tls = mode;
+        settings.tls = starttls::mode(mode);
         settings.tls_context = made.context;
     }
     static std::shared_ptr<const tls::Context> client_tls(const test::CertFiles& cert) {
@@ -361,7 +361,7 @@ TEST_CASE("s2s_in: a stanza over max_stanza_size is policy-violation") {
 
 TEST_CASE("s2s_in: STARTTLS then SASL EXTERNAL with a certificate for the domain") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     auto client = Fixture::client_tls(test::TestPki::get().srv);  // SRV-ID/XmppAddr b.test
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
@@ -396,7 +396,7 @@ TEST_CASE("s2s_in: STARTTLS then SASL EXTERNAL with a certificate for the domain
 
 TEST_CASE("s2s_in: a certificate for another domain gets no EXTERNAL; dialback still works under optional") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     auto client = Fixture::client_tls(test::TestPki::get().c);  // c.test, claiming b.test
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
@@ -420,7 +420,7 @@ TEST_CASE("s2s_in: a certificate for another domain gets no EXTERNAL; dialback s
 
 TEST_CASE("s2s_in: where a valid certificate is required, dialback without one is refused") {
     Fixture f([](Config& c) { c.secure_domains = {"b.test"}; });
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     auto client = Fixture::client_tls(test::TestPki::get().c);
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };
@@ -460,7 +460,7 @@ TEST_CASE("s2s_in: a secure domain's dialback on a plain stream is refused witho
 
 TEST_CASE("s2s_in: with STARTTLS required, dialback before TLS is refused") {
     Fixture f;
-    f.use_tls(InboundTls::Require);
+    f.use_tls("starttls_required");
     Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
         CHECK(me.stanzas.back().find("<required/>") != std::string::npos);
         CHECK(me.stanzas.back().find("dialback") == std::string::npos);
@@ -472,7 +472,7 @@ TEST_CASE("s2s_in: with STARTTLS required, dialback before TLS is refused") {
 
 TEST_CASE("s2s_in: a peer that stalls in the TLS handshake gets cut off at the deadline") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     f.settings.state_timeout_ms = 150;
     Peer& p = f.peer("b.test", "a.test", [](Peer& me) { me.stream->send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); });
     // It never sends a ClientHello after <proceed/>.
@@ -488,7 +488,7 @@ TEST_CASE("s2s_in: plain text on a direct-TLS port fails the handshake, and the 
     set_log_level(LogLevel::info);
     {
         Fixture f;
-        f.use_tls(InboundTls::Direct);
+        f.use_tls("tls");
         Peer& p = f.peer("b.test", "a.test");
         REQUIRE(f.t.run_until([&] { return p.closed; }));
         Peer& q = f.peer("b.test", "a.test");
@@ -563,7 +563,7 @@ QueuedStanza queued(const std::string& xml) {
 
 TEST_CASE("s2s_in: bidi is offered after TLS; asked for before SASL EXTERNAL, our stanzas go back on the stream") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     std::vector<std::string> tls_features;
     Peer& p = tls_peer(f, test::TestPki::get().srv, [&](Peer& me, int n) {
         tls_features.push_back(me.stanzas.back());
@@ -599,7 +599,7 @@ TEST_CASE("s2s_in: bidi is offered after TLS; asked for before SASL EXTERNAL, ou
 
 TEST_CASE("s2s_in: bidi and dialback with a certificate valid for the domain: the pair is offered") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
         if (n != 1) return;
         me.stream->send(kBidi);
@@ -612,7 +612,7 @@ TEST_CASE("s2s_in: bidi and dialback with a certificate valid for the domain: th
 
 TEST_CASE("s2s_in: bidi with dialback only (certificate for another domain): no reverse route") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     Peer& p = tls_peer(f, test::TestPki::get().c, [](Peer& me, int n) {  // c.test, claiming b.test
         if (n != 1) return;
         CHECK(me.stanzas.back().find(kBidiFeature) != std::string::npos);
@@ -631,7 +631,7 @@ TEST_CASE("s2s_in: bidi is not offered on a plain stream, and asking for it ther
     for (bool tls_available : {false, true}) {
         CAPTURE(tls_available);
         Fixture f;
-        if (tls_available) f.use_tls(InboundTls::Offer);  // offered, but not (yet) used
+        if (tls_available) f.use_tls("starttls");  // offered, but not (yet) used
         Peer& p = f.peer("b.test", "a.test", [](Peer& me) {
             CHECK(me.stanzas.back().find("urn:xmpp:features:bidi") == std::string::npos);
             me.stream->send(kBidi);
@@ -645,7 +645,7 @@ TEST_CASE("s2s_in: bidi is not offered on a plain stream, and asking for it ther
 TEST_CASE("s2s_in: bidi asked for after authentication, or with s2s.bidi off, is refused") {
     SUBCASE("after SASL EXTERNAL") {
         Fixture f;
-        f.use_tls(InboundTls::Offer);
+        f.use_tls("starttls");
         Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
             me.stream->send(n == 1 ? kExternal : kBidi);
         });
@@ -656,7 +656,7 @@ TEST_CASE("s2s_in: bidi asked for after authentication, or with s2s.bidi off, is
     }
     SUBCASE("s2s.bidi = false") {
         Fixture f;
-        f.use_tls(InboundTls::Offer);
+        f.use_tls("starttls");
         f.settings.bidi = false;
         Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int) {
             CHECK(me.stanzas.back().find("urn:xmpp:features:bidi") == std::string::npos);
@@ -883,7 +883,7 @@ TEST_CASE("s2s_in: a PROXY header before a direct TLS ClientHello") {
     LogCapture log;
     Fixture f;
     behind_balancer(f);
-    f.use_tls(InboundTls::Direct);
+    f.use_tls("tls");
     auto client = Fixture::client_tls(test::TestPki::get().srv);
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [&](Peer& me) {
@@ -939,7 +939,7 @@ TEST_CASE("s2s_in: max_connections_per_host without PROXY protocol counts the TC
 
 TEST_CASE("s2s_in: under selfsigned_peer a self-signed certificate encrypts but proves no domain") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     {
         const test::TestPki& pki = test::TestPki::get();
         tls::ContextOptions o;
@@ -978,7 +978,7 @@ TEST_CASE("s2s_in: under selfsigned_peer a self-signed certificate encrypts but 
 TEST_CASE("s2s_in: bidi asked for after a pair was authenticated, or while one is being verified, on the same features is refused") {
     SUBCASE("after dialback proved by the certificate") {
         Fixture f;
-        f.use_tls(InboundTls::Offer);
+        f.use_tls("starttls");
         Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
             if (n != 1) return;
             CHECK(me.stanzas.back().find(kBidiFeature) != std::string::npos);
@@ -997,7 +997,7 @@ TEST_CASE("s2s_in: bidi asked for after a pair was authenticated, or while one i
     }
     SUBCASE("while a dialback verification is under way") {
         Fixture f;
-        f.use_tls(InboundTls::Offer);
+        f.use_tls("starttls");
         f.router->silent = true;
         f.router->bound_ms = 5000;
         Peer& p = tls_peer(f, test::TestPki::get().c, [](Peer& me, int n) {  // c.test, claiming b.test
@@ -1017,7 +1017,7 @@ TEST_CASE("s2s_in: STARTTLS after a domain was authenticated or a verification s
         CAPTURE(verified);
         LogCapture log;
         Fixture f;
-        f.use_tls(InboundTls::Offer);
+        f.use_tls("starttls");
         f.router->silent = !verified;
         f.router->bound_ms = 5000;
         Peer& p = f.peer("b.test", "a.test", [verified](Peer& me) {
@@ -1082,7 +1082,7 @@ TEST_CASE("s2s_in: an IP address that s2s.host_policy allows by name may still b
 
 TEST_CASE("s2s_in: SASL EXTERNAL for one of our own hosts is neither offered nor accepted, even with a certificate valid for it") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     auto client = Fixture::client_tls(test::TestPki::get().a);  // a.test's own certificate, as a copy of it would be
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [](Peer& me) { me.stream->send(header("a.test", "a.test")); };
@@ -1122,7 +1122,7 @@ TEST_CASE("s2s_in: a db:verify with a type is refused; with STARTTLS required no
     }
     SUBCASE("STARTTLS required") {
         Fixture f;
-        f.use_tls(InboundTls::Require);
+        f.use_tls("starttls_required");
         std::string good = f.keys->key("b.test", "a.test", "sid-1");
         Peer& p = f.peer("b.test", "a.test", [&](Peer& me) {
             me.stream->send("<db:verify from='b.test' to='a.test' id='sid-1'>" + good + "</db:verify>");
@@ -1135,7 +1135,7 @@ TEST_CASE("s2s_in: a db:verify with a type is refused; with STARTTLS required no
 
 TEST_CASE("s2s_in: a stanza on a bidi route that aborts the stream (output over the hard limit) is not counted as sent") {
     Fixture f;
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     Peer& p = tls_peer(f, test::TestPki::get().srv, [](Peer& me, int n) {
         if (n != 1) return;
         me.stream->send(kBidi);
@@ -1318,7 +1318,7 @@ TEST_CASE("s2s_in: a stream that keeps claiming what it is refused gets every an
 TEST_CASE("s2s_in: SASL EXTERNAL for a domain the listener's access rule denies is not-authorized") {
     Fixture f(deny_b_test);
     f.settings.access = "s2s";
-    f.use_tls(InboundTls::Offer);
+    f.use_tls("starttls");
     auto client = Fixture::client_tls(test::TestPki::get().srv);  // SRV-ID/XmppAddr b.test
     Peer& p = f.t.new_peer();
     p.on_connect_hook = [](Peer& me) { me.stream->send(header("b.test", "a.test")); };

@@ -79,7 +79,7 @@ struct Fixture {
         config.outgoing.address = {{"b.test", "127.0.0.1", ntohs(sin->sin_port)}};
         if (tweak) tweak(config);
         keys = std::make_unique<DialbackKeys>("secret");
-        policy = std::make_unique<PolicyRules>(config);
+        policy = std::make_unique<PolicyRules>(config, false);
         settings.state_timeout_ms = 2000;
         if (from_dns) resolver = std::make_unique<AsIfFromDns>(t.loop(), config);
         else resolver = std::make_unique<StaticResolver>(t.loop(), config);
@@ -130,7 +130,7 @@ struct Fixture {
         if (script.external) co.certificate = {pki.a.cert, pki.a.key, "", {}};
         auto client = tls::Context::create(co);
         REQUIRE_MESSAGE(client, client.error);
-        settings.tls = OutboundTls::StartTls;
+        settings.tls = starttls::mode("starttls");
         settings.tls_context = client.context;
         settings.have_certificate = script.external;
         remote.on_open_hook = [this](Peer& p) {
@@ -269,7 +269,7 @@ TEST_CASE("s2s_out: waiting for <proceed/> is its own state, counted and labelle
     CHECK(std::string(S2SOut::state_name(S2SOut::State::AwaitingProceed)) == "awaiting-features");
     uint64_t awaiting = metrics().outgoing_failures.get("awaiting-features");
     Fixture f;
-    f.settings.tls = OutboundTls::StartTls;
+    f.settings.tls = starttls::mode("starttls");
     f.settings.state_timeout_ms = 300;
     f.remote.on_open_hook = [](Peer& p) {  // offers STARTTLS, then never answers <starttls/>
         p.stream->send(remote_header("sid") +
@@ -352,7 +352,7 @@ TEST_CASE("s2s_out: verifying with an authoritative server that cannot be reache
 
 TEST_CASE("s2s_out: STARTTLS required but not offered fails the link") {
     Fixture f;
-    f.settings.tls = OutboundTls::StartTlsRequired;
+    f.settings.tls = starttls::mode("starttls_required");
     f.remote_speaks_dialback();
     f.router->to_remote("a.test", "b.test", stanza(kMessage));
     REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
@@ -378,10 +378,10 @@ void secure_b(Config& c) { c.secure_domains = {"b.test"}; }
 }  // namespace
 
 TEST_CASE("s2s_out: a secure domain that offers no TLS fails the link before anything is sent, whatever the mode") {
-    for (OutboundTls mode : {OutboundTls::None, OutboundTls::StartTls}) {
-        CAPTURE(static_cast<int>(mode));
+    for (const char* mode : {"false", "starttls"}) {
+        CAPTURE(mode);
         Fixture f(secure_b);
-        f.settings.tls = mode;
+        f.settings.tls = starttls::mode(mode);
         f.settings.tls_context = client_context();
         f.remote_speaks_dialback();
         uint64_t refused = metrics().secure_domain_refusals.get("outbound:no_tls");
@@ -421,7 +421,7 @@ TEST_CASE("s2s_out: a secure domain gets STARTTLS with TLS off; its certificate 
     SUBCASE("a certificate for another name: the link fails, nothing is sent") {
         Fixture f(secure_b);
         f.remote_speaks_tls(test::TestPki::get().c);  // DNS:c.test
-        f.settings.tls = OutboundTls::None;
+        f.settings.tls = starttls::plain();
         uint64_t refused = metrics().secure_domain_refusals.get("outbound:certificate");
         f.router->to_remote("a.test", "b.test", stanza(kMessage));
         REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
@@ -435,7 +435,7 @@ TEST_CASE("s2s_out: a secure domain gets STARTTLS with TLS off; its certificate 
     SUBCASE("a certificate for b.test: delivered over TLS") {
         Fixture f(secure_b);
         f.remote_speaks_tls(test::TestPki::get().srv);  // SRV-ID and XmppAddr b.test
-        f.settings.tls = OutboundTls::None;
+        f.settings.tls = starttls::plain();
         f.router->to_remote("a.test", "b.test", stanza(kMessage));
         REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
         CHECK(index_of(f.remote, "stanza starttls") < index_of(f.remote, "stanza result"));
@@ -444,7 +444,7 @@ TEST_CASE("s2s_out: a secure domain gets STARTTLS with TLS off; its certificate 
     SUBCASE("without the rule, TLS off means no STARTTLS (and dialback in the clear)") {
         Fixture f;
         f.remote_speaks_tls(test::TestPki::get().c);
-        f.settings.tls = OutboundTls::None;
+        f.settings.tls = starttls::plain();
         f.router->to_remote("a.test", "b.test", stanza(kMessage));
         REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
         CHECK_FALSE(has(f.remote, "stanza starttls"));
@@ -639,7 +639,7 @@ TEST_CASE("s2s_out: a denied remote's stanza back on a bidi link is policy-viola
     f.router->to_remote("a.test", "b.test", stanza(kMessage));
     REQUIRE(f.t.run_until([&] { return got_id(f.local, "r1"); }));
     f.config.host_policy = {{"b.test", Policy::Deny}};
-    *f.policy = PolicyRules(f.config);  // the rules the context refers to (as a reload would)
+    *f.policy = PolicyRules(f.config, false);  // the rules the context refers to (as a reload would)
     f.remote.stream->send("<message from='bob@b.test' to='alice@a.test' id='r2'/>");
     REQUIRE(f.t.run_until([&] { return has(f.remote, "stream-error policy-violation"); }));
     CHECK_FALSE(got_id(f.local, "r2"));
@@ -818,7 +818,7 @@ TEST_CASE("s2s_out: a <proceed/> we did not ask for ends the link with a stream 
         co.cacertfile = pki.ca;
         auto client = tls::Context::create(co);
         REQUIRE_MESSAGE(client, client.error);
-        f.settings.tls = OutboundTls::StartTls;
+        f.settings.tls = starttls::mode("starttls");
         f.settings.tls_context = client.context;
         f.remote.on_open_hook = [](Peer& p) {  // no features, no <starttls/> asked for: just <proceed/>
             p.stream->send(remote_header("sid") + "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
