@@ -28,6 +28,11 @@ struct ReloadPlan {
 [[nodiscard]] ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>& running_settings,
                                      const config::LoadResult& next);
 
+// What the log says of an applied reload, e.g. "certificates and keys read again; 2 changes
+// applied: KEY, KEY; 1 change waits for a restart" (the sentences of need_restart are logged on
+// their own).
+[[nodiscard]] std::string reload_summary(const ReloadPlan& plan);
+
 // The key patterns (as in the config table, in its order) whose running value a reload keeps:
 // every option the table does not mark Reloadable.
 [[nodiscard]] const std::vector<std::string>& restart_only_keys();
