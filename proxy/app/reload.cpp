@@ -10,7 +10,8 @@ namespace s2s {
 namespace {
 
 // The running list of listeners (a reload neither adds nor removes one), each entry that the new
-// config has too taking the new values; keep_restart_only() then puts back the keys of its socket.
+// config has too taking the new values; keep_restart_only() then puts back each entry's
+// restart-only keys (its address, port and socket options).
 std::vector<Listener> same_listeners(const std::vector<Listener>& running, const std::vector<Listener>& next) {
     std::vector<Listener> kept = running;
     for (size_t i = 0; i < running.size() && i < next.size(); ++i) kept[i] = next[i];

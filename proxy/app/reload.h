@@ -23,7 +23,8 @@ struct ReloadPlan {
     std::vector<std::string> need_restart;     // one sentence per change that waits for a restart
 };
 
-// Compares the running config (and its settings) with a newly loaded one that has no errors.
+// Compares the running config and its settings (as loaded, or as a previous plan left them: their
+// values are what the restart-only options keep) with a newly loaded one that has no errors.
 // Secret values never appear in the sentences.
 [[nodiscard]] ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>& running_settings,
                                      const config::LoadResult& next);
