@@ -1181,9 +1181,9 @@ private:
             std::string note;
             if (c.value.infinite && key.size() >= 15 && key.compare(key.size() - 15, 15, "max_stanza_size") == 0)
                 note = "means " + std::to_string(kMaxStanzaSizeCap) + " bytes (16 MiB), the hard limit";
-            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0, note});
+            r_.settings.push_back({key, text, secret, generated, defaults_.count(key) > 0, note, c.value});
         }
-        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, false, ""});
+        for (auto& key : unset_) r_.settings.push_back({key, "", false, false, false, "", Value{}});
         r_.config.source_name = name_;
         for (auto& [key, e] : entries_) {
             if (e.source == Source::Cli) {

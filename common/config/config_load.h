@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/config/config_table.h"
 
 namespace s2s::config {
 
@@ -28,7 +29,8 @@ struct Override {
     std::string value;
 };
 
-// One effective option after defaults: its canonical key and its TOML text.
+// One effective option after defaults: its canonical key, its TOML text and the value its table
+// entry applied to the Config (applying it again to another Config sets the same field: reload).
 struct Setting {
     std::string key;
     std::string toml;     // "" for an option left unset
@@ -36,6 +38,7 @@ struct Setting {
     bool generated = false;  // a Generated key the file left unset: a fresh value each load
     bool defaulted = false;  // the table's default, not given in the file or on the command line
     std::string note;     // what the value means when the text alone does not say ("infinity" capped)
+    Value value;          // as checked; empty for an option left unset
 };
 
 struct LoadResult {

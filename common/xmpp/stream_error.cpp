@@ -77,10 +77,4 @@ void append_stream_error(std::string& out, StreamError e, std::string_view text,
     out += "</stream:error>";
 }
 
-std::string stream_error_bytes(StreamError e, std::string_view text, std::string_view content) {
-    std::string out;
-    append_stream_error(out, e, text, content);
-    return out;
-}
-
 }  // namespace s2s

@@ -57,8 +57,4 @@ inline constexpr std::string_view kStreamErrorsNs = "urn:ietf:params:xml:ns:xmpp
 void append_stream_error(std::string& out, StreamError e, std::string_view text = {},
                          std::string_view content = {});
 
-// Same as append_stream_error() into a new string.
-[[nodiscard]] std::string stream_error_bytes(StreamError e, std::string_view text = {},
-                                             std::string_view content = {});
-
 }  // namespace s2s

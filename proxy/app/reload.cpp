@@ -9,38 +9,30 @@
 namespace s2s {
 namespace {
 
-// A listener keeps its socket: its address, port and socket options stay; the rest is new.
-void keep_listeners(const std::vector<Listener>& running, const std::vector<Listener>& next,
-                    std::vector<Listener>* out) {
+// The running list of listeners (a reload neither adds nor removes one), each entry that the new
+// config has too taking the new values; keep_restart_only() then puts back each entry's
+// restart-only keys (its address, port and socket options).
+std::vector<Listener> same_listeners(const std::vector<Listener>& running, const std::vector<Listener>& next) {
     std::vector<Listener> kept = running;
-    for (size_t i = 0; i < running.size() && i < next.size(); ++i) {
-        kept[i] = next[i];
-        kept[i].port = running[i].port;
-        kept[i].ip_address = running[i].ip_address;
-        kept[i].reuse_port = running[i].reuse_port;
-        kept[i].backlog = running[i].backlog;
-    }
-    *out = std::move(kept);
+    for (size_t i = 0; i < running.size() && i < next.size(); ++i) kept[i] = next[i];
+    return kept;
 }
 
-// `next` with every restart-only option (restart_only_keys()) at its running value.
-Config keep_restart_only(const Config& running, const Config& next) {
+// `next` with every restart-only option (restart_only_keys()) at its running value: the value each
+// running setting of such an option holds is applied again through the option's table entry, so
+// the table's flag alone decides what is kept. An option the running config left unset is applied
+// empty, which is what an unset string is in Config (every restart-only option that may be unset
+// is a string; test_reload checks it).
+Config keep_restart_only(const Config& running, const std::vector<config::Setting>& running_settings,
+                         const Config& next) {
     Config c = next;
-    c.hosts = running.hosts;
-    c.shared = running.shared;
-    c.outgoing.dns_nameservers = running.outgoing.dns_nameservers;
-    c.outgoing.dns_timeout = running.outgoing.dns_timeout;
-    c.outgoing.dns_retries = running.outgoing.dns_retries;
-    c.local_server = running.local_server;
-    c.local_mode = running.local_mode;
-    c.local_password = running.local_password;
-    c.local_component_name = running.local_component_name;
-    c.local_dns_responder = running.local_dns_responder;
-    c.local_verify_server = running.local_verify_server;
-    c.admin_enabled = running.admin_enabled;
-    c.admin_listen = running.admin_listen;
-    keep_listeners(running.listen_s2s, next.listen_s2s, &c.listen_s2s);
-    keep_listeners(running.listen_local, next.listen_local, &c.listen_local);
+    c.listen_s2s = same_listeners(running.listen_s2s, next.listen_s2s);
+    c.listen_local = same_listeners(running.listen_local, next.listen_local);
+    for (const config::Setting& s : running_settings) {
+        config::Wild wild;
+        const config::OptionSpec* spec = config::find_option(s.key, &wild);
+        if (spec && !(spec->flags & config::Reloadable) && spec->apply) spec->apply(c, wild, s.value);
+    }
     return c;
 }
 
@@ -70,6 +62,9 @@ std::string shown(const config::Setting* s) {
     return s->toml;
 }
 
+// "1 change", "2 changes", "0 changes".
+std::string changes(size_t n) { return std::to_string(n) + (n == 1 ? " change" : " changes"); }
+
 }  // namespace
 
 const std::vector<std::string>& restart_only_keys() {
@@ -85,7 +80,7 @@ const std::vector<std::string>& restart_only_keys() {
 ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>& running_settings,
                        const config::LoadResult& next) {
     ReloadPlan plan;
-    plan.config = keep_restart_only(running, next.config);
+    plan.config = keep_restart_only(running, running_settings, next.config);
 
     std::map<std::string, const config::Setting*> before, after;
     for (auto& s : running_settings) before[s.key] = &s;
@@ -139,6 +134,14 @@ ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>
         if (keep) plan.settings.push_back(*keep);
     }
     return plan;
+}
+
+std::string reload_summary(const ReloadPlan& plan) {
+    std::string out = "certificates and keys read again; " + changes(plan.applied.size()) + " applied";
+    for (size_t i = 0; i < plan.applied.size(); ++i) out += (i == 0 ? ": " : ", ") + plan.applied[i];
+    out += "; " + changes(plan.need_restart.size()) + (plan.need_restart.size() == 1 ? " waits" : " wait") +
+           " for a restart";
+    return out;
 }
 
 void apply_logging(const Config& c) {

@@ -23,10 +23,16 @@ struct ReloadPlan {
     std::vector<std::string> need_restart;     // one sentence per change that waits for a restart
 };
 
-// Compares the running config (and its settings) with a newly loaded one that has no errors.
+// Compares the running config and its settings (as loaded, or as a previous plan left them: their
+// values are what the restart-only options keep) with a newly loaded one that has no errors.
 // Secret values never appear in the sentences.
 [[nodiscard]] ReloadPlan plan_reload(const Config& running, const std::vector<config::Setting>& running_settings,
                                      const config::LoadResult& next);
+
+// What the log says of an applied reload, e.g. "certificates and keys read again; 2 changes
+// applied: KEY, KEY; 1 change waits for a restart" (the sentences of need_restart are logged on
+// their own).
+[[nodiscard]] std::string reload_summary(const ReloadPlan& plan);
 
 // The key patterns (as in the config table, in its order) whose running value a reload keeps:
 // every option the table does not mark Reloadable.

@@ -226,12 +226,7 @@ bool Server::reload() {
     apply_logging(config_);
     warn_if_unverified();
     for (Connection* c : ctx_->connections) c->reconfigure();
-    std::string keys;
-    for (auto& k : plan.applied) keys += (keys.empty() ? "" : ", ") + k;
-    S2S_LOG_NOTICE(LogContext{}, "reloaded",
-                   "SIGHUP: certificates and keys read again; %zu change%s applied%s%s; %zu wait%s for a restart",
-                   plan.applied.size(), plan.applied.size() == 1 ? "" : "s", keys.empty() ? "" : ": ", keys.c_str(),
-                   plan.need_restart.size(), plan.need_restart.size() == 1 ? "s" : "");
+    S2S_LOG_NOTICE(LogContext{}, "reloaded", "SIGHUP: %s", reload_summary(plan).c_str());
     metrics().reloads.add("applied");
     return true;
 }

@@ -1,7 +1,5 @@
 #include "proxy/features/link_domains.h"
 
-#include <algorithm>
-
 namespace s2s {
 
 LinkDomains::Domain& LinkDomains::get(const std::string& local) {
@@ -13,18 +11,6 @@ LinkDomains::Domain& LinkDomains::get(const std::string& local) {
 LinkDomains::Domain* LinkDomains::find(const std::string& local) {
     auto it = domains_.find(local);
     return it == domains_.end() ? nullptr : &it->second;
-}
-
-size_t LinkDomains::queued() const noexcept {
-    size_t n = 0;
-    for (const auto& entry : domains_) n += entry.second.queue.size();
-    return n;
-}
-
-double LinkDomains::fill() const noexcept {
-    double most = 0;
-    for (const auto& entry : domains_) most = std::max(most, entry.second.queue.fill());
-    return most;
 }
 
 bool LinkDomains::pending() const noexcept {

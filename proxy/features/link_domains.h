@@ -36,8 +36,8 @@ public:
     [[nodiscard]] std::map<std::string, Domain>& all() noexcept { return domains_; }
 
     // Stanzas queued in all, and the fullest queue's fill (0..1).
-    [[nodiscard]] size_t queued() const noexcept;
-    [[nodiscard]] double fill() const noexcept;
+    [[nodiscard]] size_t queued() const noexcept { return queued_in(domains_); }
+    [[nodiscard]] double fill() const noexcept { return fullest_fill(domains_); }
     // Whether a dialback answer is awaited for some domain.
     [[nodiscard]] bool pending() const noexcept;
     // Whether `local` is being authenticated, is authenticated or has stanzas queued.

@@ -65,7 +65,9 @@ bool early_enough(bool authenticated, bool verifying, const LogContext& log, std
     return false;
 }
 
-void refuse(Stream& stream) { stream.send("<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"); }
+void refuse(Stream& stream, const std::string& why) {
+    stream.end(why, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+}
 
 void proceed(Stream& stream, std::shared_ptr<const tls::Context> context) {
     stream.send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");

@@ -78,8 +78,9 @@ struct Mode {
 // authenticates first and encrypts later is refused rather than half-forgotten: false (logged,
 // `*why` says why) when a domain was `authenticated` or a dialback verification is under way.
 [[nodiscard]] bool early_enough(bool authenticated, bool verifying, const LogContext& log, std::string* why);
-// RFC 6120 §5.4.2.2: <failure/> and the end of the stream. The owner closes the connection.
-void refuse(Stream& stream);
+// RFC 6120 §5.4.2.2: <failure/> (not a stream error), the end of the stream and the connection
+// closed, `why` being the reason logged for the close.
+void refuse(Stream& stream, const std::string& why);
 // RFC 6120 §5.4.2.3: <proceed/>, then TLS with `context` from the next byte; the parser starts a
 // new stream. The owner waits for the handshake (Stream::Owner::on_tls_established).
 void proceed(Stream& stream, std::shared_ptr<const tls::Context> context);

@@ -154,9 +154,8 @@ void LocalIn::handle_starttls() {
         refused = "STARTTLS asked after a dialback key was presented on the plain stream";
     if (!refused.empty()) {
         S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", refused.c_str());
-        starttls::refuse(*stream_);
         state_ = State::Closing;
-        stream_->close(refused);
+        starttls::refuse(*stream_, refused);
         return;
     }
     if (!begin_handshake()) return;

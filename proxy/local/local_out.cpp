@@ -11,18 +11,6 @@ namespace s2s {
 LocalOut::LocalOut(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local)
     : LocalReconnect(ctx, settings, router, std::move(local)) {}
 
-size_t LocalOut::queued_stanzas() const noexcept {
-    size_t n = 0;
-    for (const auto& entry : remotes_) n += entry.second.queue.size();
-    return n;
-}
-
-double LocalOut::queue_fill() const noexcept {
-    double most = 0;
-    for (const auto& entry : remotes_) most = entry.second.queue.fill() > most ? entry.second.queue.fill() : most;
-    return most;
-}
-
 void LocalOut::deliver(const std::string& remote, QueuedStanza stanza) {
     if (!accepting(stanza)) return;
     Remote& r = use(remote);

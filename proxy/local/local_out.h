@@ -19,6 +19,7 @@
 #include <string>
 
 #include "proxy/local/local_reconnect.h"
+#include "proxy/stream/queue.h"
 
 namespace s2s {
 
@@ -38,8 +39,8 @@ public:
     static constexpr size_t kEvictTries = 16;  // busy domains passed over to find an idle one
 
     [[nodiscard]] const char* kind() const noexcept override { return "local_out"; }
-    [[nodiscard]] size_t queued_stanzas() const noexcept override;
-    [[nodiscard]] double queue_fill() const noexcept override;
+    [[nodiscard]] size_t queued_stanzas() const noexcept override { return queued_in(remotes_); }
+    [[nodiscard]] double queue_fill() const noexcept override { return fullest_fill(remotes_); }
 
 private:
     enum class Auth { None, Pending, Valid };

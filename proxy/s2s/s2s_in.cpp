@@ -260,9 +260,8 @@ void S2SIn::handle_starttls() {
     std::string refused;
     if (!starttls::may_proceed(settings_.tls, *stream_, &refused) ||
         !starttls::early_enough(!pairs_.empty(), dialback_.pending() != 0, log_ctx(), &refused)) {
-        starttls::refuse(*stream_);
         enter(State::Closing);
-        stream_->close(refused);
+        starttls::refuse(*stream_, refused);
         return;
     }
     if (!begin_handshake()) return;

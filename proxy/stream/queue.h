@@ -74,4 +74,22 @@ private:
     std::size_t max_count_, max_bytes_;
 };
 
+// A link that keeps one StanzaQueue per domain (a map whose values hold it as `queue`): the
+// stanzas waiting in all its queues, and the fill of the fullest (0 to 1), for /metrics.
+template <class DomainMap>
+[[nodiscard]] std::size_t queued_in(const DomainMap& domains) noexcept {
+    std::size_t n = 0;
+    for (const auto& entry : domains) n += entry.second.queue.size();
+    return n;
+}
+template <class DomainMap>
+[[nodiscard]] double fullest_fill(const DomainMap& domains) noexcept {
+    double most = 0;
+    for (const auto& entry : domains) {
+        double fill = entry.second.queue.fill();
+        if (fill > most) most = fill;
+    }
+    return most;
+}
+
 }  // namespace s2s

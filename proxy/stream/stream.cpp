@@ -387,8 +387,8 @@ void Stream::close(const std::string& reason) {
     loop_.schedule_flush(this);
 }
 
-void Stream::end(const std::string& why, std::string_view header) {
-    std::string bytes(header);
+void Stream::end(const std::string& why, std::string_view last) {
+    std::string bytes(last);
     bytes += "</stream:stream>";
     send(bytes);
     close(why);

@@ -127,9 +127,10 @@ public:
 
     // Sends what is queued, then closes. Idempotent.
     void close(const std::string& reason);
-    // Ends the stream: writes `header` (our stream header, owed when the peer's has not been
-    // answered yet; empty otherwise) and </stream:stream>, then close(why).
-    void end(const std::string& why, std::string_view header = {});
+    // Ends the stream: writes `last` (our stream header, owed when the peer's has not been
+    // answered yet, or a last element such as STARTTLS's <failure/>; empty otherwise) and
+    // </stream:stream>, then close(why).
+    void end(const std::string& why, std::string_view last = {});
     // Ends the stream with a stream error (RFC 6120 §4.9), the one place one is written: counts
     // it (stream_errors_sent_total, by condition), writes `header` as end() does, the error with
     // `text`, and </stream:stream>, then close(why). The owner logs it its own way.

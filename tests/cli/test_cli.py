@@ -524,7 +524,7 @@ class Signals(unittest.TestCase):
             line = self.wait_line(log_path, p, '"event":"reloaded"')
             record = json.loads(line)
             self.assertEqual(record["level"], "notice")
-            self.assertIn("2 changes applied: general.log_format, general.loglevel; 0 wait for a restart",
+            self.assertIn("2 changes applied: general.log_format, general.loglevel; 0 changes wait for a restart",
                           record["reason"])
             # a file with an error: refused, named with its line, and the process goes on
             with open(path, "w") as f:

@@ -190,7 +190,7 @@ class Reload(Pair):
             self.assertEqual(old.peer_cert, self.der(self.first))
             self.install(self.second)
             log = self.sighup_b(r"reloaded: SIGHUP: certificates and keys read again; 0 changes applied; "
-                                r"0 wait for a restart")
+                                r"0 changes wait for a restart")
             self.assertNotRegex(log, r"\] closed: ", "a reload must not drop links")
             new = self.tls_peer()
             new.close()
@@ -228,7 +228,7 @@ class Reload(Pair):
         self.pb.shared = "a-new-dialback-secret-for-b"
         self.pb.write_config()
         log = self.sighup_b(r"reloaded: SIGHUP: certificates and keys read again; 2 changes applied: "
-                            r"s2s\.host_policy\.0\.host, s2s\.host_policy\.0\.policy; 1 waits for a restart")
+                            r"s2s\.host_policy\.0\.host, s2s\.host_policy\.0\.policy; 1 change waits for a restart")
         self.assertRegex(log, r"s2s\.shared changed; it takes effect only after a restart")
         self.assertNotIn("a-new-dialback-secret", log)
         self.assertNotIn(self.pb.shared, self.pb.log_text())

@@ -3,12 +3,22 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "common/xmpp/stanza_error.h"
 #include "common/xmpp/stream_error.h"
 #include "common/xmpp/xml_stream.h"
 
 using namespace s2s;
+
+namespace {
+// The bytes append_stream_error() writes into an empty buffer.
+std::string stream_error_bytes(StreamError e, std::string_view text = {}, std::string_view content = {}) {
+    std::string out;
+    append_stream_error(out, e, text, content);
+    return out;
+}
+}  // namespace
 
 TEST_CASE("xml/stream_error: every RFC 6120 4.9.3 condition has its element name") {
     const std::set<std::string> rfc = {

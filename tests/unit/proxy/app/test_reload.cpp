@@ -144,18 +144,39 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         REQUIRE(plan.need_restart.size() == 1);
         CHECK(plan.need_restart[0].find(k.key + " changed") == 0);
         CHECK(plan.need_restart[0].find("after a restart") != std::string::npos);
-        // It is reported again at the next reload, until the process restarts.
-        CHECK(plan_reload(plan.config, plan.settings, next).need_restart.size() == 1);
+        // It is reported again at the next reload, until the process restarts, and still kept:
+        // the plan's settings hold the running value.
+        ReloadPlan again = plan_reload(plan.config, plan.settings, next);
+        CHECK(again.need_restart.size() == 1);
+        CHECK(k.get(again.config) == k.get(running.config));
     }
     // Every restart-only key is covered above or below (local.mode): a key the table adds without
     // the Reloadable flag fails here until it has a case, and that case checks that the reload
-    // keeps its running value.
+    // keeps its running value (which the reload derives from the flag, with no list of its own).
     for (const std::string& k : restart_only_keys()) {
         std::string concrete = k;
         for (size_t p; (p = concrete.find('*')) != std::string::npos;) concrete.replace(p, 1, "0");
         INFO(k);
         CHECK((concrete == "local.mode" ||
                std::any_of(cases.begin(), cases.end(), [&](const Case& c) { return c.key == concrete; })));
+    }
+}
+
+TEST_CASE("reload: the table's restart-only options are of the shapes the reload keeps") {
+    for (const OptionSpec& o : options()) {
+        if (o.flags & Reloadable) continue;
+        INFO(o.key);
+        // Kept by applying the running value again: the option must have an entry that applies one.
+        CHECK(o.apply);
+        // One the running config may leave unset is applied empty: a string, whose unset value in
+        // Config is the empty string (an unset number would not be its Config default).
+        if (!o.def && !(o.flags & (Required | Generated)))
+            CHECK((o.kind == Kind::String || o.kind == Kind::Secret || o.kind == Kind::Domain ||
+                   o.kind == Kind::HostPort || o.kind == Kind::IpAddress));
+        // Inside list entries only a listener's: a reload keeps the running list of listeners, so
+        // applying a running entry's value never adds an entry to the new config.
+        if (o.key.find('*') != std::string::npos)
+            CHECK((o.key.rfind("listen.s2s.*.", 0) == 0 || o.key.rfind("listen.local.*.", 0) == 0));
     }
 }
 
@@ -234,4 +255,17 @@ TEST_CASE("reload: a TLS key written out with its default value turns the subsec
     // ... and the log of the reload says so
     CHECK(std::count(plan.applied.begin(), plan.applied.end(), "s2s.outgoing.tls.verify_mode (now written out)") == 1);
     CHECK(std::count(plan.applied.begin(), plan.applied.end(), "s2s.use_starttls (now written out)") == 1);
+}
+
+TEST_CASE("reload: the notice counts the changes in a sentence that reads right for none, one and several") {
+    ReloadPlan plan;
+    CHECK(reload_summary(plan) == "certificates and keys read again; 0 changes applied; 0 changes wait for a restart");
+    plan.applied = {"s2s.default_policy"};
+    plan.need_restart = {"s2s.shared changed; it takes effect only after a restart"};
+    CHECK(reload_summary(plan) ==
+          "certificates and keys read again; 1 change applied: s2s.default_policy; 1 change waits for a restart");
+    plan.applied.push_back("listen.s2s.0.shaper");
+    plan.need_restart.push_back("listen.s2s.1: a new listener takes effect only after a restart");
+    CHECK(reload_summary(plan) == "certificates and keys read again; 2 changes applied: s2s.default_policy, "
+                                  "listen.s2s.0.shaper; 2 changes wait for a restart");
 }

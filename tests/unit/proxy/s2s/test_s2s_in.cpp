@@ -1032,6 +1032,7 @@ TEST_CASE("s2s_in: STARTTLS after a domain was authenticated or a verification s
         REQUIRE(f.t.run_until([&] { return p.closed; }));
         CHECK(has(p, "stanza failure"));
         CHECK(p.saw("urn:ietf:params:xml:ns:xmpp-tls"));
+        CHECK(has(p, "close"));  // then </stream:stream> (RFC 6120 5.4.2.2)
         CHECK_FALSE(has(p, "stanza proceed"));
         REQUIRE(f.router->requests.size() == 1);
         if (!verified) CHECK(f.t.run_until([&] { return f.router->requests[0].cancelled; }));

@@ -1,6 +1,7 @@
 // Queued stanzas and bounces.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <string>
 
 #include "common/xmpp/xml_stream.h"
@@ -63,6 +64,24 @@ TEST_CASE("queue: how full it is, by the nearer of its two bounds") {
     CHECK(by_bytes.push(q("<message from='a@x.test' to='b@y.test'/>")));
     CHECK(by_bytes.fill() == doctest::Approx(static_cast<double>(by_bytes.bytes()) / 80));
     CHECK(by_bytes.fill() > 0.25);
+}
+
+TEST_CASE("queue: a link's queues per domain, counted together and by the fullest") {
+    struct Domain {
+        StanzaQueue queue;
+    };
+    std::map<std::string, Domain> domains;
+    CHECK(queued_in(domains) == 0);
+    CHECK(fullest_fill(domains) == 0);
+    domains.emplace("a.test", Domain{StanzaQueue(4, 1000)});
+    domains.emplace("b.test", Domain{StanzaQueue(2, 1000)});
+    domains.emplace("c.test", Domain{StanzaQueue(8, 1000)});
+    CHECK(domains.at("a.test").queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(domains.at("b.test").queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(domains.at("c.test").queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(domains.at("c.test").queue.push(q("<message from='a@x.test' to='b@y.test'/>")));
+    CHECK(queued_in(domains) == 4);
+    CHECK(fullest_fill(domains) == doctest::Approx(0.5));  // b.test: 1 of 2, not the last one seen
 }
 
 TEST_CASE("queue: filling up holds back the stream the stanzas come from, until it is nearly empty") {
