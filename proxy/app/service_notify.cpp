@@ -1,13 +1,12 @@
 #include "proxy/app/service_notify.h"
 
-#include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "common/base/log.h"
@@ -94,11 +93,12 @@ bool ServiceNotifier::send(std::string_view message, std::string* error) {
         return false;
     }
     ssize_t n = ::sendto(fd_, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
+    int err = errno;
     if (n == static_cast<ssize_t>(message.size())) return true;
     if (error) {
         *error = "NOTIFY_SOCKET " + socket_ + ": " +
-                 (n < 0 ? (errno == EAGAIN ? std::string("the service manager is not reading (its queue is full)")
-                                           : std::string(std::strerror(errno)))
+                 (n < 0 ? (err == EAGAIN ? std::string("the service manager is not reading (its queue is full)")
+                                         : std::string(std::strerror(err)))
                         : std::string("message cut short"));
     }
     return false;
@@ -122,7 +122,5 @@ void ServiceNotifier::stopping(std::string_view status) {
     send_logged((stopping_sent_ ? "STATUS=" : "STOPPING=1\nSTATUS=") + one_line(status));
     stopping_sent_ = true;
 }
-
-void ServiceNotifier::status(std::string_view status) { send_logged("STATUS=" + one_line(status)); }
 
 }  // namespace s2s

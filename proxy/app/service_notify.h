@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace s2s {
 
@@ -45,8 +46,6 @@ public:
     void reloading(std::string_view status);
     // STOPPING=1 (once; later calls send only the status).
     void stopping(std::string_view status);
-    // STATUS= alone.
-    void status(std::string_view status);
 
     // Sends one message as given; false (with a sentence in `error` when given) when the socket
     // cannot be named or the manager does not take it. True without sending when inactive.
