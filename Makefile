@@ -16,11 +16,12 @@ LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser 
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
 # The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp,
-# HAProxy (a load balancer sending the PROXY protocol).
+# HAProxy (a load balancer sending the PROXY protocol). make deb needs dpkg-dev (dpkg-shlibdeps);
+# its tests need systemd (systemd-analyze, systemd-sysusers) and strace (the unit's system call filter).
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev libidn2-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
-                haproxy prometheus jabberd2
+                haproxy prometheus jabberd2 dpkg-dev systemd strace
 
 # Sources live one folder per layer (common/<layer>/, proxy/<layer>/; tests/cli/test_layers.py
 # names the layers and checks that every include points down); the unit tests mirror them.
@@ -145,16 +146,27 @@ clean:
 	rm -rf $(BUILD)
 
 # make install [DESTDIR=/staging] [PREFIX=/usr/local]: the binary, the example configs, the Prosody
-# plugin and a man-style README under $(DESTDIR)$(PREFIX); builds the binary first if needed and
-# gives the same tree when run again. docker/Dockerfile installs this way into its runtime image.
+# plugin and a man-style README under $(DESTDIR)$(PREFIX), the systemd unit in SYSTEMD_UNITDIR
+# (PREFIX/lib/systemd/system; /lib/systemd/system for PREFIX=/usr, as Debian 12 has it) with its
+# paths under /usr/local moved to PREFIX, and the sysusers.d file that makes its user in
+# PREFIX/lib/sysusers.d; builds the binary first if needed and gives the same tree when run
+# again. docker/Dockerfile installs this way into its runtime image.
 PREFIX  ?= /usr/local
 DESTDIR ?=
+ifeq ($(PREFIX),/usr)
+SYSTEMD_UNITDIR ?= /lib/systemd/system
+else
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+endif
 .PHONY: install
 install: $(PROXY_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples \
 	  $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody $(DESTDIR)$(PREFIX)/share/s2s-proxy/ejabberd \
-	  $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy
+	  $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy $(DESTDIR)$(SYSTEMD_UNITDIR) $(DESTDIR)$(PREFIX)/lib/sysusers.d
 	install -m 0755 $(PROXY_BIN) $(DESTDIR)$(PREFIX)/bin/s2s-proxy
+	sed 's|/usr/local/|$(PREFIX)/|g' config-examples/systemd/s2s-proxy.service > $(BUILD)/s2s-proxy.service
+	install -m 0644 $(BUILD)/s2s-proxy.service $(DESTDIR)$(SYSTEMD_UNITDIR)/s2s-proxy.service
+	install -m 0644 config-examples/systemd/s2s-proxy.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/s2s-proxy.conf
 	install -m 0644 config-examples/*.toml $(DESTDIR)$(PREFIX)/share/s2s-proxy/examples/
 	install -m 0644 config-examples/prosody/mod_s2s_proxy.lua config-examples/prosody/s2s-proxy.cfg.lua \
 	  config-examples/prosody/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/prosody/
@@ -162,6 +174,13 @@ install: $(PROXY_BIN)
 	  config-examples/ejabberd/inetrc \
 	  config-examples/ejabberd/README.md $(DESTDIR)$(PREFIX)/share/s2s-proxy/ejabberd/
 	install -m 0644 docker/s2s-proxy.8.md $(DESTDIR)$(PREFIX)/share/doc/s2s-proxy/README.md
+
+# make deb: build/s2s-proxy_<version>_<arch>.deb, made with dpkg-shlibdeps and dpkg-deb from a
+# staged make install with PREFIX=/usr (config-examples/systemd/debian/build-deb.sh says what
+# else goes in). DEB_MAINTAINER sets its Maintainer field.
+.PHONY: deb
+deb: $(PROXY_BIN)
+	@BUILD=$(BUILD) config-examples/systemd/debian/build-deb.sh
 
 # make bench (not part of make test): tests/bench/bench.mk
 -include tests/bench/bench.mk

@@ -101,9 +101,10 @@ else
   skipped=$((skipped + 1))
 fi
 
-# 4. The container and Kubernetes kit: make install, the Dockerfile, the manifests.
-echo "== docker and kubernetes kit"
-for t in install manifests; do
+# 4. The container and Kubernetes kit (make install, the Dockerfile, the manifests) and the VM
+# kit (the systemd unit, make deb).
+echo "== docker, kubernetes and systemd kit"
+for t in install manifests deb; do
   BUILD="$BUILD" "$PY" tests/docker/test_$t.py > "$logdir/docker_$t.log" 2>&1
   grep -E '^(FAIL|ERROR|skipped):' "$logdir/docker_$t.log"
   line=$(grep -E '^docker-summary: [0-9]+ passed, [0-9]+ failed' "$logdir/docker_$t.log" | tail -1)

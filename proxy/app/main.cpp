@@ -12,6 +12,7 @@
 #include "proxy/app/preflight.h"
 #include "proxy/app/reload.h"
 #include "proxy/app/server.h"
+#include "proxy/app/service_notify.h"
 
 #ifndef S2S_PROXY_VERSION
 #define S2S_PROXY_VERSION "0.1.0"
@@ -29,6 +30,7 @@ int serve(s2s::config::LoadResult loaded, s2s::Server::ReloadSource reload) {
         s2s::EventLoop loop(&uv);
         {
             s2s::Server server(loop, std::move(loaded.config), std::move(loaded.settings), std::move(reload));
+            server.set_notifier(s2s::ServiceNotifier::from_environment());  // systemd's Type=notify
             std::string error;
             if (!server.start(&error)) {
                 std::fprintf(stderr, "s2s-proxy: %s\n", error.c_str());

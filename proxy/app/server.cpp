@@ -172,6 +172,8 @@ bool Server::start(std::string* error) {
     uv_timer_init(loop_.uv(), &drain_timer_);
     drain_timer_.data = this;
     signals_ = true;
+    notifier_.ready("serving: " + std::to_string(config_.listen_s2s.size()) + " public and " +
+                    std::to_string(config_.listen_local.size()) + " local listener(s) bound");
     return true;
 }
 
@@ -192,23 +194,33 @@ bool Server::start_antispam(std::string* error) {
 
 bool Server::reload() {
     if (stopping_) return false;
+    notifier_.reloading("reloading the config (SIGHUP)");
+    std::string outcome;
+    bool applied = apply_reload(&outcome);
+    notifier_.ready(outcome);
+    return applied;
+}
+
+bool Server::apply_reload(std::string* outcome) {
     if (!reload_source_) {
-        S2S_LOG_NOTICE(LogContext{}, "reload", "SIGHUP: no config file to reload from; the running config stays");
+        *outcome = "SIGHUP: no config file to reload from; the running config stays";
+        S2S_LOG_NOTICE(LogContext{}, "reload", "%s", outcome->c_str());
         return false;
     }
     config::LoadResult next = reload_source_();
     for (auto& w : next.warnings) S2S_LOG_WARNING(LogContext{}, "reload", "%s", w.str().c_str());
+    std::string error;
     if (!next.ok()) {
         for (auto& e : next.errors) S2S_LOG_ERROR(LogContext{}, "reload-refused", "%s", e.str().c_str());
-        S2S_LOG_ERROR(LogContext{}, "reload-refused", "SIGHUP: %zu error%s in the config; the running config stays",
-                      next.errors.size(), next.errors.size() == 1 ? "" : "s");
-        metrics().reloads.add("refused");
-        return false;
+        error = std::to_string(next.errors.size()) + (next.errors.size() == 1 ? " error" : " errors") + " in the config";
     }
-    ReloadPlan plan = plan_reload(config_, settings_, next);
+    ReloadPlan plan;
     TlsContexts tls;
-    std::string error;
-    if (!build_tls_contexts(plan.config, &tls, &error)) {
+    if (error.empty()) plan = plan_reload(config_, settings_, next);
+    if (error.empty() && !build_tls_contexts(plan.config, &tls, &error) && error.empty())
+        error = "the TLS contexts cannot be built";
+    if (!error.empty()) {
+        *outcome = "reload refused: " + error + "; the running config stays";
         S2S_LOG_ERROR(LogContext{}, "reload-refused", "SIGHUP: %s; the running config stays", error.c_str());
         metrics().reloads.add("refused");
         return false;
@@ -219,14 +231,19 @@ bool Server::reload() {
     std::shared_ptr<const SpamLists> spam = policy_.spam_lists();
     policy_ = PolicyRules(config_, trusted_only(config_));
     policy_.set_spam_lists(std::move(spam));
-    spam_watcher_->watch(config_);
-    spam_watcher_->read_now();  // a file that does not parse keeps the lists in force (logged)
+    if (spam_watcher_) {
+        spam_watcher_->watch(config_);
+        spam_watcher_->read_now();  // a file that does not parse keeps the lists in force (logged)
+    }
     apply_settings(tls);
     refresh_host_addresses();
     apply_logging(config_);
     warn_if_unverified();
     for (Connection* c : ctx_->connections) c->reconfigure();
     S2S_LOG_NOTICE(LogContext{}, "reloaded", "SIGHUP: %s", reload_summary(plan).c_str());
+    *outcome = "reload applied: " + std::to_string(plan.applied.size()) +
+               (plan.applied.size() == 1 ? " change, " : " changes, ") + std::to_string(plan.need_restart.size()) +
+               (plan.need_restart.size() == 1 ? " waits" : " wait") + " for a restart";
     metrics().reloads.add("applied");
     return true;
 }
@@ -370,6 +387,7 @@ void Server::drain(const char* why) {
     close_listeners(false);
     size_t queued = 0;
     for (Connection* c : ctx_->connections) queued += c->queued_stanzas();
+    notifier_.stopping(std::string(why) + ": draining, " + std::to_string(queued) + " stanza(s) queued");
     S2S_LOG_NOTICE(LogContext{}, "draining",
                    "%s: public listeners closed; up to %lld ms for %zu queued stanza%s to go out, then the rest is "
                    "bounced",
@@ -434,6 +452,7 @@ void Server::stop(const char* why) {
     stopping_ = true;
     drain_phase_ = DrainPhase::None;
     S2S_LOG_NOTICE(LogContext{}, "stopping", "%s: closing listeners and streams", why);
+    notifier_.stopping(std::string(why) + ": closing listeners and streams");
     close_listeners(true);
     admin_.reset();
     spam_watcher_.reset();

@@ -15,6 +15,10 @@
 // their local senders, who get kBounceWaitMs to receive them; then everything is closed, each
 // stream has Stream::kCloseFlushMs to flush, and the process exits at most kExitMarginMs after
 // that whatever happens. A second signal ends the wait at once.
+//
+// The service manager hears of each step through a ServiceNotifier (service_notify.h): READY=1
+// once every listener is bound, RELOADING=1 then READY=1 around each SIGHUP with the outcome as
+// STATUS=, STOPPING=1 when a drain or stop begins.
 #pragma once
 
 #include <uv.h>
@@ -39,6 +43,7 @@
 #include "proxy/xmpp/policy.h"
 #include "proxy/app/certificate_expiry.h"
 #include "proxy/app/spam_files.h"
+#include "proxy/app/service_notify.h"
 #include "proxy/resolve/resolver.h"
 #include "proxy/routing/router.h"
 #include "proxy/s2s/s2s_in.h"
@@ -58,7 +63,10 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Builds TLS contexts and binds every listener; false with a message when one cannot be set up.
+    // Where start(), reload(), drain() and stop() report to the service manager (by default nowhere).
+    void set_notifier(ServiceNotifier notifier) { notifier_ = std::move(notifier); }
+    // Builds TLS contexts and binds every listener, then tells the service manager it is ready;
+    // false with a message when one cannot be set up.
     [[nodiscard]] bool start(std::string* error);
     // Closes the listeners and ends every stream now, bouncing what is queued; the loop then ends
     // once they have closed.
@@ -92,6 +100,8 @@ private:
     [[nodiscard]] bool start_antispam(std::string* error);
     // Logs a warning when local.verify_dialback is off (at start and after each reload).
     void warn_if_unverified() const;
+    // reload() without the service manager's RELOADING/READY around it; `outcome` says what happened.
+    bool apply_reload(std::string* outcome);
     void drain_step();
     static void on_drain_timer(uv_timer_t* handle) noexcept;
     static void on_exit_guard(uv_timer_t* handle) noexcept;
@@ -118,6 +128,7 @@ private:
     Config config_;                          // the running config; ctx_ and the resolver read it
     std::vector<config::Setting> settings_;  // its settings, for the next reload's comparison
     ReloadSource reload_source_;
+    ServiceNotifier notifier_;
     DialbackKeys keys_;
     PolicyRules policy_;
     OutboundSettings outbound_;

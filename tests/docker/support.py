@@ -22,6 +22,7 @@ DOCKERFILE = os.path.join(ROOT, "docker", "Dockerfile")
 K8S = os.path.join(ROOT, "docker", "k8s")
 EXAMPLES = os.path.join(ROOT, "config-examples")
 PROSODY_DIR = os.path.join(EXAMPLES, "prosody")
+SYSTEMD_DIR = os.path.join(EXAMPLES, "systemd")
 PREFIX = "/usr/local"           # what docker/Dockerfile passes to make install
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -2,7 +2,8 @@
 """`make install` and docker/Dockerfile, checked without a Docker engine.
 
 The install tree is what the image's runtime stage receives (COPY --from=build /out/ /), so:
-the tree holds exactly the binary, the example configs, the Prosody plugin and the README; the
+the tree holds exactly the binary, the example configs, the Prosody plugin, the README and the
+systemd unit with its sysusers.d file (for a VM; tests/docker/test_deb.py checks them); the
 installed binary runs and checks every installed example; every shared library it loads comes
 from a package the runtime stage installs or from the slim base image; the runtime stage
 installs nothing else and no compiler or -dev package; the build stage installs exactly the
@@ -83,6 +84,9 @@ class MakeInstall(unittest.TestCase):
             out[os.path.join(p, "share/s2s-proxy/prosody", name)] = (0o644, os.path.join(S.PROSODY_DIR, name))
         for name in ("ejabberd.yml", "ejabberd-component.yml", "inetrc", "README.md"):
             out[os.path.join(p, "share/s2s-proxy/ejabberd", name)] = (0o644, os.path.join(S.EXAMPLES, "ejabberd", name))
+        # The unit's paths under /usr/local move to PREFIX: for /usr/local it is the file as written.
+        out[os.path.join(p, "lib/systemd/system/s2s-proxy.service")] = (0o644, os.path.join(S.SYSTEMD_DIR, "s2s-proxy.service"))
+        out[os.path.join(p, "lib/sysusers.d/s2s-proxy.conf")] = (0o644, os.path.join(S.SYSTEMD_DIR, "s2s-proxy.sysusers"))
         return out
 
     def test_tree_is_exactly_what_the_image_needs(self):
