@@ -32,8 +32,10 @@ std::vector<std::string> preflight(const Config& config) {
     if (!config.local_dns_responder.empty()) {
         sockaddr_storage bind{};
         DnsResponderRules rules;
-        if (!dns_responder_settings(config, &bind, &rules, &error)) {
-            const std::string key = "local.dns_responder";
+        std::vector<sockaddr_storage> upstreams;
+        if (!dns_responder_settings(config, &bind, &rules, &upstreams, &error)) {
+            std::string key = "local.dns_upstream";
+            if (error.compare(0, key.size() + 2, key + ": ") != 0) key = "local.dns_responder";
             if (error.compare(0, key.size() + 2, key + ": ") == 0) error.erase(0, key.size() + 2);
             problems.push_back(config::locate(config, key) + ": " + error);
         }

@@ -36,6 +36,7 @@ Config keep_restart_only(const Config& running, const Config& next) {
     c.local_password = running.local_password;
     c.local_component_name = running.local_component_name;
     c.local_dns_responder = running.local_dns_responder;
+    c.local_dns_upstream = running.local_dns_upstream;
     c.local_verify_server = running.local_verify_server;
     c.admin_enabled = running.admin_enabled;
     c.admin_listen = running.admin_listen;

@@ -329,10 +329,11 @@ TEST_CASE("dns_responder: settings from the config") {
     c.listen_local[0].ip_address = "127.0.0.1";
     sockaddr_storage bind{};
     DnsResponderRules r;
+    std::vector<sockaddr_storage> upstreams;
     std::string error;
 
     c.local_dns_responder = "127.0.0.1:5353";
-    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &error), error);
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
     CHECK(bind.ss_family == AF_INET);
     CHECK(port_of(bind) == 5353);
     CHECK(r.port == 15270);
@@ -345,14 +346,14 @@ TEST_CASE("dns_responder: settings from the config") {
     for (const char* ok : {"[::1]:53", "localhost:5353", "127.0.0.53:5353"}) {
         CAPTURE(ok);
         c.local_dns_responder = ok;
-        CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &error), error);
+        CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
     }
 
     for (const char* outside : {"0.0.0.0:5353", "10.1.2.3:53", "[::]:53", "192.168.0.1:5353", "[2001:db8::1]:53"}) {
         CAPTURE(outside);
         c.local_dns_responder = outside;
         error.clear();
-        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
         CHECK(error.rfind("local.dns_responder: ", 0) == 0);
         CHECK(error.find("not a loopback address") != std::string::npos);
     }
@@ -361,7 +362,7 @@ TEST_CASE("dns_responder: settings from the config") {
         CAPTURE(bad);
         c.local_dns_responder = bad;
         error.clear();
-        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
         CHECK(error.rfind("local.dns_responder: ", 0) == 0);
     }
 
@@ -377,7 +378,7 @@ TEST_CASE("dns_responder: settings from the config") {
         CAPTURE(k.ip);
         c.listen_local[0].ip_address = k.ip;
         error.clear();
-        REQUIRE(dns_responder_settings(c, &bind, &r, &error) == k.ok);
+        REQUIRE(dns_responder_settings(c, &bind, &r, &upstreams, &error) == k.ok);
         if (k.ok) {
             CHECK(r.ipv4 == k.v4);
             CHECK(r.ipv6 == k.v6);
@@ -386,7 +387,7 @@ TEST_CASE("dns_responder: settings from the config") {
         }
     }
     c.listen_local.clear();
-    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
     CHECK(error.find("[[listen.local]]") != std::string::npos);
 }
 
