@@ -471,7 +471,8 @@ std::vector<OptionSpec> build() {
         {"local.dns_responder", Kind::HostPort, nullptr, 0, 0, {}, 0,
          "\"ip:port\" on loopback for a DNS responder that answers SRV _xmpp-server._tcp.<any domain> with "
          "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "
-         "its outgoing s2s (ejabberd: its inetrc nameserver) (ours; unset: none)",
+         "its outgoing s2s (ejabberd: its inetrc nameserver; any server's system resolver with "
+         "local.dns_upstream) (ours; unset: none)",
          [](Config& c, const Wild&, const Value& v) { c.local_dns_responder = v.s; }},
         {"local.dns_upstream", Kind::Nameservers, "[]", 0, static_cast<int64_t>(kDnsMaxNameservers), {}, 0,
          "resolvers (\"ip\" or \"ip:port\", at most 6) to which local.dns_responder forwards every query it does "
