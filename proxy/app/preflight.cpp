@@ -2,6 +2,7 @@
 
 #include "common/config/config_load.h"
 #include "proxy/resolve/dns_responder.h"
+#include "proxy/resolve/nameservers.h"
 #include "proxy/local/local_tls.h"
 #include "proxy/app/tls_setup.h"
 
@@ -39,6 +40,9 @@ std::vector<std::string> preflight(const Config& config) {
             if (error.compare(0, key.size() + 2, key + ": ") == 0) error.erase(0, key.size() + 2);
             problems.push_back(config::locate(config, key) + ": " + error);
         }
+        DnsOptions options;
+        if (!resolver_dns_options(config, "/etc/resolv.conf", &options, &error))
+            problems.push_back(config::locate(config, "local.dns_responder") + ": " + error);
     }
     return problems;
 }

@@ -1,6 +1,7 @@
 // What --check-config checks beyond the config file's own rules: that the TLS contexts can be
-// built from the certificates, keys, CAs and cipher lists given, and that the DNS responder's
-// address and the local listener fit together — the things that otherwise fail only at start.
+// built from the certificates, keys, CAs and cipher lists given, that the DNS responder's
+// address and the local listener fit together, and that s2s-proxy's own resolver would not ask
+// that responder (/etc/resolv.conf naming it) — the things that otherwise fail only at start.
 #pragma once
 
 #include <string>

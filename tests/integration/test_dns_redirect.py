@@ -243,10 +243,18 @@ class LoopGuard(unittest.TestCase):
                              local_ip="127.0.0.1", resolv_path=resolv)
         px.set("local.dns_responder", f"{ip}:53")
         px.write_config()
-        r = subprocess.run(px.argv(), capture_output=True, text=True, timeout=20)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("/etc/resolv.conf names local.dns_responder (nameserver " + ip + ")", r.stdout + r.stderr)
-        self.assertIn("Set local.dns_upstream", r.stdout + r.stderr)
+        for extra in ([], ["--check-config"]):
+            with self.subTest(argv=extra):
+                r = subprocess.run(px.argv() + extra, capture_output=True, text=True, timeout=20)
+                self.assertNotEqual(r.returncode, 0)
+                self.assertIn("/etc/resolv.conf names local.dns_responder (nameserver " + ip + ")",
+                              r.stdout + r.stderr)
+                self.assertIn("Set local.dns_upstream", r.stdout + r.stderr)
+        # with upstreams it starts (Forwarding above), and --check-config says so
+        px.set("local.dns_upstream", ["127.0.0.53"])
+        px.write_config()
+        r = subprocess.run(px.argv() + ["--check-config"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
