@@ -65,37 +65,49 @@ def walk(value, path=""):
         yield path, value
 
 
-class K8s(unittest.TestCase):
+class Pod(unittest.TestCase):
+    """The manifests of DIRECTORY, read once per class: docs, by_kind, deployment, pod,
+    containers by name, proxy (the s2s-proxy container), the ConfigMap holding s2s-proxy's TOML
+    (toml_cm, toml_key, toml_text, toml), and throwaway certificates for its domains in tmp."""
+    DIRECTORY = S.K8S
+
     @classmethod
     def setUpClass(cls):
         if not HAVE_YAML:  # a failure, not a skip: the whole suite would vanish unnoticed
             raise AssertionError("python3-yaml is missing (it belongs in the Makefile's DEB_PACKAGES)")
-        cls.docs = S.load_manifests()
-        by = {}
-        for f, d in cls.docs:
-            by.setdefault(d.get("kind"), []).append(d)
-        cls.by_kind = by
-        cls.deployment = by["Deployment"][0]
+        cls.docs = S.load_manifests(cls.DIRECTORY)
+        cls.by_kind = {}
+        for _, d in cls.docs:
+            cls.by_kind.setdefault(d.get("kind"), []).append(d)
+        cls.deployment = cls.by_kind["Deployment"][0]
         cls.pod = cls.deployment["spec"]["template"]["spec"]
         cls.containers = {c["name"]: c for c in cls.pod["containers"]}
         cls.proxy = cls.containers["s2s-proxy"]
-        cls.prosody = cls.containers["prosody"]
-        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
-        cls.service = by["Service"][0]
-        cls.secrets = {s["metadata"]["name"]: s for s in by["Secret"]}
-        cms = {c["metadata"]["name"]: c for c in by["ConfigMap"]}
-        cls.toml_cm, cls.toml_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".toml"))
+        cls.cms = {c["metadata"]["name"]: c for c in cls.by_kind["ConfigMap"]}
+        cls.toml_cm, cls.toml_key = next((c, k) for c in cls.cms.values() for k in c["data"] if k.endswith(".toml"))
         cls.toml_text = cls.toml_cm["data"][cls.toml_key]
         cls.toml = tomllib.loads(cls.toml_text)
-        cls.prosody_cm, cls.prosody_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".cfg.lua"))
-        cls.prosody_text = cls.prosody_cm["data"][cls.prosody_key]
-        cls.prosody_cfg = S.prosody_globals(cls.prosody_text)
         cls.tmp = tempfile.mkdtemp(prefix="s2s-k8s-")
         cls.crt, cls.key = S.make_certificate(cls.tmp, tuple(cls.toml["general"]["hosts"]))
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+class K8s(Pod):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        by = cls.by_kind
+        cls.prosody = cls.containers["prosody"]
+        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
+        cls.service = by["Service"][0]
+        cls.secrets = {s["metadata"]["name"]: s for s in by["Secret"]}
+        cls.prosody_cm, cls.prosody_key = next((c, k) for c in cls.cms.values() for k in c["data"]
+                                               if k.endswith(".cfg.lua"))
+        cls.prosody_text = cls.prosody_cm["data"][cls.prosody_key]
+        cls.prosody_cfg = S.prosody_globals(cls.prosody_text)
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -460,7 +472,7 @@ class K8s(unittest.TestCase):
         self.assertEqual(kinds, ["ConfigMap", "ConfigMap", "Deployment", "Service"])
 
 
-class K8sDnsRedirect(unittest.TestCase):
+class K8sDnsRedirect(Pod):
     """docker/k8s/dns-redirect: any server whose only redirect is the pod's DNS. The pod's
     resolv.conf names s2s-proxy's responder on 127.0.0.1:53, which the non-root s2s-proxy may bind
     thanks to the pod's sysctl; the responder forwards to the cluster DNS, never to itself; the
@@ -468,36 +480,14 @@ class K8sDnsRedirect(unittest.TestCase):
     upstream on loopback) answers a remote domain's SRV with its [[listen.local]] and relays the
     upstream's answer for any other name."""
 
-    @classmethod
-    def setUpClass(cls):
-        if not HAVE_YAML:
-            raise AssertionError("python3-yaml is missing (it belongs in the Makefile's DEB_PACKAGES)")
-        cls.dir = os.path.join(S.K8S, "dns-redirect")
-        cls.docs = S.load_manifests(cls.dir)
-        by = {}
-        for f, d in cls.docs:
-            by.setdefault(d.get("kind"), []).append(d)
-        cls.by_kind = by
-        cls.deployment = by["Deployment"][0]
-        cls.pod = cls.deployment["spec"]["template"]["spec"]
-        cls.containers = {c["name"]: c for c in cls.pod["containers"]}
-        cls.proxy = cls.containers["s2s-proxy"]
-        cm = by["ConfigMap"][0]
-        cls.toml_text = cm["data"]["s2s-proxy.toml"]
-        cls.toml = tomllib.loads(cls.toml_text)
-        cls.tmp = tempfile.mkdtemp(prefix="s2s-k8s-dns-")
-        cls.crt, cls.key = S.make_certificate(cls.tmp, tuple(cls.toml["general"]["hosts"]))
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+    DIRECTORY = os.path.join(S.K8S, "dns-redirect")
 
     def test_kinds_and_the_shared_service(self):
         kinds = sorted((f, d.get("kind")) for f, d in self.docs)
         self.assertEqual(kinds, [("configmap.yaml", "ConfigMap"), ("deployment.yaml", "Deployment"),
                                  ("kustomization.yaml", "Kustomization")])
         for r in self.by_kind["Kustomization"][0]["resources"]:
-            self.assertTrue(os.path.exists(os.path.join(self.dir, r)), r)
+            self.assertTrue(os.path.exists(os.path.join(self.DIRECTORY, r)), r)
         # ../service.yaml selects this pod and reaches s2s-proxy's public ports
         service = next(d for f, d in S.load_manifests() if d.get("kind") == "Service")
         labels = self.deployment["spec"]["template"]["metadata"]["labels"]

@@ -321,38 +321,3 @@ TEST_CASE("dns_responder: with upstreams it answers remote domains' SRV itself a
         CHECK(responder->forwarder()->counts().relayed == 2);
     }
 }
-
-TEST_CASE("dns_responder: settings refuse an upstream that is the responder itself") {
-    Config c;
-    c.hosts = {"c.test"};
-    c.listen_local.resize(1);
-    c.listen_local[0].port = 15270;
-    c.listen_local[0].ip_address = "127.0.0.1";
-    c.local_dns_responder = "127.0.0.1:53";
-    sockaddr_storage bind{};
-    DnsResponderRules r;
-    std::vector<sockaddr_storage> upstreams;
-    std::string error;
-
-    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
-    CHECK_FALSE(r.forward);
-    CHECK(upstreams.empty());
-
-    c.local_dns_upstream = {"10.96.0.10", "127.0.0.53:53", "[fd00::a]:5353"};
-    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
-    CHECK(r.forward);
-    CHECK(upstreams.size() == 3);
-
-    for (const char* self : {"127.0.0.1", "127.0.0.1:53", "0.0.0.0", "[::]:53"}) {
-        CAPTURE(self);
-        c.local_dns_upstream = {"10.96.0.10", self};
-        error.clear();
-        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
-        CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
-    }
-    c.local_dns_upstream = {"127.0.0.1:5353"};  // another port on the same address: another server
-    CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
-    c.local_dns_upstream = {"dns.example"};
-    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
-    CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
-}

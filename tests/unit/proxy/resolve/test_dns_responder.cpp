@@ -1,7 +1,7 @@
 // DnsResponder (local.dns_responder): real UDP queries, hand-built, sent to a responder on the
-// loop; every answer checked byte by byte. Then malformed datagrams, the config checks, the udns
-// client (common/dns/dns.h) as a real resolver library reading the answers, and the Server starting
-// and stopping the responder from a loaded config.
+// loop; every answer checked byte by byte. Then malformed datagrams, the config checks (with
+// local.dns_upstream too), the udns client (common/dns/dns.h) as a real resolver library reading
+// the answers, and the Server starting and stopping the responder from a loaded config.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -386,6 +386,31 @@ TEST_CASE("dns_responder: settings from the config") {
             CHECK(error.find("listen.local.0") != std::string::npos);
         }
     }
+    c.listen_local[0].ip_address = "127.0.0.1";
+
+    // upstreams (local.dns_upstream): forwarding on, never to the responder itself
+    c.local_dns_responder = "127.0.0.1:53";
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    CHECK_FALSE(r.forward);
+    CHECK(upstreams.empty());
+    c.local_dns_upstream = {"10.96.0.10", "127.0.0.53:53", "[fd00::a]:5353"};
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    CHECK(r.forward);
+    CHECK(upstreams.size() == 3);
+    for (const char* self : {"127.0.0.1", "127.0.0.1:53", "0.0.0.0", "[::]:53"}) {
+        CAPTURE(self);
+        c.local_dns_upstream = {"10.96.0.10", self};
+        error.clear();
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
+        CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
+    }
+    c.local_dns_upstream = {"127.0.0.1:5353"};  // another port on the same address: another server
+    CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    c.local_dns_upstream = {"dns.example"};
+    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
+    CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
+    c.local_dns_upstream.clear();
+
     c.listen_local.clear();
     CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
     CHECK(error.find("[[listen.local]]") != std::string::npos);

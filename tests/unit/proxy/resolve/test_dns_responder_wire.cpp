@@ -14,12 +14,15 @@ using namespace s2s::test::dns;
 
 namespace {
 
-// dns_respond on `q` with the test rules, describing it; the answer's bytes in *answer.
-DnsReply respond(const Bytes& q, Bytes* answer = nullptr) {
+// dns_respond on `q` with the test rules (forwarding or not), describing it; the answer's bytes
+// in *answer.
+DnsReply respond(const Bytes& q, Bytes* answer = nullptr, bool forward = false, bool ipv4 = true, bool ipv6 = true) {
+    DnsResponderRules r = rules(ipv4, ipv6);
+    r.forward = forward;
     uint8_t out[kDnsResponderMaxAnswer];
-    DnsReply r = dns_respond(rules(true, true), q.data(), q.size(), out, sizeof out, true);
-    if (answer) answer->assign(out, out + r.size);
-    return r;
+    DnsReply rep = dns_respond(r, q.data(), q.size(), out, sizeof out, true);
+    if (answer) answer->assign(out, out + rep.size);
+    return rep;
 }
 
 }  // namespace
@@ -121,12 +124,7 @@ TEST_CASE("dns_responder_wire: dns_respond never writes past a small output buff
 namespace {
 
 DnsReply respond_forwarding(const Bytes& q, Bytes* answer = nullptr, bool ipv4 = true, bool ipv6 = true) {
-    DnsResponderRules r = rules(ipv4, ipv6);
-    r.forward = true;
-    uint8_t out[kDnsResponderMaxAnswer];
-    DnsReply rep = dns_respond(r, q.data(), q.size(), out, sizeof out, true);
-    if (answer) answer->assign(out, out + rep.size);
-    return rep;
+    return respond(q, answer, true, ipv4, ipv6);
 }
 
 }  // namespace
