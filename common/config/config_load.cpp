@@ -992,8 +992,7 @@ private:
                 int port = 53;
                 sockaddr_storage dest{};
                 if (!split_host_port(v->list[i], &host, &port, true) || !ip_port(host, port, &dest)) continue;
-                const bool unspecified = is_loopback_or_unspecified(reinterpret_cast<const sockaddr*>(&dest)) &&
-                                         (host == "0.0.0.0" || host == "::");
+                const bool unspecified = host == "0.0.0.0" || host == "::";  // this host, whatever its addresses
                 if (!at.reaches(reinterpret_cast<const sockaddr*>(&dest)) && !(unspecified && port == bound_port))
                     continue;
                 error_at(key, quote(v->list[i]) + " is local.dns_responder itself (" + responder->s + "): " +
