@@ -176,6 +176,7 @@ struct Config {
     std::string local_password;                // component secret: never logged
     std::string local_component_name;          // the component's domain (component mode)
     std::string local_dns_responder;           // "ip:port" on loopback; empty: no DNS responder
+    std::vector<std::string> local_dns_upstream;  // "ip" or "ip:port": where it forwards; empty: no forwarding
     bool local_verify_dialback = true;         // check the local server's dialback keys with it
     std::string local_verify_server;           // "host:port" of its s2s port for that; empty: local.server
     int64_t local_max_verifications = 100;     // key checks under way at once

@@ -889,6 +889,7 @@ private:
         check_overrides_not_local(hosts);
         check_listener_ports();
         check_overrides_not_ours();
+        check_dns_not_ours();
         check_proxy_protocol();
     }
 
@@ -963,6 +964,43 @@ private:
                 if (!one.reaches(reinterpret_cast<const sockaddr*>(&dest))) continue;
                 error_at(o + ".ip_address", quote(ip->s) + " port " + std::to_string(p) + " is where s2s-proxy itself "
                                             "listens (" + name + "): a link there would come back into s2s-proxy");
+                break;
+            }
+        }
+    }
+
+    // local.dns_upstream is where local.dns_responder forwards: nothing without it. No resolver that
+    // s2s-proxy or its responder asks may be that responder: s2s-proxy's own lookups would get its
+    // own listener back for every remote domain, and forwards would come round again.
+    void check_dns_not_ours() {
+        const Value* responder = get("local.dns_responder");
+        const Value* upstream = get("local.dns_upstream");
+        if (upstream && !upstream->list.empty() && !responder)
+            error_at("local.dns_upstream", "is where local.dns_responder forwards the queries it does not answer, "
+                                           "and local.dns_responder is not set: set it (e.g. \"127.0.0.1:53\"), or "
+                                           "give s2s-proxy's own resolvers as s2s.outgoing.dns.nameservers");
+        sockaddr_storage bound{};
+        if (!responder || !parse_socket_address(responder->s, &bound)) return;
+        ListenerSet at;
+        at.add(reinterpret_cast<const sockaddr*>(&bound));
+        const int bound_port = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(bound).sin_port
+                                                                : reinterpret_cast<sockaddr_in6&>(bound).sin6_port);
+        for (const char* key : {"local.dns_upstream", "s2s.outgoing.dns.nameservers"}) {
+            const Value* v = get(key);
+            for (size_t i = 0; v && i < v->list.size(); ++i) {
+                std::string host;
+                int port = 53;
+                sockaddr_storage dest{};
+                if (!split_host_port(v->list[i], &host, &port, true) || !ip_port(host, port, &dest)) continue;
+                const bool unspecified = host == "0.0.0.0" || host == "::";  // this host, whatever its addresses
+                if (!at.reaches(reinterpret_cast<const sockaddr*>(&dest)) && !(unspecified && port == bound_port))
+                    continue;
+                error_at(key, quote(v->list[i]) + " is local.dns_responder itself (" + responder->s + "): " +
+                                  (std::string(key) == "local.dns_upstream"
+                                       ? "every forwarded query would come back to it; list the resolvers it stands "
+                                         "in for (e.g. the cluster DNS service, 10.96.0.10)"
+                                       : "s2s-proxy would get its own listener back for every remote domain; list "
+                                         "real resolvers (or leave it empty to use local.dns_upstream)"));
                 break;
             }
         }

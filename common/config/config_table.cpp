@@ -473,8 +473,18 @@ std::vector<OptionSpec> build() {
         {"local.dns_responder", Kind::HostPort, nullptr, 0, 0, {}, 0,
          "\"ip:port\" on loopback for a DNS responder that answers SRV _xmpp-server._tcp.<any domain> with "
          "localhost and the first [[listen.local]] port, for a local server that cannot be told where to send "
-         "its outgoing s2s (ejabberd: its inetrc nameserver) (ours; unset: none)",
+         "its outgoing s2s (ejabberd: its inetrc nameserver; any server's system resolver with "
+         "local.dns_upstream) (ours; unset: none)",
          [](Config& c, const Wild&, const Value& v) { c.local_dns_responder = v.s; }},
+        {"local.dns_upstream", Kind::Nameservers, "[]", 0, static_cast<int64_t>(kDnsMaxNameservers), {}, 0,
+         "resolvers (\"ip\" or \"ip:port\", at most 6) to which local.dns_responder forwards every query it does "
+         "not answer itself, so that it can be the local server's system resolver (resolv.conf, a pod's dnsConfig): "
+         "it then answers only SRV _xmpp-server/_xmpps-server._tcp of remote domains (target s2s-proxy.localhost, "
+         "and that name's A/AAAA), and our own domains' SRV go upstream too; answers are relayed unchanged but for "
+         "the ID (UDP only; at most 256 forwards wait at once, each 5 s). With s2s.outgoing.dns.nameservers "
+         "unset, s2s-proxy's own lookups use these too. Never local.dns_responder itself (ours; empty: no "
+         "forwarding)",
+         [](Config& c, const Wild&, const Value& v) { c.local_dns_upstream = v.list; }},
         {"local.verify_dialback", Kind::Bool, "true", 0, 0, {}, R,
          "check each dialback key the local server presents on [[listen.local]] by asking it (a db:verify to "
          "local.verify_server) before taking stanzas for that domain; false trusts any process that can connect "

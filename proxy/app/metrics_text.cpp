@@ -256,6 +256,14 @@ void write_services(Writer& w, const Metrics& m) {
     w.single("dns_queries_total", "Resolutions of remote domains started", "counter", count(m.dns_queries));
     w.counters("dns_failures_total", "Resolutions that found no usable address, by reason", m.dns_failures, "reason");
     w.histogram("dns_query_duration_seconds", "Time from the start of a resolution to its answer", m.dns_latency);
+    w.counters("dns_responder_queries_total",
+               "Queries to the DNS responder (local.dns_responder), by result: answered (by the responder), "
+               "forwarded (to local.dns_upstream), dropped (not answered: malformed beyond an answer, or not forwarded)",
+               m.dns_responder, "result");
+    w.counters("dns_responder_upstream_total",
+               "The DNS responder's forwards, by how they ended: relayed (the answer went back), timeout (none "
+               "within 5 s), unreachable (ICMP error); ignored: datagrams from upstreams that were not the answer",
+               m.dns_upstream, "result");
 
     w.single("admin_requests_total", "HTTP requests served by the admin endpoint", "counter", count(m.admin_requests));
     w.counters("admin_connections_dropped_total",

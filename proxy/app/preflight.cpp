@@ -2,6 +2,7 @@
 
 #include "common/config/config_load.h"
 #include "proxy/resolve/dns_responder.h"
+#include "proxy/resolve/nameservers.h"
 #include "proxy/local/local_tls.h"
 #include "proxy/app/spam_files.h"
 #include "proxy/app/tls_setup.h"
@@ -33,11 +34,16 @@ std::vector<std::string> preflight(const Config& config) {
     if (!config.local_dns_responder.empty()) {
         sockaddr_storage bind{};
         DnsResponderRules rules;
-        if (!dns_responder_settings(config, &bind, &rules, &error)) {
-            const std::string key = "local.dns_responder";
+        std::vector<sockaddr_storage> upstreams;
+        if (!dns_responder_settings(config, &bind, &rules, &upstreams, &error)) {
+            std::string key = "local.dns_upstream";
+            if (error.compare(0, key.size() + 2, key + ": ") != 0) key = "local.dns_responder";
             if (error.compare(0, key.size() + 2, key + ": ") == 0) error.erase(0, key.size() + 2);
             problems.push_back(config::locate(config, key) + ": " + error);
         }
+        DnsOptions options;
+        if (!resolver_dns_options(config, "/etc/resolv.conf", &options, &error))
+            problems.push_back(config::locate(config, "local.dns_responder") + ": " + error);
     }
     SpamFilesLoad spam = load_spam_files(spam_files(config));
     problems.insert(problems.end(), spam.problems.begin(), spam.problems.end());

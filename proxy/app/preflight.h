@@ -1,7 +1,8 @@
 // What --check-config checks beyond the config file's own rules: that the TLS contexts can be
 // built from the certificates, keys, CAs and cipher lists given, that the DNS responder's
-// address and the local listener fit together, and that the [antispam] list files parse — the
-// things that otherwise fail only at start.
+// address and the local listener fit together, that s2s-proxy's own resolver would not ask that
+// responder (/etc/resolv.conf naming it), and that the [antispam] list files parse — the things
+// that otherwise fail only at start.
 #pragma once
 
 #include <string>

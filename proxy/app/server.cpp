@@ -128,11 +128,13 @@ bool Server::start(std::string* error) {
     warn_if_unverified();
     if (!start_antispam(error)) return false;
 
-    resolver_ = DnsResolver::create(loop_, config_, error);
-    if (!resolver_) {
+    auto dns = DnsResolver::create(loop_, config_, error);
+    if (!dns) {
         *error = "s2s.outgoing.dns: " + *error;
         return false;
     }
+    S2S_LOG_INFO(LogContext{}, "dns", "remote domains are resolved through %s", dns->servers().c_str());
+    resolver_ = std::move(dns);
     router_ = std::make_unique<ProxyRouter>(outbound_, *resolver_);
     ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0});
     local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);

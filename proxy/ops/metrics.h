@@ -87,6 +87,11 @@ struct Metrics {
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
+    // The DNS responder (local.dns_responder): queries by what became of them (answered here,
+    // forwarded to local.dns_upstream, dropped), and forwards by how they ended (relayed, timeout,
+    // unreachable) plus datagrams from upstreams that were not the answer awaited (ignored).
+    CounterMap dns_responder;
+    CounterMap dns_upstream;
     uint64_t admin_requests = 0;
     CounterMap admin_dropped;                 // admin connections closed unserved: evicted, refused, request_timeout
     CounterMap reloads;                       // SIGHUP: "applied" or "refused"

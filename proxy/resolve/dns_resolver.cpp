@@ -9,6 +9,7 @@
 
 #include "common/base/log.h"
 #include "proxy/ops/metrics.h"
+#include "proxy/resolve/nameservers.h"
 #include "common/base/random.h"
 
 namespace s2s {
@@ -118,7 +119,9 @@ struct DnsResolver::Job {
 };
 
 std::unique_ptr<DnsResolver> DnsResolver::create(EventLoop& loop, const Config& config, std::string* error) {
-    auto dns = DnsClient::create(loop, dns_options(config.outgoing), error);
+    DnsOptions options;
+    if (!resolver_dns_options(config, "/etc/resolv.conf", &options, error)) return nullptr;
+    auto dns = DnsClient::create(loop, options, error);
     if (!dns) return nullptr;
     return std::make_unique<DnsResolver>(loop, config, std::move(dns));
 }

@@ -61,6 +61,8 @@ public:
     void cancel(uint64_t token) override;
 
     [[nodiscard]] size_t pending() const noexcept { return jobs_.size(); }
+    // The nameservers asked, for the log: "10.96.0.10:53" or "the system's nameservers (...)".
+    [[nodiscard]] std::string servers() const { return dns_ ? dns_->servers() : std::string(); }
 
     // RFC 2782 order: ascending priority; within one priority, repeatedly pick by running sum of
     // weights (weight-0 records placed first, each pick uniform in [0, sum]).

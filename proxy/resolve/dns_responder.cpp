@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "common/base/log.h"
+#include "common/dns/dns.h"
+#include "proxy/ops/metrics.h"
 
 namespace s2s {
 
@@ -58,10 +60,30 @@ bool parse_address(const std::string& text, sockaddr_storage* out) {
            uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(out)) == 0;
 }
 
+// Where a query to `upstream` would arrive: the same address and port as `bind` (port 0 is 53),
+// or an unspecified address, which reaches this host.
+bool reaches(const sockaddr_storage& upstream, const sockaddr_storage& bind) {
+    if (upstream.ss_family == AF_INET) {
+        const auto& u = reinterpret_cast<const sockaddr_in&>(upstream);
+        if (u.sin_addr.s_addr == htonl(INADDR_ANY)) return true;
+        const auto& b = reinterpret_cast<const sockaddr_in&>(bind);
+        return bind.ss_family == AF_INET && u.sin_addr.s_addr == b.sin_addr.s_addr &&
+               (u.sin_port ? u.sin_port : htons(53)) == b.sin_port;
+    }
+    if (upstream.ss_family == AF_INET6) {
+        const auto& u = reinterpret_cast<const sockaddr_in6&>(upstream);
+        if (IN6_IS_ADDR_UNSPECIFIED(&u.sin6_addr)) return true;
+        const auto& b = reinterpret_cast<const sockaddr_in6&>(bind);
+        return bind.ss_family == AF_INET6 && IN6_ARE_ADDR_EQUAL(&u.sin6_addr, &b.sin6_addr) &&
+               (u.sin6_port ? u.sin6_port : htons(53)) == b.sin6_port;
+    }
+    return false;
+}
+
 }  // namespace
 
 bool dns_responder_settings(const Config& config, sockaddr_storage* bind, DnsResponderRules* rules,
-                            std::string* error) {
+                            std::vector<sockaddr_storage>* upstreams, std::string* error) {
     const std::string& text = config.local_dns_responder;
     const std::string key = "local.dns_responder: ";
     if (!parse_address(text, bind)) {
@@ -98,6 +120,23 @@ bool dns_responder_settings(const Config& config, sockaddr_storage* bind, DnsRes
     rules->ipv4 = ipv4;
     rules->ipv6 = ipv6;
     rules->set_own_domains(config.hosts);
+    upstreams->clear();
+    for (const std::string& server : config.local_dns_upstream) {
+        sockaddr_storage u{};
+        std::string why;
+        if (!parse_nameserver(server, &u, &why)) {
+            *error = "local.dns_upstream: " + why;
+            return false;
+        }
+        if (reaches(u, *bind)) {
+            *error = "local.dns_upstream: \"" + server + "\" is local.dns_responder itself (" + text_of(*bind) +
+                     "): every forwarded query would come back to it; name the resolvers the responder stands in "
+                     "for (e.g. the cluster DNS service, 10.96.0.10)";
+            return false;
+        }
+        upstreams->push_back(u);
+    }
+    rules->forward = !upstreams->empty();
     return true;
 }
 
@@ -105,11 +144,36 @@ struct DnsResponder::Socket {
     uv_udp_t udp{};
     DnsResponderRules rules;
     sockaddr_storage address{};
-    uint64_t answered = 0, dropped = 0;
+    uint64_t answered = 0, forwarded = 0, dropped = 0;
+    std::unique_ptr<DnsForwarder> forwarder;  // with upstreams
 
     static void on_read(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* from,
                         unsigned flags) noexcept;
+    void forward(const uint8_t* query, size_t len, const sockaddr_storage& client, const DnsReply& r,
+                 bool describe) noexcept;
 };
+
+void DnsResponder::Socket::forward(const uint8_t* query, size_t len, const sockaddr_storage& client,
+                                   const DnsReply& r, bool describe) noexcept {
+    const DnsForwarder::Outcome o = forwarder->forward(query, len, client);
+    const bool sent = o == DnsForwarder::Outcome::Sent;
+    if (sent) ++forwarded;
+    else ++dropped;
+    metrics().dns_responder.add(sent ? "forwarded" : "dropped");
+    if (o == DnsForwarder::Outcome::Full) metrics().limits_reached.add("dns_forwards");
+    if (describe) try {
+            const char* type = dns_type_name(r.qtype);
+            const std::string type_text = type ? type : "TYPE" + std::to_string(r.qtype);
+            const char* what = sent ? "forwarded"
+                               : o == DnsForwarder::Outcome::Full
+                                   ? "not forwarded: the table of pending forwards is full"
+                               : o == DnsForwarder::Outcome::TooBig ? "not forwarded: too big"
+                                                                    : "not forwarded: the send failed";
+            S2S_LOG_DEBUG(LogContext{}, "dns-query", "%s %s%s from %s: %s (%s)", type_text.c_str(), r.qname.c_str(),
+                          r.edns ? " (EDNS)" : "", text_of(client).c_str(), what, r.why);
+        } catch (...) {  // (out of memory: only the log line is lost)
+        }
+}
 
 void DnsResponder::Socket::on_read(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf, const sockaddr* from,
                                    unsigned flags) noexcept {
@@ -134,6 +198,10 @@ void DnsResponder::Socket::on_read(uv_udp_t* handle, ssize_t nread, const uv_buf
     }
     sockaddr_storage peer{};
     std::memcpy(&peer, from, from->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    if (r.forward && self->forwarder) {
+        self->forward(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread), peer, r, describe);
+        return;
+    }
     int sent = 0;
     if (r.size) {
         uv_buf_t out = uv_buf_init(reinterpret_cast<char*>(answer), static_cast<unsigned>(r.size));
@@ -141,6 +209,7 @@ void DnsResponder::Socket::on_read(uv_udp_t* handle, ssize_t nread, const uv_buf
     }
     if (sent > 0) ++self->answered;
     else ++self->dropped;
+    metrics().dns_responder.add(sent > 0 ? "answered" : "dropped");
     if (describe) try {
         const std::string who = text_of(peer);
         const char* type = dns_type_name(r.qtype);
@@ -160,7 +229,8 @@ void DnsResponder::Socket::on_read(uv_udp_t* handle, ssize_t nread, const uv_buf
 }
 
 std::unique_ptr<DnsResponder> DnsResponder::start(EventLoop& loop, const sockaddr_storage& bind,
-                                                  DnsResponderRules rules, std::string* error) {
+                                                  DnsResponderRules rules, std::string* error,
+                                                  std::vector<sockaddr_storage> upstreams) {
     if (!is_loopback_address(bind)) {
         *error = text_of(bind) + " is not a loopback address";
         return nullptr;
@@ -186,31 +256,53 @@ std::unique_ptr<DnsResponder> DnsResponder::start(EventLoop& loop, const sockadd
         close(s);
         return nullptr;
     }
+    if (!upstreams.empty()) {
+        uv_udp_t* udp = &s->udp;
+        s->forwarder = std::make_unique<DnsForwarder>(
+            loop, std::move(upstreams), [udp](const sockaddr_storage& client, const uint8_t* answer, size_t size) {
+                uv_buf_t out = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(answer)),
+                                           static_cast<unsigned>(size));
+                const int sent = uv_udp_try_send(udp, &out, 1, reinterpret_cast<const sockaddr*>(&client));
+                if (sent < 0) S2S_LOG_DEBUG(LogContext{}, "dns-forward", "answer not relayed: %s", uv_strerror(sent));
+            });
+    }
+    s->rules.forward = s->forwarder != nullptr;
     return std::unique_ptr<DnsResponder>(new DnsResponder(s));
 }
 
 std::unique_ptr<DnsResponder> DnsResponder::start(EventLoop& loop, const Config& config, std::string* error) {
     sockaddr_storage bind{};
     DnsResponderRules rules;
-    if (!dns_responder_settings(config, &bind, &rules, error)) return nullptr;
+    std::vector<sockaddr_storage> upstreams;
+    if (!dns_responder_settings(config, &bind, &rules, &upstreams, error)) return nullptr;
     const int port = rules.port;
-    auto r = start(loop, bind, std::move(rules), error);
+    auto r = start(loop, bind, std::move(rules), error, std::move(upstreams));
     if (!r) {
         *error = "local.dns_responder: " + *error;
         return nullptr;
     }
-    S2S_LOG_NOTICE(LogContext{}, "listening", "local.dns_responder on %s (udp): _xmpp-server._tcp SRV -> localhost port %d",
-                   r->address_text().c_str(), port);
+    if (r->forwarder())
+        S2S_LOG_NOTICE(LogContext{}, "listening",
+                       "local.dns_responder on %s (udp): _xmpp-server._tcp SRV -> s2s-proxy.localhost port %d; every "
+                       "other query forwarded to %s",
+                       r->address_text().c_str(), port, r->forwarder()->upstreams_text().c_str());
+    else
+        S2S_LOG_NOTICE(LogContext{}, "listening",
+                       "local.dns_responder on %s (udp): _xmpp-server._tcp SRV -> localhost port %d",
+                       r->address_text().c_str(), port);
     return r;
 }
 
 DnsResponder::~DnsResponder() {
+    socket_->forwarder.reset();  // nothing is relayed through a closing socket
     uv_close(reinterpret_cast<uv_handle_t*>(&socket_->udp), [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
 }
 
 const sockaddr_storage& DnsResponder::address() const noexcept { return socket_->address; }
 std::string DnsResponder::address_text() const { return text_of(socket_->address); }
 uint64_t DnsResponder::answered() const noexcept { return socket_->answered; }
+uint64_t DnsResponder::forwarded() const noexcept { return socket_->forwarded; }
 uint64_t DnsResponder::dropped() const noexcept { return socket_->dropped; }
+const DnsForwarder* DnsResponder::forwarder() const noexcept { return socket_->forwarder.get(); }
 
 }  // namespace s2s

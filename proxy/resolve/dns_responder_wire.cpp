@@ -19,6 +19,9 @@ constexpr size_t kMaxName = 255;         // wire bytes of a name, the final 0 in
 constexpr size_t kMaxLabels = 128;       // 255 bytes hold at most 127 labels
 constexpr uint16_t kEdnsPayload = 1232;  // what we say we take (every answer is < 512 anyway)
 constexpr uint8_t kLocalhostWire[] = {9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0};
+// The SRV target when forwarding (dns_responder_wire.h says why this name).
+constexpr uint8_t kOwnTargetWire[] = {9, 's', '2', 's', '-', 'p', 'r', 'o', 'x', 'y',
+                                      9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 0};
 
 uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -219,21 +222,32 @@ DnsReply dns_respond(const DnsResponderRules& rules, const uint8_t* q, size_t le
     if (describe) r.qname = presentation(q, qu);
 
     // The decision.
-    int rcode = kNoError;
-    bool srv = false, a = false, aaaa = false;
+    const bool in_class = qu.qclass == kClassIN || qu.qclass == kClassANY;
     const bool any = qu.qtype == kTypeANY;
     const size_t n = qu.count;
+    const bool xmpp_name = n >= 3 && label_is(q, qu.labels[1], "_tcp") &&
+                           (label_is(q, qu.labels[0], "_xmpp-server") || label_is(q, qu.labels[0], "_xmpps-server"));
+    const bool direct_tls = xmpp_name && qu.labels[0].len == sizeof "_xmpps-server" - 1;
+    bool own = false;
+    for (size_t i = 0; xmpp_name && i < rules.own.size(); ++i) own = own || name_is(q, qu, 2, rules.own[i]);
+    const bool target = rules.forward ? n == 2 && label_is(q, qu.labels[0], "s2s-proxy") &&
+                                            label_is(q, qu.labels[1], "localhost")
+                                      : n == 1 && label_is(q, qu.labels[0], "localhost");
+    if (rules.forward && !(in_class && ((xmpp_name && !own && (direct_tls || qu.qtype == kTypeSRV || any)) || target))) {
+        r.forward = true;
+        r.why = own ? "own-domain" : "forward";
+        return r;
+    }
+
+    int rcode = kNoError;
+    bool srv = false, a = false, aaaa = false;
     if (edns && edns_version > 0) {
         rcode = kBadVers;
         r.why = "edns-version";
-    } else if (qu.qclass != kClassIN && qu.qclass != kClassANY) {
+    } else if (!in_class) {
         rcode = kRefused;
         r.why = "class";
-    } else if (n >= 3 && label_is(q, qu.labels[1], "_tcp") &&
-               (label_is(q, qu.labels[0], "_xmpp-server") || label_is(q, qu.labels[0], "_xmpps-server"))) {
-        const bool direct_tls = qu.labels[0].len == sizeof "_xmpps-server" - 1;
-        bool own = false;
-        for (const auto& d : rules.own) own = own || name_is(q, qu, 2, d);
+    } else if (xmpp_name) {
         if (own) {
             rcode = kNxDomain;
             r.why = "own-domain";
@@ -243,7 +257,7 @@ DnsReply dns_respond(const DnsResponderRules& rules, const uint8_t* q, size_t le
             srv = qu.qtype == kTypeSRV || any;
             r.why = srv ? "srv" : "srv-no-data";
         }
-    } else if (n == 1 && label_is(q, qu.labels[0], "localhost")) {
+    } else if (target) {
         a = rules.ipv4 && (qu.qtype == kTypeA || any);
         aaaa = rules.ipv6 && (qu.qtype == kTypeAAAA || any);
         r.why = a || aaaa ? "localhost" : "localhost-no-data";
@@ -252,31 +266,45 @@ DnsReply dns_respond(const DnsResponderRules& rules, const uint8_t* q, size_t le
         r.why = "unknown";
     }
 
+    // With forwarding, an SRV answer carries its target's addresses in the additional section.
+    const bool glue = srv && rules.forward;
+    const int extra = glue ? rules.ipv4 + rules.ipv6 : 0;
     const uint16_t answers = static_cast<uint16_t>(srv + a + aaaa);
-    put_header(w, q, rcode, 1, answers, edns ? 1 : 0);
+    put_header(w, q, rcode, 1, answers, static_cast<uint16_t>(extra + (edns ? 1 : 0)));
     w.bytes(q + kHeader, question_end - kHeader);  // the question as asked (case kept: RFC 1035 §7.3)
-    auto record = [&](uint16_t type, uint16_t rdlength) {
-        w.u16(static_cast<uint16_t>(0xC000 | kHeader));  // the question's name
+    auto record = [&](uint16_t type, uint16_t rdlength, bool owner_is_target) {
+        if (owner_is_target) w.bytes(kOwnTargetWire, sizeof kOwnTargetWire);
+        else w.u16(static_cast<uint16_t>(0xC000 | kHeader));  // the question's name
         w.u16(type);
         w.u16(kClassIN);
         w.u32(rules.ttl);
         w.u16(rdlength);
     };
+    static const uint8_t kLoop4[4] = {127, 0, 0, 1};
+    static const uint8_t kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     if (srv) {
-        record(kTypeSRV, 6 + sizeof kLocalhostWire);
+        const uint8_t* name = rules.forward ? kOwnTargetWire : kLocalhostWire;
+        const size_t name_len = rules.forward ? sizeof kOwnTargetWire : sizeof kLocalhostWire;
+        record(kTypeSRV, static_cast<uint16_t>(6 + name_len), false);
         w.u16(0);  // priority
         w.u16(0);  // weight
         w.u16(rules.port);
-        w.bytes(kLocalhostWire, sizeof kLocalhostWire);  // never compressed (RFC 2782)
+        w.bytes(name, name_len);  // never compressed (RFC 2782)
     }
     if (a) {
-        static const uint8_t kLoop4[4] = {127, 0, 0, 1};
-        record(kTypeA, 4);
+        record(kTypeA, 4, false);
         w.bytes(kLoop4, 4);
     }
     if (aaaa) {
-        static const uint8_t kLoop6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        record(kTypeAAAA, 16);
+        record(kTypeAAAA, 16, false);
+        w.bytes(kLoop6, 16);
+    }
+    if (glue && rules.ipv4) {
+        record(kTypeA, 4, true);
+        w.bytes(kLoop4, 4);
+    }
+    if (glue && rules.ipv6) {
+        record(kTypeAAAA, 16, true);
         w.bytes(kLoop6, 16);
     }
     if (edns) {
@@ -291,8 +319,24 @@ DnsReply dns_respond(const DnsResponderRules& rules, const uint8_t* q, size_t le
     }
     r.rcode = rcode;
     r.answers = answers;
+    r.additional = extra;
     r.size = w.ok ? w.n : 0;
     return r;
+}
+
+bool dns_same_question(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen) noexcept {
+    if (!a || !b || alen < kHeader || blen < kHeader || get16(a + 4) != 1 || get16(b + 4) != 1) return false;
+    Question qa, qb;
+    size_t pa = kHeader, pb = kHeader;
+    if (!read_qname(a, alen, &pa, &qa) || !read_qname(b, blen, &pb, &qb)) return false;
+    if (alen - pa < 4 || blen - pb < 4 || qa.count != qb.count) return false;
+    if (get16(a + pa) != get16(b + pb) || get16(a + pa + 2) != get16(b + pb + 2)) return false;
+    for (size_t i = 0; i < qa.count; ++i) {
+        if (qa.labels[i].len != qb.labels[i].len) return false;
+        for (size_t j = 0; j < qa.labels[i].len; ++j)
+            if (lower(a[qa.labels[i].off + j]) != lower(b[qb.labels[i].off + j])) return false;
+    }
+    return true;
 }
 
 const char* dns_type_name(uint16_t t) noexcept {

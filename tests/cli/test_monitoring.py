@@ -291,6 +291,7 @@ class RulesAndDashboard(unittest.TestCase):
             "queues filling": ["s2s_proxy_queue_fill_ratio", 'condition="resource-constraint"'],
             "caps hit": ["s2s_proxy_connections_refused_total", "s2s_proxy_limits_reached_total"],
             "local link down": ["s2s_proxy_local_link_down_total"],
+            "the DNS responder's upstreams failing": ["s2s_proxy_dns_responder_upstream_total"],
             "process down or not ready": ['up{job="s2s-proxy"}', "kube_pod_container_status_ready"],
         }
         exprs = " ".join(r["expr"] for r in rules.values())

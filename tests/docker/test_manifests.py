@@ -10,7 +10,10 @@ Kubernetes does, throwaway certificates where the TLS Secret is mounted); that s
 started that way answers the probes' paths over HTTP (/readyz 503 without Prosody's listener,
 200 with it), serves /metrics, and speaks TLS on its public ports; that Prosody's config points at the same local ports and loads the plugin
 from where the init container puts it; that the Secret template fails closed; resources and
-security settings.
+security settings. docker/k8s/dns-redirect (any server, redirected by the pod's DNS): the pod's
+only nameserver is the responder on 127.0.0.1:53, bindable without root through the pod's sysctl;
+it forwards to the cluster DNS, never to itself; its TOML checks clean, and s2s-proxy started on
+it answers a remote domain's SRV with [[listen.local]] and relays other names' answers.
 
 Run: BUILD=build /usr/bin/python3 tests/docker/test_manifests.py
 Ends with `docker-summary: N passed, N failed`.
@@ -62,37 +65,49 @@ def walk(value, path=""):
         yield path, value
 
 
-class K8s(unittest.TestCase):
+class Pod(unittest.TestCase):
+    """The manifests of DIRECTORY, read once per class: docs, by_kind, deployment, pod,
+    containers by name, proxy (the s2s-proxy container), the ConfigMap holding s2s-proxy's TOML
+    (toml_cm, toml_key, toml_text, toml), and throwaway certificates for its domains in tmp."""
+    DIRECTORY = S.K8S
+
     @classmethod
     def setUpClass(cls):
         if not HAVE_YAML:  # a failure, not a skip: the whole suite would vanish unnoticed
             raise AssertionError("python3-yaml is missing (it belongs in the Makefile's DEB_PACKAGES)")
-        cls.docs = S.load_manifests()
-        by = {}
-        for f, d in cls.docs:
-            by.setdefault(d.get("kind"), []).append(d)
-        cls.by_kind = by
-        cls.deployment = by["Deployment"][0]
+        cls.docs = S.load_manifests(cls.DIRECTORY)
+        cls.by_kind = {}
+        for _, d in cls.docs:
+            cls.by_kind.setdefault(d.get("kind"), []).append(d)
+        cls.deployment = cls.by_kind["Deployment"][0]
         cls.pod = cls.deployment["spec"]["template"]["spec"]
         cls.containers = {c["name"]: c for c in cls.pod["containers"]}
         cls.proxy = cls.containers["s2s-proxy"]
-        cls.prosody = cls.containers["prosody"]
-        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
-        cls.service = by["Service"][0]
-        cls.secrets = {s["metadata"]["name"]: s for s in by["Secret"]}
-        cms = {c["metadata"]["name"]: c for c in by["ConfigMap"]}
-        cls.toml_cm, cls.toml_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".toml"))
+        cls.cms = {c["metadata"]["name"]: c for c in cls.by_kind["ConfigMap"]}
+        cls.toml_cm, cls.toml_key = next((c, k) for c in cls.cms.values() for k in c["data"] if k.endswith(".toml"))
         cls.toml_text = cls.toml_cm["data"][cls.toml_key]
         cls.toml = tomllib.loads(cls.toml_text)
-        cls.prosody_cm, cls.prosody_key = next((c, k) for c in cms.values() for k in c["data"] if k.endswith(".cfg.lua"))
-        cls.prosody_text = cls.prosody_cm["data"][cls.prosody_key]
-        cls.prosody_cfg = S.prosody_globals(cls.prosody_text)
         cls.tmp = tempfile.mkdtemp(prefix="s2s-k8s-")
         cls.crt, cls.key = S.make_certificate(cls.tmp, tuple(cls.toml["general"]["hosts"]))
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.tmp, ignore_errors=True)
+
+
+class K8s(Pod):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        by = cls.by_kind
+        cls.prosody = cls.containers["prosody"]
+        cls.volumes = {v["name"]: v for v in cls.pod["volumes"]}
+        cls.service = by["Service"][0]
+        cls.secrets = {s["metadata"]["name"]: s for s in by["Secret"]}
+        cls.prosody_cm, cls.prosody_key = next((c, k) for c in cls.cms.values() for k in c["data"]
+                                               if k.endswith(".cfg.lua"))
+        cls.prosody_text = cls.prosody_cm["data"][cls.prosody_key]
+        cls.prosody_cfg = S.prosody_globals(cls.prosody_text)
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -455,6 +470,122 @@ class K8s(unittest.TestCase):
         import yaml
         kinds = sorted(d["kind"] for d in yaml.safe_load_all(r.stdout) if d)
         self.assertEqual(kinds, ["ConfigMap", "ConfigMap", "Deployment", "Service"])
+
+
+class K8sDnsRedirect(Pod):
+    """docker/k8s/dns-redirect: any server whose only redirect is the pod's DNS. The pod's
+    resolv.conf names s2s-proxy's responder on 127.0.0.1:53, which the non-root s2s-proxy may bind
+    thanks to the pod's sysctl; the responder forwards to the cluster DNS, never to itself; the
+    TOML passes --check-config, and s2s-proxy started on it (ports moved to free ones, a stand-in
+    upstream on loopback) answers a remote domain's SRV with its [[listen.local]] and relays the
+    upstream's answer for any other name."""
+
+    DIRECTORY = os.path.join(S.K8S, "dns-redirect")
+
+    def test_kinds_and_the_shared_service(self):
+        kinds = sorted((f, d.get("kind")) for f, d in self.docs)
+        self.assertEqual(kinds, [("configmap.yaml", "ConfigMap"), ("deployment.yaml", "Deployment"),
+                                 ("kustomization.yaml", "Kustomization")])
+        for r in self.by_kind["Kustomization"][0]["resources"]:
+            self.assertTrue(os.path.exists(os.path.join(self.DIRECTORY, r)), r)
+        # ../service.yaml selects this pod and reaches s2s-proxy's public ports
+        service = next(d for f, d in S.load_manifests() if d.get("kind") == "Service")
+        labels = self.deployment["spec"]["template"]["metadata"]["labels"]
+        for k, v in service["spec"]["selector"].items():
+            self.assertEqual(labels.get(k), v)
+        public = {l["port"] for l in self.toml["listen"]["s2s"]}
+        self.assertEqual({S.resolve_port(self.proxy, p["targetPort"]) for p in service["spec"]["ports"]}, public)
+        self.assertEqual(sorted(self.containers), ["s2s-proxy", "xmpp-server"])
+
+    def test_the_pods_nameserver_is_the_responder_on_port_53(self):
+        self.assertEqual(self.pod["dnsPolicy"], "None")
+        dns = self.pod["dnsConfig"]
+        self.assertEqual(dns["nameservers"], ["127.0.0.1"])
+        self.assertIn("edns0", [o["name"] for o in dns.get("options", [])], "large answers over UDP (no TCP)")
+        self.assertEqual(self.toml["local"]["dns_responder"], "127.0.0.1:53", "resolv.conf has no port: 53")
+        local = self.toml["listen"]["local"][0]
+        self.assertEqual(local["ip_address"], "127.0.0.1", "the SRV target s2s-proxy.localhost is 127.0.0.1")
+
+    def test_the_responder_forwards_to_the_cluster_dns_and_the_proxy_asks_it_too(self):
+        upstreams = self.toml["local"]["dns_upstream"]
+        self.assertTrue(upstreams)
+        for u in upstreams:
+            self.assertFalse(u.startswith("127.") or u.startswith("[::1]") or u == "::1", u)
+        self.assertNotIn("nameservers", self.toml.get("s2s", {}).get("outgoing", {}).get("dns", {}),
+                         "unset: s2s-proxy's own lookups use local.dns_upstream, not the pod's resolv.conf")
+
+    def test_binding_53_without_root_or_capabilities(self):
+        sysctls = {s["name"]: s["value"] for s in self.pod["securityContext"].get("sysctls", [])}
+        self.assertLessEqual(int(sysctls["net.ipv4.ip_unprivileged_port_start"]), 53)
+        sc = self.proxy["securityContext"]
+        self.assertTrue(sc["runAsNonRoot"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"], {"drop": ["ALL"]})
+        for c in self.pod["containers"]:
+            with self.subTest(container=c["name"]):
+                self.assertEqual(set(c["resources"]["requests"]), {"cpu", "memory"})
+                self.assertEqual(set(c["resources"]["limits"]), {"cpu", "memory"})
+
+    def toml_for_a_test_run(self, upstream_port):
+        """The TOML with throwaway certificates, ports moved to free ones, the responder on a free
+        UDP port and the upstream at 127.0.0.1:upstream_port. Returns (path, ports by role)."""
+        text = self.toml_text.replace("/etc/s2s-proxy/tls/", self.tmp + "/")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            ports = {"dns": u.getsockname()[1]}
+        ports.update(local=S.free_port(), admin=S.free_port(), s2s=S.free_port(), s2s_tls=S.free_port())
+        text = text.replace('dns_responder = "127.0.0.1:53"', 'dns_responder = "127.0.0.1:%d"' % ports["dns"])
+        text = re.sub(r"dns_upstream = \[[^\]]*\]", 'dns_upstream = ["127.0.0.1:%d"]' % upstream_port, text)
+        text = text.replace("port = 15270", "port = %d" % ports["local"])
+        text = text.replace("port = 5269", "port = %d" % ports["s2s"]).replace("port = 5270", "port = %d" % ports["s2s_tls"])
+        text = text.replace('"0.0.0.0:9269"', '"127.0.0.1:%d"' % ports["admin"]).replace('"0.0.0.0"', '"127.0.0.1"')
+        path = os.path.join(self.tmp, "s2s-proxy.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path, ports
+
+    def test_the_config_checks_clean_and_answers_as_described(self):
+        path = os.path.join(self.tmp, "as-shipped.toml")
+        with open(path, "w") as f:
+            f.write(self.toml_text.replace("/etc/s2s-proxy/tls/", self.tmp + "/"))
+        r = S.run_proxy(S.PROXY, "--check-config", "--config", path, "--s2s.shared=" + os.urandom(16).hex())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # the cluster DNS, played here
+        upstream.bind(("127.0.0.1", 0))
+        upstream.settimeout(10)
+        path, ports = self.toml_for_a_test_run(upstream.getsockname()[1])
+        proc = subprocess.Popen([S.PROXY, "--config", path, "--s2s.shared=" + os.urandom(16).hex()],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(S.wait_for_port(ports["local"], proc=proc))
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                client.settimeout(10)
+                srv = dns_query(0x1234, "_xmpp-server._tcp.remote.example", 33)
+                client.sendto(srv, ("127.0.0.1", ports["dns"]))
+                answer, _ = client.recvfrom(4096)
+                self.assertEqual(answer[:2], b"\x12\x34")
+                self.assertEqual(answer[6:8], b"\x00\x01", "one SRV record")
+                self.assertIn(ports["local"].to_bytes(2, "big") + b"\x09s2s-proxy\x09localhost\x00", answer)
+                other = dns_query(0x5678, "db.default.svc.cluster.local", 1)
+                client.sendto(other, ("127.0.0.1", ports["dns"]))
+                forwarded, source = upstream.recvfrom(4096)
+                self.assertEqual(forwarded[2:], other[2:], "forwarded unchanged but for the ID")
+                reply = forwarded[:2] + b"\x81\x83" + forwarded[4:]   # NXDOMAIN from the "cluster DNS"
+                upstream.sendto(reply, source)
+                relayed, _ = client.recvfrom(4096)
+                self.assertEqual(relayed, other[:2] + reply[2:])
+        finally:
+            upstream.close()
+            S.stop(proc)
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+def dns_query(qid, name, qtype):
+    """A DNS query datagram: RD set, one question of class IN."""
+    wire = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\x00"
+    return qid.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + wire + qtype.to_bytes(2, "big") + b"\x00\x01"
 
 
 if __name__ == "__main__":

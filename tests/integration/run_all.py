@@ -29,6 +29,7 @@ sys.path.insert(0, HERE)
 import kit  # noqa: E402
 import test_balancer  # noqa: E402
 import test_chaos  # noqa: E402
+import test_dns_redirect  # noqa: E402
 import test_ejabberd  # noqa: E402
 import test_failover  # noqa: E402
 import test_federation  # noqa: E402
@@ -43,5 +44,6 @@ import test_tls_semantics  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
-                              test_balancer, test_hostile_dns, test_hostile_local, test_hostile_tls, test_local_tls,
+                              test_balancer, test_hostile_dns, test_dns_redirect, test_hostile_local, test_hostile_tls,
+                              test_local_tls,
                               test_tls_semantics, test_chaos]))

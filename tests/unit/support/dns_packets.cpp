@@ -90,6 +90,24 @@ Bytes aaaa_record() {
     return b;
 }
 
+Bytes srv_record_own_target(uint16_t port) {
+    Bytes b;
+    put(b, {0xC0, 0x0C, 0x00, 33, 0x00, 0x01, 0, 0, 0, 60, 0x00, 27, 0, 0, 0, 0});
+    put16(b, port);
+    return cat({b, wire_name("s2s-proxy.localhost")});
+}
+
+Bytes own_target_a_record() {
+    return cat({wire_name("s2s-proxy.localhost"), Bytes{0x00, 1, 0x00, 0x01, 0, 0, 0, 60, 0x00, 4, 127, 0, 0, 1}});
+}
+
+Bytes own_target_aaaa_record() {
+    Bytes b{0x00, 28, 0x00, 0x01, 0, 0, 0, 60, 0x00, 16};
+    for (int i = 0; i < 15; ++i) b.push_back(0);
+    b.push_back(1);
+    return cat({wire_name("s2s-proxy.localhost"), b});
+}
+
 Bytes opt_answer(uint8_t ext_rcode, bool dnssec_ok) {
     Bytes b{0, 0x00, 41, 0x04, 0xD0, ext_rcode, 0, static_cast<uint8_t>(dnssec_ok ? 0x80 : 0), 0, 0, 0};
     return b;

@@ -34,6 +34,11 @@ Bytes cat(std::initializer_list<Bytes> parts);
 Bytes srv_record(uint16_t port);
 Bytes a_record();
 Bytes aaaa_record();
+// With forwarding (rules.forward): the SRV record naming s2s-proxy.localhost., and that name's
+// A / AAAA records for the additional section, their owner written out in full.
+Bytes srv_record_own_target(uint16_t port);
+Bytes own_target_a_record();
+Bytes own_target_aaaa_record();
 // The OPT record of an answer: payload 1232, extended rcode, version 0, DO copied.
 Bytes opt_answer(uint8_t ext_rcode = 0, bool dnssec_ok = false);
 // "0a 1b ...", for failure messages.

@@ -727,3 +727,34 @@ TEST_CASE("config: locate names where a key stands, for errors found after loadi
     CHECK(locate(r.config, "s2s.default_policy") == "command line: --s2s.default_policy");
     CHECK(locate(r.config, "s2s.outgoing.tls.ciphers") == "t.toml: s2s.outgoing.tls.ciphers");  // not set
 }
+
+// kMinimal with `local` lines under [local] (from line 7 on) and `tail` at the end.
+std::string with_local(const std::string& local, const std::string& tail = "") {
+    return "\n[general]\n  hosts = [\"example.com\"]\n\n[local]\n  server = \"127.0.0.1:15269\"\n" + local +
+           "\n[[listen.s2s]]\n  port = 5269\n\n[[listen.local]]\n  port = 15270\n" + tail;
+}
+
+TEST_CASE("config: local.dns_upstream needs the responder, and no resolver may be the responder itself") {
+    CHECK(load_text(with_local("  dns_responder = \"127.0.0.1:53\"\n  dns_upstream = [\"10.96.0.10\", \"127.0.0.53\"]\n"))
+              .errors.empty());
+    Diagnostic d = only_error(load_text(with_local("  dns_upstream = [\"10.96.0.10\"]\n")));
+    CHECK(d.key == "local.dns_upstream");
+    CHECK(d.line == 7);
+    CHECK(d.message.find("local.dns_responder is not set") != std::string::npos);
+
+    d = only_error(
+        load_text(with_local("  dns_responder = \"127.0.0.1:53\"\n  dns_upstream = [\"10.96.0.10\", \"127.0.0.1\"]\n")));
+    CHECK(d.key == "local.dns_upstream");
+    CHECK(d.line == 8);
+    CHECK(d.message.find("\"127.0.0.1\" is local.dns_responder itself (127.0.0.1:53)") == 0);
+
+    d = only_error(load_text(with_local("  dns_responder = \"[::1]:5353\"\n  dns_upstream = [\"[::1]:5353\"]\n")));
+    CHECK(d.key == "local.dns_upstream");
+
+    d = only_error(load_text(
+        with_local("  dns_responder = \"127.0.0.1:53\"\n", "\n[s2s]\n  dns.nameservers = [\"127.0.0.1:53\"]\n")));
+    CHECK(d.key == "s2s.dns.nameservers");  // as written (6.x layout)
+    CHECK(d.message.find("its own listener back for every remote domain") != std::string::npos);
+    // another port, another server
+    CHECK(load_text(with_local("  dns_responder = \"127.0.0.1:5353\"\n  dns_upstream = [\"127.0.0.1\"]\n")).errors.empty());
+}

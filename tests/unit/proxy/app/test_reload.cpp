@@ -150,6 +150,16 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         CHECK(again.need_restart.size() == 1);
         CHECK(k.get(again.config) == k.get(running.config));
     }
+    {  // local.dns_upstream means something only beside local.dns_responder
+        const Override responder{"local.dns_responder", "\"127.0.0.1:15353\""};
+        LoadResult with_responder = load_with({responder});
+        LoadResult next = load_with({responder, {"local.dns_upstream", "[\"10.96.0.10\"]"}});
+        ReloadPlan plan = plan_reload(with_responder.config, with_responder.settings, next);
+        CHECK(plan.config.local_dns_upstream.empty());
+        INFO(all(plan.need_restart));
+        REQUIRE(plan.need_restart.size() == 1);
+        CHECK(plan.need_restart[0].find("local.dns_upstream changed") == 0);
+    }
     // Every restart-only key is covered above or below (local.mode): a key the table adds without
     // the Reloadable flag fails here until it has a case, and that case checks that the reload
     // keeps its running value (which the reload derives from the flag, with no list of its own).
@@ -157,7 +167,7 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         std::string concrete = k;
         for (size_t p; (p = concrete.find('*')) != std::string::npos;) concrete.replace(p, 1, "0");
         INFO(k);
-        CHECK((concrete == "local.mode" ||
+        CHECK((concrete == "local.mode" || concrete == "local.dns_upstream" ||
                std::any_of(cases.begin(), cases.end(), [&](const Case& c) { return c.key == concrete; })));
     }
 }

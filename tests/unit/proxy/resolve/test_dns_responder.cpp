@@ -1,7 +1,7 @@
 // DnsResponder (local.dns_responder): real UDP queries, hand-built, sent to a responder on the
-// loop; every answer checked byte by byte. Then malformed datagrams, the config checks, the udns
-// client (common/dns/dns.h) as a real resolver library reading the answers, and the Server starting
-// and stopping the responder from a loaded config.
+// loop; every answer checked byte by byte. Then malformed datagrams, the config checks (with
+// local.dns_upstream too), the udns client (common/dns/dns.h) as a real resolver library reading
+// the answers, and the Server starting and stopping the responder from a loaded config.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
@@ -329,10 +329,11 @@ TEST_CASE("dns_responder: settings from the config") {
     c.listen_local[0].ip_address = "127.0.0.1";
     sockaddr_storage bind{};
     DnsResponderRules r;
+    std::vector<sockaddr_storage> upstreams;
     std::string error;
 
     c.local_dns_responder = "127.0.0.1:5353";
-    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &error), error);
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
     CHECK(bind.ss_family == AF_INET);
     CHECK(port_of(bind) == 5353);
     CHECK(r.port == 15270);
@@ -345,14 +346,14 @@ TEST_CASE("dns_responder: settings from the config") {
     for (const char* ok : {"[::1]:53", "localhost:5353", "127.0.0.53:5353"}) {
         CAPTURE(ok);
         c.local_dns_responder = ok;
-        CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &error), error);
+        CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
     }
 
     for (const char* outside : {"0.0.0.0:5353", "10.1.2.3:53", "[::]:53", "192.168.0.1:5353", "[2001:db8::1]:53"}) {
         CAPTURE(outside);
         c.local_dns_responder = outside;
         error.clear();
-        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
         CHECK(error.rfind("local.dns_responder: ", 0) == 0);
         CHECK(error.find("not a loopback address") != std::string::npos);
     }
@@ -361,7 +362,7 @@ TEST_CASE("dns_responder: settings from the config") {
         CAPTURE(bad);
         c.local_dns_responder = bad;
         error.clear();
-        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
         CHECK(error.rfind("local.dns_responder: ", 0) == 0);
     }
 
@@ -377,7 +378,7 @@ TEST_CASE("dns_responder: settings from the config") {
         CAPTURE(k.ip);
         c.listen_local[0].ip_address = k.ip;
         error.clear();
-        REQUIRE(dns_responder_settings(c, &bind, &r, &error) == k.ok);
+        REQUIRE(dns_responder_settings(c, &bind, &r, &upstreams, &error) == k.ok);
         if (k.ok) {
             CHECK(r.ipv4 == k.v4);
             CHECK(r.ipv6 == k.v6);
@@ -385,8 +386,33 @@ TEST_CASE("dns_responder: settings from the config") {
             CHECK(error.find("listen.local.0") != std::string::npos);
         }
     }
+    c.listen_local[0].ip_address = "127.0.0.1";
+
+    // upstreams (local.dns_upstream): forwarding on, never to the responder itself
+    c.local_dns_responder = "127.0.0.1:53";
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    CHECK_FALSE(r.forward);
+    CHECK(upstreams.empty());
+    c.local_dns_upstream = {"10.96.0.10", "127.0.0.53:53", "[fd00::a]:5353"};
+    REQUIRE_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    CHECK(r.forward);
+    CHECK(upstreams.size() == 3);
+    for (const char* self : {"127.0.0.1", "127.0.0.1:53", "0.0.0.0", "[::]:53"}) {
+        CAPTURE(self);
+        c.local_dns_upstream = {"10.96.0.10", self};
+        error.clear();
+        CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
+        CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
+    }
+    c.local_dns_upstream = {"127.0.0.1:5353"};  // another port on the same address: another server
+    CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    c.local_dns_upstream = {"dns.example"};
+    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
+    CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
+    c.local_dns_upstream.clear();
+
     c.listen_local.clear();
-    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &error));
+    CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
     CHECK(error.find("[[listen.local]]") != std::string::npos);
 }
 
