@@ -76,7 +76,8 @@ void LocalReconnect::connection_lost(StreamError error, std::string_view text, c
 
 void LocalReconnect::open(const xml::StreamOptions& parse) {
     enter(State::Connecting);
-    open_stream(parse, Side::Local).connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
+    open_stream(parse, Side::Local)
+        .connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
 }
 
 void LocalReconnect::on_connected(int status) {

@@ -115,7 +115,8 @@ void LocalVerify::send_verify() {
 void LocalVerify::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     std::string why;
-    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, [this](State s) { enter(s); }, &why)) {
+    auto enter_state = [this](State s) { enter(s); };
+    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, enter_state, &why)) {
         case local_tls::Step::Other: break;
         case local_tls::Step::Continue: send_verify(); return;
         case local_tls::Step::AwaitProceed:

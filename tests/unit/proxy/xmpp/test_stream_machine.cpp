@@ -181,7 +181,9 @@ TEST_CASE("stream machine: end_stream_with() writes our header when owed and the
 TEST_CASE("stream machine: where no XML may be written, end_stream_with() counts the error and closes silently") {
     const uint64_t before = metrics().stream_errors.get("connection-timeout");
     Fixture f;
-    f.on_open = [](Toy& toy) { CHECK(toy.end_with(StreamError::ConnectionTimeout, "quiet", test::kStreamHeader, false)); };
+    f.on_open = [](Toy& toy) {
+        CHECK(toy.end_with(StreamError::ConnectionTimeout, "quiet", test::kStreamHeader, false));
+    };
     f.run();
     CHECK(metrics().stream_errors.get("connection-timeout") == before + 1);
     CHECK(f.peer.events == std::vector<std::string>{"connected 0"});
