@@ -12,7 +12,9 @@
 //   close_stream() and abort_stream() are the ways a machine ends its stream: each enters Closing
 //   first (so nothing it calls back finds the machine open), then ends the stream if it has one;
 //   once the machine is Closing they do nothing and say so (false). The stream error itself is
-//   written and counted by Stream::end_with (stream.h); the machine logs why before it ends.
+//   written and counted by Stream::end_with (stream.h); the machine logs why before it ends. A
+//   machine that outlives its streams (LocalReconnect opens a new one after a close) ends one
+//   stream without ending itself through the Stream directly; its Closing is its own end.
 // - The stream tells the machine on_closed() when its socket has closed, and is freed right after:
 //   the machine forgets it there (stream_ = nullptr) and decides what follows.
 //
