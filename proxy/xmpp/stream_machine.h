@@ -13,8 +13,8 @@
 //   first (so nothing it calls back finds the machine open), then ends the stream if it has one;
 //   once the machine is Closing they do nothing and say so (false). The stream error itself is
 //   written and counted by Stream::end_with (stream.h); the machine logs why before it ends. A
-//   machine that outlives its streams (LocalReconnect opens a new one after a close) ends one
-//   stream without ending itself through the Stream directly; its Closing is its own end.
+//   machine that outlives its streams (LocalReconnect opens a new one after a close) drops one
+//   stream through the Stream itself; the endings here are the machine's own end.
 // - The stream tells the machine on_closed() when its socket has closed, and is freed right after:
 //   the machine forgets it there (stream_ = nullptr) and decides what follows.
 //
@@ -22,8 +22,9 @@
 // virtual functions: each machine keeps its own `enum class State` (a comment on each value,
 // switches the compiler checks for a missing one), the state's name for logs and metrics and what
 // a state arms on entry are found at compile time (no virtual call, nothing per object), and the
-// base holds nothing the machines did not hold already: the context, the stream and the state. The
-// part that does not depend on the State (joining the connections, making or accepting the
+// base holds nothing the machines did not hold already: the context, the stream and the state (a
+// machine that declares its small fields first fills the room left after the state). The part
+// that does not depend on the State (joining the connections, making or accepting the
 // stream) is StreamMachineBase, compiled once. The State is declared before the machine's class
 // (the base needs it to hold the state); the machine names it State again, and declares
 // `static const char* state_name(State) noexcept`.
