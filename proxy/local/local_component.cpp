@@ -63,8 +63,7 @@ void LocalComponent::send_header() {
         "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' to='";
     xml::append_escaped_attr(header, settings_.component_name);
     stream_->send(header + "'>");
-    state_ = State::AwaitingHeader;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHeader);
 }
 
 void LocalComponent::on_stream_open(const xml::StreamHeader& h) {
@@ -74,14 +73,13 @@ void LocalComponent::on_stream_open(const xml::StreamHeader& h) {
         return;
     }
     stream_->send("<handshake>" + component_handshake(id, settings_.password) + "</handshake>");
-    state_ = State::AwaitingHandshake;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHandshake);
 }
 
 void LocalComponent::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     if (e.is("handshake", xml::ns::component_accept) && state_ == State::AwaitingHandshake) {
-        state_ = State::Ready;
+        enter(State::Ready);
         up();
         stream_->set_authenticated();  // the configured stanza limits from now on
         stream_->set_deadline(0);
@@ -99,9 +97,9 @@ void LocalComponent::on_stanza(xml::Document& doc) {
         to_component(e);
         return;
     }
-    end_with(StreamError::UnsupportedStanzaType, "unexpected element on the component stream",
-             "the local server sent <" + std::string(e.name()) + "> on the component stream (" + state_name(state_) +
-                 ")");
+    connection_lost(StreamError::UnsupportedStanzaType, "unexpected element on the component stream",
+                    "the local server sent <" + std::string(e.name()) + "> on the component stream (" +
+                        state_name(state_) + ")");
 }
 
 // The local server ended the stream: a refused handshake says which setting to check.

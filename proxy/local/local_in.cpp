@@ -12,12 +12,7 @@ namespace s2s {
 void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier, uv_stream_t* listener,
                      const LocalInSettings& settings) {
     auto* self = new LocalIn(ctx, router, verifier, settings);
-    self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id(), Side::Local);
-    if (settings.max_rate > 0) self->stream_->set_rate_limit(settings.max_rate);
-    if (uv_accept(listener, self->stream_->handle()) != 0) {
-        self->stream_->abort("accept failed");
-        return;
-    }
+    if (!self->accept_stream(listener, settings.parse, Side::Local, settings.max_rate)) return;
     S2S_LOG_DEBUG(self->log_ctx(), "accepted", "%s from %s", settings.listener.c_str(),
                   self->stream_->peer_address().c_str());
     if (!self->stream_->start()) return;
@@ -31,7 +26,7 @@ void LocalIn::accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& veri
     self->stream_->set_deadline(settings.state_timeout_ms);
     if (settings.tls.direct) {
         if (!self->begin_handshake()) return;
-        self->state_ = State::TlsHandshake;
+        self->enter(State::TlsHandshake);
         self->stream_->start_tls(settings.tls_context);
     }
 }
@@ -58,8 +53,8 @@ void LocalIn::end_handshake() {
     --settings_.handshakes;
 }
 
-const char* LocalIn::state_label() const noexcept {
-    switch (state_) {
+const char* LocalIn::state_name(State s) noexcept {
+    switch (s) {
         case State::AwaitingHeader: return "awaiting-header";
         case State::TlsHandshake: return "tls-handshake";
         case State::Open: return "open";
@@ -69,15 +64,13 @@ const char* LocalIn::state_label() const noexcept {
 }
 
 LocalIn::LocalIn(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier, const LocalInSettings& settings)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), router_(router), verifier_(verifier), settings_(settings) {
-    ctx_.connections.insert(this);
+    : StreamMachine(ctx, State::AwaitingHeader), router_(router), verifier_(verifier), settings_(settings) {
     ++settings_.active;
 }
 
 LocalIn::~LocalIn() {
     end_handshake();
     --settings_.active;
-    ctx_.connections.erase(this);
 }
 
 void LocalIn::on_stream_open(const xml::StreamHeader& h) {
@@ -112,14 +105,14 @@ void LocalIn::on_stream_open(const xml::StreamHeader& h) {
                                                    ": a pre-1.0 stream (no version) cannot negotiate it");
             return;
         }
-        state_ = State::Open;
+        enter(State::Open);
         return;
     }
     std::string features = "<stream:features>" + starttls::feature(settings_.tls, *stream_);
     if (!starttls::required_first(settings_.tls, *stream_))
         features += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
     stream_->send(features + "</stream:features>");
-    state_ = State::Open;
+    enter(State::Open);
 }
 
 void LocalIn::on_stanza(xml::Document& doc) {
@@ -154,21 +147,21 @@ void LocalIn::handle_starttls() {
         refused = "STARTTLS asked after a dialback key was presented on the plain stream";
     if (!refused.empty()) {
         S2S_LOG_NOTICE(log_ctx(), "starttls-refused", "%s", refused.c_str());
-        state_ = State::Closing;
+        enter(State::Closing);
         starttls::refuse(*stream_, refused);
         return;
     }
     if (!begin_handshake()) return;
     starttls::proceed(*stream_, settings_.tls_context);
     header_sent_ = false;
-    state_ = State::TlsHandshake;
+    enter(State::TlsHandshake);
 }
 
 void LocalIn::on_tls_established() {
     end_handshake();
     S2S_LOG_INFO(log_ctx(), "tls", "%s: %s", settings_.listener.c_str(), starttls::describe(*stream_->tls()).c_str());
     metrics().local_tls.add(settings_.tls.direct ? "listener:direct" : "listener:starttls");
-    state_ = State::AwaitingHeader;
+    enter(State::AwaitingHeader);
 }
 
 // The local server authenticates one of its domains to us (XEP-0220, s2s-proxy receiving): a
@@ -235,7 +228,7 @@ void LocalIn::verify_done(const std::string& local, const std::string& remote, R
             pending_.erase(it);
             break;
         }
-    if (state_ == State::Closing || !stream_) return;
+    if (closing() || !stream_) return;
     LogContext lc{id(), local, remote};
     auto answer = [&](const char* type, const char* condition, const std::string& text) {
         metrics().dialback.add(std::string("local_receiving:") + type);
@@ -329,16 +322,13 @@ void LocalIn::handle_stanza(xml::Document& doc) {
 }
 
 void LocalIn::fail(StreamError error, const std::string& text) {
-    if (state_ == State::Closing) return;
+    if (closing()) return;
     S2S_LOG_WARNING(log_ctx(), "local-stream-error", "%.*s: %s", static_cast<int>(name(error).size()),
                     name(error).data(), text.c_str());
-    std::string why = std::string(name(error)) + ": " + text;
     // Plaintext XML would land in a TLS handshake: the connection is just closed.
-    if (state_ == State::TlsHandshake || (settings_.tls.direct && !stream_->tls_open()))
-        stream_->end_unsent(error, why);
-    else
-        stream_->end_with(error, text, why, header_sent_ ? "" : stream_header("", "", "", true));
-    state_ = State::Closing;
+    bool writable = state_ != State::TlsHandshake && (!settings_.tls.direct || stream_->tls_open());
+    end_stream_with(error, text, std::string(name(error)) + ": " + text,
+                    header_sent_ ? "" : stream_header("", "", "", true), writable);
 }
 
 void LocalIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
@@ -350,11 +340,7 @@ void LocalIn::closed_by_peer(const xml::Element& error) {
     on_stream_close();
 }
 
-void LocalIn::on_stream_close() {
-    if (state_ == State::Closing) return;
-    stream_->end("the local server closed the stream");
-    state_ = State::Closing;
-}
+void LocalIn::on_stream_close() { end_stream("the local server closed the stream"); }
 
 void LocalIn::on_stream_error(StreamError error, std::string_view text) { fail(error, std::string(text)); }
 

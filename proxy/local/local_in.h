@@ -25,11 +25,11 @@
 
 #include "common/base/log.h"
 #include "common/net/net_address.h"
-#include "proxy/stream/connection.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/xmpp/pair_set.h"
 #include "proxy/features/starttls.h"
 #include "proxy/stream/stream.h"
+#include "proxy/xmpp/stream_machine.h"
 
 namespace s2s {
 
@@ -53,14 +53,18 @@ struct LocalInSettings {
 
 class LocalVerifier;
 
-class LocalIn final : public Connection, private Stream::Owner {
+// The states of a stream on [[listen.local]] (LocalIn::State).
+enum class LocalInState {
+    AwaitingHeader,  // waiting for the local server's header
+    TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs, then a new header
+    Open,            // header and features sent: dialback and (for accepted pairs) stanzas
+    Closing,         // our error or close is sent; the socket closes
+};
+
+class LocalIn final : public StreamMachine<LocalIn, LocalInState> {
 public:
-    enum class State {
-        AwaitingHeader,  // waiting for the local server's header
-        TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs, then a new header
-        Open,            // header and features sent: dialback and (for accepted pairs) stanzas
-        Closing,
-    };
+    using State = LocalInState;
+    [[nodiscard]] static const char* state_name(State s) noexcept;
 
     // Dialback verification waiting for the local server's answer, at most this many per stream.
     static constexpr size_t kMaxPendingVerifications = 8;
@@ -68,11 +72,7 @@ public:
     static void accept(ProxyContext& ctx, ProxyRouter& router, LocalVerifier& verifier, uv_stream_t* listener,
                        const LocalInSettings& settings);
     [[nodiscard]] const char* kind() const noexcept override { return "local_in"; }
-    [[nodiscard]] const char* state_label() const noexcept override;
     void shutdown(StreamError error, const std::string& why) override;
-    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
-        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
-    }
     void reconfigure() override {
         if (stream_) stream_->set_rate_limit(settings_.max_rate);
     }
@@ -108,14 +108,12 @@ private:
     void closed_by_peer(const xml::Element& error);
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), local_, remote_}; }
 
-    ProxyContext& ctx_;
+    // (the two flags first: they fill the room the base leaves after its state)
+    bool in_handshake_ = false;  // counted in settings_.handshakes
+    bool header_sent_ = false;
     ProxyRouter& router_;
     LocalVerifier& verifier_;
     const LocalInSettings& settings_;
-    Stream* stream_ = nullptr;
-    State state_ = State::AwaitingHeader;
-    bool in_handshake_ = false;  // counted in settings_.handshakes
-    bool header_sent_ = false;
     std::string local_, remote_;   // from the header: from=local, to=remote
     std::string stream_id_;        // the id we sent: the local server's keys are bound to it
     PairSet pairs_;  // accepted (remote, local) pairs: one hash lookup per stanza

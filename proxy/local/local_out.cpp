@@ -78,7 +78,7 @@ void LocalOut::connect() {
             break;
         }
     if (header_from_.empty()) {
-        state_ = State::Idle;
+        enter(State::Idle);
         return;
     }
     open(settings_.parse);
@@ -86,18 +86,17 @@ void LocalOut::connect() {
 
 void LocalOut::send_header() {
     stream_->send(stream_header(header_from_, local_, "", true));
-    state_ = State::AwaitingHeader;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHeader);
 }
 
 void LocalOut::on_stream_open(const xml::StreamHeader& h) {
     stream_id_ = std::string(h.attr("id").value_or(""));
     bool v1 = major_version(h.attr("version").value_or("")) >= 1;
     if (v1) {
-        state_ = State::AwaitingFeatures;
+        enter(State::AwaitingFeatures);
         return;
     }
-    state_ = State::Ready;
+    enter(State::Ready);
     for (auto& [remote, r] : remotes_)
         if (!r.queue.empty()) authenticate(remote, r);
 }
@@ -114,7 +113,7 @@ void LocalOut::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     std::string why;
     local_tls::Step tls =
-        local_tls::negotiate(*stream_, settings_.tls, local_, e, state_, settings_.state_timeout_ms, &why);
+        local_tls::negotiate(*stream_, settings_.tls, local_, e, state_, [this](State s) { enter(s); }, &why);
     if (tls == local_tls::Step::Continue) ready();
     else if (tls == local_tls::Step::Fail || tls == local_tls::Step::Refused) connection_lost(why);
     if (tls != local_tls::Step::Other) return;  // (or on to <proceed/> or the handshake)
@@ -128,13 +127,13 @@ void LocalOut::on_stanza(xml::Document& doc) {
         return;
     }
     // Nothing else is expected on our outgoing stream.
-    end_with(StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy",
-             "the local server sent <" + std::string(e.name()) + "> on the stream toward it");
+    connection_lost(StreamError::UnsupportedStanzaType, "this stream carries no stanzas to s2s-proxy",
+                    "the local server sent <" + std::string(e.name()) + "> on the stream toward it");
 }
 
 // The features came and TLS is settled: every remote domain with stanzas waiting asks for dialback.
 void LocalOut::ready() {
-    state_ = State::Ready;
+    enter(State::Ready);
     up();
     for (auto& [remote, r] : remotes_)
         if (!r.queue.empty() && r.auth == Auth::None) authenticate(remote, r);

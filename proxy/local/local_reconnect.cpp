@@ -25,13 +25,16 @@ const char* LocalReconnect::state_name(State s) noexcept {
 
 LocalReconnect::LocalReconnect(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router,
                                std::string local)
-    : Connection(ctx.next_conn_id()), ctx_(ctx), settings_(settings), router_(router), local_(std::move(local)) {
+    : StreamMachine(ctx, State::Idle), settings_(settings), router_(router), local_(std::move(local)) {
     uv_timer_init(ctx_.loop.uv(), &retry_timer_);
     retry_timer_.data = this;
-    ctx_.connections.insert(this);
 }
 
-LocalReconnect::~LocalReconnect() { ctx_.connections.erase(this); }
+void LocalReconnect::entered(State s) {
+    if (s == State::AwaitingHeader || s == State::AwaitingProceed || s == State::TlsHandshake ||
+        s == State::AwaitingHandshake)
+        stream_->set_deadline(settings_.state_timeout_ms);
+}
 
 // ---- what the links share while the stream is up ---------------------------------------------------
 
@@ -57,24 +60,24 @@ void LocalReconnect::flush(StanzaQueue& queue, const LogContext& log, const char
     while (!queue.empty()) write(queue.pop(), log, how);
 }
 
-void LocalReconnect::end_with(StreamError error, std::string_view text, const std::string& why) {
-    if (!stream_ || stream_->state() == Stream::State::Closing) return;
-    last_error_ = why;
-    stream_->end_with(error, text, why);
-}
-
 void LocalReconnect::connection_lost(const std::string& why) {
     if (!stream_ || stream_->state() == Stream::State::Closing) return;
     last_error_ = why;
     stream_->close(why);
 }
 
+void LocalReconnect::connection_lost(StreamError error, std::string_view text, const std::string& why) {
+    if (!stream_ || stream_->state() == Stream::State::Closing) return;
+    last_error_ = why;
+    stream_->end_with(error, text, why);
+}
+
 // ---- connecting ----------------------------------------------------------------------------------
 
 void LocalReconnect::open(const xml::StreamOptions& parse) {
-    state_ = State::Connecting;
-    stream_ = Stream::create(ctx_.loop, *this, parse, id(), Side::Local);
-    stream_->connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
+    enter(State::Connecting);
+    open_stream(parse, Side::Local)
+        .connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
 }
 
 void LocalReconnect::on_connected(int status) {
@@ -82,7 +85,8 @@ void LocalReconnect::on_connected(int status) {
         last_error_ = local_tls::connect_failure(settings_.server_text, status);
         return;  // on_closed follows
     }
-    if (local_tls::connected(*stream_, settings_.tls, tls_domain(), state_, settings_.state_timeout_ms)) send_header();
+    if (local_tls::start_direct(*stream_, settings_.tls, tls_domain())) enter(State::TlsHandshake);
+    else send_header();
 }
 
 void LocalReconnect::on_tls_established() {
@@ -100,7 +104,7 @@ void LocalReconnect::on_timeout() {
 }
 
 void LocalReconnect::on_stream_error(StreamError error, std::string_view text) {
-    end_with(error, text, "bad XML from the local server: " + std::string(text));
+    connection_lost(error, text, "bad XML from the local server: " + std::string(text));
 }
 
 // ---- reconnecting and giving up ---------------------------------------------------------------
@@ -109,7 +113,7 @@ void LocalReconnect::on_closed(const std::string& reason) {
     stream_ = nullptr;
     stream_closed();
     if (last_error_.empty()) last_error_ = reason;
-    if (state_ == State::Closing) {
+    if (closing()) {
         bounce_waiting("s2s-proxy is shutting down");
         release();
         return;
@@ -120,13 +124,13 @@ void LocalReconnect::on_closed(const std::string& reason) {
     S2S_LOG_NOTICE(log_ctx(), "local-link-down", "%s", last_error_.c_str());
     LocalRetry::Decision d = retry_.after_close(was_ready, waiting(), ctx_.loop.now_ms(), settings_.queue_timeout_ms);
     if (d.next == LocalRetry::Next::Retry) {
-        state_ = State::Backoff;
+        enter(State::Backoff);
         uv_timer_start(&retry_timer_, on_retry, d.delay_ms, 0);
     } else {
         // (in component mode one stream carries every local domain)
         std::string server = local_.empty() ? "the local server" : "the local server for " + local_;
         if (d.next == LocalRetry::Next::GiveUp) bounce_waiting(server + " is unreachable: " + last_error_);
-        state_ = State::Idle;  // the next stanza connects again
+        enter(State::Idle);  // the next stanza connects again
     }
     last_error_.clear();
 }
@@ -137,15 +141,11 @@ void LocalReconnect::on_retry(uv_timer_t* t) noexcept {
 }
 
 void LocalReconnect::shutdown(StreamError error, const std::string& why) {
-    if (state_ == State::Closing) return;
-    const bool connecting = state_ == State::Connecting;
-    state_ = State::Closing;
+    if (closing()) return;
     uv_timer_stop(&retry_timer_);
-    if (stream_) {
-        if (connecting) stream_->close(why);
-        else stream_->end_with(error, why, why);
-        return;
-    }
+    if (state_ == State::Connecting) close_stream(why);
+    else end_stream_with(error, why, why);
+    if (stream_) return;  // on_closed() bounces what waits and frees the link
     bounce_waiting("s2s-proxy is shutting down");
     release();
 }

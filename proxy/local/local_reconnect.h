@@ -17,12 +17,12 @@
 #include <string_view>
 
 #include "common/base/log.h"
-#include "proxy/stream/connection.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/local/local_retry.h"
 #include "proxy/local/local_tls.h"
 #include "proxy/stream/queue.h"
 #include "proxy/stream/stream.h"
+#include "proxy/xmpp/stream_machine.h"
 
 namespace s2s {
 
@@ -42,35 +42,33 @@ struct LocalSettings {
     LocalTlsSettings tls;              // local.tls
 };
 
-class LocalReconnect : public Connection, protected Stream::Owner {
+// One state machine for both local links (LocalReconnect::State): each goes through the states
+// its protocol has.
+enum class LocalLinkState {
+    Idle,               // no stream, nothing waiting
+    Backoff,            // the last attempt failed: waiting before the next
+    Connecting,         // TCP connect to local.server
+    TlsHandshake,       // local.tls: direct TLS, or after <proceed/>; our header follows it
+    AwaitingHeader,     // our header sent; the server's next
+    AwaitingFeatures,   // s2s: the server's header came (1.0): features next
+    AwaitingProceed,    // s2s: <starttls/> sent: <proceed/> next
+    AwaitingHandshake,  // component: <handshake> sent; the server's empty <handshake/> next
+    Ready,              // stanzas flow
+    Closing,            // shutting down for good
+};
+
+class LocalReconnect : public StreamMachine<LocalReconnect, LocalLinkState> {
 public:
-    // One state machine for both links: each goes through the states its protocol has.
-    enum class State {
-        Idle,               // no stream, nothing waiting
-        Backoff,            // the last attempt failed: waiting before the next
-        Connecting,         // TCP connect to local.server
-        TlsHandshake,       // local.tls: direct TLS, or after <proceed/>; our header follows it
-        AwaitingHeader,     // our header sent; the server's next
-        AwaitingFeatures,   // s2s: the server's header came (1.0): features next
-        AwaitingProceed,    // s2s: <starttls/> sent: <proceed/> next
-        AwaitingHandshake,  // component: <handshake> sent; the server's empty <handshake/> next
-        Ready,              // stanzas flow
-        Closing,            // shutting down for good
-    };
+    using State = LocalLinkState;
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
-    [[nodiscard]] State state() const noexcept { return state_; }
-    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     // Stops for good; the object frees itself once its handles are closed.
     void shutdown(StreamError error, const std::string& why) final;
-    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
-        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
-    }
 
 protected:
     // `local`: the local domain the link is for, "" for one that carries every domain.
     LocalReconnect(ProxyContext& ctx, const LocalSettings& settings, ProxyRouter& router, std::string local);
-    ~LocalReconnect() override;
+    ~LocalReconnect() override = default;
 
     // What the link says and holds.
     // Opens a stream with open() when there is something to send (else stays Idle).
@@ -97,22 +95,24 @@ protected:
     void flush(StanzaQueue& queue, const LogContext& log, const char* how);
     // The stream works: the next failure starts a new count.
     void up() noexcept { retry_.ready(); }
-    // Ends the stream with `error` (`text` to the server) and closes it for `why`.
-    void end_with(StreamError error, std::string_view text, const std::string& why);
     // Closes the stream for `why`, logged once it has closed; on_closed() decides what follows.
     void connection_lost(const std::string& why);
+    // The same, ending the stream with `error` (`text` to the server) first.
+    void connection_lost(StreamError error, std::string_view text, const std::string& why);
     [[nodiscard]] LogContext log_ctx(const std::string& remote = {}) const noexcept {
         return LogContext{id(), local_, remote};
     }
 
-    ProxyContext& ctx_;
     const LocalSettings& settings_;
     ProxyRouter& router_;
     const std::string local_;
-    State state_ = State::Idle;
-    Stream* stream_ = nullptr;
 
 private:
+    friend StreamMachine;
+    // What a state arms on entry (StreamMachine::enter): each wait for the server that starts
+    // something new (our header, STARTTLS, the TLS handshake, the component handshake) gets
+    // state_timeout; the features answer within the header's.
+    void entered(State s);
     static void on_retry(uv_timer_t* t) noexcept;
     // Frees the object once the retry timer is closed (the stream is gone already).
     void release();

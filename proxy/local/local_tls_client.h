@@ -19,19 +19,9 @@ namespace s2s::local_tls {
 // Why the TCP connect to the local server at `server` failed (`status`, a libuv error).
 [[nodiscard]] std::string connect_failure(const std::string& server, int status);
 
-// After connecting: starts TLS at once in Direct mode (true: wait for the handshake).
+// After connecting: starts TLS at once in Direct mode (true: wait for the handshake; false: our
+// header goes out now).
 bool start_direct(Stream& stream, const LocalTlsSettings& settings, const std::string& domain);
-
-// After connecting, for a stream whose State has TlsHandshake: arms the deadline and starts TLS
-// in Direct mode (`state` becomes TlsHandshake). True when our header goes out now.
-template <class State>
-[[nodiscard]] bool connected(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
-                             State& state, uint64_t deadline_ms) {
-    stream.set_deadline(deadline_ms);
-    if (!start_direct(stream, settings, domain)) return true;
-    state = State::TlsHandshake;
-    return false;
-}
 
 // What the server's <stream:features> on a stream that is not encrypted ask of us.
 enum class Offer {
@@ -54,17 +44,16 @@ enum class Step {
 [[nodiscard]] Step negotiate(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
                              const xml::Element& e, bool awaiting_proceed, std::string* why);
 
-// The same for a stream whose State has AwaitingFeatures, AwaitingProceed and TlsHandshake: Other
-// in any other state; on AwaitProceed and Handshake `state` moves on and the deadline is armed.
-template <class State>
+// The same for a stream machine whose State has AwaitingFeatures, AwaitingProceed and
+// TlsHandshake, now in `state`: Other in any other state; on AwaitProceed and Handshake the
+// machine moves on with `enter(AwaitingProceed or TlsHandshake)` (which arms its deadline).
+template <class State, class Enter>
 [[nodiscard]] Step negotiate(Stream& stream, const LocalTlsSettings& settings, const std::string& domain,
-                             const xml::Element& e, State& state, uint64_t deadline_ms, std::string* why) {
+                             const xml::Element& e, State state, Enter&& enter, std::string* why) {
     if (state != State::AwaitingFeatures && state != State::AwaitingProceed) return Step::Other;
     Step step = negotiate(stream, settings, domain, e, state == State::AwaitingProceed, why);
-    if (step == Step::AwaitProceed || step == Step::Handshake) {
-        state = step == Step::AwaitProceed ? State::AwaitingProceed : State::TlsHandshake;
-        stream.set_deadline(deadline_ms);
-    }
+    if (step == Step::AwaitProceed) enter(State::AwaitingProceed);
+    else if (step == Step::Handshake) enter(State::TlsHandshake);
     return step;
 }
 

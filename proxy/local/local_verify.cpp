@@ -53,20 +53,19 @@ const char* LocalVerify::state_name(State s) noexcept {
 
 LocalVerify::LocalVerify(ProxyContext& ctx, LocalVerifier& verifier, uint64_t token, Request request,
                          Router::VerifyDone done)
-    : Connection(ctx.next_conn_id()),
-      ctx_(ctx),
+    : StreamMachine(ctx, State::Connecting),
       verifier_(&verifier),
       settings_(verifier.settings_),
       token_(token),
       request_(std::move(request)),
-      done_(std::move(done)) {
-    ctx_.connections.insert(this);
+      done_(std::move(done)) {}
+
+void LocalVerify::entered(State s) {
+    if (s != State::Connecting && s != State::Closing) stream_->set_deadline(settings_.state_timeout_ms);
 }
 
-LocalVerify::~LocalVerify() { ctx_.connections.erase(this); }
-
 void LocalVerify::start() {
-    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id(), Side::Local);
+    open_stream(settings_.parse, Side::Local);
     S2S_LOG_DEBUG(log_ctx(), "local-verify", "asking the local server at %s to confirm a key",
                   settings_.server_text.c_str());
     stream_->connect(reinterpret_cast<const sockaddr*>(&settings_.server), settings_.connect_timeout_ms);
@@ -77,14 +76,14 @@ void LocalVerify::on_connected(int status) {
         failure_ = local_tls::connect_failure(settings_.server_text, status);
         return;  // on_closed follows
     }
-    if (local_tls::connected(*stream_, settings_.tls, request_.local, state_, settings_.state_timeout_ms)) send_header();
+    if (local_tls::start_direct(*stream_, settings_.tls, request_.local)) enter(State::TlsHandshake);
+    else send_header();
 }
 
 void LocalVerify::send_header() {
     // As the receiving server for `remote` (XEP-0220 §2.3): our stream names the pair.
     stream_->send(stream_header(request_.remote, request_.local, "", true));
-    state_ = State::AwaitingHeader;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingHeader);
 }
 
 void LocalVerify::on_tls_established() {
@@ -100,8 +99,7 @@ void LocalVerify::on_tls_established() {
 void LocalVerify::on_stream_open(const xml::StreamHeader& h) {
     if (state_ != State::AwaitingHeader) return;
     if (major_version(h.attr("version").value_or("")) >= 1) {
-        state_ = State::AwaitingFeatures;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::AwaitingFeatures);
         return;
     }
     send_verify();
@@ -111,14 +109,14 @@ void LocalVerify::send_verify() {
     stream_->send("<db:verify from='" + xml::escape_attr(request_.remote) + "' to='" + xml::escape_attr(request_.local) +
                   "' id='" + xml::escape_attr(request_.stream_id) + "'>" + xml::escape_text(request_.key) +
                   "</db:verify>");
-    state_ = State::AwaitingAnswer;
-    stream_->set_deadline(settings_.state_timeout_ms);
+    enter(State::AwaitingAnswer);
 }
 
 void LocalVerify::on_stanza(xml::Document& doc) {
     xml::Element e = doc.root();
     std::string why;
-    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, settings_.state_timeout_ms, &why)) {
+    auto enter_state = [this](State s) { enter(s); };
+    switch (local_tls::negotiate(*stream_, settings_.tls, request_.local, e, state_, enter_state, &why)) {
         case local_tls::Step::Other: break;
         case local_tls::Step::Continue: send_verify(); return;
         case local_tls::Step::AwaitProceed:
@@ -162,22 +160,19 @@ void LocalVerify::handle_answer(const xml::Element& e) {
 
 void LocalVerify::finish(Router::Verdict verdict, const std::string& why, std::optional<StreamError> error,
                          std::string_view text) {
-    if (state_ == State::Closing) return;
-    state_ = State::Closing;
+    if (closing()) return;
     if (verifier_) verifier_->finished(token_);
     verifier_ = nullptr;
     S2S_LOG_DEBUG(log_ctx(), "local-verify", "%s", why.c_str());
-    if (stream_ && error) stream_->end_with(*error, text, why);
-    else if (stream_) stream_->end(why);
+    if (error) end_stream_with(*error, text, why);
+    else end_stream(why);
     if (Router::VerifyDone done = std::exchange(done_, nullptr)) done(verdict, why);
 }
 
 void LocalVerify::abandon() {
     verifier_ = nullptr;
     done_ = nullptr;
-    if (state_ == State::Closing) return;
-    state_ = State::Closing;
-    if (stream_) stream_->close("the verification is no longer wanted");
+    close_stream("the verification is no longer wanted");
 }
 
 void LocalVerify::shutdown(StreamError, const std::string& why) { finish(Router::Verdict::Unreachable, why); }

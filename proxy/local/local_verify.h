@@ -21,10 +21,10 @@
 #include <unordered_map>
 
 #include "common/base/log.h"
-#include "proxy/stream/connection.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/local/local_tls.h"
 #include "proxy/stream/stream.h"
+#include "proxy/xmpp/stream_machine.h"
 
 namespace s2s {
 
@@ -74,32 +74,39 @@ private:
     uint64_t last_token_ = 0;
 };
 
+// The states of a verify-only connection (LocalVerify::State). Each but Connecting and Closing
+// waits for the server within state_timeout.
+enum class LocalVerifyState {
+    Connecting,        // TCP connect to the local server
+    TlsHandshake,      // local.tls: direct TLS, or after <proceed/>; our header follows it
+    AwaitingHeader,    // our header sent: the server's next
+    AwaitingFeatures,  // its header came (1.0): its features next
+    AwaitingProceed,   // <starttls/> sent: <proceed/> next
+    AwaitingAnswer,    // db:verify sent: the answer next
+    Closing,           // answered (or failed): the stream closes
+};
+
 // One verify-only connection to the local server.
-class LocalVerify final : public Connection, private Stream::Owner {
+class LocalVerify final : public StreamMachine<LocalVerify, LocalVerifyState> {
 public:
-    enum class State {
-        Connecting,        // TCP connect to the local server
-        TlsHandshake,      // local.tls: direct TLS, or after <proceed/>; our header follows it
-        AwaitingHeader,    // our header sent: the server's next
-        AwaitingFeatures,  // its header came (1.0): its features next
-        AwaitingProceed,   // <starttls/> sent: <proceed/> next
-        AwaitingAnswer,    // db:verify sent: the answer next
-        Closing,           // answered (or failed): the stream closes
-    };
+    using State = LocalVerifyState;
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
     [[nodiscard]] const char* kind() const noexcept override { return "local_verify"; }
-    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     void shutdown(StreamError error, const std::string& why) override;
+    // A verification lives for a few state_timeouts: there is nothing worth trimming.
     void trim_idle(uint64_t, uint64_t) override {}
 
 private:
     friend class LocalVerifier;
+    friend StreamMachine;
     struct Request {
         std::string local, remote, stream_id, key;
     };
     LocalVerify(ProxyContext& ctx, LocalVerifier& verifier, uint64_t token, Request request, Router::VerifyDone done);
-    ~LocalVerify() override;
+    ~LocalVerify() override = default;
+    // What a state arms on entry (StreamMachine::enter): each wait for the server, state_timeout.
+    void entered(State s);
     void start();
     void send_verify();
     void handle_answer(const xml::Element& e);
@@ -122,14 +129,11 @@ private:
     void on_tls_established() override;
     void send_header();
 
-    ProxyContext& ctx_;
     LocalVerifier* verifier_;  // null once finished or abandoned
     const LocalVerifySettings& settings_;
     uint64_t token_;
     Request request_;
     Router::VerifyDone done_;
-    State state_ = State::Connecting;
-    Stream* stream_ = nullptr;
     std::string failure_;      // why the connection failed, once known
 };
 

@@ -17,10 +17,6 @@
 #include "proxy/xmpp/xmpp.h"
 
 namespace s2s {
-namespace {
-
-
-}  // namespace
 
 const char* S2SIn::state_name(State s) noexcept {
     switch (s) {
@@ -35,12 +31,7 @@ const char* S2SIn::state_name(State s) noexcept {
 
 void S2SIn::accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettings& settings) {
     auto* self = new S2SIn(ctx, settings);
-    self->stream_ = Stream::create(ctx.loop, *self, settings.parse, self->id());
-    if (settings.max_rate > 0) self->stream_->set_rate_limit(settings.max_rate);
-    if (uv_accept(listener, self->stream_->handle()) != 0) {
-        self->stream_->abort("accept failed");
-        return;
-    }
+    if (!self->accept_stream(listener, settings.parse, Side::Public, settings.max_rate)) return;
     bool trusted = settings.proxy_protocol && self->stream_->expect_proxy_header(settings.proxy_trusted);
     S2S_LOG_INFO(self->log_ctx(), "accepted", "%s from %s%s", settings.listener.c_str(),
                  self->stream_->peer_address().c_str(),
@@ -98,32 +89,26 @@ bool S2SIn::begin_handshake() {
 void S2SIn::on_proxy_header(const ProxyStage& stage) {
     if (state_ != State::ProxyHeader) return;
     if (!stage.report(stream_->socket_peer_address(), log_ctx())) {
-        enter(State::Closing);
-        return;  // the stream aborts
+        enter(State::Closing);  // the stream aborts by itself
+        return;
     }
     serve();
 }
 
 S2SIn::S2SIn(ProxyContext& ctx, const InboundSettings& settings)
-    : Connection(ctx.next_conn_id()),
-      ctx_(ctx),
+    : StreamMachine(ctx, State::AwaitingHeader),
       settings_(settings),
       admission_(settings),
       routes_(ctx.router, *this, id()),
       dialback_(ctx, *this, id(), admission_.host()) {
-    ctx_.connections.insert(this);
     ++settings_.active;
 }
 
-S2SIn::~S2SIn() {
-    --settings_.active;
-    ctx_.connections.erase(this);
-}
+S2SIn::~S2SIn() { --settings_.active; }
 
 LogContext S2SIn::log_ctx() const noexcept { return LogContext{id(), local_, claimed_}; }
 
-void S2SIn::enter(State s) {
-    state_ = s;
+void S2SIn::entered(State s) {
     if (s == State::Closing) {
         routes_.withdraw_all();
         return;
@@ -433,22 +418,16 @@ void S2SIn::handle_stanza(xml::Document& doc) {
 // ---- endings -----------------------------------------------------------------------------------
 
 void S2SIn::fail(StreamError error, const std::string& text) {
-    if (state_ == State::Closing) return;
+    if (closing()) return;
     S2S_LOG_NOTICE(log_ctx(), "stream-error", "%.*s: %s", static_cast<int>(name(error).size()), name(error).data(),
                    text.c_str());
-    std::string why = std::string(name(error)) + ": " + text;
     // Plaintext XML would land in a TLS handshake: the connection is just closed.
-    if (state_ == State::TlsHandshake || (settings_.tls.direct && !tls_up_))
-        stream_->end_unsent(error, why);
-    else
-        stream_->end_with(error, text, why, owed_header());
-    enter(State::Closing);
+    bool writable = state_ != State::TlsHandshake && (!settings_.tls.direct || tls_up_);
+    end_stream_with(error, text, std::string(name(error)) + ": " + text, writable ? owed_header() : "", writable);
 }
 
 void S2SIn::end(const std::string& why) {
-    if (state_ == State::Closing) return;
-    stream_->end(why, owed_header());
-    enter(State::Closing);
+    if (!closing()) end_stream(why, owed_header());
 }
 
 void S2SIn::shutdown(StreamError error, const std::string& why) { fail(error, why); }
@@ -464,9 +443,7 @@ void S2SIn::on_timeout() {
     // A load balancer that sends no PROXY header in time gets no XMPP answer, only the close.
     const ProxyStage* stage = stream_->proxy_stage();
     if (state_ == State::ProxyHeader && stage && stage->trusted() && window_end_ != 0 && window_end_ <= now) {
-        std::string why = stage->report_timeout(settings_.proxy_timeout_ms, stream_->socket_peer_address(), log_ctx());
-        enter(State::Closing);
-        stream_->abort(why);
+        abort_stream(stage->report_timeout(settings_.proxy_timeout_ms, stream_->socket_peer_address(), log_ctx()));
         return;
     }
     bool verifying = dialback_.verifying();  // a verification still within its bound holds the deadline off

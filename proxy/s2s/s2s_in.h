@@ -51,7 +51,6 @@
 #include "common/base/log.h"
 #include "common/net/net_address.h"
 #include "common/xmpp/xml_stream.h"
-#include "proxy/stream/connection.h"
 #include "proxy/net/connection_rate.h"
 #include "proxy/features/bidi.h"
 #include "proxy/xmpp/context.h"
@@ -62,20 +61,25 @@
 #include "proxy/features/sasl_external.h"
 #include "proxy/features/starttls.h"
 #include "proxy/stream/stream.h"
+#include "proxy/xmpp/stream_machine.h"
 
 namespace s2s {
 
-class S2SIn final : public Connection, private Stream::Owner, private ReverseRoute, private DialbackReceiver::Owner {
+// The states of an inbound stream (S2SIn::State).
+enum class S2SInState {
+    ProxyHeader,     // proxy_protocol: waiting for the PROXY header (or a direct peer's first bytes)
+    AwaitingHeader,  // waiting for the peer's stream header (first, after TLS, after SASL)
+    Negotiating,     // header and features sent: STARTTLS, SASL, dialback and (for
+                     // authenticated pairs) stanzas may come; on a bidi stream our stanzas
+                     // for its certified pairs may go
+    TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs
+    Closing,         // our error or close is sent; the socket closes
+};
+
+// (StreamMachine comes last, so that the flags below fill the room it leaves after its state)
+class S2SIn final : private ReverseRoute, private DialbackReceiver::Owner, public StreamMachine<S2SIn, S2SInState> {
 public:
-    enum class State {
-        ProxyHeader,     // proxy_protocol: waiting for the PROXY header (or a direct peer's first bytes)
-        AwaitingHeader,  // waiting for the peer's stream header (first, after TLS, after SASL)
-        Negotiating,     // header and features sent: STARTTLS, SASL, dialback and (for
-                         // authenticated pairs) stanzas may come; on a bidi stream our stanzas
-                         // for its certified pairs may go
-        TlsHandshake,    // <proceed/> sent, or direct TLS: the handshake runs
-        Closing,         // our error or close is sent; the socket closes
-    };
+    using State = S2SInState;
     [[nodiscard]] static const char* state_name(State s) noexcept;
 
     // Accepts a connection waiting on `listener` and starts serving it. The object lives until
@@ -83,19 +87,15 @@ public:
     static void accept(ProxyContext& ctx, uv_stream_t* listener, const InboundSettings& settings);
 
     void shutdown(StreamError error, const std::string& why) override;
-    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
-        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
-    }
     // SIGHUP: the listener's shaper again, for the domains authenticated here.
     void reconfigure() override { apply_shaper(); }
 
-    [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_in"; }
-    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
     // Whether the peer asked for a bidirectional stream (XEP-0288).
     [[nodiscard]] bool bidi() const noexcept { return bidi_.agreed(); }
 
 private:
+    friend StreamMachine;
 
     S2SIn(ProxyContext& ctx, const InboundSettings& settings);
     ~S2SIn() override;
@@ -113,7 +113,9 @@ private:
     // ReverseRoute
     bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza) override;
 
-    void enter(State s);
+    // What a state arms on entry (StreamMachine::enter): the negotiation window, the deadline,
+    // the reverse routes.
+    void entered(State s);
     void serve();
     // Counts the stream under its client address (InboundAdmission::admit_host); false, with the
     // stream ended, when refused.
@@ -156,22 +158,19 @@ private:
     [[nodiscard]] bool tls_required_first() const noexcept override;
     // DialbackReceiver::Owner (with the checks above)
     [[nodiscard]] Stream* peer_stream() noexcept override { return stream_; }
-    [[nodiscard]] bool closing() const noexcept override { return state_ == State::Closing; }
+    [[nodiscard]] bool closing() const noexcept override { return StreamMachine::closing(); }
     [[nodiscard]] LogContext log_ctx() const noexcept;
 
-    ProxyContext& ctx_;
+    bool tls_up_ = false;         // a TLS handshake completed on this connection
+    bool header_sent_ = false;    // our header for the current stream
+    bool version_1_ = false;      // the peer speaks RFC 6120 (features)
+    bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
     const InboundSettings& settings_;
-    Stream* stream_ = nullptr;
     InboundAdmission admission_;  // its client address and TLS handshake, counted on the listener
-    bool tls_up_ = false;       // a TLS handshake completed on this connection
-    State state_ = State::AwaitingHeader;
     std::string stream_id_;
     std::string local_;         // the header's 'to' (one of general.hosts)
     std::string claimed_;       // the header's 'from' (may be empty)
-    bool header_sent_ = false;  // our header for the current stream
-    bool version_1_ = false;    // the peer speaks RFC 6120 (features)
     SaslExternalServer sasl_;
-    bool served_verify_ = false;  // a db:verify was answered (the stream still negotiates)
     BidiServer bidi_;             // XEP-0288: offered, asked for
     uint64_t last_activity_ = 0;
     uint64_t window_end_ = 0;     // loop time the negotiation window (state_timeout) ends; 0: none

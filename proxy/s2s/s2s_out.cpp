@@ -30,8 +30,7 @@ const char* S2SOut::state_name(State s) noexcept {
 
 S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& resolver, LinkOwner& owner,
                std::string remote, std::string first_local)
-    : Connection(ctx.next_conn_id()),
-      ctx_(ctx),
+    : StreamMachine(ctx, State::Resolving),
       settings_(settings),
       resolver_(resolver),
       owner_(owner),
@@ -39,19 +38,14 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       first_local_(std::move(first_local)),
       dial_(ctx, settings.own_listeners, remote_),
       domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
-    ctx_.connections.insert(this);
     start();
 }
 
-S2SOut::~S2SOut() {
-    forget_local_end();
-    ctx_.connections.erase(this);
-}
+S2SOut::~S2SOut() { forget_local_end(); }
 
 // ---- reaching the remote -----------------------------------------------------------------------
 
-void S2SOut::enter(State s) {
-    state_ = s;
+void S2SOut::entered(State s) {
     if (s == State::AwaitingHeader || s == State::TlsHandshake || s == State::Authenticating)
         stream_->set_deadline(settings_.state_timeout_ms);
 }
@@ -73,9 +67,8 @@ bool S2SOut::connect_next() {
     if (!c) return false;
     S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
     enter(State::Connecting);
-    stream_ = Stream::create(ctx_.loop, *this, settings_.parse, id());
-    if (settings_.max_rate > 0) stream_->set_rate_limit(settings_.max_rate);
-    stream_->connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
+    open_stream(settings_.parse, Side::Public, settings_.max_rate)
+        .connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
     return true;
 }
 
@@ -345,7 +338,7 @@ void S2SOut::update_reverse_pairs() {
 }
 
 bool S2SOut::carries(const std::string& local) const {
-    if (failed_ || state_ == State::Closing) return false;
+    if (ending_ != Ending::None) return false;
     return domains_.carries(local);
 }
 
@@ -361,7 +354,7 @@ void S2SOut::send(const std::string& local, QueuedStanza stanza) {
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
-    if (failed_ || state_ == State::Closing) {
+    if (ending_ != Ending::None) {
         owner_.undeliverable(stanza, StanzaError::RemoteServerNotFound, "s2s to " + remote_ + " failed: " + last_error_);
         return;
     }
@@ -402,9 +395,7 @@ void S2SOut::on_timeout() {
             stream_->set_deadline(settings_.idle_timeout_ms - idle);
             return;
         }
-        enter(State::Closing);
-        detach();  // new stanzas get a new link
-        stream_->end("idle for " + std::to_string(idle / 1000) + " s");
+        retire(idle);
         return;
     }
     // MongooseIM's s2s.outgoing.state_timeout: the stream ends with connection-timeout (RFC 6120
@@ -424,50 +415,47 @@ void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
 }
 
 void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,
-                  std::string_view error_text) {
-    if (failed_) return;
-    failed_ = true;
+                  std::string_view error_text, Ending how) {
+    if (ending_ == Ending::Failed || ending_ == Ending::ShutDown) return;
+    bool forgotten = ending_ == Ending::Idle;  // the owner was told link_closed() already
+    ending_ = how;
     last_error_ = why;
-    if (!was_ready_ && !shut_down_) metrics().outgoing_failures.add(state_name(state_));
+    if (!was_ready_ && how == Ending::Failed) metrics().outgoing_failures.add(state_name(state_));
     S2S_LOG_NOTICE(log_ctx(), "link-failed", "%s", why.c_str());
-    std::string next = detached_ ? "" : owner_.link_failed(remote_, why, was_ready_);
+    std::string next = forgotten ? "" : owner_.link_failed(remote_, why, was_ready_);
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
-    detach();
+    if (!forgotten) owner_.link_closed(this);
     if (resolve_token_) resolver_.cancel(resolve_token_);
     resolve_token_ = 0;
-    if (stream_ && state_ != State::Closing) {
-        if (state_ == State::Connecting) stream_->close(why);
-        else if (error) stream_->end_with(*error, error_text, why);
-        else stream_->end(why);
-    }
-    enter(State::Closing);
+    if (state_ == State::Connecting) close_stream(why);
+    else if (error) end_stream_with(*error, error_text, why);
+    else end_stream(why);
 }
 
-void S2SOut::detach() {
-    if (detached_) return;
-    detached_ = true;
-    owner_.link_closed(this);
+void S2SOut::retire(uint64_t idle_ms) {
+    ending_ = Ending::Idle;
+    end_stream("idle for " + std::to_string(idle_ms / 1000) + " s");
+    owner_.link_closed(this);  // new stanzas get a new link
 }
 
+// Every ending has told the owner link_closed() by now.
 void S2SOut::finish() {
     S2S_LOG_INFO(log_ctx(), "closed", "%s", last_error_.empty() ? "done" : last_error_.c_str());
-    detach();
     delete this;
 }
 
 void S2SOut::close_with(StreamError error, const std::string& why) {
-    if (state_ != State::Closing) fail(StanzaError::RemoteServerNotFound, why, error, why);
+    if (!closing()) fail(StanzaError::RemoteServerNotFound, why, error, why);
 }
 
 void S2SOut::shutdown(StreamError error, const std::string& why) {
-    if (failed_) return;  // already ending: its socket's close or a deferred finish() frees it
-    shut_down_ = true;
+    if (ending_ != Ending::None) return;  // already ending: its socket's close or a deferred finish() frees it
     if (stream_ && state_ != State::Connecting) {
-        close_with(error, why);
+        fail(StanzaError::RemoteServerNotFound, why, error, why, Ending::ShutDown);
         return;
     }
     bool no_socket = !stream_;
-    fail(StanzaError::RemoteServerTimeout, why);
+    fail(StanzaError::RemoteServerTimeout, why, std::nullopt, {}, Ending::ShutDown);
     if (no_socket) ctx_.loop.defer([this] { finish(); });
 }
 
@@ -482,14 +470,14 @@ void S2SOut::on_stream_error(StreamError error, std::string_view text) {
 void S2SOut::on_closed(const std::string& reason) {
     stream_ = nullptr;
     forget_local_end();
-    if (!failed_ && state_ == State::Connecting) {
+    if (ending_ == Ending::None && state_ == State::Connecting) {
         if (last_error_.empty()) last_error_ = reason;
         if (connect_next()) return;
         fail(StanzaError::RemoteServerNotFound,
              "could not connect: " + last_error_ + (dial_.refused().empty() ? "" : "; " + dial_.refused()));
     }
     // A close we started for idleness is no failure; anything else is.
-    if (!failed_ && !(state_ == State::Closing && detached_)) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);
+    if (ending_ == Ending::None) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);
     finish();
 }
 

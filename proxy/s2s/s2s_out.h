@@ -40,7 +40,6 @@
 #include "common/net/net_address.h"
 #include "common/tls/tls.h"
 #include "proxy/features/bidi.h"
-#include "proxy/stream/connection.h"
 #include "proxy/features/dial_plan.h"
 #include "proxy/features/dialback_flow.h"
 #include "proxy/features/link_domains.h"
@@ -51,6 +50,7 @@
 #include "proxy/features/sasl_external.h"
 #include "proxy/features/starttls.h"
 #include "proxy/stream/stream.h"
+#include "proxy/xmpp/stream_machine.h"
 
 namespace s2s {
 
@@ -101,18 +101,32 @@ protected:
     ~LinkOwner() = default;
 };
 
-class S2SOut final : public Connection, private Stream::Owner {
+// The states of an outbound link (S2SOut::State).
+enum class S2SOutState {
+    Resolving,         // asking where the remote's servers are
+    Connecting,        // TCP connect to one candidate
+    AwaitingHeader,    // our header sent; waiting for the peer's
+    AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
+    AwaitingProceed,   // <starttls/> sent: waiting for <proceed/> (or <failure/>)
+    TlsHandshake,      // STARTTLS or direct TLS handshake
+    Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
+    Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
+    Closing,           // closing; everything still queued has been handed back (S2SOut::Ending says how)
+};
+
+class S2SOut final : public StreamMachine<S2SOut, S2SOutState> {
 public:
-    enum class State {
-        Resolving,         // asking where the remote's servers are
-        Connecting,        // TCP connect to one candidate
-        AwaitingHeader,    // our header sent; waiting for the peer's
-        AwaitingFeatures,  // the peer's header came (XMPP 1.0): waiting for features
-        AwaitingProceed,   // <starttls/> sent: waiting for <proceed/> (or <failure/>)
-        TlsHandshake,      // STARTTLS or direct TLS handshake
-        Authenticating,    // SASL EXTERNAL sent; waiting for success or failure
-        Ready,             // negotiated: dialback, verifications and authenticated stanzas flow
-        Closing,           // closing; everything still queued has been handed back
+    using State = S2SOutState;
+    // How the link ended. Set once, when it starts ending; only a link closed for idleness may
+    // still fail after (its socket closing badly), as no other ending can.
+    enum class Ending : uint8_t {
+        None,      // not ending
+        Idle,      // closed for idleness, nothing failed: the owner forgot it (link_closed), and
+                   // new stanzas take a new link
+        Failed,    // failed (DNS, connect, TLS, the remote...): what was queued went back with why,
+                   // the owner was told link_failed() and link_closed()
+        ShutDown,  // stopped by shutdown() (stop, drain, reload): as Failed, but not counted in
+                   // outgoing_failures
     };
     // The state's name in logs and metric labels. AwaitingProceed is a part of the features
     // exchange and is named "awaiting-features", as the labels have always named it.
@@ -130,16 +144,12 @@ public:
     void cancel_verify(uint64_t token);
 
     void shutdown(StreamError error, const std::string& why) override;
-    void trim_idle(uint64_t now_ms, uint64_t idle_ms) override {
-        if (stream_) stream_->trim_if_idle(now_ms, idle_ms);
-    }
     void reconfigure() override {
         if (stream_) stream_->set_rate_limit(settings_.max_rate);
     }
 
-    [[nodiscard]] State state() const noexcept { return state_; }
     [[nodiscard]] const char* kind() const noexcept override { return "s2s_out"; }
-    [[nodiscard]] const char* state_label() const noexcept override { return state_name(state_); }
+    [[nodiscard]] Ending ending() const noexcept { return ending_; }
     [[nodiscard]] size_t queued_stanzas() const noexcept override { return domains_.queued(); }
     [[nodiscard]] double queue_fill() const noexcept override { return domains_.fill(); }
     [[nodiscard]] const std::string& remote() const noexcept { return remote_; }
@@ -150,21 +160,26 @@ public:
     [[nodiscard]] bool bidi() const noexcept { return bidi_.asked(); }
 
 private:
+    friend StreamMachine;
     using Auth = LinkDomains::Auth;
 
     void start();
-    // The one way the state changes. A state that waits for the peer to begin something new
-    // (AwaitingHeader, TlsHandshake, Authenticating) gets a fresh state_timeout; the others keep
-    // the deadline they find (the features and <proceed/> answer within the header's window).
-    void enter(State s);
+    // What a state arms on entry (StreamMachine::enter). A state that waits for the peer to begin
+    // something new (AwaitingHeader, TlsHandshake, Authenticating) gets a fresh state_timeout; the
+    // others keep the deadline they find (the features and <proceed/> answer within the header's
+    // window).
+    void entered(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
     void forget_local_end();
-    // The one way a link ends (once; a later call does nothing): hands back what is queued, with
-    // `condition`, and ends the stream, with a stream error when `error` is set.
+    // The one way a link fails (once; a later call does nothing): hands back what is queued, with
+    // `condition`, and ends the stream, with a stream error when `error` is set. `how`: Failed, or
+    // ShutDown when shutdown() asked.
     void fail(StanzaError condition, const std::string& why, std::optional<StreamError> error = std::nullopt,
-              std::string_view error_text = {});
-    void detach();
+              std::string_view error_text = {}, Ending how = Ending::Failed);
+    // Idle: ends the stream and hands the link back to its owner; new stanzas take a new link.
+    void retire(uint64_t idle_ms);
+    // The socket is closed (or there never was one): logs the close and frees the link.
     void finish();
     void close_with(StreamError error, const std::string& why);
     void send_header();
@@ -198,27 +213,23 @@ private:
     void on_timeout() override;
     void on_closed(const std::string& reason) override;
 
-    ProxyContext& ctx_;
+    // (the small fields first: they fill the room the base leaves after its state)
+    Ending ending_ = Ending::None;
+    bool was_ready_ = false;       // the stream was negotiated at least once
+    bool has_local_end_ = false;   // local_end_ is set (and in own_outgoing)
+    bool version_1_ = false;       // the peer speaks XMPP 1.0 (features)
     const OutboundSettings& settings_;
     Resolver& resolver_;
     LinkOwner& owner_;
     std::string remote_;
     std::string first_local_;      // 'from' of our stream header
-    State state_ = State::Resolving;
-    Stream* stream_ = nullptr;
     uint64_t resolve_token_ = 0;
     DialPlan dial_;                // the candidates, in order, and why any was skipped
     LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
-    bool has_local_end_ = false;
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
-    bool version_1_ = false;
     SaslExternalClient sasl_;
-    bool failed_ = false;          // queued stanzas were handed back already
-    bool shut_down_ = false;       // ended by shutdown() (stop, drain, reload), not by a failure
-    bool was_ready_ = false;       // the stream was negotiated at least once
-    bool detached_ = false;        // the owner was told link_closed()
     BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
     uint64_t last_activity_ = 0;
     VerifyRequests verifies_;  // db:verify requests for our inbound streams

@@ -51,22 +51,21 @@ private:
     void connect() override { open(settings_.parse); }
     void send_header() override {
         stream_->send(stream_header("b.test", "a.test", "", false));
-        state_ = State::AwaitingHeader;
-        stream_->set_deadline(settings_.state_timeout_ms);
+        enter(State::AwaitingHeader);
     }
     [[nodiscard]] bool waiting() const override { return !queue_.empty(); }
     void bounce_waiting(const std::string& why) override {
         while (!queue_.empty()) router_.bounce(queue_.pop(), StanzaError::RemoteServerTimeout, why);
     }
     void on_stream_open(const xml::StreamHeader&) override {
-        state_ = State::Ready;
+        enter(State::Ready);
         up();
         stream_->set_deadline(0);
         flush(queue_, log_ctx(), ", was queued");
     }
     void on_stanza(xml::Document& doc) override {
-        end_with(StreamError::UnsupportedStanzaType, "no stanzas here",
-                 "the server sent <" + std::string(doc.root().name()) + ">");
+        connection_lost(StreamError::UnsupportedStanzaType, "no stanzas here",
+                        "the server sent <" + std::string(doc.root().name()) + ">");
     }
     void on_stream_close() override { connection_lost("the server closed the stream"); }
 

@@ -900,6 +900,43 @@ TEST_CASE("s2s_out: shutting a link down twice before it has a socket frees it o
     CHECK(f.local.got[0].bytes.find("first") != std::string::npos);
 }
 
+TEST_CASE("s2s_out: a link says how it ended: closed for idleness, failed, or shut down") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    auto link = [&]() -> S2SOut* {
+        return f.ctx->connections.empty() ? nullptr : static_cast<S2SOut*>(*f.ctx->connections.begin());
+    };
+    SUBCASE("idle: the owner forgets it, nothing bounces, and it is not a failure") {
+        f.settings.idle_timeout_ms = 100;
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return link() && link()->state() == S2SOut::State::Ready; }));
+        CHECK(link()->ending() == S2SOut::Ending::None);
+        REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
+        if (S2SOut* l = link()) CHECK(l->ending() == S2SOut::Ending::Idle);
+        REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
+        CHECK(f.local.got.empty());
+    }
+    SUBCASE("failed: the remote closes its stream") {
+        f.remote.on_stanza_hook = [](Peer& p) {
+            if (p.events.back() == "stanza result") p.stream->end("going away");
+        };
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+        if (S2SOut* l = link()) CHECK(l->ending() == S2SOut::Ending::Failed);
+        CHECK(f.local.got[0].bytes.find("b.test closed the stream") != std::string::npos);
+    }
+    SUBCASE("shut down: stop, drain or reload") {
+        f.router->to_remote("a.test", "b.test", stanza(kMessage));
+        REQUIRE(f.t.run_until([&] { return link() && link()->state() == S2SOut::State::Ready; }));
+        link()->shutdown(StreamError::SystemShutdown, "s2s-proxy is shutting down");
+        CHECK(link()->ending() == S2SOut::Ending::ShutDown);
+        CHECK(link()->state() == S2SOut::State::Closing);
+        CHECK_FALSE(link()->carries("a.test"));
+        REQUIRE(f.t.run_until([&] { return f.ctx->connections.empty(); }));
+        CHECK(f.remote.saw("system-shutdown"));
+    }
+}
+
 // ---- candidates that lead back into s2s-proxy ------------------------------------------------------
 
 namespace {
