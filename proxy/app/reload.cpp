@@ -31,6 +31,7 @@ Config keep_restart_only(const Config& running, const Config& next) {
     c.outgoing.dns_nameservers = running.outgoing.dns_nameservers;
     c.outgoing.dns_timeout = running.outgoing.dns_timeout;
     c.outgoing.dns_retries = running.outgoing.dns_retries;
+    c.outgoing.dane = running.outgoing.dane;  // the DNS client asks with DO from its start
     c.local_server = running.local_server;
     c.local_mode = running.local_mode;
     c.local_password = running.local_password;

@@ -144,7 +144,7 @@ OutboundTls outbound_tls_mode(const Config& c) {
 }
 
 bool outgoing_tls_needed(const Config& c) {
-    return outbound_tls_mode(c) != OutboundTls::None || c.secure_auth || !c.secure_domains.empty();
+    return outbound_tls_mode(c) != OutboundTls::None || c.secure_auth || !c.secure_domains.empty() || c.outgoing.dane;
 }
 
 std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {

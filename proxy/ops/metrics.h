@@ -84,6 +84,9 @@ struct Metrics {
                                               // sasl_external, stanza
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
+    // DANE (s2s.outgoing.dane), by outcome: match / mismatch (a link's certificate against usable
+    // TLSA records), insecure / none / bogus (the TLSA lookup of one SRV target).
+    CounterMap dane;
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
     uint64_t admin_requests = 0;
     CounterMap admin_dropped;                 // admin connections closed unserved: evicted, refused, request_timeout
