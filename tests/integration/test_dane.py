@@ -12,6 +12,8 @@ gets on the encrypted stream (its new header, its dialback request).
     bogus.test     SRV -> xmpp.bogus.test; the TLSA RRset's signature is broken (unbound: SERVFAIL)
     insecure.test  (unsigned zone) SRV -> xmpp.insecure.test; TLSA 3 1 1 = another key
     plain.test     SRV -> xmpp.plain.test, a server that offers no STARTTLS; TLSA 3 1 1 = its key
+    ta.test        SRV -> xmpp.ta.test, presenting a chain from the test's CA (which proxy A does not
+                   trust) for the name xmpp.ta.test; TLSA 2 0 1 = that CA's certificate
 
   Dane.test_match         the link goes on after TLS to dialback although match.test is in
                           s2s.secure_domains and its certificate has no CA and names nobody: the
@@ -23,6 +25,9 @@ gets on the encrypted stream (its new header, its dialback request).
                           lookup failed; counted bogus.
   Dane.test_insecure      unsigned zone: the TLSA record is not used and the link goes on as without
                           DANE (TLS with an untrusted certificate, then dialback); counted insecure.
+  Dane.test_trust_anchor  DANE-TA: the chain verifies up to the published CA and names the SRV
+                          target (RFC 7673 §4), so the link goes on to dialback although ta.test is
+                          in s2s.secure_domains; counted match.
   Dane.test_no_plaintext  usable records and a server that offers no TLS: no dialback over the plain
                           stream; the message comes back saying the stream is not encrypted.
 
@@ -50,7 +55,7 @@ from kit.suite import token  # noqa: E402
 IP_PROSODY_A, IP_PROXY_A = "127.0.0.150", "127.0.0.151"
 IP_NS, IP_RESOLVER = "127.0.0.152", "127.0.0.153"
 REMOTES = {"match": "127.0.0.154", "mismatch": "127.0.0.155", "bogus": "127.0.0.156", "insecure": "127.0.0.157",
-           "plain": "127.0.0.158"}
+           "plain": "127.0.0.158", "ta": "127.0.0.159"}
 
 T_STEP = 10                      # s: one link's progress or one bounce
 
@@ -76,7 +81,7 @@ class TlsRemote:
         self.domain = domain
         self.starttls = starttls
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert.cert, cert.key)
+        self.ctx.load_cert_chain(cert.chain, cert.key)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((kit.procs.check_loopback(host), 0))
@@ -183,9 +188,10 @@ class Dane(unittest.TestCase):
             # Certificates no CA vouches for, for names that are nobody's: only DANE-EE can accept them.
             cls.key_m = kit.self_signed(certdir, "nobody.example", name="presented")
             cls.key_x = kit.self_signed(certdir, "other.example", name="other")
+            issued = ca.issue("xmpp.ta.test")        # for the SRV target's name only
             cls.remotes = {}
             for name, ip in REMOTES.items():
-                cert = cls.key_m if name in ("match", "bogus") else cls.key_x
+                cert = cls.key_m if name in ("match", "bogus") else issued if name == "ta" else cls.key_x
                 cls.remotes[name] = TlsRemote(ip, f"{name}.test", cert, starttls=name != "plain")
                 cls.procs.callback(cls.remotes[name].close)
             cls.dns = SignedDns(cls.procs, ns_ip=IP_NS, resolver_ip=IP_RESOLVER)
@@ -196,6 +202,10 @@ class Dane(unittest.TestCase):
                 (signed.add(f"_xmpp-server._tcp.{name}", "SRV", f"0 0 {r.port} xmpp.{name}")
                        .add(f"xmpp.{name}", "A", REMOTES[name])
                        .add(f"_{r.port}._tcp.xmpp.{name}", "TLSA", f"3 1 1 {good}"))
+            rt = cls.remotes["ta"]
+            (signed.add("_xmpp-server._tcp.ta", "SRV", f"0 0 {rt.port} xmpp.ta")
+                   .add("xmpp.ta", "A", REMOTES["ta"])
+                   .add(f"_{rt.port}._tcp.xmpp.ta", "TLSA", f"2 0 1 {tlsa_digest(ca.cert, selector=0)}"))
             ri = cls.remotes["insecure"]
             (cls.dns.zone("insecure.test", signed=False)
                 .add("_xmpp-server._tcp", "SRV", f"0 0 {ri.port} xmpp")
@@ -212,7 +222,7 @@ class Dane(unittest.TestCase):
             cls.pa.local_server = (cls.a.ip, cls.a.s2s_port)
             cls.pa.outgoing_tls = {"mode": "starttls"}
             cls.pa.set("s2s.outgoing.dane", True)
-            cls.pa.set("s2s.secure_domains", ["match.test"])
+            cls.pa.set("s2s.secure_domains", ["match.test", "ta.test"])
             cls.pa.set("s2s.outgoing.dns.nameservers", [cls.dns.resolver])
             cls.pa.set("s2s.outgoing.dns.timeout", 2)
             cls.pa.set("s2s.outgoing.dns.retries", 1)
@@ -261,6 +271,15 @@ class Dane(unittest.TestCase):
         self.assertRegex(self.pa.log_text(mark),
                          r"a\.test->match\.test\] dane: the certificate of match\.test \(at xmpp\.match\.test\) "
                          r"matches its TLSA records: DANE-EE 3 1 1 ")
+
+    def test_trust_anchor(self):
+        before = self.dane_count("match")
+        mark = self.pa.log_mark()
+        self.send("ta.test")
+        self.assertLinkAuthenticated("ta")
+        self.assertEqual(self.dane_count("match"), before + 1)
+        self.assertRegex(self.pa.log_text(mark), r"a\.test->ta\.test\] dane: the certificate of ta\.test \(at xmpp\.ta\.test\) "
+                                                 r"matches its TLSA records: DANE-TA 2 0 1 ")
 
     def test_mismatch(self):
         before = self.dane_count("mismatch")
