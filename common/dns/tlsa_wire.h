@@ -3,8 +3,8 @@
 //
 // parse_tlsa is a udns dns_parse_fn: it copies the RDATA of every TLSA record in the answer
 // section that belongs to the question's name (CNAMEs followed by udns) into one malloc'd
-// block (DNS_E_NODATA when there is none), which udns hands to the query callback; tlsa_records() reads that block, and the
-// callback frees it with free(). RDATA shorter than its three fixed bytes makes the answer a
+// block (DNS_E_NODATA when there is none), which udns hands to the query callback;
+// tlsa_records() reads that block, and the callback frees it with free(). RDATA shorter than its three fixed bytes makes the answer a
 // protocol error (DNS_E_PROTOCOL).
 #pragma once
 

@@ -133,7 +133,8 @@ DaneCheck dane_verify(const std::vector<TlsaRecord>& usable, const mbedtls_x509_
                 continue;
             }
             if (!names_one_of(chain, names)) {
-                why = "the certificate chains to the DANE-TA anchor " + describe_tlsa(r) + " but names none of " + join(names);
+                why = "the certificate chains to the DANE-TA anchor " + describe_tlsa(r) + " but names none of " +
+                      join(names);
                 continue;
             }
             out.matched = true;
@@ -143,7 +144,8 @@ DaneCheck dane_verify(const std::vector<TlsaRecord>& usable, const mbedtls_x509_
     }
     if (why.empty()) {
         std::string list;
-        for (auto& r : usable) list += (list.empty() ? "" : "; ") + std::string(usage_name(r.usage)) + " " + describe_tlsa(r);
+        for (auto& r : usable)
+            list += (list.empty() ? "" : "; ") + std::string(usage_name(r.usage)) + " " + describe_tlsa(r);
         why = "no certificate of the chain matches the TLSA records (" + list + ")";
     }
     out.detail = why;

@@ -14,7 +14,8 @@ void DaneLink::reset(const Candidate& c) {
 bool DaneLink::verify(const tls::Session& session, const std::string& remote, const LogContext& log, std::string* why) {
     if (!tlsa_) return true;
     const mbedtls_x509_crt* chain = session.peer_certificate();
-    tls::DaneCheck c = chain ? tls::dane_verify(*tlsa_, *chain, {remote, host_}) : tls::DaneCheck{false, "no certificate"};
+    tls::DaneCheck c =
+        chain ? tls::dane_verify(*tlsa_, *chain, {remote, host_}) : tls::DaneCheck{false, "no certificate"};
     metrics().dane.add(c.matched ? "match" : "mismatch");
     if (c.matched) {
         matched_ = true;
@@ -30,7 +31,8 @@ bool DaneLink::verify(const tls::Session& session, const std::string& remote, co
 bool DaneLink::secure_enough(const ProxyContext& ctx, const tls::Session* tls, const std::string& remote,
                              const LogContext& log, std::string* why) const {
     if (tlsa_ && !tls) {
-        *why = remote + " publishes DANE TLSA records for " + host_ + ", but the stream is not encrypted (it offered no TLS)";
+        *why = remote + " publishes DANE TLSA records for " + host_ +
+               ", but the stream is not encrypted (it offered no TLS)";
         S2S_LOG_NOTICE(log, "refused", "%s", why->c_str());
         return false;
     }

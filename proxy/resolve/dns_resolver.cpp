@@ -431,7 +431,8 @@ void DnsResolver::on_tlsa(uint64_t token, const std::string& name, const DnsAnsw
         if (--job.tlsa_waiting > 0) return;
     }
     std::string error;
-    std::vector<Candidate> candidates = apply_tlsa(std::move(job.found), job.tlsa, LogContext{std::nullopt, {}, job.domain}, &error);
+    LogContext log{std::nullopt, {}, job.domain};
+    std::vector<Candidate> candidates = apply_tlsa(std::move(job.found), job.tlsa, log, &error);
     if (candidates.empty()) job.failure = "dane_bogus";
     finish(job.token, std::move(candidates), error);
 }

@@ -8,6 +8,21 @@
 
 namespace s2s {
 
+namespace {
+
+// The dane_total outcome a lookup counts (Usable counts later, as match or mismatch).
+const char* outcome_label(TlsaVerdict::Kind k) noexcept {
+    switch (k) {
+        case TlsaVerdict::Kind::Insecure: return "insecure";
+        case TlsaVerdict::Kind::NoRecords: return "none";
+        case TlsaVerdict::Kind::Bogus: return "bogus";
+        case TlsaVerdict::Kind::Usable: return nullptr;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 std::string tlsa_name(const std::string& host, int port) {
     return "_" + std::to_string(port) + "._tcp." + host;
 }
@@ -29,8 +44,9 @@ TlsaVerdict judge_tlsa(const DnsAnswer& a) {
             }
             v.usable = tls::usable_tlsa(a.tlsa);
             v.kind = v.usable.empty() ? Kind::NoRecords : Kind::Usable;
-            v.why = v.usable.empty() ? std::to_string(a.tlsa.size()) + " TLSA record(s), none usable (DANE-TA or DANE-EE)"
-                                     : std::to_string(v.usable.size()) + " usable TLSA record(s)";
+            v.why = v.usable.empty()
+                        ? std::to_string(a.tlsa.size()) + " TLSA record(s), none usable (DANE-TA or DANE-EE)"
+                        : std::to_string(v.usable.size()) + " usable TLSA record(s)";
             return v;
         case DnsStatus::NoData:
         case DnsStatus::NoSuchDomain:
@@ -47,7 +63,8 @@ TlsaVerdict judge_tlsa(const DnsAnswer& a) {
 std::vector<Candidate> apply_tlsa(std::vector<Candidate> candidates, const std::map<std::string, TlsaVerdict>& verdicts,
                                   const LogContext& log, std::string* error) {
     using Kind = TlsaVerdict::Kind;
-    static const TlsaVerdict kInsecure{Kind::Insecure, {}, "the SRV or address answers were not authenticated (no AD bit)"};
+    static const TlsaVerdict kInsecure{Kind::Insecure, {},
+                                       "the SRV or address answers were not authenticated (no AD bit)"};
     std::vector<Candidate> out;
     std::map<std::string, std::shared_ptr<const std::vector<tls::TlsaRecord>>> seen;  // one copy per server
     std::string bogus;
@@ -57,10 +74,12 @@ std::vector<Candidate> apply_tlsa(std::vector<Candidate> candidates, const std::
         const TlsaVerdict& v = it == verdicts.end() ? kInsecure : it->second;
         auto [records, first] = seen.emplace(name, nullptr);
         if (first) {
-            static const char* const labels[] = {"insecure", "none", nullptr, "bogus"};
-            if (const char* label = labels[static_cast<int>(v.kind)]) metrics().dane.add(label);
-            if (v.kind == Kind::Bogus) S2S_LOG_WARNING(log, "dane", "%s: %s; not connecting to %s", name.c_str(), v.why.c_str(), c.host.c_str());
-            else S2S_LOG_INFO(log, "dane", "%s: %s", name.c_str(), v.why.c_str());
+            if (const char* label = outcome_label(v.kind)) metrics().dane.add(label);
+            if (v.kind == Kind::Bogus)
+                S2S_LOG_WARNING(log, "dane", "%s: %s; not connecting to %s", name.c_str(), v.why.c_str(),
+                                c.host.c_str());
+            else
+                S2S_LOG_INFO(log, "dane", "%s: %s", name.c_str(), v.why.c_str());
         }
         switch (v.kind) {
             case Kind::Bogus: bogus = v.why; continue;

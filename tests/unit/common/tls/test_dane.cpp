@@ -45,7 +45,8 @@ std::string selected(const std::string& pem, int selector) { return capture(der_
 // The association data for a record over `pem`, computed by openssl.
 std::string association(const std::string& pem, int selector, int matching) {
     if (matching == 0) return selected(pem, selector);
-    std::string hex = capture(der_command(pem, selector) + " | openssl dgst -" + (matching == 1 ? "sha256" : "sha512") + " -r | cut -d' ' -f1");
+    std::string digest = matching == 1 ? "sha256" : "sha512";
+    std::string hex = capture(der_command(pem, selector) + " | openssl dgst -" + digest + " -r | cut -d' ' -f1");
     return unhex(hex.substr(0, matching == 1 ? 64 : 128));
 }
 

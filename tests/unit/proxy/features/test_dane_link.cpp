@@ -99,7 +99,8 @@ TEST_CASE("dane link: a match authenticates the remote; a mismatch fails; no rec
     DaneLink unencrypted;
     unencrypted.reset(candidate(DaneState::Usable, {full_certificate(pki.self_signed.cert)}));
     CHECK_FALSE(unencrypted.secure_enough(ctx, nullptr, "b.test", log, &why));
-    CHECK(why == "b.test publishes DANE TLSA records for xmpp.b.test, but the stream is not encrypted (it offered no TLS)");
+    CHECK(why ==
+          "b.test publishes DANE TLSA records for xmpp.b.test, but the stream is not encrypted (it offered no TLS)");
 
     DaneLink other;
     other.reset(candidate(DaneState::Usable, {full_certificate(pki.a.cert)}));
