@@ -16,12 +16,14 @@ LIBS     := -luv -lmbedtls -lmbedx509 -lmbedcrypto -ludns -lexpat -lhttp_parser 
 
 # Debian packages the build and the tests need (make deps installs only the missing ones).
 # The tests' real peers: Prosody (with lua-unbound for its resolver), ejabberd, dnsmasq, slixmpp,
-# HAProxy (a load balancer sending the PROXY protocol). make deb needs dpkg-dev (dpkg-shlibdeps);
-# its tests need systemd (systemd-analyze, systemd-sysusers) and strace (the unit's system call filter).
+# HAProxy (a load balancer sending the PROXY protocol), nsd, unbound and ldnsutils (DNSSEC for
+# the DANE test: a zone signed at test time behind a validating resolver). make deb needs dpkg-dev
+# (dpkg-shlibdeps); its tests need systemd (systemd-analyze, systemd-sysusers) and strace (the
+# unit's system call filter).
 DEB_PACKAGES := g++ make clang libclang-rt-14-dev libuv1-dev libmbedtls-dev libudns-dev \
                 libexpat1-dev libcpptoml-dev doctest-dev libhttp-parser-dev libidn2-dev openssl python3 \
                 prosody lua-unbound ejabberd dnsmasq-base python3-slixmpp python3-yaml \
-                haproxy prometheus jabberd2 dpkg-dev systemd strace
+                haproxy prometheus jabberd2 dpkg-dev systemd strace nsd unbound ldnsutils
 
 # Sources live one folder per layer (common/<layer>/, proxy/<layer>/; tests/cli/test_layers.py
 # names the layers and checks that every include points down); the unit tests mirror them.

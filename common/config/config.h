@@ -126,6 +126,7 @@ struct Outgoing {
     int64_t max_retry_delay = 300;            // s
     int64_t dns_timeout = 10;                 // s
     int dns_retries = 2;
+    bool dane = false;                        // TLSA lookups through a validating resolver (RFC 7673)
     int64_t queue_max_stanzas = 1000;          // waiting per (local, remote) pair
     int64_t queue_max_bytes = 4 * 1024 * 1024;
     int64_t max_hosts_in_backoff = 10000;     // remote hosts remembered as failing; the oldest go first

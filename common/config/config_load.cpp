@@ -891,6 +891,25 @@ private:
         check_overrides_not_ours();
         check_dns_not_ours();
         check_proxy_protocol();
+        check_dane_resolver();
+    }
+
+    // DANE trusts the AD bit of the nameservers' answers: say so when they may not deserve it.
+    void check_dane_resolver() {
+        const Value* dane = get("s2s.outgoing.dane");
+        if (!dane || !dane->b) return;
+        const Value* servers = get("s2s.outgoing.dns.nameservers");
+        if (!servers || servers->list.empty()) {
+            warn_at("s2s.outgoing.dane", "DANE trusts the AD bit of the system's nameservers (/etc/resolv.conf): "
+                                         "they must be a validating resolver on this host; set "
+                                         "s2s.outgoing.dns.nameservers to one on loopback (unbound, say) to be sure");
+            return;
+        }
+        for (const std::string& ns : servers->list)
+            if (ns.rfind("127.", 0) != 0 && ns.rfind("[::1]", 0) != 0 && ns != "::1")
+                warn_at("s2s.outgoing.dns.nameservers",
+                        "DANE (s2s.outgoing.dane) trusts the AD bit of " + quote(ns) + ", which is not on loopback: "
+                        "anyone on the path can set it; run a validating resolver on this host and name it here");
     }
 
     // A listener shaper may name an access rule (MongooseIM's c2s listeners): each value of that

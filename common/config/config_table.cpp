@@ -419,6 +419,15 @@ std::vector<OptionSpec> build() {
         {"s2s.outgoing.dns.nameservers", Kind::Nameservers, "[]", 0, static_cast<int64_t>(kDnsMaxNameservers), {}, 0,
          "DNS servers as \"ip\" or \"ip:port\", at most 6 (ours; empty: /etc/resolv.conf)",
          [](Config& c, const Wild&, const Value& v) { c.outgoing.dns_nameservers = v.list; }},
+        {"s2s.outgoing.dane", Kind::Bool, "false", 0, 0, {}, 0,
+         "DANE for outgoing links (RFC 6698, RFC 7673): look up TLSA records (_PORT._tcp.TARGET) for each SRV "
+         "target, or for the domain without SRV, and trust them only when the nameservers (dns.nameservers: a "
+         "validating resolver on loopback, such as unbound) set the AD bit on the SRV, address and TLSA answers. "
+         "Usable records (DANE-EE 3, DANE-TA 2; PKIX-TA 0 and PKIX-EE 1 are ignored) make TLS mandatory and the "
+         "certificate must match them, no CA needed; an unsigned (insecure) answer or a secure \"no records\" "
+         "changes nothing; a bogus or failed TLSA lookup means that server is not dialled. s2s.outgoing.address "
+         "entries skip DANE (ours)",
+         [](Config& c, const Wild&, const Value& v) { c.outgoing.dane = v.b; }},
         {"s2s.outgoing.denied_networks", Kind::Networks, kDeniedNetworks, 0, 0, {}, R,
          "networks an address from DNS (or an IP-literal domain) may not lead to: such a candidate is not dialled, "
          "and when none is left the stanzas are bounced (\"DNS for D points at a forbidden address\"). Default: "

@@ -12,6 +12,7 @@
 #include <exception>
 
 #include "common/base/log.h"
+#include "common/dns/tlsa_wire.h"
 
 namespace s2s {
 
@@ -20,6 +21,7 @@ const char* dns_type_name(DnsType t) noexcept {
         case DnsType::SRV: return "SRV";
         case DnsType::A: return "A";
         case DnsType::AAAA: return "AAAA";
+        case DnsType::TLSA: return "TLSA";
     }
     return "?";
 }
@@ -42,6 +44,7 @@ DnsOptions dns_options(const Outgoing& outgoing) {
     o.nameservers = outgoing.dns_nameservers;
     o.timeout_s = outgoing.dns_timeout;
     o.retries = outgoing.dns_retries;
+    o.dnssec = outgoing.dane;
     return o;
 }
 
@@ -156,6 +159,7 @@ struct DnsClient::Query {
     int replies = 0;                // answers that came back (SERVFAIL included)
     int last_rcode = -1;
     bool truncated = false;
+    bool authenticated = false;     // the last answer carried AD
     std::string last_server;
     DnsAnswer answer;
 };
@@ -231,13 +235,13 @@ std::unique_ptr<DnsClient> DnsClient::create(EventLoop& loop, const DnsOptions& 
     dns_set_opt(ctx, DNS_OPT_NTRIES, options.retries);
 
     uint64_t deadline = static_cast<uint64_t>(options.timeout_s) * 1000u * static_cast<uint64_t>(options.retries);
-    std::unique_ptr<DnsClient> client(new DnsClient(loop, ctx, names, deadline));
+    std::unique_ptr<DnsClient> client(new DnsClient(loop, ctx, names, deadline, options.dnssec));
     if (!client->start(error)) return nullptr;
     return client;
 }
 
-DnsClient::DnsClient(EventLoop& loop, dns_ctx* ctx, std::string servers, uint64_t deadline_ms)
-    : loop_(loop), ctx_(ctx), servers_(std::move(servers)), deadline_ms_(deadline_ms) {}
+DnsClient::DnsClient(EventLoop& loop, dns_ctx* ctx, std::string servers, uint64_t deadline_ms, bool dnssec)
+    : loop_(loop), ctx_(ctx), servers_(std::move(servers)), deadline_ms_(deadline_ms), dnssec_(dnssec) {}
 
 bool DnsClient::start(std::string* error) {
     dns_set_dbgfn(ctx_, on_udns_debug);
@@ -297,10 +301,17 @@ DnsClient::Token DnsClient::query(DnsType type, const std::string& name, Done do
     q.answer.name = name;
     queries_.emplace(token, std::move(owned));
 
-    int qtype = type == DnsType::SRV ? DNS_T_SRV : type == DnsType::A ? DNS_T_A : DNS_T_AAAA;
-    dns_parse_fn* parse = type == DnsType::SRV ? dns_parse_srv : type == DnsType::A ? dns_parse_a4 : dns_parse_a6;
+    int qtype = DNS_T_AAAA;
+    dns_parse_fn* parse = dns_parse_a6;
+    switch (type) {
+        case DnsType::SRV: qtype = DNS_T_SRV, parse = dns_parse_srv; break;
+        case DnsType::A: qtype = DNS_T_A, parse = dns_parse_a4; break;
+        case DnsType::AAAA: break;
+        case DnsType::TLSA: qtype = kDnsTypeTlsa, parse = parse_tlsa; break;
+    }
+    int flags = DNS_NOSRCH | (dnssec_ ? DNS_SET_DO : 0);
     if (!name.empty() && name.size() <= DNS_MAXDN && name.find('\0') == std::string::npos)
-        q.udns = dns_submit_p(ctx_, name.c_str(), DNS_C_IN, qtype, DNS_NOSRCH, parse, on_udns_result, &q);
+        q.udns = dns_submit_p(ctx_, name.c_str(), DNS_C_IN, qtype, flags, parse, on_udns_result, &q);
     if (!q.udns) {
         int status = name.empty() ? DNS_E_BADQUERY : dns_status(ctx_);
         finish(q, status == DNS_E_NOMEM ? DnsStatus::Error : DnsStatus::BadName);
@@ -339,10 +350,13 @@ void DnsClient::on_udns_result(dns_ctx* ctx, void* result, void* data) noexcept 
     self->arm_deadline_timer();  // an armed timer for a finished query would keep the loop alive
 
     DnsAnswer& a = q->answer;
+    a.authenticated = q->authenticated;
     DnsStatus s = DnsStatus::Error;
     if (status >= 0 && result) {
         try {
-            if (a.type == DnsType::SRV) {
+            if (a.type == DnsType::TLSA) {
+                a.tlsa = tlsa_records(result);
+            } else if (a.type == DnsType::SRV) {
                 auto* rr = static_cast<dns_rr_srv*>(result);
                 for (int i = 0; i < rr->dnssrv_nrr; ++i) {
                     const dns_srv& r = rr->dnssrv_srv[i];
@@ -370,7 +384,7 @@ void DnsClient::on_udns_result(dns_ctx* ctx, void* result, void* data) noexcept 
                     a.addresses.push_back(ss);
                 }
             }
-            s = a.srv.empty() && a.addresses.empty() ? DnsStatus::NoData : DnsStatus::Ok;
+            s = a.srv.empty() && a.addresses.empty() && a.tlsa.empty() ? DnsStatus::NoData : DnsStatus::Ok;
         } catch (const std::exception&) {
             s = DnsStatus::Error;  // out of memory while copying
         }
@@ -429,8 +443,9 @@ void DnsClient::finish(Query& q, DnsStatus status) noexcept {
     } catch (...) {
         // Out of memory: the status alone says what happened.
     }
-    S2S_LOG_DEBUG(LogContext{}, "dns", "answer %s %s: %s, %zu records, %d tries", dns_type_name(a.type), a.name.c_str(),
-                  dns_status_name(status), a.srv.size() + a.addresses.size(), a.tries);
+    S2S_LOG_DEBUG(LogContext{}, "dns", "answer %s %s: %s, %zu records, %d tries%s", dns_type_name(a.type), a.name.c_str(),
+                  dns_status_name(status), a.srv.size() + a.addresses.size() + a.tlsa.size(), a.tries,
+                  a.authenticated ? ", authenticated (AD)" : "");
     ready(q);
 }
 
@@ -472,6 +487,7 @@ void DnsClient::on_udns_debug(int code, const sockaddr* sa, unsigned, const unsi
             ++q->replies;
             q->last_rcode = dns_rcode(pkt);
             q->truncated = dns_tc(pkt) != 0;
+            q->authenticated = dns_ad(pkt) != 0;
             q->last_server = server;
         }
     } catch (...) {

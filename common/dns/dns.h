@@ -1,4 +1,4 @@
-// Asynchronous DNS (SRV, A, AAAA) on the libuv loop, with udns 0.4 underneath.
+// Asynchronous DNS (SRV, A, AAAA, TLSA) on the libuv loop, with udns 0.4 underneath.
 //
 // One DnsClient owns one udns context (never udns's global default one), one UDP socket watched by
 // a uv_poll_t, and the single timer udns asks for through dns_set_tmcbck (the sniproxy pattern).
@@ -20,6 +20,10 @@
 // - Nameservers: "ip", "ip:port", "[ipv6]" or "[ipv6]:port" (up to 6, udns's limit), each with its
 //   own port; an empty list means the system's (/etc/resolv.conf, read by udns).
 // - Every non-Ok answer carries a sentence fit for a log line or a bounce's <text>.
+// - DNSSEC (DnsOptions::dnssec, for DANE): every query sets the EDNS0 DO bit, and each answer
+//   says whether the nameserver set AD on it (DnsAnswer::authenticated). Nothing is validated
+//   here: AD means something only from a validating resolver the operator trusts, reached over a
+//   path nobody else can write to (loopback), as with Postfix's smtp_dns_support_level = dnssec.
 #pragma once
 
 #include <sys/socket.h>
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/tls/dane.h"
 #include "common/base/event_loop.h"
 
 struct dns_ctx;
@@ -42,7 +47,7 @@ struct dns_query;
 
 namespace s2s {
 
-enum class DnsType : uint8_t { SRV, A, AAAA };
+enum class DnsType : uint8_t { SRV, A, AAAA, TLSA };
 
 enum class DnsStatus : uint8_t {
     Ok,             // records of the asked type (at least one)
@@ -71,6 +76,8 @@ struct DnsAnswer {
     int tries = 0;                              // attempts sent (rounds over the nameservers)
     std::vector<SrvRecord> srv;                 // SRV, in the order of the answer
     std::vector<sockaddr_storage> addresses;    // A / AAAA, port 0, in the order of the answer
+    std::vector<tls::TlsaRecord> tlsa;          // TLSA, every record as published (usable or not)
+    bool authenticated = false;                 // the answer (records, NXDOMAIN or no data) carried AD
     std::string error;                          // a sentence when status is not Ok
 };
 
@@ -78,6 +85,7 @@ struct DnsOptions {
     std::vector<std::string> nameservers;  // empty: the system's
     int64_t timeout_s = 10;                // per attempt, 1..300
     int retries = 2;                       // attempts, 1..50
+    bool dnssec = false;                   // set DO on queries and report AD (s2s.outgoing.dane)
 };
 
 // The DNS options of the outgoing side of the config.
@@ -114,7 +122,7 @@ private:
     struct Query;
     struct Handles;
 
-    DnsClient(EventLoop& loop, dns_ctx* ctx, std::string servers, uint64_t deadline_ms);
+    DnsClient(EventLoop& loop, dns_ctx* ctx, std::string servers, uint64_t deadline_ms, bool dnssec);
     [[nodiscard]] bool start(std::string* error);
 
     // udns and libuv trampolines (noexcept: nothing crosses the C boundary).
@@ -136,6 +144,7 @@ private:
     dns_ctx* ctx_;
     std::string servers_;
     uint64_t deadline_ms_;
+    bool dnssec_ = false;
     Handles* handles_ = nullptr;  // freed in the handles' close callbacks
     Token next_ = 0;
     std::unordered_map<Token, std::unique_ptr<Query>> queries_;

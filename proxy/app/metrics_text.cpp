@@ -253,6 +253,10 @@ void write_streams(Writer& w, const Metrics& m) {
 
 // DNS, the admin endpoint and reloads.
 void write_services(Writer& w, const Metrics& m) {
+    w.counters("dane_total",
+               "DANE outcomes: match or mismatch (a certificate against usable TLSA records), insecure (no AD), "
+               "none (securely no usable record), bogus (the TLSA lookup failed: that server is not dialled)",
+               m.dane, "outcome");
     w.single("dns_queries_total", "Resolutions of remote domains started", "counter", count(m.dns_queries));
     w.counters("dns_failures_total", "Resolutions that found no usable address, by reason", m.dns_failures, "reason");
     w.histogram("dns_query_duration_seconds", "Time from the start of a resolution to its answer", m.dns_latency);

@@ -111,7 +111,7 @@ const starttls::Mode& outbound_tls_mode(const Config& c) {
 bool trusted_only(const Config& c) { return starttls::mode(c.use_starttls).trusted; }
 
 bool outgoing_tls_needed(const Config& c) {
-    return outbound_tls_mode(c).uses_tls() || c.secure_auth || !c.secure_domains.empty();
+    return outbound_tls_mode(c).uses_tls() || c.secure_auth || !c.secure_domains.empty() || c.outgoing.dane;
 }
 
 std::shared_ptr<const tls::Context> make_listener_context(const Config& c, const Listener& l, std::string* error) {

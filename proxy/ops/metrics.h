@@ -86,6 +86,9 @@ struct Metrics {
     CounterMap antispam_reloads;              // list files read again: "applied" or "refused"
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
+    // DANE (s2s.outgoing.dane), by outcome: match / mismatch (a link's certificate against usable
+    // TLSA records), insecure / none / bogus (the TLSA lookup of one SRV target).
+    CounterMap dane;
     Histogram dns_latency;                    // seconds from start to answer (success or failure)
     // The DNS responder (local.dns_responder): queries by what became of them (answered here,
     // forwarded to local.dns_upstream, dropped), and forwards by how they ended (relayed, timeout,

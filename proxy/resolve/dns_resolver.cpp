@@ -11,6 +11,7 @@
 #include "proxy/ops/metrics.h"
 #include "proxy/resolve/nameservers.h"
 #include "common/base/random.h"
+#include "proxy/resolve/tlsa_lookup.h"
 
 namespace s2s {
 
@@ -100,6 +101,7 @@ std::string family_records(const std::vector<int>& fams) {
 
 struct DnsResolver::Host {
     std::vector<sockaddr_storage> v4, v6;
+    bool secure = true;               // every address answer carried AD
     std::vector<DnsAnswer> failures;  // answers that gave no address
 };
 
@@ -116,6 +118,9 @@ struct DnsResolver::Job {
     int addr_waiting = 0;
     uint64_t started_ms = 0;         // loop time the DNS queries began (0: answered without DNS)
     const char* failure = "no_address";  // the kind of failure, for metrics
+    std::vector<Candidate> found;         // DANE: the candidates while their TLSA lookups run
+    std::map<std::string, TlsaVerdict> tlsa;  // by TLSA name
+    int tlsa_waiting = 0;
 };
 
 std::unique_ptr<DnsResolver> DnsResolver::create(EventLoop& loop, const Config& config, std::string* error) {
@@ -257,7 +262,7 @@ void DnsResolver::after_srv(Job& job) {
                 ++port_zero;
                 continue;
             }
-            records.push_back({r.priority, r.weight, r.port, r.target, tls});
+            records.push_back({r.priority, r.weight, r.port, r.target, tls, a.authenticated});
         }
     };
     take(job.xmpps, true, &xmpps_dot);
@@ -300,7 +305,8 @@ void DnsResolver::after_srv(Job& job) {
         return;
     }
     S2S_LOG_DEBUG(ctx, "dns", "no SRV records: trying the domain's addresses on port %d", config_.outgoing.port);
-    start_addresses(job, {{0, 0, config_.outgoing.port, job.domain, false}}, true);
+    bool denied_securely = job.xmpp.authenticated && job.xmpps.authenticated;  // RFC 7673: no SRV, securely
+    start_addresses(job, {{0, 0, config_.outgoing.port, job.domain, false, denied_securely}}, true);
 }
 
 void DnsResolver::start_addresses(Job& job, std::vector<SrvTarget> targets, bool fallback) {
@@ -331,6 +337,7 @@ void DnsResolver::on_address(uint64_t token, const std::string& host, int family
     Job& job = *it->second;
     Host& h = job.hosts[host];
     if (answer.status == DnsStatus::Ok) {
+        h.secure = h.secure && answer.authenticated;
         auto& list = family == AF_INET ? h.v4 : h.v6;
         for (auto& a : answer.addresses)
             if (a.ss_family == family) list.push_back(a);
@@ -360,7 +367,8 @@ void DnsResolver::after_addresses(Job& job) {
         }
     }
     if (!candidates.empty()) {
-        finish(job.token, std::move(candidates), "");
+        if (config_.outgoing.dane) start_tlsa(job, std::move(candidates));
+        else finish(job.token, std::move(candidates), "");
         return;
     }
 
@@ -401,6 +409,35 @@ void DnsResolver::after_addresses(Job& job) {
         why += (why.empty() ? "" : "; ") + name + ": " + reason;
     }
     finish(job.token, {}, "no address for the XMPP servers of " + job.domain + " (" + why + ")");
+}
+
+void DnsResolver::start_tlsa(Job& job, std::vector<Candidate> candidates) {
+    uint64_t token = job.token;
+    for (auto& t : job.targets) {
+        std::string name = tlsa_name(t.target, t.port);
+        if (job.tlsa.count(name) || !t.secure || !job.hosts[t.target].secure) continue;  // unasked: Insecure
+        job.tlsa.emplace(name, TlsaVerdict{});  // asked: judge_tlsa fills it in
+        ++job.tlsa_waiting;
+        job.queries.push_back(
+            dns_->query(DnsType::TLSA, name, [this, token, name](const DnsAnswer& a) { on_tlsa(token, name, a); }));
+    }
+    job.found = std::move(candidates);
+    if (job.tlsa_waiting == 0) on_tlsa(token, "", {});
+}
+
+void DnsResolver::on_tlsa(uint64_t token, const std::string& name, const DnsAnswer& answer) {
+    auto it = jobs_.find(token);
+    if (it == jobs_.end()) return;
+    Job& job = *it->second;
+    if (!name.empty()) {
+        job.tlsa[name] = judge_tlsa(answer);
+        if (--job.tlsa_waiting > 0) return;
+    }
+    std::string error;
+    LogContext log{std::nullopt, {}, job.domain};
+    std::vector<Candidate> candidates = apply_tlsa(std::move(job.found), job.tlsa, log, &error);
+    if (candidates.empty()) job.failure = "dane_bogus";
+    finish(job.token, std::move(candidates), error);
 }
 
 void DnsResolver::finish(uint64_t token, std::vector<Candidate> candidates, std::string error) {

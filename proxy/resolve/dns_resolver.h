@@ -10,7 +10,10 @@
 // 3. No SRV record at all (NXDOMAIN or no data for both names): A/AAAA of D on
 //    s2s.outgoing.port. A "." target (the service is decidedly not available) never falls back:
 //    if nothing else is left, the resolution fails and says so.
-// 4. DNS timeouts and server failures end the resolution with a sentence naming the query and
+// 4. With s2s.outgoing.dane: TLSA for each server reached through authenticated answers, and
+//    each candidate's DaneState from it (proxy/resolve/tlsa_lookup.h); servers whose TLSA lookup
+//    failed are left out.
+// 5. DNS timeouts and server failures end the resolution with a sentence naming the query and
 //    the number of tries, e.g. "DNS timeout for _xmpp-server._tcp.example.org after 2 tries
 //    (...)". Every error is fit for a bounce's <text>.
 //
@@ -39,6 +42,7 @@ struct SrvTarget {
     int port = 0;
     std::string target;
     bool direct_tls = false;  // from _xmpps-server
+    bool secure = false;      // the SRV answer (or, without SRV, both denials) carried AD
 };
 
 class DnsResolver : public Resolver {
@@ -78,6 +82,9 @@ private:
     void start_addresses(Job& job, std::vector<SrvTarget> targets, bool fallback);
     void on_address(uint64_t token, const std::string& host, int family, const DnsAnswer& answer);
     void after_addresses(Job& job);
+    // DANE: TLSA for every server of `candidates` reached securely, then finish (tlsa_lookup.h).
+    void start_tlsa(Job& job, std::vector<Candidate> candidates);
+    void on_tlsa(uint64_t token, const std::string& name, const DnsAnswer& answer);
     // Ends a job: forgets it, cancels its queries, then calls its callback (the last thing done).
     void finish(uint64_t token, std::vector<Candidate> candidates, std::string error);
     // Ends a job on a later loop turn (answers known at resolve() time).

@@ -9,13 +9,23 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/config/config.h"
+#include "common/tls/dane.h"
 #include "common/base/event_loop.h"
 
 namespace s2s {
+
+// What DANE (s2s.outgoing.dane) found for a candidate's server (proxy/resolve/tlsa_lookup).
+enum class DaneState : uint8_t {
+    Off,        // not looked up (DANE off, or an s2s.outgoing.address entry)
+    Insecure,   // the SRV, address or TLSA answer was not authenticated (no AD): as without DANE
+    NoRecords,  // authenticated: no TLSA record, or none usable: as without DANE
+    Usable,     // usable TLSA records: TLS is mandatory and the certificate must match them
+};
 
 // One address to try, in order.
 struct Candidate {
@@ -23,6 +33,8 @@ struct Candidate {
     bool direct_tls = false;   // XEP-0368: TLS from the first byte
     std::string host;          // the SRV target or the domain, for logs
     bool configured = false;   // from s2s.outgoing.address (the operator's word), not from DNS
+    DaneState dane = DaneState::Off;
+    std::shared_ptr<const std::vector<tls::TlsaRecord>> tlsa;  // Usable: the usable records
     [[nodiscard]] std::string describe() const;  // "host (ip port N)"
 };
 

@@ -80,6 +80,7 @@ void S2SOut::forget_local_end() {
 
 void S2SOut::on_connected(int status) {
     const Candidate& c = dial_.current();
+    dane_.reset(c);
     if (status != 0) {
         last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
         return;  // the stream closes; on_closed() tries the next candidate
@@ -141,7 +142,7 @@ void S2SOut::on_stream_open(const xml::StreamHeader& h) {
 
 bool S2SOut::secure_enough() {
     std::string why;
-    if (starttls::secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
+    if (dane_.secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
         return true;
     fail(StanzaError::RemoteServerNotFound, why);
     return false;
@@ -149,8 +150,8 @@ bool S2SOut::secure_enough() {
 
 void S2SOut::on_features(const xml::Element& f) {
     bool tls_open = stream_->tls_open();
-    // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
-    bool must_secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
+    // A remote that must show a valid certificate (or with usable DANE records) gets STARTTLS whatever the mode says.
+    bool must_secure = (ctx_.policy.needs_valid_certificate(remote_) || dane_.required()) && tls_context();
     std::string why;
     switch (starttls::on_features(settings_.tls, tls_open, must_secure, f, remote_, &why)) {
         case starttls::ClientStep::Ask:
@@ -179,6 +180,8 @@ void S2SOut::on_tls_established() {
     const tls::Session* t = stream_->tls();
     S2S_LOG_INFO(log_ctx(), "tls", "%.*s, certificate of %s: %s", static_cast<int>(t->protocol_version().size()),
                  t->protocol_version().data(), remote_.c_str(), tls::peer_auth_name(t->authenticate_peer(remote_)));
+    std::string why;
+    if (!dane_.verify(*t, remote_, log_ctx(), &why)) return fail(StanzaError::RemoteServerNotFound, why);
     send_header();
 }
 

@@ -25,7 +25,8 @@
 // (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
 // IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
 // (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
-// a forbidden address". While connected, the socket's local end is in own_outgoing, so that
+// a forbidden address". With s2s.outgoing.dane, a candidate with usable TLSA records must
+// negotiate TLS and show a certificate that matches them, or the link fails (DaneLink). While connected, the socket's local end is in own_outgoing, so that
 // [[listen.local]] can tell a stream from one of our own links.
 #pragma once
 
@@ -40,6 +41,7 @@
 #include "common/net/net_address.h"
 #include "common/tls/tls.h"
 #include "proxy/features/bidi.h"
+#include "proxy/features/dane_link.h"
 #include "proxy/features/dial_plan.h"
 #include "proxy/features/dialback_flow.h"
 #include "proxy/features/link_domains.h"
@@ -225,6 +227,7 @@ private:
     std::string first_local_;      // 'from' of our stream header
     uint64_t resolve_token_ = 0;
     DialPlan dial_;                // the candidates, in order, and why any was skipped
+    DaneLink dane_;                // DANE for the candidate dialled (s2s.outgoing.dane)
     LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)

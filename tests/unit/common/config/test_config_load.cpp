@@ -571,6 +571,29 @@ TEST_CASE("config: tls.module is accepted and reported as ignored") {
     CHECK(reported);
 }
 
+TEST_CASE("config: DANE warns unless its nameservers are on loopback") {
+    auto warned = [](const LoadResult& r, const std::string& key, const std::string& part) {
+        for (auto& w : r.warnings)
+            if (w.key == key && w.message.find(part) != std::string::npos) return true;
+        return false;
+    };
+    LoadResult system = load_text(with("\n[s2s]\n  outgoing.dane = true\n"));
+    INFO(all_errors(system));
+    REQUIRE(system.ok());
+    CHECK(system.config.outgoing.dane);
+    CHECK(warned(system, "s2s.outgoing.dane", "the system's nameservers"));
+    LoadResult remote = load_text(with("\n[s2s]\n  outgoing.dane = true\n  outgoing.dns.nameservers = [\"10.0.0.1\", "
+                                       "\"127.0.0.53:5353\"]\n"));
+    REQUIRE(remote.ok());
+    CHECK(warned(remote, "s2s.outgoing.dns.nameservers", "\"10.0.0.1\", which is not on loopback"));
+    CHECK_FALSE(warned(remote, "s2s.outgoing.dns.nameservers", "127.0.0.53"));
+    LoadResult local = load_text(with("\n[s2s]\n  outgoing.dane = true\n  outgoing.dns.nameservers = [\"[::1]:53\"]\n"));
+    REQUIRE(local.ok());
+    CHECK_FALSE(warned(local, "s2s.outgoing.dns.nameservers", ""));
+    CHECK_FALSE(warned(local, "s2s.outgoing.dane", ""));
+    CHECK(load_text(kMinimal).config.outgoing.dane == false);
+}
+
 TEST_CASE("config: command-line overrides win over the file and go through the same checks") {
     LoadResult r = load_text(with("\n[s2s]\n  default_policy = \"allow\"\n"),
                              {{"s2s.default_policy", "deny"},

@@ -302,3 +302,40 @@ TEST_CASE("dns: destroying the client with queries in flight closes everything c
     }
     CHECK(calls == 0);
 }
+
+TEST_CASE("dns: TLSA records with DNSSEC asked for; a resolver that does not validate sets no AD") {
+    // 3 1 1 <32 bytes>, 2 0 2 <64 bytes>, and a record too short to be TLSA elsewhere.
+    std::string sha256(64, 'a'), sha512(128, 'b');
+    Dnsmasq dns({"dns-rr=_5269._tcp.host.b.test,52,030101" + sha256,
+                 "dns-rr=_5269._tcp.host.b.test,52,020002" + sha512, "dns-rr=_5269._tcp.short.b.test,52,0301",
+                 "host-record=host.b.test,127.0.0.3"});
+    REQUIRE_MESSAGE(dns.running(), dns.error());
+    TestLoop t;
+    DnsOptions o = options({dns.nameserver()});
+    o.dnssec = true;
+    auto c = client(t, o);
+
+    DnsAnswer a = ask(t, *c, DnsType::TLSA, "_5269._tcp.host.b.test");
+    REQUIRE(a.status == DnsStatus::Ok);
+    REQUIRE(a.tlsa.size() == 2);
+    auto& ee = a.tlsa[0].usage == 3 ? a.tlsa[0] : a.tlsa[1];
+    auto& ta = a.tlsa[0].usage == 3 ? a.tlsa[1] : a.tlsa[0];
+    CHECK(ee.selector == 1);
+    CHECK(ee.matching == 1);
+    CHECK(ee.data == std::string(32, '\xaa'));
+    CHECK(ta.usage == 2);
+    CHECK(ta.selector == 0);
+    CHECK(ta.matching == 2);
+    CHECK(ta.data == std::string(64, '\xbb'));
+    CHECK_FALSE(a.authenticated);  // dnsmasq does not validate its own data
+
+    CHECK(ask(t, *c, DnsType::TLSA, "_5269._tcp.short.b.test").status == DnsStatus::ServerFailure);
+    CHECK(ask(t, *c, DnsType::TLSA, "_5269._tcp.none.b.test").status == DnsStatus::NoSuchDomain);
+    DnsAnswer nodata = ask(t, *c, DnsType::TLSA, "host.b.test");
+    CHECK(nodata.status == DnsStatus::NoData);
+    CHECK(nodata.error == "host.b.test has no TLSA record");
+    // The DO bit changes nothing for the other types.
+    DnsAnswer addr = ask(t, *c, DnsType::A, "host.b.test");
+    REQUIRE(addr.status == DnsStatus::Ok);
+    CHECK(ip(addr.addresses.at(0)) == "127.0.0.3");
+}

@@ -62,7 +62,7 @@ TEST_CASE("metrics_text: the text format has HELP and TYPE lines, labels and esc
 TEST_CASE("metrics_text: every family is written, in a fixed order, even with no sample yet") {
     std::string text = render_metrics(MetricsSnapshot{}, Metrics{});
     std::vector<std::string> names = families(text);
-    REQUIRE(names.size() == 52);
+    REQUIRE(names.size() == 53);
     CHECK(names.front() == "s2s_proxy_up");
     CHECK(names[13] == "s2s_proxy_certificate_expiry_timestamp_seconds");
     CHECK(names[14] == "s2s_proxy_stanzas_received_total");
@@ -121,8 +121,12 @@ TEST_CASE("metrics_text: refusals and failures are exported by label") {
     m.outgoing_failures.add("tls-handshake");
     m.local_link_down.add("ready");
     m.local_link_down.add("connecting", 4);
+    m.dane.add("match", 2);
+    m.dane.add("bogus");
     check_has(render_metrics({}, m),
-              {"# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n",
+              {"# TYPE s2s_proxy_dane_total counter\n", "s2s_proxy_dane_total{outcome=\"bogus\"} 1\n",
+               "s2s_proxy_dane_total{outcome=\"match\"} 2\n",
+               "# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n",
                "s2s_proxy_outgoing_candidates_refused_total{reason=\"own_listener\"} 2\n",
                "s2s_proxy_outgoing_candidates_refused_total{reason=\"denied_network\"} 1\n",
                "# TYPE s2s_proxy_local_loops_refused_total counter\ns2s_proxy_local_loops_refused_total 3\n",

@@ -114,6 +114,7 @@ TEST_CASE("reload: each restart-only option keeps its running value and is repor
         {"s2s.shared", "\"second-secret-value\"", [](const Config& c) { return c.shared; }},
         {"s2s.outgoing.dns.timeout", "7", [&](const Config& c) { return str(c.outgoing.dns_timeout); }},
         {"s2s.outgoing.dns.retries", "5", [&](const Config& c) { return str(c.outgoing.dns_retries); }},
+        {"s2s.outgoing.dane", "true", [&](const Config& c) { return str(c.outgoing.dane); }},
         {"s2s.outgoing.dns.nameservers", "[\"127.0.0.9\"]",
          [](const Config& c) { return std::to_string(c.outgoing.dns_nameservers.size()); }},
         {"local.server", "\"127.0.0.1:16000\"", [](const Config& c) { return c.local_server; }},
