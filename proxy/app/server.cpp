@@ -231,11 +231,13 @@ bool Server::apply_reload(std::string* outcome) {
     config_ = std::move(plan.config);  // in place: the context and the resolver hold references
     settings_ = std::move(plan.settings);
     std::shared_ptr<const SpamLists> spam = policy_.spam_lists();
+    std::string spam_note;
     policy_ = PolicyRules(config_, trusted_only(config_));
     policy_.set_spam_lists(std::move(spam));
     if (spam_watcher_) {
         spam_watcher_->watch(config_);
-        spam_watcher_->read_now();  // a file that does not parse keeps the lists in force (logged)
+        // a file that does not parse keeps the lists in force (logged), and the outcome says so
+        if (!spam_watcher_->read_now()) spam_note = "; an [antispam] list file was refused, the lists in force stay";
     }
     apply_settings(tls);
     refresh_host_addresses();
@@ -245,7 +247,7 @@ bool Server::apply_reload(std::string* outcome) {
     S2S_LOG_NOTICE(LogContext{}, "reloaded", "SIGHUP: %s", reload_summary(plan).c_str());
     *outcome = "reload applied: " + std::to_string(plan.applied.size()) +
                (plan.applied.size() == 1 ? " change, " : " changes, ") + std::to_string(plan.need_restart.size()) +
-               (plan.need_restart.size() == 1 ? " waits" : " wait") + " for a restart";
+               (plan.need_restart.size() == 1 ? " waits" : " wait") + " for a restart" + spam_note;
     metrics().reloads.add("applied");
     return true;
 }

@@ -89,6 +89,7 @@ void LocalIn::on_stream_open(const xml::StreamHeader& h) {
     // era) names no domains: its db:result elements do, one pair at a time (XEP-0220), and it is
     // answered with no features (RFC 6120 §4.7.5), so it cannot negotiate STARTTLS.
     const bool legacy = major_version(h.attr("version").value_or("")) < 1;
+    legacy_ = legacy;
     stream_->send(stream_header(remote_, local_, stream_id_, !legacy));
     header_sent_ = true;
     if (remote_.empty() && !legacy) {
@@ -170,6 +171,7 @@ void LocalIn::on_tls_established() {
 void LocalIn::handle_db_result(const xml::Element& e) {
     std::string local = domain_of(e.attr("from").value_or("")), remote = domain_of(e.attr("to").value_or(""));
     auto answer = [&](const char* type, const char* condition, const std::string& text) {
+        if (legacy_ && std::string_view(type) == "error") type = "invalid", condition = nullptr;
         stream_->send(dialback_answer("result", remote, local, "", type, condition ? condition : "", text));
     };
     if (local.empty() || !ctx_.is_local(local)) {
@@ -232,6 +234,7 @@ void LocalIn::verify_done(const std::string& local, const std::string& remote, R
     LogContext lc{id(), local, remote};
     auto answer = [&](const char* type, const char* condition, const std::string& text) {
         metrics().dialback.add(std::string("local_receiving:") + type);
+        if (legacy_ && std::string_view(type) == "error") type = "invalid", condition = nullptr;
         stream_->send(dialback_answer("result", remote, local, "", type, condition ? condition : "", text));
     };
     switch (v) {

@@ -111,6 +111,7 @@ private:
     // (the two flags first: they fill the room the base leaves after its state)
     bool in_handshake_ = false;  // counted in settings_.handshakes
     bool header_sent_ = false;
+    bool legacy_ = false;        // a pre-1.0 stream: no features, so no dialback errors (XEP-0220 2.4)
     ProxyRouter& router_;
     LocalVerifier& verifier_;
     const LocalInSettings& settings_;

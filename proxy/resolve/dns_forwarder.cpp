@@ -212,7 +212,10 @@ void DnsForwarder::Core::on_answer(uv_udp_t* handle, ssize_t nread, const uv_buf
     const size_t n = static_cast<size_t>(nread);
     const bool answer = !(flags & UV_UDP_PARTIAL) && same_address(from, core->upstreams[s->upstream]) &&
                         n >= kHeader && get16(data) == s->id && (data[2] & 0x80) &&
-                        dns_same_question(s->question, s->question_len, data, n);
+                        (dns_same_question(s->question, s->question_len, data, n) ||
+                         // an error answer may come as a bare header (RFC 1035 4.1.1: FORMERR,
+                         // SERVFAIL, REFUSED with no question): relayed, not held against the upstream
+                         (get16(data + 4) == 0 && (data[3] & 0x0F) != 0));
     if (!answer) {
         ++core->counts.ignored;
         metrics().dns_upstream.add("ignored");
@@ -290,7 +293,9 @@ DnsForwarder::Outcome DnsForwarder::forward(const uint8_t* query, size_t len, co
             S2S_LOG_DEBUG(LogContext{}, "dns-forward", "cannot send to %s: %s",
                           dns_server_text(c.upstreams[upstream]).c_str(), uv_strerror(rc));
         });
-        c.pass_over(upstream);
+        // Only the upstream's own refusal (an ICMP error seen by the connected socket) counts
+        // against it; a local shortage (descriptors, buffers) does not.
+        if (rc == UV_ECONNREFUSED || rc == UV_EHOSTUNREACH || rc == UV_ENETUNREACH) c.pass_over(upstream);
         c.finish(s);
         return Outcome::SendFailed;
     }

@@ -61,21 +61,24 @@ bool parse_address(const std::string& text, sockaddr_storage* out) {
 }
 
 // Where a query to `upstream` would arrive: the same address and port as `bind` (port 0 is 53),
-// or an unspecified address, which reaches this host.
+// or an unspecified address on the same port, which reaches this host.
 bool reaches(const sockaddr_storage& upstream, const sockaddr_storage& bind) {
+    const uint16_t bind_port = bind.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(bind).sin_port
+                               : bind.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(bind).sin6_port
+                                                            : 0;
     if (upstream.ss_family == AF_INET) {
         const auto& u = reinterpret_cast<const sockaddr_in&>(upstream);
-        if (u.sin_addr.s_addr == htonl(INADDR_ANY)) return true;
+        const uint16_t port = u.sin_port ? u.sin_port : htons(53);
+        if (u.sin_addr.s_addr == htonl(INADDR_ANY)) return port == bind_port;
         const auto& b = reinterpret_cast<const sockaddr_in&>(bind);
-        return bind.ss_family == AF_INET && u.sin_addr.s_addr == b.sin_addr.s_addr &&
-               (u.sin_port ? u.sin_port : htons(53)) == b.sin_port;
+        return bind.ss_family == AF_INET && u.sin_addr.s_addr == b.sin_addr.s_addr && port == bind_port;
     }
     if (upstream.ss_family == AF_INET6) {
         const auto& u = reinterpret_cast<const sockaddr_in6&>(upstream);
-        if (IN6_IS_ADDR_UNSPECIFIED(&u.sin6_addr)) return true;
+        const uint16_t port = u.sin6_port ? u.sin6_port : htons(53);
+        if (IN6_IS_ADDR_UNSPECIFIED(&u.sin6_addr)) return port == bind_port;
         const auto& b = reinterpret_cast<const sockaddr_in6&>(bind);
-        return bind.ss_family == AF_INET6 && IN6_ARE_ADDR_EQUAL(&u.sin6_addr, &b.sin6_addr) &&
-               (u.sin6_port ? u.sin6_port : htons(53)) == b.sin6_port;
+        return bind.ss_family == AF_INET6 && IN6_ARE_ADDR_EQUAL(&u.sin6_addr, &b.sin6_addr) && port == bind_port;
     }
     return false;
 }

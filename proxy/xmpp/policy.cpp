@@ -52,7 +52,7 @@ std::string PolicyRules::refusal(std::string_view remote) const {
     if (deny_.count(d)) return d + " is denied by s2s.host_policy";
     if (allow_.count(d)) return "";
     if (const SpamList* l = spam_ ? spam_->blocking_domain(d) : nullptr)
-        return d + " is listed as a spam domain in " + l->source + " (antispam." + l->key + ")";
+        return d + " is listed as a spam domain (antispam." + l->key + ")";  // no path: peers read it
     if (default_policy_ == Policy::Deny) return d + " is not in s2s.host_policy and s2s.default_policy is \"deny\"";
     return "";
 }
@@ -61,7 +61,7 @@ std::string PolicyRules::jid_refusal(std::string_view bare) const {
     const SpamList* l = spam_ ? spam_->blocking_jid(bare) : nullptr;
     if (!l) return "";
     metrics().antispam_refusals.add(l->key + ":jid");
-    return std::string(bare) + " is listed as a spammer in " + l->source + " (antispam." + l->key + ")";
+    return std::string(bare) + " is listed as a spammer (antispam." + l->key + ")";
 }
 
 }  // namespace s2s

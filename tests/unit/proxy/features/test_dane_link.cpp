@@ -72,7 +72,7 @@ TEST_CASE("dane link: a match authenticates the remote; a mismatch fails; no rec
     config.hosts = {"a.test"};
     config.secure_domains = {"b.test"};  // must prove itself with a certificate
     DialbackKeys keys{"test secret"};
-    PolicyRules policy(config);
+    PolicyRules policy(config, false);
     test::NullRouter router;
     ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
     LogContext log{1, "a.test", "b.test"};

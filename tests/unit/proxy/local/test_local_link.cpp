@@ -629,6 +629,15 @@ TEST_CASE("local link: a pre-1.0 stream from the local server names its domains 
     CHECK(f.router->counters().to_remote == 1);
 }
 
+TEST_CASE("local link: a pre-1.0 stream gets invalid, not a dialback error it was never offered") {
+    Fixture f;
+    f.on_server_side = [&f](Peer& p) { play_local_server(f, p); };
+    Peer& p = f.legacy_outgoing_from_local_server([](Peer& me) { send_local_key(me, "a.test"); });  // to ourselves
+    REQUIRE(f.t.run_until([&] { return p.saw("type='invalid'"); }));
+    CHECK(p.last() == "<db:result from='a.test' to='a.test' type='invalid'/>");
+    CHECK_FALSE(p.saw("item-not-found"));
+}
+
 TEST_CASE("local link: a pre-1.0 stream is refused where [[listen.local]] requires STARTTLS") {
     Fixture f;
     f.in_settings.tls = starttls::mode("starttls_required");

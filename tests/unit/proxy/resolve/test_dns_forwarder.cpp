@@ -175,6 +175,29 @@ TEST_CASE("dns_forwarder: a truncated answer is relayed as it came") {
     }
 }
 
+TEST_CASE("dns_forwarder: an error answer with no question (a bare header) is relayed, an empty success is not") {
+    TestLoop t;
+    {
+        Udp upstream;
+        Harness h(t, {upstream.address()});
+        const Bytes q = query(0x3333, "refused.example", 1);
+        REQUIRE(h.forwarder->forward(q.data(), q.size(), client_address()) == DnsForwarder::Outcome::Sent);
+        sockaddr_storage source{};
+        auto sent = upstream.take(t, &source);
+        REQUIRE(sent);
+        Bytes empty_ok = header(id_of(*sent), 0, 0, 0);
+        empty_ok[2] = 0x81;  // QR, RD, NOERROR, no question: not an answer to anything
+        upstream.send_to(empty_ok, source);
+        Bytes refused = header(id_of(*sent), 0, 0, 0);
+        refused[2] = 0x81;
+        refused[3] = 0x05;  // REFUSED
+        upstream.send_to(refused, source);
+        REQUIRE(t.run_until([&] { return !h.delivered.empty(); }, 2000));
+        REQUIRE(h.delivered.size() == 1);
+        CHECK(h.delivered[0].answer == with_id(refused, 0x3333));
+    }
+}
+
 TEST_CASE("dns_forwarder: a forward with no answer is dropped at its deadline; the next goes to the next upstream") {
     TestLoop t;
     {

@@ -404,8 +404,12 @@ TEST_CASE("dns_responder: settings from the config") {
         CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
         CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
     }
-    c.local_dns_upstream = {"127.0.0.1:5353"};  // another port on the same address: another server
-    CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    // another port on the same address, or on every address: another server (a local dnsmasq)
+    for (const char* other : {"127.0.0.1:5353", "0.0.0.0:5353", "[::]:5353"}) {
+        CAPTURE(other);
+        c.local_dns_upstream = {other};
+        CHECK_MESSAGE(dns_responder_settings(c, &bind, &r, &upstreams, &error), error);
+    }
     c.local_dns_upstream = {"dns.example"};
     CHECK_FALSE(dns_responder_settings(c, &bind, &r, &upstreams, &error));
     CHECK(error.rfind("local.dns_upstream: ", 0) == 0);
