@@ -94,16 +94,23 @@ void answer_with(Harness& h, size_t bytes) {
     };
 }
 
+// The client sends its header and reads nothing more (until the test resumes it); `small`: with
+// a small kernel receive buffer.
+void client_stops_reading(Harness& h, bool small) {
+    h.client.on_connect_hook = [small](Peer& r) {
+        if (small) small_buffers(*r.stream, false);
+        r.stream->pause_reading();
+        r.stream->send(kStreamHeader);
+    };
+}
+
 }  // namespace
 
 TEST_CASE("stream_deadline: a peer that stops reading is told connection-timeout after send_timeout_ms") {
     Harness h;
     h.options.send_timeout_ms = 200;
     answer_with(h, 1024 * 1024);
-    h.client.on_connect_hook = [](Peer& r) {
-        r.stream->pause_reading();  // until told
-        r.stream->send(kStreamHeader);
-    };
+    client_stops_reading(h, false);  // until told
     const uint64_t before = metrics().send_timeouts[static_cast<int>(Side::Public)];
     h.connect();
     REQUIRE(h.run_until([&] { return !h.server.events.empty(); }));
@@ -126,11 +133,7 @@ TEST_CASE("stream_deadline: below the high-water mark, a peer that takes none of
     Harness h;
     h.options.send_timeout_ms = 200;
     answer_with(h, 192 * 1024);
-    h.client.on_connect_hook = [](Peer& r) {
-        small_buffers(*r.stream, false);
-        r.stream->pause_reading();
-        r.stream->send(kStreamHeader);
-    };
+    client_stops_reading(h, true);
     h.connect();
     REQUIRE(h.run_until([&] { return h.server.events.size() >= 2; }, 3000));
     CHECK(h.server.events[1] == "send-timeout");
@@ -157,10 +160,7 @@ TEST_CASE("stream_deadline: the owner may end the stream its own way when the pe
     h.options.send_timeout_ms = 100;
     answer_with(h, 192 * 1024);
     h.server.on_send_timeout_hook = [](Peer& r) { r.stream->abort("the owner's own ending"); };
-    h.client.on_connect_hook = [](Peer& r) {
-        r.stream->pause_reading();
-        r.stream->send(kStreamHeader);
-    };
+    client_stops_reading(h, false);
     h.connect();
     REQUIRE(h.run_until([&] { return h.server.closed; }, 3000));
     CHECK(h.server.closed_reason == "the owner's own ending");
@@ -169,11 +169,7 @@ TEST_CASE("stream_deadline: the owner may end the stream its own way when the pe
 TEST_CASE("stream_deadline: with send_timeout_ms 0 a peer that stops reading holds the stream") {
     Harness h;
     answer_with(h, 192 * 1024);
-    h.client.on_connect_hook = [](Peer& r) {
-        small_buffers(*r.stream, false);
-        r.stream->pause_reading();
-        r.stream->send(kStreamHeader);
-    };
+    client_stops_reading(h, true);
     h.connect();
     REQUIRE(h.run_until([&] { return !h.server.events.empty(); }));
     h.run_for(400);
