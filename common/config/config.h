@@ -146,6 +146,7 @@ struct Config {
     int64_t shutdown_timeout = 10000;          // ms SIGTERM waits for queued stanzas to go out
     int64_t max_stanza_elements = 10000;       // elements in one stanza, on every stream
     Limit stanza_timeout{30000, false};        // ms from a stanza's first byte to its last
+    Limit send_timeout{15000, false};          // ms our output may wait for the peer to take it
     Limit stanza_memory_budget{256LL * 1024 * 1024, false};  // bytes of all unfinished stanzas' trees
 
     // [s2s]

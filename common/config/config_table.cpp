@@ -289,6 +289,14 @@ std::vector<OptionSpec> build() {
          "itself is holding reading back). \"infinity\": no deadline, only the idle timeout. Streams opened after a "
          "reload take a new value (ours)",
          [](Config& c, const Wild&, const Value& v) { c.stanza_timeout = to_limit(v); }},
+        {"general.send_timeout", Kind::Limit, "15_000", 1000, kMaxMs, {}, R,
+         "ms our output may wait for the peer to take it, on every stream (public and local, both directions): a "
+         "peer that takes none of it, or leaves more than 256 KiB of it waiting, for that long has stopped reading, "
+         "and its stream ends with connection-timeout; on an outgoing link the stanzas still queued are bounced "
+         "with remote-server-timeout. \"infinity\": no deadline, a peer that stops reading holds its stream until "
+         "the 8 MiB output limit. Streams opened after a reload take a new value (ours: ejabberd's listener option "
+         "send_timeout, with its default)",
+         [](Config& c, const Wild&, const Value& v) { c.send_timeout = to_limit(v); }},
         {"general.stanza_memory_budget", Kind::Limit, "268_435_456", 65536, std::numeric_limits<int64_t>::max() / 2,
          {}, R,
          "bytes the trees of all unfinished stanzas of the process may hold together (256 MiB); past it the "

@@ -105,6 +105,9 @@ struct StreamOptions {
     // The parser keeps no clock: the transport that feeds it (proxy/stream/stream) enforces this, with
     // items_done() and unfinished_bytes(), and ends the stream through cut_off().
     std::uint64_t stanza_timeout_ms = 0;
+    // Milliseconds our output may wait for the peer to take it; 0: no deadline. Like the stanza
+    // deadline, kept by the transport (proxy/stream/stream: the send deadline), not the parser.
+    std::uint64_t send_timeout_ms = 0;
     // Accepted default (content) namespaces of the stream header; anything else, or none,
     // is invalid-namespace. Empty accepts any namespace, or none.
     std::vector<std::string> content_namespaces = {std::string(ns::server)};

@@ -185,6 +185,10 @@ void write_streams(Writer& w, const Metrics& m) {
     by_side("bytes_received_total", "Bytes read from sockets (ciphertext under TLS), by side", m.bytes_in);
     by_side("bytes_sent_total", "Bytes written to sockets (ciphertext under TLS), by side", m.bytes_out);
     by_side("connections_opened_total", "TCP connections accepted or established, by side", m.streams_opened);
+    by_side("send_timeouts_total",
+            "Streams ended because the peer took none of our output, or left more than the high-water mark of it "
+            "waiting, for general.send_timeout, by side",
+            m.send_timeouts);
 
     w.counters("tls_handshakes_total", "Completed TLS handshakes, by our role", m.tls_handshakes, "role");
     w.counters("tls_failures_total", "Failed TLS handshakes and sessions, by reason", m.tls_failures, "reason");

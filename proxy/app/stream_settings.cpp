@@ -26,6 +26,7 @@ xml::StreamOptions parse_options(const Config& c, const s2s::Limit& max_stanza_s
     o.limits.max_stanza_elements = static_cast<size_t>(c.max_stanza_elements);
     o.unauthenticated = xml::StreamLimits::unauthenticated();
     o.stanza_timeout_ms = ms(c.stanza_timeout);
+    o.send_timeout_ms = ms(c.send_timeout);
     return o;
 }
 

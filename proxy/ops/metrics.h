@@ -51,6 +51,7 @@ struct Metrics {
     uint64_t bytes_in[2] = {0, 0};            // by Side, as read from sockets (ciphertext under TLS)
     uint64_t bytes_out[2] = {0, 0};           // by Side, as handed to sockets
     uint64_t streams_opened[2] = {0, 0};      // by Side: accepted or connected sockets
+    uint64_t send_timeouts[2] = {0, 0};       // by Side: streams ended because the peer stopped reading
     CounterMap tls_handshakes;                // "server"/"client": completed handshakes
     CounterMap tls_failures;                  // by reason kind (see tls::Session::failure_kind)
     CounterMap dialback;                      // "<role>:<result>", e.g. "receiving:valid"

@@ -411,6 +411,15 @@ void S2SOut::on_timeout() {
              "no answer within " + std::to_string(settings_.state_timeout_ms) + " ms");
 }
 
+// The remote stopped taking our output (general.send_timeout): what is still queued comes back
+// with remote-server-timeout, and the link ends as any failure does (the stanzas that follow take a
+// new link).
+void S2SOut::on_send_timeout(const std::string& why) {
+    std::string text = remote_ + " stopped reading: " + why;
+    if (state_ == State::TlsHandshake) fail(StanzaError::RemoteServerTimeout, text);
+    else fail(StanzaError::RemoteServerTimeout, text, StreamError::ConnectionTimeout, "the peer stopped reading");
+}
+
 void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
     domains_.drain([&](QueuedStanza q) { owner_.undeliverable(q, condition, why); });
     verifies_.fail_all(

@@ -213,6 +213,7 @@ private:
     void on_stream_error(StreamError error, std::string_view text) override;
     void on_tls_established() override;
     void on_timeout() override;
+    void on_send_timeout(const std::string& why) override;
     void on_closed(const std::string& reason) override;
 
     // (the small fields first: they fill the room the base leaves after its state)

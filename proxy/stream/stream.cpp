@@ -141,11 +141,7 @@ void Stream::set_rate_limit(uint64_t bytes_per_second) {
 void Stream::shape(size_t bytes_read) {
     uint64_t wait = bucket_->take(bytes_read, loop_.now_ms());
     if (wait == 0 || state_ != State::Open) return;
-    if (!shaper_timer_) {
-        shaper_timer_ = new uv_timer_t;
-        uv_timer_init(loop_.uv(), shaper_timer_);
-        shaper_timer_->data = this;
-    }
+    if (!shaper_timer_) shaper_timer_ = new_timer();
     shaped_ = true;
     update_reading();
     uv_timer_start(shaper_timer_, on_shaper_timer, wait, 0);
@@ -295,6 +291,7 @@ void Stream::flush() noexcept {
     if (n > 0) {
         out_.consume(static_cast<size_t>(n));
         metrics().bytes_out[static_cast<int>(side_)] += static_cast<uint64_t>(n);
+        send_progress();
     }
     else if (n < 0 && n != UV_EAGAIN) {
         abort(std::string("write failed: ") + uv_strerror(n));
@@ -310,6 +307,7 @@ void Stream::flush() noexcept {
             return;
         }
         metrics().bytes_out[static_cast<int>(side_)] += inflight_.size();
+        watch_send();
         return;
     }
     out_.shrink();
@@ -337,6 +335,7 @@ void Stream::on_write(uv_write_t* req, int status) noexcept {
         self->abort(std::string("write failed: ") + uv_strerror(status));
         return;
     }
+    self->send_progress();
     self->flush();
 }
 
@@ -375,6 +374,7 @@ void Stream::close(const std::string& reason) {
     }
     state_ = State::Closing;
     close_reason_ = reason;
+    release_blocked();  // a closing stream takes nothing more: the sources it held read again
     parser_.stop();
     if (tls_ && tls_->state() == tls::State::Open) {
         if (!plain_out_.empty()) (void)tls_->write_plaintext(plain_out_);  // what was queued goes first
@@ -421,14 +421,24 @@ void Stream::finish_close() {
     release_blocked();  // sources waiting for a stream that is gone read again
     parser_.stop();
     loop_.cancel_flush(this);
-    if (shaper_timer_) {
-        uv_close(reinterpret_cast<uv_handle_t*>(shaper_timer_),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-        shaper_timer_ = nullptr;
-    }
+    free_timer(shaper_timer_);
+    free_timer(send_timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&stanza_timer_), on_handle_closed);
+}
+
+uv_timer_t* Stream::new_timer() {
+    auto* t = new uv_timer_t;
+    uv_timer_init(loop_.uv(), t);
+    t->data = this;
+    return t;
+}
+
+void Stream::free_timer(uv_timer_t*& t) {
+    if (!t) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    t = nullptr;
 }
 
 void Stream::on_handle_closed(uv_handle_t* h) noexcept {

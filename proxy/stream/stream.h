@@ -12,13 +12,20 @@
 // memory until the idle timeout. The parser's limits (xml_stream.h) are the unauthenticated ones
 // until the owner calls set_authenticated().
 //
+// Our output has a deadline too (StreamOptions::send_timeout_ms, the send deadline): while bytes
+// wait for the kernel to take them, the peer must take some within that time, and must not leave
+// more than kHighWater waiting for longer; otherwise the owner is told on_send_timeout() and the
+// stream ends with connection-timeout (closed without a word during a TLS handshake), so that a
+// peer that stops reading neither holds what we queued for it nor the streams that feed it.
+//
 // Lifetime: create() allocates; the object deletes itself once its libuv handles have closed,
 // right after telling the owner on_closed(). The owner must forget the pointer then. Nothing is
 // freed inside a callback chain: close() only starts the closing.
 //
 // Backpressure between streams goes through FlowGate (flow_gate.h). The definitions sit by
 // concern: stream.cpp (sockets, reading, the PROXY stage, output, closing), stream_tls.cpp (TLS
-// under the stream), stream_deadline.cpp (the owner's deadline and the stanza deadline).
+// under the stream), stream_deadline.cpp (the owner's deadline, the stanza deadline and the send
+// deadline).
 #pragma once
 
 #include <uv.h>
@@ -55,6 +62,11 @@ public:
         // The peer broke the stream (not well-formed, limits...): send the error and close.
         virtual void on_stream_error(StreamError error, std::string_view text) = 0;
         virtual void on_timeout() = 0;       // the deadline set with set_deadline() passed
+        // The send deadline passed (StreamOptions::send_timeout_ms): the peer took none of our
+        // output, or left more than kHighWater of it waiting, for that long; `why` says which.
+        // The owner may end the stream its own way here (and hand back what it holds); if it
+        // does not, the stream ends itself when this returns, with connection-timeout.
+        virtual void on_send_timeout(const std::string& why) { (void)why; }
         virtual void on_tls_established() {} // the TLS handshake finished; tls() tells about the peer
         virtual void on_drained() {}         // output fell below the low-water mark after being high
         // The PROXY header stage (expect_proxy_header()) ended: peer_address() is now the client's.
@@ -186,6 +198,7 @@ private:
     static void on_connect(uv_connect_t* req, int status) noexcept;
     static void on_timer(uv_timer_t* t) noexcept;
     static void on_stanza_timer(uv_timer_t* t) noexcept;
+    static void on_send_timer(uv_timer_t* t) noexcept;
     static void on_handle_closed(uv_handle_t* h) noexcept;
     static void on_shaper_timer(uv_timer_t* t) noexcept;
     static void alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
@@ -203,7 +216,15 @@ private:
     void count_tls_failure();
     bool take_tls_output();
     void finish_close();
+    // A timer made on demand (the shaper's, the send deadline's), and its closing: it is freed in
+    // its close callback, outside the stream's count of open handles.
+    uv_timer_t* new_timer();
+    static void free_timer(uv_timer_t*& t);
     void watch_stanza();
+    void watch_send();
+    void send_progress();
+    void send_timed_out();
+    [[nodiscard]] size_t waiting_output() const;
 
     EventLoop& loop_;
     Owner& owner_;
@@ -224,6 +245,11 @@ private:
     bool shaped_ = false;            // reading waits for the shaper's bucket to refill
     std::unique_ptr<TokenBucket> bucket_;  // with a shaper only
     uv_timer_t* shaper_timer_ = nullptr;   // with a shaper only; freed in its close callback
+    // The send deadline: made the first time output waits for the kernel; left running lazily
+    // (see watch_send()); freed in its close callback.
+    uv_timer_t* send_timer_ = nullptr;
+    uint64_t send_since_ = 0;        // loop time the output last made progress (or began to wait)
+    size_t send_left_ = 0;           // libuv's write queue when the send timer last looked
     // Backpressure: a stanza read from a source stream and sent to this one found this stream's
     // output above kHighWater, so the source stopped reading until this one drains (or closes).
     FlowGate* blocked_on_ = nullptr;     // as a source: where we wait (a congested stream, a queue)

@@ -1,9 +1,12 @@
 // Stream: its deadlines. The one deadline the owner arms (set_deadline(); also the connect
-// timeout and the closing flush's limit) and the stanza deadline, which cuts off a stanza not
-// finished within StreamOptions::stanza_timeout_ms of its first byte.
+// timeout and the closing flush's limit), the stanza deadline, which cuts off a stanza not
+// finished within StreamOptions::stanza_timeout_ms of its first byte, and the send deadline, which
+// ends a stream whose peer stops taking our output for StreamOptions::send_timeout_ms.
 #include "proxy/stream/stream.h"
 
 #include <string>
+
+#include "common/base/log.h"
 
 namespace s2s {
 
@@ -72,6 +75,69 @@ void Stream::on_stanza_timer(uv_timer_t* t) noexcept {
     self->parser_.cut_off(StreamError::PolicyViolation,
                           "stanza not complete within " + std::to_string(timeout) + " ms of its first byte",
                           xml::LimitHit::Timeout);
+}
+
+// ---- the send deadline --------------------------------------------------------------------------
+
+// Bytes now wait for the kernel (a uv_write is under way): the clock starts, unless it runs
+// already. As with the stanza deadline, the timer is armed once and left running: progress only
+// moves send_since_, and the timer looks at the output when it fires.
+void Stream::watch_send() {
+    const uint64_t timeout = parser_.options().send_timeout_ms;
+    if (timeout == 0 || state_ != State::Open) return;
+    if (!send_timer_) send_timer_ = new_timer();
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(send_timer_))) return;
+    send_since_ = loop_.now_ms();
+    send_left_ = uv_stream_get_write_queue_size(handle());
+    uv_timer_start(send_timer_, on_send_timer, timeout, 0);
+}
+
+// The kernel took bytes: progress, unless more than kHighWater still waits (a peer that reads a
+// little now and then must not hold a congested stream, and the streams it holds back, forever).
+void Stream::send_progress() {
+    if (send_timer_ && waiting_output() <= kHighWater) send_since_ = loop_.now_ms();
+}
+
+// What the peer has yet to take: the part of the write under way the kernel has not taken, and
+// what is queued behind it.
+size_t Stream::waiting_output() const {
+    return uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_)) + out_.size() +
+           plain_out_.size();
+}
+
+void Stream::on_send_timer(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Stream*>(t->data);
+    // Closing: the closing flush has its own limit (kCloseFlushMs). Nothing under way: the clock
+    // stops, and the next write starts it again.
+    if (self->state_ != State::Open || self->inflight_.empty()) return;
+    const uint64_t now = self->loop_.now_ms();
+    // Part of a write taken since the last look is progress too (a write's callback comes only
+    // once all of it is taken).
+    size_t left = uv_stream_get_write_queue_size(self->handle());
+    if (left < self->send_left_) self->send_progress();
+    self->send_left_ = left;
+    const uint64_t timeout = self->parser_.options().send_timeout_ms;
+    const uint64_t waited = now - self->send_since_;
+    if (waited < timeout) {
+        uv_timer_start(t, on_send_timer, timeout - waited, 0);
+        return;
+    }
+    self->send_timed_out();
+}
+
+void Stream::send_timed_out() {
+    const std::string waited = std::to_string(parser_.options().send_timeout_ms) + " ms";
+    const size_t waiting = waiting_output();
+    std::string why = waiting > kHighWater ? "the peer left more than " + std::to_string(kHighWater) +
+                                                 " bytes of our output waiting for " + waited
+                                           : "the peer took none of our output for " + waited;
+    why += " (" + std::to_string(waiting) + " bytes waiting)";
+    ++metrics().send_timeouts[static_cast<int>(side_)];
+    S2S_LOG_INFO(LogContext{id_, {}, {}}, "send-timeout", "%s: %s", peer_address().c_str(), why.c_str());
+    owner_.on_send_timeout(why);
+    if (state_ != State::Open) return;  // the owner ended the stream its own way
+    if (tls_ && tls_->state() == tls::State::Handshaking) end_unsent(StreamError::ConnectionTimeout, why);
+    else end_with(StreamError::ConnectionTimeout, "the peer stopped reading", why);
 }
 
 }  // namespace s2s

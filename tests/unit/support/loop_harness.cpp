@@ -38,6 +38,12 @@ void Peer::on_tls_established() {
 
 void Peer::on_timeout() { events.push_back("timeout"); }
 
+void Peer::on_send_timeout(const std::string& why) {
+    events.push_back("send-timeout");
+    send_timeout_why = why;
+    if (on_send_timeout_hook) on_send_timeout_hook(*this);
+}
+
 void Peer::on_closed(const std::string& reason) {
     closed = true;
     closed_reason = reason;

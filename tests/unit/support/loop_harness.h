@@ -22,9 +22,11 @@ struct Peer : Stream::Owner {
     std::vector<std::string> events;     // "open from=X", "stanza NAME", "close", "error COND", ...
     std::vector<std::string> stanzas;    // each stanza received, serialized
     std::string closed_reason;
+    std::string send_timeout_why;         // what on_send_timeout() was told
     bool closed = false;
     int connect_status = 1;              // 1: not yet
     std::function<void(Peer&)> on_connect_hook, on_open_hook, on_stanza_hook, on_tls_hook;
+    std::function<void(Peer&)> on_send_timeout_hook;  // may end the stream; if not, it ends itself
 
     void on_connected(int status) override;
     void on_stream_open(const xml::StreamHeader& h) override;
@@ -33,6 +35,7 @@ struct Peer : Stream::Owner {
     void on_stream_error(StreamError e, std::string_view text) override;
     void on_tls_established() override;
     void on_timeout() override;
+    void on_send_timeout(const std::string& why) override;
     void on_closed(const std::string& reason) override;
 
     // The last stanza received, serialized ("" if none).

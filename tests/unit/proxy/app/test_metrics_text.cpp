@@ -70,6 +70,7 @@ TEST_CASE("metrics_text: every family is written, in a fixed order, even with no
     CHECK(has(text, "# TYPE s2s_proxy_tls_handshakes_total counter\n# HELP s2s_proxy_tls_failures_total"));
     CHECK(has(text, "s2s_proxy_up 1\n"));
     CHECK(has(text, "s2s_proxy_draining 0\n"));
+    CHECK(has(text, "s2s_proxy_send_timeouts_total{side=\"public\"} 0\n"));
     CHECK_FALSE(has(text, "process_"));  // no sample, no process families
 }
 

@@ -65,6 +65,7 @@ struct Fixture {
     RecordingLocal local;
     Peer& remote;  // the remote server's side of the accepted connection
     int accepted = 0;
+    int remote_rcvbuf = 0;  // the remote's kernel receive buffer, when set (small: it fills soon)
 
     // from_dns: the candidates come as if from DNS (checked against s2s.outgoing.denied_networks).
     explicit Fixture(const std::function<void(Config&)>& tweak = nullptr, bool from_dns = false) : remote(t.new_peer()) {
@@ -73,6 +74,8 @@ struct Fixture {
             ++accepted;
             remote.stream = Stream::create(t.loop(), remote, {}, 99);
             REQUIRE(uv_accept(l, remote.stream->handle()) == 0);
+            if (remote_rcvbuf > 0)
+                (void)uv_recv_buffer_size(reinterpret_cast<uv_handle_t*>(remote.stream->handle()), &remote_rcvbuf);
             remote.stream->start();
         });
         const auto* sin = reinterpret_cast<const sockaddr_in*>(t.address());
@@ -213,6 +216,37 @@ TEST_CASE("s2s_out: a refused dialback bounces the stanza with the reason") {
     CHECK(b.bytes.find("remote-server-not-found") != std::string::npos);
     CHECK(b.bytes.find("s2s to b.test failed: b.test refused dialback for a.test (invalid key)") != std::string::npos);
     CHECK_FALSE(f.remote.saw("<body>hi</body>"));
+}
+
+TEST_CASE("s2s_out: a remote that stops reading ends the link at the send deadline; what waits bounces with remote-server-timeout") {
+    Fixture f([](Config& c) { c.hosts = {"a.test", "a2.test"}; });
+    f.settings.parse.send_timeout_ms = 200;
+    f.remote_rcvbuf = 8192;
+    f.remote_speaks_dialback();
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    f.remote.stream->pause_reading();  // from now on the remote takes nothing
+    const uint64_t before = metrics().send_timeouts[static_cast<int>(Side::Public)];
+    const std::string body(60000, 'x');
+    // 6.6 MB: more than the kernel's send buffer takes (tcp_wmem's 4 MiB at most), less than the
+    // stream's 8 MiB limit.
+    for (int i = 0; i < 110; ++i)
+        f.router->to_remote("a.test", "b.test",
+                            stanza("<message from='alice@a.test/r' to='bob@b.test' id='big" + std::to_string(i) +
+                                   "'><body>" + body + "</body></message>"));
+    // A second local domain: its stanza waits for dialback, which the remote never reads.
+    f.router->to_remote("a2.test", "b.test",
+                        stanza("<message from='carol@a2.test/r' to='bob@b.test' id='q1'><body>waits</body></message>"));
+    REQUIRE(f.t.run_until([&] { return got_id(f.local, "q1"); }, 1500));  // well before state_timeout (2 s)
+    const QueuedStanza& b = f.local.got.back();
+    CHECK(b.type == "error");
+    CHECK(b.to == "carol@a2.test/r");
+    CHECK(b.bytes.find("remote-server-timeout") != std::string::npos);
+    CHECK(b.bytes.find("s2s to b.test failed: b.test stopped reading: the peer left more than 262144 bytes of our "
+                       "output waiting for 200 ms") != std::string::npos);
+    CHECK(metrics().send_timeouts[static_cast<int>(Side::Public)] == before + 1);
+    CHECK(f.router->links() == 0);  // the next stanza takes a new link
+    CHECK(f.router->counters().bounced == 1);
 }
 
 TEST_CASE("s2s_out: nothing listening: the bounce says the connection failed") {
