@@ -11,7 +11,8 @@ TLS or with the wrong certificate, a revoked peer resuming its TLS session after
 test_local_tls.py: a local Prosody that requires TLS on s2s, reached over local.tls and
 connecting to [[listen.local]] with STARTTLS; test_tls_semantics.py: outgoing STARTTLS by default, a
 listener that refuses peers without a valid client certificate; test_chaos.py: faults injected
-while messages flow, every message delivered exactly once or bounced with a reason).
+while messages flow, every message delivered exactly once or bounced with a reason; test_antispam.py: the
+[antispam] list files against a third, "spam" Prosody, edited while the proxy runs).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -27,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import kit  # noqa: E402
+import test_antispam  # noqa: E402
 import test_balancer  # noqa: E402
 import test_chaos  # noqa: E402
 import test_dns_redirect  # noqa: E402
@@ -46,4 +48,4 @@ if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
                               test_balancer, test_hostile_dns, test_dns_redirect, test_hostile_local, test_hostile_tls,
                               test_local_tls,
-                              test_tls_semantics, test_chaos]))
+                              test_tls_semantics, test_antispam, test_chaos]))
