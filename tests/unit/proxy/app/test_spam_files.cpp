@@ -29,11 +29,25 @@ Config config_with(const std::vector<std::string>& antispam) {
 
 std::string key(const char* name, const std::string& path) { return std::string(name) + " = \"" + path + "\""; }
 
-// Applied lists, and the loop waiting for the next set.
-struct Applied {
+// One list file `key` in a temp directory (first written with `text`), watched on a real loop;
+// the lists applied so far in `sets`.
+struct Watching {
+    test::TempDir dir;
+    std::string path;
+    test::TestLoop t;
     std::vector<std::shared_ptr<const SpamLists>> sets;
-    SpamFileWatcher::Apply apply() {
-        return [this](std::shared_ptr<const SpamLists> l) { sets.push_back(std::move(l)); };
+    std::unique_ptr<SpamFileWatcher> w;
+
+    Watching(const char* key_name, const std::string& file, const std::string& text)
+        : path(dir.write(file, text)) {
+        w = std::make_unique<SpamFileWatcher>(t.loop(), [this](std::shared_ptr<const SpamLists> l) {
+            sets.push_back(std::move(l));
+        });
+        w->watch(config_with({key(key_name, path)}));
+    }
+    ~Watching() {
+        w.reset();
+        t.run_for(10);  // the watcher's handles close
     }
 };
 
@@ -92,64 +106,48 @@ TEST_CASE("spam_files: a bad line, or a file that cannot be read, is a problem n
 }
 
 TEST_CASE("spam_files: a file rewritten in place is read again once quiet; a bad rewrite keeps the lists in force") {
-    test::TempDir dir;
-    std::string domains = dir.write("domains.txt", "spam.test\n");
-    test::TestLoop t;
-    Applied applied;
-    {
-        SpamFileWatcher w(t.loop(), applied.apply());
-        w.watch(config_with({key("spam_domains_file", domains)}));
-        t.run_for(50);  // nothing changed: nothing read
-        CHECK(applied.sets.empty());
+    Watching f("spam_domains_file", "domains.txt", "spam.test\n");
+    f.t.run_for(50);  // nothing changed: nothing read
+    CHECK(f.sets.empty());
 
-        (void)dir.write("domains.txt", "spam.test\nmore.test\n");
-        REQUIRE(t.run_until([&] { return applied.sets.size() == 1; }, kPickedUpMs));
-        CHECK(applied.sets[0]->blocking_domain("more.test"));
+    (void)f.dir.write("domains.txt", "spam.test\nmore.test\n");
+    REQUIRE(f.t.run_until([&] { return f.sets.size() == 1; }, kPickedUpMs));
+    CHECK(f.sets[0]->blocking_domain("more.test"));
 
-        uint64_t refused = metrics().antispam_reloads.get("refused");
-        test::LogCapture log;
-        (void)dir.write("domains.txt", "spam.test\nbroken line\n");
-        REQUIRE(t.run_until([&] { return metrics().antispam_reloads.get("refused") == refused + 1; }, kPickedUpMs));
-        CHECK(applied.sets.size() == 1);  // the lists in force stay
-        CHECK(log.has("line 2: 'broken line' is not a domain", "the lists in force stay"));
+    uint64_t refused = metrics().antispam_reloads.get("refused");
+    test::LogCapture log;
+    (void)f.dir.write("domains.txt", "spam.test\nbroken line\n");
+    REQUIRE(f.t.run_until([&] { return metrics().antispam_reloads.get("refused") == refused + 1; }, kPickedUpMs));
+    CHECK(f.sets.size() == 1);  // the lists in force stay
+    CHECK(log.has("line 2: 'broken line' is not a domain", "the lists in force stay"));
 
-        (void)dir.write("domains.txt", "more.test\n");
-        REQUIRE(t.run_until([&] { return applied.sets.size() == 2; }, kPickedUpMs));
-        CHECK_FALSE(applied.sets[1]->blocking_domain("spam.test"));
-        CHECK(applied.sets[1]->blocking_domain("more.test"));
+    (void)f.dir.write("domains.txt", "more.test\n");
+    REQUIRE(f.t.run_until([&] { return f.sets.size() == 2; }, kPickedUpMs));
+    CHECK_FALSE(f.sets[1]->blocking_domain("spam.test"));
+    CHECK(f.sets[1]->blocking_domain("more.test"));
 
-        // another file in the directory is no concern
-        (void)dir.write("notes.txt", "x\n");
-        t.run_for(kPickedUpMs);
-        CHECK(applied.sets.size() == 2);
-    }
-    t.run_for(10);  // the watcher's handles close
+    // another file in the directory is no concern
+    (void)f.dir.write("notes.txt", "x\n");
+    f.t.run_for(kPickedUpMs);
+    CHECK(f.sets.size() == 2);
 }
 
 TEST_CASE("spam_files: a file replaced by rename (an editor, a ConfigMap update) is read again; SIGHUP reads at once") {
-    test::TempDir dir;
-    std::string jids = dir.write("jids.txt", "spammer@c.test\n");
-    test::TestLoop t;
-    Applied applied;
-    {
-        SpamFileWatcher w(t.loop(), applied.apply());
-        w.watch(config_with({key("spam_jids_file", jids)}));
-        std::string next = dir.write(".jids.txt.new", "other@c.test\n");
-        REQUIRE(std::rename(next.c_str(), jids.c_str()) == 0);
-        REQUIRE(t.run_until([&] { return applied.sets.size() == 1; }, kPickedUpMs));
-        CHECK_FALSE(applied.sets[0]->blocking_jid("spammer@c.test"));
-        CHECK(applied.sets[0]->blocking_jid("other@c.test"));
+    Watching f("spam_jids_file", "jids.txt", "spammer@c.test\n");
+    std::string next = f.dir.write(".jids.txt.new", "other@c.test\n");
+    REQUIRE(std::rename(next.c_str(), f.path.c_str()) == 0);
+    REQUIRE(f.t.run_until([&] { return f.sets.size() == 1; }, kPickedUpMs));
+    CHECK_FALSE(f.sets[0]->blocking_jid("spammer@c.test"));
+    CHECK(f.sets[0]->blocking_jid("other@c.test"));
 
-        (void)dir.write("jids.txt", "third@c.test\n");
-        CHECK(w.read_now());  // at once, not after the settle time
-        REQUIRE(applied.sets.size() >= 2);
-        CHECK(applied.sets.back()->blocking_jid("third@c.test"));
-        (void)dir.write("jids.txt", "bad\n");
-        size_t before = applied.sets.size();
-        CHECK_FALSE(w.read_now());
-        CHECK(applied.sets.size() == before);
-        t.run_for(kPickedUpMs);  // the events of the writes above: read again, still bad
-        CHECK(applied.sets.size() == before);
-    }
-    t.run_for(10);
+    (void)f.dir.write("jids.txt", "third@c.test\n");
+    CHECK(f.w->read_now());  // at once, not after the settle time
+    REQUIRE(f.sets.size() >= 2);
+    CHECK(f.sets.back()->blocking_jid("third@c.test"));
+    (void)f.dir.write("jids.txt", "bad\n");
+    size_t before = f.sets.size();
+    CHECK_FALSE(f.w->read_now());
+    CHECK(f.sets.size() == before);
+    f.t.run_for(kPickedUpMs);  // the events of the writes above: read again, still bad
+    CHECK(f.sets.size() == before);
 }
