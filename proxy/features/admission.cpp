@@ -9,7 +9,8 @@
 namespace s2s {
 
 // A stanza is forwarded only when its 'from' domain is authenticated on this stream for its
-// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream.
+// 'to' domain (RFC 6120 §8.1.1.2, XEP-0220 §2.4, XEP-0288 §2); anything else ends the stream,
+// except a sender on the [antispam] JID list, whose stanzas alone are refused.
 std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source, xml::Document& doc,
                                                  const PairSet& pairs, const std::string& access) {
     xml::Element e = doc.root();
@@ -42,6 +43,11 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
     if (!access_allows(ctx.config, access, remote)) {
         metrics().access_refusals.add("stanza");
         return StanzaRefusal{StreamError::PolicyViolation, remote + " is not admitted by this listener's access rule"};
+    }
+    // A listed sender is refused alone, with a stanza error: its domain's other users go on.
+    if (std::string why = ctx.policy.jid_refusal(*from); !why.empty()) {
+        ctx.router.refuse_from_remote(remote, local, doc, why, source);
+        return std::nullopt;
     }
     S2S_LOG_DEBUG(LogContext{conn_id, local, remote}, "from-remote", "%.*s %.*s %.*s -> %.*s (%s -> s2s-proxy)",
                   static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),

@@ -1,6 +1,7 @@
 // Admission of stanzas from a remote server: the checks every stanza passes before it is routed,
 // the same on an inbound stream (s2s_in) and in the reverse direction of a bidirectional outbound
-// link (s2s_out), and the refusal that ends the stream when one fails. Also the domains a remote
+// link (s2s_out), and the refusal that ends the stream when one fails (a sender on the
+// [antispam] JID list is refused alone, with a stanza error). Also the domains a remote
 // server may never claim, whichever way it authenticates (dialback, SASL EXTERNAL).
 #pragma once
 
@@ -24,8 +25,10 @@ struct StanzaRefusal {
 // and in the reverse direction of a bidirectional outbound link alike (RFC 6120 §8.1.1.2,
 // XEP-0220 §2.4, XEP-0288 §2): both addresses present and valid, the 'from' domain
 // authenticated on this stream for the 'to' domain, the remote domain allowed by policy. A
-// stanza that passes goes to ctx.router.from_remote() and nullopt is returned; otherwise nothing
-// was forwarded and the stream must end with the refusal. `conn_id` names the stream in the log;
+// stanza that passes goes to ctx.router.from_remote() and nullopt is returned; one whose sender
+// is on the [antispam] JID list goes to ctx.router.refuse_from_remote() (a stanza error, the
+// stream stays) and nullopt is returned; otherwise nothing was forwarded and the stream must end
+// with the refusal. `conn_id` names the stream in the log;
 // `source` is the stream the stanza was read from (held back when where it goes has no room).
 // `access`: the listener's access rule the 'from' domain must still pass ("all" on outbound links).
 [[nodiscard]] std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source,

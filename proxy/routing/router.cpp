@@ -7,6 +7,15 @@
 #include "proxy/ops/metrics.h"
 
 namespace s2s {
+namespace {
+
+// The canonical domain of a JID that was checked when the stanza was accepted ("" if none).
+std::string domain_of_jid(const std::string& jid) {
+    auto v = JidView::parse(jid);
+    return v ? normalize_domain(v->domain()).value_or("") : "";
+}
+
+}  // namespace
 
 ProxyRouter::ProxyRouter(const OutboundSettings& outbound, Resolver& resolver)
     : outbound_(outbound), resolver_(resolver) {}
@@ -110,23 +119,48 @@ void ProxyRouter::cancel_verify(uint64_t token) {
 }
 
 void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, const std::string& text) {
+    auto reply = error_reply(stanza, condition, std::nullopt, text);
+    if (!reply) return;
+    S2S_LOG_INFO(LogContext{std::nullopt, domain_of_jid(stanza.from), domain_of_jid(stanza.to)}, "bounced", "%s %s: %s",
+                 stanza.name.c_str(), stanza.id.c_str(), text.c_str());
+    send_back(std::move(*reply));
+}
+
+void ProxyRouter::refuse_from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
+                                     const std::string& why, Stream* source) {
+    ++counters_.from_remote;
+    QueuedStanza s = QueuedStanza::capture(stanza.root(), xml::NamespaceScope::server_stream());
+    s.source = source;
+    LogContext log{std::nullopt, local, remote};
+    const char* what = s.type == "error" || s.name == "presence" ? "dropped" : "bounced";
+    const char* id = s.id.empty() ? "-" : s.id.c_str();
+    if (auto held = refusal_log_.take(ctx_->loop.now_ms()))
+        S2S_LOG_NOTICE(log, "refused", "%s %s from %s %s: %s%s", s.name.c_str(), id, s.from.c_str(), what, why.c_str(),
+                       held_note(*held).c_str());
+    else
+        S2S_LOG_DEBUG(log, "refused", "%s %s from %s %s: %s", s.name.c_str(), id, s.from.c_str(), what, why.c_str());
+    // Being listed is not cured by trying again: type cancel.
+    if (auto reply = error_reply(s, StanzaError::PolicyViolation, StanzaErrorType::Cancel, why)) send_back(std::move(*reply));
+}
+
+std::optional<QueuedStanza> ProxyRouter::error_reply(const QueuedStanza& stanza, StanzaError condition,
+                                                     std::optional<StanzaErrorType> type, const std::string& text) {
     if (stanza.reply) {  // our own error reply, undeliverable in its turn: not answered again
         ++counters_.replies_dropped;
-        return;
+        return std::nullopt;
     }
     if (stanza.type == "error") {
         ++counters_.dropped_error;
-        return;
+        return std::nullopt;
     }
     if (stanza.name == "presence") {
         ++counters_.dropped_presence;
-        return;
+        return std::nullopt;
     }
-    auto reply = make_bounce(stanza, condition, text);
-    auto from = JidView::parse(stanza.from), to = JidView::parse(stanza.to);
-    if (!reply || !from || !to) {
+    auto reply = make_bounce(stanza, condition, text, {}, type);
+    if (!reply || !JidView::parse(stanza.from) || !JidView::parse(stanza.to)) {
         ++counters_.dropped_error;
-        return;
+        return std::nullopt;
     }
     ++counters_.bounced;
     metrics().stanza_bounces.add(name(condition));
@@ -139,21 +173,22 @@ void ProxyRouter::bounce(const QueuedStanza& stanza, StanzaError condition, cons
     b.type = "error";
     b.reply = true;
     b.source = stanza.source;
-    // The error goes back the way the stanza came: to a local sender over the local link, to a
-    // remote sender over the link to its domain.
-    std::string sender = normalize_domain(from->domain()).value_or("");
-    std::string target = normalize_domain(to->domain()).value_or("");
-    S2S_LOG_INFO(LogContext{std::nullopt, sender, target}, "bounced", "%s %s: %s", stanza.name.c_str(),
-                 stanza.id.c_str(), text.c_str());
+    return b;
+}
+
+// The error goes back the way the stanza came: to a local sender over the local link, to a
+// remote sender over the link to its domain.
+void ProxyRouter::send_back(QueuedStanza reply) {
+    std::string sender = domain_of_jid(reply.to), target = domain_of_jid(reply.from);
     if (ctx_->is_local(sender)) {
-        local_->deliver(target, sender, std::move(b));
-    } else if (send_reverse(target, sender, b)) {
+        local_->deliver(target, sender, std::move(reply));
+    } else if (send_reverse(target, sender, reply)) {
         // back on the sender's own bidi stream
     } else if (backoff_ms(sender) > 0 && !links_.count(sender)) {
         // The sender's host is unreachable right now: no new attempt just to carry an error.
         ++counters_.bounces_undeliverable;
     } else {
-        link(sender, target).send(target, std::move(b));
+        link(sender, target).send(target, std::move(reply));
     }
 }
 

@@ -15,12 +15,14 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "common/base/log_budget.h"
 #include "proxy/routing/backoff.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/ops/metrics.h"
@@ -57,6 +59,8 @@ public:
 
     // Router
     void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream* source) override;
+    void refuse_from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
+                            const std::string& why, Stream* source) override;
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating,
                              const std::string& stream_id, const std::string& key, VerifyDone done) override;
     void cancel_verify(uint64_t token) override;
@@ -99,6 +103,12 @@ private:
     // pair; false when it did not.
     bool send_reverse(const std::string& local, const std::string& remote, const QueuedStanza& stanza);
     [[nodiscard]] std::string backoff_text(const std::string& remote) const;
+    // The error reply to `stanza` (and it counted as bounced), or nullopt when it must not be
+    // answered (an error, a presence, our own reply: counted as dropped).
+    [[nodiscard]] std::optional<QueuedStanza> error_reply(const QueuedStanza& stanza, StanzaError condition,
+                                                          std::optional<StanzaErrorType> type, const std::string& text);
+    // Sends an error reply toward the sender of the stanza it answers.
+    void send_back(QueuedStanza reply);
 
     // Remote hosts whose last attempts failed: no new attempt before their time.
     BackoffTable backoff_;
@@ -117,6 +127,8 @@ private:
     std::map<uint64_t, PendingVerify> verifies_;
     uint64_t next_token_ = 0;
     RouterCounters counters_;
+    // Refusals of listed senders' stanzas logged at notice level: a flood of them is not a flood of lines.
+    LogBudget refusal_log_{10, 1000};
 };
 
 }  // namespace s2s

@@ -16,13 +16,13 @@ QueuedStanza QueuedStanza::capture(const xml::Element& e, const xml::NamespaceSc
 }
 
 std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condition, std::string_view text,
-                                       std::string_view by) {
+                                       std::string_view by, std::optional<StanzaErrorType> type) {
     if (!s.bounceable() || s.from.empty()) return std::nullopt;
     std::string out = "<" + s.name + " from='" + xml::escape_attr(s.to) + "' to='" + xml::escape_attr(s.from) +
                       "' type='error'";
     if (!s.id.empty()) out += " id='" + xml::escape_attr(s.id) + "'";
     out += ">";
-    append_stanza_error(out, condition, text, std::nullopt, by);
+    append_stanza_error(out, condition, text, type, by);
     return out + "</" + s.name + ">";
 }
 

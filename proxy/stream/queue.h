@@ -36,9 +36,11 @@ struct QueuedStanza {
 };
 
 // The error reply telling the sender why the stanza was not delivered; nullopt when it must not
-// be bounced. `by` is the domain that generated the error.
+// be bounced. `by` is the domain that generated the error; `type` the error type when not the
+// condition's default.
 [[nodiscard]] std::optional<std::string> make_bounce(const QueuedStanza& s, StanzaError condition,
-                                                     std::string_view text, std::string_view by = {});
+                                                     std::string_view text, std::string_view by = {},
+                                                     std::optional<StanzaErrorType> type = std::nullopt);
 
 // A bounded FIFO of stanzas (count and bytes). Past an eighth of either bound, the stream a
 // stanza being queued came from (QueuedStanza::source) stops reading until the queue is down to

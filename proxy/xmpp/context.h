@@ -41,6 +41,11 @@ public:
     // reverse direction of a bidirectional outbound link): `source`, whose read callback runs now.
     virtual void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
                              Stream* source) = 0;
+    // The same stanza refused on its own (its sender is on a spam list), the stream staying up:
+    // answered toward its sender with policy-violation (type cancel) and `why`, or, an error or a
+    // presence, dropped and counted (RFC 6120 §8.3.1); logged, at most so many lines a second.
+    virtual void refuse_from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
+                                    const std::string& why, Stream* source) = 0;
 
     // Failed: no answer in time; Unreachable: the authoritative server could not be found,
     // reached or trusted (DNS, connection or TLS failed).

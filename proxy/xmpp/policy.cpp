@@ -57,11 +57,13 @@ std::string PolicyRules::refusal(std::string_view remote) const {
     return "";
 }
 
-std::string PolicyRules::jid_refusal(std::string_view bare) const {
-    const SpamList* l = spam_ ? spam_->blocking_jid(bare) : nullptr;
+std::string PolicyRules::jid_refusal(const JidView& from) const {
+    if (!spam_ || spam_->jid_list().size() == 0 || !from.has_local()) return "";
+    Jid bare = Jid::from_view(from.bare());  // the localpart case-folded, as the list has it
+    const SpamList* l = spam_->blocking_jid(bare.bare_string());
     if (!l) return "";
     metrics().antispam_refusals.add(l->key + ":jid");
-    return std::string(bare) + " is listed as a spammer (antispam." + l->key + ")";
+    return std::string(bare.bare_string()) + " is listed as a spammer (antispam." + l->key + ")";
 }
 
 }  // namespace s2s

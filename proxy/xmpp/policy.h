@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "common/config/config.h"
+#include "common/xmpp/jid.h"
 #include "proxy/xmpp/spam_lists.h"
 
 namespace s2s {
@@ -39,9 +40,9 @@ public:
     [[nodiscard]] bool dialback_allowed(std::string_view remote) const { return !needs_valid_certificate(remote); }
     // A sentence for logs and bounces saying why `remote` is refused ("" when allowed).
     [[nodiscard]] std::string refusal(std::string_view remote) const;
-    // A sentence saying which list refuses stanzas from the bare JID `bare` ("" when none does);
-    // counted in antispam_refusals_total.
-    [[nodiscard]] std::string jid_refusal(std::string_view bare) const;
+    // A sentence saying which list refuses stanzas from `from` (its bare JID; "" when none does,
+    // at once when no JID list is loaded); counted in antispam_refusals_total.
+    [[nodiscard]] std::string jid_refusal(const JidView& from) const;
 
     // The [antispam] lists in force (null: none). Kept across a reload of the rules.
     void set_spam_lists(std::shared_ptr<const SpamLists> lists) { spam_ = std::move(lists); }

@@ -194,6 +194,27 @@ class CheckConfig(unittest.TestCase):
         self.assertIn("local.dns_responder: \"192.0.2.1:5353\" is not a loopback address", r.stderr)
         self.assertIn("would not start", r.stderr)
 
+    def test_check_config_reports_the_antispam_lists_and_names_a_bad_line(self):
+        with ConfigFile(minimal()) as path:
+            lists = os.path.dirname(path)
+            domains, jids = os.path.join(lists, "domains.txt"), os.path.join(lists, "jids.txt")
+            with open(domains, "w") as f:
+                f.write("# JabberSPAM\nspam.test\n" + "ab" * 32 + "\n")
+            with open(jids, "w") as f:
+                f.write("spammer@c.test\n")
+            with open(path, "a") as f:
+                f.write(f'[antispam]\n  spam_domains_file = "{domains}"\n  spam_jids_file = "{jids}"\n')
+            r = run("--check-config", "--config", path)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn(f"antispam.spam_domains_file: {domains}: 2 entries (1 hashed)", r.stdout)
+            self.assertIn(f"antispam.spam_jids_file: {jids}: 1 entries (0 hashed)", r.stdout)
+            with open(jids, "w") as f:
+                f.write("spammer@c.test\nc.test\n")
+            r = run("--check-config", "--config", path)
+            self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+            self.assertRegex(r.stderr, rf"sidecar\.toml:\d+: antispam\.spam_jids_file: {re.escape(jids)}: line 2: "
+                                       r"'c\.test' is not a bare JID")
+
     def test_unreadable_file(self):
         r = run("--check-config", "--config", "/nonexistent/s2s.toml")
         self.assertEqual(r.returncode, 2)

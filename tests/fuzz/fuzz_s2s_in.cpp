@@ -54,6 +54,7 @@ struct FuzzRouter final : Router {
     void from_remote(std::string_view remote, std::string_view local, xml::Document&, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local));
     }
+    void refuse_from_remote(std::string_view, std::string_view, xml::Document&, const std::string&, Stream*) override {}
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating, const std::string&,
                              const std::string&, VerifyDone done) override {
         requests.push_back({originating, receiving, std::move(done), ++next_token});

@@ -12,7 +12,9 @@ test_local_tls.py: a local Prosody that requires TLS on s2s, reached over local.
 connecting to [[listen.local]] with STARTTLS; test_tls_semantics.py: outgoing STARTTLS by default, a
 listener that refuses peers without a valid client certificate; test_chaos.py: faults injected
 while messages flow, every message delivered exactly once or bounced with a reason; test_dane.py:
-DANE for outgoing links against a zone signed at test time behind a validating unbound).
+DANE for outgoing links against a zone signed at test time behind a validating unbound;
+test_antispam.py: the [antispam] list files against a third, "spam" Prosody, edited while the
+proxy runs).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -28,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import kit  # noqa: E402
+import test_antispam  # noqa: E402
 import test_balancer  # noqa: E402
 import test_chaos  # noqa: E402
 import test_dane  # noqa: E402
@@ -47,4 +50,4 @@ import test_tls_semantics  # noqa: E402
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
                               test_balancer, test_hostile_dns, test_dns_redirect, test_hostile_local, test_hostile_tls,
-                              test_local_tls, test_tls_semantics, test_dane, test_chaos]))
+                              test_local_tls, test_tls_semantics, test_dane, test_antispam, test_chaos]))

@@ -10,6 +10,7 @@ namespace s2s::test {
 
 struct NullRouter : Router {
     void from_remote(std::string_view, std::string_view, xml::Document&, Stream*) override {}
+    void refuse_from_remote(std::string_view, std::string_view, xml::Document&, const std::string&, Stream*) override {}
     uint64_t verify_dialback(const std::string&, const std::string&, const std::string&, const std::string&,
                              VerifyDone) override {
         return 0;

@@ -9,16 +9,22 @@
 #include "proxy/features/admission.h"
 #include "tests/unit/support/loop_harness.h"
 #include "tests/unit/support/null_router.h"
+#include "tests/unit/support/spam_fixture.h"
 
 using namespace s2s;
 
 namespace {
 
 struct RecordingRouter : test::NullRouter {
-    std::vector<std::string> delivered;
+    std::vector<std::string> delivered, refused;
     void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local) + " " +
                             xml::to_string(stanza.root(), xml::NamespaceScope::server_stream()));
+    }
+    void refuse_from_remote(std::string_view remote, std::string_view local, xml::Document& stanza,
+                            const std::string& why, Stream*) override {
+        refused.push_back(std::string(remote) + "->" + std::string(local) + " " + std::string(stanza.root().name()) +
+                          ": " + why);
     }
 };
 
@@ -83,4 +89,24 @@ TEST_CASE("admission: a remote server may not claim one of our hosts, nor an IP 
     auto literal = refuse_claim(*f.ctx, "192.0.2.7");
     REQUIRE(literal);
     CHECK(std::string(literal->condition) == "not-acceptable");
+}
+
+TEST_CASE("admission: a listed sender's stanzas are refused one by one; the stream and the domain's other users stay") {
+    Fixture f;
+    f.policy->set_spam_lists(test::spam_lists("", "spammer@b.test\n"));
+    CHECK_FALSE(f.route("<message from='Spammer@B.test/bot' to='v@a.test' id='s1'><body>buy</body></message>"));
+    CHECK_FALSE(f.route("<presence from='spammer@b.test/bot' to='v@a.test' type='subscribe'/>"));
+    CHECK_FALSE(f.route("<message from='carol@b.test/r' to='v@a.test' id='c1'><body>hi</body></message>"));
+    REQUIRE(f.router.refused.size() == 2);
+    CHECK(f.router.refused[0] ==
+          "b.test->a.test message: spammer@b.test is listed as a spammer (antispam.spam_jids_file)");
+    CHECK(f.router.refused[1].rfind("b.test->a.test presence: ", 0) == 0);
+    REQUIRE(f.router.delivered.size() == 1);
+    CHECK(f.router.delivered[0].find("id='c1'") != std::string::npos);
+    // the domain checks come first: a stanza a listed JID sends from a refused domain ends the stream
+    f.policy->set_spam_lists(test::spam_lists("b.test\n", "spammer@b.test\n"));
+    auto domain = f.route("<message from='spammer@b.test' to='v@a.test'/>");
+    REQUIRE(domain);
+    CHECK(domain->error == StreamError::PolicyViolation);
+    CHECK(f.router.refused.size() == 2);
 }

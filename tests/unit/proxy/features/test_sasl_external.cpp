@@ -11,6 +11,7 @@
 #include "proxy/features/sasl_external.h"
 #include "tests/unit/support/loop_harness.h"
 #include "tests/unit/support/null_router.h"
+#include "tests/unit/support/spam_fixture.h"
 #include "tests/unit/support/tls_test_ca.h"
 
 using namespace s2s;
@@ -157,6 +158,19 @@ TEST_CASE("sasl_external: the authorization identity, the pair check and the cer
     auto wrong = judge(kAuth, "b.test");
     CHECK(wrong.bytes.find("<not-authorized/><text>the certificate is not valid for b.test") != std::string::npos);
     CHECK(wrong.authenticated.empty());
+}
+
+TEST_CASE("sasl_external: a spam-listed domain is refused with not-authorized and a text naming the list") {
+    Fixture f;
+    f.policy->set_spam_lists(test::spam_lists("a.test\n"));
+    SaslExternalServer sasl;
+    auto auth = element(kAuth);
+    SaslExternalServer::Answer a = sasl.on_auth(*f.ctx, &f.h.server, auth.root(), "a.test", f.log, any_pair);
+    // RFC 6120 §6.5 has no policy-violation among the SASL conditions: not-authorized says it
+    CHECK(a.bytes == "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>a.test is listed as a "
+                     "spam domain (antispam.spam_domains_file)</text></failure>");
+    CHECK(a.authenticated.empty());
+    CHECK_FALSE(sasl.succeeded());
 }
 
 TEST_CASE("sasl_external: the initiating side asks once, over TLS, with a certificate, when offered") {

@@ -10,6 +10,7 @@
 #include "proxy/s2s/s2s_in.h"
 #include "proxy/s2s/s2s_out.h"
 #include "tests/unit/support/loop_harness.h"
+#include "tests/unit/support/test_support.h"
 #include "tests/unit/support/tls_test_ca.h"
 
 using namespace s2s;
@@ -309,6 +310,54 @@ TEST_CASE("router: the error reply of a bounce is counted apart, so received = d
                      StanzaError::ServiceUnavailable, "the local server is unreachable");
     CHECK(c.dropped_error == 1);
     CHECK(c.replies_dropped == 1);
+    f.router->withdraw_reverse_route("b.test", "a.test", route);
+}
+
+TEST_CASE("router: a listed sender's stanza is answered with policy-violation (cancel); its errors and presence are dropped") {
+    Fixture f;
+    FakeRoute route;
+    f.router->offer_reverse_route("b.test", "a.test", route);
+    const RouterCounters& c = f.router->counters();
+    auto refuse = [&](const char* xml) {
+        auto d = xml::parse_element(xml);
+        REQUIRE(d);
+        f.router->refuse_from_remote("b.test", "a.test", *d, "spammer@b.test is listed", nullptr);
+    };
+    refuse("<message from='spammer@b.test/r' to='alice@a.test' id='s1'><body>buy</body></message>");
+    REQUIRE(route.sent.size() == 1);
+    CHECK(route.sent[0].to == "spammer@b.test/r");
+    CHECK(route.sent[0].bytes ==
+          "<message from='alice@a.test' to='spammer@b.test/r' type='error' id='s1'><error type='cancel'>"
+          "<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>"
+          "spammer@b.test is listed</text></error></message>");
+    refuse("<message from='spammer@b.test/r' to='alice@a.test' id='e1' type='error'/>");
+    refuse("<presence from='spammer@b.test/r' to='alice@a.test' type='subscribe'/>");
+    CHECK(route.sent.size() == 1);  // an error is never answered with an error; presence is not bounced
+    CHECK(c.from_remote == 3);
+    CHECK(c.bounced == 1);
+    CHECK(c.dropped_error == 1);
+    CHECK(c.dropped_presence == 1);
+    CHECK(f.local.got.empty());
+    f.router->withdraw_reverse_route("b.test", "a.test", route);
+}
+
+TEST_CASE("router: refusals of a listed sender are logged at most ten a second; the next line says how many were held") {
+    Fixture f;
+    FakeRoute route;
+    f.router->offer_reverse_route("b.test", "a.test", route);
+    test::LogCapture log;
+    for (int i = 0; i < 25; ++i) {
+        auto d = xml::parse_element("<presence from='spammer@b.test/r' to='alice@a.test'/>");
+        REQUIRE(d);
+        f.router->refuse_from_remote("b.test", "a.test", *d, "listed", nullptr);
+    }
+    CHECK(log.count(" notice ", "refused: presence - from spammer@b.test/r dropped: listed") == 10);
+    CHECK(log.count(" debug ", "refused: presence") == 15);
+    f.t.run_for(1100);
+    auto d = xml::parse_element("<presence from='spammer@b.test/r' to='alice@a.test'/>");
+    REQUIRE(d);
+    f.router->refuse_from_remote("b.test", "a.test", *d, "listed", nullptr);
+    CHECK(log.has(" notice ", "dropped: listed (15 more held back)"));
     f.router->withdraw_reverse_route("b.test", "a.test", route);
 }
 

@@ -7,6 +7,7 @@
 
 #include "proxy/s2s/s2s_in.h"
 #include "tests/unit/support/loop_harness.h"
+#include "tests/unit/support/spam_fixture.h"
 #include "tests/unit/support/tls_test_ca.h"
 
 using namespace s2s;
@@ -30,6 +31,7 @@ struct FakeRouter : Router {
         bool cancelled = false;
     };
     std::vector<std::string> delivered;
+    std::vector<std::string> refused;  // "remote->local why"
     std::vector<Request> requests;
     Verdict verdict = Verdict::Valid;
     uint64_t answer_after_ms = 1;
@@ -49,6 +51,10 @@ struct FakeRouter : Router {
     void from_remote(std::string_view remote, std::string_view local, xml::Document& stanza, Stream*) override {
         delivered.push_back(std::string(remote) + "->" + std::string(local) + " " +
                             xml::to_string(stanza.root(), xml::NamespaceScope::server_stream()));
+    }
+    void refuse_from_remote(std::string_view remote, std::string_view local, xml::Document&, const std::string& why,
+                            Stream*) override {
+        refused.push_back(std::string(remote) + "->" + std::string(local) + " " + why);
     }
     uint64_t verify_dialback(const std::string& receiving, const std::string& originating, const std::string& sid,
                              const std::string& key, VerifyDone done) override {
@@ -308,6 +314,31 @@ TEST_CASE("s2s_in: a denied host gets a dialback error with policy-violation and
     CHECK(p.saw("type='error'"));
     CHECK(p.saw("denied by s2s.host_policy"));
     CHECK(f.router->requests.empty());
+}
+
+TEST_CASE("s2s_in: a spam-listed domain gets a dialback error with policy-violation naming the list; nothing is verified") {
+    Fixture f;
+    f.policy->set_spam_lists(test::spam_lists("# throwaway servers\ntest\n"));  // b.test is under it
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("policy-violation"); }));
+    CHECK(p.saw("<db:result from='a.test' to='b.test' type='error'><error type='cancel'><policy-violation"));
+    CHECK(p.saw("b.test is listed as a spam domain (antispam.spam_domains_file)"));
+    CHECK(f.router->requests.empty());
+    CHECK_FALSE(p.closed);  // the stream stays for the peer's other domains, as for a denied host
+}
+
+TEST_CASE("s2s_in: a listed sender's stanzas are refused alone; the stream carries the domain's other users on") {
+    Fixture f;
+    f.policy->set_spam_lists(test::spam_lists("", "spammer@b.test\n"));
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    p.stream->send("<message from='spammer@b.test/r' to='v@a.test' id='s1'><body>buy</body></message>"
+                   "<message from='carol@b.test/r' to='v@a.test' id='c1'><body>hi</body></message>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    CHECK(f.router->delivered[0].find("id='c1'") != std::string::npos);
+    REQUIRE(f.router->refused.size() == 1);
+    CHECK(f.router->refused[0].rfind("b.test->a.test spammer@b.test is listed as a spammer", 0) == 0);
+    CHECK_FALSE(p.closed);
 }
 
 TEST_CASE("s2s_in: db:verify is answered valid only for keys this secret issued") {

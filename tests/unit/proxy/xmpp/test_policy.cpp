@@ -1,7 +1,9 @@
-// Host policy and authentication requirements.
+// Host policy, the [antispam] lists as the policy applies them, and authentication requirements.
 #include <doctest/doctest.h>
 
+#include "proxy/ops/metrics.h"
 #include "proxy/xmpp/policy.h"
+#include "tests/unit/support/spam_fixture.h"
 
 using namespace s2s;
 
@@ -71,4 +73,39 @@ TEST_CASE("policy: the option that makes a domain need a valid certificate is na
         PolicyRules p(o, false);
         CHECK(p.needs_valid_certificate(d) == !p.certificate_rule(d).empty());
     }
+}
+
+TEST_CASE("policy: a spam-listed domain is refused, naming its list, unless s2s.host_policy allows it by name") {
+    Config c;
+    c.host_policy = {{"friend.spam.test", Policy::Allow}};
+    PolicyRules p(c, false);
+    p.set_spam_lists(test::spam_lists("spam.test\n"));
+    uint64_t before = metrics().antispam_refusals.get("spam_domains_file:domain");
+    CHECK_FALSE(p.allowed("muc.Spam.test"));
+    CHECK(p.refusal("muc.spam.test") ==
+          "muc.spam.test is listed as a spam domain (antispam.spam_domains_file)");
+    CHECK(metrics().antispam_refusals.get("spam_domains_file:domain") == before + 1);
+    CHECK(p.allowed("friend.spam.test"));
+    CHECK(p.refusal("friend.spam.test").empty());
+    CHECK(p.allowed("other.test"));
+}
+
+TEST_CASE("policy: a listed JID is refused by its bare, case-folded form; its domain's other users are not") {
+    Config c;
+    PolicyRules p(c, false);
+    auto jid = [](const char* s) {
+        auto v = JidView::parse(s);
+        REQUIRE(v);
+        return *v;
+    };
+    CHECK(p.jid_refusal(jid("spammer@c.test/r")).empty());  // no lists loaded
+    p.set_spam_lists(test::spam_lists("", "spammer@c.test\n"));
+    uint64_t before = metrics().antispam_refusals.get("spam_jids_file:jid");
+    CHECK(p.jid_refusal(jid("SPAMMER@C.Test/phone")) ==
+          "spammer@c.test is listed as a spammer (antispam.spam_jids_file)");
+    CHECK(metrics().antispam_refusals.get("spam_jids_file:jid") == before + 1);
+    CHECK(p.jid_refusal(jid("carol@c.test/r")).empty());
+    CHECK(p.jid_refusal(jid("c.test")).empty());
+    CHECK(p.allowed("c.test"));  // a JID entry does not refuse its domain
+    CHECK(metrics().antispam_refusals.get("spam_jids_file:jid") == before + 1);
 }
