@@ -86,6 +86,7 @@ void fill_inbound_settings(const Config& c, const TlsContexts& tls, std::vector<
         s.shaper = l.shaper;
         s.access = l.access;
         s.bidi = c.bidi;
+        s.stream_limits = c.stream_limits;
         s.proxy_protocol = l.proxy_protocol;
         s.proxy_trusted = l.proxy_trusted;
         s.max_connections_per_host = l.max_connections_per_host;

@@ -148,6 +148,7 @@ bool S2SOut::secure_enough() {
 }
 
 void S2SOut::on_features(const xml::Element& f) {
+    limits_.read(f);
     bool tls_open = stream_->tls_open();
     // A remote that must show a valid certificate gets STARTTLS whatever the mode says.
     bool must_secure = ctx_.policy.needs_valid_certificate(remote_) && tls_context();
@@ -224,14 +225,19 @@ void S2SOut::authenticate(const std::string& local) {
 
 void S2SOut::flush_queue(const std::string& local) {
     LinkDomains::Domain& d = domains_.get(local);
-    while (!d.queue.empty()) {
-        QueuedStanza q = d.queue.pop();
-        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
-                      remote_.c_str());
-        stream_->send(q.bytes);
-        owner_.delivered(q);
-    }
+    while (!d.queue.empty()) write(local, d.queue.pop(), ", was queued");
     last_activity_ = ctx_.loop.now_ms();
+}
+
+void S2SOut::write(const std::string& local, const QueuedStanza& q, const char* note) {
+    LogContext log{id(), local, remote_};
+    if (auto too_large = limits_.refuse(q.bytes.size(), remote_, log)) {
+        owner_.undeliverable(q, StanzaError::PolicyViolation, *too_large);
+        return;
+    }
+    S2S_LOG_DEBUG(log, "to-remote", "%s (s2s-proxy -> %s%s)", q.describe().c_str(), remote_.c_str(), note);
+    stream_->send(q.bytes, q.source);
+    owner_.delivered(q);
 }
 
 void S2SOut::send_verifies() {
@@ -347,10 +353,7 @@ bool S2SOut::carries(const std::string& local) const {
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
     LinkDomains::Domain& d = domains_.get(local);
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
-        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
-                      remote_.c_str());
-        stream_->send(stanza.bytes, stanza.source);
-        owner_.delivered(stanza);
+        write(local, stanza, "");
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
@@ -385,18 +388,28 @@ bool S2SOut::waiting_for_answers() const {
 
 void S2SOut::rearm() {
     if (state_ != State::Ready || !stream_) return;
-    stream_->set_deadline(waiting_for_answers() ? settings_.state_timeout_ms : settings_.idle_timeout_ms);
+    uint64_t now = ctx_.loop.now_ms();
+    answers_due_ = settings_.state_timeout_ms ? now + settings_.state_timeout_ms : 0;
+    stream_->set_deadline(limits_.deadline(ready_end(), now, *stream_));
+}
+
+uint64_t S2SOut::ready_end() const {
+    if (waiting_for_answers()) return answers_due_;
+    return settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
 }
 
 void S2SOut::on_timeout() {
-    if (state_ == State::Ready && !waiting_for_answers()) {
-        uint64_t idle = ctx_.loop.now_ms() - last_activity_;
-        if (idle < settings_.idle_timeout_ms) {
-            stream_->set_deadline(settings_.idle_timeout_ms - idle);
+    if (state_ == State::Ready) {
+        uint64_t now = ctx_.loop.now_ms(), end = ready_end();
+        limits_.keep_alive(*stream_, now);
+        if (end == 0 || now < end) {
+            stream_->set_deadline(limits_.deadline(end, now, *stream_));
             return;
         }
-        retire(idle);
-        return;
+        if (!waiting_for_answers()) {
+            retire(now - last_activity_);
+            return;
+        }
     }
     // MongooseIM's s2s.outgoing.state_timeout: the stream ends with connection-timeout (RFC 6120
     // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.
