@@ -1036,6 +1036,13 @@ void remote_advertises(Fixture& f, const std::string& limits) {
     };
 }
 
+// A ready link to a remote that lists `limits`, with alice's first message delivered on it.
+void ready_link(Fixture& f, const std::string& limits) {
+    remote_advertises(f, limits);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+}
+
 QueuedStanza big_message(const std::string& id) {
     return stanza("<message from='alice@a.test/r' to='bob@b.test' id='" + id + "'><body>" + std::string(2000, 'x') +
                   "</body></message>");
@@ -1088,9 +1095,7 @@ TEST_CASE("s2s_out: a stanza within the remote's max-bytes, or with none adverti
 
 TEST_CASE("s2s_out: a ready link is kept alive with whitespace before the remote's idle-seconds run out") {
     Fixture f;
-    remote_advertises(f, "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>1</idle-seconds></limits>");
-    f.router->to_remote("a.test", "b.test", stanza(kMessage));
-    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    ready_link(f, "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>1</idle-seconds></limits>");
     uint64_t keepalives = metrics().stream_limits.get("keepalive");
     // Busy: what we write keeps the link alive, no keepalive is needed.
     for (int i = 0; i < 5; ++i) {
@@ -1119,9 +1124,7 @@ TEST_CASE("s2s_out: a ready link is kept alive with whitespace before the remote
 
 TEST_CASE("s2s_out: without idle-seconds, an idle link sends no keepalive") {
     Fixture f;
-    remote_advertises(f, "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>100000</max-bytes></limits>");
-    f.router->to_remote("a.test", "b.test", stanza(kMessage));
-    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    ready_link(f, "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>100000</max-bytes></limits>");
     uint64_t keepalives = metrics().stream_limits.get("keepalive");
     uint64_t heard = f.remote.stream->last_read_ms();
     f.t.run_for(1500);
