@@ -9,7 +9,8 @@
 //   is not written: it goes back to its sender with policy-violation and a text naming the
 //   remote's limit (XEP-0478 §3: no 'by', the policy is the remote's), instead of making the
 //   remote end the whole link. When it advertises idle-seconds, a single space (RFC 6120 §4.6.1
-//   whitespace keepalive) is written once nothing else was for two thirds of that time.
+//   whitespace keepalive) is written once nothing else was for two thirds of that time. When we
+//   ask for bidi (XEP-0288), our own limits on the link go inside the <bidi/> request.
 // Counted in stream_limits_total: action "too_large" (stanzas bounced), "keepalive" (spaces sent).
 #pragma once
 

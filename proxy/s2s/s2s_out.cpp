@@ -166,7 +166,8 @@ void S2SOut::on_features(const xml::Element& f) {
     if (!secure_enough()) return;
     // XEP-0288: asked for before authenticating.
     if (bidi_.wanted(ctx_, settings_.bidi, f, tls_open ? stream_->tls() : nullptr, remote_, log_ctx()))
-        stream_->send(bidi_.ask(remote_, log_ctx()));
+        stream_->send(bidi_.ask(remote_, log_ctx(), !ctx_.config.stream_limits ? "" :
+            limits_feature(settings_.parse.limits.max_stanza_size, settings_.idle_timeout_ms)));
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
     if (sasl_.wanted(f, tls_open, have_certificate)) {
         stream_->send(sasl_.start());

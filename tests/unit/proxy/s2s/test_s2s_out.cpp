@@ -585,6 +585,9 @@ TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves
     // <bidi/> before authenticating (XEP-0288 §2.2)
     REQUIRE(has(f.remote, "stanza bidi"));
     CHECK(index_of(f.remote, "stanza bidi") < index_of(f.remote, "stanza result"));
+    // with what we accept on the link in it (XEP-0478 §2.2): the outgoing max_stanza_size, stream_timeout
+    CHECK(f.remote.saw("<bidi xmlns='urn:xmpp:bidi'><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>524288"
+                       "</max-bytes><idle-seconds>600</idle-seconds></limits></bidi>"));
     const QueuedStanza& back = f.local.got[0];
     CHECK(back.type.empty());
     CHECK(back.from == "bob@b.test/r");
