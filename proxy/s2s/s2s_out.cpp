@@ -394,11 +394,6 @@ void S2SOut::rearm() {
     stream_->set_deadline(limits_.deadline(ready_end(), now, *stream_));
 }
 
-uint64_t S2SOut::ready_end() const {
-    if (waiting_for_answers()) return answers_due_;
-    return settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
-}
-
 void S2SOut::on_timeout() {
     if (state_ == State::Ready) {
         uint64_t now = ctx_.loop.now_ms(), end = ready_end();

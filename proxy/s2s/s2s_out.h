@@ -210,7 +210,10 @@ private:
     void rearm();
     // When a ready link's wait ends (loop time; 0: never): the answers awaited are late, or the
     // link has been idle for idle_timeout. Its deadline comes sooner when a keepalive is due.
-    [[nodiscard]] uint64_t ready_end() const;
+    [[nodiscard]] uint64_t ready_end() const {
+        if (waiting_for_answers()) return answers_due_;
+        return settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
+    }
     [[nodiscard]] bool waiting_for_answers() const;
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), first_local_, remote_}; }
 
