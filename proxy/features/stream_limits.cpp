@@ -57,6 +57,13 @@ bool RemoteLimits::keep_alive(Stream& stream, uint64_t now_ms) const {
     return true;
 }
 
+bool RemoteLimits::still_waiting(Stream& stream, uint64_t now_ms, uint64_t end) const {
+    keep_alive(stream, now_ms);
+    if (end != 0 && now_ms >= end) return false;
+    stream.set_deadline(deadline(end, now_ms, stream));
+    return true;
+}
+
 uint64_t RemoteLimits::deadline(uint64_t end, uint64_t now_ms, const Stream& stream) const noexcept {
     if (uint64_t every = keepalive_ms()) {
         uint64_t due = stream.last_sent_ms() + every;

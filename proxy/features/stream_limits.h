@@ -56,6 +56,10 @@ public:
     // Writes the keepalive on `stream` when nothing was sent on it for keepalive_ms(); true when
     // it did (counted: stream_limits_total{action="keepalive"}).
     bool keep_alive(Stream& stream, uint64_t now_ms) const;
+    // A ready link's deadline passed: the keepalive when due (keep_alive()); then, when the link's
+    // own wait has not ended (`end`, loop time; 0: never), the stream's deadline armed again
+    // (deadline()) and true; false when it has ended.
+    bool still_waiting(Stream& stream, uint64_t now_ms, uint64_t end) const;
     // The deadline for `stream` in ms from now (Stream::set_deadline; 0: none): at `end` (loop
     // time; 0: none), or sooner when the next keepalive is due then.
     [[nodiscard]] uint64_t deadline(uint64_t end, uint64_t now_ms, const Stream& stream) const noexcept;

@@ -166,8 +166,7 @@ void S2SOut::on_features(const xml::Element& f) {
     if (!secure_enough()) return;
     // XEP-0288: asked for before authenticating.
     if (bidi_.wanted(ctx_, settings_.bidi, f, tls_open ? stream_->tls() : nullptr, remote_, log_ctx()))
-        stream_->send(bidi_.ask(remote_, log_ctx(), !ctx_.config.stream_limits ? "" :
-            limits_feature(settings_.parse.limits.max_stanza_size, settings_.idle_timeout_ms)));
+        stream_->send(bidi_.ask(remote_, log_ctx(), settings_.limits));
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
     if (sasl_.wanted(f, tls_open, have_certificate)) {
         stream_->send(sasl_.start());
@@ -389,19 +388,14 @@ bool S2SOut::waiting_for_answers() const {
 
 void S2SOut::rearm() {
     if (state_ != State::Ready || !stream_) return;
-    uint64_t now = ctx_.loop.now_ms();
-    answers_due_ = settings_.state_timeout_ms ? now + settings_.state_timeout_ms : 0;
-    stream_->set_deadline(limits_.deadline(ready_end(), now, *stream_));
+    answers_due_ = settings_.state_timeout_ms ? ctx_.loop.now_ms() + settings_.state_timeout_ms : 0;
+    stream_->set_deadline(limits_.deadline(ready_end(), ctx_.loop.now_ms(), *stream_));
 }
 
 void S2SOut::on_timeout() {
     if (state_ == State::Ready) {
-        uint64_t now = ctx_.loop.now_ms(), end = ready_end();
-        limits_.keep_alive(*stream_, now);
-        if (end == 0 || now < end) {
-            stream_->set_deadline(limits_.deadline(end, now, *stream_));
-            return;
-        }
+        uint64_t now = ctx_.loop.now_ms();
+        if (limits_.still_waiting(*stream_, now, ready_end())) return;
         if (!waiting_for_answers()) {
             retire(now - last_activity_);
             return;

@@ -80,6 +80,9 @@ struct OutboundSettings {
     bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
     uint64_t max_rate = 0;                             // s2s.outgoing.shaper, bytes/s read; 0: none
     xml::StreamOptions parse;
+    // What we accept on a link (XEP-0478 <limits/>), put in our <bidi/> request; empty with
+    // s2s.stream_limits off.
+    std::string limits;
     // Where s2s-proxy itself listens (never dialled), and the local ends of its outgoing
     // connections (kept while each is open); null: not checked, not kept.
     const ListenerSet* own_listeners = nullptr;

@@ -578,6 +578,7 @@ const char* const kBack = "<message from='bob@b.test/r' to='alice@a.test/r' id='
 
 TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves it; its stanzas come back (dialback)") {
     Fixture f;
+    f.settings.limits = limits_feature(524288, 600000);
     f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
     f.remote_speaks_tls(test::TestPki::get().srv);  // SRV-ID and XmppAddr b.test
     f.router->to_remote("a.test", "b.test", stanza(kMessage));
@@ -585,7 +586,7 @@ TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves
     // <bidi/> before authenticating (XEP-0288 §2.2)
     REQUIRE(has(f.remote, "stanza bidi"));
     CHECK(index_of(f.remote, "stanza bidi") < index_of(f.remote, "stanza result"));
-    // with what we accept on the link in it (XEP-0478 §2.2): the outgoing max_stanza_size, stream_timeout
+    // with what we accept on the link in it (XEP-0478 §2.2)
     CHECK(f.remote.saw("<bidi xmlns='urn:xmpp:bidi'><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>524288"
                        "</max-bytes><idle-seconds>600</idle-seconds></limits></bidi>"));
     const QueuedStanza& back = f.local.got[0];
