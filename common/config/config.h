@@ -161,6 +161,7 @@ struct Config {
     bool secure_auth = false;
     std::vector<std::string> secure_domains, insecure_domains;
     bool bidi = true;                          // XEP-0288 bidirectional streams
+    bool stream_limits = true;                 // XEP-0478: advertise our limits on inbound streams
     int64_t max_domain_pairs = 256;            // (remote, local) pairs one inbound stream may authenticate
     int64_t max_verifications_per_stream = 8;  // dialback verifications under way for one inbound stream
     int64_t max_verifications_per_host = 32;   // ... for all streams from one client address

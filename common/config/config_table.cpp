@@ -359,6 +359,11 @@ std::vector<OptionSpec> build() {
          "XEP-0288 (Prosody's mod_s2s_bidi): offer bidirectional streams after TLS and ask for them when the "
          "peer's certificate is valid, so one connection carries both directions",
          [](Config& c, const Wild&, const Value& v) { c.bidi = v.b; }},
+        {"s2s.stream_limits", Kind::Bool, "true", 0, 0, {}, R,
+         "XEP-0478: list <limits/> in the features of inbound streams (max-bytes: the listener's max_stanza_size; "
+         "idle-seconds: s2s.outgoing.stream_timeout). The limits a remote advertises are honoured either way: "
+         "a larger stanza is bounced to its sender, an idle link kept alive with whitespace",
+         [](Config& c, const Wild&, const Value& v) { c.stream_limits = v.b; }},
         {"s2s.max_domain_pairs", Kind::Int, "256", 1, 100000, {}, R,
          "(remote, local) domain pairs one inbound stream may authenticate (dialback piggybacking, SASL); "
          "a claim beyond it is refused with policy-violation and the peer must open another stream (ours)",

@@ -253,6 +253,10 @@ void write_streams(Writer& w, const Metrics& m) {
                "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
                "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",
                m.stanza_limits, "reason");
+    w.counters("stream_limits_total",
+               "A remote's XEP-0478 stream limits honoured on outgoing links, by action: too_large (stanzas over its "
+               "max-bytes bounced to their sender), keepalive (whitespace written before its idle-seconds ran out)",
+               m.stream_limits, "action");
 }
 
 // DNS, the admin endpoint and reloads.

@@ -6,6 +6,7 @@
 #include "proxy/local/local_tls.h"
 #include "proxy/net/shaper.h"
 #include "proxy/app/tls_setup.h"
+#include "proxy/features/stream_limits.h"
 
 namespace s2s {
 namespace {
@@ -43,6 +44,7 @@ void fill_outbound_settings(const Config& c, const TlsContexts& tls, OutboundSet
     o.state_timeout_ms = c.outgoing.state_timeout.infinite ? 0 : std::max<uint64_t>(1, ms(c.outgoing.state_timeout));
     o.idle_timeout_ms = ms(c.outgoing.stream_timeout);
     o.parse = parse_options(c, c.outgoing.max_stanza_size);
+    o.limits = c.stream_limits ? limits_feature(o.parse.limits.max_stanza_size, o.idle_timeout_ms) : "";
     o.max_retry_delay_ms = static_cast<uint64_t>(c.outgoing.max_retry_delay) * 1000;
     o.queue_max_stanzas = static_cast<size_t>(c.outgoing.queue_max_stanzas);
     o.queue_max_bytes = static_cast<size_t>(c.outgoing.queue_max_bytes);
@@ -87,6 +89,7 @@ void fill_inbound_settings(const Config& c, const TlsContexts& tls, std::vector<
         s.shaper = l.shaper;
         s.access = l.access;
         s.bidi = c.bidi;
+        s.stream_limits = c.stream_limits;
         s.proxy_protocol = l.proxy_protocol;
         s.proxy_trusted = l.proxy_trusted;
         s.max_connections_per_host = l.max_connections_per_host;

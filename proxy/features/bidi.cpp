@@ -63,10 +63,11 @@ bool BidiClient::wanted(const ProxyContext& ctx, bool enabled, const xml::Elemen
     return true;
 }
 
-std::string BidiClient::ask(const std::string& remote, const LogContext& log) {
+std::string BidiClient::ask(const std::string& remote, const LogContext& log, std::string_view limits) {
     asked_ = true;
     S2S_LOG_INFO(log, "bidi", "asked %s for a bidirectional stream (XEP-0288)", remote.c_str());
-    return "<bidi xmlns='urn:xmpp:bidi'/>";
+    if (limits.empty()) return "<bidi xmlns='urn:xmpp:bidi'/>";
+    return "<bidi xmlns='urn:xmpp:bidi'>" + std::string(limits) + "</bidi>";
 }
 
 // The remote's stanzas back on the link, checked exactly as on an inbound stream. Without bidi

@@ -82,8 +82,9 @@ public:
     // When offered but not asked for, the log says why.
     [[nodiscard]] bool wanted(const ProxyContext& ctx, bool enabled, const xml::Element& features,
                               const tls::Session* tls, const std::string& remote, const LogContext& log) const;
-    // The request to send; the remote may send on the link from now on.
-    [[nodiscard]] std::string ask(const std::string& remote, const LogContext& log);
+    // The request to send; the remote may send on the link from now on. `limits`: what we accept
+    // on the link (XEP-0478 §2.2: the remote sends us no features), put inside it.
+    [[nodiscard]] std::string ask(const std::string& remote, const LogContext& log, std::string_view limits = {});
     // A stanza from the remote on the link: routed when bidi was asked for, the listeners still
     // admit the remote and it passes route_remote_stanza for `pairs`; else the refusal.
     [[nodiscard]] std::optional<StanzaRefusal> on_stanza(ProxyContext& ctx, uint64_t conn_id, Stream* source,

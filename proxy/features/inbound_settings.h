@@ -23,11 +23,12 @@ struct InboundSettings {
     starttls::Mode tls = starttls::plain();            // listen.s2s.*.tls, or s2s.use_starttls (inbound_tls_mode())
     std::shared_ptr<const tls::Context> tls_context;  // set when tls uses TLS
     uint64_t state_timeout_ms = 5000;                 // negotiation; 0: none
-    uint64_t idle_timeout_ms = 600000;                // no stanza for this long closes; 0: never
+    uint64_t idle_timeout_ms = 600000;                // nothing heard for this long closes; 0: never
     xml::StreamOptions parse;                         // limits (max_stanza_size...)
     std::string listener;                             // "listen.s2s.0", for logs
     Limit max_connections{0, true};                   // beyond it new streams get resource-constraint
     bool bidi = true;                                 // offer XEP-0288 once TLS is up (s2s.bidi)
+    bool stream_limits = true;                        // advertise XEP-0478 limits (s2s.stream_limits)
     uint64_t max_rate = 0;                            // listener's shaper, bytes/s read; 0: none
     std::string shaper = "none";                      // its name: a shaper, or an access rule naming one per domain
     std::string access = "all";                       // access rule each authenticated remote domain must pass

@@ -81,6 +81,9 @@ struct Metrics {
     CounterMap limits_reached;
     CounterMap addresses_refused;             // domains/JIDs from peers refused as invalid: "<where>:<JidError name>"
     CounterMap stanza_limits;                 // streams ended by a stanza limit, by xml::limit_name()
+    // A remote's XEP-0478 limits honoured on links we opened: "too_large" (stanzas bounced over its
+    // max-bytes), "keepalive" (whitespace written before its idle-seconds ran out).
+    CounterMap stream_limits;
     CounterMap access_refusals;               // remote domains a [[listen.s2s]] access rule refused: dialback,
                                               // sasl_external, stanza
     CounterMap antispam_refusals;             // "<list key>:<what>": domain checks a spam list refused, JIDs

@@ -13,6 +13,7 @@
 #include "proxy/features/db_verify.h"
 #include "proxy/features/dialback_flow.h"
 #include "proxy/features/sasl_external.h"
+#include "proxy/features/stream_limits.h"
 #include "proxy/net/shaper.h"
 #include "proxy/xmpp/xmpp.h"
 
@@ -140,7 +141,7 @@ bool S2SIn::negotiating() const noexcept {
 void S2SIn::rearm() {
     if (state_ == State::Closing || !stream_) return;
     uint64_t end = negotiating() ? window_end_
-                                 : settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
+                                 : settings_.idle_timeout_ms ? last_heard() + settings_.idle_timeout_ms : 0;
     if (end != 0) end = std::max(end, dialback_.latest_bound());
     uint64_t next = dialback_.earliest_bound();
     if (end != 0 && (next == 0 || end < next)) next = end;
@@ -205,6 +206,7 @@ void S2SIn::send_features() {
         f += "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>";
         f += bidi_.feature(settings_.bidi, tls_open, nothing_claimed());
     }
+    if (settings_.stream_limits) f += limits_feature(settings_.parse.limits.max_stanza_size, settings_.idle_timeout_ms);
     f += "</stream:features>";
     stream_->send(f);
 }
@@ -332,6 +334,11 @@ void S2SIn::handle_db_verify(const xml::Element& e) {
     rearm();
 }
 
+// XEP-0478's idle-seconds count any traffic from the peer: a whitespace keepalive too.
+uint64_t S2SIn::last_heard() const noexcept {
+    return std::max(last_activity_, stream_ ? stream_->last_read_ms() : 0);
+}
+
 bool S2SIn::is_authenticated(std::string_view remote, std::string_view local) const noexcept {
     return pairs_.contains(remote, local);
 }
@@ -456,8 +463,8 @@ void S2SIn::on_timeout() {
                      : std::string("negotiation took too long (") + state_name(state_) + ")");
             return;
         }
-    } else if (settings_.idle_timeout_ms && now - last_activity_ >= settings_.idle_timeout_ms && !verifying) {
-        end("idle for " + std::to_string((now - last_activity_) / 1000) + " s");
+    } else if (settings_.idle_timeout_ms && now - last_heard() >= settings_.idle_timeout_ms && !verifying) {
+        end("idle for " + std::to_string((now - last_heard()) / 1000) + " s");
         return;
     }
     rearm();

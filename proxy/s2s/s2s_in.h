@@ -130,7 +130,11 @@ private:
     // Our header for the current stream when it has not been sent yet (it counts as sent from
     // now on), else "".
     [[nodiscard]] std::string owed_header();
+    // Our features; with s2s.stream_limits, our limits among them (XEP-0478, stream_limits.h).
     void send_features();
+    // Loop time the peer was last heard from (any bytes) or a stanza went either way: the idle
+    // timeout counts from it.
+    [[nodiscard]] uint64_t last_heard() const noexcept;
     // The two ways the stream ends (each once; a later call does nothing): with a stream error,
     // or, when the peer closed its own or it was idle, with our </stream:stream>. Either way our
     // header goes first when it is owed.

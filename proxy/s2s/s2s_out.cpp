@@ -149,6 +149,7 @@ bool S2SOut::secure_enough() {
 }
 
 void S2SOut::on_features(const xml::Element& f) {
+    limits_.read(f);
     bool tls_open = stream_->tls_open();
     // A remote that must show a valid certificate (or with usable DANE records) gets STARTTLS whatever the mode says.
     bool must_secure = (ctx_.policy.needs_valid_certificate(remote_) || dane_.required()) && tls_context();
@@ -166,7 +167,7 @@ void S2SOut::on_features(const xml::Element& f) {
     if (!secure_enough()) return;
     // XEP-0288: asked for before authenticating.
     if (bidi_.wanted(ctx_, settings_.bidi, f, tls_open ? stream_->tls() : nullptr, remote_, log_ctx()))
-        stream_->send(bidi_.ask(remote_, log_ctx()));
+        stream_->send(bidi_.ask(remote_, log_ctx(), settings_.limits));
     bool have_certificate = settings_.have_certificate || settings_.domain_contexts.count(first_local_);
     if (sasl_.wanted(f, tls_open, have_certificate)) {
         stream_->send(sasl_.start());
@@ -227,14 +228,19 @@ void S2SOut::authenticate(const std::string& local) {
 
 void S2SOut::flush_queue(const std::string& local) {
     LinkDomains::Domain& d = domains_.get(local);
-    while (!d.queue.empty()) {
-        QueuedStanza q = d.queue.pop();
-        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s, was queued)", q.describe().c_str(),
-                      remote_.c_str());
-        stream_->send(q.bytes);
-        owner_.delivered(q);
-    }
+    while (!d.queue.empty()) write(local, d.queue.pop(), ", was queued");
     last_activity_ = ctx_.loop.now_ms();
+}
+
+void S2SOut::write(const std::string& local, const QueuedStanza& q, const char* note) {
+    LogContext log{id(), local, remote_};
+    if (auto too_large = limits_.refuse(q.bytes.size(), remote_, log)) {
+        owner_.undeliverable(q, StanzaError::PolicyViolation, *too_large);
+        return;
+    }
+    S2S_LOG_DEBUG(log, "to-remote", "%s (s2s-proxy -> %s%s)", q.describe().c_str(), remote_.c_str(), note);
+    stream_->send(q.bytes, q.source);
+    owner_.delivered(q);
 }
 
 void S2SOut::send_verifies() {
@@ -350,10 +356,7 @@ bool S2SOut::carries(const std::string& local) const {
 void S2SOut::send(const std::string& local, QueuedStanza stanza) {
     LinkDomains::Domain& d = domains_.get(local);
     if (state_ == State::Ready && d.auth == Auth::Valid && d.queue.empty()) {
-        S2S_LOG_DEBUG(LogContext{id(), local, remote_}, "to-remote", "%s (s2s-proxy -> %s)", stanza.describe().c_str(),
-                      remote_.c_str());
-        stream_->send(stanza.bytes, stanza.source);
-        owner_.delivered(stanza);
+        write(local, stanza, "");
         last_activity_ = ctx_.loop.now_ms();
         return;
     }
@@ -388,18 +391,18 @@ bool S2SOut::waiting_for_answers() const {
 
 void S2SOut::rearm() {
     if (state_ != State::Ready || !stream_) return;
-    stream_->set_deadline(waiting_for_answers() ? settings_.state_timeout_ms : settings_.idle_timeout_ms);
+    answers_due_ = settings_.state_timeout_ms ? ctx_.loop.now_ms() + settings_.state_timeout_ms : 0;
+    stream_->set_deadline(limits_.deadline(ready_end(), ctx_.loop.now_ms(), *stream_));
 }
 
 void S2SOut::on_timeout() {
-    if (state_ == State::Ready && !waiting_for_answers()) {
-        uint64_t idle = ctx_.loop.now_ms() - last_activity_;
-        if (idle < settings_.idle_timeout_ms) {
-            stream_->set_deadline(settings_.idle_timeout_ms - idle);
+    if (state_ == State::Ready) {
+        uint64_t now = ctx_.loop.now_ms();
+        if (limits_.still_waiting(*stream_, now, ready_end())) return;
+        if (!waiting_for_answers()) {
+            retire(now - last_activity_);
             return;
         }
-        retire(idle);
-        return;
     }
     // MongooseIM's s2s.outgoing.state_timeout: the stream ends with connection-timeout (RFC 6120
     // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.

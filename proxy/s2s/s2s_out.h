@@ -21,6 +21,10 @@
 // dialback keys on it; dialback requests of its own are refused (the stream id is the remote's,
 // so a key could be replayed): it must open a stream to us for that.
 //
+// The remote's stream limits (XEP-0478, stream_limits.h) are honoured: a stanza larger than its
+// max-bytes goes back to its sender instead of being written, and a ready link is kept alive with
+// whitespace before the remote's idle-seconds run out.
+//
 // Candidates that lead back into s2s-proxy are never dialled: an address where it listens
 // (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
 // IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
@@ -51,6 +55,7 @@
 #include "proxy/xmpp/pair_set.h"
 #include "proxy/features/sasl_external.h"
 #include "proxy/features/starttls.h"
+#include "proxy/features/stream_limits.h"
 #include "proxy/stream/stream.h"
 #include "proxy/xmpp/stream_machine.h"
 
@@ -77,6 +82,9 @@ struct OutboundSettings {
     bool bidi = true;                                  // ask for XEP-0288 when offered (s2s.bidi)
     uint64_t max_rate = 0;                             // s2s.outgoing.shaper, bytes/s read; 0: none
     xml::StreamOptions parse;
+    // What we accept on a link (XEP-0478 <limits/>), put in our <bidi/> request; empty with
+    // s2s.stream_limits off.
+    std::string limits;
     // Where s2s-proxy itself listens (never dialled), and the local ends of its outgoing
     // connections (kept while each is open); null: not checked, not kept.
     const ListenerSet* own_listeners = nullptr;
@@ -195,6 +203,9 @@ private:
     void after_negotiation();
     void authenticate(const std::string& local);
     void flush_queue(const std::string& local);
+    // Writes one stanza from `local` (`note` ends its debug line), or bounces it when it is larger
+    // than the remote accepts.
+    void write(const std::string& local, const QueuedStanza& stanza, const char* note);
     void send_verifies();
     void handle_db_result(const xml::Element& e);
     void handle_db_verify(const xml::Element& e);
@@ -202,6 +213,12 @@ private:
     void update_reverse_pairs();
     void bounce_all(StanzaError condition, const std::string& why);
     void rearm();
+    // When a ready link's wait ends (loop time; 0: never): the answers awaited are late, or the
+    // link has been idle for idle_timeout. Its deadline comes sooner when a keepalive is due.
+    [[nodiscard]] uint64_t ready_end() const {
+        if (waiting_for_answers()) return answers_due_;
+        return settings_.idle_timeout_ms ? last_activity_ + settings_.idle_timeout_ms : 0;
+    }
     [[nodiscard]] bool waiting_for_answers() const;
     [[nodiscard]] LogContext log_ctx() const noexcept { return LogContext{id(), first_local_, remote_}; }
 
@@ -236,6 +253,8 @@ private:
     SaslExternalClient sasl_;
     BidiClient bidi_;              // once asked (XEP-0288), the remote may send on this link
     uint64_t last_activity_ = 0;
+    uint64_t answers_due_ = 0;     // loop time the answers awaited are late (state_timeout); 0: never
+    RemoteLimits limits_;          // what the remote's latest features advertised (XEP-0478)
     VerifyRequests verifies_;  // db:verify requests for our inbound streams
     PairSet reverse_pairs_;  // bidi: (remote, local) pairs the remote may send for
 };

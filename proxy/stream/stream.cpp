@@ -237,6 +237,7 @@ void Stream::on_stream_error(StreamError error, std::string_view text) {
 
 void Stream::send(std::string_view bytes, Stream* source) {
     if (state_ != State::Open && state_ != State::Connecting) return;
+    last_sent_ = loop_.now_ms();
     if (tls_) {
         if (plain_out_.size() + bytes.size() > kHardLimit) {
             abort("the peer is not reading: more than " + std::to_string(kHardLimit) + " bytes queued");

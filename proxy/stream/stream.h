@@ -171,6 +171,10 @@ public:
     [[nodiscard]] std::size_t queued_bytes() const noexcept { return plain_out_.size() + out_.size() + inflight_.size(); }
     [[nodiscard]] bool congested() const noexcept { return queued_bytes() > kHighWater; }
     [[nodiscard]] const xml::StreamHeader& peer_header() const noexcept { return parser_.header(); }
+    // Loop time of the last bytes read from the peer (any: whitespace too), and of the last
+    // bytes queued for it (0: none yet).
+    [[nodiscard]] uint64_t last_read_ms() const noexcept { return last_read_; }
+    [[nodiscard]] uint64_t last_sent_ms() const noexcept { return last_sent_; }
     // Serialization scope for stanzas on this stream (default namespace and db: prefix).
     [[nodiscard]] xml::NamespaceScope& scope() noexcept { return scope_; }
     // "ip:port" of the peer, or "?" when unknown: the client a PROXY header named, else the TCP peer.
@@ -255,6 +259,7 @@ private:
     FlowGate* blocked_on_ = nullptr;     // as a source: where we wait (a congested stream, a queue)
     FlowGate output_gate_;               // as a destination: the sources waiting for our output
     uint64_t last_read_ = 0;         // loop time of the last bytes read
+    uint64_t last_sent_ = 0;         // loop time of the last bytes queued by send()
     bool stanza_pending_ = false;    // a stanza is partly read
     uint64_t stanza_since_ = 0;      // loop time its first byte was read
     uint64_t stanza_item_ = 0;       // the parser's items_done() then: a change means a newer stanza

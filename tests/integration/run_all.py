@@ -14,7 +14,8 @@ listener that refuses peers without a valid client certificate; test_chaos.py: f
 while messages flow, every message delivered exactly once or bounced with a reason; test_dane.py:
 DANE for outgoing links against a zone signed at test time behind a validating unbound;
 test_antispam.py: the [antispam] list files against a third, "spam" Prosody, edited while the
-proxy runs).
+proxy runs; test_stream_limits.py: XEP-0478 between two proxies, a stanza over the remote's
+max-bytes bounced with the reason and an idle link kept alive past the remote's idle timeout).
 
     /usr/bin/python3 tests/integration/run_all.py                          # everything
     /usr/bin/python3 tests/integration/run_all.py test_federation.A_Plain  # dotted names
@@ -45,9 +46,11 @@ import test_jabberd2  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
 import test_local_tls  # noqa: E402
+import test_stream_limits  # noqa: E402
 import test_tls_semantics  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
                               test_balancer, test_hostile_dns, test_dns_redirect, test_hostile_local, test_hostile_tls,
-                              test_local_tls, test_tls_semantics, test_dane, test_antispam, test_chaos]))
+                              test_local_tls, test_tls_semantics, test_dane, test_antispam, test_stream_limits,
+                              test_chaos]))

@@ -52,6 +52,16 @@ TEST_CASE("stream_settings: outgoing links: deadlines in ms, a zero state timeou
     CHECK(o.state_timeout_ms == 0);
 }
 
+TEST_CASE("stream_settings: outgoing links list what they accept in <bidi/> (XEP-0478) unless s2s.stream_limits is off") {
+    TlsContexts tls;
+    OutboundSettings o;
+    fill_outbound_settings(load("[s2s.outgoing]\nmax_stanza_size = 20_000\nstream_timeout = 90_000\n"), tls, &o);
+    CHECK(o.limits == "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>20000</max-bytes>"
+                      "<idle-seconds>90</idle-seconds></limits>");
+    fill_outbound_settings(load("[s2s]\nstream_limits = false\n"), tls, &o);
+    CHECK(o.limits.empty());
+}
+
 TEST_CASE("stream_settings: the local link checks the name it was configured by, unless told another") {
     TlsContexts tls;
     LocalSettings link;

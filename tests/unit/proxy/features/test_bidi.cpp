@@ -67,5 +67,7 @@ TEST_CASE("bidi: the initiating side asks only over TLS and when offered; stanza
     CHECK(refused->text == "b.test sent a stanza on a stream s2s-proxy opened, which is not bidirectional");
     CHECK(bidi.ask("b.test", log) == "<bidi xmlns='urn:xmpp:bidi'/>");
     CHECK(bidi.asked());
+    CHECK(bidi.ask("b.test", log, "<limits xmlns='urn:xmpp:stream-limits:0'/>") ==
+          "<bidi xmlns='urn:xmpp:bidi'><limits xmlns='urn:xmpp:stream-limits:0'/></bidi>");
     CHECK_FALSE(bidi.wanted(ctx, true, features->root(), nullptr, "b.test", log));
 }

@@ -1384,3 +1384,50 @@ TEST_CASE("s2s_in: after a reload denies an authenticated domain, its next stanz
     CHECK(has(p, "stream-error policy-violation"));
     CHECK(f.router->delivered.empty());
 }
+
+// ---- stream limits (XEP-0478) --------------------------------------------------------------------
+
+TEST_CASE("s2s_in: the features list our limits: the listener's max_stanza_size and the idle timeout") {
+    Fixture f;
+    f.settings.parse.limits.max_stanza_size = 1000;
+    f.settings.idle_timeout_ms = 3000;
+    SUBCASE("s2s.stream_limits on (the default)") {
+        Peer& p = f.peer("b.test", "a.test");
+        REQUIRE(f.t.run_until([&] { return has(p, "stanza features"); }));
+        CHECK(p.saw("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>1000</max-bytes>"
+                    "<idle-seconds>3</idle-seconds></limits>"));
+    }
+    SUBCASE("no idle timeout: max-bytes alone") {
+        f.settings.idle_timeout_ms = 0;
+        Peer& p = f.peer("b.test", "a.test");
+        REQUIRE(f.t.run_until([&] { return has(p, "stanza features"); }));
+        CHECK(p.saw("<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>1000</max-bytes></limits>"));
+    }
+    SUBCASE("s2s.stream_limits off") {
+        f.settings.stream_limits = false;
+        Peer& p = f.peer("b.test", "a.test");
+        REQUIRE(f.t.run_until([&] { return has(p, "stanza features"); }));
+        CHECK_FALSE(p.saw("stream-limits"));
+        CHECK(p.saw("urn:xmpp:features:dialback"));
+    }
+}
+
+TEST_CASE("s2s_in: whitespace from the peer is traffic: it keeps an idle stream open; silence closes it") {
+    Fixture f;
+    f.settings.idle_timeout_ms = 400;
+    Peer& p = f.peer("b.test", "a.test", dialback);
+    REQUIRE(f.t.run_until([&] { return p.saw("type='valid'"); }));
+    uint64_t t0 = uv_now(f.t.uv());
+    while (uv_now(f.t.uv()) - t0 < 1200) {  // three idle timeouts, a space every 150 ms
+        f.t.run_for(150);
+        REQUIRE_FALSE(p.closed);
+        p.stream->send(" ");
+    }
+    p.stream->send("<message from='u@b.test' to='v@a.test' id='m1'/>");
+    REQUIRE(f.t.run_until([&] { return f.router->delivered.size() == 1; }));
+    uint64_t t1 = uv_now(f.t.uv());
+    REQUIRE(f.t.run_until([&] { return p.closed; }, 3000));
+    CHECK(uv_now(f.t.uv()) - t1 >= 350);
+    CHECK(has(p, "close"));  // our </stream:stream>, no stream error
+    CHECK_FALSE(p.saw("connection-timeout"));
+}

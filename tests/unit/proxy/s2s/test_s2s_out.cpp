@@ -612,6 +612,7 @@ const char* const kBack = "<message from='bob@b.test/r' to='alice@a.test/r' id='
 
 TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves it; its stanzas come back (dialback)") {
     Fixture f;
+    f.settings.limits = limits_feature(524288, 600000);
     f.script.on_accepted = [](Peer& p) { p.stream->send(kBack); };
     f.remote_speaks_tls(test::TestPki::get().srv);  // SRV-ID and XmppAddr b.test
     f.router->to_remote("a.test", "b.test", stanza(kMessage));
@@ -619,6 +620,9 @@ TEST_CASE("s2s_out: bidi asked for over TLS when the remote's certificate proves
     // <bidi/> before authenticating (XEP-0288 §2.2)
     REQUIRE(has(f.remote, "stanza bidi"));
     CHECK(index_of(f.remote, "stanza bidi") < index_of(f.remote, "stanza result"));
+    // with what we accept on the link in it (XEP-0478 §2.2)
+    CHECK(f.remote.saw("<bidi xmlns='urn:xmpp:bidi'><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>524288"
+                       "</max-bytes><idle-seconds>600</idle-seconds></limits></bidi>"));
     const QueuedStanza& back = f.local.got[0];
     CHECK(back.type.empty());
     CHECK(back.from == "bob@b.test/r");
@@ -1055,4 +1059,113 @@ TEST_CASE("s2s_out: a refused candidate is skipped and the next one is dialled; 
     f.remote.stream->close("test: the remote goes away");
     REQUIRE(f.t.run_until([&] { return f.router->links() == 0; }));
     CHECK(ends.size() == 0);
+}
+
+// ---- the remote's stream limits (XEP-0478) -------------------------------------------------------
+
+namespace {
+
+// The remote answers dialback as remote_speaks_dialback() does, listing `limits` in its features.
+void remote_advertises(Fixture& f, const std::string& limits) {
+    f.remote_speaks_dialback();
+    f.remote.on_open_hook = [limits](Peer& p) {
+        p.stream->send(remote_header("sid") + "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>" +
+                       limits + "</stream:features>");
+    };
+}
+
+// A ready link to a remote that lists `limits`, with alice's first message delivered on it.
+void ready_link(Fixture& f, const std::string& limits) {
+    remote_advertises(f, limits);
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+}
+
+QueuedStanza big_message(const std::string& id) {
+    return stanza("<message from='alice@a.test/r' to='bob@b.test' id='" + id + "'><body>" + std::string(2000, 'x') +
+                  "</body></message>");
+}
+
+}  // namespace
+
+TEST_CASE("s2s_out: a stanza over the remote's max-bytes bounces with policy-violation; smaller ones go; the link stays") {
+    Fixture f;
+    remote_advertises(f, "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>1000</max-bytes></limits>");
+    uint64_t too_large = metrics().stream_limits.get("too_large");
+    // Queued while the link negotiates, then found too large once the limits are known...
+    f.router->to_remote("a.test", "b.test", big_message("big1"));
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    REQUIRE(f.local.got.size() == 1);
+    const QueuedStanza& b = f.local.got[0];
+    CHECK(b.id == "big1");
+    CHECK(b.type == "error");
+    CHECK(b.to == "alice@a.test/r");
+    CHECK(b.bytes.find("<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>") != std::string::npos);
+    CHECK(b.bytes.find("b.test accepts stanzas of at most 1000 bytes (XEP-0478 stream limits); this one has") !=
+          std::string::npos);
+    CHECK(b.bytes.find(" by=") == std::string::npos);  // the policy is the remote's, not ours
+    // ...and on the ready link.
+    f.router->to_remote("a.test", "b.test", big_message("big2"));
+    f.router->to_remote("a.test", "b.test", stanza("<message from='alice@a.test' to='bob@b.test' id='m2'/>"));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("id='m2'"); }));
+    REQUIRE(f.local.got.size() == 2);
+    CHECK(f.local.got[1].id == "big2");
+    CHECK_FALSE(f.remote.saw("xxxxxxxxxx"));
+    CHECK(f.accepted == 1);
+    CHECK(f.router->links() == 1);
+    CHECK_FALSE(f.remote.closed);
+    CHECK(metrics().stream_limits.get("too_large") == too_large + 2);
+    CHECK(f.router->counters().delivered_remote == 2);
+    CHECK(f.router->counters().bounced == 2);
+}
+
+TEST_CASE("s2s_out: a stanza within the remote's max-bytes, or with none advertised, is written") {
+    Fixture f;
+    SUBCASE("none advertised") { f.remote_speaks_dialback(); }
+    SUBCASE("a larger limit") {
+        remote_advertises(f, "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>100000</max-bytes></limits>");
+    }
+    f.router->to_remote("a.test", "b.test", big_message("big1"));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("id='big1'"); }));
+    CHECK(f.local.got.empty());
+}
+
+TEST_CASE("s2s_out: a ready link is kept alive with whitespace before the remote's idle-seconds run out") {
+    Fixture f;
+    ready_link(f, "<limits xmlns='urn:xmpp:stream-limits:0'><idle-seconds>1</idle-seconds></limits>");
+    uint64_t keepalives = metrics().stream_limits.get("keepalive");
+    // Busy: what we write keeps the link alive, no keepalive is needed.
+    for (int i = 0; i < 5; ++i) {
+        f.t.run_for(300);
+        f.router->to_remote("a.test", "b.test", stanza("<message from='alice@a.test' to='bob@b.test' id='b" +
+                                                       std::to_string(i) + "'/>"));
+    }
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("id='b4'"); }));
+    CHECK(metrics().stream_limits.get("keepalive") == keepalives);
+    // Idle: a space at two thirds of idle-seconds (666 ms); the remote hears from us every time.
+    uint64_t t0 = uv_now(f.t.uv());
+    uint64_t heard = f.remote.stream->last_read_ms();
+    while (uv_now(f.t.uv()) - t0 < 2200) {
+        f.t.run_for(100);
+        uint64_t now = uv_now(f.t.uv());
+        uint64_t last = f.remote.stream->last_read_ms();
+        CHECK(now - last < 1000);  // never a second without traffic
+        heard = last;
+    }
+    CHECK(heard > t0);
+    CHECK(metrics().stream_limits.get("keepalive") >= keepalives + 2);
+    CHECK(f.router->links() == 1);
+    CHECK(f.accepted == 1);
+    CHECK_FALSE(f.remote.closed);
+}
+
+TEST_CASE("s2s_out: without idle-seconds, an idle link sends no keepalive") {
+    Fixture f;
+    ready_link(f, "<limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>100000</max-bytes></limits>");
+    uint64_t keepalives = metrics().stream_limits.get("keepalive");
+    uint64_t heard = f.remote.stream->last_read_ms();
+    f.t.run_for(1500);
+    CHECK(metrics().stream_limits.get("keepalive") == keepalives);
+    CHECK(f.remote.stream->last_read_ms() == heard);
 }
