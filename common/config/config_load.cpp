@@ -891,6 +891,18 @@ private:
         check_overrides_not_ours();
         check_dns_not_ours();
         check_proxy_protocol();
+        check_rate_limits();
+    }
+
+    // An [antispam] rate limit is its rate: a burst alone would limit nothing.
+    void check_rate_limits() {
+        for (const char* limit : {"antispam.domain_rate", "antispam.subscription_rate"}) {
+            std::string l(limit);
+            if (get(l + ".burst") && !get(l + ".rate") && !entries_.count(l + ".rate"))
+                error_at(l + ".burst", "has no effect without " + l + ".rate: write " + l.substr(9) +
+                                           " = {rate = N, burst = " + std::to_string(get(l + ".burst")->i) +
+                                           "} (stanzas per second)");
+        }
     }
 
     // A listener shaper may name an access rule (MongooseIM's c2s listeners): each value of that
