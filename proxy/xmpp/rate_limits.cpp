@@ -110,6 +110,7 @@ void RateLimits::slow(Domain& d, uint64_t wait_ms, Stream* source, const char* w
     std::size_t before = d.gate.held();
     d.gate.hold(source);
     if (d.gate.held() > before) {
+        source->cap_reads(kHeldReadBytes);
         metrics().antispam_rate_limited.add(what);
         S2S_LOG_NOTICE(LogContext{source ? std::optional<uint64_t>(source->id()) : std::nullopt, {}, d.name},
                        "rate-limited", "over the [antispam] %s limit: the stream stops reading for %llu ms", what,

@@ -5,7 +5,8 @@
 // from stops reading (FlowGate) until the domain's buckets have paid the debt back, so the
 // remote server is slowed by TCP. Every stream of that domain that sends while the debt lasts is
 // held the same way. The stanzas of one read are always taken in (as with backpressure), so a
-// burst may pass by one read's worth; the debt it leaves makes the pause after it longer.
+// held stream reads at most kHeldReadBytes at a time from then on: what it sent meanwhile comes
+// in a few stanzas at a time, each read taking its tokens, instead of 64 KB at once.
 //
 // Known contacts (known_contacts.h) are exempt from the subscription limit: a subscription
 // request from a remote JID to which that local user sent presence type='subscribed' or
@@ -49,6 +50,7 @@ struct RateSetting {
 class RateLimits {
 public:
     static constexpr std::size_t kDefaultMaxDomains = 10'000;
+    static constexpr std::size_t kHeldReadBytes = 1024;
 
     explicit RateLimits(EventLoop& loop, std::size_t max_domains = kDefaultMaxDomains,
                         KnownContacts contacts = KnownContacts());

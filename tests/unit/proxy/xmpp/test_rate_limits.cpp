@@ -3,6 +3,7 @@
 // stream over loopback TCP and measures when its next stanza is read.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -161,4 +162,39 @@ TEST_CASE("rate_limits: a held stream reads its next stanza only when the domain
     REQUIRE(t.run_until([&] { return arrivals.size() == 11; }, 2000));
     CHECK(arrivals.back() - burst_at >= 240);
     CHECK(arrivals.back() - burst_at < 1000);
+}
+
+TEST_CASE("rate_limits: a held stream takes what was sent meanwhile a few stanzas at a time") {
+    test::TestLoop t;
+    RateLimits limits(t.loop());
+    limits.configure(RateSetting{20, 2}, RateSetting{});
+    Peer& server = t.new_peer();
+    std::vector<uint64_t> arrivals;
+    server.on_stanza_hook = [&](Peer& me) {
+        arrivals.push_back(t.loop().now_ms());
+        inbound(limits, "b.test", me.last(), me.stream);
+    };
+    t.listen([&](uv_stream_t* l) {
+        server.stream = Stream::create(t.loop(), server, {}, 10);
+        REQUIRE(uv_accept(l, server.stream->handle()) == 0);
+        server.stream->start();
+    });
+    Peer& client = t.new_peer();
+    const std::string stanza = "<message from='x@b.test' to='u@a.test'><body>" + std::string(150, 'x') + "</body></message>";
+    client.on_connect_hook = [&](Peer& me) { me.stream->send(std::string(test::kStreamHeader) + stanza + stanza + stanza); };
+    t.connect(client, 2);
+    REQUIRE(t.run_until([&] { return arrivals.size() == 3; }));
+    CHECK(server.stream->reading_stopped());
+    std::string more;
+    for (int i = 0; i < 20; ++i) more += stanza;  // about 4 KB while the stream is held
+    client.stream->send(more);
+    REQUIRE(t.run_until([&] { return arrivals.size() == 23; }, 5000));
+    // 21 stanzas over the burst at 20/s: about a second, not one read at the end of the first pause.
+    CHECK(arrivals.back() - arrivals[2] >= 700);
+    size_t at_once = 0;
+    for (size_t i = 3, run = 1; i < arrivals.size(); ++i) {
+        run = arrivals[i] == arrivals[i - 1] ? run + 1 : 1;
+        at_once = std::max(at_once, run);
+    }
+    CHECK(at_once <= 6);  // one read of 1 KB holds about 5 of these
 }
