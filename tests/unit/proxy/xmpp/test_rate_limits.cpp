@@ -43,6 +43,28 @@ QueuedStanza presence_out(const std::string& type, const std::string& from, cons
     return s;
 }
 
+// A listener whose streams count every stanza they read from b.test against `stanzas`, noting
+// when each arrived (loop time).
+struct LimitedServer {
+    test::TestLoop t;
+    RateLimits limits{t.loop()};
+    Peer& server = t.new_peer();
+    std::vector<uint64_t> arrivals;
+
+    explicit LimitedServer(RateSetting stanzas) {
+        limits.configure(stanzas, RateSetting{});
+        server.on_stanza_hook = [this](Peer& me) {
+            arrivals.push_back(t.loop().now_ms());
+            inbound(limits, "b.test", me.last(), me.stream);
+        };
+        t.listen([this](uv_stream_t* l) {
+            server.stream = Stream::create(t.loop(), server, {}, 10);
+            REQUIRE(uv_accept(l, server.stream->handle()) == 0);
+            server.stream->start();
+        });
+    }
+};
+
 }  // namespace
 
 TEST_CASE("rate_limits: without limits nothing is tracked or held") {
@@ -134,66 +156,40 @@ TEST_CASE("rate_limits: a domain back to full is forgotten; past the bound the l
 }
 
 TEST_CASE("rate_limits: a held stream reads its next stanza only when the domain's debt is paid back") {
-    test::TestLoop t;
-    RateLimits limits(t.loop());
-    limits.configure(RateSetting{20, 5}, RateSetting{});
-    Peer& server = t.new_peer();
-    std::vector<uint64_t> arrivals;
-    server.on_stanza_hook = [&](Peer& me) {
-        arrivals.push_back(t.loop().now_ms());
-        inbound(limits, "b.test", me.last(), me.stream);
-    };
-    t.listen([&](uv_stream_t* l) {
-        server.stream = Stream::create(t.loop(), server, {}, 10);
-        REQUIRE(uv_accept(l, server.stream->handle()) == 0);
-        server.stream->start();
-    });
-    Peer& client = t.new_peer();
+    LimitedServer w(RateSetting{20, 5});
+    Peer& client = w.t.new_peer();
     client.on_connect_hook = [&](Peer& me) {
         std::string burst = test::kStreamHeader;
         for (int i = 0; i < 10; ++i) burst += "<message from='x@b.test' to='u@a.test'/>";
         me.stream->send(burst);
     };
-    t.connect(client, 2);
-    REQUIRE(t.run_until([&] { return arrivals.size() == 10; }));
-    uint64_t burst_at = arrivals.back();
-    CHECK(server.stream->reading_stopped());  // 5 over the burst: 250 ms at 20/s
+    w.t.connect(client, 2);
+    REQUIRE(w.t.run_until([&] { return w.arrivals.size() == 10; }));
+    uint64_t burst_at = w.arrivals.back();
+    CHECK(w.server.stream->reading_stopped());  // 5 over the burst: 250 ms at 20/s
     client.stream->send("<message from='x@b.test' to='u@a.test'/>");
-    REQUIRE(t.run_until([&] { return arrivals.size() == 11; }, 2000));
-    CHECK(arrivals.back() - burst_at >= 240);
-    CHECK(arrivals.back() - burst_at < 1000);
+    REQUIRE(w.t.run_until([&] { return w.arrivals.size() == 11; }, 2000));
+    CHECK(w.arrivals.back() - burst_at >= 240);
+    CHECK(w.arrivals.back() - burst_at < 1000);
 }
 
 TEST_CASE("rate_limits: a held stream takes what was sent meanwhile a few stanzas at a time") {
-    test::TestLoop t;
-    RateLimits limits(t.loop());
-    limits.configure(RateSetting{20, 2}, RateSetting{});
-    Peer& server = t.new_peer();
-    std::vector<uint64_t> arrivals;
-    server.on_stanza_hook = [&](Peer& me) {
-        arrivals.push_back(t.loop().now_ms());
-        inbound(limits, "b.test", me.last(), me.stream);
-    };
-    t.listen([&](uv_stream_t* l) {
-        server.stream = Stream::create(t.loop(), server, {}, 10);
-        REQUIRE(uv_accept(l, server.stream->handle()) == 0);
-        server.stream->start();
-    });
-    Peer& client = t.new_peer();
+    LimitedServer w(RateSetting{20, 2});
+    Peer& client = w.t.new_peer();
     const std::string stanza = "<message from='x@b.test' to='u@a.test'><body>" + std::string(150, 'x') + "</body></message>";
     client.on_connect_hook = [&](Peer& me) { me.stream->send(std::string(test::kStreamHeader) + stanza + stanza + stanza); };
-    t.connect(client, 2);
-    REQUIRE(t.run_until([&] { return arrivals.size() == 3; }));
-    CHECK(server.stream->reading_stopped());
+    w.t.connect(client, 2);
+    REQUIRE(w.t.run_until([&] { return w.arrivals.size() == 3; }));
+    CHECK(w.server.stream->reading_stopped());
     std::string more;
     for (int i = 0; i < 20; ++i) more += stanza;  // about 4 KB while the stream is held
     client.stream->send(more);
-    REQUIRE(t.run_until([&] { return arrivals.size() == 23; }, 5000));
+    REQUIRE(w.t.run_until([&] { return w.arrivals.size() == 23; }, 5000));
     // 21 stanzas over the burst at 20/s: about a second, not one read at the end of the first pause.
-    CHECK(arrivals.back() - arrivals[2] >= 700);
+    CHECK(w.arrivals.back() - w.arrivals[2] >= 700);
     size_t at_once = 0;
-    for (size_t i = 3, run = 1; i < arrivals.size(); ++i) {
-        run = arrivals[i] == arrivals[i - 1] ? run + 1 : 1;
+    for (size_t i = 3, run = 1; i < w.arrivals.size(); ++i) {
+        run = w.arrivals[i] == w.arrivals[i - 1] ? run + 1 : 1;
         at_once = std::max(at_once, run);
     }
     CHECK(at_once <= 6);  // one read of 1 KB holds about 5 of these
