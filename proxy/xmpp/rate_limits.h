@@ -73,6 +73,7 @@ public:
     void outbound(const QueuedStanza& stanza);
 
     [[nodiscard]] KnownContacts& contacts() noexcept { return contacts_; }
+    [[nodiscard]] const KnownContacts& contacts() const noexcept { return contacts_; }
     [[nodiscard]] std::size_t domains() const noexcept { return index_.size(); }
     // Whether `remote`'s streams are held now (for tests and logs).
     [[nodiscard]] bool holding(const std::string& remote) const;
