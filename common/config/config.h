@@ -191,6 +191,14 @@ struct Config {
     std::string antispam_spam_domains_file;    // empty: none
     std::string antispam_spam_jids_file;
     std::string antispam_whitelist_domains_file;
+    // [antispam] inbound rate limits per remote domain: per second, up to `burst` at once (0: the
+    // rate's worth); rate 0: no limit. domain_rate counts every stanza, subscription_rate
+    // presence type='subscribe' only.
+    struct RateLimit {
+        int64_t rate = 0;
+        int64_t burst = 0;
+    };
+    RateLimit antispam_domain_rate, antispam_subscription_rate;
 
     // [admin]
     bool admin_enabled = true;

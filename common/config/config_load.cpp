@@ -892,6 +892,7 @@ private:
         check_dns_not_ours();
         check_proxy_protocol();
         check_dane_resolver();
+        check_rate_limits();
     }
 
     // DANE trusts the AD bit of the nameservers' answers: say so when they may not deserve it.
@@ -910,6 +911,17 @@ private:
                 warn_at("s2s.outgoing.dns.nameservers",
                         "DANE (s2s.outgoing.dane) trusts the AD bit of " + quote(ns) + ", which is not on loopback: "
                         "anyone on the path can set it; run a validating resolver on this host and name it here");
+    }
+
+    // An [antispam] rate limit is its rate: a burst alone would limit nothing.
+    void check_rate_limits() {
+        for (const char* limit : {"antispam.domain_rate", "antispam.subscription_rate"}) {
+            std::string l(limit);
+            if (get(l + ".burst") && !get(l + ".rate") && !entries_.count(l + ".rate"))
+                error_at(l + ".burst", "has no effect without " + l + ".rate: write " + l.substr(9) +
+                                           " = {rate = N, burst = " + std::to_string(get(l + ".burst")->i) +
+                                           "} (stanzas per second)");
+        }
     }
 
     // A listener shaper may name an access rule (MongooseIM's c2s listeners): each value of that

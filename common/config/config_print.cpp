@@ -94,7 +94,7 @@ struct Printer {
         }
         std::string out =
             "# s2s-proxy effective configuration: canonical layout, defaults filled in, secrets masked.\n";
-        for (const char* name : {"general", "s2s", "local", "admin", "access", "acl"}) {
+        for (const char* name : {"general", "s2s", "local", "antispam", "admin", "access", "acl"}) {
             auto it = sections.find(name);
             if (it == sections.end()) continue;
             out += "\n[" + it->first + "]\n" + it->second;

@@ -9,6 +9,7 @@ namespace s2s::config {
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+constexpr int64_t kMaxRateLimit = 1'000'000'000;  // [antispam] rates and bursts, in stanzas
 constexpr int64_t kMaxMs = 24LL * 3600 * 1000 * 365;  // a year
 // Where DNS answers may not lead by default: this host (loopback, unspecified), link-local,
 // multicast and broadcast.
@@ -567,6 +568,23 @@ std::vector<OptionSpec> build() {
          "file of domains (and their subdomains) never blocked by spam_domains_file, read like it (ejabberd "
          "mod_antispam)",
          [](Config& c, const Wild&, const Value& v) { c.antispam_whitelist_domains_file = v.s; }},
+        {"antispam.domain_rate.rate", Kind::Int, nullptr, 1, kMaxRateLimit, {}, R,
+         "stanzas per second each remote domain may send us, over all its streams (domain_rate = {rate = 50, "
+         "burst = 200}); over it the domain's streams stop reading until it is back under (TCP slows the "
+         "sender; nothing is dropped) (ours; unset: no limit)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_domain_rate.rate = v.i; }},
+        {"antispam.domain_rate.burst", Kind::Int, nullptr, 1, kMaxRateLimit, {}, R,
+         "stanzas a quiet remote domain may send at once before domain_rate.rate holds it (ours; unset: one "
+         "second's worth)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_domain_rate.burst = v.i; }},
+        {"antispam.subscription_rate.rate", Kind::Int, nullptr, 1, kMaxRateLimit, {}, R,
+         "presence subscription requests (type='subscribe') per second each remote domain may send us "
+         "(subscription_rate = {rate = 1, burst = 5}), slowed like domain_rate; a request from a JID our user "
+         "sent 'subscribed' or 'subscribe' to (remembered 30 days) is not counted (ours; unset: no limit)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_subscription_rate.rate = v.i; }},
+        {"antispam.subscription_rate.burst", Kind::Int, nullptr, 1, kMaxRateLimit, {}, R,
+         "subscription requests a quiet remote domain may send at once (ours; unset: one second's worth)",
+         [](Config& c, const Wild&, const Value& v) { c.antispam_subscription_rate.burst = v.i; }},
 
         // [admin]
         {"admin.enabled", Kind::Bool, "true", 0, 0, {}, 0, "serve the admin HTTP endpoint (/healthz, /readyz, /metrics) (ours)",

@@ -142,6 +142,10 @@ void write_gauges(Writer& w, const MetricsSnapshot& s) {
              count(s.stanza_memory_bytes));
     w.single("stanza_memory_budget_bytes", "general.stanza_memory_budget (0: none)", "gauge",
              count(s.stanza_memory_budget));
+    w.single("antispam_contacts",
+             "(local, remote) bare JID pairs our users sent a subscription presence to, exempt from "
+             "antispam.subscription_rate",
+             "gauge", count(s.antispam_contacts));
     w.single("event_loop_lag_seconds",
              "Worst delay of the event loop over the last 10 to 20 s: how long past its time a 250 ms timer ran",
              "gauge", s.loop_lag_seconds);
@@ -249,6 +253,10 @@ void write_streams(Writer& w, const Metrics& m) {
                "[antispam] list files read again (SIGHUP or a change on disk), by result: applied, or refused "
                "(a file that does not parse; the previous lists stay)",
                m.antispam_reloads, "result");
+    w.counters("antispam_rate_limited_total",
+               "Times a stream stopped reading because its remote domain was over an [antispam] rate limit, "
+               "by which: stanzas (domain_rate) or subscriptions (subscription_rate)",
+               m.antispam_rate_limited, "what");
     w.counters("stanza_limits_total",
                "Streams ended by a per-stanza limit, by which: stanza_size, tag_size, depth, attributes, elements, "
                "memory, budget (general.stanza_memory_budget), timeout (general.stanza_timeout)",

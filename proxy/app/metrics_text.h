@@ -37,6 +37,7 @@ struct MetricsSnapshot {
     size_t stanza_memory_bytes = 0;   // held by the trees of all unfinished stanzas
     size_t stanza_memory_budget = 0;  // general.stanza_memory_budget (0: none)
     double loop_lag_seconds = 0;      // LoopLag::worst_seconds()
+    size_t antispam_contacts = 0;     // (local, remote) pairs the subscription limit exempts
     std::vector<CertificateExpiry> certificates;  // those the config presents
     RouterCounters router;
     ProcessSample process;  // a value left out is not written

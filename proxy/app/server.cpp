@@ -136,7 +136,7 @@ bool Server::start(std::string* error) {
     S2S_LOG_INFO(LogContext{}, "dns", "remote domains are resolved through %s", dns->servers().c_str());
     resolver_ = std::move(dns);
     router_ = std::make_unique<ProxyRouter>(outbound_, *resolver_);
-    ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0});
+    ctx_ = std::make_unique<ProxyContext>(ProxyContext{config_, loop_, keys_, policy_, *router_, {}, 0, {}, &rate_limits_});
     local_link_ = std::make_unique<LocalLink>(*ctx_, local_settings_, *router_);
     local_verifier_ = std::make_unique<LocalVerifier>(*ctx_, local_verify_);
     router_->attach(*ctx_, *local_link_);
@@ -191,6 +191,7 @@ bool Server::start_antispam(std::string* error) {
     spam_watcher_ = std::make_unique<SpamFileWatcher>(
         loop_, [this](std::shared_ptr<const SpamLists> lists) { policy_.set_spam_lists(std::move(lists)); });
     spam_watcher_->watch(config_);
+    rate_limits_.configure(config_);
     return true;
 }
 
@@ -234,6 +235,7 @@ bool Server::apply_reload(std::string* outcome) {
     std::string spam_note;
     policy_ = PolicyRules(config_, trusted_only(config_));
     policy_.set_spam_lists(std::move(spam));
+    rate_limits_.configure(config_);
     if (spam_watcher_) {
         spam_watcher_->watch(config_);
         // a file that does not parse keeps the lists in force (logged), and the outcome says so
@@ -328,6 +330,7 @@ std::string Server::metrics_text() const {
     s.stanza_memory_budget = xml::XmlStream::memory_budget();
     s.loop_lag_seconds = loop_lag_.worst_seconds();
     s.certificates = certificates_;
+    s.antispam_contacts = rate_limits_.contacts().size();
     s.router = router_->counters();
     s.process = sample_process();
     return render_metrics(s, metrics());

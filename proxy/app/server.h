@@ -141,6 +141,7 @@ private:
     LocalVerifySettings local_verify_;
     std::unique_ptr<Resolver> resolver_;
     std::unique_ptr<ProxyRouter> router_;
+    RateLimits rate_limits_{loop_};          // [antispam] domain_rate, subscription_rate (outlives ctx_)
     std::unique_ptr<ProxyContext> ctx_;
     std::unique_ptr<LocalLink> local_link_;
     std::unique_ptr<LocalVerifier> local_verifier_;  // checks the local server's dialback keys

@@ -53,6 +53,7 @@ std::optional<StanzaRefusal> route_remote_stanza(ProxyContext& ctx, uint64_t con
                   static_cast<int>(e.name().size()), e.name().data(), static_cast<int>(e.attr("id").value_or("-").size()),
                   e.attr("id").value_or("-").data(), static_cast<int>(from_attr->size()), from_attr->data(),
                   static_cast<int>(to_attr->size()), to_attr->data(), remote.c_str());
+    if (ctx.rate_limits) ctx.rate_limits->inbound(remote, e, source);
     ctx.router.from_remote(remote, local, doc, source);
     return std::nullopt;
 }

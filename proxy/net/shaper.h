@@ -19,15 +19,20 @@ namespace s2s {
 // need no domain match; no match is no shaper).
 [[nodiscard]] uint64_t shaper_rate(const Config& config, const std::string& shaper, std::string_view remote);
 
+// The bucket itself counts any unit: the [antispam] limits (proxy/xmpp/rate_limits.h) count
+// stanzas per remote domain with it, with a capacity (burst) of their own.
 class TokenBucket {
 public:
-    // rate: bytes per second (> 0); now_ms: loop time.
-    TokenBucket(uint64_t rate, uint64_t now_ms);
+    // rate: tokens (bytes, stanzas...) per second (> 0); now_ms: loop time; capacity: what a full
+    // bucket holds (the burst), 0 for one second's worth.
+    TokenBucket(uint64_t rate, uint64_t now_ms, uint64_t capacity = 0);
 
     // Takes `bytes` that were just read; returns how many ms reading must pause (0: none).
     uint64_t take(uint64_t bytes, uint64_t now_ms);
-    // A new rate (SIGHUP); what was taken stays taken.
-    void set_rate(uint64_t rate) noexcept;
+    // A new rate and capacity as in the constructor (SIGHUP); what was taken stays taken.
+    void set_rate(uint64_t rate, uint64_t capacity = 0) noexcept;
+    // Whether it is full again: then it is no different from a new bucket.
+    [[nodiscard]] bool full(uint64_t now_ms) { return available(now_ms) >= static_cast<int64_t>(capacity_); }
 
     // Tokens now (may be negative while a pause pays a debt back).
     [[nodiscard]] int64_t available(uint64_t now_ms) {
@@ -35,12 +40,14 @@ public:
         return tokens_;
     }
     [[nodiscard]] uint64_t rate() const noexcept { return rate_; }
+    [[nodiscard]] uint64_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] int64_t tokens() const noexcept { return tokens_; }
 
 private:
     void refill(uint64_t now_ms);
 
     uint64_t rate_;
+    uint64_t capacity_;
     int64_t tokens_;     // may go negative: the debt a pause pays back
     uint64_t last_ms_;
     uint64_t remainder_ = 0;  // rate * ms not yet turned into whole tokens (keeps slow rates exact)

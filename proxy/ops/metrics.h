@@ -88,6 +88,8 @@ struct Metrics {
                                               // sasl_external, stanza
     CounterMap antispam_refusals;             // "<list key>:<what>": domain checks a spam list refused, JIDs
     CounterMap antispam_reloads;              // list files read again: "applied" or "refused"
+    CounterMap antispam_rate_limited;         // streams held by an [antispam] rate limit: "stanzas" or
+                                              // "subscriptions"
     uint64_t dns_queries = 0;                 // resolutions started (one per remote domain asked)
     CounterMap dns_failures;                  // by reason: timeout, nxdomain, servfail, no_service...
     // DANE (s2s.outgoing.dane), by outcome: match / mismatch (a link's certificate against usable

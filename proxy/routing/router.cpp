@@ -32,6 +32,7 @@ S2SOut& ProxyRouter::link(const std::string& remote, const std::string& local) {
 
 void ProxyRouter::to_remote(const std::string& local, const std::string& remote, QueuedStanza stanza) {
     ++counters_.to_remote;
+    if (ctx_->rate_limits) ctx_->rate_limits->outbound(stanza);
     if (!ctx_->policy.allowed(remote)) {
         bounce(stanza, StanzaError::PolicyViolation, "s2s to " + remote + " is not allowed: " + ctx_->policy.refusal(remote));
         return;

@@ -47,7 +47,7 @@ Stream::~Stream() {
 void Stream::update_reading() {
     if (!reading_ || state_ != State::Open) return;
     if (reading_stopped()) uv_read_stop(handle());
-    else uv_read_start(handle(), bucket_ ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
+    else uv_read_start(handle(), shaped_reads() ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
 }
 
 // A shaped stream reads no more than its bucket holds, so what the kernel keeps back (and the
@@ -55,6 +55,7 @@ void Stream::update_reading() {
 void Stream::alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept {
     EventLoop::alloc_read_buffer(h, suggested, buf);
     auto* self = static_cast<Stream*>(h->data);
+    if (self->read_cap_ && self->read_cap_ < buf->len) buf->len = self->read_cap_;
     if (!self->bucket_) return;
     int64_t allowed = std::max<int64_t>(self->bucket_->available(self->loop_.now_ms()), kMinShapedRead);
     if (static_cast<uint64_t>(allowed) < buf->len) buf->len = static_cast<size_t>(allowed);
@@ -65,7 +66,7 @@ bool Stream::start() {
     ++metrics().streams_opened[static_cast<int>(side_)];
     last_read_ = loop_.now_ms();
     state_ = State::Open;
-    int rc = uv_read_start(handle(), bucket_ ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
+    int rc = uv_read_start(handle(), shaped_reads() ? alloc_shaped : EventLoop::alloc_read_buffer, on_read);
     if (rc != 0) {
         abort(std::string("cannot read from the socket: ") + uv_strerror(rc));
         return false;
@@ -136,6 +137,12 @@ void Stream::set_rate_limit(uint64_t bytes_per_second) {
     }
     bucket_ = std::make_unique<TokenBucket>(bytes_per_second, loop_.now_ms());
     update_reading();  // reads are sized by the bucket from now on
+}
+
+void Stream::cap_reads(size_t bytes) {
+    read_cap_ = bytes;
+    if (reading_ && state_ == State::Open && !reading_stopped()) uv_read_stop(handle());  // (to change the alloc)
+    update_reading();
 }
 
 void Stream::shape(size_t bytes_read) {

@@ -160,6 +160,9 @@ public:
     [[nodiscard]] bool reading_stopped() const noexcept { return paused_ || shaped_ || blocked_on_ != nullptr; }
     // Holds reading to `bytes_per_second` (a token bucket; see shaper.h); 0 removes the limit.
     void set_rate_limit(uint64_t bytes_per_second);
+    // Reads at most `bytes` at a time from now on (0: no cap), so that a reader that counts
+    // stanzas (the [antispam] limits, rate_limits.h) can stop it before much more comes in.
+    void cap_reads(size_t bytes);
 
     // Frees what an idle stream does not need (the XML parser between stanzas, TLS and output
     // buffers) when nothing was read for `idle_ms`; the next bytes rebuild it. Cheap to call
@@ -207,6 +210,7 @@ private:
     static void on_shaper_timer(uv_timer_t* t) noexcept;
     static void alloc_shaped(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
     static constexpr int64_t kMinShapedRead = 512;  // a shaped read is never smaller
+    [[nodiscard]] bool shaped_reads() const noexcept { return bucket_ || read_cap_; }
 
     void update_reading();
     void push_back_on_source(Stream* source);
@@ -248,6 +252,7 @@ private:
     bool trimmed_ = false;           // idle memory released since the last read
     bool shaped_ = false;            // reading waits for the shaper's bucket to refill
     std::unique_ptr<TokenBucket> bucket_;  // with a shaper only
+    size_t read_cap_ = 0;                  // cap_reads(); 0: none
     uv_timer_t* shaper_timer_ = nullptr;   // with a shaper only; freed in its close callback
     // The send deadline: made the first time output waits for the kernel; left running lazily
     // (see watch_send()); freed in its close callback.

@@ -1,5 +1,6 @@
 // What every stream state machine of the proxy shares: the config, the loop, the dialback keys,
-// the policy, and the router it hands stanzas to. One per process; streams hold a reference.
+// the policy, the [antispam] rate limits, and the router it hands stanzas to. One per process;
+// streams hold a reference.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "proxy/stream/connection.h"
 #include "proxy/xmpp/dialback.h"
 #include "proxy/xmpp/policy.h"
+#include "proxy/xmpp/rate_limits.h"
 #include "proxy/stream/queue.h"
 #include "proxy/xmpp/verify_budget.h"
 
@@ -81,6 +83,8 @@ struct ProxyContext {
     uint64_t last_conn_id = 0;
     // Dialback verifications under way for inbound streams, per client address and in total.
     VerifyBudget verifications{};
+    // The [antispam] rate limits per remote domain (null: none, as in most unit tests).
+    RateLimits* rate_limits = nullptr;
 
     [[nodiscard]] uint64_t next_conn_id() { return ++last_conn_id; }
     // Whether `domain` (normalised) is one of general.hosts.

@@ -9,7 +9,8 @@ PROXY protocol; test_hostile_dns.py: DNS that leads back into s2s-proxy; test_ho
 process on [[listen.local]] claiming one of our domains; test_hostile_tls.py: secure domains without
 TLS or with the wrong certificate, a revoked peer resuming its TLS session after SIGHUP;
 test_local_tls.py: a local Prosody that requires TLS on s2s, reached over local.tls and
-connecting to [[listen.local]] with STARTTLS; test_tls_semantics.py: outgoing STARTTLS by default, a
+connecting to [[listen.local]] with STARTTLS; test_rate_limits.py: [antispam] rate limits per remote
+domain, measured over a burst; test_tls_semantics.py: outgoing STARTTLS by default, a
 listener that refuses peers without a valid client certificate; test_chaos.py: faults injected
 while messages flow, every message delivered exactly once or bounced with a reason; test_dane.py:
 DANE for outgoing links against a zone signed at test time behind a validating unbound;
@@ -46,6 +47,7 @@ import test_jabberd2  # noqa: E402
 import test_kit  # noqa: E402
 import test_lifecycle  # noqa: E402
 import test_local_tls  # noqa: E402
+import test_rate_limits  # noqa: E402
 import test_stream_limits  # noqa: E402
 import test_tls_semantics  # noqa: E402
 
@@ -53,4 +55,4 @@ if __name__ == "__main__":
     sys.exit(kit.runner.main([test_kit, test_federation, test_ejabberd, test_jabberd2, test_failover, test_lifecycle,
                               test_balancer, test_hostile_dns, test_dns_redirect, test_hostile_local, test_hostile_tls,
                               test_local_tls, test_tls_semantics, test_dane, test_antispam, test_stream_limits,
-                              test_chaos]))
+                              test_rate_limits, test_chaos]))

@@ -314,7 +314,22 @@ async def job_subscribe(job, clients, deadline, out):
         out["error"] = f"subscriptions not 'both' before the deadline: {out['subscription']}"
 
 
-JOBS = {"login": job_login, "message": job_message, "ping": job_ping, "ping_user": job_ping_user,
+async def job_presences(job, clients, deadline, out):
+    """One client logs in and sends a presence of type job["type"] to each of job["to"] (JID
+    strings), job["interval"] seconds apart, then stays job["linger"] seconds. data: sent_t."""
+    a, = clients
+    out["login_s"] = [await a.start(deadline)]
+    out["sent_t"] = []
+    for to in job["to"]:
+        a.send_presence(pto=to, ptype=job["type"])
+        out["sent_t"].append(now())
+        if job.get("interval"):
+            await asyncio.sleep(float(job["interval"]))
+    await asyncio.sleep(float(job.get("linger", 0.5)))
+    out["ok"] = True
+
+
+JOBS = {"presences": job_presences, "login": job_login, "message": job_message, "ping": job_ping, "ping_user": job_ping_user,
         "send": job_send, "receive": job_receive, "subscribe": job_subscribe,
         "collect": job_collect}
 

@@ -135,6 +135,12 @@ def subscribe_both(a, b, timeout=25):
     return _job("subscribe", [a, b], timeout)
 
 
+def presences(account, to, ptype, *, interval=0, linger=0.5, timeout=15):
+    """`account` sends a presence of type `ptype` ("subscribe", "subscribed"...) to each JID in
+    `to`, `interval` seconds apart, and stays `linger` seconds. data: sent_t (worker clock)."""
+    return _job("presences", [account], timeout, to=list(to), type=ptype, interval=interval, linger=linger)
+
+
 def ping_user(account, target, timeout=15):
     """XEP-0199 ping from `account` to the full JID of `target` (an Account, logged in for the
     job and answering pings). data: target, rtt_s, reply_from; error_condition on an error reply."""

@@ -62,10 +62,10 @@ TEST_CASE("metrics_text: the text format has HELP and TYPE lines, labels and esc
 TEST_CASE("metrics_text: every family is written, in a fixed order, even with no sample yet") {
     std::string text = render_metrics(MetricsSnapshot{}, Metrics{});
     std::vector<std::string> names = families(text);
-    REQUIRE(names.size() == 55);
+    REQUIRE(names.size() == 57);
     CHECK(names.front() == "s2s_proxy_up");
-    CHECK(names[13] == "s2s_proxy_certificate_expiry_timestamp_seconds");
-    CHECK(names[14] == "s2s_proxy_stanzas_received_total");
+    CHECK(names[14] == "s2s_proxy_certificate_expiry_timestamp_seconds");
+    CHECK(names[15] == "s2s_proxy_stanzas_received_total");
     CHECK(names.back() == "s2s_proxy_config_reloads_total");
     CHECK(has(text, "# TYPE s2s_proxy_tls_handshakes_total counter\n# HELP s2s_proxy_tls_failures_total"));
     CHECK(has(text, "s2s_proxy_up 1\n"));

@@ -89,3 +89,16 @@ TEST_CASE("shaper: a listener's shaper names a [shaper.NAME] or an access rule w
     CHECK(shaper_rate(c, "friends_fast", "") == 0);
     CHECK(shaper_rate(c, "friends_fast", "b.test") == 50000);
 }
+
+TEST_CASE("shaper: a bucket with a capacity of its own lets that burst through, then holds to the rate") {
+    TokenBucket b(2, 0, 5);           // 2 per second, 5 at once (an [antispam] stanza limit)
+    CHECK(b.capacity() == 5);
+    for (int i = 0; i < 5; ++i) CHECK(b.take(1, 0) == 0);
+    CHECK(b.take(1, 0) == 500);       // one over: half a second at 2/s
+    CHECK_FALSE(b.full(1000));
+    CHECK(b.available(1000) == 1);    // paid back, one token more
+    CHECK(b.full(3000));              // full again after 3 s, and no fuller
+    CHECK(b.tokens() == 5);
+    b.set_rate(2, 3);                 // a smaller burst applies at once
+    CHECK(b.tokens() == 3);
+}
