@@ -1,8 +1,22 @@
 #include "proxy/features/dial_plan.h"
 
+#include <algorithm>
+
 #include "proxy/ops/metrics.h"
 
 namespace s2s {
+
+const char* fallback_name(Fallback f) noexcept {
+    switch (f) {
+        case Fallback::Closed: return "closed";
+        case Fallback::Tls: return "tls";
+        case Fallback::Certificate: return "certificate";
+        case Fallback::StreamError: return "stream_error";
+        case Fallback::Timeout: return "timeout";
+        case Fallback::Negotiation: return "negotiation";
+    }
+    return "?";
+}
 
 std::string DialPlan::refusal(const Candidate& c, const LogContext& log) const {
     const auto* addr = reinterpret_cast<const sockaddr*>(&c.addr);
@@ -28,11 +42,25 @@ std::string DialPlan::refusal(const Candidate& c, const LogContext& log) const {
 const Candidate* DialPlan::next(const LogContext& log) {
     while (next_ < candidates_.size()) {
         const Candidate& c = candidates_[next_++];
+        std::string address = format_sockaddr(reinterpret_cast<const sockaddr*>(&c.addr));
+        if (std::find(dialled_.begin(), dialled_.end(), address) != dialled_.end()) {
+            S2S_LOG_DEBUG(log, "candidate-skipped", "%s: already dialled in this attempt", c.describe().c_str());
+            continue;
+        }
         std::string refused = refusal(c, log);
-        if (refused.empty()) return &c;
+        if (refused.empty()) {
+            dialled_.push_back(std::move(address));
+            return &c;
+        }
         refused_ = std::move(refused);
     }
     return nullptr;
+}
+
+void DialPlan::fell_back(Fallback reason, const std::string& why, const LogContext& log) const {
+    metrics().outgoing_fallbacks.add(fallback_name(reason));
+    S2S_LOG_NOTICE(log, "fallback", "%s failed (%s): %s; trying the next address", current().describe().c_str(),
+                   fallback_name(reason), why.c_str());
 }
 
 }  // namespace s2s

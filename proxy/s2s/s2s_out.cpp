@@ -66,6 +66,7 @@ bool S2SOut::connect_next() {
     const Candidate* c = dial_.next(log_ctx());
     if (!c) return false;
     S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
+    stream_id_.clear(), version_1_ = false, sasl_ = {}, bidi_ = {};  // nothing said by the previous one counts
     enter(State::Connecting);
     open_stream(settings_.parse, Side::Public, settings_.max_rate)
         .connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
@@ -143,6 +144,7 @@ bool S2SOut::secure_enough() {
     std::string why;
     if (starttls::secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
         return true;
+    cause_ = stream_->tls_open() ? Fallback::Certificate : Fallback::Negotiation;
     fail(StanzaError::RemoteServerNotFound, why);
     return false;
 }
@@ -252,6 +254,7 @@ void S2SOut::on_stanza(xml::Document& doc) {
         xml::Element text = e.child("text", kStreamErrorsNs);
         std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
                           (text ? ": " + text.text() : "");
+        cause_ = Fallback::StreamError;
         fail(StanzaError::RemoteServerNotFound, why);
     } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingProceed) {
         // (an unsolicited <proceed/> falls through to the stream error below)
@@ -373,15 +376,11 @@ uint64_t S2SOut::verify(const std::string& local, const std::string& stream_id, 
     return token;
 }
 
-void S2SOut::cancel_verify(uint64_t token) {
-    verifies_.cancel(token);
-}
+void S2SOut::cancel_verify(uint64_t token) { verifies_.cancel(token); }
 
 // ---- deadlines and endings ---------------------------------------------------------------------------
 
-bool S2SOut::waiting_for_answers() const {
-    return domains_.pending() || verifies_.waiting();
-}
+bool S2SOut::waiting_for_answers() const { return domains_.pending() || verifies_.waiting(); }
 
 void S2SOut::rearm() {
     if (state_ != State::Ready || !stream_) return;
@@ -402,6 +401,7 @@ void S2SOut::on_timeout() {
     // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.
     std::string why = "no answer from " + remote_ + " within " + std::to_string(settings_.state_timeout_ms) + " ms (" +
                       state_name(state_) + ")";
+    cause_ = Fallback::Timeout;
     if (state_ == State::TlsHandshake) fail(StanzaError::RemoteServerTimeout, why);
     else
         fail(StanzaError::RemoteServerTimeout, why, StreamError::ConnectionTimeout,
@@ -417,6 +417,12 @@ void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
 void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,
                   std::string_view error_text, Ending how) {
     if (ending_ == Ending::Failed || ending_ == Ending::ShutDown) return;
+    if (how == Ending::Failed && !was_ready_ && stream_ && state_ != State::Connecting && !closing() && dial_.more()) {
+        dial_.fell_back(std::exchange(cause_, Fallback::Negotiation), last_error_ = why, log_ctx());
+        if (error) end_stream_with(*error, error_text, why, {}, state_ != State::TlsHandshake);
+        else end_stream(why);
+        return;
+    }
     bool forgotten = ending_ == Ending::Idle;  // the owner was told link_closed() already
     ending_ = how;
     last_error_ = why;
@@ -459,7 +465,10 @@ void S2SOut::shutdown(StreamError error, const std::string& why) {
     if (no_socket) ctx_.loop.defer([this] { finish(); });
 }
 
-void S2SOut::on_stream_close() { fail(StanzaError::RemoteServerNotFound, remote_ + " closed the stream"); }
+void S2SOut::on_stream_close() {
+    cause_ = Fallback::Closed;
+    fail(StanzaError::RemoteServerNotFound, remote_ + " closed the stream");
+}
 
 void S2SOut::on_stream_error(StreamError error, std::string_view text) {
     close_with(error, remote_ + " sent bad XML: " + std::string(text));
@@ -475,6 +484,13 @@ void S2SOut::on_closed(const std::string& reason) {
         if (connect_next()) return;
         fail(StanzaError::RemoteServerNotFound,
              "could not connect: " + last_error_ + (dial_.refused().empty() ? "" : "; " + dial_.refused()));
+    } else if (ending_ == Ending::None && !was_ready_ && (closing() || dial_.more())) {
+        // A candidate that failed its negotiation (fail() ended it), or closed during it: the next one.
+        if (!closing())
+            dial_.fell_back(state_ == State::TlsHandshake ? Fallback::Tls : Fallback::Closed,
+                            last_error_ = "the connection closed: " + reason, log_ctx());
+        if (connect_next()) return;
+        fail(StanzaError::RemoteServerNotFound, last_error_);
     }
     // A close we started for idleness is no failure; anything else is.
     if (ending_ == Ending::None) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);

@@ -25,7 +25,10 @@
 // (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
 // IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
 // (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
-// a forbidden address". While connected, the socket's local end is in own_outgoing, so that
+// a forbidden address". A candidate that fails before the link is negotiated (connect, close, TLS,
+// certificate, stream error, timeout) leaves the link to the next address, then the next target
+// (DialPlan, Fallback); the stanzas stay queued meanwhile, and the domain fails (and enters
+// backoff) only when no candidate is left, with the last one's reason. While connected, the socket's local end is in own_outgoing, so that
 // [[listen.local]] can tell a stream from one of our own links.
 #pragma once
 
@@ -175,6 +178,8 @@ private:
     // The one way a link fails (once; a later call does nothing): hands back what is queued, with
     // `condition`, and ends the stream, with a stream error when `error` is set. `how`: Failed, or
     // ShutDown when shutdown() asked.
+    // Before the link is negotiated, while a candidate is left, a failure (Failed) ends only this
+    // candidate's stream (cause_ says why: outgoing_fallbacks_total) and on_closed() dials the next.
     void fail(StanzaError condition, const std::string& why, std::optional<StreamError> error = std::nullopt,
               std::string_view error_text = {}, Ending how = Ending::Failed);
     // Idle: ends the stream and hands the link back to its owner; new stanzas take a new link.
@@ -218,6 +223,7 @@ private:
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool has_local_end_ = false;   // local_end_ is set (and in own_outgoing)
     bool version_1_ = false;       // the peer speaks XMPP 1.0 (features)
+    Fallback cause_ = Fallback::Negotiation;  // what failed, when the candidate fails now
     const OutboundSettings& settings_;
     Resolver& resolver_;
     LinkOwner& owner_;

@@ -52,3 +52,34 @@ TEST_CASE("dial_plan: addresses in s2s.outgoing.denied_networks from DNS are ski
     REQUIRE(plan.next(log));
     CHECK(plan.next(log) == nullptr);
 }
+
+TEST_CASE("dial_plan: an address is dialled at most once per attempt; a fallback is counted by its reason") {
+    test::TestLoop t;
+    Config config;
+    config.hosts = {"a.test"};
+    DialbackKeys keys{"test secret"};
+    PolicyRules policy(config, false);
+    test::NullRouter router;
+    ProxyContext ctx{config, t.loop(), keys, policy, router, {}, 0};
+    const ListenerSet* own = nullptr;
+    std::string remote = "b.test";
+    DialPlan plan(ctx, own, remote);
+    // two SRV targets on one host, then another address
+    plan.reset({candidate("192.0.2.1", 5269, false), candidate("192.0.2.1", 5269, false),
+                candidate("192.0.2.2", 5269, false)});
+    LogContext log{1, "a.test", "b.test"};
+    REQUIRE(plan.next(log));
+    CHECK(plan.more());
+    uint64_t tls = metrics().outgoing_fallbacks.get("tls");
+    plan.fell_back(Fallback::Tls, "the TLS handshake failed", log);
+    CHECK(metrics().outgoing_fallbacks.get("tls") == tls + 1);
+    const Candidate* c = plan.next(log);
+    REQUIRE(c);
+    CHECK(format_sockaddr(reinterpret_cast<const sockaddr*>(&c->addr)) == "192.0.2.2:5269");
+    CHECK_FALSE(plan.more());
+    CHECK(plan.next(log) == nullptr);
+    // a new attempt dials them again
+    plan.reset({candidate("192.0.2.1", 5269, false)});
+    CHECK(plan.next(log));
+    CHECK(std::string(fallback_name(Fallback::StreamError)) == "stream_error");
+}
