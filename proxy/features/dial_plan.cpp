@@ -18,7 +18,7 @@ const char* fallback_name(Fallback f) noexcept {
     return "?";
 }
 
-std::string DialPlan::refusal(const Candidate& c, const LogContext& log) const {
+std::string DialPlan::refusal(const Candidate& c, const LogContext* log) const {
     const auto* addr = reinterpret_cast<const sockaddr*>(&c.addr);
     const char* reason = nullptr;
     const char* why = nullptr;
@@ -31,8 +31,9 @@ std::string DialPlan::refusal(const Candidate& c, const LogContext& log) const {
     } else {
         return {};
     }
+    if (!log) return why;
     metrics().outgoing_refused.add(reason);
-    S2S_LOG_NOTICE(log, "candidate-refused", "not connecting to %s: %s%s", c.describe().c_str(), why,
+    S2S_LOG_NOTICE(*log, "candidate-refused", "not connecting to %s: %s%s", c.describe().c_str(), why,
                    c.configured ? " (s2s.outgoing.address)" : "");
     // The text goes to local senders: it names the case, not the address.
     if (c.configured) return "s2s.outgoing.address for " + remote_ + " leads back into s2s-proxy";
@@ -42,17 +43,46 @@ std::string DialPlan::refusal(const Candidate& c, const LogContext& log) const {
 const Candidate* DialPlan::next(const LogContext& log) {
     while (next_ < candidates_.size()) {
         const Candidate& c = candidates_[next_++];
-        std::string address = format_sockaddr(reinterpret_cast<const sockaddr*>(&c.addr));
-        if (std::find(dialled_.begin(), dialled_.end(), address) != dialled_.end()) {
+        if (was_dialled(c)) {
             S2S_LOG_DEBUG(log, "candidate-skipped", "%s: already dialled in this attempt", c.describe().c_str());
             continue;
         }
-        std::string refused = refusal(c, log);
+        std::string refused = refusal(c, &log);
         if (refused.empty()) {
-            dialled_.push_back(std::move(address));
-            return &c;
+            dialled(c);
+            return current_ = &c;
         }
         refused_ = std::move(refused);
+    }
+    return nullptr;
+}
+
+namespace {
+
+std::string address_of(const Candidate& c) { return format_sockaddr(reinterpret_cast<const sockaddr*>(&c.addr)); }
+
+uint16_t port_of(const Candidate& c) {
+    if (c.addr.ss_family == AF_INET6) return reinterpret_cast<const sockaddr_in6*>(&c.addr)->sin6_port;
+    return reinterpret_cast<const sockaddr_in*>(&c.addr)->sin_port;
+}
+
+}  // namespace
+
+bool DialPlan::was_dialled(const Candidate& c) const {
+    return std::find(dialled_.begin(), dialled_.end(), address_of(c)) != dialled_.end();
+}
+
+void DialPlan::dialled(const Candidate& c) {
+    if (!was_dialled(c)) dialled_.push_back(address_of(c));
+}
+
+const Candidate* DialPlan::partner() const {
+    if (!current_) return nullptr;
+    for (size_t i = next_; i < candidates_.size(); ++i) {
+        const Candidate& c = candidates_[i];
+        if (c.host != current_->host || c.direct_tls != current_->direct_tls || port_of(c) != port_of(*current_))
+            return nullptr;  // the next target: the partner is within this one
+        if (c.addr.ss_family != current_->addr.ss_family && !was_dialled(c) && refusal(c, nullptr).empty()) return &c;
     }
     return nullptr;
 }

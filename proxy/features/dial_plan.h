@@ -46,6 +46,7 @@ public:
     void reset(std::vector<Candidate> found) {
         candidates_ = std::move(found);
         next_ = 0;
+        current_ = nullptr;
         dialled_.clear();
     }
     [[nodiscard]] bool empty() const noexcept { return candidates_.empty(); }
@@ -57,20 +58,30 @@ public:
     // current() failed before the link was negotiated, for `why`; the next one is tried: logged
     // with `log` and counted by `reason`.
     void fell_back(Fallback reason, const std::string& why, const LogContext& log) const;
-    // The candidate next() returned last.
-    [[nodiscard]] const Candidate& current() const { return candidates_[next_ - 1]; }
+    // The candidate next() returned last, or the one won() named since.
+    [[nodiscard]] const Candidate& current() const { return *current_; }
+    // Happy eyeballs (happy_eyeballs.h): a later candidate of the same target (host, port, direct
+    // TLS) in the other address family, not dialled yet and not refused, or null. It counts as
+    // dialled only once dialled(); next() passes it over from then on.
+    [[nodiscard]] const Candidate* partner() const;
+    void dialled(const Candidate& c);
+    // `c` (current() or its partner) is the one connected.
+    void won(const Candidate& c) { current_ = &c; }
     // Why a candidate was not dialled, for the bounce ("" when none was refused).
     [[nodiscard]] const std::string& refused() const noexcept { return refused_; }
 
 private:
-    // Why `c` may not be dialled (a sentence for the bounce), or empty when it may.
-    [[nodiscard]] std::string refusal(const Candidate& c, const LogContext& log) const;
+    // Why `c` may not be dialled (a sentence for the bounce), or empty when it may; logged and
+    // counted unless `log` is null.
+    [[nodiscard]] std::string refusal(const Candidate& c, const LogContext* log) const;
+    [[nodiscard]] bool was_dialled(const Candidate& c) const;
 
     const ProxyContext& ctx_;
     const ListenerSet* const& own_listeners_;
     const std::string& remote_;
     std::vector<Candidate> candidates_;
     size_t next_ = 0;
+    const Candidate* current_ = nullptr;
     std::vector<std::string> dialled_;  // the addresses next() returned (at most one per candidate)
     std::string refused_;
 };

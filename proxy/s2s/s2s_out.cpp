@@ -37,6 +37,7 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       remote_(std::move(remote)),
       first_local_(std::move(first_local)),
       dial_(ctx, settings.own_listeners, remote_),
+      eyeballs_(ctx.loop.uv()),
       domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
     start();
 }
@@ -50,55 +51,7 @@ void S2SOut::entered(State s) {
         stream_->set_deadline(settings_.state_timeout_ms);
 }
 
-void S2SOut::start() {
-    enter(State::Resolving);
-    resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
-        resolve_token_ = 0;
-        dial_.reset(std::move(found));
-        if (dial_.empty() || !connect_next()) {
-            fail(StanzaError::RemoteServerNotFound, dial_.empty() ? error : dial_.refused());
-            ctx_.loop.defer([this] { finish(); });  // no socket to wait for
-        }
-    });
-}
-
-bool S2SOut::connect_next() {
-    const Candidate* c = dial_.next(log_ctx());
-    if (!c) return false;
-    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
-    stream_id_.clear(), version_1_ = false, sasl_ = {}, bidi_ = {};  // nothing said by the previous one counts
-    enter(State::Connecting);
-    open_stream(settings_.parse, Side::Public, settings_.max_rate)
-        .connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
-    return true;
-}
-
-void S2SOut::forget_local_end() {
-    if (!has_local_end_) return;
-    has_local_end_ = false;
-    if (settings_.own_outgoing) settings_.own_outgoing->erase(reinterpret_cast<const sockaddr*>(&local_end_));
-}
-
-void S2SOut::on_connected(int status) {
-    const Candidate& c = dial_.current();
-    if (status != 0) {
-        last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
-        return;  // the stream closes; on_closed() tries the next candidate
-    }
-    int len = sizeof local_end_;
-    if (settings_.own_outgoing &&
-        uv_tcp_getsockname(reinterpret_cast<const uv_tcp_t*>(stream_->handle()), reinterpret_cast<sockaddr*>(&local_end_),
-                           &len) == 0)
-        has_local_end_ = settings_.own_outgoing->insert(reinterpret_cast<const sockaddr*>(&local_end_));
-    if (c.direct_tls || settings_.tls.direct) {
-        tls::SessionOptions so;
-        so.server_name = sni_name();
-        stream_->start_tls(tls_context(), so);
-        enter(State::TlsHandshake);
-        return;
-    }
-    send_header();
-}
+// start(), connect_next(), connected(), on_connected(): s2s_out_dial.cpp
 
 // The certificate we show is that of the domain our stream is from.
 const std::shared_ptr<const tls::Context>& S2SOut::tls_context() const {
@@ -432,6 +385,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<S
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
     if (!forgotten) owner_.link_closed(this);
     if (resolve_token_) resolver_.cancel(resolve_token_);
+    eyeballs_.cancel();
     resolve_token_ = 0;
     if (state_ == State::Connecting) close_stream(why);
     else if (error) end_stream_with(*error, error_text, why);

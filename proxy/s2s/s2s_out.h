@@ -25,7 +25,9 @@
 // (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
 // IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
 // (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
-// a forbidden address". A candidate that fails before the link is negotiated (connect, close, TLS,
+// a forbidden address". A target with addresses in both families is dialled the happy eyeballs
+// way (RFC 8305, happy_eyeballs.h): the family s2s.outgoing.ip_versions lists first, the other
+// 250 ms later, the first to connect kept. A candidate that fails before the link is negotiated (connect, close, TLS,
 // certificate, stream error, timeout) leaves the link to the next address, then the next target
 // (DialPlan, Fallback); the stanzas stay queued meanwhile, and the domain fails (and enters
 // backoff) only when no candidate is left, with the last one's reason. While connected, the socket's local end is in own_outgoing, so that
@@ -45,6 +47,7 @@
 #include "proxy/features/bidi.h"
 #include "proxy/features/dial_plan.h"
 #include "proxy/features/dialback_flow.h"
+#include "proxy/features/happy_eyeballs.h"
 #include "proxy/features/link_domains.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/stream/queue.h"
@@ -174,6 +177,9 @@ private:
     void entered(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
+    // The TCP connect ended: `fd` (>= 0) is the winner's socket, put under a new stream; else
+    // `error` says why, and the next candidate is dialled (or the link fails).
+    void connected(int fd, const std::string& error);
     void forget_local_end();
     // The one way a link fails (once; a later call does nothing): hands back what is queued, with
     // `condition`, and ends the stream, with a stream error when `error` is set. `how`: Failed, or
@@ -231,6 +237,7 @@ private:
     std::string first_local_;      // 'from' of our stream header
     uint64_t resolve_token_ = 0;
     DialPlan dial_;                // the candidates, in order, and why any was skipped
+    HappyEyeballs eyeballs_;       // the TCP connect to a candidate (two families raced)
     LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
