@@ -27,6 +27,10 @@ its own s2s-proxy, with real slixmpp clients alice@a.test and bob@b.test:
                     header with a stream error), priority 20 proxy.b.test (proxy B). The message
                     is delivered through proxy B, once; proxy A logs the fallback with its reason
                     and counts it in outgoing_fallbacks_total{reason}; the domain does not fail.
+  DualStack         proxy A prefers IPv6 (s2s.outgoing.ip_versions = [6, 4], connection_timeout
+                    10 s); b.test's SRV target proxy.b.test has AAAA ::1 (a blackhole on proxy B's
+                    port: connects hang) and A proxy B's address. Happy eyeballs: IPv4 is dialled
+                    250 ms after IPv6, wins, and the message arrives well under the timeout.
 
 Run as root with Debian's python:
     /usr/bin/python3 tests/integration/test_failover.py [Class[.test] ...]
@@ -424,6 +428,54 @@ class BadFirstTarget(Pair):
 
     def test_2_stream_error_before_authentication(self):
         self.delivered_after_fallback("stream_error", "stream_error")
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 15, item 4: happy eyeballs
+# ------------------------------------------------------------------------------------------------
+
+CONNECT_TIMEOUT_MS = 10_000      # proxy A's s2s.outgoing.connection_timeout in DualStack
+
+
+class DualStack(Pair):
+    """b.test through the test dnsmasq: SRV proxy.b.test at proxy B's port, AAAA ::1 (cls.hole, a
+    kit.peer.Blackhole on that port) and A proxy B's address. Proxy A prefers IPv6."""
+
+    @classmethod
+    def configure(cls):
+        cls.hole = kit.peer.Blackhole("::1", cls.pb.s2s_port)
+        cls.procs.callback(cls.hole.close)
+        (cls.zone
+         .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port).aaaa("proxy.b.test", "::1")
+         .a("proxy.b.test", cls.pb.ip)
+         .absent("_xmpps-server._tcp.b.test")
+         .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
+         .absent("_xmpps-server._tcp.a.test"))
+        cls.pa.plain()
+        cls.pb.plain()
+        cls.pa.set("s2s.outgoing.ip_versions", [6, 4])
+        cls.pa.set("s2s.outgoing.connection_timeout", CONNECT_TIMEOUT_MS)
+
+    @classmethod
+    def dns_started(cls):
+        use_test_dns(cls)
+
+    def test_1_ipv6_never_answers_ipv4_wins(self):
+        mark = self.pa.log_mark()
+        with self.hole:
+            started = time.monotonic()
+            r = clients.send_message(self.alice, self.bob, timeout=T_MSG)
+            took = time.monotonic() - started
+        self.assertDelivered(r, self.alice, self.bob)
+        self.assertLess(took, CONNECT_TIMEOUT_MS / 1000 / 2, "delivered only after the IPv6 connect timed out?")
+        log = self.pa.log_text(mark)
+        port = self.pb.s2s_port
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] connecting: to proxy\.b\.test \(::1 port {port}\)")
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] connecting: to proxy\.b\.test \({IP_PROXY_B} port "
+                              rf"{port}\) \(happy eyeballs: the other address family\)")
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] happy-eyeballs: proxy\.b\.test \({IP_PROXY_B} port "
+                              rf"{port}\) connected first")
+        self.assertNotRegex(log, r"\] (bounced|link-failed|backoff): ")
 
 
 if __name__ == "__main__":
