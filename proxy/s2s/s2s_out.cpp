@@ -37,8 +37,8 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       remote_(std::move(remote)),
       first_local_(std::move(first_local)),
       dial_(ctx, settings.own_listeners, remote_),
-      eyeballs_(ctx.loop.uv()),
-      domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
+      domains_(settings.queue_max_stanzas, settings.queue_max_bytes),
+      eyeballs_(ctx.loop.uv()) {
     start();
 }
 

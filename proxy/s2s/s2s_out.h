@@ -25,13 +25,16 @@
 // (OutboundSettings::own_listeners, overrides included), and an address from DNS (or an
 // IP-literal domain) in s2s.outgoing.denied_networks. Each is skipped with a log line and a count
 // (outgoing_candidates_refused); when none is left, the stanzas bounce with "DNS for D points at
-// a forbidden address". A target with addresses in both families is dialled the happy eyeballs
-// way (RFC 8305, happy_eyeballs.h): the family s2s.outgoing.ip_versions lists first, the other
-// 250 ms later, the first to connect kept. A candidate that fails before the link is negotiated (connect, close, TLS,
-// certificate, stream error, timeout) leaves the link to the next address, then the next target
-// (DialPlan, Fallback); the stanzas stay queued meanwhile, and the domain fails (and enters
-// backoff) only when no candidate is left, with the last one's reason. While connected, the socket's local end is in own_outgoing, so that
+// a forbidden address". While connected, the socket's local end is in own_outgoing, so that
 // [[listen.local]] can tell a stream from one of our own links.
+//
+// Reaching the remote (s2s_out_dial.cpp): a target with addresses in both families is dialled
+// the happy eyeballs way (RFC 8305, happy_eyeballs.h): the family s2s.outgoing.ip_versions lists
+// first, the other 250 ms later, the first to connect kept. A candidate that fails before the
+// link is negotiated (connect, close, TLS, certificate, stream error, timeout) leaves the link to
+// the next address, then the next target (DialPlan, Fallback); the stanzas stay queued
+// meanwhile, and the domain fails (and enters backoff) only when no candidate is left, with the
+// last one's reason.
 #pragma once
 
 #include <map>
@@ -237,9 +240,9 @@ private:
     std::string first_local_;      // 'from' of our stream header
     uint64_t resolve_token_ = 0;
     DialPlan dial_;                // the candidates, in order, and why any was skipped
-    HappyEyeballs eyeballs_;       // the TCP connect to a candidate (two families raced)
     LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
+    HappyEyeballs eyeballs_;       // the TCP connect to a candidate (two families raced)
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     SaslExternalClient sasl_;

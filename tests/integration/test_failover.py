@@ -170,8 +170,14 @@ def stall_then_proxy_b(cls):
     proxy.b.test (proxy B); a.test: proxy A. No _xmpps-server records."""
     cls.hole = kit.peer.Blackhole(IP_STALL)
     cls.procs.callback(cls.hole.close)
+    first_target_then_proxy_b(cls, "stall.b.test", IP_STALL, cls.hole.port)
+
+
+def first_target_then_proxy_b(cls, host, ip, port):
+    """The zone: SRV _xmpp-server._tcp.b.test priority 10 `host` (A `ip`) at `port`, priority 20
+    proxy.b.test (proxy B's public listener); a.test: proxy A. No _xmpps-server records."""
     (cls.zone
-     .srv("_xmpp-server._tcp.b.test", "stall.b.test", cls.hole.port, prio=10).a("stall.b.test", IP_STALL)
+     .srv("_xmpp-server._tcp.b.test", host, port, prio=10).a(host, ip)
      .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port, prio=20).a("proxy.b.test", cls.pb.ip)
      .absent("_xmpps-server._tcp.b.test")
      .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
@@ -388,12 +394,7 @@ class BadFirstTarget(Pair):
     def configure(cls):
         cls.bad = FailingServer(IP_BAD, "close")
         cls.procs.callback(cls.bad.close)
-        (cls.zone
-         .srv("_xmpp-server._tcp.b.test", "bad.b.test", cls.bad.port, prio=10).a("bad.b.test", IP_BAD)
-         .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port, prio=20).a("proxy.b.test", cls.pb.ip)
-         .absent("_xmpps-server._tcp.b.test")
-         .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
-         .absent("_xmpps-server._tcp.a.test"))
+        first_target_then_proxy_b(cls, "bad.b.test", IP_BAD, cls.bad.port)
         cls.pa.plain()
         cls.pb.plain()
 

@@ -8,12 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
 
 #include "proxy/features/happy_eyeballs.h"
 #include "proxy/ops/metrics.h"
 #include "tests/unit/support/loop_harness.h"
-#include "tests/unit/support/null_router.h"
+#include "tests/unit/support/plan_world.h"
 
 using namespace s2s;
 
@@ -61,24 +62,12 @@ struct Blackhole {
     }
 };
 
-struct World {
-    test::TestLoop t;
-    Config config;
-    DialbackKeys keys{"secret"};
-    std::unique_ptr<PolicyRules> policy;
-    test::NullRouter router;
-    std::unique_ptr<ProxyContext> ctx;
-    const ListenerSet* own = nullptr;
-    std::string remote = "b.test";
-    std::unique_ptr<DialPlan> plan;
+// A plan, and a listener on 127.0.0.1 that accepts (and holds) every connection.
+struct World : test::PlanWorld {
     int accepted = 0;
     std::vector<uv_tcp_t*> conns;
     uint16_t port = 0;
     World() {
-        config.hosts = {"a.test"};
-        policy = std::make_unique<PolicyRules>(config, false);
-        ctx = std::make_unique<ProxyContext>(ProxyContext{config, t.loop(), keys, *policy, router, {}, 0});
-        plan = std::make_unique<DialPlan>(*ctx, own, remote);
         t.listen([this](uv_stream_t* l) {
             auto* c = new uv_tcp_t;
             uv_tcp_init(t.uv(), c);
@@ -88,7 +77,21 @@ struct World {
         });
         port = ntohs(reinterpret_cast<const sockaddr_in*>(t.address())->sin_port);
     }
+    std::unique_ptr<HappyEyeballs> eyeballs;
+    int got = -2;  // the fd reported (-1: failed), -2 until then
+    std::string error;
+    uint64_t started = 0;
+    // Races `first` against `second` (connect timeout 5 s); got and error say how it ended.
+    void race(const Candidate& first, const Candidate& second) {
+        plan->reset({first, second});
+        REQUIRE(plan->next(log));
+        eyeballs = std::make_unique<HappyEyeballs>(t.uv());
+        started = t.loop().now_ms();
+        eyeballs->start(*plan, log, 5000, [this](int fd, const std::string& e) { got = fd, error = e; });
+    }
+    bool ended(uint64_t max_ms = 5000) { return t.run_until([this] { return got != -2; }, max_ms); }
     ~World() {
+        if (got >= 0) ::close(got);
         for (auto* c : conns) uv_close(reinterpret_cast<uv_handle_t*>(c), [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
     }
 };
@@ -98,78 +101,51 @@ struct World {
 TEST_CASE("happy_eyeballs: the preferred family never answers; the other connects after the delay and wins") {
     World w;
     Blackhole hole(w.port);
-    w.plan->reset({at("::1", w.port), at("127.0.0.1", w.port)});
-    LogContext log{1, "a.test", "b.test"};
-    REQUIRE(w.plan->next(log));
-    HappyEyeballs eyeballs(w.t.uv());
-    int got = -2;
-    std::string error;
-    uint64_t started = w.t.loop().now_ms();
-    eyeballs.start(*w.plan, log, 5000, [&](int fd, const std::string& e) { got = fd, error = e; });
-    REQUIRE(w.t.run_until([&] { return got != -2; }, 3000));
-    uint64_t took = w.t.loop().now_ms() - started;
-    CHECK(got >= 0);
-    CHECK(error.empty());
+    w.race(at("::1", w.port), at("127.0.0.1", w.port));
+    REQUIRE(w.ended(3000));
+    uint64_t took = w.t.loop().now_ms() - w.started;
+    CHECK(w.got >= 0);
+    CHECK(w.error.empty());
     CHECK(took >= HappyEyeballs::kConnectionAttemptDelayMs);
     CHECK(took < 2000);  // well under the connect timeout
     CHECK(format_sockaddr(reinterpret_cast<const sockaddr*>(&w.plan->current().addr)) ==
           "127.0.0.1:" + std::to_string(w.port));
-    CHECK_FALSE(eyeballs.running());
-    CHECK(w.plan->next(log) == nullptr);  // both addresses were dialled
-    if (got >= 0) ::close(got);
+    CHECK_FALSE(w.eyeballs->running());
+    CHECK(w.plan->next(w.log) == nullptr);  // both addresses were dialled
     REQUIRE(w.t.run_until([&] { return w.accepted == 1; }));
 }
 
 TEST_CASE("happy_eyeballs: the preferred family connects at once; the other is never dialled and stays in the plan") {
     World w;
-    w.plan->reset({at("127.0.0.1", w.port), at("::1", w.port)});
-    LogContext log{1, "a.test", "b.test"};
-    REQUIRE(w.plan->next(log));
-    HappyEyeballs eyeballs(w.t.uv());
-    int got = -2;
-    eyeballs.start(*w.plan, log, 5000, [&](int fd, const std::string&) { got = fd; });
-    REQUIRE(w.t.run_until([&] { return got != -2; }));
-    CHECK(got >= 0);
+    w.race(at("127.0.0.1", w.port), at("::1", w.port));
+    REQUIRE(w.ended());
+    CHECK(w.got >= 0);
     CHECK(w.plan->current().addr.ss_family == AF_INET);
     w.t.run_for(400);  // past the delay: nothing more is dialled
-    const Candidate* next = w.plan->next(log);
+    const Candidate* next = w.plan->next(w.log);
     REQUIRE(next);  // left for a fallback
     CHECK(next->addr.ss_family == AF_INET6);
-    if (got >= 0) ::close(got);
 }
 
 TEST_CASE("happy_eyeballs: when the first is refused, the other starts at once; both failing says why for each") {
     World w;
     uint16_t closed_port = w.port;
     // nothing listens on 127.0.0.3 or ::1 at that port
-    w.plan->reset({at("127.0.0.3", closed_port), at("::1", closed_port)});
-    LogContext log{1, "a.test", "b.test"};
-    REQUIRE(w.plan->next(log));
-    HappyEyeballs eyeballs(w.t.uv());
-    int got = -2;
-    std::string error;
-    uint64_t started = w.t.loop().now_ms();
-    eyeballs.start(*w.plan, log, 5000, [&](int fd, const std::string& e) { got = fd, error = e; });
-    REQUIRE(w.t.run_until([&] { return got != -2; }));
-    CHECK(got == -1);
-    CHECK(w.t.loop().now_ms() - started < HappyEyeballs::kConnectionAttemptDelayMs);
-    CHECK(error.find("(127.0.0.3 port " + std::to_string(closed_port) + "): connection refused; ") != std::string::npos);
-    CHECK(error.find("(::1 port " + std::to_string(closed_port) + "): connection refused") != std::string::npos);
+    w.race(at("127.0.0.3", closed_port), at("::1", closed_port));
+    REQUIRE(w.ended());
+    CHECK(w.got == -1);
+    CHECK(w.t.loop().now_ms() - w.started < HappyEyeballs::kConnectionAttemptDelayMs);
+    CHECK(w.error.find("(127.0.0.3 port " + std::to_string(closed_port) + "): connection refused; ") != std::string::npos);
+    CHECK(w.error.find("(::1 port " + std::to_string(closed_port) + "): connection refused") != std::string::npos);
 }
 
 TEST_CASE("happy_eyeballs: cancelled while racing, nothing is reported and every handle closes") {
     World w;
     Blackhole hole(w.port);
-    w.plan->reset({at("::1", w.port), at("127.0.0.3", w.port)});
-    LogContext log{1, "a.test", "b.test"};
-    REQUIRE(w.plan->next(log));
-    bool called = false;
-    {
-        HappyEyeballs eyeballs(w.t.uv());
-        eyeballs.start(*w.plan, log, 5000, [&](int, const std::string&) { called = true; });
-        w.t.run_for(300);
-        CHECK(eyeballs.running());
-    }
+    w.race(at("::1", w.port), at("127.0.0.3", w.port));
+    w.t.run_for(300);
+    CHECK(w.eyeballs->running());
+    w.eyeballs.reset();
     w.t.run_for(50);
-    CHECK_FALSE(called);
+    CHECK(w.got == -2);
 }
