@@ -222,6 +222,11 @@ void write_streams(Writer& w, const Metrics& m) {
                "Addresses of remote servers not dialled because they lead back into s2s-proxy, by reason "
                "(own_listener: s2s-proxy listens there; denied_network: from DNS, in s2s.outgoing.denied_networks)",
                m.outgoing_refused, "reason");
+    w.counters("outgoing_fallbacks_total",
+               "Addresses of remote servers that accepted the connection but failed before the link was "
+               "negotiated, so the next address or target was tried, by reason (closed, tls, certificate, "
+               "stream_error, timeout, negotiation)",
+               m.outgoing_fallbacks, "reason");
     w.counters("outgoing_link_failures_total",
                "Outgoing links that failed before they were ever ready (no address, no connection, TLS, no "
                "answer...), by the state they were in: resolving, connecting, awaiting-header, awaiting-features, "

@@ -68,6 +68,8 @@ struct Metrics {
     CounterMap proxy_headers;                 // PROXY protocol: "accepted:<kind>", "refused:<reason>"
     CounterMap connections_refused;           // inbound streams refused by a limit, by its key
     CounterMap outgoing_refused;              // outgoing candidates not dialled: own_listener, denied_network
+    // Outgoing candidates left for the next after accepting the connection (dial_plan.h Fallback).
+    CounterMap outgoing_fallbacks;
     // Outgoing links that ended before they were ever ready, by the state they were in then
     // (S2SOut::state_name: resolving, connecting, awaiting-header, tls-handshake...).
     CounterMap outgoing_failures;

@@ -37,7 +37,8 @@ S2SOut::S2SOut(ProxyContext& ctx, const OutboundSettings& settings, Resolver& re
       remote_(std::move(remote)),
       first_local_(std::move(first_local)),
       dial_(ctx, settings.own_listeners, remote_),
-      domains_(settings.queue_max_stanzas, settings.queue_max_bytes) {
+      domains_(settings.queue_max_stanzas, settings.queue_max_bytes),
+      eyeballs_(ctx.loop.uv()) {
     start();
 }
 
@@ -50,55 +51,7 @@ void S2SOut::entered(State s) {
         stream_->set_deadline(settings_.state_timeout_ms);
 }
 
-void S2SOut::start() {
-    enter(State::Resolving);
-    resolve_token_ = resolver_.resolve(remote_, [this](std::vector<Candidate> found, const std::string& error) {
-        resolve_token_ = 0;
-        dial_.reset(std::move(found));
-        if (dial_.empty() || !connect_next()) {
-            fail(StanzaError::RemoteServerNotFound, dial_.empty() ? error : dial_.refused());
-            ctx_.loop.defer([this] { finish(); });  // no socket to wait for
-        }
-    });
-}
-
-bool S2SOut::connect_next() {
-    const Candidate* c = dial_.next(log_ctx());
-    if (!c) return false;
-    S2S_LOG_INFO(log_ctx(), "connecting", "to %s", c->describe().c_str());
-    enter(State::Connecting);
-    open_stream(settings_.parse, Side::Public, settings_.max_rate)
-        .connect(reinterpret_cast<const sockaddr*>(&c->addr), settings_.connect_timeout_ms);
-    return true;
-}
-
-void S2SOut::forget_local_end() {
-    if (!has_local_end_) return;
-    has_local_end_ = false;
-    if (settings_.own_outgoing) settings_.own_outgoing->erase(reinterpret_cast<const sockaddr*>(&local_end_));
-}
-
-void S2SOut::on_connected(int status) {
-    const Candidate& c = dial_.current();
-    dane_.reset(c);
-    if (status != 0) {
-        last_error_ = c.describe() + ": " + (status == UV_ETIMEDOUT ? "timed out" : uv_strerror(status));
-        return;  // the stream closes; on_closed() tries the next candidate
-    }
-    int len = sizeof local_end_;
-    if (settings_.own_outgoing &&
-        uv_tcp_getsockname(reinterpret_cast<const uv_tcp_t*>(stream_->handle()), reinterpret_cast<sockaddr*>(&local_end_),
-                           &len) == 0)
-        has_local_end_ = settings_.own_outgoing->insert(reinterpret_cast<const sockaddr*>(&local_end_));
-    if (c.direct_tls || settings_.tls.direct) {
-        tls::SessionOptions so;
-        so.server_name = sni_name();
-        stream_->start_tls(tls_context(), so);
-        enter(State::TlsHandshake);
-        return;
-    }
-    send_header();
-}
+// start(), connect_next(), connected(), on_connected(): s2s_out_dial.cpp
 
 // The certificate we show is that of the domain our stream is from.
 const std::shared_ptr<const tls::Context>& S2SOut::tls_context() const {
@@ -144,6 +97,7 @@ bool S2SOut::secure_enough() {
     std::string why;
     if (dane_.secure_enough(ctx_, stream_->tls_open() ? stream_->tls() : nullptr, remote_, log_ctx(), &why))
         return true;
+    cause_ = stream_->tls_open() ? Fallback::Certificate : Fallback::Negotiation;
     fail(StanzaError::RemoteServerNotFound, why);
     return false;
 }
@@ -261,6 +215,7 @@ void S2SOut::on_stanza(xml::Document& doc) {
         xml::Element text = e.child("text", kStreamErrorsNs);
         std::string why = remote_ + " closed the stream with " + std::string(cond ? cond.name() : "an error") +
                           (text ? ": " + text.text() : "");
+        cause_ = Fallback::StreamError;
         fail(StanzaError::RemoteServerNotFound, why);
     } else if (ns == xml::ns::tls && name == "proceed" && state_ == State::AwaitingProceed) {
         // (an unsolicited <proceed/> falls through to the stream error below)
@@ -379,15 +334,11 @@ uint64_t S2SOut::verify(const std::string& local, const std::string& stream_id, 
     return token;
 }
 
-void S2SOut::cancel_verify(uint64_t token) {
-    verifies_.cancel(token);
-}
+void S2SOut::cancel_verify(uint64_t token) { verifies_.cancel(token); }
 
 // ---- deadlines and endings ---------------------------------------------------------------------------
 
-bool S2SOut::waiting_for_answers() const {
-    return domains_.pending() || verifies_.waiting();
-}
+bool S2SOut::waiting_for_answers() const { return domains_.pending() || verifies_.waiting(); }
 
 void S2SOut::rearm() {
     if (state_ != State::Ready || !stream_) return;
@@ -408,6 +359,7 @@ void S2SOut::on_timeout() {
     // 4.9.3.4). During a TLS handshake no XML can be sent: the connection is just closed.
     std::string why = "no answer from " + remote_ + " within " + std::to_string(settings_.state_timeout_ms) + " ms (" +
                       state_name(state_) + ")";
+    cause_ = Fallback::Timeout;
     if (state_ == State::TlsHandshake) fail(StanzaError::RemoteServerTimeout, why);
     else
         fail(StanzaError::RemoteServerTimeout, why, StreamError::ConnectionTimeout,
@@ -432,6 +384,12 @@ void S2SOut::bounce_all(StanzaError condition, const std::string& why) {
 void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<StreamError> error,
                   std::string_view error_text, Ending how) {
     if (ending_ == Ending::Failed || ending_ == Ending::ShutDown) return;
+    if (how == Ending::Failed && !was_ready_ && stream_ && state_ != State::Connecting && !closing() && dial_.more()) {
+        dial_.fell_back(std::exchange(cause_, Fallback::Negotiation), last_error_ = why, log_ctx());
+        if (error) end_stream_with(*error, error_text, why, {}, state_ != State::TlsHandshake);
+        else end_stream(why);
+        return;
+    }
     bool forgotten = ending_ == Ending::Idle;  // the owner was told link_closed() already
     ending_ = how;
     last_error_ = why;
@@ -441,6 +399,7 @@ void S2SOut::fail(StanzaError condition, const std::string& why, std::optional<S
     bounce_all(condition, "s2s to " + remote_ + " failed: " + why + next);
     if (!forgotten) owner_.link_closed(this);
     if (resolve_token_) resolver_.cancel(resolve_token_);
+    eyeballs_.cancel();
     resolve_token_ = 0;
     if (state_ == State::Connecting) close_stream(why);
     else if (error) end_stream_with(*error, error_text, why);
@@ -474,7 +433,10 @@ void S2SOut::shutdown(StreamError error, const std::string& why) {
     if (no_socket) ctx_.loop.defer([this] { finish(); });
 }
 
-void S2SOut::on_stream_close() { fail(StanzaError::RemoteServerNotFound, remote_ + " closed the stream"); }
+void S2SOut::on_stream_close() {
+    cause_ = Fallback::Closed;
+    fail(StanzaError::RemoteServerNotFound, remote_ + " closed the stream");
+}
 
 void S2SOut::on_stream_error(StreamError error, std::string_view text) {
     close_with(error, remote_ + " sent bad XML: " + std::string(text));
@@ -490,6 +452,13 @@ void S2SOut::on_closed(const std::string& reason) {
         if (connect_next()) return;
         fail(StanzaError::RemoteServerNotFound,
              "could not connect: " + last_error_ + (dial_.refused().empty() ? "" : "; " + dial_.refused()));
+    } else if (ending_ == Ending::None && !was_ready_ && (closing() || dial_.more())) {
+        // A candidate that failed its negotiation (fail() ended it), or closed during it: the next one.
+        if (!closing())
+            dial_.fell_back(state_ == State::TlsHandshake ? Fallback::Tls : Fallback::Closed,
+                            last_error_ = "the connection closed: " + reason, log_ctx());
+        if (connect_next()) return;
+        fail(StanzaError::RemoteServerNotFound, last_error_);
     }
     // A close we started for idleness is no failure; anything else is.
     if (ending_ == Ending::None) fail(StanzaError::RemoteServerNotFound, "the connection closed: " + reason);

@@ -32,6 +32,14 @@
 // a forbidden address". With s2s.outgoing.dane, a candidate with usable TLSA records must
 // negotiate TLS and show a certificate that matches them, or the link fails (DaneLink). While connected, the socket's local end is in own_outgoing, so that
 // [[listen.local]] can tell a stream from one of our own links.
+//
+// Reaching the remote (s2s_out_dial.cpp): a target with addresses in both families is dialled
+// the happy eyeballs way (RFC 8305, happy_eyeballs.h): the family s2s.outgoing.ip_versions lists
+// first, the other 250 ms later, the first to connect kept. A candidate that fails before the
+// link is negotiated (connect, close, TLS, certificate, stream error, timeout) leaves the link to
+// the next address, then the next target (DialPlan, Fallback); the stanzas stay queued
+// meanwhile, and the domain fails (and enters backoff) only when no candidate is left, with the
+// last one's reason.
 #pragma once
 
 #include <map>
@@ -48,6 +56,7 @@
 #include "proxy/features/dane_link.h"
 #include "proxy/features/dial_plan.h"
 #include "proxy/features/dialback_flow.h"
+#include "proxy/features/happy_eyeballs.h"
 #include "proxy/features/link_domains.h"
 #include "proxy/xmpp/context.h"
 #include "proxy/stream/queue.h"
@@ -181,10 +190,15 @@ private:
     void entered(State s);
     // Connects to the next candidate that may be dialled; false when none is left.
     [[nodiscard]] bool connect_next();
+    // The TCP connect ended: `fd` (>= 0) is the winner's socket, put under a new stream; else
+    // `error` says why, and the next candidate is dialled (or the link fails).
+    void connected(int fd, const std::string& error);
     void forget_local_end();
     // The one way a link fails (once; a later call does nothing): hands back what is queued, with
     // `condition`, and ends the stream, with a stream error when `error` is set. `how`: Failed, or
     // ShutDown when shutdown() asked.
+    // Before the link is negotiated, while a candidate is left, a failure (Failed) ends only this
+    // candidate's stream (cause_ says why: outgoing_fallbacks_total) and on_closed() dials the next.
     void fail(StanzaError condition, const std::string& why, std::optional<StreamError> error = std::nullopt,
               std::string_view error_text = {}, Ending how = Ending::Failed);
     // Idle: ends the stream and hands the link back to its owner; new stanzas take a new link.
@@ -238,6 +252,7 @@ private:
     bool was_ready_ = false;       // the stream was negotiated at least once
     bool has_local_end_ = false;   // local_end_ is set (and in own_outgoing)
     bool version_1_ = false;       // the peer speaks XMPP 1.0 (features)
+    Fallback cause_ = Fallback::Negotiation;  // what failed, when the candidate fails now
     const OutboundSettings& settings_;
     Resolver& resolver_;
     LinkOwner& owner_;
@@ -248,6 +263,7 @@ private:
     DaneLink dane_;                // DANE for the candidate dialled (s2s.outgoing.dane)
     LinkDomains domains_;          // the local domains carried: authentication and queues
     std::string last_error_;       // why the previous candidate failed
+    HappyEyeballs eyeballs_;       // the TCP connect to a candidate (two families raced)
     sockaddr_storage local_end_{}; // our end of the connected socket (in own_outgoing while set)
     std::string stream_id_;        // the id the peer gave our stream (dialback keys use it)
     SaslExternalClient sasl_;

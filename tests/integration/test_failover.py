@@ -22,6 +22,15 @@ its own s2s-proxy, with real slixmpp clients alice@a.test and bob@b.test:
                     attempt is. (2) With the host out of backoff, alice writes while proxy A is
                     still trying the stalled target; proxy B comes back on the same port meanwhile;
                     every queued message is delivered exactly once and none is bounced.
+  BadFirstTarget    proxy A finds b.test in dnsmasq: SRV priority 10 bad.b.test (a scripted server
+                    on 127.0.0.24 that accepts and then fails: it closes at once, or answers our
+                    header with a stream error), priority 20 proxy.b.test (proxy B). The message
+                    is delivered through proxy B, once; proxy A logs the fallback with its reason
+                    and counts it in outgoing_fallbacks_total{reason}; the domain does not fail.
+  DualStack         proxy A prefers IPv6 (s2s.outgoing.ip_versions = [6, 4], connection_timeout
+                    10 s); b.test's SRV target proxy.b.test has AAAA ::1 (a blackhole on proxy B's
+                    port: connects hang) and A proxy B's address. Happy eyeballs: IPv4 is dialled
+                    250 ms after IPv6, wins, and the message arrives well under the timeout.
 
 Run as root with Debian's python:
     /usr/bin/python3 tests/integration/test_failover.py [Class[.test] ...]
@@ -31,7 +40,9 @@ Ends with `integration-summary: N passed, N failed`.
 """
 import os
 import re
+import socket
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -44,6 +55,7 @@ from kit.suite import Background, token  # noqa: E402
 IP_PROSODY_A, IP_PROSODY_B = "127.0.0.2", "127.0.0.3"
 IP_PROXY_A, IP_PROXY_B = "127.0.0.12", "127.0.0.13"
 IP_STALL = "127.0.0.23"          # stall.b.test: the blackholed SRV target
+IP_BAD = "127.0.0.24"            # bad.b.test: a target that accepts, then fails the negotiation
 
 T_MSG = 10
 MAX_RETRY_DELAY = 2              # s, proxy A's s2s.outgoing.max_retry_delay in DnsOutage
@@ -158,8 +170,14 @@ def stall_then_proxy_b(cls):
     proxy.b.test (proxy B); a.test: proxy A. No _xmpps-server records."""
     cls.hole = kit.peer.Blackhole(IP_STALL)
     cls.procs.callback(cls.hole.close)
+    first_target_then_proxy_b(cls, "stall.b.test", IP_STALL, cls.hole.port)
+
+
+def first_target_then_proxy_b(cls, host, ip, port):
+    """The zone: SRV _xmpp-server._tcp.b.test priority 10 `host` (A `ip`) at `port`, priority 20
+    proxy.b.test (proxy B's public listener); a.test: proxy A. No _xmpps-server records."""
     (cls.zone
-     .srv("_xmpp-server._tcp.b.test", "stall.b.test", cls.hole.port, prio=10).a("stall.b.test", IP_STALL)
+     .srv("_xmpp-server._tcp.b.test", host, port, prio=10).a(host, ip)
      .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port, prio=20).a("proxy.b.test", cls.pb.ip)
      .absent("_xmpps-server._tcp.b.test")
      .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
@@ -320,6 +338,145 @@ class DnsOutage(Pair):
         self.assertEqual(sorted(queued_out), sorted(self.from_local(mark)), log)
         self.assertEqual(len(queued_out), 5, log)
         self.assertNotRegex(log, r"\] (bounced|link-failed): ")
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 15, item 3: a target that accepts the connection, then fails the negotiation
+# ------------------------------------------------------------------------------------------------
+
+class FailingServer:
+    """A scripted XMPP server on loopback that accepts each connection and then fails it as
+    `how` says: "close" (at once, before a byte), or "stream_error" (it answers the stream header
+    with its own and <internal-server-error/>, then closes). One thread; close() stops it."""
+
+    def __init__(self, host, how):
+        self.host, self.how = kit.procs.check_loopback(host), how
+        self.accepted = 0
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"failing-{self.port}")
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                c, _ = self._sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            with c:
+                if self.how == "stream_error":
+                    c.settimeout(5)
+                    try:
+                        c.recv(4096)      # the header
+                        c.sendall(kit.peer.stream_header(from_="b.test", to="a.test", id_="bad").encode() +
+                                  b"<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                                  b"</stream:error></stream:stream>")
+                    except OSError:
+                        pass
+
+    def close(self):
+        self._stop = True
+        self._thread.join(5)
+        self._sock.close()
+
+
+class BadFirstTarget(Pair):
+    """b.test through the test dnsmasq: SRV priority 10 bad.b.test (cls.bad, a FailingServer),
+    priority 20 proxy.b.test (proxy B). Both proxies plain."""
+
+    @classmethod
+    def configure(cls):
+        cls.bad = FailingServer(IP_BAD, "close")
+        cls.procs.callback(cls.bad.close)
+        first_target_then_proxy_b(cls, "bad.b.test", IP_BAD, cls.bad.port)
+        cls.pa.plain()
+        cls.pb.plain()
+
+    @classmethod
+    def dns_started(cls):
+        use_test_dns(cls)
+
+    def delivered_after_fallback(self, how, reason):
+        """A new link to b.test (the previous one is closed first) whose first target fails as
+        `how` says: the message arrives once, and proxy A says why it fell back."""
+        self.bad.how = how
+        if re.search(r"\] ready: ", self.pa.log_text()):
+            self.pa.restart()             # no link from an earlier test: a new attempt
+        mark = self.pa.log_mark()
+        before = self.pa.metrics().get(f's2s_proxy_outgoing_fallbacks_total{{reason="{reason}"}}', 0)
+        accepted = self.bad.accepted
+        started = time.monotonic()
+        r = clients.send_message(self.alice, self.bob, timeout=T_MSG)
+        self.assertDelivered(r, self.alice, self.bob)
+        self.assertLess(time.monotonic() - started, T_MSG)
+        self.assertGreater(self.bad.accepted, accepted, "bad.b.test was not tried first")
+        log = self.pa.log_text(mark)
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] fallback: bad\.b\.test \({IP_BAD} port "
+                              rf"{self.bad.port}\) failed \({reason}\): ")
+        self.assertRegex(log, rf"connecting: to proxy\.b\.test \({IP_PROXY_B} port {self.pb.s2s_port}\)")
+        self.assertNotRegex(log, r"\] (bounced|link-failed|backoff): ")
+        self.assertEqual(self.pa.metrics().get(f's2s_proxy_outgoing_fallbacks_total{{reason="{reason}"}}', 0),
+                         before + 1)
+
+    def test_1_closes_after_accept(self):
+        self.delivered_after_fallback("close", "closed")
+
+    def test_2_stream_error_before_authentication(self):
+        self.delivered_after_fallback("stream_error", "stream_error")
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 15, item 4: happy eyeballs
+# ------------------------------------------------------------------------------------------------
+
+CONNECT_TIMEOUT_MS = 10_000      # proxy A's s2s.outgoing.connection_timeout in DualStack
+
+
+class DualStack(Pair):
+    """b.test through the test dnsmasq: SRV proxy.b.test at proxy B's port, AAAA ::1 (cls.hole, a
+    kit.peer.Blackhole on that port) and A proxy B's address. Proxy A prefers IPv6."""
+
+    @classmethod
+    def configure(cls):
+        cls.hole = kit.peer.Blackhole("::1", cls.pb.s2s_port)
+        cls.procs.callback(cls.hole.close)
+        (cls.zone
+         .srv("_xmpp-server._tcp.b.test", "proxy.b.test", cls.pb.s2s_port).aaaa("proxy.b.test", "::1")
+         .a("proxy.b.test", cls.pb.ip)
+         .absent("_xmpps-server._tcp.b.test")
+         .srv("_xmpp-server._tcp.a.test", "proxy.a.test", cls.pa.s2s_port).a("proxy.a.test", cls.pa.ip)
+         .absent("_xmpps-server._tcp.a.test"))
+        cls.pa.plain()
+        cls.pb.plain()
+        cls.pa.set("s2s.outgoing.ip_versions", [6, 4])
+        cls.pa.set("s2s.outgoing.connection_timeout", CONNECT_TIMEOUT_MS)
+
+    @classmethod
+    def dns_started(cls):
+        use_test_dns(cls)
+
+    def test_1_ipv6_never_answers_ipv4_wins(self):
+        mark = self.pa.log_mark()
+        with self.hole:
+            started = time.monotonic()
+            r = clients.send_message(self.alice, self.bob, timeout=T_MSG)
+            took = time.monotonic() - started
+        self.assertDelivered(r, self.alice, self.bob)
+        self.assertLess(took, CONNECT_TIMEOUT_MS / 1000 / 2, "delivered only after the IPv6 connect timed out?")
+        log = self.pa.log_text(mark)
+        port = self.pb.s2s_port
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] connecting: to proxy\.b\.test \(::1 port {port}\)")
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] connecting: to proxy\.b\.test \({IP_PROXY_B} port "
+                              rf"{port}\) \(happy eyeballs: the other address family\)")
+        self.assertRegex(log, rf"\[c\d+ a\.test->b\.test\] happy-eyeballs: proxy\.b\.test \({IP_PROXY_B} port "
+                              rf"{port}\) connected first")
+        self.assertNotRegex(log, r"\] (bounced|link-failed|backoff): ")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ void TestLoop::shutdown(const std::function<bool()>& all_closed) {
     for (auto& p : peers_)
         if (p->stream) p->stream->abort("test over");
     if (listening_) uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    for (auto& l : more_) uv_close(reinterpret_cast<uv_handle_t*>(&l.tcp), nullptr);
     if (all_closed) CHECK(run_until(all_closed));
     else run_for(20);
 }
@@ -96,6 +97,21 @@ void TestLoop::listen(std::function<void(uv_stream_t*)> on_accept) {
     REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 64, [](uv_stream_t* l, int status) {
                 if (status == 0) static_cast<TestLoop*>(l->data)->on_accept_(l);
             }) == 0);
+}
+
+const sockaddr* TestLoop::listen_more(const char* ip, std::function<void(uv_stream_t*)> on_accept) {
+    Listener& l = more_.emplace_back();
+    l.on_accept = std::move(on_accept);
+    uv_tcp_init(&uv_, &l.tcp);
+    l.tcp.data = &l;
+    uv_ip4_addr(ip, 0, &l.addr);
+    REQUIRE(uv_tcp_bind(&l.tcp, reinterpret_cast<sockaddr*>(&l.addr), 0) == 0);
+    int len = sizeof l.addr;
+    uv_tcp_getsockname(&l.tcp, reinterpret_cast<sockaddr*>(&l.addr), &len);
+    REQUIRE(uv_listen(reinterpret_cast<uv_stream_t*>(&l.tcp), 64, [](uv_stream_t* s, int status) {
+                if (status == 0) static_cast<Listener*>(s->data)->on_accept(s);
+            }) == 0);
+    return reinterpret_cast<const sockaddr*>(&l.addr);
 }
 
 void TestLoop::connect(Peer& p, uint64_t id) {

@@ -57,6 +57,9 @@ public:
     // Listens on 127.0.0.1:<ephemeral>; each connection is handed to on_accept(listener).
     void listen(std::function<void(uv_stream_t*)> on_accept);
     [[nodiscard]] const sockaddr* address() const { return reinterpret_cast<const sockaddr*>(&addr_); }
+    // Another listener on `ip` (a loopback address):<ephemeral>, closed with the first; returns its
+    // address. Each connection is handed to on_accept(listener).
+    const sockaddr* listen_more(const char* ip, std::function<void(uv_stream_t*)> on_accept);
 
     // A new peer owned by this loop (it outlives every stream of the test).
     Peer& new_peer();
@@ -77,6 +80,12 @@ private:
     bool listening_ = false;
     sockaddr_in addr_{};
     std::function<void(uv_stream_t*)> on_accept_;
+    struct Listener {
+        uv_tcp_t tcp{};
+        sockaddr_in addr{};
+        std::function<void(uv_stream_t*)> on_accept;
+    };
+    std::deque<Listener> more_;  // listen_more()
     std::deque<std::unique_ptr<Peer>> peers_;
     bool shut_down_ = false;
 };

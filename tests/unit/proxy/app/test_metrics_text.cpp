@@ -62,7 +62,7 @@ TEST_CASE("metrics_text: the text format has HELP and TYPE lines, labels and esc
 TEST_CASE("metrics_text: every family is written, in a fixed order, even with no sample yet") {
     std::string text = render_metrics(MetricsSnapshot{}, Metrics{});
     std::vector<std::string> names = families(text);
-    REQUIRE(names.size() == 57);
+    REQUIRE(names.size() == 58);
     CHECK(names.front() == "s2s_proxy_up");
     CHECK(names[14] == "s2s_proxy_certificate_expiry_timestamp_seconds");
     CHECK(names[15] == "s2s_proxy_stanzas_received_total");
@@ -117,6 +117,7 @@ TEST_CASE("metrics_text: refusals and failures are exported by label") {
     Metrics m;
     m.outgoing_refused.add("own_listener", 2);
     m.outgoing_refused.add("denied_network");
+    m.outgoing_fallbacks.add("tls", 2);
     m.local_loops_refused = 3;
     m.outgoing_failures.add("connecting", 2);
     m.outgoing_failures.add("tls-handshake");
@@ -130,6 +131,8 @@ TEST_CASE("metrics_text: refusals and failures are exported by label") {
                "# TYPE s2s_proxy_outgoing_candidates_refused_total counter\n",
                "s2s_proxy_outgoing_candidates_refused_total{reason=\"own_listener\"} 2\n",
                "s2s_proxy_outgoing_candidates_refused_total{reason=\"denied_network\"} 1\n",
+               "# TYPE s2s_proxy_outgoing_fallbacks_total counter\n",
+               "s2s_proxy_outgoing_fallbacks_total{reason=\"tls\"} 2\n",
                "# TYPE s2s_proxy_local_loops_refused_total counter\ns2s_proxy_local_loops_refused_total 3\n",
                "# TYPE s2s_proxy_outgoing_link_failures_total counter\n",
                "s2s_proxy_outgoing_link_failures_total{state=\"connecting\"} 2\n",

@@ -1169,3 +1169,117 @@ TEST_CASE("s2s_out: without idle-seconds, an idle link sends no keepalive") {
     CHECK(metrics().stream_limits.get("keepalive") == keepalives);
     CHECK(f.remote.stream->last_read_ms() == heard);
 }
+
+namespace {
+
+// A remote server at `ip` (its own listener) that fails the way `script` makes it: each
+// connection it accepts gets a new peer with that script. Its address goes first among the
+// candidates of b.test, ahead of those already there.
+void failing_remote(Fixture& f, const char* ip, const std::function<void(Peer&)>& on_open,
+                    const std::function<void(Peer&)>& on_stanza = nullptr) {
+    const sockaddr* at = f.t.listen_more(ip, [&f, on_open, on_stanza](uv_stream_t* l) {
+        Peer& p = f.t.new_peer();
+        p.on_open_hook = on_open;
+        p.on_stanza_hook = on_stanza;
+        p.stream = Stream::create(f.t.loop(), p, {}, 98);
+        REQUIRE(uv_accept(l, p.stream->handle()) == 0);
+        p.stream->start();
+    });
+    auto port = ntohs(reinterpret_cast<const sockaddr_in*>(at)->sin_port);
+    f.config.outgoing.address.insert(f.config.outgoing.address.end() - 1, AddressOverride{"b.test", ip, port});
+}
+
+void offers_starttls(Peer& p) {
+    p.stream->send(remote_header("bad") +
+                   "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>");
+}
+
+}  // namespace
+
+TEST_CASE("s2s_out: candidates that close, fail TLS or send a stream error are left for the next; delivered once") {
+    Fixture f;
+    f.remote_speaks_tls(test::TestPki::get().srv);
+    // 127.0.0.2 accepts and closes at once
+    failing_remote(f, "127.0.0.2", [](Peer& p) { p.stream->close("test: closes after accept"); });
+    // 127.0.0.3 answers <starttls/> with <proceed/>, then bytes that are no TLS
+    failing_remote(f, "127.0.0.3", offers_starttls, [](Peer& p) {
+        if (p.events.back() != "stanza starttls") return;
+        p.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>this is not TLS at all\r\n\r\n");
+    });
+    // 127.0.0.4 sends a stream error before any authentication
+    failing_remote(f, "127.0.0.4", [](Peer& p) {
+        p.stream->send(remote_header("bad") +
+                       "<stream:error><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    });
+    uint64_t closed = metrics().outgoing_fallbacks.get("closed");
+    uint64_t tls = metrics().outgoing_fallbacks.get("tls");
+    uint64_t stream_error = metrics().outgoing_fallbacks.get("stream_error");
+    uint64_t failures = metrics().outgoing_failures.get("awaiting-header");
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    f.t.run_for(50);
+    CHECK(f.local.got.empty());  // nothing bounced
+    CHECK(f.accepted == 1);
+    size_t bodies = 0;
+    for (const auto& s : f.remote.stanzas) bodies += s.find("<body>hi</body>") != std::string::npos;
+    CHECK(bodies == 1);
+    CHECK(metrics().outgoing_fallbacks.get("closed") == closed + 1);
+    CHECK(metrics().outgoing_fallbacks.get("tls") == tls + 1);
+    CHECK(metrics().outgoing_fallbacks.get("stream_error") == stream_error + 1);
+    CHECK(metrics().outgoing_failures.get("awaiting-header") == failures);  // the domain did not fail
+}
+
+TEST_CASE("s2s_out: a certificate the policy refuses leads to the next candidate") {
+    Fixture f(secure_b);
+    f.remote_speaks_tls(test::TestPki::get().srv);
+    // 127.0.0.2 completes STARTTLS with a certificate for c.test
+    const test::TestPki& pki = test::TestPki::get();
+    tls::ContextOptions so;
+    so.role = tls::Role::Server;
+    so.certificate = {pki.c.cert, pki.c.key, "", {}};
+    so.cacertfile = pki.ca;
+    auto wrong = tls::Context::create(so);
+    REQUIRE_MESSAGE(wrong, wrong.error);
+    auto wrong_ctx = wrong.context;
+    failing_remote(
+        f, "127.0.0.2",
+        [](Peer& p) {
+            if (!p.stream->tls_open()) return offers_starttls(p);
+            p.stream->send(remote_header("bad2") +
+                           "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+        },
+        [wrong_ctx](Peer& p) {
+            if (p.events.back() != "stanza starttls") return;
+            p.stream->send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+            p.stream->start_tls(wrong_ctx);
+            p.stream->reset_parser();
+        });
+    uint64_t certificate = metrics().outgoing_fallbacks.get("certificate");
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return f.remote.saw("<body>hi</body>"); }));
+    CHECK(f.local.got.empty());
+    CHECK(metrics().outgoing_fallbacks.get("certificate") == certificate + 1);
+}
+
+TEST_CASE("s2s_out: when every candidate fails its negotiation, the stanza bounces once with the last reason") {
+    Fixture f;
+    f.remote_speaks_dialback();
+    failing_remote(f, "127.0.0.2", [](Peer& p) { p.stream->close("test: closes after accept"); });
+    // the fixture's own remote sends a stream error: the last candidate
+    f.remote.on_open_hook = [](Peer& p) {
+        p.stream->send(remote_header("x") +
+                       "<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>");
+    };
+    uint64_t failures = metrics().outgoing_failures.get("awaiting-features");
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    REQUIRE(f.t.run_until([&] { return !f.local.got.empty(); }));
+    f.t.run_for(50);
+    REQUIRE(f.local.got.size() == 1);
+    CHECK(f.local.got[0].bytes.find("s2s to b.test failed: b.test closed the stream with host-unknown") !=
+          std::string::npos);
+    CHECK(metrics().outgoing_failures.get("awaiting-features") == failures + 1);
+    // the domain is in backoff now: the next stanza bounces at once
+    f.router->to_remote("a.test", "b.test", stanza(kMessage));
+    CHECK(f.local.got.size() == 2);
+}
+
