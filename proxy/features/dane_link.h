@@ -9,7 +9,8 @@
 //                       dane.secure_enough(ctx, tls_or_null, remote, log, &why)
 //
 // secure_enough() is starttls::secure_enough with DANE on top: a plain stream to a server with
-// usable records fails (no fallback to plaintext or dialback over plaintext), and a DANE match
+// usable records fails (no fallback to plaintext or dialback over plaintext; the dial plan goes on
+// to the next candidate, which is checked against its own records), and a DANE match
 // authenticates the remote domain, so a domain that must prove itself with a certificate
 // (s2s.secure_domains, s2s.secure_auth) passes without a public CA. verify() logs the outcome
 // and counts it (dane_total{outcome="match|mismatch"}); a candidate without usable records
