@@ -5,8 +5,9 @@
 // In order: s2s.outgoing.dns.nameservers when set (the config refuses the responder's address
 // there); else local.dns_upstream when set (the responder forwards there, and the host's
 // resolv.conf may well name the responder); else the system's, as udns reads them from
-// /etc/resolv.conf, unless that file names local.dns_responder (a nameserver line with its
-// address, on port 53): then an error that says what to set.
+// /etc/resolv.conf (or the NAMESERVERS / NSCACHEIP environment, on the port of an `options
+// port:N` or RES_OPTIONS), unless they name local.dns_responder: then an error that says what
+// to set.
 #pragma once
 
 #include <string>

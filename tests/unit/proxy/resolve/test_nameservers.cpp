@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -78,4 +79,26 @@ TEST_CASE("nameservers: a resolv.conf that names the responder is refused, sayin
     }
     // no such file: udns finds no nameserver there either, and that is its error to give
     CHECK(resolver_dns_options(with_responder("127.0.0.1:53"), "/nonexistent/resolv.conf", &o, &error));
+}
+
+TEST_CASE("nameservers: udns's environment and port option count as the system's nameservers") {
+    DnsOptions o;
+    std::string error;
+    ResolvConf conf("nameserver 10.0.0.1\n");
+    // jabberd2's recipe: NAMESERVERS and RES_OPTIONS name the responder on its own port
+    REQUIRE(setenv("NAMESERVERS", "127.0.0.1", 1) == 0);
+    REQUIRE(setenv("RES_OPTIONS", "ndots:1 port:15353", 1) == 0);
+    CHECK_FALSE(resolver_dns_options(with_responder("127.0.0.1:15353"), conf.path, &o, &error));
+    CHECK(error.find("the environment (NAMESERVERS) names local.dns_responder") == 0);
+    error.clear();
+    CHECK_MESSAGE(resolver_dns_options(with_responder("127.0.0.1:53"), conf.path, &o, &error), error);  // another port
+    unsetenv("NAMESERVERS");
+    CHECK_MESSAGE(resolver_dns_options(with_responder("127.0.0.1:15353"), conf.path, &o, &error), error);  // 10.0.0.1
+    unsetenv("RES_OPTIONS");
+    // an options line in resolv.conf sets the port too
+    ResolvConf ported("nameserver 127.0.0.1\noptions port:15353\n");
+    CHECK_FALSE(resolver_dns_options(with_responder("127.0.0.1:15353"), ported.path, &o, &error));
+    CHECK(error.find(ported.path + " names local.dns_responder") == 0);
+    error.clear();
+    CHECK_MESSAGE(resolver_dns_options(with_responder("127.0.0.1:53"), ported.path, &o, &error), error);
 }
