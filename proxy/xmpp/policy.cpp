@@ -24,7 +24,7 @@ bool PolicyRules::allowed(std::string_view remote) const {
     std::string d = norm(remote);
     if (deny_.count(d)) return false;
     if (allow_.count(d)) return true;
-    if (const SpamList* l = spam_ ? spam_->blocking_domain(d) : nullptr) {
+    if (const SpamList* l = spam_ ? spam_->blocking_canonical(d) : nullptr) {
         metrics().antispam_refusals.add(l->key + ":domain");
         return false;
     }
@@ -51,7 +51,7 @@ std::string PolicyRules::refusal(std::string_view remote) const {
     std::string d = norm(remote);
     if (deny_.count(d)) return d + " is denied by s2s.host_policy";
     if (allow_.count(d)) return "";
-    if (const SpamList* l = spam_ ? spam_->blocking_domain(d) : nullptr)
+    if (const SpamList* l = spam_ ? spam_->blocking_canonical(d) : nullptr)
         return d + " is listed as a spam domain (antispam." + l->key + ")";  // no path: peers read it
     if (default_policy_ == Policy::Deny) return d + " is not in s2s.host_policy and s2s.default_policy is \"deny\"";
     return "";

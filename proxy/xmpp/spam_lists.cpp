@@ -104,12 +104,16 @@ bool SpamLists::empty() const noexcept {
 const SpamList* SpamLists::blocking_domain(std::string_view domain) const {
     if (empty()) return nullptr;
     auto canonical = normalize_domain(domain);
-    if (!canonical) return nullptr;
-    auto it = verdicts_.find(*canonical);
+    return canonical ? blocking_canonical(*canonical) : nullptr;
+}
+
+const SpamList* SpamLists::blocking_canonical(const std::string& canonical) const {
+    if (empty()) return nullptr;
+    auto it = verdicts_.find(canonical);
     if (it != verdicts_.end()) return it->second;
-    const SpamList* verdict = lookup_domain(*canonical);
+    const SpamList* verdict = lookup_domain(canonical);
     if (verdicts_.size() >= kVerdictCache) verdicts_.clear();
-    verdicts_.emplace(std::move(*canonical), verdict);
+    verdicts_.emplace(canonical, verdict);
     return verdict;
 }
 

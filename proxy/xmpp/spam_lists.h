@@ -51,6 +51,9 @@ public:
     // The list that blocks `domain` (any spelling: it is put in canonical form), or nullptr when
     // none does (or the domain is whitelisted, or not a valid domain).
     [[nodiscard]] const SpamList* blocking_domain(std::string_view domain) const;
+    // The same for a domain already in canonical form (the policy has it so): no second IDNA pass
+    // on the per-stanza path.
+    [[nodiscard]] const SpamList* blocking_canonical(const std::string& canonical) const;
     // The list that names the bare JID `bare` ("local@domain", canonical as the admission code
     // has it), or nullptr.
     [[nodiscard]] const SpamList* blocking_jid(std::string_view bare) const;
